@@ -1,0 +1,238 @@
+#include "common/fsutil.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <stdint.h>
+#include <sys/random.h>
+
+#include "common/macro.h"
+
+int sk_write_all(int fd, const void *buf, size_t len) {
+        const char *p = buf;
+        while (len > 0) {
+                ssize_t n = write(fd, p, len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (n == 0)
+                        return -EIO;
+                p += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
+int sk_pwrite_all(int fd, const void *buf, size_t len, off_t off) {
+        const char *p = buf;
+        while (len > 0) {
+                ssize_t n = pwrite(fd, p, len, off);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (n == 0)
+                        return -EIO;
+                p += n;
+                off += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
+ssize_t sk_read_all(int fd, void *buf, size_t len) {
+        char *p = buf;
+        size_t done = 0;
+        while (done < len) {
+                ssize_t n = read(fd, p + done, len - done);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (n == 0)
+                        break;
+                done += (size_t) n;
+        }
+        return (ssize_t) done;
+}
+
+ssize_t sk_pread_all(int fd, void *buf, size_t len, off_t off) {
+        char *p = buf;
+        size_t done = 0;
+        while (done < len) {
+                ssize_t n = pread(fd, p + done, len - done, off + (off_t) done);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (n == 0)
+                        break;
+                done += (size_t) n;
+        }
+        return (ssize_t) done;
+}
+
+int sk_fsync_dir(int dirfd) {
+        if (fsync(dirfd) < 0)
+                return negative_errno();
+        return 0;
+}
+
+int sk_fsync_path_dir(const char *path) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        return sk_fsync_dir(fd);
+}
+
+int sk_write_file_atomic(int dirfd, const char *name, const void *buf, size_t len, mode_t mode) {
+        char tmp[PATH_MAX];
+        int fd = -1, r;
+
+        for (int attempt = 0;; attempt++) {
+                uint32_t rnd;
+                if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+                        rnd = (uint32_t) getpid() ^ (uint32_t) attempt;
+                if ((size_t) snprintf(tmp, sizeof(tmp), "%s.tmp-%08x", name, rnd) >= sizeof(tmp))
+                        return -ENAMETOOLONG;
+                fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+                if (fd >= 0)
+                        break;
+                if (errno != EEXIST || attempt > 16)
+                        return negative_errno();
+        }
+        r = sk_write_all(fd, buf, len);
+        if (r < 0)
+                goto fail;
+        if (fchmod(fd, mode) < 0 || fsync(fd) < 0) {
+                r = negative_errno();
+                goto fail;
+        }
+        if (close(fd) < 0) {
+                fd = -1;
+                r = negative_errno();
+                goto fail;
+        }
+        fd = -1;
+        if (renameat(dirfd, tmp, dirfd, name) < 0) {
+                r = negative_errno();
+                goto fail;
+        }
+        return sk_fsync_dir(dirfd);
+fail:
+        if (fd >= 0)
+                close(fd);
+        unlinkat(dirfd, tmp, 0);
+        return r;
+}
+
+int sk_read_file(int dirfd, const char *name, size_t max, void **ret_buf, size_t *ret_len) {
+        _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0)
+                return negative_errno();
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if ((uint64_t) st.st_size > max)
+                return -EFBIG;
+        _cleanup_free_ char *buf = malloc((size_t) st.st_size + 1);
+        if (!buf)
+                return -ENOMEM;
+        ssize_t n = sk_read_all(fd, buf, (size_t) st.st_size);
+        if (n < 0)
+                return (int) n;
+        buf[n] = 0;
+        *ret_len = (size_t) n;
+        *ret_buf = TAKE_PTR(buf);
+        return 0;
+}
+
+int sk_mkdir_p(const char *path, mode_t mode) {
+        char buf[PATH_MAX];
+        size_t len = strlen(path);
+        if (len == 0 || len >= sizeof(buf))
+                return -EINVAL;
+        memcpy(buf, path, len + 1);
+        for (char *p = buf + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = 0;
+                if (mkdir(buf, mode) < 0 && errno != EEXIST)
+                        return negative_errno();
+                *p = '/';
+        }
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+                return negative_errno();
+        return 0;
+}
+
+static int rm_children(int fd, dev_t dev) {
+        DIR *d = fdopendir(fd);
+        int r = 0;
+        if (!d) {
+                r = negative_errno();
+                close(fd);
+                return r;
+        }
+        struct dirent *de;
+        while ((errno = 0, de = readdir(d))) {
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                        continue;
+                struct stat st;
+                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        if (errno != ENOENT && r == 0)
+                                r = negative_errno();
+                        continue;
+                }
+                if (S_ISDIR(st.st_mode)) {
+                        if (st.st_dev != dev) {
+                                if (r == 0)
+                                        r = -EBUSY; /* a mount point: never cross */
+                                continue;
+                        }
+                        int cfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (cfd < 0) {
+                                if (r == 0)
+                                        r = negative_errno();
+                                continue;
+                        }
+                        int q = rm_children(cfd, dev);
+                        if (q < 0 && r == 0)
+                                r = q;
+                        if (unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT && r == 0)
+                                r = negative_errno();
+                } else if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT && r == 0)
+                        r = negative_errno();
+        }
+        if (errno != 0 && r == 0)
+                r = negative_errno();
+        closedir(d);
+        return r;
+}
+
+int sk_rm_rf_at(int dirfd, const char *name) {
+        struct stat st;
+        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : negative_errno();
+        if (!S_ISDIR(st.st_mode))
+                return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? negative_errno() : 0;
+        int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        int r = rm_children(fd, st.st_dev);
+        if (r < 0)
+                return r;
+        if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+                return negative_errno();
+        return 0;
+}
+
+int sk_rm_rf(const char *path) { return sk_rm_rf_at(AT_FDCWD, path); }

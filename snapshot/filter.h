@@ -1,0 +1,24 @@
+/* containerd's filter language over snapshot infos (used by List/Walk).
+ *
+ * A filter is a comma-separated AND of selectors; several filters are ORed.
+ * Selectors: FIELD (present), FIELD==VALUE, FIELD!=VALUE, FIELD~=REGEXP.
+ * Fields: name, parent, kind ("view", "active", "committed"), labels.KEY, where
+ * KEY may be quoted ("labels.\"containerd.io/gc.root\"") and values may be
+ * quoted with "…" or `…` and use Go-style escapes, as in containerd's
+ * filters package. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "snapshot/snapshotter.h"
+
+typedef struct sk_filter sk_filter;
+
+/* Parse filters[0..n) (ORed). n == 0, or all empty strings, matches
+ * everything. On a syntax error returns -EINVAL and, if ret_error is not NULL,
+ * an owned message naming the position ("filter 1, column 7: expected
+ * operator"). */
+int sk_filter_parse(const char *const *filters, size_t n, sk_filter **ret, char **ret_error);
+bool sk_filter_match(const sk_filter *f, const sk_info *info);
+void sk_filter_free(sk_filter *f);
