@@ -4,8 +4,9 @@
  * Selectors: FIELD (present), FIELD==VALUE, FIELD!=VALUE, FIELD~=REGEXP.
  * Fields: name, parent, kind ("view", "active", "committed"), labels.KEY, where
  * KEY may be quoted ("labels.\"containerd.io/gc.root\"") and values may be
- * quoted with "…" or `…` and use Go-style escapes, as in containerd's
- * filters package. */
+ * quoted with "…" (after ~= also /…/ or |…|) and use Go-style escapes, as in
+ * containerd's filters package. ~= is a POSIX extended regex, searched
+ * unanchored. */
 #pragma once
 
 #include <stdbool.h>
@@ -15,10 +16,12 @@
 
 typedef struct sk_filter sk_filter;
 
-/* Parse filters[0..n) (ORed). n == 0, or all empty strings, matches
- * everything. On a syntax error returns -EINVAL and, if ret_error is not NULL,
- * an owned message naming the position ("filter 1, column 7: expected
- * operator"). */
+/* Parse filters[0..n) (ORed). n == 0, or any empty string among them (as in
+ * containerd's ParseAll), matches everything. On a syntax error (or an invalid
+ * regex) returns -EINVAL and, if ret_error is not NULL, an owned message naming
+ * the 1-based filter and byte column ("filter 1, column 5: expected an operator
+ * (...) (in \"name@x\")"). The filter is immutable after parsing and may be
+ * matched from several threads. */
 int sk_filter_parse(const char *const *filters, size_t n, sk_filter **ret, char **ret_error);
 bool sk_filter_match(const sk_filter *f, const sk_info *info);
 void sk_filter_free(sk_filter *f);

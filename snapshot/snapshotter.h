@@ -14,9 +14,28 @@
  * writers and readers never block.
  *
  * Errors: -ENOENT (NotFound), -EEXIST (AlreadyExists), -EINVAL
- * (InvalidArgument), -EBUSY or -ENOTEMPTY (FailedPrecondition: "cannot remove
- * snapshot with child"), -EPERM/-EROFS (FailedPrecondition on a wrong kind),
- * other -errno (Unknown/Internal). The gRPC mapping lives in plugin/.
+ * (InvalidArgument), -EBUSY (FailedPrecondition: "cannot remove snapshot with
+ * child"), -EPERM (FailedPrecondition on a wrong kind), other -errno
+ * (Unknown/Internal). The gRPC mapping lives in plugin/. Per operation, checked
+ * in this order (containerd 1.6 overlayfs/storage order):
+ *   prepare/view: empty or over-long key, a label over max_label_bytes -> -EINVAL;
+ *                 parent missing -> -ENOENT; parent not committed -> -EINVAL;
+ *                 key exists -> -EEXIST.
+ *   mounts:       empty key -> -EINVAL; missing -> -ENOENT; committed -> -EPERM.
+ *   commit:       empty name/key, over-long name, big label -> -EINVAL; key
+ *                 missing -> -ENOENT; name exists -> -EEXIST; key not active
+ *                 (view or committed) -> -EPERM.
+ *   remove:       empty key -> -EINVAL; missing -> -ENOENT; has children -> -EBUSY.
+ *   stat/usage:   empty key -> -EINVAL; missing -> -ENOENT.
+ *   update:       empty name, big label, a path other than "labels"/"labels.K"
+ *                 -> -EINVAL; missing -> -ENOENT.
+ * Any operation may also fail with -ENOMEM, -ENOSPC (LMDB map full), -EIO or
+ * the -errno of a filesystem call. -EBADMSG means a record failed to decode.
+ *
+ * Durability: a kill -9 at any point loses nothing committed. The environment
+ * runs with MDB_NOMETASYNC, so after a power failure the last transaction may
+ * be lost (never the database's consistency); open() and cleanup() reconcile
+ * the directories with whatever the database holds.
  */
 #pragma once
 
@@ -88,19 +107,23 @@ void sk_snapshotter_free(sk_snapshotter *s);
 const char *sk_snapshotter_root(const sk_snapshotter *s);
 
 /* Create an active (prepare) or view snapshot on top of parent (NULL or "" for
- * none) and return the mounts for it. labels are copied. */
+ * none) and return the mounts for it (*ret owned by the caller). labels are
+ * copied; labels with an empty value are not stored; for a duplicated key the
+ * last one wins. */
 int sk_snapshotter_prepare(sk_snapshotter *s, const char *key, const char *parent, const sk_label *labels,
                            size_t n_labels, sk_mounts *ret);
 int sk_snapshotter_view(sk_snapshotter *s, const char *key, const char *parent, const sk_label *labels,
                         size_t n_labels, sk_mounts *ret);
 
 /* Mounts of an existing active or view snapshot; -ENOENT if missing,
- * -EINVAL for a committed one (containerd's behaviour). */
+ * -EPERM (FailedPrecondition) for a committed one, as containerd's
+ * storage.GetSnapshot. */
 int sk_snapshotter_mounts(sk_snapshotter *s, const char *key, sk_mounts *ret);
 
 /* Commit active snapshot key as name. The new snapshot gets exactly labels
- * (Commit replaces labels). Usage is computed here and stored. A view cannot be
- * committed. */
+ * (Commit replaces labels) and new created/updated times; it keeps the id and
+ * data directory. Usage is computed here (outside the write lock) and stored.
+ * A view cannot be committed (-EPERM). */
 int sk_snapshotter_commit(sk_snapshotter *s, const char *name, const char *key, const sk_label *labels,
                           size_t n_labels);
 
@@ -121,13 +144,16 @@ int sk_snapshotter_update(sk_snapshotter *s, const sk_info *info, const char *co
 int sk_snapshotter_usage(sk_snapshotter *s, const char *key, sk_usage *ret);
 
 /* Call fn for every snapshot (in key order) from one read transaction. info is
- * borrowed for the duration of the call. A negative return from fn stops the
- * walk and is returned. */
+ * borrowed for the duration of the call (its strings point into the database
+ * map: do not modify them). A negative return from fn stops the walk and is
+ * returned. fn may call other sk_snapshotter functions; a long walk keeps old
+ * database pages alive, so collect and return rather than block in fn. */
 typedef int (*sk_walk_fn)(const sk_info *info, void *userdata);
 int sk_snapshotter_walk(sk_snapshotter *s, sk_walk_fn fn, void *userdata);
 
 /* Remove directories under snapshots/ that no record refers to (leftovers of a
- * crash or of remove). Returns the number removed. */
+ * crash or of remove: new-*, rm-*, unknown ids, anything else). Returns the
+ * number removed. */
 int sk_snapshotter_cleanup(sk_snapshotter *s);
 
 /* Resolve a key to its numeric id and data directory "<root>/snapshots/<id>"

@@ -1,0 +1,341 @@
+#include "plugin/config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/macro.h"
+
+#define CONFIG_SECTION "snapkeepd"
+
+static unsigned default_workers(void) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        if (n < 2)
+                return 2;
+        return n > 4 ? 4 : (unsigned) n;
+}
+
+int sk_config_init(sk_config *c) {
+        *c = (sk_config) { .log_level = SK_LOG_INFO, .workers = default_workers() };
+        c->root = strdup(SK_DEFAULT_ROOT);
+        c->socket = strdup(SK_DEFAULT_SOCKET);
+        if (!c->root || !c->socket) {
+                sk_config_clear(c);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+void sk_config_clear(sk_config *c) {
+        free(c->root);
+        free(c->socket);
+        free(c->config_path);
+        *c = (sk_config) {};
+}
+
+/* --- values: shared by the file and the flags ------------------------------ */
+
+/* Each setter validates value and returns 0 or -EINVAL/-ENOMEM, with a reason
+ * in *why (static text) on -EINVAL. */
+
+static int set_path(char **field, const char *value, size_t max, const char **why) {
+        if (value[0] != '/') {
+                *why = "must be an absolute path";
+                return -EINVAL;
+        }
+        if (max && strlen(value) >= max) {
+                *why = "is too long for a unix socket path";
+                return -EINVAL;
+        }
+        char *p = strdup(value);
+        if (!p)
+                return -ENOMEM;
+        free(*field);
+        *field = p;
+        return 0;
+}
+
+static int set_value(sk_config *c, const char *key, const char *value, const char **why) {
+        if (strcmp(key, "root") == 0)
+                return set_path(&c->root, value, 0, why);
+        if (strcmp(key, "socket") == 0)
+                return set_path(&c->socket, value, sizeof(((struct sockaddr_un *) NULL)->sun_path), why);
+        if (strcmp(key, "log_level") == 0) {
+                int l = sk_log_parse_level(value);
+                if (l < 0) {
+                        *why = "must be error, warn, info or debug";
+                        return -EINVAL;
+                }
+                c->log_level = l;
+                return 0;
+        }
+        if (strcmp(key, "workers") == 0) {
+                char *end;
+                errno = 0;
+                unsigned long n = strtoul(value, &end, 10);
+                if (errno != 0 || end == value || *end != '\0' || value[0] == '-' || n < 1 || n > SK_WORKERS_MAX) {
+                        *why = "must be a number from 1 to 64";
+                        return -EINVAL;
+                }
+                c->workers = (unsigned) n;
+                return 0;
+        }
+        *why = "is not a known key";
+        return -EINVAL;
+}
+
+/* --- the file ------------------------------------------------------------------ */
+
+typedef struct file_state {
+        sk_config *config;
+        const char *path;
+        int line;  /* lines seen so far, for messages */
+        int error; /* first error */
+        char *message;
+} file_state;
+
+static void file_error(file_state *st, int r, const char *fmt, ...) _printf_(3, 4);
+static void file_error(file_state *st, int r, const char *fmt, ...) {
+        if (st->error)
+                return;
+        st->error = r;
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(&st->message, fmt, ap) < 0)
+                st->message = NULL;
+        va_end(ap);
+}
+
+static int on_ini_value(void *user, const char *section, const char *name, const char *value) {
+        file_state *st = user;
+        const char *why = NULL;
+
+        if (strcmp(section, CONFIG_SECTION) != 0) {
+                file_error(st, -EINVAL, "unknown section [%s] (expected [" CONFIG_SECTION "])", section);
+                return 0;
+        }
+        int r = set_value(st->config, name, value, &why);
+        if (r == -EINVAL)
+                file_error(st, r, "%s = %s: %s", name, value, why);
+        else if (r < 0)
+                file_error(st, r, "%s: %s", name, strerror(-r));
+        return r >= 0;
+}
+
+int sk_config_load_file(sk_config *c, const char *path, char **ret_error) {
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        if (!f) {
+                int r = negative_errno();
+                if (ret_error && asprintf(ret_error, "%s: %s", path, strerror(-r)) < 0)
+                        *ret_error = NULL;
+                return r;
+        }
+
+        /* Parse into a copy so a bad file leaves c untouched. */
+        sk_config tmp = {
+                .root = strdup(c->root),
+                .socket = strdup(c->socket),
+                .log_level = c->log_level,
+                .workers = c->workers,
+        };
+        file_state st = { .config = &tmp, .path = path };
+        int r;
+        if (!tmp.root || !tmp.socket) {
+                r = -ENOMEM;
+                goto out;
+        }
+
+        int line = ini_parse_file(f, on_ini_value, &st);
+        if (line == -2)
+                r = -ENOMEM;
+        else if (line != 0) {
+                r = st.error ? st.error : -EINVAL;
+                if (ret_error && asprintf(ret_error, "%s:%d: %s", path, line,
+                                          st.message ? st.message : "syntax error") < 0)
+                        *ret_error = NULL;
+        } else
+                r = 0;
+        if (r < 0)
+                goto out;
+
+        char *p = strdup(path);
+        if (!p) {
+                r = -ENOMEM;
+                goto out;
+        }
+        free(c->root);
+        free(c->socket);
+        free(c->config_path);
+        c->root = TAKE_PTR(tmp.root);
+        c->socket = TAKE_PTR(tmp.socket);
+        c->config_path = p;
+        c->log_level = tmp.log_level;
+        c->workers = tmp.workers;
+out:
+        free(st.message);
+        sk_config_clear(&tmp);
+        return r;
+}
+
+/* --- the command line ------------------------------------------------------------ */
+
+static const struct option long_options[] = {
+        { "root", required_argument, NULL, 'r' },
+        { "socket", required_argument, NULL, 's' },
+        { "config", required_argument, NULL, 'c' },
+        { "log-level", required_argument, NULL, 'l' },
+        { "workers", required_argument, NULL, 'w' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        {},
+};
+
+static int usage_error(char **ret_error, const char *fmt, ...) _printf_(2, 3);
+static int usage_error(char **ret_error, const char *fmt, ...) {
+        if (ret_error) {
+                va_list ap;
+                va_start(ap, fmt);
+                if (vasprintf(ret_error, fmt, ap) < 0)
+                        *ret_error = NULL;
+                va_end(ap);
+        }
+        return -EINVAL;
+}
+
+/* Flags in the order given; applied after the file. */
+typedef struct flag {
+        const char *key;
+        const char *value;
+        const char *spelling;
+} flag;
+
+int sk_config_from_args(int argc, char *argv[], sk_config *ret, sk_config_action *ret_action, char **ret_error) {
+        _cleanup_free_ flag *flags = calloc(argc > 0 ? (size_t) argc : 1, sizeof(flag));
+        size_t n_flags = 0;
+        const char *config_path = NULL;
+        sk_config_action action = SK_CONFIG_RUN;
+        int opt;
+
+        if (!flags)
+                return -ENOMEM;
+
+        /* glibc: optind = 0 forces a full re-initialisation of getopt. */
+        optind = 0;
+        opterr = 0;
+        while ((opt = getopt_long(argc, argv, ":r:s:c:l:w:hV", long_options, NULL)) != -1) {
+                switch (opt) {
+                case 'r':
+                        flags[n_flags++] = (flag) { "root", optarg, "--root" };
+                        break;
+                case 's':
+                        flags[n_flags++] = (flag) { "socket", optarg, "--socket" };
+                        break;
+                case 'l':
+                        flags[n_flags++] = (flag) { "log_level", optarg, "--log-level" };
+                        break;
+                case 'w':
+                        flags[n_flags++] = (flag) { "workers", optarg, "--workers" };
+                        break;
+                case 'c':
+                        config_path = optarg;
+                        break;
+                case 'h':
+                        action = SK_CONFIG_HELP;
+                        break;
+                case 'V':
+                        if (action != SK_CONFIG_HELP)
+                                action = SK_CONFIG_VERSION;
+                        break;
+                case ':':
+                        return usage_error(ret_error, "option %s needs a value", argv[optind - 1]);
+                default:
+                        if (optopt)
+                                return usage_error(ret_error, "unknown option -%c", optopt);
+                        return usage_error(ret_error, "unknown option %s", argv[optind - 1]);
+                }
+        }
+        if (optind < argc)
+                return usage_error(ret_error, "unexpected argument '%s'", argv[optind]);
+
+        sk_config c;
+        int r = sk_config_init(&c);
+        if (r < 0)
+                return r;
+        if (action == SK_CONFIG_RUN) {
+                if (config_path && config_path[0] == '\0')
+                        config_path = NULL; /* --config '' : no file at all */
+                else {
+                        const char *path = config_path ? config_path : SK_DEFAULT_CONFIG;
+                        r = sk_config_load_file(&c, path, ret_error);
+                        /* Only the implicit default file may be absent. */
+                        if (r == -ENOENT && !config_path) {
+                                if (ret_error) {
+                                        free(*ret_error);
+                                        *ret_error = NULL;
+                                }
+                                r = 0;
+                        }
+                        if (r < 0) {
+                                sk_config_clear(&c);
+                                return r;
+                        }
+                }
+                for (size_t i = 0; i < n_flags; i++) {
+                        const char *why = NULL;
+                        r = set_value(&c, flags[i].key, flags[i].value, &why);
+                        if (r < 0) {
+                                sk_config_clear(&c);
+                                if (r == -EINVAL)
+                                        return usage_error(ret_error, "%s %s: %s", flags[i].spelling,
+                                                           flags[i].value, why);
+                                return r;
+                        }
+                }
+        }
+        *ret = c;
+        *ret_action = action;
+        return 0;
+}
+
+void sk_config_print_help(FILE *f, const char *prog) {
+        fprintf(f,
+                "Usage: %s [OPTIONS]\n"
+                "\n"
+                "snapkeepd serves containerd's Snapshots API (containerd.services.snapshots.v1)\n"
+                "on a unix socket, as a proxy snapshotter. Snapshots live under the root\n"
+                "directory: metadata in <root>/metadata, data in <root>/snapshots/<id>/{fs,work}.\n"
+                "\n"
+                "Options (they override the config file):\n"
+                "  -r, --root=DIR         state directory (default " SK_DEFAULT_ROOT ")\n"
+                "  -s, --socket=PATH      unix socket to listen on, created with mode 0660\n"
+                "                         (default " SK_DEFAULT_SOCKET ")\n"
+                "  -c, --config=FILE      config file (default " SK_DEFAULT_CONFIG ",\n"
+                "                         which may be missing); --config='' reads none\n"
+                "  -l, --log-level=LEVEL  error, warn, info or debug (default info)\n"
+                "  -w, --workers=N        gRPC worker threads, 1..%d (default: CPUs, 2..4)\n"
+                "  -h, --help             show this help and exit\n"
+                "  -V, --version          show the version and exit\n"
+                "\n"
+                "Config file (INI):\n"
+                "  [snapkeepd]\n"
+                "  root = " SK_DEFAULT_ROOT "\n"
+                "  socket = " SK_DEFAULT_SOCKET "\n"
+                "  log_level = info\n"
+                "  workers = 2\n"
+                "\n"
+                "containerd (config version 2) uses it with:\n"
+                "  [proxy_plugins.snapkeep]\n"
+                "    type = \"snapshot\"\n"
+                "    address = \"" SK_DEFAULT_SOCKET "\"\n"
+                "\n"
+                "Logs go to stderr. SIGTERM or SIGINT stops the daemon within a few seconds.\n"
+                "See snapkeepd(8).\n",
+                prog, SK_WORKERS_MAX);
+}

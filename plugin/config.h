@@ -1,0 +1,62 @@
+/* snapkeepd's configuration: built-in defaults, then the config file, then
+ * command-line flags (flags win).
+ *
+ * The file is INI, parsed by libinih, with one section:
+ *
+ *     [snapkeepd]
+ *     root = /var/lib/snapkeep
+ *     socket = /run/snapkeep/snapkeep.sock
+ *     log_level = info
+ *     workers = 2
+ *
+ * log_level is one of error, warn, info, debug; workers is 1..64. Lines
+ * starting with # or ; are comments. Unknown sections or keys and bad values
+ * are errors that name the file and line, so a typo never silently falls
+ * back to a default. The default file
+ * (/etc/snapkeep/snapkeepd.conf) may be missing; one named with --config must
+ * exist. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#define SK_DEFAULT_ROOT "/var/lib/snapkeep"
+#define SK_DEFAULT_SOCKET "/run/snapkeep/snapkeep.sock"
+#define SK_DEFAULT_CONFIG "/etc/snapkeep/snapkeepd.conf"
+#define SK_WORKERS_MAX 64
+
+typedef enum sk_config_action {
+        SK_CONFIG_RUN,
+        SK_CONFIG_HELP,
+        SK_CONFIG_VERSION,
+} sk_config_action;
+
+/* A plain value: every string is owned; release with sk_config_clear(). */
+typedef struct sk_config {
+        char *root;
+        char *socket;
+        char *config_path; /* the file that was read, or NULL if none */
+        int log_level;     /* enum sk_log_level */
+        unsigned workers;
+} sk_config;
+
+/* Defaults: the embedded root and socket, log level info, and workers = the
+ * number of CPUs clamped to 2..4. */
+int sk_config_init(sk_config *c);
+void sk_config_clear(sk_config *c);
+
+/* Apply an INI file on top of c. -ENOENT if it is missing, -EINVAL on a
+ * syntax error, unknown key or bad value; in that case, if ret_error is not
+ * NULL, it receives an owned message naming the file and line. */
+int sk_config_load_file(sk_config *c, const char *path, char **ret_error);
+
+/* Build the whole configuration from argv: defaults, the config file (from
+ * --config, or the default file if it exists), then the flags. On success
+ * *ret is filled (clear it with sk_config_clear()) and *ret_action says
+ * whether to run or to print help or the version. On a usage error returns
+ * -EINVAL and *ret_error (if not NULL) is an owned message. Resets getopt's
+ * state, so it may be called more than once. */
+int sk_config_from_args(int argc, char *argv[], sk_config *ret, sk_config_action *ret_action, char **ret_error);
+
+/* Print the --help text for program name prog. */
+void sk_config_print_help(FILE *f, const char *prog);

@@ -1,0 +1,161 @@
+/* snapkeepd: containerd's proxy snapshotter.
+ *
+ * DESIGN
+ * main() reads the configuration, blocks SIGTERM/SIGINT before grpc_init()
+ * (so gRPC's own threads inherit the mask and the signals reach only
+ * sigwait() here), opens the snapshotter, starts the server and sleeps in
+ * sigwait(). Stopping follows the order gRPC needs (server shutdown, wait for
+ * its tag, queue shutdown, join, destroy), bounded in time: gRPC has been seen
+ * to hang in grpc_shutdown() when a peer stopped reading, so a watchdog ends
+ * the process if the whole stop takes longer than STOP_LIMIT_MS. Every
+ * metadata change is already committed by then, so exiting is safe. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <grpc/grpc.h>
+
+#include "common/log.h"
+#include "plugin/config.h"
+#include "plugin/server.h"
+#include "plugin/snapshots_service.h"
+#include "snapshot/snapshotter.h"
+
+#ifndef SK_VERSION
+#define SK_VERSION "0.1.0"
+#endif
+
+/* The server gets SERVER_STOP_MS to finish calls (half of it before running
+ * calls are cancelled); the process exits at STOP_LIMIT_MS whatever happens. */
+#define SERVER_STOP_MS 3000
+#define STOP_LIMIT_MS 4500
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(sk_snapshotter *, sk_snapshotter_free);
+
+static void *watchdog_main(void *userdata _unused_) {
+        struct timespec t = { .tv_sec = STOP_LIMIT_MS / 1000, .tv_nsec = (STOP_LIMIT_MS % 1000) * 1000000L };
+        while (nanosleep(&t, &t) < 0 && errno == EINTR)
+                ;
+        log_error("stopping took longer than %d ms, exiting now", STOP_LIMIT_MS);
+        _exit(EXIT_FAILURE);
+        return NULL;
+}
+
+static int run(const sk_config *cfg, const sigset_t *stop_signals) {
+        _cleanup_(sk_snapshotter_freep) sk_snapshotter *snap = NULL;
+        sk_server *server = NULL;
+        int r, sig;
+
+        r = sk_snapshotter_open(cfg->root, NULL, &snap);
+        if (r < 0)
+                return log_error_errno(r, "cannot open snapshotter root %s", cfg->root);
+
+        sk_server_options opts = SK_SERVER_OPTIONS_INIT;
+        opts.workers = cfg->workers;
+        r = sk_server_new(&opts, &server);
+        if (r < 0)
+                return log_error_errno(r, "cannot create server");
+        r = sk_snapshots_service_add(server, snap);
+        if (r < 0) {
+                sk_server_free(server);
+                return log_error_errno(r, "cannot register the snapshots service");
+        }
+        r = sk_server_listen_unix(server, cfg->socket);
+        if (r >= 0)
+                r = sk_server_start(server);
+        if (r < 0) {
+                sk_server_free(server);
+                if (r == -EADDRINUSE)
+                        return log_error_errno(r, "another server is listening on %s", cfg->socket);
+                if (r == -EEXIST)
+                        return log_error_errno(r, "%s exists and is not a socket", cfg->socket);
+                return log_error_errno(r, "cannot serve on %s", cfg->socket);
+        }
+        log_info("snapkeepd %s serving %s on %s with %u workers (gRPC %s)", SK_VERSION, cfg->root, cfg->socket,
+                 cfg->workers, grpc_version_string());
+
+        for (;;) {
+                r = sigwait(stop_signals, &sig);
+                if (r == 0)
+                        break;
+                if (r != EINTR)
+                        return log_error_errno(-r, "sigwait");
+        }
+        log_info("received %s, stopping", strsignal(sig));
+
+        pthread_t watchdog;
+        r = -pthread_create(&watchdog, NULL, watchdog_main, NULL);
+        if (r < 0)
+                log_warning_errno(r, "cannot start the stop watchdog");
+        else
+                pthread_detach(watchdog);
+
+        r = sk_server_stop(server, SERVER_STOP_MS);
+        if (r < 0) {
+                /* Handlers may still run on gRPC's threads: freeing the
+                 * snapshotter under them would be worse than leaving now. */
+                log_error_errno(r, "server did not stop cleanly, exiting");
+                _exit(EXIT_FAILURE);
+        }
+        sk_server_free(server);
+        unlink(cfg->socket);
+        return 0;
+}
+
+int main(int argc, char *argv[]) {
+        sk_config cfg;
+        sk_config_action action;
+        char *error = NULL;
+        sigset_t stop_signals;
+        int r;
+
+        sk_log_set_ident("snapkeepd");
+        r = sk_config_from_args(argc, argv, &cfg, &action, &error);
+        if (r < 0) {
+                if (error)
+                        log_error("%s", error);
+                else
+                        log_error_errno(r, "cannot read the configuration");
+                fprintf(stderr, "Try '%s --help'.\n", argv[0]);
+                free(error);
+                return 2;
+        }
+        if (action == SK_CONFIG_HELP) {
+                sk_config_print_help(stdout, argv[0]);
+                sk_config_clear(&cfg);
+                return 0;
+        }
+        if (action == SK_CONFIG_VERSION) {
+                printf("snapkeepd %s\n", SK_VERSION);
+                sk_config_clear(&cfg);
+                return 0;
+        }
+        sk_log_set_level(cfg.log_level);
+        if (cfg.config_path)
+                log_debug("read configuration from %s", cfg.config_path);
+
+        /* Before grpc_init(): threads created from now on inherit the mask. */
+        sigemptyset(&stop_signals);
+        sigaddset(&stop_signals, SIGTERM);
+        sigaddset(&stop_signals, SIGINT);
+        r = -pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+        if (r < 0) {
+                sk_config_clear(&cfg);
+                return log_error_errno(r, "cannot block signals"), 1;
+        }
+        /* A client that disconnects must not kill us with SIGPIPE. */
+        signal(SIGPIPE, SIG_IGN);
+
+        grpc_init();
+        r = run(&cfg, &stop_signals);
+        if (r >= 0) {
+                grpc_shutdown();
+                log_info("stopped");
+        }
+        sk_config_clear(&cfg);
+        return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,32 @@
+/* containerd.services.snapshots.v1.Snapshots on top of an sk_snapshotter.
+ *
+ * DESIGN
+ * The handlers are thin: they check what containerd's own service would
+ * reject before it reaches the snapshotter (empty keys, a missing info),
+ * convert protobuf <-> sk_* structs inside the call's arena, call the
+ * snapshotter and map its -errno to the gRPC codes containerd reads. This is
+ * the only place where errors become gRPC codes. Keys are opaque strings that
+ * include the namespace ("default/12/k1"); they are passed through untouched.
+ *
+ * List walks the snapshotter in one read transaction, filters with
+ * sk_filter_*, and queues a ListSnapshotsResponse every SK_LIST_BATCH infos
+ * (or ~1 MiB); the server streams the queue one message at a time. Every Info
+ * carries kind and both timestamps, with nanoseconds. */
+#pragma once
+
+#include <grpc/status.h>
+
+#include "plugin/server.h"
+#include "snapshot/snapshotter.h"
+
+/* Infos per List message, and the size at which a batch is cut earlier. */
+#define SK_LIST_BATCH 100
+#define SK_LIST_BATCH_BYTES (1024 * 1024)
+
+/* Serve the Snapshots service from snap (borrowed; must outlive server). */
+int sk_snapshots_service_add(sk_server *server, sk_snapshotter *snap);
+
+/* The gRPC code for a snapshotter error (negative errno):
+ * -ENOENT NOT_FOUND, -EEXIST ALREADY_EXISTS, -EINVAL INVALID_ARGUMENT,
+ * -EBUSY/-ENOTEMPTY/-EPERM/-EROFS FAILED_PRECONDITION, anything else UNKNOWN. */
+grpc_status_code sk_snapshots_status_from_errno(int r);

@@ -1,0 +1,274 @@
+/* snapkeepd's configuration: defaults, the INI file, flags, and their order. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "plugin/config.h"
+#include "tests/lib/testutil.h"
+
+typedef struct fixture {
+        char *dir;
+} fixture;
+
+static int setup(void **state) {
+        fixture *f = calloc(1, sizeof(*f));
+        assert_non_null(f);
+        f->dir = sk_test_mkdtemp("test-config");
+        assert_non_null(f->dir);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state) {
+        fixture *f = *state;
+        assert_int_equal(sk_rm_rf(f->dir), 0);
+        free(f->dir);
+        free(f);
+        return 0;
+}
+
+/* Write text to <dir>/name and return the path (owned). */
+static char *write_conf(fixture *f, const char *name, const char *text) {
+        char *path;
+        assert_true(asprintf(&path, "%s/%s", f->dir, name) > 0);
+        FILE *fp = fopen(path, "we");
+        assert_non_null(fp);
+        assert_int_equal(fputs(text, fp) >= 0, 1);
+        assert_int_equal(fclose(fp), 0);
+        return path;
+}
+
+/* Run sk_config_from_args on a NULL-terminated list of arguments. */
+static int parse(sk_config *c, sk_config_action *action, char **error, ...) {
+        char *argv[32] = { (char *) "snapkeepd" };
+        int argc = 1;
+        va_list ap;
+        va_start(ap, error);
+        for (const char *a; (a = va_arg(ap, const char *));)
+                argv[argc++] = (char *) a;
+        va_end(ap);
+        *error = NULL;
+        return sk_config_from_args(argc, argv, c, action, error);
+}
+
+static void test_defaults(void **state _unused_) {
+        sk_config c;
+        sk_config_action action;
+        char *error;
+
+        assert_int_equal(parse(&c, &action, &error, "--config=", NULL), 0);
+        assert_int_equal(action, SK_CONFIG_RUN);
+        assert_string_equal(c.root, "/var/lib/snapkeep");
+        assert_string_equal(c.socket, "/run/snapkeep/snapkeep.sock");
+        assert_int_equal(c.log_level, SK_LOG_INFO);
+        assert_true(c.workers >= 2 && c.workers <= 4);
+        assert_null(c.config_path);
+        sk_config_clear(&c);
+}
+
+static void test_file_then_flags(void **state) {
+        fixture *f = *state;
+        sk_config c;
+        sk_config_action action;
+        char *error;
+        char *path = write_conf(f, "a.conf",
+                                "# comment\n"
+                                "; another comment\n"
+                                "[snapkeepd]\n"
+                                "root = /srv/snap\n"
+                                "socket=/tmp/x/sk.sock\n"
+                                "log_level = debug\n"
+                                "workers = 7\n");
+
+        assert_int_equal(parse(&c, &action, &error, "--config", path, NULL), 0);
+        assert_string_equal(c.root, "/srv/snap");
+        assert_string_equal(c.socket, "/tmp/x/sk.sock");
+        assert_int_equal(c.log_level, SK_LOG_DEBUG);
+        assert_int_equal(c.workers, 7);
+        assert_string_equal(c.config_path, path);
+        sk_config_clear(&c);
+
+        /* Flags win over the file, wherever they stand on the command line. */
+        assert_int_equal(parse(&c, &action, &error, "--root=/r2", "-w", "3", "--config", path, "--log-level",
+                               "error", "-s", "/s2.sock", NULL),
+                         0);
+        assert_string_equal(c.root, "/r2");
+        assert_string_equal(c.socket, "/s2.sock");
+        assert_int_equal(c.log_level, SK_LOG_ERROR);
+        assert_int_equal(c.workers, 3);
+        sk_config_clear(&c);
+
+        /* The last of repeated flags wins. */
+        assert_int_equal(parse(&c, &action, &error, "--config=", "--workers=2", "--workers=5", NULL), 0);
+        assert_int_equal(c.workers, 5);
+        sk_config_clear(&c);
+        free(path);
+}
+
+static void expect_file_error(fixture *f, const char *text, int line, const char *needle) {
+        sk_config c;
+        sk_config_action action;
+        char *error;
+        char *path = write_conf(f, "bad.conf", text);
+        char *where;
+
+        assert_int_equal(parse(&c, &action, &error, "-c", path, NULL), -EINVAL);
+        assert_non_null(error);
+        assert_true(asprintf(&where, "%s:%d:", path, line) > 0);
+        if (strstr(error, where) == NULL || strstr(error, needle) == NULL)
+                fail_msg("error '%s' lacks '%s' or '%s'", error, where, needle);
+        free(where);
+        free(error);
+        free(path);
+}
+
+static void test_file_errors(void **state) {
+        fixture *f = *state;
+
+        expect_file_error(f, "[snapkeepd]\nroot = /a\nsokcet = /b\n", 3, "not a known key");
+        expect_file_error(f, "[other]\nroot = /a\n", 2, "unknown section");
+        expect_file_error(f, "root = /a\n", 1, "unknown section");
+        expect_file_error(f, "[snapkeepd]\nroot = relative/dir\n", 2, "absolute");
+        expect_file_error(f, "[snapkeepd]\nworkers = 0\n", 2, "1 to 64");
+        expect_file_error(f, "[snapkeepd]\nworkers = 65\n", 2, "1 to 64");
+        expect_file_error(f, "[snapkeepd]\nworkers = two\n", 2, "1 to 64");
+        expect_file_error(f, "[snapkeepd]\nworkers = -1\n", 2, "1 to 64");
+        expect_file_error(f, "[snapkeepd]\nworkers = 3x\n", 2, "1 to 64");
+        expect_file_error(f, "[snapkeepd]\nlog_level = loud\n", 2, "error, warn, info or debug");
+        expect_file_error(f, "[snapkeepd]\nthis line has no equals sign\n", 2, "syntax error");
+        /* A socket path must fit struct sockaddr_un (108 bytes). */
+        char text[300];
+        snprintf(text, sizeof(text), "[snapkeepd]\nsocket = /%0150d\n", 0);
+        expect_file_error(f, text, 2, "too long");
+}
+
+static void test_bad_file_leaves_config(void **state) {
+        fixture *f = *state;
+        sk_config c;
+        char *error = NULL;
+        char *path = write_conf(f, "half.conf", "[snapkeepd]\nroot = /new\nworkers = 100\n");
+
+        assert_int_equal(sk_config_init(&c), 0);
+        assert_int_equal(sk_config_load_file(&c, path, &error), -EINVAL);
+        assert_non_null(error);
+        assert_string_equal(c.root, "/var/lib/snapkeep");
+        assert_null(c.config_path);
+        free(error);
+        sk_config_clear(&c);
+        free(path);
+}
+
+static void test_missing_file(void **state) {
+        fixture *f = *state;
+        sk_config c;
+        sk_config_action action;
+        char *error, *path;
+
+        /* Named explicitly: must exist. */
+        assert_true(asprintf(&path, "%s/nope.conf", f->dir) > 0);
+        assert_int_equal(parse(&c, &action, &error, "--config", path, NULL), -ENOENT);
+        assert_non_null(error);
+        assert_non_null(strstr(error, path));
+        free(error);
+        free(path);
+
+        error = NULL;
+        assert_int_equal(sk_config_init(&c), 0);
+        assert_int_equal(sk_config_load_file(&c, "/nonexistent/snapkeepd.conf", &error), -ENOENT);
+        free(error);
+        sk_config_clear(&c);
+}
+
+static void test_flag_errors(void **state _unused_) {
+        sk_config c;
+        sk_config_action action;
+        char *error;
+
+        const char *cases[][3] = {
+                { "--bogus", NULL, "unknown option --bogus" },
+                { "-x", NULL, "unknown option -x" },
+                { "--root", NULL, "needs a value" },
+                { "--workers=0", NULL, "--workers 0: must be a number from 1 to 64" },
+                { "--log-level=verbose", NULL, "--log-level verbose" },
+                { "--socket=rel.sock", NULL, "absolute" },
+                { "--config=", "extra", "unexpected argument 'extra'" },
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                assert_int_equal(parse(&c, &action, &error, "--config=", cases[i][0], cases[i][1], NULL), -EINVAL);
+                assert_non_null(error);
+                if (!strstr(error, cases[i][2]))
+                        fail_msg("case %zu: error '%s' lacks '%s'", i, error, cases[i][2]);
+                free(error);
+        }
+}
+
+static void test_help_version(void **state _unused_) {
+        sk_config c;
+        sk_config_action action;
+        char *error;
+
+        assert_int_equal(parse(&c, &action, &error, "--help", NULL), 0);
+        assert_int_equal(action, SK_CONFIG_HELP);
+        sk_config_clear(&c);
+        assert_int_equal(parse(&c, &action, &error, "-V", NULL), 0);
+        assert_int_equal(action, SK_CONFIG_VERSION);
+        sk_config_clear(&c);
+        /* --help must work even when the config file is broken. */
+        assert_int_equal(parse(&c, &action, &error, "--config=/nonexistent/x.conf", "-h", NULL), 0);
+        assert_int_equal(action, SK_CONFIG_HELP);
+        sk_config_clear(&c);
+
+        FILE *fp = tmpfile();
+        assert_non_null(fp);
+        sk_config_print_help(fp, "snapkeepd");
+        long size = ftell(fp);
+        fclose(fp);
+        assert_true(size > 500);
+}
+
+/* The shipped default config must parse and say what the built-in defaults
+ * say. */
+static void test_shipped_config(void **state _unused_) {
+        const char *src = getenv("SK_SRC");
+        char *path, *error = NULL;
+        sk_config c;
+
+        assert_true(asprintf(&path, "%s/packaging/snapkeepd.conf", src && *src ? src : ".") > 0);
+        if (access(path, R_OK) < 0) {
+                free(path);
+                skip();
+        }
+        assert_int_equal(sk_config_init(&c), 0);
+        unsigned workers = c.workers;
+        int r = sk_config_load_file(&c, path, &error);
+        if (r < 0)
+                fail_msg("%s", error ? error : "load failed");
+        assert_string_equal(c.root, SK_DEFAULT_ROOT);
+        assert_string_equal(c.socket, SK_DEFAULT_SOCKET);
+        assert_int_equal(c.log_level, SK_LOG_INFO);
+        assert_int_equal(c.workers, workers);
+        sk_config_clear(&c);
+        free(path);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_defaults),
+                cmocka_unit_test_setup_teardown(test_file_then_flags, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_file_errors, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_bad_file_leaves_config, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
+                cmocka_unit_test(test_flag_errors),
+                cmocka_unit_test(test_help_version),
+                cmocka_unit_test(test_shipped_config),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
