@@ -186,7 +186,7 @@ fuzz-build:
 fuzz-bins: $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(FUZZ_SRCS))
 
 define fuzz_rule
-$(BUILD)/$(1): $(BUILD)/obj/tests/fuzz/$(1).o $$(call libs_for,backup)
+$(BUILD)/$(1): $(BUILD)/obj/tests/fuzz/$(1).o $$(call libs_for,backup) $$(call libs_for,snapshot)
 	$$(call say,LD,$$@)
 	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$< -Wl,--start-group $$(call libs_for,backup) $$(call libs_for,snapshot) -Wl,--end-group $$(call ext_for,backup) $$(call ext_for,snapshot)
 endef

@@ -1,0 +1,75 @@
+/* Storage backends: where repository objects live.
+ *
+ * DESIGN: the repository engine addresses storage only through these five
+ * operations on flat names ("config", "keys/0123…", "data/ab/ab12…"); it never
+ * knows whether a directory or an object store is behind them. A backend is a
+ * struct whose first member is struct sk_backend (the ops table), so an
+ * implementation embeds it and casts back (the local directory in
+ * backend-local.c; S3 later). Every operation must be safe to call from
+ * several threads at once. Names use '/' as separator, never start with '/',
+ * and contain no "." or ".." components; names containing ".tmp-" are
+ * reserved for in-flight writes and never listed. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sk_backend sk_backend;
+
+/* Called once per object; name borrowed for the call. A negative return
+ * stops the listing and is returned by list. */
+typedef int (*sk_backend_list_fn)(const char *name, uint64_t size, void *userdata);
+
+typedef struct sk_backend_ops {
+        /* Store name atomically and durably: when put returns 0 the complete
+         * object is stored and survives a crash; readers never see a partial
+         * object. Replaces an existing object. Intermediate "directories" are
+         * implicit. */
+        int (*put)(sk_backend *b, const char *name, const void *buf, size_t len);
+        /* Read len bytes at offset (len SIZE_MAX = to the end). A range beyond
+         * the end returns what exists (possibly 0 bytes). *ret_buf owned by the
+         * caller (free()), with a NUL byte after *ret_len. Missing -> -ENOENT. */
+        int (*get)(sk_backend *b, const char *name, uint64_t offset, size_t len, void **ret_buf,
+                   size_t *ret_len);
+        /* Size of name. Missing -> -ENOENT. */
+        int (*head)(sk_backend *b, const char *name, uint64_t *ret_size);
+        /* Every object whose name starts with prefix, which ends in '/'
+         * ("data/" lists all packs of all fan-out directories). A missing
+         * prefix is an empty listing. Order unspecified. */
+        int (*list)(sk_backend *b, const char *prefix, sk_backend_list_fn cb, void *userdata);
+        /* Remove name. Missing -> -ENOENT. */
+        int (*del)(sk_backend *b, const char *name);
+        /* Free the backend. */
+        void (*free)(sk_backend *b);
+        /* Optional (may be NULL): remove leftovers of interrupted puts (temp
+         * files, unfinished multipart uploads) older than min_age seconds;
+         * *ret_removed counts them. Only call it when no writer is active
+         * (under an exclusive lock). */
+        int (*cleanup)(sk_backend *b, uint64_t min_age, uint64_t *ret_removed);
+} sk_backend_ops;
+
+struct sk_backend {
+        const sk_backend_ops *ops;
+        const char *scheme;     /* "file", later "s3" */
+};
+
+/* Open the backend for a repository URL: "/path", "relative/path",
+ * "file:///abs/path"; other schemes -> -EPROTONOSUPPORT. With create, a
+ * missing local directory is created (mode 0700) with its subdirectories;
+ * without, a missing directory is -ENOENT. *ret owned: sk_backend_free(). */
+int sk_backend_open(const char *url, int create, sk_backend **ret);
+
+/* Local directory backend (backend-local.c). */
+int sk_backend_local_open(const char *path, int create, sk_backend **ret);
+
+/* Accepts NULL. */
+void sk_backend_free(sk_backend *b);
+
+/* Thin dispatchers, so callers write sk_backend_put(b, ...). */
+int sk_backend_put(sk_backend *b, const char *name, const void *buf, size_t len);
+int sk_backend_get(sk_backend *b, const char *name, uint64_t offset, size_t len, void **ret_buf, size_t *ret_len);
+int sk_backend_head(sk_backend *b, const char *name, uint64_t *ret_size);
+int sk_backend_list(sk_backend *b, const char *prefix, sk_backend_list_fn cb, void *userdata);
+int sk_backend_del(sk_backend *b, const char *name);
+/* Calls ops->cleanup, or reports 0 removed when the backend has none. */
+int sk_backend_cleanup(sk_backend *b, uint64_t min_age, uint64_t *ret_removed);

@@ -1,0 +1,294 @@
+/* Secrets and key slots; see keyring.h and docs/FORMAT.md section 3. */
+#include "backup/keyring.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backup/backend.h"
+#include "backup/crypto.h"
+#include "backup/index.h"
+#include "backup/le.h"
+#include "common/fsutil.h"
+#include "common/macro.h"
+
+#define SECRET_MAX (64u * 1024)
+#define SLOT_SIZE 212
+#define SLOT_AAD_SIZE 152
+
+static const char slot_magic[8] = { 'S', 'K', 'K', 'E', 'Y', 'S', 'L', 'T' };
+
+struct sk_secret {
+        sk_secret_kind kind;
+        size_t len;
+        uint8_t *bytes;
+};
+
+int sk_secret_new(sk_secret_kind kind, const void *bytes, size_t len, sk_secret **ret) {
+        if ((kind != SK_SECRET_PASSPHRASE && kind != SK_SECRET_KEYFILE) || len == 0 || len > SECRET_MAX)
+                return -EINVAL;
+        sk_secret *s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->bytes = malloc(len);
+        if (!s->bytes) {
+                free(s);
+                return -ENOMEM;
+        }
+        memcpy(s->bytes, bytes, len);
+        s->len = len;
+        s->kind = kind;
+        *ret = s;
+        return 0;
+}
+
+int sk_secret_from_file(sk_secret_kind kind, const char *path, sk_secret **ret) {
+        void *buf = NULL;
+        size_t len = 0;
+        int r = sk_read_file(AT_FDCWD, path, SECRET_MAX, &buf, &len);
+        if (r < 0)
+                return r;
+        if (kind == SK_SECRET_PASSPHRASE && len > 0 && ((char *) buf)[len - 1] == '\n') {
+                len--;
+                if (len > 0 && ((char *) buf)[len - 1] == '\r')
+                        len--;
+        }
+        r = sk_secret_new(kind, buf, len, ret);
+        sk_wipe(buf, len + 1);
+        free(buf);
+        return r;
+}
+
+void sk_secret_free(sk_secret *s) {
+        if (!s)
+                return;
+        sk_wipe(s->bytes, s->len);
+        free(s->bytes);
+        free(s);
+}
+
+sk_secret_kind sk_secret_get_kind(const sk_secret *s) {
+        return s->kind;
+}
+
+static int slot_key(const sk_secret *secret, const uint8_t *slot, uint8_t key[SK_KEY_SIZE]) {
+        return sk_scrypt(secret->bytes, secret->len, slot + 120, 32, slot[42], slot[43], slot[44], key, SK_KEY_SIZE);
+}
+
+static bool slot_id_valid(const char *id) {
+        if (strlen(id) != SK_SLOT_ID_HEX)
+                return false;
+        uint8_t b[SK_SLOT_ID_HEX / 2];
+        return sk_hex_decode(id, b, sizeof(b)) == 0;
+}
+
+int sk_keyring_add(sk_backend *b, const uint8_t repo_id[16], const uint8_t master[SK_MASTER_KEY_SIZE],
+                   const sk_secret *secret, uint8_t log2n, char **ret_slot) {
+        uint8_t slot[SLOT_SIZE], key[SK_KEY_SIZE], idb[SK_SLOT_ID_HEX / 2];
+        char id[SK_SLOT_ID_HEX + 1], name[64];
+        int r;
+
+        if (log2n == 0)
+                log2n = secret->kind == SK_SECRET_PASSPHRASE ? 15 : 10;
+        if (log2n < 10 || log2n > 22)
+                return -EINVAL;
+        memset(slot, 0, sizeof(slot));
+        sk_file_header_encode(slot_magic, slot);
+        memcpy(slot + 24, repo_id, 16);
+        slot[40] = 1;
+        slot[41] = (uint8_t) secret->kind;
+        slot[42] = log2n;
+        slot[43] = 8;
+        slot[44] = 1;
+        sk_put_le64(slot + 48, (uint64_t) time(NULL));
+        char host[65] = "";
+        if (gethostname(host, sizeof(host) - 1) < 0)
+                host[0] = 0;
+        memcpy(slot + 56, host, strnlen(host, 64));
+        if ((r = sk_random_bytes(slot + 120, 32)) < 0 || (r = sk_random_bytes(slot + 152, 12)) < 0 ||
+            (r = sk_random_bytes(idb, sizeof(idb))) < 0)
+                return r;
+        r = slot_key(secret, slot, key);
+        if (r < 0)
+                return r;
+        r = sk_aead_seal(key, slot + 152, slot, SLOT_AAD_SIZE, master, SK_MASTER_KEY_SIZE, slot + 164, slot + 196);
+        sk_wipe(key, sizeof(key));
+        if (r < 0)
+                return r;
+        sk_hex_encode(idb, sizeof(idb), id);
+        snprintf(name, sizeof(name), "keys/%s", id);
+        r = sk_backend_put(b, name, slot, sizeof(slot));
+        if (r < 0)
+                return r;
+        if (ret_slot) {
+                char *s = strdup(id);
+                if (!s)
+                        return -ENOMEM;
+                *ret_slot = s;
+        }
+        return 0;
+}
+
+typedef struct name_list {
+        char **names;
+        size_t n, cap;
+} name_list;
+
+static void name_list_done(name_list *l) {
+        for (size_t i = 0; i < l->n; i++)
+                free(l->names[i]);
+        free(l->names);
+}
+
+static int collect_slot(const char *name, uint64_t size, void *userdata) {
+        name_list *l = userdata;
+        const char *id = name + strlen("keys/");
+        (void) size;
+        if (!slot_id_valid(id))
+                return 0;
+        if (l->n == l->cap) {
+                size_t ncap = l->cap ? l->cap * 2 : 8;
+                char **t = realloc(l->names, ncap * sizeof(char *));
+                if (!t)
+                        return -ENOMEM;
+                l->names = t;
+                l->cap = ncap;
+        }
+        l->names[l->n] = strdup(id);
+        if (!l->names[l->n])
+                return -ENOMEM;
+        l->n++;
+        return 0;
+}
+
+static int list_slots(sk_backend *b, name_list *l) {
+        *l = (name_list) { 0 };
+        int r = sk_backend_list(b, "keys/", collect_slot, l);
+        if (r < 0)
+                name_list_done(l);
+        return r;
+}
+
+static int read_slot(sk_backend *b, const char *id, uint8_t slot[SLOT_SIZE]) {
+        char name[64];
+        _cleanup_free_ void *buf = NULL;
+        size_t len;
+        snprintf(name, sizeof(name), "keys/%s", id);
+        int r = sk_backend_get(b, name, 0, SIZE_MAX, &buf, &len);
+        if (r < 0)
+                return r;
+        r = sk_file_header_parse(buf, len, slot_magic);
+        if (r < 0)
+                return r;
+        if (len != SLOT_SIZE)
+                return -EBADMSG;
+        memcpy(slot, buf, SLOT_SIZE);
+        if (slot[40] != 1 || (slot[41] != SK_SECRET_PASSPHRASE && slot[41] != SK_SECRET_KEYFILE))
+                return -EPROTO;
+        if (slot[42] < 1 || slot[42] > 22 || slot[43] < 1 || slot[43] > 32 || slot[44] < 1 || slot[44] > 16)
+                return -EBADMSG;
+        return 0;
+}
+
+int sk_keyring_unlock(sk_backend *b, const uint8_t repo_id[16], const sk_secret *secret,
+                      uint8_t ret_master[SK_MASTER_KEY_SIZE], char **ret_slot) {
+        name_list l;
+        int r = list_slots(b, &l), result = -ENOENT;
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < l.n; i++) {
+                uint8_t slot[SLOT_SIZE], key[SK_KEY_SIZE], master[SK_MASTER_KEY_SIZE];
+                r = read_slot(b, l.names[i], slot);
+                if (r == -EPROTO) {
+                        if (result == -ENOENT)
+                                result = -EPROTO;
+                        continue;
+                }
+                /* a readable slot (or a damaged one, which may have been
+                 * ours) that does not open means: wrong secret */
+                result = -EKEYREJECTED;
+                if (r < 0)
+                        continue;
+                if (memcmp(slot + 24, repo_id, 16) != 0 || slot[41] != secret->kind)
+                        continue;
+                r = slot_key(secret, slot, key);
+                if (r < 0) {
+                        name_list_done(&l);
+                        return r;
+                }
+                r = sk_aead_open(key, slot + 152, slot, SLOT_AAD_SIZE, slot + 164, SK_MASTER_KEY_SIZE, master,
+                                 slot + 196);
+                sk_wipe(key, sizeof(key));
+                if (r == -EBADMSG)
+                        continue;
+                if (r < 0) {
+                        sk_wipe(master, sizeof(master));
+                        name_list_done(&l);
+                        return r;
+                }
+                if (ret_slot) {
+                        *ret_slot = strdup(l.names[i]);
+                        if (!*ret_slot) {
+                                sk_wipe(master, sizeof(master));
+                                name_list_done(&l);
+                                return -ENOMEM;
+                        }
+                }
+                memcpy(ret_master, master, SK_MASTER_KEY_SIZE);
+                sk_wipe(master, sizeof(master));
+                name_list_done(&l);
+                return 0;
+        }
+        name_list_done(&l);
+        return result;
+}
+
+int sk_keyring_list(sk_backend *b, sk_keyring_fn cb, void *userdata) {
+        name_list l;
+        int r = list_slots(b, &l);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < l.n && r >= 0; i++) {
+                uint8_t slot[SLOT_SIZE];
+                char host[65];
+                if (read_slot(b, l.names[i], slot) < 0)
+                        continue;
+                memcpy(host, slot + 56, 64);
+                host[64] = 0;
+                sk_key_info info = {
+                        .slot = l.names[i],
+                        .kind = (sk_secret_kind) slot[41],
+                        .created = sk_get_le64(slot + 48),
+                        .host = host,
+                        .scrypt_log2n = slot[42],
+                };
+                r = cb(&info, userdata);
+        }
+        name_list_done(&l);
+        return r < 0 ? r : 0;
+}
+
+int sk_keyring_remove(sk_backend *b, const char *slot) {
+        char name[64];
+        uint64_t size;
+        if (!slot_id_valid(slot))
+                return -EINVAL;
+        snprintf(name, sizeof(name), "keys/%s", slot);
+        int r = sk_backend_head(b, name, &size);
+        if (r < 0)
+                return r;
+        name_list l;
+        r = list_slots(b, &l);
+        if (r < 0)
+                return r;
+        size_t n = l.n;
+        name_list_done(&l);
+        if (n <= 1)
+                return -EBUSY;
+        return sk_backend_del(b, name);
+}

@@ -1,0 +1,221 @@
+/* Index: hash table behaviour and the index file codec (round trip,
+ * corruption, versions). With SK_WRITE_CORPUS=DIR it writes seed inputs for
+ * tests/fuzz/fuzz-index (same fixed keys). */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "backup/index.h"
+#include "common/fsutil.h"
+
+static const uint8_t session_key[32] = { 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42,
+                                         0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42,
+                                         0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42 };
+
+static int resolve(void *ud, const uint8_t salt[SK_SALT_SIZE], uint8_t key[SK_KEY_SIZE]) {
+        (void) ud;
+        /* like the repository, the key depends on the salt */
+        for (size_t i = 0; i < SK_KEY_SIZE; i++)
+                key[i] = session_key[i] ^ salt[i];
+        return 0;
+}
+
+static void write_seed(const char *dir, const char *name, const void *buf, size_t len) {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(dfd >= 0);
+        assert_int_equal(sk_write_file_atomic(dfd, name, buf, len, 0644), 0);
+        close(dfd);
+}
+
+static const uint8_t *K(const uint8_t *salt) {
+        static uint8_t k[SK_KEY_SIZE];
+        resolve(NULL, salt, k);
+        return k;
+}
+
+static void make_id(sk_blob_id *id, uint32_t i) {
+        uint8_t buf[4] = { (uint8_t) i, (uint8_t) (i >> 8), (uint8_t) (i >> 16), (uint8_t) (i >> 24) };
+        assert_int_equal(sk_sha256(buf, 4, id->b), 0);
+}
+
+static void test_table(void **state) {
+        (void) state;
+        sk_index *idx;
+        assert_int_equal(sk_index_new(&idx), 0);
+        uint8_t pn[3][32];
+        uint32_t p[3];
+        for (int i = 0; i < 3; i++) {
+                memset(pn[i], i + 1, 32);
+                assert_int_equal(sk_index_pack_add(idx, pn[i], &p[i]), 1);
+        }
+        uint32_t again;
+        assert_int_equal(sk_index_pack_add(idx, pn[1], &again), 0);
+        assert_int_equal(again, p[1]);
+        assert_int_equal(sk_index_pack_find(idx, pn[2], &again), 1);
+        assert_int_equal(again, p[2]);
+        assert_memory_equal(sk_index_pack_name(idx, p[0]), pn[0], 32);
+        assert_null(sk_index_pack_name(idx, 77));
+
+        const uint32_t N = 100000;
+        for (uint32_t i = 0; i < N; i++) {
+                sk_index_entry e = { .pack = p[i % 3], .offset = i, .stored_len = i * 2, .raw_len = i * 3, .type = 1 };
+                make_id(&e.id, i);
+                assert_int_equal(sk_index_insert(idx, &e, false), 1);
+        }
+        assert_int_equal(sk_index_count(idx), N);
+        /* duplicates keep the first */
+        sk_index_entry d = { .pack = p[0], .offset = 999999 };
+        make_id(&d.id, 5);
+        assert_int_equal(sk_index_insert(idx, &d, false), 0);
+        sk_index_entry got;
+        assert_int_equal(sk_index_lookup(idx, &d.id, &got), 1);
+        assert_int_equal(got.offset, 5);
+        assert_int_equal(sk_index_insert(idx, &d, true), 0);
+        assert_int_equal(sk_index_lookup(idx, &d.id, &got), 1);
+        assert_int_equal(got.offset, 999999);
+        for (uint32_t i = 0; i < N; i += 997) {
+                sk_blob_id id;
+                make_id(&id, i);
+                assert_int_equal(sk_index_lookup(idx, &id, &got), 1);
+                if (i != 5)
+                        assert_int_equal(got.raw_len, i * 3);
+        }
+        sk_blob_id missing;
+        make_id(&missing, N + 1);
+        assert_int_equal(sk_index_lookup(idx, &missing, NULL), 0);
+
+        /* removing a pack drops exactly its entries */
+        assert_int_equal(sk_index_remove_pack(idx, p[1]), 0);
+        size_t want = 0;
+        for (uint32_t i = 0; i < N; i++)
+                want += (i % 3 != 1) || i == 5; /* id 5 was moved to p[0] */
+        assert_int_equal(sk_index_count(idx), want);
+        sk_blob_id id4;
+        make_id(&id4, 4); /* 4 % 3 == 1 */
+        assert_int_equal(sk_index_lookup(idx, &id4, NULL), 0);
+        sk_index_free(idx);
+}
+
+static int collect(const uint8_t pack[32], const sk_record *r, void *ud) {
+        size_t *n = ud;
+        assert_int_equal(pack[0], r->offset >= 1000 ? 2 : 1);
+        (*n)++;
+        return 0;
+}
+
+static void encode_sample(void **ret, size_t *ret_len) {
+        sk_record a[3], b[2];
+        memset(a, 0, sizeof(a));
+        memset(b, 0, sizeof(b));
+        for (int i = 0; i < 3; i++) {
+                make_id(&a[i].id, (uint32_t) i);
+                a[i].offset = 64 + (uint32_t) i * 200;
+                a[i].raw_len = a[i].stored_len = 50;
+                a[i].type = SK_BLOB_DATA;
+        }
+        for (int i = 0; i < 2; i++) {
+                make_id(&b[i].id, 10 + (uint32_t) i);
+                b[i].offset = 1000 + (uint32_t) i * 500;
+                b[i].raw_len = 300;
+                b[i].stored_len = 100;
+                b[i].flags = SK_BLOB_FLAG_ZSTD;
+                b[i].type = SK_BLOB_TREE;
+        }
+        sk_index_section s[2] = { { .entries = a, .n = 3 }, { .entries = b, .n = 2 } };
+        memset(s[0].pack, 1, 32);
+        memset(s[1].pack, 2, 32);
+        uint8_t salt[32] = { 3 }, nonce[12] = { 4 };
+        assert_int_equal(sk_index_file_encode(K(salt), salt, nonce, s, 2, ret, ret_len), 0);
+}
+
+static void test_file_codec(void **state) {
+        (void) state;
+        sk_pack_keys keys = { .resolve = resolve };
+        void *f;
+        size_t len, n = 0;
+        encode_sample(&f, &len);
+        assert_int_equal(sk_index_file_decode(&keys, f, len, collect, &n), 0);
+        assert_int_equal(n, 5);
+
+        const char *dir = getenv("SK_WRITE_CORPUS");
+        if (dir) {
+                write_seed(dir, "index-2-packs", f, len);
+                write_seed(dir, "index-header-only", f, SK_FILE_HEADER_SIZE + 10);
+        }
+
+        uint8_t *b = f;
+        /* every single flipped byte is caught */
+        for (size_t i = 0; i < len; i++) {
+                b[i] ^= 0x04;
+                n = 0;
+                int r = sk_index_file_decode(&keys, f, len, collect, &n);
+                assert_true(r == -EBADMSG || r == -EPROTO);
+                assert_int_equal(n, 0);
+                b[i] ^= 0x04;
+        }
+        /* truncation */
+        for (size_t l = 0; l < len; l += 3)
+                assert_int_equal(sk_index_file_decode(&keys, f, l, collect, &n), -EBADMSG);
+        /* version */
+        b[8] = 9;
+        assert_int_equal(sk_index_file_decode(&keys, f, len, collect, &n), -EPROTO);
+        b[8] = 1;
+        b[14] = 1; /* required feature bit 16 */
+        assert_int_equal(sk_index_file_decode(&keys, f, len, collect, &n), -EPROTO);
+        b[14] = 0;
+        n = 0;
+        assert_int_equal(sk_index_file_decode(&keys, f, len, collect, &n), 0);
+        assert_int_equal(n, 5);
+        free(f);
+}
+
+static int count_only(const uint8_t pack[32], const sk_record *r, void *ud) {
+        (void) pack;
+        (void) r;
+        (*(size_t *) ud)++;
+        return 0;
+}
+
+static void test_implausible_entries(void **state) {
+        (void) state;
+        /* a well-sealed file whose entries are nonsense is still rejected */
+        sk_pack_keys keys = { .resolve = resolve };
+        sk_record a[2];
+        memset(a, 0, sizeof(a));
+        a[0].offset = 64;
+        a[0].raw_len = a[0].stored_len = 10;
+        a[0].type = 3; /* unknown type */
+        sk_index_section s = { .entries = a, .n = 1 };
+        uint8_t salt[32] = { 0 }, nonce[12] = { 0 };
+        void *f;
+        size_t len, n = 0;
+        assert_int_equal(sk_index_file_encode(K(salt), salt, nonce, &s, 1, &f, &len), 0);
+        assert_int_equal(sk_index_file_decode(&keys, f, len, count_only, &n), -EBADMSG);
+        free(f);
+        /* overlapping offsets */
+        a[0].type = 1;
+        a[1] = a[0];
+        a[1].offset = 70;
+        s.n = 2;
+        assert_int_equal(sk_index_file_encode(K(salt), salt, nonce, &s, 1, &f, &len), 0);
+        assert_int_equal(sk_index_file_decode(&keys, f, len, count_only, &n), -EBADMSG);
+        free(f);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_table),
+                cmocka_unit_test(test_file_codec),
+                cmocka_unit_test(test_implausible_entries),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

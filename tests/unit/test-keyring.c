@@ -1,0 +1,224 @@
+/* Secrets and key slots: add/list/remove/passwd-style operations over the
+ * local backend, wrong secrets, wrong kind, slot tampering. scrypt cost is
+ * kept at the minimum allowed (2^10) so the test is quick under ASan. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "backup/backend.h"
+#include "backup/crypto.h"
+#include "backup/keyring.h"
+#include "common/fsutil.h"
+#include "tests/lib/testutil.h"
+
+typedef struct fixture {
+        char *dir;
+        sk_backend *b;
+        uint8_t repo_id[16];
+        uint8_t master[32];
+} fixture;
+
+static int setup(void **state) {
+        fixture *f = calloc(1, sizeof(*f));
+        f->dir = sk_test_mkdtemp("sk-keyring");
+        if (!f->dir || sk_backend_open(f->dir, 1, &f->b) < 0)
+                return -1;
+        sk_random_bytes(f->repo_id, 16);
+        sk_random_bytes(f->master, 32);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state) {
+        fixture *f = *state;
+        sk_backend_free(f->b);
+        sk_rm_rf(f->dir);
+        free(f->dir);
+        free(f);
+        return 0;
+}
+
+static sk_secret *pass(const char *p) {
+        sk_secret *s = NULL;
+        assert_int_equal(sk_secret_new(SK_SECRET_PASSPHRASE, p, strlen(p), &s), 0);
+        return s;
+}
+
+static int count_cb(const sk_key_info *info, void *ud) {
+        int *n = ud;
+        assert_int_equal(strlen(info->slot), SK_SLOT_ID_HEX);
+        assert_true(info->created > 0);
+        (*n)++;
+        return 0;
+}
+
+static void test_add_unlock_remove(void **state) {
+        fixture *f = *state;
+        sk_secret *a = pass("correct horse"), *b = pass("battery staple"), *wrong = pass("correct horsE");
+        char *slot_a = NULL, *slot_b = NULL, *got = NULL;
+        uint8_t m[32];
+
+        /* no slots yet */
+        assert_int_equal(sk_keyring_unlock(f->b, f->repo_id, a, m, NULL), -ENOENT);
+        assert_int_equal(sk_keyring_add(f->b, f->repo_id, f->master, a, 10, &slot_a), 0);
+        assert_int_equal(strlen(slot_a), SK_SLOT_ID_HEX);
+        memset(m, 0, sizeof(m));
+        assert_int_equal(sk_keyring_unlock(f->b, f->repo_id, a, m, &got), 0);
+        assert_memory_equal(m, f->master, 32);
+        assert_string_equal(got, slot_a);
+        free(got);
+        assert_int_equal(sk_keyring_unlock(f->b, f->repo_id, wrong, m, NULL), -EKEYREJECTED);
+        assert_int_equal(sk_keyring_unlock(f->b, f->repo_id, b, m, NULL), -EKEYREJECTED);
+
+        /* last slot cannot go */
+        assert_int_equal(sk_keyring_remove(f->b, slot_a), -EBUSY);
+
+        assert_int_equal(sk_keyring_add(f->b, f->repo_id, f->master, b, 10, &slot_b), 0);
+        int n = 0;
+        assert_int_equal(sk_keyring_list(f->b, count_cb, &n), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(sk_keyring_unlock(f->b, f->repo_id, b, m, &got), 0);
+        assert_string_equal(got, slot_b);
+        free(got);
+
+        /* "passwd": old slot removed, old passphrase rejected, new one works */
+        assert_int_equal(sk_keyring_remove(f->b, slot_a), 0);
+        assert_int_equal(sk_keyring_unlock(f->b, f->repo_id, a, m, NULL), -EKEYREJECTED);
+        assert_int_equal(sk_keyring_unlock(f->b, f->repo_id, b, m, NULL), 0);
+        assert_int_equal(sk_keyring_remove(f->b, slot_a), -ENOENT);
+        assert_int_equal(sk_keyring_remove(f->b, "../config"), -EINVAL);
+        n = 0;
+        assert_int_equal(sk_keyring_list(f->b, count_cb, &n), 0);
+        assert_int_equal(n, 1);
+
+        /* another repository's id does not unlock */
+        uint8_t other[16] = { 1 };
+        assert_int_equal(sk_keyring_unlock(f->b, other, b, m, NULL), -EKEYREJECTED);
+
+        free(slot_a);
+        free(slot_b);
+        sk_secret_free(a);
+        sk_secret_free(b);
+        sk_secret_free(wrong);
+}
+
+static void test_keyfile(void **state) {
+        fixture *f = *state;
+        char path[512];
+        snprintf(path, sizeof(path), "%s/keyfile", f->dir);
+        uint8_t bytes[64];
+        sk_random_bytes(bytes, sizeof(bytes));
+        int dfd = open(f->dir, O_RDONLY | O_DIRECTORY);
+        assert_true(dfd >= 0);
+        assert_int_equal(sk_write_file_atomic(dfd, "keyfile", bytes, sizeof(bytes), 0600), 0);
+        close(dfd);
+
+        sk_secret *k = NULL, *k2 = NULL, *p = NULL;
+        assert_int_equal(sk_secret_from_file(SK_SECRET_KEYFILE, path, &k), 0);
+        assert_int_equal(sk_secret_get_kind(k), SK_SECRET_KEYFILE);
+        assert_int_equal(sk_keyring_add(f->b, f->repo_id, f->master, k, 0, NULL), 0);
+        uint8_t m[32];
+        assert_int_equal(sk_keyring_unlock(f->b, f->repo_id, k, m, NULL), 0);
+        assert_memory_equal(m, f->master, 32);
+        /* the same bytes as a passphrase are another kind of secret */
+        assert_int_equal(sk_secret_new(SK_SECRET_PASSPHRASE, bytes, sizeof(bytes), &p), 0);
+        assert_int_equal(sk_keyring_unlock(f->b, f->repo_id, p, m, NULL), -EKEYREJECTED);
+        /* one byte different */
+        bytes[5] ^= 1;
+        assert_int_equal(sk_secret_new(SK_SECRET_KEYFILE, bytes, sizeof(bytes), &k2), 0);
+        assert_int_equal(sk_keyring_unlock(f->b, f->repo_id, k2, m, NULL), -EKEYREJECTED);
+        sk_secret_free(k);
+        sk_secret_free(k2);
+        sk_secret_free(p);
+}
+
+static void test_password_file_newline(void **state) {
+        fixture *f = *state;
+        int dfd = open(f->dir, O_RDONLY | O_DIRECTORY);
+        assert_true(dfd >= 0);
+        assert_int_equal(sk_write_file_atomic(dfd, "pw", "hunter2\n", 8, 0600), 0);
+        assert_int_equal(sk_write_file_atomic(dfd, "empty", "\n", 1, 0600), 0);
+        close(dfd);
+        char path[512];
+        snprintf(path, sizeof(path), "%s/pw", f->dir);
+        sk_secret *a = NULL, *b = pass("hunter2");
+        assert_int_equal(sk_secret_from_file(SK_SECRET_PASSPHRASE, path, &a), 0);
+        assert_int_equal(sk_keyring_add(f->b, f->repo_id, f->master, a, 10, NULL), 0);
+        uint8_t m[32];
+        assert_int_equal(sk_keyring_unlock(f->b, f->repo_id, b, m, NULL), 0);
+        snprintf(path, sizeof(path), "%s/empty", f->dir);
+        sk_secret *e = NULL;
+        assert_int_equal(sk_secret_from_file(SK_SECRET_PASSPHRASE, path, &e), -EINVAL);
+        snprintf(path, sizeof(path), "%s/missing", f->dir);
+        assert_int_equal(sk_secret_from_file(SK_SECRET_PASSPHRASE, path, &e), -ENOENT);
+        sk_secret_free(a);
+        sk_secret_free(b);
+}
+
+typedef struct first_slot {
+        char id[SK_SLOT_ID_HEX + 1];
+} first_slot;
+
+static int first_cb(const sk_key_info *info, void *ud) {
+        snprintf(((first_slot *) ud)->id, SK_SLOT_ID_HEX + 1, "%s", info->slot);
+        return 0;
+}
+
+static void test_tampered_slot(void **state) {
+        fixture *f = *state;
+        sk_secret *a = pass("pw");
+        assert_int_equal(sk_keyring_add(f->b, f->repo_id, f->master, a, 10, NULL), 0);
+        first_slot fs;
+        assert_int_equal(sk_keyring_list(f->b, first_cb, &fs), 0);
+        char name[64];
+        snprintf(name, sizeof(name), "keys/%s", fs.id);
+        void *buf;
+        size_t len;
+        assert_int_equal(sk_backend_get(f->b, name, 0, SIZE_MAX, &buf, &len), 0);
+        uint8_t m[32];
+        /* a flipped byte anywhere in the authenticated part -> rejected */
+        size_t spots[] = { 48, 60, 130, 160, 170, 200 };
+        for (size_t i = 0; i < 6; i++) {
+                ((uint8_t *) buf)[spots[i]] ^= 0x01;
+                assert_int_equal(sk_backend_put(f->b, name, buf, len), 0);
+                assert_int_equal(sk_keyring_unlock(f->b, f->repo_id, a, m, NULL), -EKEYREJECTED);
+                ((uint8_t *) buf)[spots[i]] ^= 0x01;
+        }
+        /* an unknown slot version -> -EPROTO (when no other slot opens) */
+        ((uint8_t *) buf)[8] = 2;
+        assert_int_equal(sk_backend_put(f->b, name, buf, len), 0);
+        assert_int_equal(sk_keyring_unlock(f->b, f->repo_id, a, m, NULL), -EPROTO);
+        ((uint8_t *) buf)[8] = 1;
+        assert_int_equal(sk_backend_put(f->b, name, buf, len), 0);
+        assert_int_equal(sk_keyring_unlock(f->b, f->repo_id, a, m, NULL), 0);
+        free(buf);
+        sk_secret_free(a);
+}
+
+static void test_secret_limits(void **state) {
+        (void) state;
+        sk_secret *s = NULL;
+        assert_int_equal(sk_secret_new(SK_SECRET_PASSPHRASE, "", 0, &s), -EINVAL);
+        assert_int_equal(sk_secret_new(3, "x", 1, &s), -EINVAL);
+        sk_secret_free(NULL);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_add_unlock_remove, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_keyfile, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_password_file_newline, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_tampered_slot, setup, teardown),
+                cmocka_unit_test(test_secret_limits),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
