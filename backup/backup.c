@@ -1,0 +1,1157 @@
+/* The backup run (see backup.h for the design). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "backup/backup.h"
+#include "backup/chunker.h"
+#include "backup/engine-internal.h"
+#include "backup/fsmeta.h"
+#include "backup/inspect.h"
+#include "common/fsutil.h"
+#include "common/macro.h"
+
+#define READ_SIZE (2u << 20)
+#define PROGRESS_BYTES (64u << 20)
+#define LOCK_REFRESH_NS (60LL * 1000000000LL)
+#define QUEUE_PER_WORKER 2
+
+/* ---- worker pool: compress + seal + pack the chunks the walker cuts ---------- */
+
+typedef struct job {
+        void *buf;
+        size_t len, cap;
+} job;
+
+typedef struct pool {
+        pthread_mutex_t mu;
+        pthread_cond_t not_empty, not_full, idle;
+        job *q;
+        size_t cap, head, count;
+        unsigned busy;
+        bool stop;
+        pthread_t *threads;
+        unsigned n_threads;
+        sk_repo *repo;
+        int err;
+        char *err_detail;
+        uint64_t added_bytes, blobs_added;
+        /* Recycled chunk buffers: a fixed set that the walker fills and the
+         * workers hand back, instead of a malloc/free per chunk (which makes
+         * glibc's per-thread arenas hoard memory). */
+        job *spare;
+        size_t n_spare, cap_spare;
+} pool;
+
+static void *worker_main(void *arg) {
+        pool *p = arg;
+        pthread_mutex_lock(&p->mu);
+        for (;;) {
+                while (p->count == 0 && !p->stop)
+                        pthread_cond_wait(&p->not_empty, &p->mu);
+                if (p->count == 0)
+                        break;
+                job j = p->q[p->head];
+                p->head = (p->head + 1) % p->cap;
+                p->count--;
+                p->busy++;
+                pthread_cond_signal(&p->not_full);
+                pthread_mutex_unlock(&p->mu);
+
+                bool was_new = false;
+                int r = p->err ? 0 : sk_repo_put_blob(p->repo, SK_BLOB_DATA, j.buf, j.len, NULL, &was_new);
+                char *detail = r < 0 ? sk_engine_detail(p->repo, "storing a data chunk") : NULL;
+
+                pthread_mutex_lock(&p->mu);
+                if (p->n_spare < p->cap_spare)
+                        p->spare[p->n_spare++] = j;
+                else
+                        free(j.buf);
+                p->busy--;
+                if (r < 0 && !p->err) {
+                        p->err = r;
+                        p->err_detail = detail;
+                        detail = NULL;
+                        pthread_cond_broadcast(&p->not_full);
+                }
+                free(detail);
+                if (was_new) {
+                        p->added_bytes += j.len;
+                        p->blobs_added++;
+                }
+                if (p->count == 0 && p->busy == 0)
+                        pthread_cond_broadcast(&p->idle);
+        }
+        pthread_mutex_unlock(&p->mu);
+        return NULL;
+}
+
+static int pool_start(pool *p, sk_repo *repo, unsigned n) {
+        memset(p, 0, sizeof(*p));
+        p->repo = repo;
+        p->cap = (size_t) n * QUEUE_PER_WORKER;
+        p->q = calloc(p->cap, sizeof(job));
+        p->threads = calloc(n, sizeof(pthread_t));
+        p->cap_spare = p->cap + n + 1;
+        p->spare = calloc(p->cap_spare, sizeof(job));
+        if (!p->q || !p->threads || !p->spare) {
+                free(p->q);
+                free(p->threads);
+                free(p->spare);
+                return -ENOMEM;
+        }
+        pthread_mutex_init(&p->mu, NULL);
+        pthread_cond_init(&p->not_empty, NULL);
+        pthread_cond_init(&p->not_full, NULL);
+        pthread_cond_init(&p->idle, NULL);
+        for (unsigned i = 0; i < n; i++) {
+                int r = pthread_create(&p->threads[i], NULL, worker_main, p);
+                if (r != 0) {
+                        if (i == 0)
+                                return -r;
+                        break;
+                }
+                p->n_threads++;
+        }
+        return 0;
+}
+
+/* Queue a copy of data. Blocks while the queue is full (bounded memory). */
+static int pool_submit(pool *p, const void *data, size_t len) {
+        pthread_mutex_lock(&p->mu);
+        while (p->count == p->cap && !p->err)
+                pthread_cond_wait(&p->not_full, &p->mu);
+        int r = p->err;
+        job j = {};
+        if (!r && p->n_spare)
+                j = p->spare[--p->n_spare];
+        pthread_mutex_unlock(&p->mu);
+        if (r)
+                return r;
+        if (j.cap < len || !j.buf) {
+                free(j.buf);
+                j.cap = MAX(len, (size_t) 1);
+                j.buf = malloc(j.cap);
+                if (!j.buf)
+                        return -ENOMEM;
+        }
+        memcpy(j.buf, data, len);
+        j.len = len;
+        pthread_mutex_lock(&p->mu);
+        /* Only the walker submits, so the slot freed above is still ours. */
+        p->q[(p->head + p->count) % p->cap] = j;
+        p->count++;
+        pthread_cond_signal(&p->not_empty);
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+}
+
+static int pool_drain(pool *p) {
+        pthread_mutex_lock(&p->mu);
+        while (p->count > 0 || p->busy > 0)
+                pthread_cond_wait(&p->idle, &p->mu);
+        int r = p->err;
+        pthread_mutex_unlock(&p->mu);
+        return r;
+}
+
+static void pool_stop(pool *p) {
+        if (!p->q)
+                return;
+        pthread_mutex_lock(&p->mu);
+        p->stop = true;
+        pthread_cond_broadcast(&p->not_empty);
+        pthread_mutex_unlock(&p->mu);
+        for (unsigned i = 0; i < p->n_threads; i++)
+                pthread_join(p->threads[i], NULL);
+        for (size_t i = 0; i < p->count; i++)
+                free(p->q[(p->head + i) % p->cap].buf);
+        for (size_t i = 0; i < p->n_spare; i++)
+                free(p->spare[i].buf);
+        free(p->spare);
+        free(p->q);
+        free(p->threads);
+        free(p->err_detail);
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->not_empty);
+        pthread_cond_destroy(&p->not_full);
+        pthread_cond_destroy(&p->idle);
+        p->q = NULL;
+}
+
+/* ---- hardlink map: (dev, ino) -> content already captured in this run -------- */
+
+typedef struct hl_entry {
+        uint64_t dev, ino;
+        sk_node content;        /* only size/hash/extents/chunks used */
+        bool used;
+} hl_entry;
+
+typedef struct hl_map {
+        hl_entry *e;
+        size_t cap, n;
+} hl_map;
+
+static size_t hl_slot(const hl_map *m, uint64_t dev, uint64_t ino) {
+        uint64_t h = (dev * 0x9e3779b97f4a7c15ULL) ^ (ino * 0xc2b2ae3d27d4eb4fULL);
+        size_t i = (size_t) (h ^ (h >> 29)) & (m->cap - 1);
+        while (m->e[i].used && (m->e[i].dev != dev || m->e[i].ino != ino))
+                i = (i + 1) & (m->cap - 1);
+        return i;
+}
+
+static const sk_node *hl_find(const hl_map *m, uint64_t dev, uint64_t ino) {
+        if (!m->cap)
+                return NULL;
+        size_t i = hl_slot(m, dev, ino);
+        return m->e[i].used ? &m->e[i].content : NULL;
+}
+
+static int hl_put(hl_map *m, const sk_node *n) {
+        if ((m->n + 1) * 2 > m->cap) {
+                size_t cap = m->cap ? m->cap * 2 : 64;
+                hl_map nm = { .e = calloc(cap, sizeof(hl_entry)), .cap = cap };
+                if (!nm.e)
+                        return -ENOMEM;
+                for (size_t i = 0; i < m->cap; i++)
+                        if (m->e[i].used) {
+                                size_t s = hl_slot(&nm, m->e[i].dev, m->e[i].ino);
+                                nm.e[s] = m->e[i];
+                                nm.n++;
+                        }
+                free(m->e);
+                *m = nm;
+        }
+        size_t i = hl_slot(m, n->dev, n->ino);
+        if (m->e[i].used)
+                return 0;
+        sk_node c = { .type = SK_NODE_FILE, .size = n->size };
+        memcpy(c.content_hash, n->content_hash, sizeof(c.content_hash));
+        if (n->n_extents) {
+                c.extents = malloc(n->n_extents * sizeof(sk_extent));
+                c.chunks = malloc(n->n_chunks * sizeof(sk_chunk_ref));
+                if (!c.extents || !c.chunks) {
+                        sk_node_clear(&c);
+                        return -ENOMEM;
+                }
+                memcpy(c.extents, n->extents, n->n_extents * sizeof(sk_extent));
+                memcpy(c.chunks, n->chunks, n->n_chunks * sizeof(sk_chunk_ref));
+                c.n_extents = n->n_extents;
+                c.n_chunks = n->n_chunks;
+        }
+        m->e[i] = (hl_entry) { .dev = n->dev, .ino = n->ino, .content = c, .used = true };
+        m->n++;
+        return 0;
+}
+
+static void hl_free(hl_map *m) {
+        for (size_t i = 0; i < m->cap; i++)
+                if (m->e[i].used)
+                        sk_node_clear(&m->e[i].content);
+        free(m->e);
+}
+
+/* Copy content fields (size, hash, extents, chunks) of src into dst. */
+static int copy_content(sk_node *dst, const sk_node *src) {
+        dst->size = src->size;
+        memcpy(dst->content_hash, src->content_hash, sizeof(dst->content_hash));
+        if (!src->n_extents)
+                return 0;
+        dst->extents = malloc(src->n_extents * sizeof(sk_extent));
+        dst->chunks = malloc(src->n_chunks * sizeof(sk_chunk_ref));
+        if (!dst->extents || !dst->chunks)
+                return -ENOMEM;
+        memcpy(dst->extents, src->extents, src->n_extents * sizeof(sk_extent));
+        memcpy(dst->chunks, src->chunks, src->n_chunks * sizeof(sk_chunk_ref));
+        dst->n_extents = src->n_extents;
+        dst->n_chunks = src->n_chunks;
+        return 0;
+}
+
+/* ---- the run ------------------------------------------------------------------- */
+
+typedef struct bctx {
+        sk_repo *repo;
+        const sk_backup_options *o;
+        sk_lock *lock;
+        int64_t last_refresh;
+        sk_chunker chunker;
+        uint8_t *buf;
+        size_t buf_cap;
+        pool pool;
+        sk_pathbuf path;
+        sk_backup_summary sum;
+        uint64_t bytes_read, warnings, tree_blobs_added, tree_bytes_added;
+        uint64_t last_progress_bytes;
+        sk_progress prog;
+        hl_map hl;
+        dev_t source_dev;
+        /* Chunk list being built for the current file. */
+        sk_chunk_ref *chunks;
+        size_t n_chunks, cap_chunks;
+} bctx;
+
+static int64_t now_mono(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void problem(bctx *c, sk_problem_kind kind, int err, const char *detail) {
+        if (kind == SK_PROBLEM_WARNING)
+                c->warnings++;
+        else
+                c->sum.errors++;
+        sk_engine_problem(c->o->problem, c->o->userdata, kind, err, NULL, c->path.p ?: "", NULL, NULL, detail);
+}
+
+static int tick(bctx *c, bool force) {
+        int64_t now = now_mono();
+        if (c->lock && now - c->last_refresh > LOCK_REFRESH_NS) {
+                int r = sk_lock_refresh(c->lock);
+                if (r < 0)
+                        return r;
+                c->last_refresh = now;
+        }
+        if (!c->o->progress)
+                return 0;
+        if (!force && c->prog.bytes_done - c->last_progress_bytes < PROGRESS_BYTES)
+                return 0;
+        c->last_progress_bytes = c->prog.bytes_done;
+        c->prog.current = c->path.p ?: "";
+        return c->o->progress(&c->prog, c->o->userdata);
+}
+
+static int emit_chunk(bctx *c, const uint8_t *data, size_t len) {
+        sk_blob_id id;
+        int r = sk_repo_blob_id(c->repo, data, len, &id);
+        if (r < 0)
+                return r;
+        if (c->n_chunks == c->cap_chunks) {
+                size_t cap = c->cap_chunks ? c->cap_chunks * 2 : 16;
+                sk_chunk_ref *n = realloc(c->chunks, cap * sizeof(sk_chunk_ref));
+                if (!n)
+                        return -ENOMEM;
+                c->chunks = n;
+                c->cap_chunks = cap;
+        }
+        memcpy(c->chunks[c->n_chunks].id, id.b, SK_TREE_ID_BYTES);
+        c->chunks[c->n_chunks].len = (uint32_t) len;
+        c->n_chunks++;
+        r = sk_repo_has_blob(c->repo, &id);
+        if (r < 0)
+                return r;
+        if (r > 0)
+                return 0;
+        return pool_submit(&c->pool, data, len);
+}
+
+static void le64(uint8_t b[8], uint64_t v) {
+        for (int i = 0; i < 8; i++)
+                b[i] = (uint8_t) (v >> (8 * i));
+}
+
+/* Read [off, off+len) and chunk it. *ret_got < len if the file shrank. Read
+ * errors are returned as -errno (the caller reports them per file). */
+static int read_extent(bctx *c, int fd, EVP_MD_CTX *md, uint64_t off, uint64_t len, sk_extent *ret_ext,
+                       uint64_t *ret_got) {
+        size_t start = 0, fill = 0;
+        uint64_t pos = off, remaining = len;
+        uint32_t first = (uint32_t) c->n_chunks;
+        int r;
+
+        sk_chunker_reset(&c->chunker);
+        while (remaining > 0) {
+                if (c->buf_cap - fill < READ_SIZE) {
+                        memmove(c->buf, c->buf + start, fill - start);
+                        fill -= start;
+                        start = 0;
+                }
+                size_t want = (size_t) MIN((uint64_t) READ_SIZE, remaining);
+                want = MIN(want, c->buf_cap - fill);
+                ssize_t n = sk_pread_all(fd, c->buf + fill, want, (off_t) pos);
+                if (n < 0)
+                        return (int) n;
+                if (n == 0)
+                        break;
+                if (EVP_DigestUpdate(md, c->buf + fill, (size_t) n) != 1)
+                        return -EIO;
+                c->bytes_read += (uint64_t) n;
+                c->prog.bytes_done += (uint64_t) n;
+                size_t p = fill;
+                fill += (size_t) n;
+                pos += (uint64_t) n;
+                remaining -= (uint64_t) n;
+                while (p < fill) {
+                        size_t k = sk_chunker_scan(&c->chunker, c->buf + p, fill - p);
+                        if (k == SK_CHUNKER_NO_CUT)
+                                break;
+                        p += k;
+                        r = emit_chunk(c, c->buf + start, p - start);
+                        if (r < 0)
+                                return r;
+                        start = p;
+                }
+                r = tick(c, false);
+                if (r < 0)
+                        return r;
+                if ((size_t) n < want)
+                        break; /* EOF: the file shrank */
+        }
+        if (fill > start) {
+                r = emit_chunk(c, c->buf + start, fill - start);
+                if (r < 0)
+                        return r;
+        }
+        uint64_t got = pos - off;
+        if (got > 0) { /* an extent that turned out empty is not stored, so not hashed */
+                uint8_t tail[16];
+                le64(tail, off);
+                le64(tail + 8, got);
+                if (EVP_DigestUpdate(md, tail, sizeof(tail)) != 1)
+                        return -EIO;
+        }
+        *ret_ext = (sk_extent) { .offset = off, .length = got, .first_chunk = first,
+                                 .n_chunks = (uint32_t) (c->n_chunks - first) };
+        *ret_got = got;
+        return 0;
+}
+
+/* Errors the walker reports per entry and survives (the source's problem,
+ * not the repository's). */
+static bool is_entry_error(int r) {
+        return r == -EACCES || r == -EPERM || r == -ENOENT || r == -EIO || r == -ENOTDIR || r == -ELOOP ||
+               r == -ENXIO || r == -ESTALE || r == -EINVAL || r == -ENAMETOOLONG || r == -EOVERFLOW;
+}
+
+static int read_content(bctx *c, int fd, const struct stat *st, sk_node *n) {
+        _cleanup_free_ sk_extent *ext = NULL;
+        size_t n_ext = 0, cap_ext = 0;
+        uint64_t size = (uint64_t) st->st_size, off = 0;
+        bool dense = (uint64_t) st->st_blocks * 512 >= size;
+        int r = 0;
+
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        if (!md)
+                return -ENOMEM;
+        if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+                EVP_MD_CTX_free(md);
+                return -EIO;
+        }
+        c->n_chunks = 0;
+        (void) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+        while (off < size) {
+                off_t d, h;
+                if (dense) {
+                        d = (off_t) off;
+                        h = (off_t) size;
+                } else {
+                        d = lseek(fd, (off_t) off, SEEK_DATA);
+                        if (d < 0) {
+                                if (errno == ENXIO)
+                                        break; /* only a hole remains */
+                                if (errno == EINVAL || errno == EOPNOTSUPP) {
+                                        dense = true;
+                                        continue;
+                                }
+                                r = negative_errno();
+                                goto out;
+                        }
+                        if ((uint64_t) d >= size)
+                                break;
+                        h = lseek(fd, d, SEEK_HOLE);
+                        if (h < 0 || (uint64_t) h > size)
+                                h = (off_t) size;
+                }
+                if (n_ext == cap_ext) {
+                        cap_ext = cap_ext ? cap_ext * 2 : 4;
+                        sk_extent *ne = realloc(ext, cap_ext * sizeof(sk_extent));
+                        if (!ne) {
+                                r = -ENOMEM;
+                                goto out;
+                        }
+                        ext = ne;
+                }
+                uint64_t got = 0;
+                r = read_extent(c, fd, md, (uint64_t) d, (uint64_t) (h - d), &ext[n_ext], &got);
+                if (r < 0)
+                        goto out;
+                if (got > 0)
+                        n_ext++;
+                if (got < (uint64_t) (h - d)) {
+                        size = (uint64_t) d + got;
+                        problem(c, SK_PROBLEM_WARNING, -EAGAIN, "file shrank while it was read");
+                        break;
+                }
+                off = (uint64_t) h;
+        }
+        uint8_t tail[8];
+        unsigned int hl = 0;
+        le64(tail, size);
+        if (EVP_DigestUpdate(md, tail, 8) != 1 || EVP_DigestFinal_ex(md, n->content_hash, &hl) != 1) {
+                r = -EIO;
+                goto out;
+        }
+        n->size = size;
+        n->n_extents = n_ext;
+        n->extents = TAKE_PTR(ext);
+        if (c->n_chunks) {
+                n->chunks = malloc(c->n_chunks * sizeof(sk_chunk_ref));
+                if (!n->chunks) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                memcpy(n->chunks, c->chunks, c->n_chunks * sizeof(sk_chunk_ref));
+        }
+        n->n_chunks = c->n_chunks;
+out:
+        EVP_MD_CTX_free(md);
+        return r;
+}
+
+static bool ts_eq(const struct timespec *a, const struct timespec *b) {
+        return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+static bool unchanged(bctx *c, const sk_node *p, const struct stat *st) {
+        if (!p || c->o->force_read || p->type != SK_NODE_FILE)
+                return false;
+        if (p->size != (uint64_t) st->st_size || !ts_eq(&p->mtime, &st->st_mtim) || !ts_eq(&p->ctime, &st->st_ctim) ||
+            p->dev != (uint64_t) st->st_dev || p->ino != (uint64_t) st->st_ino)
+                return false;
+        /* Reuse only chunks the index still has (a damaged repo must not propagate). */
+        for (size_t i = 0; i < p->n_chunks; i++) {
+                sk_blob_id id;
+                memcpy(id.b, p->chunks[i].id, SK_TREE_ID_BYTES);
+                if (sk_repo_has_blob(c->repo, &id) != 1)
+                        return false;
+        }
+        return true;
+}
+
+/* 0: *ret filled; 1: entry skipped (problem reported); < 0: fatal. */
+static int backup_file(bctx *c, int dirfd, const char *name, const struct stat *st, const sk_node *pnode,
+                       sk_node *ret) {
+        sk_node n = {};
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        if (unchanged(c, pnode, st)) {
+                r = sk_fsmeta_capture(dirfd, name, -1, st, &n);
+                if (r >= 0)
+                        r = copy_content(&n, pnode);
+                if (r < 0)
+                        goto fail;
+                c->sum.files_unmodified++;
+                goto done;
+        }
+        const sk_node *hl = st->st_nlink > 1 ? hl_find(&c->hl, st->st_dev, st->st_ino) : NULL;
+        if (hl) {
+                r = sk_fsmeta_capture(dirfd, name, -1, st, &n);
+                if (r >= 0)
+                        r = copy_content(&n, hl);
+                if (r < 0)
+                        goto fail;
+                if (pnode)
+                        c->sum.files_changed++;
+                else
+                        c->sum.files_new++;
+                goto done;
+        }
+
+        fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NOATIME);
+        if (fd < 0 && errno == EPERM)
+                fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+                r = negative_errno();
+                goto fail;
+        }
+        struct stat st2;
+        if (fstat(fd, &st2) < 0) {
+                r = negative_errno();
+                goto fail;
+        }
+        if (!S_ISREG(st2.st_mode)) {
+                r = -EAGAIN;
+                goto fail;
+        }
+        r = sk_fsmeta_capture(dirfd, name, fd, &st2, &n);
+        if (r < 0)
+                goto fail;
+        r = read_content(c, fd, &st2, &n);
+        if (r < 0)
+                goto fail;
+        struct stat st3;
+        if (fstat(fd, &st3) >= 0 && (!ts_eq(&st3.st_mtim, &st2.st_mtim) || st3.st_size != st2.st_size))
+                problem(c, SK_PROBLEM_WARNING, -EAGAIN, "file changed while it was read");
+        if (pnode && pnode->type == SK_NODE_FILE)
+                c->sum.files_changed++;
+        else
+                c->sum.files_new++;
+done:
+        if (n.nlink > 1) {
+                r = hl_put(&c->hl, &n);
+                if (r < 0)
+                        goto fail;
+        }
+        c->sum.bytes += n.size;
+        *ret = n;
+        return 0;
+fail:
+        sk_node_clear(&n);
+        if (is_entry_error(r) || r == -EAGAIN) {
+                char *d = NULL;
+                if (asprintf(&d, "cannot back up file: %s", r == -EAGAIN ? "changed type" : strerror(-r)) < 0)
+                        d = NULL;
+                problem(c, SK_PROBLEM_ERROR, r, d);
+                free(d);
+                return 1;
+        }
+        return r;
+}
+
+static int backup_dir_contents(bctx *c, int fd, const sk_dir *pdir, uint8_t ret_id[SK_TREE_ID_BYTES]);
+static int store_tree(const void *buf, size_t len, uint8_t ret_id[SK_TREE_ID_BYTES], void *userdata);
+
+static int name_cmp(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* One entry (file, dir, special). tree_name: the name it gets in the tree.
+ * 0: *ret filled; 1: skipped (reported); < 0 fatal. */
+static int backup_entry(bctx *c, int dirfd, const char *name, const char *tree_name, const struct stat *st,
+                        const sk_node *pnode, sk_node *ret) {
+        sk_node n = {};
+        int r, t = sk_fsmeta_type(st->st_mode);
+
+        if (t == SK_NODE_FILE) {
+                r = backup_file(c, dirfd, name, st, pnode, &n);
+        } else if (t == SK_NODE_DIR) {
+                _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                struct stat st2;
+                if (fd < 0 || fstat(fd, &st2) < 0) {
+                        r = negative_errno();
+                        goto entry_fail;
+                }
+                r = sk_fsmeta_capture(dirfd, name, fd, &st2, &n);
+                if (r < 0)
+                        goto entry_fail;
+                if (c->o->one_file_system && st2.st_dev != c->source_dev) {
+                        /* A mount point: recorded, not entered. */
+                        sk_tree_builder *eb = NULL;
+                        r = sk_tree_builder_new(&eb);
+                        if (r >= 0)
+                                r = sk_tree_builder_finish(eb, store_tree, c, n.subtree);
+                        sk_tree_builder_free(eb);
+                } else {
+                        sk_dir *pdir = NULL;
+                        if (pnode && pnode->type == SK_NODE_DIR &&
+                            sk_dir_load(c->repo, pnode->subtree, &pdir, NULL) < 0)
+                                pdir = NULL; /* unreadable parent tree: just read everything */
+                        r = backup_dir_contents(c, fd, pdir, n.subtree);
+                        sk_dir_free(pdir);
+                }
+                if (r < 0) {
+                        sk_node_clear(&n);
+                        return r;
+                }
+                c->sum.dirs++;
+        } else if (t > 0) {
+                r = sk_fsmeta_capture(dirfd, name, -1, st, &n);
+                if (r < 0)
+                        goto entry_fail;
+                if (t == SK_NODE_SOCKET)
+                        problem(c, SK_PROBLEM_WARNING, 0, "socket recorded; restore will skip it");
+        } else {
+                r = t;
+                goto entry_fail;
+        }
+        if (r != 0) {
+                sk_node_clear(&n);
+                return r;
+        }
+        if (t != SK_NODE_DIR)
+                c->sum.files++;
+        if (strcmp(n.name, tree_name) != 0) {
+                char *tn = strdup(tree_name);
+                if (!tn) {
+                        sk_node_clear(&n);
+                        return -ENOMEM;
+                }
+                free(n.name);
+                n.name = tn;
+        }
+        c->prog.files_done++;
+        r = tick(c, true);
+        if (r < 0) {
+                sk_node_clear(&n);
+                return r;
+        }
+        *ret = n;
+        return 0;
+entry_fail:
+        sk_node_clear(&n);
+        if (is_entry_error(r) || r == -EOPNOTSUPP) {
+                char *d = NULL;
+                if (asprintf(&d, "cannot back up entry: %s", strerror(-r)) < 0)
+                        d = NULL;
+                problem(c, SK_PROBLEM_ERROR, r, d);
+                free(d);
+                return 1;
+        }
+        return r;
+}
+
+static int read_names(int fd, char ***ret, size_t *ret_n) {
+        int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (dfd < 0)
+                return negative_errno();
+        DIR *d = fdopendir(dfd);
+        if (!d) {
+                int r = negative_errno();
+                close(dfd);
+                return r;
+        }
+        rewinddir(d);
+        char **v = NULL;
+        size_t n = 0, cap = 0;
+        int r = 0;
+        for (;;) {
+                errno = 0;
+                struct dirent *de = readdir(d);
+                if (!de) {
+                        if (errno)
+                                r = -errno;
+                        break;
+                }
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                        continue;
+                if (n == cap) {
+                        cap = cap ? cap * 2 : 32;
+                        char **nv = realloc(v, cap * sizeof(char *));
+                        if (!nv) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        v = nv;
+                }
+                if (!(v[n] = strdup(de->d_name))) {
+                        r = -ENOMEM;
+                        break;
+                }
+                n++;
+        }
+        closedir(d);
+        if (r < 0) {
+                sk_strv_free(v, n);
+                return r;
+        }
+        if (n > 1)
+                qsort(v, n, sizeof(char *), name_cmp);
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+static int store_tree(const void *buf, size_t len, uint8_t ret_id[SK_TREE_ID_BYTES], void *userdata) {
+        bctx *c = userdata;
+        sk_blob_id id;
+        bool was_new = false;
+        int r = sk_repo_put_blob(c->repo, SK_BLOB_TREE, buf, len, &id, &was_new);
+        if (r < 0)
+                return r;
+        if (was_new) {
+                c->tree_blobs_added++;
+                c->tree_bytes_added += len;
+        }
+        memcpy(ret_id, id.b, SK_TREE_ID_BYTES);
+        return 0;
+}
+
+static int backup_dir_contents(bctx *c, int fd, const sk_dir *pdir, uint8_t ret_id[SK_TREE_ID_BYTES]) {
+        char **names = NULL;
+        size_t n_names = 0;
+        sk_tree_builder *b = NULL;
+        int r = read_names(fd, &names, &n_names);
+        if (r < 0) {
+                if (!is_entry_error(r))
+                        return r;
+                problem(c, SK_PROBLEM_ERROR, r, "cannot read directory; stored as empty");
+                names = NULL;
+                n_names = 0;
+        }
+        r = sk_tree_builder_new(&b);
+        if (r < 0)
+                goto out;
+        for (size_t i = 0; i < n_names; i++) {
+                size_t old;
+                r = sk_pathbuf_push(&c->path, names[i], &old);
+                if (r < 0)
+                        goto out;
+                struct stat st;
+                if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        r = negative_errno();
+                        if (r == -ENOENT) /* vanished since readdir: not an error */
+                                problem(c, SK_PROBLEM_WARNING, r, "vanished during backup");
+                        else if (is_entry_error(r))
+                                problem(c, SK_PROBLEM_ERROR, r, "cannot stat entry");
+                        else
+                                goto out;
+                        sk_pathbuf_pop(&c->path, old);
+                        continue;
+                }
+                sk_node node = {};
+                r = backup_entry(c, fd, names[i], names[i], &st, pdir ? sk_dir_find(pdir, names[i]) : NULL, &node);
+                sk_pathbuf_pop(&c->path, old);
+                if (r < 0)
+                        goto out;
+                if (r == 0) {
+                        r = sk_tree_builder_add(b, &node);
+                        if (r < 0)
+                                goto out;
+                }
+        }
+        r = sk_tree_builder_finish(b, store_tree, c, ret_id);
+out:
+        sk_tree_builder_free(b);
+        sk_strv_free(names, n_names);
+        return r;
+}
+
+/* Absolute, lexically normalized source path ("/" stays "/"). */
+static int source_abs(const char *src, char **ret) {
+        _cleanup_free_ char *joined = NULL;
+        if (!*src)
+                return -EINVAL;
+        if (src[0] != '/') {
+                _cleanup_free_ char *cwd = getcwd(NULL, 0);
+                if (!cwd)
+                        return negative_errno();
+                if (asprintf(&joined, "%s/%s", cwd, src) < 0)
+                        return -ENOMEM;
+        } else if (!(joined = strdup(src)))
+                return -ENOMEM;
+        char *out = malloc(strlen(joined) + 2);
+        if (!out)
+                return -ENOMEM;
+        size_t o = 0;
+        for (const char *p = joined; *p;) {
+                while (*p == '/')
+                        p++;
+                if (!*p)
+                        break;
+                const char *e = strchrnul(p, '/');
+                size_t l = (size_t) (e - p);
+                if (l == 1 && p[0] == '.') {
+                } else if (l == 2 && p[0] == '.' && p[1] == '.') {
+                        while (o > 0 && out[o - 1] != '/')
+                                o--;
+                        if (o > 0)
+                                o--;
+                } else {
+                        out[o++] = '/';
+                        memcpy(out + o, p, l);
+                        o += l;
+                }
+                p = e;
+        }
+        if (o == 0)
+                out[o++] = '/';
+        out[o] = 0;
+        *ret = out;
+        return 0;
+}
+
+static int str_cmp(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* Same set of sources (order-insensitive). */
+static bool same_sources(char **a, size_t na, char **b, size_t nb) {
+        if (na != nb)
+                return false;
+        char **sa = malloc(na * sizeof(char *)), **sb = malloc(nb * sizeof(char *));
+        bool eq = sa && sb;
+        if (eq) {
+                memcpy(sa, a, na * sizeof(char *));
+                memcpy(sb, b, nb * sizeof(char *));
+                qsort(sa, na, sizeof(char *), str_cmp);
+                qsort(sb, nb, sizeof(char *), str_cmp);
+                for (size_t i = 0; i < na && eq; i++)
+                        eq = strcmp(sa[i], sb[i]) == 0;
+        }
+        free(sa);
+        free(sb);
+        return eq;
+}
+
+static int pick_parent(bctx *c, sk_manifest *m, sk_manifest **ret) {
+        if (c->o->no_parent) {
+                *ret = NULL;
+                return 0;
+        }
+        if (c->o->parent)
+                return sk_backup_load(c->repo, c->o->parent, ret);
+        sk_manifest **list = NULL;
+        size_t n = 0;
+        int r = sk_backup_list(c->repo, NULL, NULL, &list, &n);
+        if (r < 0)
+                return r;
+        *ret = NULL;
+        for (size_t i = n; i-- > 0;)
+                if (strcmp(list[i]->hostname, m->hostname) == 0 &&
+                    same_sources(list[i]->sources, list[i]->n_sources, m->sources, m->n_sources)) {
+                        *ret = list[i];
+                        list[i] = NULL;
+                        break;
+                }
+        for (size_t i = 0; i < n; i++)
+                sk_manifest_free(list[i]);
+        free(list);
+        return 0;
+}
+
+static int fill_manifest(const sk_backup_options *o, sk_manifest *m) {
+        int r;
+        uint8_t id[SK_BACKUP_ID_BYTES];
+        if (RAND_bytes(id, sizeof(id)) != 1)
+                return -EIO;
+        sk_hex(id, sizeof(id), m->id);
+        clock_gettime(CLOCK_REALTIME, &m->time);
+        if (o->hostname)
+                m->hostname = strdup(o->hostname);
+        else {
+                char h[HOST_NAME_MAX + 1] = {};
+                if (gethostname(h, sizeof(h) - 1) < 0)
+                        strcpy(h, "unknown");
+                m->hostname = strdup(h);
+        }
+        m->program_version = strdup(SK_PROGRAM_VERSION);
+        if (!m->hostname || !m->program_version)
+                return -ENOMEM;
+        if (o->n_sources < 1)
+                return -EINVAL;
+        m->sources = calloc(o->n_sources, sizeof(char *));
+        if (!m->sources)
+                return -ENOMEM;
+        for (size_t i = 0; i < o->n_sources; i++) {
+                r = source_abs(o->sources[i], &m->sources[i]);
+                if (r < 0)
+                        return r;
+                m->n_sources = i + 1;
+        }
+        if (o->n_tags) {
+                m->tags = calloc(o->n_tags, sizeof(char *));
+                if (!m->tags)
+                        return -ENOMEM;
+                for (size_t i = 0; i < o->n_tags; i++) {
+                        size_t l = strlen(o->tags[i]);
+                        if (l < 1 || l > 255)
+                                return -EINVAL;
+                        if (!(m->tags[m->n_tags++] = strdup(o->tags[i])))
+                                return -ENOMEM;
+                }
+                qsort(m->tags, m->n_tags, sizeof(char *), str_cmp);
+                size_t w = 0;
+                for (size_t i = 0; i < m->n_tags; i++) {
+                        if (w > 0 && strcmp(m->tags[w - 1], m->tags[i]) == 0) {
+                                free(m->tags[i]);
+                                continue;
+                        }
+                        m->tags[w++] = m->tags[i];
+                }
+                m->n_tags = w;
+        }
+        return 0;
+}
+
+/* Root tree names: last component, "root" for "/", "~N" on clashes. */
+static int root_name(char **names, size_t i, const char *src, char **ret) {
+        const char *base = strrchr(src, '/');
+        base = base ? base + 1 : src;
+        if (!*base)
+                base = "root";
+        for (unsigned k = 1;; k++) {
+                char *cand = NULL;
+                if (k == 1 ? !(cand = strdup(base)) : asprintf(&cand, "%s~%u", base, k) < 0)
+                        return -ENOMEM;
+                bool clash = false;
+                for (size_t j = 0; j < i && !clash; j++)
+                        clash = strcmp(names[j], cand) == 0;
+                if (!clash) {
+                        *ret = cand;
+                        return 0;
+                }
+                free(cand);
+        }
+}
+
+static int backup_source(bctx *c, const char *src, const char *tree_name, const sk_dir *proot, sk_node *ret) {
+        _cleanup_close_ int pfd = -1;
+        const char *name;
+        _cleanup_free_ char *dir = NULL;
+        if (strcmp(src, "/") == 0) {
+                pfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+                name = ".";
+        } else {
+                const char *slash = strrchr(src, '/');
+                dir = strndup(src, slash == src ? 1 : (size_t) (slash - src));
+                if (!dir)
+                        return -ENOMEM;
+                name = slash + 1;
+                pfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        }
+        if (pfd < 0)
+                return negative_errno();
+        struct stat st;
+        if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return negative_errno();
+        c->source_dev = st.st_dev;
+        size_t old;
+        int r = sk_pathbuf_push(&c->path, tree_name, &old);
+        if (r < 0)
+                return r;
+        r = backup_entry(c, pfd, name, tree_name, &st, proot ? sk_dir_find(proot, tree_name) : NULL, ret);
+        sk_pathbuf_pop(&c->path, old);
+        if (r == 1)
+                return -EIO; /* a source itself failed: reported already */
+        return r;
+}
+
+int sk_backup_run(sk_repo *repo, const sk_backup_options *o, sk_backup_result *ret_result) {
+        bctx c = { .repo = repo, .o = o, .prog.phase = SK_PHASE_BACKUP };
+        sk_manifest *m = NULL, *parent = NULL;
+        sk_dir *proot = NULL;
+        sk_tree_builder *b = NULL;
+        char **names = NULL;
+        size_t n_names = 0;
+        sk_repo_stats before = {}, after = {};
+        _cleanup_free_ void *mbuf = NULL;
+        int64_t t0 = now_mono();
+        int r;
+
+        if (!o || o->n_sources < 1)
+                return -EINVAL;
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        r = fill_manifest(o, m);
+        if (r < 0)
+                goto out;
+
+        r = sk_repo_lock(repo, false, o->lock_wait_seconds, &c.lock);
+        if (r < 0)
+                goto out;
+        c.last_refresh = now_mono();
+
+        r = pick_parent(&c, m, &parent);
+        if (r < 0)
+                goto out;
+        if (parent) {
+                m->has_parent = true;
+                memcpy(m->parent_id, parent->id, sizeof(m->parent_id));
+                if (sk_dir_load(repo, parent->root, &proot, NULL) < 0)
+                        proot = NULL;
+        }
+
+        r = sk_repo_chunker_init(repo, &c.chunker);
+        if (r < 0)
+                goto out;
+        c.buf_cap = (size_t) c.chunker.max + READ_SIZE;
+        c.buf = malloc(c.buf_cap);
+        if (!c.buf) {
+                r = -ENOMEM;
+                goto out;
+        }
+        (void) sk_repo_get_stats(repo, &before);
+        r = pool_start(&c.pool, repo, o->workers ? o->workers : 2);
+        if (r < 0)
+                goto out;
+
+        r = sk_tree_builder_new(&b);
+        if (r < 0)
+                goto out;
+        names = calloc(m->n_sources, sizeof(char *));
+        if (!names) {
+                r = -ENOMEM;
+                goto out;
+        }
+        for (size_t i = 0; i < m->n_sources; i++) {
+                r = root_name(names, i, m->sources[i], &names[i]);
+                if (r < 0)
+                        goto out;
+                n_names = i + 1;
+                sk_node node = {};
+                r = backup_source(&c, m->sources[i], names[i], proot, &node);
+                if (r < 0) {
+                        if (r != -EIO && r != -ENOMEM && r != -ECANCELED)
+                                sk_engine_problem(o->problem, o->userdata, SK_PROBLEM_ERROR, r, NULL,
+                                                  m->sources[i], NULL, NULL, "cannot back up source");
+                        goto out;
+                }
+                r = sk_tree_builder_add(b, &node);
+                if (r < 0)
+                        goto out;
+        }
+        r = sk_tree_builder_finish(b, store_tree, &c, m->root);
+        if (r < 0)
+                goto out;
+        r = pool_drain(&c.pool);
+        if (r < 0)
+                goto out;
+        r = sk_repo_flush(repo);
+        if (r < 0)
+                goto out;
+        (void) sk_repo_get_stats(repo, &after);
+
+        m->summary = c.sum;
+        m->summary.added_bytes = c.pool.added_bytes + c.tree_bytes_added;
+        m->summary.added_stored = after.blob_stored_bytes > before.blob_stored_bytes
+                                          ? after.blob_stored_bytes - before.blob_stored_bytes : 0;
+        m->summary.duration_ns = now_mono() - t0;
+
+        size_t mlen;
+        r = sk_manifest_encode(m, &mbuf, &mlen);
+        if (r < 0)
+                goto out;
+        r = sk_repo_put_object(repo, SK_BACKUPS_DIR, m->id, mbuf, mlen);
+        if (r < 0)
+                goto out;
+
+        sk_backup_result res = { .summary = m->summary, .bytes_read = c.bytes_read,
+                                 .blobs_added = c.pool.blobs_added + c.tree_blobs_added, .warnings = c.warnings };
+        memcpy(res.id, m->id, sizeof(res.id));
+        if (m->has_parent)
+                memcpy(res.parent_id, m->parent_id, sizeof(res.parent_id));
+        *ret_result = res;
+        r = 0;
+out:
+        if (r < 0 && c.pool.err_detail)
+                sk_engine_problem(o->problem, o->userdata, SK_PROBLEM_ERROR, c.pool.err, NULL, NULL, NULL, NULL,
+                                  c.pool.err_detail);
+        pool_stop(&c.pool);
+        if (r < 0 && c.lock)
+                (void) sk_repo_flush(repo); /* keep what was stored: the next backup dedups against it */
+        sk_lock_release(c.lock);
+        sk_tree_builder_free(b);
+        sk_strv_free(names, n_names);
+        sk_dir_free(proot);
+        sk_manifest_free(parent);
+        sk_manifest_free(m);
+        hl_free(&c.hl);
+        free(c.chunks);
+        free(c.buf);
+        free(c.path.p);
+        return r;
+}

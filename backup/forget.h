@@ -1,0 +1,54 @@
+/* Retention policy: which backups to keep, restic semantics.
+ *
+ * Backups are grouped by (hostname, sorted sources); the policy applies per
+ * group. Within a group, newest first: keep_last keeps the n newest; each
+ * keep_<period> keeps the newest backup of each of the n newest periods
+ * (hour, day, ISO 8601 week %G-%V, month, year; local time, like restic) that
+ * hold a backup; keep_tags keeps every backup carrying any of the tags. A
+ * backup is kept if any rule keeps it. An empty policy keeps every backup
+ * (forget never deletes everything by accident). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backup/engine.h"
+#include "backup/tree.h"
+
+typedef struct sk_forget_policy {
+        unsigned keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly;
+        const char *const *keep_tags;
+        size_t n_keep_tags;
+} sk_forget_policy;
+
+/* Reasons a backup is kept (bit set in ret_reasons[i]). */
+enum {
+        SK_KEEP_LAST = 1 << 0,
+        SK_KEEP_HOURLY = 1 << 1,
+        SK_KEEP_DAILY = 1 << 2,
+        SK_KEEP_WEEKLY = 1 << 3,
+        SK_KEEP_MONTHLY = 1 << 4,
+        SK_KEEP_YEARLY = 1 << 5,
+        SK_KEEP_TAG = 1 << 6,
+        SK_KEEP_NO_POLICY = 1 << 7,
+};
+
+/* Pure policy evaluation (no repository): for list[0..n) in any order, write
+ * ret_reasons[i] (0 = forget). Uses the process's local time zone (TZ). */
+int sk_forget_plan(sk_manifest *const *list, size_t n, const sk_forget_policy *policy, unsigned *ret_reasons);
+
+/* Called once per backup with the decision (borrowed manifest). */
+typedef void (*sk_forget_fn)(const sk_manifest *m, unsigned reasons, void *userdata);
+
+typedef struct sk_forget_result {
+        uint64_t kept;
+        uint64_t removed;
+} sk_forget_result;
+
+/* Apply the policy: delete the manifests of forgotten backups (unless
+ * dry_run) under the repository's exclusive lock (waiting up to
+ * lock_wait_seconds; -EBUSY). Data is reclaimed by sk_prune_run() (the CLI's
+ * --prune). */
+int sk_forget_run(sk_repo *repo, const sk_forget_policy *policy, bool dry_run, unsigned lock_wait_seconds,
+                  sk_forget_fn fn, void *userdata, sk_forget_result *ret_result);

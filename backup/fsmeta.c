@@ -1,0 +1,256 @@
+/* Capture and apply file metadata relative to directory fds (see fsmeta.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "backup/fsmeta.h"
+#include "common/macro.h"
+
+int sk_fsmeta_type(mode_t m) {
+        switch (m & S_IFMT) {
+        case S_IFREG: return SK_NODE_FILE;
+        case S_IFDIR: return SK_NODE_DIR;
+        case S_IFLNK: return SK_NODE_SYMLINK;
+        case S_IFCHR: return SK_NODE_CHR;
+        case S_IFBLK: return SK_NODE_BLK;
+        case S_IFIFO: return SK_NODE_FIFO;
+        case S_IFSOCK: return SK_NODE_SOCKET;
+        }
+        return -EINVAL;
+}
+
+/* A path naming (dirfd, name) for the l*xattr calls without opening the entry.
+ * The /proc magic link is followed (not the last component), name is not. */
+static int proc_path(int dirfd, const char *name, char **ret) {
+        if (asprintf(ret, "/proc/self/fd/%d/%s", dirfd, name) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+static ssize_t x_list(int fd, const char *path, char *buf, size_t size) {
+        return fd >= 0 ? flistxattr(fd, buf, size) : llistxattr(path, buf, size);
+}
+static ssize_t x_get(int fd, const char *path, const char *name, void *buf, size_t size) {
+        return fd >= 0 ? fgetxattr(fd, name, buf, size) : lgetxattr(path, name, buf, size);
+}
+static int x_set(int fd, const char *path, const char *name, const void *v, size_t size) {
+        return fd >= 0 ? fsetxattr(fd, name, v, size, 0) : lsetxattr(path, name, v, size, 0);
+}
+
+static int xattr_cmp(const void *a, const void *b) {
+        return strcmp(((const sk_xattr *) a)->name, ((const sk_xattr *) b)->name);
+}
+
+static int capture_xattrs(int fd, const char *path, sk_node *n) {
+        _cleanup_free_ char *list = NULL;
+        ssize_t ll;
+        /* The list can grow between the size query and the read: retry on ERANGE. */
+        for (int attempt = 0;; attempt++) {
+                ll = x_list(fd, path, NULL, 0);
+                if (ll < 0) {
+                        if (errno == ENOTSUP || errno == ENOSYS)
+                                return 0;
+                        return negative_errno();
+                }
+                if (ll == 0)
+                        return 0;
+                free(list);
+                list = malloc(ll);
+                if (!list)
+                        return -ENOMEM;
+                ll = x_list(fd, path, list, ll);
+                if (ll >= 0)
+                        break;
+                if (errno != ERANGE || attempt > 5)
+                        return negative_errno();
+        }
+        size_t count = 0;
+        for (ssize_t i = 0; i < ll; i += strlen(list + i) + 1)
+                count++;
+        n->xattrs = calloc(count, sizeof(sk_xattr));
+        if (!n->xattrs)
+                return -ENOMEM;
+        for (ssize_t i = 0; i < ll; i += strlen(list + i) + 1) {
+                const char *name = list + i;
+                if (!*name)
+                        continue;
+                uint8_t *val = NULL;
+                ssize_t vl;
+                for (int attempt = 0;; attempt++) {
+                        vl = x_get(fd, path, name, NULL, 0);
+                        if (vl < 0)
+                                break;
+                        free(val);
+                        val = malloc(vl + 1);
+                        if (!val)
+                                return -ENOMEM;
+                        vl = x_get(fd, path, name, val, vl);
+                        if (vl >= 0 || errno != ERANGE || attempt > 5)
+                                break;
+                }
+                if (vl < 0) {
+                        free(val);
+                        if (errno == ENODATA) /* removed meanwhile */
+                                continue;
+                        return negative_errno();
+                }
+                sk_xattr *x = &n->xattrs[n->n_xattrs];
+                x->name = strdup(name);
+                if (!x->name) {
+                        free(val);
+                        return -ENOMEM;
+                }
+                x->value = val;
+                x->value_len = (uint32_t) vl;
+                n->n_xattrs++;
+        }
+        if (n->n_xattrs > 1)
+                qsort(n->xattrs, n->n_xattrs, sizeof(sk_xattr), xattr_cmp);
+        return 0;
+}
+
+int sk_fsmeta_capture(int dirfd, const char *name, int fd, const struct stat *st, sk_node *ret) {
+        sk_node n = {};
+        int r, t = sk_fsmeta_type(st->st_mode);
+        if (t < 0)
+                return t;
+        n.type = t;
+        n.mode = st->st_mode & 07777;
+        n.uid = st->st_uid;
+        n.gid = st->st_gid;
+        n.mtime = st->st_mtim;
+        n.atime = st->st_atim;
+        n.ctime = st->st_ctim;
+        n.dev = st->st_dev;
+        n.ino = st->st_ino;
+        n.nlink = (uint32_t) st->st_nlink;
+        if (t == SK_NODE_CHR || t == SK_NODE_BLK) {
+                n.rdev_major = major(st->st_rdev);
+                n.rdev_minor = minor(st->st_rdev);
+        }
+        if (t == SK_NODE_FILE)
+                n.size = st->st_size;
+        n.name = strdup(name);
+        if (!n.name)
+                return -ENOMEM;
+
+        _cleanup_free_ char *path = NULL;
+        if (fd < 0) {
+                r = proc_path(dirfd, name, &path);
+                if (r < 0)
+                        goto fail;
+        }
+        if (t == SK_NODE_SYMLINK) {
+                size_t cap = st->st_size > 0 ? (size_t) st->st_size + 1 : 256;
+                for (;;) {
+                        char *buf = malloc(cap);
+                        if (!buf) {
+                                r = -ENOMEM;
+                                goto fail;
+                        }
+                        ssize_t l = readlinkat(dirfd, name, buf, cap);
+                        if (l < 0) {
+                                r = negative_errno();
+                                free(buf);
+                                goto fail;
+                        }
+                        if ((size_t) l < cap) {
+                                buf[l] = 0;
+                                n.target = buf;
+                                n.size = (uint64_t) l;
+                                break;
+                        }
+                        free(buf);
+                        cap *= 2;
+                        if (cap > 1 << 20) {
+                                r = -ENAMETOOLONG;
+                                goto fail;
+                        }
+                }
+                if (n.size == 0) {
+                        r = -EINVAL;
+                        goto fail;
+                }
+        }
+        r = capture_xattrs(fd, path, &n);
+        if (r < 0)
+                goto fail;
+        *ret = n;
+        return 0;
+fail:
+        sk_node_clear(&n);
+        return r;
+}
+
+int sk_fsmeta_create_special(int dirfd, const char *name, const sk_node *n) {
+        switch (n->type) {
+        case SK_NODE_SYMLINK:
+                return symlinkat(n->target, dirfd, name) < 0 ? negative_errno() : 0;
+        case SK_NODE_CHR:
+        case SK_NODE_BLK:
+                return mknodat(dirfd, name, (n->type == SK_NODE_CHR ? S_IFCHR : S_IFBLK) | (n->mode & 07777),
+                               makedev(n->rdev_major, n->rdev_minor)) < 0 ? negative_errno() : 0;
+        case SK_NODE_FIFO:
+                return mkfifoat(dirfd, name, n->mode & 07777) < 0 ? negative_errno() : 0;
+        case SK_NODE_SOCKET:
+                return -EOPNOTSUPP;
+        default:
+                return -EINVAL;
+        }
+}
+
+static bool is_cap(const char *name) {
+        return strcmp(name, "security.capability") == 0;
+}
+
+int sk_fsmeta_apply(int dirfd, const char *name, int fd, const sk_node *n, unsigned flags, const char **ret_what) {
+        int first = 0;
+        const char *what = NULL;
+        _cleanup_free_ char *path = NULL;
+#define FAIL(w) do { if (!first) { first = negative_errno(); what = (w); } } while (0)
+
+        if (!(flags & SK_APPLY_ONLY_TIMES)) {
+                if (fd < 0) {
+                        int r = proc_path(dirfd, name, &path);
+                        if (r < 0)
+                                return r;
+                }
+                if (!(flags & SK_APPLY_NO_OWNER)) {
+                        int r = fd >= 0 ? fchown(fd, n->uid, n->gid)
+                                        : fchownat(dirfd, name, n->uid, n->gid, AT_SYMLINK_NOFOLLOW);
+                        if (r < 0)
+                                FAIL("chown");
+                }
+                /* Two passes: security.capability last, after chown (which clears it). */
+                for (int pass = 0; pass < 2; pass++)
+                        for (size_t i = 0; i < n->n_xattrs; i++) {
+                                const sk_xattr *x = &n->xattrs[i];
+                                if (is_cap(x->name) != (pass == 1))
+                                        continue;
+                                if (x_set(fd, path, x->name, x->value, x->value_len) < 0)
+                                        FAIL("setxattr");
+                        }
+                /* Symlink modes cannot be changed on Linux and are always 0777. */
+                if (n->type != SK_NODE_SYMLINK) {
+                        int r = fd >= 0 ? fchmod(fd, n->mode) : fchmodat(dirfd, name, n->mode, 0);
+                        if (r < 0)
+                                FAIL("chmod");
+                }
+        }
+        if (!(flags & SK_APPLY_NO_TIMES)) {
+                struct timespec ts[2] = { n->atime, n->mtime };
+                int r = fd >= 0 ? futimens(fd, ts) : utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW);
+                if (r < 0)
+                        FAIL("utimensat");
+        }
+#undef FAIL
+        if (first && ret_what)
+                *ret_what = what;
+        return first;
+}

@@ -1,0 +1,454 @@
+/* Read-only views of backups: list, resolve, load, ls, diff, stats. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backup/engine-internal.h"
+#include "backup/inspect.h"
+#include "common/macro.h"
+
+void sk_backup_list_free(sk_manifest **list, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                sk_manifest_free(list[i]);
+        free(list);
+}
+
+static int load_exact(sk_repo *repo, const char *id, sk_manifest **ret) {
+        _cleanup_free_ void *buf = NULL;
+        size_t len;
+        int r = sk_repo_get_object(repo, SK_BACKUPS_DIR, id, &buf, &len);
+        if (r < 0)
+                return r;
+        sk_manifest *m = NULL;
+        r = sk_manifest_decode(buf, len, &m);
+        if (r < 0)
+                return r;
+        if (strcmp(m->id, id) != 0) {
+                sk_manifest_free(m);
+                return -EBADMSG;
+        }
+        *ret = m;
+        return 0;
+}
+
+static int manifest_cmp(const void *a, const void *b) {
+        const sk_manifest *x = *(sk_manifest *const *) a, *y = *(sk_manifest *const *) b;
+        if (x->time.tv_sec != y->time.tv_sec)
+                return x->time.tv_sec < y->time.tv_sec ? -1 : 1;
+        if (x->time.tv_nsec != y->time.tv_nsec)
+                return x->time.tv_nsec < y->time.tv_nsec ? -1 : 1;
+        return strcmp(x->id, y->id);
+}
+
+int sk_backup_list(sk_repo *repo, sk_problem_fn problem, void *userdata, sk_manifest ***ret_list, size_t *ret_n) {
+        char **ids = NULL;
+        size_t n_ids = 0, n = 0;
+        int r = sk_backup_ids(repo, &ids, &n_ids);
+        if (r < 0)
+                return r;
+        sk_manifest **list = calloc(n_ids + 1, sizeof(sk_manifest *));
+        if (!list) {
+                sk_strv_free(ids, n_ids);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n_ids; i++) {
+                r = load_exact(repo, ids[i], &list[n]);
+                if (r == -ENOMEM)
+                        goto fail;
+                if (r < 0) {
+                        char *d = sk_engine_detail(repo, "backup manifest %s unreadable", ids[i]);
+                        sk_engine_problem(problem, userdata, SK_PROBLEM_ERROR, r, ids[i], NULL, NULL, NULL, d);
+                        free(d);
+                        continue;
+                }
+                n++;
+        }
+        sk_strv_free(ids, n_ids);
+        if (n > 1)
+                qsort(list, n, sizeof(sk_manifest *), manifest_cmp);
+        *ret_list = list;
+        *ret_n = n;
+        return 0;
+fail:
+        sk_strv_free(ids, n_ids);
+        sk_backup_list_free(list, n);
+        return r;
+}
+
+int sk_backup_resolve(sk_repo *repo, const char *q, char ret_id[SK_BACKUP_ID_HEX + 1]) {
+        if (!q)
+                return -EINVAL;
+        if (strcmp(q, "latest") == 0) {
+                sk_manifest **list = NULL;
+                size_t n = 0;
+                int r = sk_backup_list(repo, NULL, NULL, &list, &n);
+                if (r < 0)
+                        return r;
+                if (n == 0) {
+                        sk_backup_list_free(list, n);
+                        return -ENOENT;
+                }
+                memcpy(ret_id, list[n - 1]->id, SK_BACKUP_ID_HEX + 1);
+                sk_backup_list_free(list, n);
+                return 0;
+        }
+        size_t l = strlen(q);
+        if (l < 4 || l > SK_BACKUP_ID_HEX)
+                return -EINVAL;
+        for (size_t i = 0; i < l; i++)
+                if (!((q[i] >= '0' && q[i] <= '9') || (q[i] >= 'a' && q[i] <= 'f')))
+                        return -EINVAL;
+        char **ids = NULL;
+        size_t n_ids = 0;
+        int r = sk_backup_ids(repo, &ids, &n_ids);
+        if (r < 0)
+                return r;
+        const char *found = NULL;
+        r = -ENOENT;
+        for (size_t i = 0; i < n_ids; i++)
+                if (strncmp(ids[i], q, l) == 0) {
+                        if (found) {
+                                r = -ENOTUNIQ;
+                                break;
+                        }
+                        found = ids[i];
+                        r = 0;
+                }
+        if (r == 0)
+                memcpy(ret_id, found, SK_BACKUP_ID_HEX + 1);
+        sk_strv_free(ids, n_ids);
+        return r;
+}
+
+int sk_backup_load(sk_repo *repo, const char *q, sk_manifest **ret) {
+        char id[SK_BACKUP_ID_HEX + 1];
+        int r = sk_backup_resolve(repo, q, id);
+        if (r < 0)
+                return r;
+        return load_exact(repo, id, ret);
+}
+
+int sk_backup_delete(sk_repo *repo, const char *id) {
+        uint8_t tmp[SK_BACKUP_ID_BYTES];
+        if (sk_unhex(id, tmp, sizeof(tmp)) < 0)
+                return -EINVAL;
+        return sk_repo_delete_object(repo, SK_BACKUPS_DIR, id);
+}
+
+int sk_backup_lookup(sk_repo *repo, const char *id, const char *path, sk_node *ret) {
+        sk_manifest *m = NULL;
+        _cleanup_free_ char *norm = NULL;
+        int r = sk_path_normalize(path ? path : "", &norm);
+        if (r < 0)
+                return r;
+        r = sk_backup_load(repo, id, &m);
+        if (r < 0)
+                return r;
+        r = sk_tree_lookup(repo, m->root, norm, ret);
+        sk_manifest_free(m);
+        return r;
+}
+
+static int ls_dir(sk_repo *repo, const uint8_t tree[SK_TREE_ID_BYTES], sk_pathbuf *pb, bool recursive, sk_ls_fn fn,
+                  void *ud) {
+        sk_dir *d = NULL;
+        int r = sk_dir_load(repo, tree, &d, NULL);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < d->n && r >= 0; i++) {
+                size_t old;
+                r = sk_pathbuf_push(pb, d->entries[i].name, &old);
+                if (r < 0)
+                        break;
+                r = fn(pb->p, &d->entries[i], ud);
+                if (r >= 0 && recursive && d->entries[i].type == SK_NODE_DIR)
+                        r = ls_dir(repo, d->entries[i].subtree, pb, recursive, fn, ud);
+                sk_pathbuf_pop(pb, old);
+        }
+        sk_dir_free(d);
+        return r < 0 ? r : 0;
+}
+
+int sk_ls(sk_repo *repo, const char *id, const char *path, bool recursive, sk_ls_fn fn, void *userdata) {
+        sk_manifest *m = NULL;
+        _cleanup_free_ char *norm = NULL;
+        sk_pathbuf pb = {};
+        sk_node node = {};
+        int r = sk_path_normalize(path ? path : "", &norm);
+        if (r < 0)
+                return r;
+        r = sk_backup_load(repo, id, &m);
+        if (r < 0)
+                return r;
+        r = sk_tree_lookup(repo, m->root, norm, &node);
+        if (r < 0)
+                goto out;
+        if (*norm) {
+                r = fn(norm, &node, userdata);
+                if (r < 0)
+                        goto out;
+        }
+        if (node.type == SK_NODE_DIR) {
+                size_t old;
+                r = *norm ? sk_pathbuf_push(&pb, norm, &old) : 0;
+                if (r >= 0)
+                        r = ls_dir(repo, node.subtree, &pb, recursive, fn, userdata);
+        }
+out:
+        free(pb.p);
+        sk_node_clear(&node);
+        sk_manifest_free(m);
+        return r < 0 ? r : 0;
+}
+
+/* ---- diff ---------------------------------------------------------------------- */
+
+typedef struct dctx {
+        sk_repo *repo;
+        sk_diff_fn fn;
+        void *ud;
+        sk_diff_result res;
+        sk_pathbuf pb;
+} dctx;
+
+static int d_emit(dctx *c, sk_diff_kind k, const sk_node *o, const sk_node *n) {
+        switch (k) {
+        case SK_DIFF_ADDED: c->res.added++; break;
+        case SK_DIFF_REMOVED: c->res.removed++; break;
+        case SK_DIFF_MODIFIED: c->res.modified++; break;
+        case SK_DIFF_METADATA: c->res.metadata++; break;
+        }
+        return c->fn ? c->fn(k, c->pb.p, o, n, c->ud) : 0;
+}
+
+/* Report everything below a directory that exists on one side only. */
+static int d_oneside(dctx *c, const uint8_t tree[SK_TREE_ID_BYTES], sk_diff_kind k) {
+        sk_dir *d = NULL;
+        int r = sk_dir_load(c->repo, tree, &d, NULL);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < d->n && r >= 0; i++) {
+                size_t old;
+                const sk_node *e = &d->entries[i];
+                r = sk_pathbuf_push(&c->pb, e->name, &old);
+                if (r < 0)
+                        break;
+                r = d_emit(c, k, k == SK_DIFF_REMOVED ? e : NULL, k == SK_DIFF_ADDED ? e : NULL);
+                if (r >= 0 && e->type == SK_NODE_DIR)
+                        r = d_oneside(c, e->subtree, k);
+                sk_pathbuf_pop(&c->pb, old);
+        }
+        sk_dir_free(d);
+        return r;
+}
+
+static bool dir_meta_equal(const sk_node *a, const sk_node *b) {
+        sk_node x = *a, y = *b;
+        memset(x.subtree, 0, sizeof(x.subtree));
+        memset(y.subtree, 0, sizeof(y.subtree));
+        return sk_node_meta_equal(&x, &y);
+}
+
+static int d_pair(dctx *c, const sk_node *o, const sk_node *n) {
+        int r;
+        if (o->type != n->type) {
+                r = d_emit(c, SK_DIFF_MODIFIED, o, n);
+                if (r >= 0 && o->type == SK_NODE_DIR)
+                        r = d_oneside(c, o->subtree, SK_DIFF_REMOVED);
+                if (r >= 0 && n->type == SK_NODE_DIR)
+                        r = d_oneside(c, n->subtree, SK_DIFF_ADDED);
+                return r;
+        }
+        if (o->type == SK_NODE_DIR) {
+                if (!dir_meta_equal(o, n)) {
+                        r = d_emit(c, SK_DIFF_METADATA, o, n);
+                        if (r < 0)
+                                return r;
+                }
+                return memcmp(o->subtree, n->subtree, SK_TREE_ID_BYTES) == 0 ? 0 : 0x100;
+        }
+        if (sk_node_meta_equal(o, n))
+                return 0;
+        /* content_equal is the type/size/hash/target/rdev part of meta_equal. */
+        sk_node x = *o;
+        x.mode = n->mode;
+        x.uid = n->uid;
+        x.gid = n->gid;
+        x.mtime = n->mtime;
+        x.xattrs = n->xattrs;
+        x.n_xattrs = n->n_xattrs;
+        return d_emit(c, sk_node_meta_equal(&x, n) ? SK_DIFF_METADATA : SK_DIFF_MODIFIED, o, n);
+}
+
+static int d_tree(dctx *c, const uint8_t a[SK_TREE_ID_BYTES], const uint8_t b[SK_TREE_ID_BYTES]) {
+        if (memcmp(a, b, SK_TREE_ID_BYTES) == 0)
+                return 0;
+        sk_dir *da = NULL, *db = NULL;
+        int r = sk_dir_load(c->repo, a, &da, NULL);
+        if (r < 0)
+                return r;
+        r = sk_dir_load(c->repo, b, &db, NULL);
+        if (r < 0) {
+                sk_dir_free(da);
+                return r;
+        }
+        size_t i = 0, j = 0;
+        while (r >= 0 && (i < da->n || j < db->n)) {
+                int cmp = i >= da->n ? 1 : j >= db->n ? -1 : strcmp(da->entries[i].name, db->entries[j].name);
+                const sk_node *o = cmp <= 0 ? &da->entries[i] : NULL, *n = cmp >= 0 ? &db->entries[j] : NULL;
+                size_t old;
+                r = sk_pathbuf_push(&c->pb, (o ? o : n)->name, &old);
+                if (r < 0)
+                        break;
+                if (!n) {
+                        r = d_emit(c, SK_DIFF_REMOVED, o, NULL);
+                        if (r >= 0 && o->type == SK_NODE_DIR)
+                                r = d_oneside(c, o->subtree, SK_DIFF_REMOVED);
+                } else if (!o) {
+                        r = d_emit(c, SK_DIFF_ADDED, NULL, n);
+                        if (r >= 0 && n->type == SK_NODE_DIR)
+                                r = d_oneside(c, n->subtree, SK_DIFF_ADDED);
+                } else {
+                        r = d_pair(c, o, n);
+                        if (r == 0x100)
+                                r = d_tree(c, o->subtree, n->subtree);
+                }
+                sk_pathbuf_pop(&c->pb, old);
+                if (cmp <= 0)
+                        i++;
+                if (cmp >= 0)
+                        j++;
+        }
+        sk_dir_free(da);
+        sk_dir_free(db);
+        return r < 0 ? r : 0;
+}
+
+int sk_diff(sk_repo *repo, const char *old_id, const char *new_id, sk_diff_fn fn, void *userdata,
+            sk_diff_result *ret_result) {
+        sk_manifest *a = NULL, *b = NULL;
+        dctx c = { .repo = repo, .fn = fn, .ud = userdata };
+        int r = sk_backup_load(repo, old_id, &a);
+        if (r < 0)
+                return r;
+        r = sk_backup_load(repo, new_id, &b);
+        if (r >= 0)
+                r = d_tree(&c, a->root, b->root);
+        if (r >= 0 && ret_result)
+                *ret_result = c.res;
+        free(c.pb.p);
+        sk_manifest_free(a);
+        sk_manifest_free(b);
+        return r < 0 ? r : 0;
+}
+
+/* ---- stats ---------------------------------------------------------------------- */
+
+typedef struct sctx {
+        sk_repo *repo;
+        sk_idmap trees;         /* tree id -> a = total size below, b = files below */
+        sk_idmap blobs;         /* data blob id -> a = len */
+        sk_stats st;
+        sk_progress_fn progress;
+        void *ud;
+        sk_progress prog;
+} sctx;
+
+static int s_tree(sctx *c, const uint8_t id[SK_TREE_ID_BYTES], uint64_t *ret_size, uint64_t *ret_files) {
+        sk_idmap_entry *e;
+        int r = sk_idmap_get(&c->trees, id, &e);
+        if (r < 0)
+                return r;
+        if (r == 0) {
+                *ret_size = e->a;
+                *ret_files = e->b;
+                return 0;
+        }
+        sk_dir *d = NULL;
+        r = sk_dir_load(c->repo, id, &d, NULL);
+        if (r < 0)
+                return r;
+        uint64_t size = 0, files = 0;
+        for (size_t i = 0; i < d->n && r >= 0; i++) {
+                const sk_node *n = &d->entries[i];
+                if (n->type == SK_NODE_DIR) {
+                        uint64_t s, f;
+                        r = s_tree(c, n->subtree, &s, &f);
+                        size += s;
+                        files += f;
+                        continue;
+                }
+                files++;
+                if (n->type != SK_NODE_FILE)
+                        continue;
+                size += n->size;
+                for (size_t k = 0; k < n->n_chunks && r >= 0; k++) {
+                        sk_idmap_entry *be;
+                        r = sk_idmap_get(&c->blobs, n->chunks[k].id, &be);
+                        if (r == 1) {
+                                be->a = n->chunks[k].len;
+                                c->st.unique_size += n->chunks[k].len;
+                        }
+                }
+        }
+        sk_dir_free(d);
+        if (r < 0)
+                return r;
+        /* Re-find: the map may have grown meanwhile. */
+        e = sk_idmap_find(&c->trees, id);
+        e->a = size;
+        e->b = files;
+        *ret_size = size;
+        *ret_files = files;
+        c->prog.files_done += 1;
+        if (c->progress)
+                return c->progress(&c->prog, c->ud);
+        return 0;
+}
+
+int sk_stats_compute(sk_repo *repo, const char *id, sk_progress_fn progress, void *userdata, sk_stats *ret_stats) {
+        sctx c = { .repo = repo, .progress = progress, .ud = userdata, .prog.phase = SK_PHASE_SCAN };
+        sk_manifest **list = NULL;
+        size_t n = 0;
+        int r;
+        if (id) {
+                list = calloc(1, sizeof(sk_manifest *));
+                if (!list)
+                        return -ENOMEM;
+                r = sk_backup_load(repo, id, &list[0]);
+                if (r < 0) {
+                        free(list);
+                        return r;
+                }
+                n = 1;
+        } else {
+                r = sk_backup_list(repo, NULL, NULL, &list, &n);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                uint64_t s, f;
+                r = s_tree(&c, list[i]->root, &s, &f);
+                c.st.total_size += s;
+                c.st.files += f;
+        }
+        if (r >= 0) {
+                sk_repo_stats rs;
+                c.st.backups = n;
+                c.st.trees = c.trees.n;
+                c.st.blobs = c.blobs.n;
+                r = sk_repo_get_stats(repo, &rs);
+                if (r >= 0) {
+                        c.st.stored_size = rs.pack_bytes;
+                        c.st.packs = rs.pack_count;
+                        c.st.dedup_ratio = c.st.unique_size ? (double) c.st.total_size / (double) c.st.unique_size : 0;
+                        c.st.compression_ratio = rs.pack_bytes ? (double) rs.blob_raw_bytes / (double) rs.pack_bytes : 0;
+                        *ret_stats = c.st;
+                }
+        }
+        sk_idmap_done(&c.trees);
+        sk_idmap_done(&c.blobs);
+        sk_backup_list_free(list, n);
+        return r < 0 ? r : 0;
+}

@@ -1,0 +1,55 @@
+/* Restore a backup (or parts of it) into a directory.
+ *
+ * DESIGN: the trees are walked depth-first; directories are created first,
+ * then each file is written (ftruncate to its size, then only its data
+ * extents, so holes stay holes), its content hash checked end to end, and its
+ * metadata applied (owner, xattrs with security.capability after chown, mode,
+ * times with nanoseconds). Directory metadata is applied deepest-first after
+ * all their children exist, so mtimes stay exact. Hardlink groups are rebuilt
+ * with linkat() to the first member restored. All syscalls are relative to
+ * directory fds, so paths longer than PATH_MAX restore. Every blob is verified
+ * by the repository on read. A file whose blob is missing or corrupt, or whose
+ * content hash does not match, is reported (naming the file, the pack and the
+ * blob), its partial data removed, and the restore goes on with other files. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backup/engine.h"
+
+typedef struct sk_restore_options {
+        const char *target;             /* directory; created if missing (parent must exist) */
+        /* Paths inside the backup to restore (with everything below them), e.g.
+         * "data/etc" or "/data/etc/passwd". NULL/0: everything. The restored
+         * entries keep their full path below target. */
+        const char *const *includes;
+        size_t n_includes;
+        /* Do not chown (default: chown only when running as root, since an
+         * unprivileged chown fails). */
+        bool no_owner;
+        /* Existing files in target are replaced; default is to fail on them. */
+        bool overwrite;
+        /* The run holds the repository's shared lock (so prune cannot delete
+         * packs meanwhile); wait this long if prune holds it (0: -EBUSY). */
+        unsigned lock_wait_seconds;
+        sk_progress_fn progress;
+        sk_problem_fn problem;
+        void *userdata;
+} sk_restore_options;
+
+typedef struct sk_restore_result {
+        uint64_t files;         /* non-directory entries restored */
+        uint64_t dirs;
+        uint64_t bytes;         /* content bytes written */
+        uint64_t errors;        /* entries that failed (each reported through problem) */
+        uint64_t warnings;      /* e.g. sockets skipped, xattrs not permitted */
+} sk_restore_result;
+
+/* Restore backup `id` (full id, unique prefix or "latest"). Returns 0 if every
+ * entry restored; -EIO if some failed (result filled, result->errors > 0, every
+ * failure reported through problem); -ENOENT if an include path is not in the
+ * backup; other -errno on fatal errors (bad id, unreadable manifest or root
+ * tree, target not creatable). result is filled as far as the run got. */
+int sk_restore_run(sk_repo *repo, const char *id, const sk_restore_options *opts, sk_restore_result *result);

@@ -1,0 +1,169 @@
+/* Tree and manifest codec: the deterministic, chunked description of a backup.
+ *
+ * DESIGN (full spec in docs/FORMAT-tree.md): every directory is one tree blob
+ * (or, for a huge directory, a "split" tree blob listing part blobs), holding
+ * its entries sorted by name bytes with all their metadata, the chunk ids of
+ * each file's data extents and the tree id of each subdirectory. Encoding is
+ * fixed-width little-endian and canonical: the same directory state gives the
+ * same bytes, hence the same blob id, so unchanged subtrees dedup and diff can
+ * skip them by id. A backup manifest (object backups/<id>) names the root tree.
+ * Decoders check magic, version, every length and canonical order, and reject
+ * anything else with -EBADMSG (unknown version: -EPROTONOSUPPORT); they are
+ * fuzzed (tests/fuzz/fuzz-tree.c). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "backup/engine.h"
+
+#define SK_TREE_ID_BYTES 32     /* = blob id size of the repository */
+#define SK_CONTENT_HASH_BYTES 32
+
+typedef enum sk_node_type {
+        SK_NODE_FILE = 1,
+        SK_NODE_DIR = 2,
+        SK_NODE_SYMLINK = 3,
+        SK_NODE_CHR = 4,        /* overlayfs whiteouts are SK_NODE_CHR 0:0 */
+        SK_NODE_BLK = 5,
+        SK_NODE_FIFO = 6,
+        SK_NODE_SOCKET = 7,     /* recorded with metadata; restore skips it with a warning */
+} sk_node_type;
+
+/* One xattr: name is NUL-terminated, value is raw bytes (may be empty). */
+typedef struct sk_xattr {
+        char *name;
+        uint8_t *value;
+        uint32_t value_len;
+} sk_xattr;
+
+/* A content chunk: blob id (type data) and plaintext length. */
+typedef struct sk_chunk_ref {
+        uint8_t id[SK_TREE_ID_BYTES];
+        uint32_t len;
+} sk_chunk_ref;
+
+/* A data extent of a (possibly sparse) file: [offset, offset+length) holds the
+ * concatenation of chunks[first_chunk .. first_chunk+n_chunks). Everything
+ * outside the extents is a hole. Extents are sorted and do not overlap. */
+typedef struct sk_extent {
+        uint64_t offset;
+        uint64_t length;
+        uint32_t first_chunk;
+        uint32_t n_chunks;
+} sk_extent;
+
+/* One directory entry with everything the backup keeps about it. A node owns
+ * all its pointers (release with sk_node_clear()). dev, ino and ctime are kept
+ * only to detect unchanged files in the next backup; they are never restored.
+ * Hardlinks: every member of a group is stored in full (same content, same
+ * chunks), and members are recognised by equal (dev, ino) with nlink > 1;
+ * restore links later members to the first one it created. */
+typedef struct sk_node {
+        char *name;             /* one path component, raw bytes, NUL-terminated */
+        sk_node_type type;
+        uint32_t mode;          /* permission bits incl. setuid/setgid/sticky (07777) */
+        uint32_t uid, gid;
+        struct timespec mtime, atime, ctime;
+        uint64_t dev, ino;
+        uint32_t nlink;
+        uint32_t rdev_major, rdev_minor;        /* CHR/BLK */
+        uint64_t size;          /* FILE: logical size; SYMLINK: target length */
+        char *target;           /* SYMLINK: raw target bytes, NUL-terminated */
+        sk_xattr *xattrs;       /* sorted by name bytes, names unique */
+        size_t n_xattrs;
+        uint8_t content_hash[SK_CONTENT_HASH_BYTES];    /* FILE: see FORMAT-tree.md */
+        sk_extent *extents;     /* FILE */
+        size_t n_extents;
+        sk_chunk_ref *chunks;   /* FILE */
+        size_t n_chunks;
+        uint8_t subtree[SK_TREE_ID_BYTES];      /* DIR: tree id of its contents */
+} sk_node;
+
+/* Free everything a node owns and zero it. Accepts a zeroed node. */
+void sk_node_clear(sk_node *n);
+/* Deep copy. */
+int sk_node_copy(const sk_node *src, sk_node *ret);
+/* True if the restorable state differs (type, mode, owner, mtime, size,
+ * content, target, rdev, xattrs). ctime, atime, dev, ino, nlink ignored. */
+bool sk_node_meta_equal(const sk_node *a, const sk_node *b);
+/* The one-letter type used by ls: '-', 'd', 'l', 'c', 'b', 'p', 's'. */
+char sk_node_type_char(sk_node_type t);
+
+/* ---- trees ---------------------------------------------------------------- */
+
+typedef struct sk_tree sk_tree;
+
+/* Parse one tree blob (plaintext). *ret_tree is owned (sk_tree_free()).
+ * -EBADMSG: malformed or non-canonical; -EPROTONOSUPPORT: unknown version. */
+int sk_tree_decode(const void *buf, size_t len, sk_tree **ret_tree);
+sk_tree *sk_tree_free(sk_tree *t);
+
+/* A leaf tree holds entries; a split tree (huge directory) holds the ids of
+ * its part trees, each a leaf, whose entries concatenated are the directory. */
+bool sk_tree_is_split(const sk_tree *t);
+size_t sk_tree_n_entries(const sk_tree *t);
+/* Borrowed, valid until sk_tree_free(). Sorted by name bytes. */
+const sk_node *sk_tree_entry(const sk_tree *t, size_t i);
+size_t sk_tree_n_parts(const sk_tree *t);
+const uint8_t *sk_tree_part(const sk_tree *t, size_t i);
+
+/* Stores one encoded tree blob and returns its id (the repository's
+ * put-blob of type tree). */
+typedef int (*sk_tree_store_fn)(const void *buf, size_t len, uint8_t ret_id[SK_TREE_ID_BYTES], void *userdata);
+
+typedef struct sk_tree_builder sk_tree_builder;
+
+int sk_tree_builder_new(sk_tree_builder **ret);
+sk_tree_builder *sk_tree_builder_free(sk_tree_builder *b);
+/* Add an entry. Ownership of everything *n points to moves into the builder
+ * and *n is zeroed (also on failure). Entries may come in any order; a
+ * duplicate name fails at finish with -EEXIST. */
+int sk_tree_builder_add(sk_tree_builder *b, sk_node *n);
+/* Sort, encode (splitting huge directories at content-defined points), store
+ * every blob through store and return the directory's tree id. The builder is
+ * empty afterwards and may be reused. */
+int sk_tree_builder_finish(sk_tree_builder *b, sk_tree_store_fn store, void *userdata,
+                           uint8_t ret_id[SK_TREE_ID_BYTES]);
+/* Encode a single leaf blob of the given sorted entries (tests, fuzz seeds). */
+int sk_tree_encode_leaf(const sk_node *entries, size_t n, void **ret_buf, size_t *ret_len);
+
+/* ---- manifests ----------------------------------------------------------- */
+
+typedef struct sk_backup_summary {
+        uint64_t files;         /* non-directory entries */
+        uint64_t dirs;
+        uint64_t bytes;         /* logical size of all regular files */
+        uint64_t added_bytes;   /* plaintext bytes of blobs this backup added */
+        uint64_t added_stored;  /* bytes this backup added to packs (compressed+sealed) */
+        uint64_t files_new, files_changed, files_unmodified;
+        uint64_t errors;        /* entries skipped because they could not be read */
+        int64_t duration_ns;
+} sk_backup_summary;
+
+/* A backup manifest. All pointers owned (sk_manifest_free()). */
+typedef struct sk_manifest {
+        char id[SK_BACKUP_ID_HEX + 1];
+        struct timespec time;   /* start of the backup, UTC */
+        char *hostname;
+        char **sources;         /* absolute source paths as given, raw bytes */
+        size_t n_sources;
+        char **tags;            /* sorted, unique */
+        size_t n_tags;
+        uint8_t root[SK_TREE_ID_BYTES];  /* tree id; its entries are the sources (see FORMAT-tree.md) */
+        bool has_parent;
+        char parent_id[SK_BACKUP_ID_HEX + 1];
+        char *program_version;
+        sk_backup_summary summary;
+} sk_manifest;
+
+sk_manifest *sk_manifest_free(sk_manifest *m);
+int sk_manifest_encode(const sk_manifest *m, void **ret_buf, size_t *ret_len);
+/* -EBADMSG: malformed; -EPROTONOSUPPORT: unknown version. */
+int sk_manifest_decode(const void *buf, size_t len, sk_manifest **ret);
+
+/* Hex helpers (lowercase). out must hold 2*len+1 bytes. */
+void sk_hex(const uint8_t *in, size_t len, char *out);
+int sk_unhex(const char *in, uint8_t *out, size_t len);

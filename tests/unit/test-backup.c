@@ -1,0 +1,864 @@
+/* Engine round trip through a real repository: every kind of entry and
+ * metadata, hardlinks, a 1 GiB sparse file, xattrs, whiteouts, long paths and
+ * non-UTF-8 names are backed up and restored, and a comparison (which is
+ * shown to catch each kind of difference) finds them identical. Then
+ * incremental change detection, ls/diff, corruption reporting, forget + prune
+ * and check. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "backup/backup.h"
+#include "backup/check.h"
+#include "backup/forget.h"
+#include "backup/inspect.h"
+#include "backup/prune.h"
+#include "backup/repo.h"
+#include "backup/restore.h"
+#include "common/fsutil.h"
+#include "tests/lib/testutil.h"
+
+typedef struct env {
+        char *tmp, *src, *repo_path;
+        sk_repo *repo;
+        sk_secret *secret;
+        bool have_whiteout, have_trusted, have_cap, have_acl, root;
+} env;
+
+#define LONG_DEPTH 24
+
+/* ---- comparison ------------------------------------------------------------------ */
+
+typedef struct cmp {
+        char why[512];
+        /* hardlink groups: src ino -> dst ino */
+        struct { ino_t s, d; } map[256];
+        size_t n_map;
+        bool check_atime;
+} cmp;
+
+static bool fail_at(cmp *c, const char *path, const char *what) {
+        snprintf(c->why, sizeof(c->why), "%s: %s", path, what);
+        return false;
+}
+
+static bool same_xattrs(cmp *c, const char *path, int sd, const char *sn, int dd, const char *dn) {
+        char sp[64], dp[64], sl[4096], dl[4096];
+        snprintf(sp, sizeof(sp), "/proc/self/fd/%d/", sd);
+        snprintf(dp, sizeof(dp), "/proc/self/fd/%d/", dd);
+        char *sfull, *dfull;
+        assert_true(asprintf(&sfull, "%s%s", sp, sn) > 0);
+        assert_true(asprintf(&dfull, "%s%s", dp, dn) > 0);
+        ssize_t a = llistxattr(sfull, sl, sizeof(sl)), b = llistxattr(dfull, dl, sizeof(dl));
+        bool ok = a == b && a >= 0;
+        /* Same set of names (kernel order may differ): every name of a in b with equal value. */
+        for (ssize_t i = 0; ok && i < a; i += strlen(sl + i) + 1) {
+                char va[65536], vb[65536];
+                ssize_t x = lgetxattr(sfull, sl + i, va, sizeof(va)), y = lgetxattr(dfull, sl + i, vb, sizeof(vb));
+                if (x != y || x < 0 || memcmp(va, vb, x) != 0) {
+                        ok = false;
+                        snprintf(c->why, sizeof(c->why), "%s: xattr %s differs", path, sl + i);
+                }
+        }
+        if (!ok && !c->why[0])
+                snprintf(c->why, sizeof(c->why), "%s: xattr lists differ", path);
+        free(sfull);
+        free(dfull);
+        return ok;
+}
+
+static bool same_content(cmp *c, const char *path, int sfd, int dfd, off_t size) {
+        /* Hole layout first: data extents must match. */
+        off_t so = 0, dof = 0;
+        for (;;) {
+                off_t a = lseek(sfd, so, SEEK_DATA), b = lseek(dfd, dof, SEEK_DATA);
+                if (a != b)
+                        return fail_at(c, path, "hole layout differs (SEEK_DATA)");
+                if (a < 0)
+                        break;
+                off_t ah = lseek(sfd, a, SEEK_HOLE), bh = lseek(dfd, b, SEEK_HOLE);
+                if (ah != bh)
+                        return fail_at(c, path, "hole layout differs (SEEK_HOLE)");
+                so = dof = ah;
+                if (ah >= size)
+                        break;
+        }
+        static char a[1 << 16], b[1 << 16];
+        off_t off = 0;
+        while (off < size) {
+                off_t d = lseek(sfd, off, SEEK_DATA);
+                if (d < 0)
+                        break;
+                off_t h = lseek(sfd, d, SEEK_HOLE);
+                for (off_t p = d; p < h;) {
+                        size_t want = (size_t) (h - p < (off_t) sizeof(a) ? h - p : (off_t) sizeof(a));
+                        ssize_t x = pread(sfd, a, want, p), y = pread(dfd, b, want, p);
+                        if (x != y || x <= 0 || memcmp(a, b, x) != 0)
+                                return fail_at(c, path, "content differs");
+                        p += x;
+                }
+                off = h;
+        }
+        return true;
+}
+
+static bool compare_dirs(cmp *c, int sd, int dd, const char *path);
+
+static bool compare_entry(cmp *c, int sd, int dd, const char *name, const char *path) {
+        struct stat s, d;
+        if (fstatat(sd, name, &s, AT_SYMLINK_NOFOLLOW) < 0)
+                return fail_at(c, path, "source missing");
+        if (fstatat(dd, name, &d, AT_SYMLINK_NOFOLLOW) < 0)
+                return fail_at(c, path, "missing in restore");
+        if ((s.st_mode & S_IFMT) != (d.st_mode & S_IFMT))
+                return fail_at(c, path, "type differs");
+        if (!S_ISLNK(s.st_mode) && (s.st_mode & 07777) != (d.st_mode & 07777))
+                return fail_at(c, path, "mode differs");
+        if (s.st_uid != d.st_uid || s.st_gid != d.st_gid)
+                return fail_at(c, path, "owner differs");
+        if (s.st_mtim.tv_sec != d.st_mtim.tv_sec || s.st_mtim.tv_nsec != d.st_mtim.tv_nsec)
+                return fail_at(c, path, "mtime differs");
+        if (c->check_atime && S_ISREG(s.st_mode) &&
+            (s.st_atim.tv_sec != d.st_atim.tv_sec || s.st_atim.tv_nsec != d.st_atim.tv_nsec))
+                return fail_at(c, path, "atime differs");
+        if ((S_ISCHR(s.st_mode) || S_ISBLK(s.st_mode)) && s.st_rdev != d.st_rdev)
+                return fail_at(c, path, "device numbers differ");
+        if (S_ISREG(s.st_mode) && s.st_size != d.st_size)
+                return fail_at(c, path, "size differs");
+        if (!same_xattrs(c, path, sd, name, dd, name))
+                return false;
+        if (S_ISREG(s.st_mode) && s.st_nlink > 1) {
+                size_t i;
+                for (i = 0; i < c->n_map; i++)
+                        if (c->map[i].s == s.st_ino)
+                                break;
+                if (i < c->n_map && c->map[i].d != d.st_ino)
+                        return fail_at(c, path, "hardlink group broken");
+                if (i == c->n_map) {
+                        for (size_t k = 0; k < c->n_map; k++)
+                                if (c->map[k].d == d.st_ino)
+                                        return fail_at(c, path, "hardlink groups merged");
+                        c->map[c->n_map].s = s.st_ino;
+                        c->map[c->n_map].d = d.st_ino;
+                        c->n_map++;
+                }
+        }
+        if (s.st_nlink != d.st_nlink && !S_ISDIR(s.st_mode))
+                return fail_at(c, path, "link count differs");
+        if (S_ISLNK(s.st_mode)) {
+                char a[PATH_MAX], b[PATH_MAX];
+                ssize_t x = readlinkat(sd, name, a, sizeof(a)), y = readlinkat(dd, name, b, sizeof(b));
+                if (x != y || memcmp(a, b, x) != 0)
+                        return fail_at(c, path, "symlink target differs");
+        }
+        if (S_ISREG(s.st_mode)) {
+                int sf = openat(sd, name, O_RDONLY | O_NOATIME), df = openat(dd, name, O_RDONLY | O_NOATIME);
+                bool ok = sf >= 0 && df >= 0 && same_content(c, path, sf, df, s.st_size);
+                close(sf);
+                close(df);
+                if (!ok)
+                        return c->why[0] ? false : fail_at(c, path, "cannot open");
+        }
+        if (S_ISDIR(s.st_mode)) {
+                int sf = openat(sd, name, O_RDONLY | O_DIRECTORY), df = openat(dd, name, O_RDONLY | O_DIRECTORY);
+                bool ok = sf >= 0 && df >= 0 && compare_dirs(c, sf, df, path);
+                close(sf);
+                close(df);
+                return ok;
+        }
+        return true;
+}
+
+static int names(int fd, char ***ret) {
+        int dfd = dup(fd);
+        DIR *d = fdopendir(dfd);
+        rewinddir(d);
+        char **v = NULL;
+        int n = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                        continue;
+                v = realloc(v, (n + 1) * sizeof(char *));
+                v[n++] = strdup(de->d_name);
+        }
+        closedir(d);
+        for (int i = 0; i < n; i++)
+                for (int k = i + 1; k < n; k++)
+                        if (strcmp(v[i], v[k]) > 0) {
+                                char *t = v[i];
+                                v[i] = v[k];
+                                v[k] = t;
+                        }
+        *ret = v;
+        return n;
+}
+
+static bool compare_dirs(cmp *c, int sd, int dd, const char *path) {
+        char **a, **b;
+        int na = names(sd, &a), nb = names(dd, &b);
+        bool ok = na == nb;
+        if (!ok)
+                fail_at(c, path, "directory entries differ");
+        for (int i = 0; ok && i < na; i++) {
+                if (strcmp(a[i], b[i]) != 0) {
+                        ok = fail_at(c, path, "directory entry names differ");
+                        break;
+                }
+                char *p;
+                assert_true(asprintf(&p, "%s/%s", path, a[i]) > 0);
+                ok = compare_entry(c, sd, dd, a[i], p);
+                free(p);
+        }
+        for (int i = 0; i < na; i++)
+                free(a[i]);
+        for (int i = 0; i < nb; i++)
+                free(b[i]);
+        free(a);
+        free(b);
+        return ok;
+}
+
+/* Compare directory src with dst (both paths); on failure c->why says where. */
+static bool trees_identical(cmp *c, const char *src, const char *dst) {
+        memset(c, 0, sizeof(*c));
+        c->check_atime = true;
+        int sd = open(src, O_RDONLY | O_DIRECTORY), dd = open(dst, O_RDONLY | O_DIRECTORY);
+        assert_true(sd >= 0 && dd >= 0);
+        bool ok = compare_dirs(c, sd, dd, ".");
+        close(sd);
+        close(dd);
+        return ok;
+}
+
+/* ---- the generated tree --------------------------------------------------------------- */
+
+static void write_file(int dirfd, const char *name, const void *data, size_t len, mode_t mode) {
+        int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC, mode);
+        assert_true(fd >= 0);
+        assert_int_equal(sk_write_all(fd, data, len), 0);
+        fchmod(fd, mode);
+        close(fd);
+}
+
+static void fill_random(void *buf, size_t len, uint32_t seed) {
+        uint8_t *p = buf;
+        uint64_t x = seed * 0x9e3779b97f4a7c15ULL + 1;
+        for (size_t i = 0; i < len; i++) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                p[i] = (uint8_t) x;
+        }
+}
+
+static void set_times(int dirfd, const char *name, long sec, long nsec) {
+        struct timespec ts[2] = { { sec - 1000, nsec / 2 }, { sec, nsec } };
+        assert_int_equal(utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW), 0);
+}
+
+static void make_tree(env *e) {
+        int root = open(e->src, O_RDONLY | O_DIRECTORY);
+        assert_true(root >= 0);
+        write_file(root, "small", "hello\n", 6, 0644);
+        write_file(root, "empty", "", 0, 0600);
+        size_t mid_len = 3 << 20;
+        char *mid = malloc(mid_len);
+        fill_random(mid, mid_len, 1);
+        write_file(root, "mid", mid, mid_len, 0640);
+        free(mid);
+        assert_int_equal(mkdirat(root, "empty-dir", 0750), 0);
+        assert_int_equal(mkdirat(root, "a", 0755), 0);
+        assert_int_equal(mkdirat(root, "b", 0755), 0);
+        write_file(root, "a/h1", "hardlinked content", 18, 0644);
+        assert_int_equal(linkat(root, "a/h1", root, "b/h2", 0), 0);
+        assert_int_equal(linkat(root, "a/h1", root, "b/h3", 0), 0);
+        write_file(root, "b/other", "other", 5, 0644);
+        assert_int_equal(symlinkat("../\xff target", root, "link"), 0);
+        assert_int_equal(mkfifoat(root, "fifo", 0640), 0);
+        write_file(root, "\xff\xfe-not-utf8", "bytes", 5, 0644);
+        write_file(root, "setuid", "#!/bin/sh\n", 10, 04755);
+        assert_int_equal(fchmodat(root, "setuid", 04755, 0), 0);
+        assert_int_equal(fchmodat(root, "a", 03775, 0), 0); /* setgid + sticky dir */
+
+        /* 1 GiB sparse file with data only at its ends. */
+        int fd = openat(root, "sparse", O_WRONLY | O_CREAT, 0644);
+        char blk[4096];
+        fill_random(blk, sizeof(blk), 2);
+        assert_int_equal(sk_pwrite_all(fd, blk, sizeof(blk), 0), 0);
+        assert_int_equal(sk_pwrite_all(fd, blk, sizeof(blk), (1LL << 30) - 4096), 0);
+        close(fd);
+
+        /* xattrs */
+        int xf = openat(root, "small", O_RDONLY);
+        assert_int_equal(fsetxattr(xf, "user.comment", "\x00\x01binary", 8, 0), 0);
+        assert_int_equal(fsetxattr(xf, "user.empty", "", 0, 0), 0);
+        close(xf);
+        if (e->root) {
+                e->have_trusted = true;
+                assert_int_equal(mkdirat(root, "opaque", 0755), 0);
+                write_file(root, "opaque/inside", "x", 1, 0644);
+                int od = openat(root, "opaque", O_RDONLY | O_DIRECTORY);
+                if (fsetxattr(od, "trusted.overlay.opaque", "y", 1, 0) < 0)
+                        e->have_trusted = false;
+                close(od);
+                e->have_whiteout = mknodat(root, "whiteout", S_IFCHR | 0, makedev(0, 0)) == 0;
+                mknodat(root, "blockdev", S_IFBLK | 0660, makedev(7, 200));
+                assert_int_equal(fchownat(root, "small", 1234, 5678, 0), 0);
+                assert_int_equal(fchownat(root, "link", 4321, 8765, AT_SYMLINK_NOFOLLOW), 0);
+                /* chown cleared setuid; set it again after chown, as a user would. */
+                assert_int_equal(fchownat(root, "setuid", 0, 100, 0), 0);
+                assert_int_equal(fchmodat(root, "setuid", 04755, 0), 0);
+                /* File capability cap_net_bind_service+ep (VFS_CAP_REVISION_2). */
+                write_file(root, "capped", "binary", 6, 0755);
+                static const uint8_t cap[20] = { 0x01, 0x00, 0x00, 0x02, 0x00, 0x04, 0x00, 0x00 };
+                int cf = openat(root, "capped", O_RDONLY);
+                e->have_cap = fsetxattr(cf, "security.capability", cap, sizeof(cap), 0) == 0;
+                close(cf);
+        }
+        /* POSIX ACL: user::rw- user:1234:r-- group::r-- mask::r-- other::--- */
+        static const uint8_t acl[] = {
+                2, 0, 0, 0,
+                1, 0, 6, 0, 0xff, 0xff, 0xff, 0xff,
+                2, 0, 4, 0, 0xd2, 0x04, 0, 0,
+                4, 0, 4, 0, 0xff, 0xff, 0xff, 0xff,
+                0x10, 0, 4, 0, 0xff, 0xff, 0xff, 0xff,
+                0x20, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,
+        };
+        write_file(root, "acl-file", "acl", 3, 0640);
+        int af = openat(root, "acl-file", O_RDONLY);
+        e->have_acl = fsetxattr(af, "system.posix_acl_access", acl, sizeof(acl), 0) == 0;
+        close(af);
+
+        /* Many small files. */
+        assert_int_equal(mkdirat(root, "many", 0755), 0);
+        for (int i = 0; i < 2000; i++) {
+                char nm[64], body[64];
+                snprintf(nm, sizeof(nm), "many/f%05d", i);
+                int bl = snprintf(body, sizeof(body), "small file %d\n", i);
+                write_file(root, nm, body, (size_t) bl, 0644);
+        }
+
+        /* A path far longer than PATH_MAX. */
+        char comp[201];
+        memset(comp, 'd', 200);
+        comp[200] = 0;
+        int cur = dup(root);
+        for (int i = 0; i < LONG_DEPTH; i++) {
+                assert_int_equal(mkdirat(cur, comp, 0755), 0);
+                int n = openat(cur, comp, O_RDONLY | O_DIRECTORY);
+                close(cur);
+                cur = n;
+        }
+        write_file(cur, "deep-file", "deep", 4, 0644);
+        set_times(cur, "deep-file", 1600000000, 1);
+        close(cur);
+
+        /* Distinct nanosecond times everywhere (dirs last, they change with their children). */
+        const char *files[] = { "small", "empty", "mid", "a/h1", "b/other", "link", "fifo", "\xff\xfe-not-utf8",
+                                "setuid", "sparse", "acl-file" };
+        for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+                set_times(root, files[i], 1600000000 + (long) i * 1000, 123456789 + (long) i);
+        if (e->root) {
+                set_times(root, "opaque/inside", 1500000000, 5);
+                set_times(root, "capped", 1500000001, 6);
+                if (e->have_whiteout)
+                        set_times(root, "whiteout", 1500000002, 7);
+                set_times(root, "opaque", 1500000003, 8);
+        }
+        set_times(root, "empty-dir", 1400000000, 999999999);
+        set_times(root, "a", 1400000001, 1);
+        set_times(root, "b", 1400000002, 2);
+        close(root);
+}
+
+/* ---- fixtures ------------------------------------------------------------------------ */
+
+static int setup(void **state) {
+        env *e = calloc(1, sizeof(*e));
+        e->tmp = sk_test_mkdtemp("sk-test-backup");
+        assert_non_null(e->tmp);
+        assert_true(asprintf(&e->src, "%s/src", e->tmp) > 0);
+        assert_true(asprintf(&e->repo_path, "%s/repo", e->tmp) > 0);
+        assert_int_equal(mkdir(e->src, 0755), 0);
+        e->root = geteuid() == 0;
+        assert_int_equal(sk_secret_new(SK_SECRET_PASSPHRASE, "correct horse", 13, &e->secret), 0);
+        sk_repo_init_opts o = { .scrypt_log2n = 10, .chunk_min = 16 << 10, .chunk_avg = 64 << 10,
+                                .chunk_max = 256 << 10, .pack_size = 1 << 20 };
+        assert_int_equal(sk_repo_init(e->repo_path, &o, e->secret, &e->repo), 0);
+        make_tree(e);
+        *state = e;
+        return 0;
+}
+
+static int teardown(void **state) {
+        env *e = *state;
+        sk_repo_free(e->repo);
+        sk_secret_free(e->secret);
+        sk_rm_rf(e->tmp);
+        free(e->tmp);
+        free(e->src);
+        free(e->repo_path);
+        free(e);
+        return 0;
+}
+
+typedef struct problems {
+        int n_err, n_warn;
+        char last_path[8192];
+        char last_blob[80];
+        char last_pack[80];
+        char last_backup[80];
+        char last_detail[1024];
+        bool saw_path_with[4];
+        const char *want[4];
+} problems;
+
+static void on_problem(const sk_problem *p, void *ud) {
+        problems *pr = ud;
+        if (p->kind == SK_PROBLEM_ERROR)
+                pr->n_err++;
+        else
+                pr->n_warn++;
+        snprintf(pr->last_path, sizeof(pr->last_path), "%s", p->path ?: "");
+        if (p->blob)
+                snprintf(pr->last_blob, sizeof(pr->last_blob), "%s", p->blob);
+        if (p->pack)
+                snprintf(pr->last_pack, sizeof(pr->last_pack), "%s", p->pack);
+        if (p->backup_id)
+                snprintf(pr->last_backup, sizeof(pr->last_backup), "%s", p->backup_id);
+        snprintf(pr->last_detail, sizeof(pr->last_detail), "%s", p->detail ?: "");
+        for (int i = 0; i < 4; i++)
+                if (pr->want[i] && p->path && strstr(p->path, pr->want[i]) && p->kind == SK_PROBLEM_ERROR)
+                        pr->saw_path_with[i] = true;
+}
+
+static void do_backup(env *e, sk_backup_result *res, bool no_parent) {
+        problems pr = {};
+        const char *srcs[] = { e->src };
+        sk_backup_options o = { .sources = srcs, .n_sources = 1, .hostname = "testhost", .no_parent = no_parent,
+                                .problem = on_problem, .userdata = &pr };
+        assert_int_equal(sk_backup_run(e->repo, &o, res), 0);
+        assert_int_equal(pr.n_err, 0);
+        assert_int_equal(res->summary.errors, 0);
+}
+
+static char *restore_to(env *e, const char *id, const char *name, int expect, problems *pr) {
+        char *dst;
+        assert_true(asprintf(&dst, "%s/%s", e->tmp, name) > 0);
+        sk_restore_options ro = { .target = dst, .problem = on_problem, .userdata = pr };
+        sk_restore_result rr;
+        assert_int_equal(sk_restore_run(e->repo, id, &ro, &rr), expect);
+        return dst;
+}
+
+/* ---- tests ---------------------------------------------------------------------------- */
+
+static void test_roundtrip(void **state) {
+        env *e = *state;
+        sk_backup_result res;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        do_backup(e, &res, false);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double bsec = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+        /* Only the sparse file's two data blocks were read, not its 1 GiB. */
+        assert_true(res.bytes_read < (16u << 20));
+        assert_true(res.summary.bytes > (1u << 30));
+        assert_true(bsec < 20);
+        if (!e->root)
+                print_message("SKIP parts: not root (whiteouts, trusted.*, owners, capabilities)\n");
+        if (e->root && !e->have_whiteout)
+                print_message("SKIP part: mknod of a whiteout not permitted\n");
+        if (e->root && !e->have_cap)
+                print_message("SKIP part: security.capability not settable here\n");
+        if (e->root && !e->have_trusted)
+                print_message("SKIP part: trusted.* xattrs not settable here\n");
+        if (!e->have_acl)
+                print_message("SKIP part: filesystem has no POSIX ACLs\n");
+
+        problems pr = {};
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        char *dst = restore_to(e, res.id, "dst", 0, &pr);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        assert_int_equal(pr.n_err, 0);
+        double rsec = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+        assert_true(rsec < 20);
+
+        char *restored;
+        assert_true(asprintf(&restored, "%s/src", dst) > 0);
+        cmp c;
+        bool same = trees_identical(&c, e->src, restored);
+        if (!same)
+                print_message("difference: %s\n", c.why);
+        assert_true(same);
+
+        /* The restored sparse file is still sparse. */
+        struct stat st;
+        char *sp;
+        assert_true(asprintf(&sp, "%s/sparse", restored) > 0);
+        assert_int_equal(stat(sp, &st), 0);
+        assert_int_equal(st.st_size, 1LL << 30);
+        assert_true(st.st_blocks * 512 < (1 << 20));
+        free(sp);
+
+        /* The comparison can fail: each kind of difference is caught. */
+        int rd = open(restored, O_RDONLY | O_DIRECTORY);
+        assert_true(rd >= 0);
+        assert_int_equal(fchmodat(rd, "mid", 0600, 0), 0);
+        assert_false(trees_identical(&c, e->src, restored));
+        assert_non_null(strstr(c.why, "mode"));
+        assert_int_equal(fchmodat(rd, "mid", 0640, 0), 0);
+        assert_true(trees_identical(&c, e->src, restored));
+
+        struct timespec ts[2] = { { 0, UTIME_OMIT }, { 1600000002, 5 } };
+        assert_int_equal(utimensat(rd, "mid", ts, 0), 0);
+        assert_false(trees_identical(&c, e->src, restored));
+        assert_non_null(strstr(c.why, "mtime"));
+        struct stat orig;
+        char *midp;
+        assert_true(asprintf(&midp, "%s/mid", e->src) > 0);
+        assert_int_equal(stat(midp, &orig), 0);
+        free(midp);
+        struct timespec back[2] = { { 0, UTIME_OMIT }, orig.st_mtim };
+        assert_int_equal(utimensat(rd, "mid", back, 0), 0);
+        assert_true(trees_identical(&c, e->src, restored));
+
+        if (e->root) {
+                assert_int_equal(fchownat(rd, "empty", 1, 1, 0), 0);
+                assert_false(trees_identical(&c, e->src, restored));
+                assert_non_null(strstr(c.why, "owner"));
+                assert_int_equal(fchownat(rd, "empty", 0, 0, 0), 0);
+                assert_true(trees_identical(&c, e->src, restored));
+        }
+
+        int xf = openat(rd, "small", O_RDONLY);
+        assert_int_equal(fsetxattr(xf, "user.comment", "changed", 7, 0), 0);
+        assert_false(trees_identical(&c, e->src, restored));
+        assert_non_null(strstr(c.why, "xattr"));
+        assert_int_equal(fsetxattr(xf, "user.comment", "\x00\x01binary", 8, 0), 0);
+        close(xf);
+        assert_true(trees_identical(&c, e->src, restored));
+
+        char tgt[64];
+        ssize_t tl = readlinkat(rd, "link", tgt, sizeof(tgt));
+        assert_true(tl > 0);
+        assert_int_equal(unlinkat(rd, "link", 0), 0);
+        assert_int_equal(symlinkat("elsewhere", rd, "link"), 0);
+        assert_false(trees_identical(&c, e->src, restored));
+        assert_int_equal(unlinkat(rd, "link", 0), 0);
+        tgt[tl] = 0;
+        assert_int_equal(symlinkat(tgt, rd, "link"), 0);
+        if (e->root)
+                assert_int_equal(fchownat(rd, "link", 4321, 8765, AT_SYMLINK_NOFOLLOW), 0);
+        struct timespec lts[2] = { { 0, UTIME_OMIT }, { 1600000000 + 5 * 1000, 123456789 + 5 } };
+        assert_int_equal(utimensat(rd, "link", lts, AT_SYMLINK_NOFOLLOW), 0);
+        assert_true(trees_identical(&c, e->src, restored));
+
+        /* Content change of same size, same times. */
+        int mf = openat(rd, "b/other", O_WRONLY);
+        assert_int_equal(sk_pwrite_all(mf, "X", 1, 0), 0);
+        close(mf);
+        struct timespec ots[2] = { { 1600000000 + 4 * 1000 - 1000, (123456789 + 4) / 2 }, { 1600000000 + 4 * 1000, 123456789 + 4 } };
+        assert_int_equal(utimensat(rd, "b/other", ots, 0), 0);
+        assert_false(trees_identical(&c, e->src, restored));
+        assert_non_null(strstr(c.why, "content"));
+
+        assert_int_equal(unlinkat(rd, "b/h3", 0), 0);
+        write_file(rd, "b/h3", "hardlinked content", 18, 0644);
+        assert_false(trees_identical(&c, e->src, restored));
+
+        int sf = openat(rd, "sparse", O_WRONLY);
+        assert_int_equal(sk_pwrite_all(sf, "x", 1, 1 << 29), 0);
+        close(sf);
+        assert_false(trees_identical(&c, e->src, restored));
+
+        close(rd);
+        print_message("figure: backup of test tree %.3fs, restore %.3fs\n", bsec, rsec);
+        free(restored);
+        free(dst);
+}
+
+static void test_incremental(void **state) {
+        env *e = *state;
+        sk_backup_result r1, r2, r3, r4;
+        do_backup(e, &r1, false);
+        do_backup(e, &r2, false);
+        /* Second run: parent auto-selected, no unchanged file read. */
+        assert_string_equal(r2.parent_id, r1.id);
+        assert_int_equal(r2.bytes_read, 0);
+        assert_int_equal(r2.summary.files_new + r2.summary.files_changed, 0);
+        assert_true(r2.summary.files_unmodified >= 10);
+        assert_true(r2.summary.added_bytes < r1.summary.bytes / 100);
+
+        /* Change one file: only it is read. */
+        int root = open(e->src, O_RDONLY | O_DIRECTORY);
+        char buf[100000];
+        fill_random(buf, sizeof(buf), 3);
+        write_file(root, "b/other", buf, sizeof(buf), 0644);
+        write_file(root, "new-file", "new", 3, 0644);
+        assert_int_equal(unlinkat(root, "empty", 0), 0);
+        close(root);
+        do_backup(e, &r3, false);
+        assert_int_equal(r3.bytes_read, sizeof(buf) + 3);
+        assert_int_equal(r3.summary.files_changed, 1);
+        assert_int_equal(r3.summary.files_new, 1);
+
+        /* Without a parent everything is read, yet nothing new is stored. */
+        do_backup(e, &r4, true);
+        assert_true(r4.bytes_read >= (3u << 20));
+        assert_int_equal(r4.parent_id[0], 0);
+        assert_true(r4.summary.added_bytes < 64 << 10);
+
+        /* diff r2 -> r3 */
+        sk_diff_result dr;
+        assert_int_equal(sk_diff(e->repo, r2.id, r3.id, NULL, NULL, &dr), 0);
+        assert_int_equal(dr.added, 1);
+        assert_int_equal(dr.removed, 1);
+        assert_int_equal(dr.modified, 1);
+        assert_int_equal(sk_diff(e->repo, r3.id, r4.id, NULL, NULL, &dr), 0);
+        assert_int_equal(dr.added + dr.removed + dr.modified, 0);
+
+        /* ls and lookup */
+        sk_node n = {};
+        assert_int_equal(sk_backup_lookup(e->repo, r3.id, "/src/b/other", &n), 0);
+        assert_int_equal(n.size, sizeof(buf));
+        sk_node_clear(&n);
+        assert_int_equal(sk_backup_lookup(e->repo, r3.id, "src/empty", &n), -ENOENT);
+        char prefix[9];
+        memcpy(prefix, r3.id, 8);
+        prefix[8] = 0;
+        char full[SK_BACKUP_ID_HEX + 1];
+        assert_int_equal(sk_backup_resolve(e->repo, prefix, full), 0);
+        assert_string_equal(full, r3.id);
+        assert_int_equal(sk_backup_resolve(e->repo, "latest", full), 0);
+        assert_string_equal(full, r4.id);
+
+        /* Restore of a subtree only. */
+        problems pr = {};
+        char *dst;
+        assert_true(asprintf(&dst, "%s/partial", e->tmp) > 0);
+        const char *inc[] = { "src/b" };
+        sk_restore_options ro = { .target = dst, .includes = inc, .n_includes = 1, .problem = on_problem, .userdata = &pr };
+        sk_restore_result rr;
+        assert_int_equal(sk_restore_run(e->repo, r3.id, &ro, &rr), 0);
+        char *p;
+        struct stat st;
+        assert_true(asprintf(&p, "%s/src/b/h2", dst) > 0);
+        assert_int_equal(stat(p, &st), 0);
+        assert_int_equal(st.st_nlink, 2); /* h2 and h3; a/h1 was not included */
+        free(p);
+        assert_true(asprintf(&p, "%s/src/mid", dst) > 0);
+        assert_int_equal(stat(p, &st), -1);
+        free(p);
+        free(dst);
+        const char *bad_inc[] = { "src/nope" };
+        ro.includes = bad_inc;
+        assert_int_equal(sk_restore_run(e->repo, r3.id, &ro, &rr), -ENOENT);
+}
+
+static int find_pack_cb(const char *pack, const sk_blob_info *bi, void *ud) {
+        struct { uint8_t id[32]; char pack[80]; uint32_t off, len; } *f = ud;
+        if (memcmp(bi->id.b, f->id, 32) == 0) {
+                snprintf(f->pack, sizeof(f->pack), "%s", pack);
+                f->off = bi->offset;
+                f->len = bi->length;
+        }
+        return 0;
+}
+
+static void test_corruption(void **state) {
+        env *e = *state;
+        sk_backup_result r1;
+        do_backup(e, &r1, false);
+        sk_node n = {};
+        assert_int_equal(sk_backup_lookup(e->repo, r1.id, "src/mid", &n), 0);
+        assert_true(n.n_chunks > 1);
+        struct { uint8_t id[32]; char pack[80]; uint32_t off, len; } f = {};
+        memcpy(f.id, n.chunks[1].id, 32);
+        sk_node_clear(&n);
+        assert_int_equal(sk_repo_foreach_blob(e->repo, find_pack_cb, &f), 0);
+        assert_true(f.pack[0]);
+        char *pp;
+        assert_true(asprintf(&pp, "%s/data/%.2s/%s", e->repo_path, f.pack, f.pack) > 0);
+        int fd = open(pp, O_RDWR);
+        assert_true(fd >= 0);
+        uint8_t byte;
+        off_t at = (off_t) f.off + f.len / 2;
+        assert_int_equal(pread(fd, &byte, 1, at), 1);
+        byte ^= 0x40;
+        assert_int_equal(pwrite(fd, &byte, 1, at), 1);
+        close(fd);
+        free(pp);
+
+        /* Reopen so nothing is cached. */
+        sk_repo_free(e->repo);
+        assert_int_equal(sk_repo_open(e->repo_path, e->secret, &e->repo), 0);
+
+        problems pr = { .want = { "src/mid" } };
+        char *dst = restore_to(e, r1.id, "dst-corrupt", -EIO, &pr);
+        assert_true(pr.saw_path_with[0]);
+        assert_true(pr.n_err >= 1);
+        assert_true(pr.last_blob[0]);
+        print_message("restore error: %s: %s\n", pr.last_path, pr.last_detail);
+        char *p;
+        struct stat st;
+        assert_true(asprintf(&p, "%s/src/mid", dst) > 0);
+        assert_int_equal(stat(p, &st), -1); /* no partial file left behind */
+        free(p);
+        assert_true(asprintf(&p, "%s/src/small", dst) > 0);
+        assert_int_equal(stat(p, &st), 0); /* the others restored */
+        assert_int_equal(st.st_size, 6);
+        free(p);
+        free(dst);
+
+        problems cp = { .want = { "src/mid" } };
+        sk_check_options co = { .read_data = true, .problem = on_problem, .userdata = &cp };
+        sk_check_result cr;
+        assert_int_equal(sk_check_run(e->repo, &co, &cr), -EBADMSG);
+        assert_true(cp.saw_path_with[0]);
+        assert_true(cr.errors >= 2);
+        assert_true(cr.packs_read >= 1);
+        assert_string_equal(cp.last_pack, f.pack);
+        assert_string_equal(cp.last_backup, r1.id);
+        print_message("check error: %s %s pack %s: %s\n", cp.last_backup, cp.last_path, cp.last_pack, cp.last_detail);
+
+        /* Without --read-data the structure is fine. */
+        co.read_data = false;
+        assert_int_equal(sk_check_run(e->repo, &co, &cr), 0);
+}
+
+static void test_forget_prune(void **state) {
+        env *e = *state;
+        sk_backup_result r[3];
+        for (int i = 0; i < 3; i++) {
+                int root = open(e->src, O_RDONLY | O_DIRECTORY);
+                char *buf = malloc(1 << 20);
+                fill_random(buf, 1 << 20, 100 + i);
+                write_file(root, "changing", buf, 1 << 20, 0644);
+                free(buf);
+                close(root);
+                do_backup(e, &r[i], false);
+        }
+        sk_repo_stats before, after;
+        assert_int_equal(sk_repo_get_stats(e->repo, &before), 0);
+        sk_forget_policy pol = { .keep_last = 1 };
+        sk_forget_result fr;
+        assert_int_equal(sk_forget_run(e->repo, &pol, false, 0, NULL, NULL, &fr), 0);
+        assert_int_equal(fr.removed, 2);
+        assert_int_equal(fr.kept, 1);
+        sk_prune_options po = {};
+        sk_prune_result pres;
+        assert_int_equal(sk_prune_run(e->repo, &po, &pres), 0);
+        assert_true(pres.packs_deleted + pres.packs_repacked >= 1);
+        assert_int_equal(sk_repo_get_stats(e->repo, &after), 0);
+        assert_true(after.pack_bytes < before.pack_bytes);
+        print_message("figure: prune freed %llu bytes (%llu packs deleted, %llu repacked)\n",
+                      (unsigned long long) (before.pack_bytes - after.pack_bytes),
+                      (unsigned long long) pres.packs_deleted, (unsigned long long) pres.packs_repacked);
+
+        /* Everything left checks clean, data included, and restores. */
+        sk_repo_free(e->repo);
+        assert_int_equal(sk_repo_open(e->repo_path, e->secret, &e->repo), 0);
+        problems cp = {};
+        sk_check_options co = { .read_data = true, .problem = on_problem, .userdata = &cp };
+        sk_check_result cr;
+        assert_int_equal(sk_check_run(e->repo, &co, &cr), 0);
+        assert_int_equal(cr.backups, 1);
+        problems pr = {};
+        char *dst = restore_to(e, r[2].id, "dst-after-prune", 0, &pr);
+        char *restored;
+        assert_true(asprintf(&restored, "%s/src", dst) > 0);
+        cmp c;
+        bool same = trees_identical(&c, e->src, restored);
+        if (!same)
+                print_message("difference: %s\n", c.why);
+        assert_true(same);
+        free(restored);
+        free(dst);
+
+        sk_stats st;
+        assert_int_equal(sk_stats_compute(e->repo, NULL, NULL, NULL, &st), 0);
+        assert_int_equal(st.backups, 1);
+        assert_true(st.unique_size > 0 && st.stored_size > 0);
+}
+
+typedef struct prog {
+        int calls;
+        uint64_t last_files, last_bytes;
+        int cancel_after;
+} prog;
+
+static int on_progress(const sk_progress *p, void *ud) {
+        prog *g = ud;
+        assert_true(p->files_done >= g->last_files);
+        assert_true(p->bytes_done >= g->last_bytes);
+        assert_non_null(p->current);
+        g->last_files = p->files_done;
+        g->last_bytes = p->bytes_done;
+        g->calls++;
+        return g->cancel_after && g->calls >= g->cancel_after ? -ECANCELED : 0;
+}
+
+static void test_progress_cancel(void **state) {
+        env *e = *state;
+        const char *srcs[] = { e->src };
+        prog g = { .cancel_after = 50 };
+        sk_backup_options o = { .sources = srcs, .n_sources = 1, .progress = on_progress, .userdata = &g };
+        sk_backup_result res;
+        assert_int_equal(sk_backup_run(e->repo, &o, &res), -ECANCELED);
+        sk_manifest **list = NULL;
+        size_t n = 0;
+        assert_int_equal(sk_backup_list(e->repo, NULL, NULL, &list, &n), 0);
+        assert_int_equal(n, 0); /* a cancelled backup leaves no manifest */
+        sk_backup_list_free(list, n);
+
+        g = (prog) {};
+        assert_int_equal(sk_backup_run(e->repo, &o, &res), 0);
+        assert_true(g.calls > 2000);
+        assert_int_equal(g.last_files, res.summary.files + res.summary.dirs);
+
+        /* The leftovers of the cancelled run are not referenced; prune is happy and check is clean. */
+        sk_prune_options po = {};
+        sk_prune_result pr;
+        assert_int_equal(sk_prune_run(e->repo, &po, &pr), 0);
+        sk_check_options co = { .read_data = true };
+        sk_check_result cr;
+        assert_int_equal(sk_check_run(e->repo, &co, &cr), 0);
+        assert_int_equal(cr.warnings, 0);
+
+        g = (prog) {};
+        char *dst;
+        assert_true(asprintf(&dst, "%s/dst-progress", e->tmp) > 0);
+        sk_restore_options ro = { .target = dst, .progress = on_progress, .userdata = &g };
+        sk_restore_result rr;
+        assert_int_equal(sk_restore_run(e->repo, res.id, &ro, &rr), 0);
+        assert_true(g.calls > 0);
+        assert_int_equal(rr.errors, 0);
+        free(dst);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_incremental, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_corruption, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_forget_prune, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_progress_cancel, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
