@@ -55,7 +55,7 @@ typedef struct sk_repo sk_repo;
 #define SK_PACK_NAME_HEX 64
 
 /* Defaults (docs/FORMAT.md "config"). */
-#define SK_REPO_DEFAULT_CHUNK_MIN (512u * 1024)
+#define SK_REPO_DEFAULT_CHUNK_MIN (256u * 1024)
 #define SK_REPO_DEFAULT_CHUNK_AVG (1024u * 1024)
 #define SK_REPO_DEFAULT_CHUNK_MAX (8u * 1024 * 1024)
 #define SK_REPO_DEFAULT_ZSTD_LEVEL 3

@@ -24,6 +24,7 @@ run_one() { # name, command...
   local name=$1; shift
   [[ $name =~ $filter ]] || return 0
   local log=$logdir/$name.log start=$SECONDS rc
+  mkdir -p "$(dirname "$log")"
   printf '=== %s\n' "$name"
   "$@" >"$log" 2>&1; rc=$?
   if [ $rc -eq 0 ]; then
