@@ -1,0 +1,80 @@
+/* S3-compatible object store backend (AWS S3, Ceph radosgw, ...).
+ *
+ * URL: s3://BUCKET[/PREFIX]. Every repository object NAME is stored under the
+ * key PREFIX/NAME. Configuration comes from the environment (the CLI turns
+ * its flags into these variables before opening a repository), never from
+ * argv for secrets:
+ *   SNAPKEEP_S3_ENDPOINT     http(s)://host[:port] (default https://s3.amazonaws.com)
+ *   SNAPKEEP_S3_REGION       signing region (default us-east-1, else $AWS_REGION)
+ *   SNAPKEEP_S3_STYLE        "path" or "virtual" (default: path with an explicit
+ *                            endpoint, virtual for AWS)
+ *   SNAPKEEP_S3_CONNECTIONS  parallel requests / kept connections (default 8)
+ *   SNAPKEEP_S3_RETRY_SECONDS how long to keep retrying 5xx/network errors
+ *                            (default 120)
+ *   SNAPKEEP_S3_MULTIPART_THRESHOLD / SNAPKEEP_S3_PART_SIZE  bytes (defaults
+ *                            64 MiB / 16 MiB; parts >= 5 MiB)
+ *   SNAPKEEP_S3_READAHEAD    pack read-ahead window for restores (16 MiB; 0 = off)
+ *   SNAPKEEP_CACHE_DIR       metadata cache root ("off" disables; s3-cache.h)
+ *   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN), else the
+ *   credentials file AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials,
+ *   profile AWS_PROFILE or "default".
+ *
+ * Errors: 403 -> -EACCES, 404 (NoSuchKey, NoSuchBucket) -> -ENOENT, anything
+ * else after retries -> -EIO. The calling thread's last failure is described
+ * by sk_backend_s3_last_error() (object, HTTP status, S3 error code). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backup/backend.h"
+
+typedef struct sk_s3_config {
+        char *endpoint;                 /* "http://127.0.0.1:7480" */
+        char *region;
+        bool virtual_host;
+        unsigned connections;
+        unsigned retry_seconds;
+        uint64_t multipart_threshold;
+        uint64_t part_size;
+        uint64_t readahead;             /* pack read-ahead window, 0 = off */
+        char *access_key;
+        char *secret_key;               /* wiped by sk_s3_config_done */
+        char *session_token;            /* NULL if none */
+} sk_s3_config;
+
+/* Fill *ret from the environment and credentials file as described above.
+ * No credentials -> -EACCES (detail in sk_backend_s3_last_error()); a bad
+ * value -> -EINVAL. *ret owned: sk_s3_config_done(). */
+int sk_s3_config_from_env(sk_s3_config *ret);
+
+/* Free and wipe. Accepts a zeroed struct. */
+void sk_s3_config_done(sk_s3_config *c);
+
+/* Open s3://BUCKET[/PREFIX] with cfg (copied). One ListObjectsV2 request
+ * checks the bucket and the credentials: missing bucket -> -ENOENT ("bucket X
+ * does not exist"), bad credentials -> -EACCES naming the S3 code. create
+ * changes nothing (buckets are not created implicitly, so a typo cannot
+ * scatter repositories). *ret owned: sk_backend_free(). */
+int sk_backend_s3_open_config(const char *url, const sk_s3_config *cfg, int create, sk_backend **ret);
+
+/* sk_backend_open() for s3:// URLs: sk_s3_config_from_env + open_config,
+ * wrapped in the metadata cache (s3-cache.h) unless SNAPKEEP_CACHE_DIR=off. */
+int sk_backend_s3_open(const char *url, int create, sk_backend **ret);
+
+/* The calling thread's most recent S3 failure ("PUT s3://b/p/data/ab/ab12…:
+ * HTTP 403 SignatureDoesNotMatch: …"), "" if none. Borrowed, valid until the
+ * thread's next S3 call. */
+const char *sk_backend_s3_last_error(void);
+
+/* Forget the calling thread's last S3 failure (after reporting it). */
+void sk_backend_s3_clear_error(void);
+
+/* Request counters (for stats and the benchmark); b must be an S3 backend,
+ * possibly inside the cache wrapper, else -EINVAL. */
+typedef struct sk_s3_stats {
+        uint64_t requests;              /* HTTP requests sent, retries included */
+        uint64_t retries;
+        uint64_t bytes_up, bytes_down;
+} sk_s3_stats;
+int sk_backend_s3_stats(sk_backend *b, sk_s3_stats *ret);

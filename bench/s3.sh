@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Issue 6 benchmark: snapkeep's S3 backend against radosgw on 127.0.0.1, side
+# by side with snapkeep's local-directory backend and restic's S3 backend
+# (restic -r s3:http://127.0.0.1:PORT/bucket/restic) against the same server,
+# in one run.
+#
+# Data set: the same as bench/repository.sh (copies of
+# /usr/lib/x86_64-linux-gnu, /usr/share/doc and /usr/share/locale in
+# $SK_BENCH_DATA, default /var/tmp/snapkeep-bench-data; built here the same
+# way if that script has not built it yet).
+#
+# Server: a throw-away single-node Ceph cluster (tests/lib/ceph.sh) under the
+# scratch directory, radosgw (beast) on a free port; stopped at the end.
+#
+# Per backend: first backup and full restore (wall time -> MiB/s of the data
+# set), bytes stored, and HTTP requests counted from radosgw's request log
+# (the same count for both tools), per GiB stored. Every tool starts each
+# step with the same warm page cache of the data set.
+#
+# Targets (issue 6): snapkeep S3 backup and restore throughput >= 2x restic's
+# S3 throughput, and requests per GiB stored <= restic's.
+#
+# Environment: SNAPKEEP, SK_BENCH_DATA, SK_BENCH_WORK (default /var/tmp),
+# SNAPKEEP_S3_CONNECTIONS (default 8).
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+SK_SRC=${SK_SRC:-$(cd "$here/.." && pwd)}
+BUILD_DIR=${BUILD_DIR:-$SK_SRC/build}
+SNAPKEEP=${SNAPKEEP:-$BUILD_DIR/snapkeep}
+DATA=${SK_BENCH_DATA:-/var/tmp/snapkeep-bench-data}
+SOURCES=(/usr/lib/x86_64-linux-gnu /usr/share/doc /usr/share/locale)
+. "$SK_SRC/tests/lib/ceph.sh"
+
+[ -x "$SNAPKEEP" ] || { echo "SKIP: $SNAPKEEP not built"; exit 77; }
+command -v restic >/dev/null || { echo "SKIP: restic missing"; exit 77; }
+ceph_have || { echo "SKIP: Ceph not installed (make deps)"; exit 77; }
+
+if [ ! -f "$DATA.done" ]; then   # same builder and marker as bench/repository.sh
+  echo "building the data set in $DATA from ${SOURCES[*]}"
+  rm -rf "$DATA"; mkdir -p "$DATA"
+  for s in "${SOURCES[@]}"; do cp -a "$s" "$DATA/$(echo "${s#/}" | tr / _)" || { echo "copying $s failed"; exit 1; }; done
+  { printf 'sources: %s\n' "${SOURCES[*]}"; du -sb --apparent-size "$DATA" | cut -f1; } >"$DATA.done"
+fi
+data_bytes=$(du -sb --apparent-size "$DATA" | cut -f1)
+data_files=$(find "$DATA" -type f | wc -l)
+echo "figure: data set $DATA: $data_bytes bytes in $data_files files ($(head -1 "$DATA.done"))"
+
+W=$(mktemp -d "${SK_BENCH_WORK:-/var/tmp}/sk-bench-s3.XXXXXX")
+trap 'ceph_stop; rm -rf "$W"' EXIT
+ceph_start "$W/ceph" >"$W/ceph-start.log" 2>&1 || { echo "FAIL: cannot start Ceph"; cat "$W/ceph-start.log"; exit 1; }
+echo "figure: radosgw $(radosgw --version | awk '{print $3}') on $SNAPKEEP_S3_ENDPOINT"
+printf 'bench passphrase\n' >"$W/pass"
+export SNAPKEEP_PASSWORD_FILE=$W/pass RESTIC_PASSWORD_FILE=$W/pass RESTIC_CACHE_DIR=$W/restic-cache
+export SNAPKEEP_CACHE_DIR=$W/sk-cache
+SKOBJ=$BUILD_DIR/tools/skobj
+S3SK=s3://$CEPH_BUCKET/snapkeep
+RESTIC_REPO=s3:$SNAPKEEP_S3_ENDPOINT/$CEPH_BUCKET/restic
+
+warm() { tar cf - "$@" 2>/dev/null | cat >/dev/null; }
+declare -A R
+timed() { # NAME STEP CMD...
+  local name=$1 step=$2 n0 t0 t1 rc; shift 2
+  n0=$(ceph_rgw_requests); t0=$(date +%s.%N)
+  "$@" >"$W/$name-$step.log" 2>&1; rc=$?
+  t1=$(date +%s.%N)
+  R[$name,$step]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+  R[$name,$step,req]=$(( $(ceph_rgw_requests) - n0 ))
+  R[$name,$step,mibs]=$(awk -v s="${R[$name,$step]}" -v b="$data_bytes" 'BEGIN { printf "%.1f", b / 1048576 / s }')
+  echo "figure: $name $step: ${R[$name,$step]}s (${R[$name,$step,mibs]} MiB/s), ${R[$name,$step,req]} requests${rc:+, exit $rc}" | sed 's/, exit 0$//'
+  [ $rc -eq 0 ] || { tail -5 "$W/$name-$step.log"; return 1; }
+}
+verify() { # NAME DIR
+  local rb rf
+  rb=$(du -sb --apparent-size "$2" 2>/dev/null | cut -f1); rf=$(find "$2" -type f 2>/dev/null | wc -l)
+  if [ "$rf" = "$data_files" ] && [ "$rb" = "$data_bytes" ]; then echo "figure: $1 restore verified ($rf files, $rb bytes)"
+  else echo "figure: $1 restore INCOMPLETE ($rf files, $rb bytes)"; failed=1; fi
+}
+failed=0
+
+"$SNAPKEEP" --repo "$S3SK" repo init -q >"$W/init-s3.log" 2>&1 || { echo "snapkeep S3 init failed"; cat "$W/init-s3.log"; exit 1; }
+"$SNAPKEEP" --repo "$W/local" repo init -q >"$W/init-local.log" 2>&1 || { echo "snapkeep local init failed"; exit 1; }
+restic -r "$RESTIC_REPO" init --repository-version 2 >"$W/init-restic.log" 2>&1 || { echo "restic init failed"; cat "$W/init-restic.log"; exit 1; }
+
+for name in snapkeep-s3 snapkeep-local restic-s3; do
+  warm "$DATA"
+  case $name in
+    snapkeep-s3) timed $name backup "$SNAPKEEP" --repo "$S3SK" --no-progress backup -q "$DATA" || failed=1 ;;
+    snapkeep-local) timed $name backup "$SNAPKEEP" --repo "$W/local" --no-progress backup -q "$DATA" || failed=1 ;;
+    restic-s3) timed $name backup restic -r "$RESTIC_REPO" backup --compression auto "$DATA" || failed=1 ;;
+  esac
+done
+for name in snapkeep-s3 snapkeep-local restic-s3; do
+  out=$W/out-$name; mkdir -p "$out"
+  case $name in
+    snapkeep-s3) timed $name restore "$SNAPKEEP" --repo "$S3SK" --no-progress restore -q latest --target "$out" || failed=1
+      verify $name "$out/$(basename "$DATA")" ;;
+    snapkeep-local) timed $name restore "$SNAPKEEP" --repo "$W/local" --no-progress restore -q latest --target "$out" || failed=1
+      verify $name "$out/$(basename "$DATA")" ;;
+    restic-s3) timed $name restore restic -r "$RESTIC_REPO" restore latest --target "$out" || failed=1
+      verify $name "$out$DATA" ;;
+  esac
+  rm -rf "$out"
+done
+
+R[snapkeep-s3,stored]=$("$SKOBJ" "$S3SK" du "")
+R[restic-s3,stored]=$("$SKOBJ" "s3://$CEPH_BUCKET/restic" du "")
+R[snapkeep-local,stored]=$(du -sb --apparent-size "$W/local" | cut -f1)
+for name in snapkeep-s3 restic-s3; do
+  R[$name,rpg]=$(awk -v n="$(( ${R[$name,backup,req]:-0} + ${R[$name,restore,req]:-0} ))" -v s="${R[$name,stored]}" \
+    'BEGIN { printf "%.0f", (s > 0 ? n / (s / 1073741824) : 0) }')
+  R[$name,bpg]=$(awk -v n="${R[$name,backup,req]:-0}" -v s="${R[$name,stored]}" 'BEGIN { printf "%.0f", (s > 0 ? n / (s / 1073741824) : 0) }')
+done
+echo
+printf '%-15s %11s %11s %13s %10s %10s %14s\n' backend "backup MiB/s" "restore MiB/s" "stored MiB" "backup req" "restore req" "req/GiB stored"
+for name in snapkeep-s3 snapkeep-local restic-s3; do
+  printf '%-15s %11s %11s %13s %10s %10s %14s\n' "$name" "${R[$name,backup,mibs]:-?}" "${R[$name,restore,mibs]:-?}" \
+    "$(( ${R[$name,stored]:-0} / 1048576 ))" "${R[$name,backup,req]:--}" "${R[$name,restore,req]:--}" "${R[$name,rpg]:--}"
+done
+echo
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+ge() { awk -v r="$1" -v t="$2" 'BEGIN { print (r != "n/a" && r >= t) ? "meets" : "MISSES" }'; }
+le() { awk -v r="$1" -v t="$2" 'BEGIN { print (r != "n/a" && r <= t) ? "meets" : "MISSES" }'; }
+for step in backup restore; do
+  r=$(ratio "${R[snapkeep-s3,$step,mibs]:-0}" "${R[restic-s3,$step,mibs]:-0}")
+  echo "result: $step throughput snapkeep-s3/restic-s3 = $r (target >= 2.00: $(ge "$r" 2.00))"
+  echo "result: $step throughput snapkeep-s3/snapkeep-local = $(ratio "${R[snapkeep-s3,$step,mibs]:-0}" "${R[snapkeep-local,$step,mibs]:-0}") (for information)"
+done
+r=$(ratio "${R[snapkeep-s3,rpg]:-0}" "${R[restic-s3,rpg]:-0}")
+echo "result: requests per GiB stored (backup+restore) snapkeep-s3 ${R[snapkeep-s3,rpg]} vs restic-s3 ${R[restic-s3,rpg]}: ratio $r (target <= 1.00: $(le "$r" 1.00))"
+echo "result: backup requests per GiB stored snapkeep-s3 ${R[snapkeep-s3,bpg]} vs restic-s3 ${R[restic-s3,bpg]} (for information)"
+echo "result: stored bytes snapkeep-s3/restic-s3 = $(ratio "${R[snapkeep-s3,stored]}" "${R[restic-s3,stored]}") (for information)"
+exit $failed
