@@ -50,7 +50,7 @@ EXT_io := -luring -lpthread
 EXT_backup := -lzstd -lcrypto -lcurl -larchive -lpthread
 EXT_proto := -lprotobuf-c
 EXT_plugin := -lgrpc -lgpr -linih -lpthread
-EXT_cli := -linih
+EXT_cli := -linih -lgrpc -lgpr
 
 # Which of our libraries each directory may use (itself first, leaves last).
 DEPS_common := common
@@ -59,7 +59,7 @@ DEPS_io := io common
 DEPS_backup := backup io common
 DEPS_proto := proto
 DEPS_plugin := plugin proto snapshot backup io common
-DEPS_cli := cli backup io common
+DEPS_cli := cli proto backup io common
 
 ifeq ($(V),1)
 Q :=

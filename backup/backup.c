@@ -21,11 +21,37 @@
 #include "backup/inspect.h"
 #include "common/fsutil.h"
 #include "common/macro.h"
+#include "io/ioengine.h"
+#include "io/ioreader.h"
 
 #define READ_SIZE (2u << 20)
 #define PROGRESS_BYTES (64u << 20)
 #define LOCK_REFRESH_NS (60LL * 1000000000LL)
 #define QUEUE_PER_WORKER 2
+#define READ_DEPTH 2            /* reads in flight per large file */
+#define IO_QUEUE_DEPTH 8
+enum { IO_TAG_SMALL = 1, IO_TAG_READER = 2 };
+#define PF_FILES 32                     /* small files read ahead at once (whole tree) */
+#define PF_MAX_FILE (256u << 10)        /* files up to this size are read ahead whole */
+#define PF_BYTES (8u << 20)             /* read-ahead data held at once */
+
+enum { PF_OPENING = 1, PF_READING, PF_DONE };
+typedef struct pf_slot {
+        size_t entry;           /* index in the directory's names */
+        int state;              /* PF_* */
+        int fd;                 /* -1 until opened; owned until taken */
+        int err;                /* first error, 0 if none */
+        uint8_t *buf;
+        size_t size;            /* bytes asked: st_size at the pre-open stat */
+        size_t len;             /* bytes read */
+} pf_slot;
+
+/* A directory's read-ahead: a FIFO of slots in entry order. */
+typedef struct pf_dir {
+        pf_slot ring[PF_FILES];
+        size_t head, count;
+        size_t next;            /* next entry to consider */
+} pf_dir;
 
 /* ---- worker pool: compress + seal + pack the chunks the walker cuts ---------- */
 
@@ -289,6 +315,9 @@ typedef struct bctx {
         sk_chunker chunker;
         uint8_t *buf;
         size_t buf_cap;
+        sk_io *io;              /* the walker's file reads */
+        sk_io *pf_io;           /* read-ahead of small files */
+        size_t pf_bytes, pf_files;
         pool pool;
         sk_pathbuf path;
         sk_backup_summary sum;
@@ -362,70 +391,122 @@ static void le64(uint8_t b[8], uint64_t v) {
                 b[i] = (uint8_t) (v >> (8 * i));
 }
 
+/* One read of len bytes at off through the engine, waited for (the walker
+ * has the engine alone). Returns bytes read (< len only at end of file). */
+static ssize_t io_pread(bctx *c, int fd, void *buf, size_t len, uint64_t off) {
+        sk_io_completion cq;
+        int r = sk_io_read(c->io, IO_TAG_SMALL, fd, buf, len, off);
+        if (r < 0)
+                return r;
+        r = sk_io_reap(c->io, &cq, 1, 1);
+        if (r < 0)
+                return r;
+        if (r != 1 || cq.user_data != IO_TAG_SMALL || cq.op != SK_IO_OP_READ)
+                return -EPROTO;
+        return (ssize_t) cq.res;
+}
+
+/* Hash and chunk n new bytes at c->buf + *fill (the chunker's unconsumed
+ * data starts at *start). Cut chunks go to the pool. */
+static int feed(bctx *c, EVP_MD_CTX *md, size_t *start, size_t *fill, size_t n) {
+        if (EVP_DigestUpdate(md, c->buf + *fill, n) != 1)
+                return -EIO;
+        c->bytes_read += n;
+        c->prog.bytes_done += n;
+        size_t p = *fill;
+        *fill += n;
+        while (p < *fill) {
+                size_t k = sk_chunker_scan(&c->chunker, c->buf + p, *fill - p);
+                if (k == SK_CHUNKER_NO_CUT)
+                        break;
+                p += k;
+                int r = emit_chunk(c, c->buf + *start, p - *start);
+                if (r < 0)
+                        return r;
+                *start = p;
+        }
+        return tick(c, false);
+}
+
 /* Read [off, off+len) and chunk it. *ret_got < len if the file shrank. Read
- * errors are returned as -errno (the caller reports them per file). */
-static int read_extent(bctx *c, int fd, EVP_MD_CTX *md, uint64_t off, uint64_t len, sk_extent *ret_ext,
-                       uint64_t *ret_got) {
+ * errors are returned as -errno (the caller reports them per file).
+ *
+ * An extent that fits one read (every small file) is one engine read straight
+ * into the chunk buffer. Larger ones go through an sk_io_reader, which keeps
+ * READ_DEPTH reads in flight while this thread hashes and chunks, in file
+ * order as the chunker and the content hash need; its data is copied into the
+ * chunk buffer because a chunk may span two reads. */
+static int read_extent(bctx *c, int fd, const uint8_t *pre, EVP_MD_CTX *md, uint64_t off, uint64_t len,
+                       sk_extent *ret_ext, uint64_t *ret_got) {
         size_t start = 0, fill = 0;
-        uint64_t pos = off, remaining = len;
+        uint64_t got = 0;
         uint32_t first = (uint32_t) c->n_chunks;
+        sk_io_reader *rd = NULL;
         int r;
 
         sk_chunker_reset(&c->chunker);
-        while (remaining > 0) {
-                if (c->buf_cap - fill < READ_SIZE) {
-                        memmove(c->buf, c->buf + start, fill - start);
-                        fill -= start;
-                        start = 0;
-                }
-                size_t want = (size_t) MIN((uint64_t) READ_SIZE, remaining);
-                want = MIN(want, c->buf_cap - fill);
-                ssize_t n = sk_pread_all(fd, c->buf + fill, want, (off_t) pos);
+        if (len <= READ_SIZE) {
+                ssize_t n = (ssize_t) len;
+                if (pre)
+                        memcpy(c->buf, pre, (size_t) len);
+                else
+                        n = io_pread(c, fd, c->buf, (size_t) len, off);
                 if (n < 0)
                         return (int) n;
-                if (n == 0)
-                        break;
-                if (EVP_DigestUpdate(md, c->buf + fill, (size_t) n) != 1)
-                        return -EIO;
-                c->bytes_read += (uint64_t) n;
-                c->prog.bytes_done += (uint64_t) n;
-                size_t p = fill;
-                fill += (size_t) n;
-                pos += (uint64_t) n;
-                remaining -= (uint64_t) n;
-                while (p < fill) {
-                        size_t k = sk_chunker_scan(&c->chunker, c->buf + p, fill - p);
-                        if (k == SK_CHUNKER_NO_CUT)
-                                break;
-                        p += k;
-                        r = emit_chunk(c, c->buf + start, p - start);
+                got = (uint64_t) n;
+                if (n > 0) {
+                        r = feed(c, md, &start, &fill, (size_t) n);
                         if (r < 0)
                                 return r;
-                        start = p;
                 }
-                r = tick(c, false);
+        } else {
+                sk_io_reader_options ro = { .chunk_size = READ_SIZE, .depth = READ_DEPTH };
+                r = sk_io_reader_new(c->io, fd, off, len, IO_TAG_READER, &ro, &rd);
                 if (r < 0)
                         return r;
-                if ((size_t) n < want)
-                        break; /* EOF: the file shrank */
+                for (;;) {
+                        const void *data;
+                        size_t n;
+                        uint64_t at;
+                        r = sk_io_reader_step(rd, &data, &n, &at);
+                        if (r < 0)
+                                goto out;
+                        if (r == SK_IO_READER_FINISHED)
+                                break;
+                        /* Unconsumed data is < chunker.max, so READ_SIZE always fits after it. */
+                        if (c->buf_cap - fill < n) {
+                                memmove(c->buf, c->buf + start, fill - start);
+                                fill -= start;
+                                start = 0;
+                        }
+                        memcpy(c->buf + fill, data, n);
+                        got += n;
+                        r = feed(c, md, &start, &fill, n);
+                        if (r < 0)
+                                goto out;
+                }
         }
         if (fill > start) {
                 r = emit_chunk(c, c->buf + start, fill - start);
                 if (r < 0)
-                        return r;
+                        goto out;
         }
-        uint64_t got = pos - off;
         if (got > 0) { /* an extent that turned out empty is not stored, so not hashed */
                 uint8_t tail[16];
                 le64(tail, off);
                 le64(tail + 8, got);
-                if (EVP_DigestUpdate(md, tail, sizeof(tail)) != 1)
-                        return -EIO;
+                if (EVP_DigestUpdate(md, tail, sizeof(tail)) != 1) {
+                        r = -EIO;
+                        goto out;
+                }
         }
         *ret_ext = (sk_extent) { .offset = off, .length = got, .first_chunk = first,
                                  .n_chunks = (uint32_t) (c->n_chunks - first) };
         *ret_got = got;
-        return 0;
+        r = 0;
+out:
+        sk_io_reader_free(rd);
+        return r;
 }
 
 /* Errors the walker reports per entry and survives (the source's problem,
@@ -435,11 +516,12 @@ static bool is_entry_error(int r) {
                r == -ENXIO || r == -ESTALE || r == -EINVAL || r == -ENAMETOOLONG || r == -EOVERFLOW;
 }
 
-static int read_content(bctx *c, int fd, const struct stat *st, sk_node *n) {
+/* pre: the whole file's data, already read (read-ahead), or NULL. */
+static int read_content(bctx *c, int fd, const uint8_t *pre, const struct stat *st, sk_node *n) {
         _cleanup_free_ sk_extent *ext = NULL;
         size_t n_ext = 0, cap_ext = 0;
         uint64_t size = (uint64_t) st->st_size, off = 0;
-        bool dense = (uint64_t) st->st_blocks * 512 >= size;
+        bool dense = pre || (uint64_t) st->st_blocks * 512 >= size;
         int r = 0;
 
         EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -450,7 +532,8 @@ static int read_content(bctx *c, int fd, const struct stat *st, sk_node *n) {
                 return -EIO;
         }
         c->n_chunks = 0;
-        (void) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+        if (!pre)
+                (void) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
         while (off < size) {
                 off_t d, h;
                 if (dense) {
@@ -484,7 +567,7 @@ static int read_content(bctx *c, int fd, const struct stat *st, sk_node *n) {
                         ext = ne;
                 }
                 uint64_t got = 0;
-                r = read_extent(c, fd, md, (uint64_t) d, (uint64_t) (h - d), &ext[n_ext], &got);
+                r = read_extent(c, fd, pre, md, (uint64_t) d, (uint64_t) (h - d), &ext[n_ext], &got);
                 if (r < 0)
                         goto out;
                 if (got > 0)
@@ -540,9 +623,153 @@ static bool unchanged(bctx *c, const sk_node *p, const struct stat *st) {
         return true;
 }
 
-/* 0: *ret filled; 1: entry skipped (problem reported); < 0: fatal. */
+/* ---- read-ahead of small files --------------------------------------------------
+ *
+ * A directory's small files are opened and read whole through a second
+ * engine (c->pf_io) ahead of the walker: up to PF_FILES opens and reads in
+ * flight across the tree, PF_BYTES of data held at most. Cold, that keeps
+ * the device busy with many requests instead of one file at a time; io_uring
+ * does it from one thread, the thread backend with its pool. The walker then
+ * takes each file's fd and data in directory order. The data is used only
+ * when the file's fstat after the read still equals the stat taken before
+ * the open (size, mtime, ctime), so a file that changed in between is read
+ * again the ordinary way; any read-ahead error also falls back to that way,
+ * which reports it. Each completion's user_data is its slot's address. */
+
+static int pf_dispatch(bctx *c, const sk_io_completion *cq) {
+        pf_slot *s = (pf_slot *) (uintptr_t) cq->user_data;
+        switch (cq->op) {
+        case SK_IO_OP_OPENAT:
+                if (cq->res < 0) {
+                        s->err = (int) cq->res;
+                        s->state = PF_DONE;
+                        break;
+                }
+                s->fd = (int) cq->res;
+                int r = sk_io_read(c->pf_io, cq->user_data, s->fd, s->buf, s->size, 0);
+                if (r < 0) {
+                        s->err = r;
+                        s->state = PF_DONE;
+                } else
+                        s->state = PF_READING;
+                break;
+        case SK_IO_OP_READ:
+                if (cq->res < 0)
+                        s->err = (int) cq->res;
+                else
+                        s->len = (size_t) cq->res;
+                s->state = PF_DONE;
+                break;
+        default:
+                return -EPROTO; /* never submitted on this engine */
+        }
+        return 0;
+}
+
+static int pf_wait(bctx *c, pf_slot *s) {
+        while (s->state != PF_DONE) {
+                sk_io_completion cq[16];
+                int n = sk_io_reap(c->pf_io, cq, ARRAY_SIZE(cq), 1);
+                if (n < 0)
+                        return n;
+                if (n == 0)
+                        return -EPROTO;
+                for (int i = 0; i < n; i++) {
+                        int r = pf_dispatch(c, &cq[i]);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+/* Give back a slot the walker is done with (fd, if still held, is closed). */
+static void pf_release(bctx *c, pf_slot *s) {
+        if (s->fd >= 0)
+                close(s->fd);
+        free(s->buf);
+        c->pf_bytes -= s->size;
+        c->pf_files--;
+        *s = (pf_slot) { .fd = -1 };
+}
+
+static bool pf_candidate(bctx *c, const struct stat *st, const sk_node *pnode) {
+        return S_ISREG(st->st_mode) && st->st_size > 0 && (uint64_t) st->st_size <= PF_MAX_FILE &&
+               (uint64_t) st->st_blocks * 512 >= (uint64_t) st->st_size && st->st_nlink == 1 &&
+               !unchanged(c, pnode, st);
+}
+
+/* Start read-ahead for the directory's next candidates after entry `cur`
+ * (the one the walker is at), within the budget. */
+static void pf_top_up(bctx *c, pf_dir *d, size_t cur, int dirfd, char **names, const struct stat *sts,
+                      const int *errs, const sk_dir *pdir, size_t n_names) {
+        /* Entries the walker reached while the budget was spent are read by
+         * the walker itself: reading them ahead now would be wasted. */
+        if (d->next < cur)
+                d->next = cur;
+        while (d->count < PF_FILES && c->pf_files < PF_FILES && d->next < n_names) {
+                size_t i = d->next;
+                if (errs[i] || !pf_candidate(c, &sts[i], pdir ? sk_dir_find(pdir, names[i]) : NULL)) {
+                        d->next++;
+                        continue;
+                }
+                size_t size = (size_t) sts[i].st_size;
+                if (c->pf_bytes + size > PF_BYTES)
+                        break;
+                pf_slot *s = &d->ring[(d->head + d->count) % PF_FILES];
+                *s = (pf_slot) { .entry = i, .fd = -1, .size = size, .state = PF_OPENING };
+                s->buf = malloc(size);
+                if (!s->buf)
+                        break; /* read-ahead is optional: the walker reads it itself */
+                if (sk_io_openat(c->pf_io, (uint64_t) (uintptr_t) s, dirfd, names[i],
+                                 O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NOATIME, 0) < 0) {
+                        free(s->buf);
+                        s->buf = NULL;
+                        break;
+                }
+                c->pf_bytes += size;
+                c->pf_files++;
+                d->count++;
+                d->next++;
+        }
+        (void) sk_io_submit(c->pf_io);
+}
+
+/* The slot for entry i, waited for, or NULL if i was not read ahead. */
+static pf_slot *pf_take(bctx *c, pf_dir *d, size_t i) {
+        if (d->count == 0 || d->ring[d->head].entry != i)
+                return NULL;
+        pf_slot *s = &d->ring[d->head];
+        if (pf_wait(c, s) < 0) {
+                s->err = -EIO;
+                return s;
+        }
+        return s;
+}
+
+static void pf_pop(bctx *c, pf_dir *d) {
+        pf_release(c, &d->ring[d->head]);
+        d->head = (d->head + 1) % PF_FILES;
+        d->count--;
+}
+
+/* Wait for the directory's outstanding read-ahead and drop it. */
+static void pf_finish(bctx *c, pf_dir *d) {
+        while (d->count > 0) {
+                pf_slot *s = &d->ring[d->head];
+                if (pf_wait(c, s) < 0) {
+                        /* The engine broke: cancel, and leak rather than free a buffer in flight. */
+                        (void) sk_io_cancel_all(c->pf_io);
+                        return;
+                }
+                pf_pop(c, d);
+        }
+}
+
+/* 0: *ret filled; 1: entry skipped (problem reported); < 0: fatal. pf: the
+ * file's read-ahead slot or NULL; its fd is taken over. */
 static int backup_file(bctx *c, int dirfd, const char *name, const struct stat *st, const sk_node *pnode,
-                       sk_node *ret) {
+                       pf_slot *pf, sk_node *ret) {
         sk_node n = {};
         _cleanup_close_ int fd = -1;
         int r;
@@ -570,7 +797,13 @@ static int backup_file(bctx *c, int dirfd, const char *name, const struct stat *
                 goto done;
         }
 
-        fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NOATIME);
+        const uint8_t *pre = NULL;
+        if (pf && pf->err == 0 && pf->fd >= 0) {
+                fd = pf->fd;
+                pf->fd = -1;
+                pre = pf->buf;
+        } else
+                fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NOATIME);
         if (fd < 0 && errno == EPERM)
                 fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
         if (fd < 0) {
@@ -586,10 +819,16 @@ static int backup_file(bctx *c, int dirfd, const char *name, const struct stat *
                 r = -EAGAIN;
                 goto fail;
         }
+        /* Read-ahead data counts only if nothing changed between the stat
+         * before its open and now (which is after its read). */
+        if (pre && (pf->len != (size_t) st2.st_size || pf->size != (size_t) st2.st_size ||
+                    st2.st_ino != st->st_ino || !ts_eq(&st2.st_mtim, &st->st_mtim) ||
+                    !ts_eq(&st2.st_ctim, &st->st_ctim)))
+                pre = NULL;
         r = sk_fsmeta_capture(dirfd, name, fd, &st2, &n);
         if (r < 0)
                 goto fail;
-        r = read_content(c, fd, &st2, &n);
+        r = read_content(c, fd, pre, &st2, &n);
         if (r < 0)
                 goto fail;
         struct stat st3;
@@ -631,12 +870,12 @@ static int name_cmp(const void *a, const void *b) {
 /* One entry (file, dir, special). tree_name: the name it gets in the tree.
  * 0: *ret filled; 1: skipped (reported); < 0 fatal. */
 static int backup_entry(bctx *c, int dirfd, const char *name, const char *tree_name, const struct stat *st,
-                        const sk_node *pnode, sk_node *ret) {
+                        const sk_node *pnode, pf_slot *pf, sk_node *ret) {
         sk_node n = {};
         int r, t = sk_fsmeta_type(st->st_mode);
 
         if (t == SK_NODE_FILE) {
-                r = backup_file(c, dirfd, name, st, pnode, &n);
+                r = backup_file(c, dirfd, name, st, pnode, pf, &n);
         } else if (t == SK_NODE_DIR) {
                 _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 struct stat st2;
@@ -783,6 +1022,9 @@ static int backup_dir_contents(bctx *c, int fd, const sk_dir *pdir, uint8_t ret_
         char **names = NULL;
         size_t n_names = 0;
         sk_tree_builder *b = NULL;
+        _cleanup_free_ struct stat *sts = NULL;
+        _cleanup_free_ int *errs = NULL;
+        _cleanup_free_ pf_dir *pf = NULL;
         int r = read_names(fd, &names, &n_names);
         if (r < 0) {
                 if (!is_entry_error(r))
@@ -794,14 +1036,25 @@ static int backup_dir_contents(bctx *c, int fd, const sk_dir *pdir, uint8_t ret_
         r = sk_tree_builder_new(&b);
         if (r < 0)
                 goto out;
+        /* Stat every entry first: that says which small files to read ahead. */
+        sts = malloc(MAX(n_names, (size_t) 1) * sizeof(*sts));
+        errs = calloc(MAX(n_names, (size_t) 1), sizeof(*errs));
+        pf = calloc(1, sizeof(*pf));
+        if (!sts || !errs || !pf) {
+                r = -ENOMEM;
+                goto out;
+        }
+        for (size_t i = 0; i < n_names; i++)
+                if (fstatat(fd, names[i], &sts[i], AT_SYMLINK_NOFOLLOW) < 0)
+                        errs[i] = negative_errno();
         for (size_t i = 0; i < n_names; i++) {
                 size_t old;
+                pf_top_up(c, pf, i, fd, names, sts, errs, pdir, n_names);
                 r = sk_pathbuf_push(&c->path, names[i], &old);
                 if (r < 0)
                         goto out;
-                struct stat st;
-                if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                        r = negative_errno();
+                if (errs[i] < 0) {
+                        r = errs[i];
                         if (r == -ENOENT) /* vanished since readdir: not an error */
                                 problem(c, SK_PROBLEM_WARNING, r, "vanished during backup");
                         else if (is_entry_error(r))
@@ -812,7 +1065,11 @@ static int backup_dir_contents(bctx *c, int fd, const sk_dir *pdir, uint8_t ret_
                         continue;
                 }
                 sk_node node = {};
-                r = backup_entry(c, fd, names[i], names[i], &st, pdir ? sk_dir_find(pdir, names[i]) : NULL, &node);
+                pf_slot *slot = pf_take(c, pf, i);
+                r = backup_entry(c, fd, names[i], names[i], &sts[i], pdir ? sk_dir_find(pdir, names[i]) : NULL, slot,
+                                 &node);
+                if (slot)
+                        pf_pop(c, pf);
                 sk_pathbuf_pop(&c->path, old);
                 if (r < 0)
                         goto out;
@@ -824,6 +1081,8 @@ static int backup_dir_contents(bctx *c, int fd, const sk_dir *pdir, uint8_t ret_
         }
         r = sk_tree_builder_finish(b, store_tree, c, ret_id);
 out:
+        if (pf)
+                pf_finish(c, pf);
         sk_tree_builder_free(b);
         sk_strv_free(names, n_names);
         return r;
@@ -1022,7 +1281,7 @@ static int backup_source(bctx *c, const char *src, const char *tree_name, const 
         int r = sk_pathbuf_push(&c->path, tree_name, &old);
         if (r < 0)
                 return r;
-        r = backup_entry(c, pfd, name, tree_name, &st, proot ? sk_dir_find(proot, tree_name) : NULL, ret);
+        r = backup_entry(c, pfd, name, tree_name, &st, proot ? sk_dir_find(proot, tree_name) : NULL, NULL, ret);
         sk_pathbuf_pop(&c->path, old);
         if (r == 1)
                 return -EIO; /* a source itself failed: reported already */
@@ -1072,6 +1331,16 @@ int sk_backup_run(sk_repo *repo, const sk_backup_options *o, sk_backup_result *r
         c.buf = malloc(c.buf_cap);
         if (!c.buf) {
                 r = -ENOMEM;
+                goto out;
+        }
+        r = sk_io_new(&(sk_io_options) { .backend = o->io_backend, .queue_depth = IO_QUEUE_DEPTH, .threads = 2 },
+                      &c.io);
+        if (r >= 0)
+                r = sk_io_new(&(sk_io_options) { .backend = o->io_backend, .queue_depth = PF_FILES, .threads = 4 },
+                              &c.pf_io);
+        if (r < 0) {
+                sk_engine_problem(o->problem, o->userdata, SK_PROBLEM_ERROR, r, NULL, NULL, NULL, NULL,
+                                  "cannot start the I/O engine");
                 goto out;
         }
         (void) sk_repo_get_stats(repo, &before);
@@ -1151,6 +1420,8 @@ out:
         sk_manifest_free(m);
         hl_free(&c.hl);
         free(c.chunks);
+        sk_io_free(c.pf_io);
+        sk_io_free(c.io);
         free(c.buf);
         free(c.path.p);
         return r;

@@ -4,9 +4,15 @@
  * hands each regular file to a small worker pool that fetches its blobs
  * (verified by the repository), writes the data extents, checks the content
  * hash and applies the file's metadata. Results come back to the walking
- * thread, which alone calls the progress and problem callbacks. Before a
- * directory's own metadata is applied, the pool is drained, so no file
- * creation can touch the directory's mtime afterwards. */
+ * thread, which alone calls the progress and problem callbacks. Each worker
+ * writes through its own sk_io engine (io_uring or threads): a chunk's write
+ * is submitted and left in flight while the next chunk is fetched, decrypted
+ * and decompressed, so the disk and the CPU work at once; a dense file is
+ * fallocated first, so a full disk fails it before any data is written.
+ * Directories' own metadata is applied in batches (DIR_BATCH), each after
+ * the pool has drained, so no file creation can touch a directory's mtime
+ * afterwards; draining per batch rather than per directory keeps the
+ * workers busy across directory boundaries. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -25,6 +31,7 @@
 #include "backup/restore.h"
 #include "common/fsutil.h"
 #include "common/macro.h"
+#include "io/ioengine.h"
 
 #define RESTORE_WORKERS 2
 #define RESTORE_QUEUE 64
@@ -55,11 +62,18 @@ typedef struct rfetch {
         size_t len;
         int err;
         char *detail;
+        bool writing;           /* buf is in flight in a write: keep it until reaped */
         struct rfetch *prev, *next;     /* in the pool's pending list */
 } rfetch;
 
 enum { FETCH_IDLE, FETCH_PENDING, FETCH_TAKEN, FETCH_DONE };
 #define FETCH_WINDOW 6
+
+struct rpool;
+typedef struct rworker_slot {
+        struct rpool *p;
+        sk_io *io;
+} rworker_slot;
 
 typedef struct rpool {
         pthread_mutex_t mu;
@@ -69,6 +83,7 @@ typedef struct rpool {
         size_t queued, in_flight;       /* in_flight: queued + running */
         bool stop;
         pthread_t threads[RESTORE_WORKERS];
+        rworker_slot slots[RESTORE_WORKERS];
         unsigned n_threads;
         sk_repo *repo;
 } rpool;
@@ -95,7 +110,29 @@ typedef struct rctx {
         sk_progress prog;
         sk_lock *lock;
         time_t last_refresh;
+        /* Directories whose contents are done, waiting for their own
+         * metadata (in completion order: children before parents), and the
+         * listings whose nodes and fds jobs and those entries borrow. */
+        struct pdir *pdirs;
+        size_t n_pdirs, cap_pdirs;
+        sk_dir **dead;
+        size_t n_dead, cap_dead;
 } rctx;
+
+/* A restored directory waiting for its metadata. */
+typedef struct pdir {
+        int parent_fd;          /* owned (a dup) */
+        int fd;                 /* owned */
+        const sk_node *node;    /* borrowed from a listing in rctx.dead or still being walked */
+        char *path;             /* owned */
+} pdir;
+
+/* Directories restored between two applications of their metadata. Each
+ * application drains the worker pool first (no file creation may touch a
+ * directory's mtime afterwards); doing it per batch rather than per
+ * directory keeps the pool busy across directory boundaries. Each holds two
+ * fds. */
+#define DIR_BATCH 128
 
 static void le64(uint8_t b[8], uint64_t v) {
         for (int i = 0; i < 8; i++)
@@ -172,11 +209,49 @@ static void fetch_release(rfetch *f) {
         memset(f, 0, sizeof(*f));
 }
 
-static void run_job(rpool *p, rjob *j) {
+/* Reap write completions until `until` is no longer being written (NULL:
+ * until no write is in flight). The first write error goes to *werr. A
+ * completion's user_data is its chunk's index in the file. */
+static int wait_writes(sk_io *io, rfetch *win, rfetch *until, int *werr) {
+        while (until ? until->writing : sk_io_outstanding(io) > 0) {
+                sk_io_completion cq[FETCH_WINDOW];
+                int n = sk_io_reap(io, cq, ARRAY_SIZE(cq), 1);
+                if (n < 0)
+                        return n;
+                if (n == 0)
+                        return -EPROTO;
+                for (int i = 0; i < n; i++) {
+                        rfetch *f = &win[cq[i].user_data % FETCH_WINDOW];
+                        if (cq[i].op != SK_IO_OP_WRITE || !f->writing || cq[i].buf != f->buf)
+                                return -EPROTO; /* a completion we never asked for */
+                        if (cq[i].res < 0 && *werr == 0)
+                                *werr = (int) cq[i].res;
+                        fetch_release(f);
+                }
+        }
+        return 0;
+}
+
+/* fallocate through the engine, waited for. */
+static int io_fallocate(sk_io *io, int fd, uint64_t len) {
+        sk_io_completion cq;
+        int r = sk_io_fallocate(io, UINT64_MAX, fd, 0, 0, len);
+        if (r < 0)
+                return r;
+        r = sk_io_reap(io, &cq, 1, 1);
+        if (r < 0)
+                return r;
+        if (r != 1 || cq.op != SK_IO_OP_FALLOCATE)
+                return -EPROTO;
+        return (int) cq.res;
+}
+
+static void run_job(rpool *p, sk_io *io, rjob *j) {
         const sk_node *n = j->node;
         EVP_MD_CTX *md = NULL;
         rfetch win[FETCH_WINDOW];
         size_t next = 0, k = 0;
+        int werr = 0;
         int fd = open_target(j->dirfd, n->name, j->overwrite);
         int r = 0;
         memset(win, 0, sizeof(win));
@@ -192,6 +267,18 @@ static void run_job(rpool *p, rjob *j) {
                         j->detail = NULL;
                 goto fail;
         }
+        /* A dense file gets its blocks up front: fewer extents, and a full
+         * disk shows here, before any data is written. Sparse files are
+         * not fallocated: that would fill their holes. */
+        if (n->size > 0 && n->n_extents == 1 && n->extents[0].offset == 0 && n->extents[0].length == n->size) {
+                r = io_fallocate(io, fd, n->size);
+                if (r < 0 && r != -EOPNOTSUPP && r != -ENOSYS) {
+                        if (asprintf(&j->detail, "fallocate: %s", strerror(-r)) < 0)
+                                j->detail = NULL;
+                        goto fail;
+                }
+                r = 0;
+        }
         md = EVP_MD_CTX_new();
         if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
                 r = -ENOMEM;
@@ -202,9 +289,17 @@ static void run_job(rpool *p, rjob *j) {
                 uint64_t off = x->offset;
                 for (uint32_t c = 0; c < x->n_chunks; c++, k++) {
                         const sk_chunk_ref *cr = &n->chunks[k];
-                        /* Keep the window full: chunks k .. k+WINDOW-1 requested. */
-                        for (; next < n->n_chunks && next < k + FETCH_WINDOW; next++)
-                                fetch_submit(p, &win[next % FETCH_WINDOW], n->chunks[next].id);
+                        /* Keep the window full: chunks k .. k+WINDOW-1 requested,
+                         * each slot's earlier write finished before it is reused. */
+                        for (; next < n->n_chunks && next < k + FETCH_WINDOW; next++) {
+                                rfetch *s = &win[next % FETCH_WINDOW];
+                                r = wait_writes(io, win, s, &werr);
+                                if (r >= 0 && werr < 0)
+                                        r = werr;
+                                if (r < 0)
+                                        goto write_fail;
+                                fetch_submit(p, s, n->chunks[next].id);
+                        }
                         rfetch *f = &win[k % FETCH_WINDOW];
                         fetch_wait(p, f);
                         if (f->err < 0 || f->len != cr->len) {
@@ -222,18 +317,27 @@ static void run_job(rpool *p, rjob *j) {
                                 k++;
                                 goto fail;
                         }
-                        r = sk_pwrite_all(fd, f->buf, f->len, (off_t) off);
-                        if (r >= 0 && EVP_DigestUpdate(md, f->buf, f->len) != 1)
-                                r = -EIO;
-                        off += f->len;
-                        j->bytes += f->len;
-                        fetch_release(f);
-                        if (r < 0) {
-                                if (asprintf(&j->detail, "write: %s", strerror(-r)) < 0)
-                                        j->detail = NULL;
+                        /* The hash reads the buffer while the write is in flight: both only read it. */
+                        if (EVP_DigestUpdate(md, f->buf, f->len) != 1) {
+                                fetch_release(f);
                                 k++;
+                                r = -EIO;
                                 goto fail;
                         }
+                        r = sk_io_write(io, k, fd, f->buf, f->len, off);
+                        if (r == -EAGAIN) { /* engine full: let the earlier writes finish */
+                                r = wait_writes(io, win, NULL, &werr);
+                                if (r >= 0)
+                                        r = sk_io_write(io, k, fd, f->buf, f->len, off);
+                        }
+                        off += f->len;
+                        j->bytes += f->len;
+                        if (r < 0) {
+                                fetch_release(f);
+                                k++;
+                                goto write_fail;
+                        }
+                        f->writing = true;
                 }
                 uint8_t tail[16];
                 le64(tail, x->offset);
@@ -243,6 +347,11 @@ static void run_job(rpool *p, rjob *j) {
                         goto fail;
                 }
         }
+        r = wait_writes(io, win, NULL, &werr);
+        if (r >= 0 && werr < 0)
+                r = werr;
+        if (r < 0)
+                goto write_fail;
         uint8_t tail[8], h[32];
         unsigned int hl = 0;
         le64(tail, n->size);
@@ -266,8 +375,13 @@ static void run_job(rpool *p, rjob *j) {
                         j->detail = NULL;
         }
         return;
+write_fail:
+        if (asprintf(&j->detail, "write: %s", strerror(-r)) < 0)
+                j->detail = NULL;
 fail:
-        /* Requests still in the window must be finished before their memory goes. */
+        /* Writes in flight and requests still in the window must be finished
+         * before their memory goes. */
+        (void) wait_writes(io, win, NULL, &werr);
         for (; k < next; k++) {
                 rfetch *f = &win[k % FETCH_WINDOW];
                 pthread_mutex_lock(&p->mu);
@@ -287,7 +401,8 @@ fail:
 }
 
 static void *rworker(void *arg) {
-        rpool *p = arg;
+        rworker_slot *slot = arg;
+        rpool *p = slot->p;
         pthread_mutex_lock(&p->mu);
         for (;;) {
                 /* Fetches first: they finish files already started (bounded memory). */
@@ -310,7 +425,7 @@ static void *rworker(void *arg) {
                         p->queued--;
                         pthread_mutex_unlock(&p->mu);
                         j->next = NULL;
-                        run_job(p, j);
+                        run_job(p, slot->io, j);
                         pthread_mutex_lock(&p->mu);
                         if (p->done_tail)
                                 p->done_tail->next = j;
@@ -578,6 +693,53 @@ static int restore_hardlink(rctx *c, int dirfd, const sk_node *n, bool *ret_done
         return 0;
 }
 
+/* Drain the pool, then apply the metadata of every directory waiting for it
+ * (children before parents, as they finished) and free the listings. */
+static int flush_dirs(rctx *c) {
+        int r = drain(c);
+        for (size_t i = 0; i < c->n_pdirs; i++) {
+                pdir *pd = &c->pdirs[i];
+                const char *what = NULL;
+                int q = sk_fsmeta_apply(pd->parent_fd, pd->node->name, pd->fd, pd->node, c->flags, &what);
+                if (q < 0) {
+                        char *d = NULL;
+                        if (asprintf(&d, "metadata not restored (%s): %s", what ?: "?", strerror(-q)) < 0)
+                                d = NULL;
+                        report(c, (q == -EPERM || q == -EOPNOTSUPP) ? SK_PROBLEM_WARNING : SK_PROBLEM_ERROR, q,
+                               pd->path, NULL, d);
+                        free(d);
+                }
+                c->res->dirs++;
+                c->prog.files_done++;
+                close(pd->fd);
+                close(pd->parent_fd);
+                free(pd->path);
+        }
+        c->n_pdirs = 0;
+        for (size_t i = 0; i < c->n_dead; i++)
+                sk_dir_free(c->dead[i]);
+        c->n_dead = 0;
+        return r;
+}
+
+/* A listing whose walk is over: jobs and waiting directories may still
+ * borrow its nodes, so it lives until the next flush. */
+static int defer_free(rctx *c, sk_dir *d) {
+        if (c->n_dead == c->cap_dead) {
+                size_t cap = c->cap_dead ? c->cap_dead * 2 : 16;
+                sk_dir **nd = realloc(c->dead, cap * sizeof(sk_dir *));
+                if (!nd) {
+                        int r = flush_dirs(c);
+                        sk_dir_free(d);
+                        return r < 0 ? r : -ENOMEM;
+                }
+                c->dead = nd;
+                c->cap_dead = cap;
+        }
+        c->dead[c->n_dead++] = d;
+        return 0;
+}
+
 static int restore_dir_entry(rctx *c, int dirfd, const sk_node *n, bool all) {
         int r;
         if (mkdirat(dirfd, n->name, 0700) < 0) {
@@ -599,25 +761,34 @@ static int restore_dir_entry(rctx *c, int dirfd, const sk_node *n, bool all) {
                 return 0;
         }
         r = restore_tree(c, fd, n->subtree, all);
-        if (r < 0)
-                return r;
-        /* Children are all done: now the directory's own metadata, times last. */
-        r = drain(c);
-        if (r < 0)
-                return r;
-        const char *what = NULL;
-        r = sk_fsmeta_apply(dirfd, n->name, fd, n, c->flags, &what);
         if (r < 0) {
-                char *d = NULL;
-                if (asprintf(&d, "metadata not restored (%s): %s", what ?: "?", strerror(-r)) < 0)
-                        d = NULL;
-                report(c, (r == -EPERM || r == -EOPNOTSUPP) ? SK_PROBLEM_WARNING : SK_PROBLEM_ERROR, r, c->path.p,
-                       NULL, d);
-                free(d);
+                (void) drain(c); /* jobs in this directory borrow fd */
+                return r;
         }
-        c->res->dirs++;
-        c->prog.files_done++;
-        return 0;
+        /* Children are all created: the directory's own metadata (times
+         * last) waits for the next batch, after the pool has drained. */
+        if (c->n_pdirs == c->cap_pdirs) {
+                size_t cap = c->cap_pdirs ? c->cap_pdirs * 2 : 16;
+                pdir *np = realloc(c->pdirs, cap * sizeof(pdir));
+                if (!np) {
+                        (void) drain(c);
+                        return -ENOMEM;
+                }
+                c->pdirs = np;
+                c->cap_pdirs = cap;
+        }
+        pdir pd = { .parent_fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3), .fd = fd, .node = n, .path = strdup(c->path.p) };
+        if (pd.parent_fd < 0 || !pd.path) {
+                r = pd.parent_fd < 0 ? negative_errno() : -ENOMEM;
+                if (pd.parent_fd >= 0)
+                        close(pd.parent_fd);
+                free(pd.path);
+                (void) drain(c);
+                return r;
+        }
+        fd = -1; /* owned by the list now */
+        c->pdirs[c->n_pdirs++] = pd;
+        return c->n_pdirs >= DIR_BATCH ? flush_dirs(c) : 0;
 }
 
 static int restore_tree(rctx *c, int dirfd, const uint8_t tree[SK_TREE_ID_BYTES], bool all) {
@@ -671,18 +842,25 @@ static int restore_tree(rctx *c, int dirfd, const uint8_t tree[SK_TREE_ID_BYTES]
                 case SK_NODE_SOCKET:
                         report(c, SK_PROBLEM_WARNING, -EOPNOTSUPP, c->path.p, NULL, "socket not restored");
                         break;
-                default:
-                        if (!anc)
+                default: {
+                        if (anc)
+                                break;
+                        /* Symlinks, FIFOs and devices can be hardlinked too
+                         * (overlay layers hold such groups): link them alike. */
+                        bool done = false;
+                        if (n->nlink > 1)
+                                r = restore_hardlink(c, dirfd, n, &done);
+                        if (r >= 0 && !done)
                                 r = restore_special(c, dirfd, n);
                         break;
+                }
                 }
                 sk_pathbuf_pop(&c->path, old);
                 if (r >= 0 && (c->prog.files_done & 255) == 0)
                         r = progress(c);
         }
-        /* The jobs borrow d's nodes and dirfd: finish them before freeing. */
-        int r2 = drain(c);
-        sk_dir_free(d);
+        /* The jobs borrow d's nodes: d lives until the next flush. */
+        int r2 = defer_free(c, d);
         return r < 0 ? r : r2;
 }
 
@@ -751,18 +929,32 @@ int sk_restore_run(sk_repo *repo, const char *id, const sk_restore_options *o, s
         pthread_cond_init(&c.pool.cv_work, NULL);
         pthread_cond_init(&c.pool.cv_done, NULL);
         pthread_cond_init(&c.pool.cv_fetch, NULL);
+        int io_err = 0;
         for (unsigned i = 0; i < RESTORE_WORKERS; i++) {
-                if (pthread_create(&c.pool.threads[i], NULL, rworker, &c.pool) != 0)
+                rworker_slot *slot = &c.pool.slots[i];
+                slot->p = &c.pool;
+                /* Queue depth: every chunk of a window in a write, plus a fallocate. */
+                io_err = sk_io_new(&(sk_io_options) { .backend = o->io_backend, .queue_depth = FETCH_WINDOW + 2,
+                                                      .threads = 1 },
+                                   &slot->io);
+                if (io_err < 0)
                         break;
+                if (pthread_create(&c.pool.threads[i], NULL, rworker, slot) != 0) {
+                        sk_io_free(TAKE_PTR(slot->io));
+                        break;
+                }
                 c.pool.n_threads++;
         }
-        if (!c.pool.n_threads) {
+        if (io_err < 0) {
+                r = io_err;
+                report(&c, SK_PROBLEM_ERROR, r, NULL, NULL, "cannot start the I/O engine");
+        } else if (!c.pool.n_threads) {
                 r = -EAGAIN;
         } else {
                 r = sk_pathbuf_push(&c.path, "", &(size_t) { 0 });
                 if (r >= 0)
                         r = restore_tree(&c, c.rootfd, m->root, c.n_incs == 0);
-                int r2 = drain(&c);
+                int r2 = flush_dirs(&c);
                 if (r >= 0)
                         r = r2;
         }
@@ -772,6 +964,8 @@ int sk_restore_run(sk_repo *repo, const char *id, const sk_restore_options *o, s
         pthread_mutex_unlock(&c.pool.mu);
         for (unsigned i = 0; i < c.pool.n_threads; i++)
                 pthread_join(c.pool.threads[i], NULL);
+        for (unsigned i = 0; i < RESTORE_WORKERS; i++)
+                sk_io_free(c.pool.slots[i].io);
         reap(&c, take_done(&c.pool));
         pthread_mutex_destroy(&c.pool.mu);
         pthread_cond_destroy(&c.pool.cv_work);
@@ -785,6 +979,8 @@ out:
         for (size_t i = 0; i < c.hl_cap; i++)
                 free(c.hl[i].path);
         free(c.hl);
+        free(c.pdirs); /* empty: flush_dirs() ran after the walk */
+        free(c.dead);
         sk_strv_free(c.incs, c.n_incs_alloc);
         free(c.path.p);
         sk_manifest_free(m);

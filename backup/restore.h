@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "backup/engine.h"
+#include "io/ioengine.h"
 
 typedef struct sk_restore_options {
         const char *target;             /* directory; created if missing (parent must exist) */
@@ -31,6 +32,9 @@ typedef struct sk_restore_options {
         bool no_owner;
         /* Existing files in target are replaced; default is to fail on them. */
         bool overwrite;
+        /* File writes (and fallocate) go through sk_io engines of this backend,
+         * one per restore worker (SK_IO_AUTO: io_uring when available). */
+        sk_io_backend io_backend;
         /* The run holds the repository's shared lock (so prune cannot delete
          * packs meanwhile); wait this long if prune holds it (0: -EBUSY). */
         unsigned lock_wait_seconds;

@@ -23,10 +23,12 @@ static unsigned default_workers(void) {
 }
 
 int sk_config_init(sk_config *c) {
-        *c = (sk_config) { .log_level = SK_LOG_INFO, .workers = default_workers() };
+        *c = (sk_config) { .log_level = SK_LOG_INFO, .workers = default_workers(), .remote_layers = true };
         c->root = strdup(SK_DEFAULT_ROOT);
         c->socket = strdup(SK_DEFAULT_SOCKET);
-        if (!c->root || !c->socket) {
+        c->admin_socket = strdup(SK_DEFAULT_ADMIN_SOCKET);
+        c->repo = strdup(SK_DEFAULT_REPO);
+        if (!c->root || !c->socket || !c->admin_socket || !c->repo) {
                 sk_config_clear(c);
                 return -ENOMEM;
         }
@@ -37,6 +39,10 @@ void sk_config_clear(sk_config *c) {
         free(c->root);
         free(c->socket);
         free(c->config_path);
+        free(c->admin_socket);
+        free(c->repo);
+        free(c->password_file);
+        free(c->key_file);
         *c = (sk_config) {};
 }
 
@@ -67,6 +73,35 @@ static int set_value(sk_config *c, const char *key, const char *value, const cha
                 return set_path(&c->root, value, 0, why);
         if (strcmp(key, "socket") == 0)
                 return set_path(&c->socket, value, sizeof(((struct sockaddr_un *) NULL)->sun_path), why);
+        if (strcmp(key, "admin_socket") == 0)
+                return set_path(&c->admin_socket, value, sizeof(((struct sockaddr_un *) NULL)->sun_path), why);
+        if (strcmp(key, "password_file") == 0)
+                return set_path(&c->password_file, value, 0, why);
+        if (strcmp(key, "key_file") == 0)
+                return set_path(&c->key_file, value, 0, why);
+        if (strcmp(key, "repo") == 0) {
+                if (value[0] == '\0') {
+                        *why = "must not be empty";
+                        return -EINVAL;
+                }
+                char *p = strdup(value);
+                if (!p)
+                        return -ENOMEM;
+                free(c->repo);
+                c->repo = p;
+                return 0;
+        }
+        if (strcmp(key, "remote_layers") == 0) {
+                if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "1") == 0)
+                        c->remote_layers = true;
+                else if (strcmp(value, "false") == 0 || strcmp(value, "no") == 0 || strcmp(value, "0") == 0)
+                        c->remote_layers = false;
+                else {
+                        *why = "must be true or false";
+                        return -EINVAL;
+                }
+                return 0;
+        }
         if (strcmp(key, "log_level") == 0) {
                 int l = sk_log_parse_level(value);
                 if (l < 0) {
@@ -144,10 +179,16 @@ int sk_config_load_file(sk_config *c, const char *path, char **ret_error) {
                 .socket = strdup(c->socket),
                 .log_level = c->log_level,
                 .workers = c->workers,
+                .admin_socket = strdup(c->admin_socket),
+                .repo = strdup(c->repo),
+                .password_file = c->password_file ? strdup(c->password_file) : NULL,
+                .key_file = c->key_file ? strdup(c->key_file) : NULL,
+                .remote_layers = c->remote_layers,
         };
         file_state st = { .config = &tmp, .path = path };
         int r;
-        if (!tmp.root || !tmp.socket) {
+        if (!tmp.root || !tmp.socket || !tmp.admin_socket || !tmp.repo || (c->password_file && !tmp.password_file) ||
+            (c->key_file && !tmp.key_file)) {
                 r = -ENOMEM;
                 goto out;
         }
@@ -173,11 +214,20 @@ int sk_config_load_file(sk_config *c, const char *path, char **ret_error) {
         free(c->root);
         free(c->socket);
         free(c->config_path);
+        free(c->admin_socket);
+        free(c->repo);
+        free(c->password_file);
+        free(c->key_file);
         c->root = TAKE_PTR(tmp.root);
         c->socket = TAKE_PTR(tmp.socket);
         c->config_path = p;
         c->log_level = tmp.log_level;
         c->workers = tmp.workers;
+        c->admin_socket = TAKE_PTR(tmp.admin_socket);
+        c->repo = TAKE_PTR(tmp.repo);
+        c->password_file = TAKE_PTR(tmp.password_file);
+        c->key_file = TAKE_PTR(tmp.key_file);
+        c->remote_layers = tmp.remote_layers;
 out:
         free(st.message);
         sk_config_clear(&tmp);
@@ -192,6 +242,12 @@ static const struct option long_options[] = {
         { "config", required_argument, NULL, 'c' },
         { "log-level", required_argument, NULL, 'l' },
         { "workers", required_argument, NULL, 'w' },
+        { "admin-socket", required_argument, NULL, 'A' },
+        { "repo", required_argument, NULL, 'R' },
+        { "password-file", required_argument, NULL, 'P' },
+        { "key-file", required_argument, NULL, 'K' },
+        { "remote-layers", no_argument, NULL, 'L' },
+        { "no-remote-layers", no_argument, NULL, 'N' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         {},
@@ -242,6 +298,24 @@ int sk_config_from_args(int argc, char *argv[], sk_config *ret, sk_config_action
                         break;
                 case 'w':
                         flags[n_flags++] = (flag) { "workers", optarg, "--workers" };
+                        break;
+                case 'A':
+                        flags[n_flags++] = (flag) { "admin_socket", optarg, "--admin-socket" };
+                        break;
+                case 'R':
+                        flags[n_flags++] = (flag) { "repo", optarg, "--repo" };
+                        break;
+                case 'P':
+                        flags[n_flags++] = (flag) { "password_file", optarg, "--password-file" };
+                        break;
+                case 'K':
+                        flags[n_flags++] = (flag) { "key_file", optarg, "--key-file" };
+                        break;
+                case 'L':
+                        flags[n_flags++] = (flag) { "remote_layers", "true", "--remote-layers" };
+                        break;
+                case 'N':
+                        flags[n_flags++] = (flag) { "remote_layers", "false", "--no-remote-layers" };
                         break;
                 case 'c':
                         config_path = optarg;
@@ -320,6 +394,13 @@ void sk_config_print_help(FILE *f, const char *prog) {
                 "                         which may be missing); --config='' reads none\n"
                 "  -l, --log-level=LEVEL  error, warn, info or debug (default info)\n"
                 "  -w, --workers=N        gRPC worker threads, 1..%d (default: CPUs, 2..4)\n"
+                "      --admin-socket=PATH  control API socket, mode 0600 (default " SK_DEFAULT_ADMIN_SOCKET ")\n"
+                "      --repo=URL         backup repository (default " SK_DEFAULT_REPO "),\n"
+                "                         opened on first use\n"
+                "      --password-file=F  repository passphrase file (secrets never on argv)\n"
+                "      --key-file=F       repository key file\n"
+                "      --[no-]remote-layers  rehydrate image layers held by the repository\n"
+                "                         instead of unpacking them (default on)\n"
                 "  -h, --help             show this help and exit\n"
                 "  -V, --version          show the version and exit\n"
                 "\n"
@@ -329,6 +410,10 @@ void sk_config_print_help(FILE *f, const char *prog) {
                 "  socket = " SK_DEFAULT_SOCKET "\n"
                 "  log_level = info\n"
                 "  workers = 2\n"
+                "  admin_socket = " SK_DEFAULT_ADMIN_SOCKET "\n"
+                "  repo = " SK_DEFAULT_REPO "\n"
+                "  password_file = /etc/snapkeep/repo.pass\n"
+                "  remote_layers = true\n"
                 "\n"
                 "containerd (config version 2) uses it with:\n"
                 "  [proxy_plugins.snapkeep]\n"

@@ -8,6 +8,16 @@
  *     socket = /run/snapkeep/snapkeep.sock
  *     log_level = info
  *     workers = 2
+ *     admin_socket = /run/snapkeep/admin.sock
+ *     repo = /var/lib/snapkeep-repo
+ *     password_file = /etc/snapkeep/repo.pass   (or key_file = ...)
+ *     remote_layers = true
+ *
+ * admin_socket serves the control API (root only, mode 0600). repo is the
+ * backup repository URL (opened on first use, so it may be created after the
+ * daemon started); its secret comes only from password_file or key_file,
+ * never from argv. remote_layers (true/false) lets Prepare rehydrate image
+ * layers found in the repository instead of letting containerd unpack them.
  *
  * log_level is one of error, warn, info, debug; workers is 1..64. Lines
  * starting with # or ; are comments. Unknown sections or keys and bad values
@@ -23,6 +33,8 @@
 #define SK_DEFAULT_ROOT "/var/lib/snapkeep"
 #define SK_DEFAULT_SOCKET "/run/snapkeep/snapkeep.sock"
 #define SK_DEFAULT_CONFIG "/etc/snapkeep/snapkeepd.conf"
+#define SK_DEFAULT_ADMIN_SOCKET "/run/snapkeep/admin.sock"
+#define SK_DEFAULT_REPO "/var/lib/snapkeep-repo"
 #define SK_WORKERS_MAX 64
 
 typedef enum sk_config_action {
@@ -38,6 +50,11 @@ typedef struct sk_config {
         char *config_path; /* the file that was read, or NULL if none */
         int log_level;     /* enum sk_log_level */
         unsigned workers;
+        char *admin_socket;
+        char *repo;
+        char *password_file; /* NULL if unset */
+        char *key_file;      /* NULL if unset */
+        bool remote_layers;
 } sk_config;
 
 /* Defaults: the embedded root and socket, log level info, and workers = the

@@ -20,7 +20,9 @@
 #include <grpc/grpc.h>
 
 #include "common/log.h"
+#include "plugin/capture.h"
 #include "plugin/config.h"
+#include "plugin/control_service.h"
 #include "plugin/server.h"
 #include "plugin/snapshots_service.h"
 #include "snapshot/snapshotter.h"
@@ -45,14 +47,59 @@ static void *watchdog_main(void *userdata _unused_) {
         return NULL;
 }
 
+/* The control API on the admin socket: its own server, so that long
+ * backups never hold a worker containerd's calls need. */
+static int start_admin(const sk_config *cfg, sk_snapshotter *snap, sk_capture *capture, sk_server **ret) {
+        static sk_control_info info;
+        sk_server *admin = NULL;
+        sk_server_options opts = SK_SERVER_OPTIONS_INIT;
+        opts.workers = 3;
+        opts.armed_per_method = 2;
+        opts.socket_mode = 0600;
+        info = (sk_control_info) { .version = SK_VERSION, .root = cfg->root, .repo = cfg->repo };
+        int r = sk_server_new(&opts, &admin);
+        if (r >= 0)
+                r = sk_control_service_add(admin, snap, capture, &info);
+        if (r >= 0)
+                r = sk_server_listen_unix(admin, cfg->admin_socket);
+        if (r >= 0)
+                r = sk_server_start(admin);
+        if (r < 0) {
+                sk_server_free(admin);
+                return log_error_errno(r, "cannot serve the control API on %s", cfg->admin_socket);
+        }
+        *ret = admin;
+        return 0;
+}
+
 static int run(const sk_config *cfg, const sigset_t *stop_signals) {
         _cleanup_(sk_snapshotter_freep) sk_snapshotter *snap = NULL;
-        sk_server *server = NULL;
+        _cleanup_(sk_capture_freep) sk_capture *capture = NULL;
+        sk_server *server = NULL, *admin = NULL;
         int r, sig;
 
         r = sk_snapshotter_open(cfg->root, NULL, &snap);
         if (r < 0)
                 return log_error_errno(r, "cannot open snapshotter root %s", cfg->root);
+
+        sk_capture_options copts = {
+                .repo_url = cfg->repo,
+                .password_file = cfg->password_file,
+                .key_file = cfg->key_file,
+                .remote_layers = cfg->remote_layers,
+        };
+        r = sk_capture_new(snap, &copts, &capture);
+        if (r < 0)
+                return log_error_errno(r, "cannot set up backups");
+        /* Before serving: a restore interrupted by a crash must not be visible. */
+        r = sk_capture_sweep(capture);
+        if (r < 0)
+                log_warning_errno(r, "cannot look for interrupted restores");
+        (void) sk_capture_open_repo(capture);
+        sk_snapshots_service_set_capture(capture);
+        r = start_admin(cfg, snap, capture, &admin);
+        if (r < 0)
+                return r;
 
         sk_server_options opts = SK_SERVER_OPTIONS_INIT;
         opts.workers = cfg->workers;
@@ -69,14 +116,17 @@ static int run(const sk_config *cfg, const sigset_t *stop_signals) {
                 r = sk_server_start(server);
         if (r < 0) {
                 sk_server_free(server);
+                (void) sk_server_stop(admin, SERVER_STOP_MS);
+                sk_server_free(admin);
                 if (r == -EADDRINUSE)
                         return log_error_errno(r, "another server is listening on %s", cfg->socket);
                 if (r == -EEXIST)
                         return log_error_errno(r, "%s exists and is not a socket", cfg->socket);
                 return log_error_errno(r, "cannot serve on %s", cfg->socket);
         }
-        log_info("snapkeepd %s serving %s on %s with %u workers (gRPC %s)", SK_VERSION, cfg->root, cfg->socket,
-                 cfg->workers, grpc_version_string());
+        log_info("snapkeepd %s serving %s on %s with %u workers (gRPC %s); control API on %s; repository %s%s",
+                 SK_VERSION, cfg->root, cfg->socket, cfg->workers, grpc_version_string(), cfg->admin_socket, cfg->repo,
+                 cfg->remote_layers ? ", remote layers on" : "");
 
         for (;;) {
                 r = sigwait(stop_signals, &sig);
@@ -94,7 +144,9 @@ static int run(const sk_config *cfg, const sigset_t *stop_signals) {
         else
                 pthread_detach(watchdog);
 
-        r = sk_server_stop(server, SERVER_STOP_MS);
+        r = sk_server_stop(admin, SERVER_STOP_MS / 2);
+        if (r >= 0)
+                r = sk_server_stop(server, SERVER_STOP_MS / 2);
         if (r < 0) {
                 /* Handlers may still run on gRPC's threads: freeing the
                  * snapshotter under them would be worse than leaving now. */
@@ -102,7 +154,9 @@ static int run(const sk_config *cfg, const sigset_t *stop_signals) {
                 _exit(EXIT_FAILURE);
         }
         sk_server_free(server);
+        sk_server_free(admin);
         unlink(cfg->socket);
+        unlink(cfg->admin_socket);
         return 0;
 }
 

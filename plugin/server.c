@@ -580,8 +580,9 @@ int sk_server_start(sk_server *s) {
                 return -ENOMEM;
         }
         grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-        /* The socket is born 0660: no window in which others may connect. */
-        mode_t old_umask = umask(0117);
+        /* The socket is born with its final mode: no window in which others may connect. */
+        mode_t mode = s->opts.socket_mode ? (mode_t) (s->opts.socket_mode & 0777) : 0660;
+        mode_t old_umask = umask(~mode & 0777);
         int port = grpc_server_add_http2_port(s->server, addr, creds);
         umask(old_umask);
         grpc_server_credentials_release(creds);
@@ -590,7 +591,7 @@ int sk_server_start(sk_server *s) {
                 destroy_unstarted(s);
                 return -EADDRNOTAVAIL; /* gRPC logged why */
         }
-        if (chmod(s->socket_path, 0660) < 0)
+        if (chmod(s->socket_path, mode) < 0)
                 log_warning_errno(negative_errno(), "cannot chmod %s", s->socket_path);
 
         grpc_server_start(s->server);

@@ -57,6 +57,7 @@ typedef struct sk_method {
 typedef struct sk_server_options {
         unsigned workers;          /* completion-queue threads, >= 1 */
         unsigned armed_per_method; /* calls kept requested per method, >= 1 */
+        unsigned socket_mode;      /* permission bits of the socket; 0 = 0660 (0600 for the admin socket) */
 } sk_server_options;
 
 #define SK_SERVER_OPTIONS_INIT { .workers = 2, .armed_per_method = 4 }
@@ -75,7 +76,7 @@ int sk_server_add_service(sk_server *s, const ProtobufCServiceDescriptor *servic
  * is created (0711, owned by the caller's uid) if missing; a stale socket left
  * by a previous run is replaced, but a socket a live server answers on is not
  * (-EADDRINUSE), nor is anything that is not a socket (-EEXIST). The socket
- * gets mode 0660. Only before sk_server_start(). */
+ * gets mode 0660, or opts.socket_mode. Only before sk_server_start(). */
 int sk_server_listen_unix(sk_server *s, const char *path);
 
 /* Bind, register everything with gRPC and start the workers. grpc_init()

@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "google/protobuf/empty.pb-c.h"
+#include "plugin/capture.h"
 #include "snapshot/filter.h"
 #include "snapshots.pb-c.h"
 
@@ -230,12 +231,73 @@ static int create_snapshot(sk_call *call, sk_snapshotter *s, bool view, const ch
         return r;
 }
 
+/* Set once before serving, read by every Prepare. */
+static sk_capture *capture_hook;
+
+void sk_snapshots_service_set_capture(sk_capture *capture) { capture_hook = capture; }
+
+static const char *find_label(const sk_label *l, size_t n, const char *key) {
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(l[i].key, key) == 0 && l[i].value && l[i].value[0])
+                        return l[i].value;
+        return NULL;
+}
+
+static grpc_status_code restore_status(int r) {
+        switch (-r) {
+        case EXDEV:       /* the image's chain differs from the backup's */
+        case EMEDIUMTYPE: /* the parent is not an image layer chain */
+        case ENOMEDIUM:   /* no repository */
+        case ENOKEY:
+        case EKEYREJECTED:
+                return GRPC_STATUS_FAILED_PRECONDITION;
+        default:
+                return sk_snapshots_status_from_errno(r);
+        }
+}
+
+static int prepare_with_capture(sk_call *call, sk_snapshotter *s, const PB(PrepareSnapshotRequest) *req,
+                                const sk_label *labels, size_t n) {
+        const char *restore = find_label(labels, n, SK_LABEL_RESTORE);
+        char *error = NULL;
+        int r;
+        if (restore) {
+                sk_mounts m = {};
+                r = require_key(call, "prepare", req->key);
+                if (r < 0)
+                        return r;
+                r = sk_capture_prepare_restore(capture_hook, req->key, req->parent, labels, n, restore, &m, &error);
+                if (r < 0) {
+                        r = sk_call_error(call, restore_status(r), "prepare %s: %s", req->key,
+                                          error ? error : strerror(-r));
+                        free(error);
+                        return r;
+                }
+                r = send_mounts(call, REPLY_PREPARE, &m);
+                sk_mounts_free(&m);
+                return r;
+        }
+        const char *ref = find_label(labels, n, SK_LABEL_SNAPSHOT_REF);
+        log_debug("prepare %s: %zu labels, snapshot.ref %s", req->key, n, ref ? ref : "(none)");
+        if (ref && req->key && req->key[0]) {
+                r = sk_capture_prepare_layer(capture_hook, req->key, req->parent, labels, n, ref, &error);
+                free(error);
+                if (r > 0)
+                        return sk_call_error(call, GRPC_STATUS_ALREADY_EXISTS,
+                                             "target snapshot %s: rehydrated from the repository", ref);
+                /* r < 0 was logged; containerd unpacks the layer itself. */
+        }
+        return create_snapshot(call, s, false, req->key, req->parent, labels, n);
+}
+
 static int on_prepare(sk_call *call, const ProtobufCMessage *msg, void *userdata) {
         const PB(PrepareSnapshotRequest) *req = (const void *) msg;
         sk_label *labels;
         ssize_t n = LABELS_IN(sk_call_arena(call), req, &labels);
         if (n < 0)
                 return out_of_memory(call);
+        if (capture_hook)
+                return prepare_with_capture(call, userdata, req, labels, (size_t) n);
         return create_snapshot(call, userdata, false, req->key, req->parent, labels, (size_t) n);
 }
 

@@ -23,6 +23,16 @@
 #define SK_LIST_BATCH 100
 #define SK_LIST_BATCH_BYTES (1024 * 1024)
 
+struct sk_capture;
+
+/* Let Prepare restore through capture (borrowed; one per process; NULL turns
+ * it off): a request labelled containerd.io/snapshot/snapkeep.restore=<id>
+ * rehydrates that container backup into the new snapshot (FAILED_PRECONDITION
+ * when the image's chain differs); one labelled containerd.io/snapshot.ref
+ * may be answered ALREADY_EXISTS after the layer was rehydrated from the
+ * repository (the remote-snapshotter protocol). Call before serving. */
+void sk_snapshots_service_set_capture(struct sk_capture *capture);
+
 /* Serve the Snapshots service from snap (borrowed; must outlive server). */
 int sk_snapshots_service_add(sk_server *server, sk_snapshotter *snap);
 

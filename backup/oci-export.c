@@ -1,0 +1,937 @@
+/* OCI image archive export; see oci-export.h for the design. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "backup/engine-internal.h"
+#include "backup/inspect.h"
+#include "backup/le.h"
+#include "backup/oci-export.h"
+#include "common/fsutil.h"
+#include "common/macro.h"
+
+#if defined(__x86_64__)
+#define OCI_ARCH "amd64"
+#elif defined(__aarch64__)
+#define OCI_ARCH "arm64"
+#elif defined(__i386__)
+#define OCI_ARCH "386"
+#elif defined(__arm__)
+#define OCI_ARCH "arm"
+#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define OCI_ARCH "ppc64le"
+#elif defined(__s390x__)
+#define OCI_ARCH "s390x"
+#elif defined(__riscv) && __riscv_xlen == 64
+#define OCI_ARCH "riscv64"
+#else
+#define OCI_ARCH "amd64"
+#endif
+
+#define MEDIA_LAYER "application/vnd.oci.image.layer.v1.tar"
+#define MEDIA_LAYER_ZSTD "application/vnd.oci.image.layer.v1.tar+zstd"
+#define MEDIA_CONFIG "application/vnd.oci.image.config.v1+json"
+#define MEDIA_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define COPY_BUF (1024 * 1024)
+
+/* Hardlink groups of one layer: (dev, ino) -> tar path of the first member. */
+typedef struct hl_entry {
+        uint64_t dev, ino;
+        char *path;
+} hl_entry;
+
+typedef struct hl_map {
+        hl_entry *e;
+        size_t cap, n;
+} hl_map;
+
+typedef struct layer_out {
+        char *tmp_path;                 /* temporary tar file (owned) */
+        char digest[SK_BLOB_ID_HEX + 1];        /* of the blob as stored */
+        char diff_id[SK_BLOB_ID_HEX + 1];       /* of the uncompressed tar */
+        uint64_t size;
+} layer_out;
+
+typedef struct ectx {
+        sk_repo *repo;
+        const sk_oci_export_options *o;
+        sk_progress prog;
+        /* current layer */
+        const char *backup_id;
+        const char *layer_path;
+        struct archive *a;
+        int fd;
+        EVP_MD_CTX *md;                 /* uncompressed tar: diff_id */
+        EVP_MD_CTX *md_blob;            /* compressed blob: digest (zstd only) */
+        ZSTD_CCtx *zc;                  /* NULL: layers stay uncompressed */
+        uint8_t *zbuf;
+        size_t zbuf_size;
+        uint64_t written;
+        int io_err;                     /* first write error of the callback */
+        hl_map hl;
+        sk_pathbuf path;                /* tar path of the current entry */
+        uint64_t entries, bytes;
+} ectx;
+
+static void report(ectx *c, sk_problem_kind kind, int err, const char *path, const char *blob, const char *detail) {
+        sk_engine_problem(c->o->problem, c->o->userdata, kind, err, c->backup_id, path, NULL, blob, detail);
+}
+
+static int progress(ectx *c) {
+        if (!c->o->progress)
+                return 0;
+        c->prog.current = c->path.p ?: "";
+        return c->o->progress(&c->prog, c->o->userdata);
+}
+
+/* ---- hardlink map ------------------------------------------------------- */
+
+static size_t hl_hash(uint64_t dev, uint64_t ino) {
+        uint64_t h = (dev * 0x9E3779B97F4A7C15ull) ^ (ino * 0xC2B2AE3D27D4EB4Full);
+        return (size_t) (h ^ (h >> 31));
+}
+
+static void hl_done(hl_map *m) {
+        for (size_t i = 0; i < m->cap; i++)
+                free(m->e[i].path);
+        free(m->e);
+        *m = (hl_map) { 0 };
+}
+
+/* Returns the first member's path (borrowed) or NULL after recording path as
+ * the first member. -ENOMEM through *ret_err. */
+static const char *hl_get_or_add(hl_map *m, uint64_t dev, uint64_t ino, const char *path, int *ret_err) {
+        *ret_err = 0;
+        if ((m->n + 1) * 2 > m->cap) {
+                size_t ncap = m->cap ? m->cap * 2 : 64;
+                hl_entry *ne = calloc(ncap, sizeof(hl_entry));
+                if (!ne) {
+                        *ret_err = -ENOMEM;
+                        return NULL;
+                }
+                for (size_t i = 0; i < m->cap; i++) {
+                        if (!m->e[i].path)
+                                continue;
+                        size_t k = hl_hash(m->e[i].dev, m->e[i].ino) & (ncap - 1);
+                        while (ne[k].path)
+                                k = (k + 1) & (ncap - 1);
+                        ne[k] = m->e[i];
+                }
+                free(m->e);
+                m->e = ne;
+                m->cap = ncap;
+        }
+        size_t k = hl_hash(dev, ino) & (m->cap - 1);
+        while (m->e[k].path) {
+                if (m->e[k].dev == dev && m->e[k].ino == ino)
+                        return m->e[k].path;
+                k = (k + 1) & (m->cap - 1);
+        }
+        char *p = strdup(path);
+        if (!p) {
+                *ret_err = -ENOMEM;
+                return NULL;
+        }
+        m->e[k] = (hl_entry) { .dev = dev, .ino = ino, .path = p };
+        m->n++;
+        return NULL;
+}
+
+/* ---- layer tar writing -------------------------------------------------- */
+
+static int blob_out(ectx *c, const void *buf, size_t len) {
+        int r = sk_write_all(c->fd, buf, len);
+        if (r < 0)
+                return r;
+        if (EVP_DigestUpdate(c->zc ? c->md_blob : c->md, buf, len) != 1)
+                return -EIO;
+        c->written += len;
+        return 0;
+}
+
+/* Compress (zstd) what is in `in` and write it; end = finish the frame. */
+static int zstd_out(ectx *c, const void *buf, size_t len, bool end) {
+        ZSTD_inBuffer in = { buf, len, 0 };
+        for (;;) {
+                ZSTD_outBuffer out = { c->zbuf, c->zbuf_size, 0 };
+                size_t left = ZSTD_compressStream2(c->zc, &out, &in, end ? ZSTD_e_end : ZSTD_e_continue);
+                if (ZSTD_isError(left))
+                        return -EIO;
+                if (out.pos > 0) {
+                        int r = blob_out(c, c->zbuf, out.pos);
+                        if (r < 0)
+                                return r;
+                }
+                if (end ? left == 0 : in.pos == in.size)
+                        return 0;
+        }
+}
+
+static la_ssize_t layer_write_cb(struct archive *a, void *ud, const void *buf, size_t len) {
+        ectx *c = ud;
+        int r = 0;
+        if (c->zc) {
+                if (EVP_DigestUpdate(c->md, buf, len) != 1)
+                        r = -EIO;
+                else
+                        r = zstd_out(c, buf, len, false);
+        } else
+                r = blob_out(c, buf, len);
+        if (r < 0) {
+                c->io_err = r;
+                archive_set_error(a, -r, "writing layer tar: %s", strerror(-r));
+                return -1;
+        }
+        return (la_ssize_t) len;
+}
+
+/* libarchive's error as -errno (its errno, else -EIO), preferring the error
+ * our write callback saw. */
+static int ar_err(ectx *c, struct archive *a) {
+        if (c && c->io_err < 0)
+                return c->io_err;
+        int e = archive_errno(a);
+        return e > 0 ? -e : -EIO;
+}
+
+static int ar_fail(ectx *c, struct archive *a, const char *what) {
+        int r = ar_err(c, a);
+        _cleanup_free_ char *d = NULL;
+        if (asprintf(&d, "%s: %s", what, archive_error_string(a) ?: strerror(-r)) < 0)
+                d = NULL;
+        report(c, SK_PROBLEM_ERROR, r, c->path.p, NULL, d ?: what);
+        return r;
+}
+
+static bool is_whiteout(const sk_node *n) {
+        return n->type == SK_NODE_CHR && n->rdev_major == 0 && n->rdev_minor == 0;
+}
+
+static bool is_opaque(const sk_node *n) {
+        for (size_t i = 0; i < n->n_xattrs; i++)
+                if (strcmp(n->xattrs[i].name, "trusted.overlay.opaque") == 0)
+                        return n->xattrs[i].value_len >= 1 && n->xattrs[i].value[0] == 'y';
+        return false;
+}
+
+static void fill_common(struct archive_entry *e, const sk_node *n, const char *path) {
+        archive_entry_set_pathname(e, path);
+        archive_entry_set_perm(e, n->mode & 07777);
+        archive_entry_set_uid(e, n->uid);
+        archive_entry_set_gid(e, n->gid);
+        archive_entry_set_mtime(e, n->mtime.tv_sec, n->mtime.tv_nsec);
+        for (size_t i = 0; i < n->n_xattrs; i++) {
+                if (strncmp(n->xattrs[i].name, "trusted.overlay.", 16) == 0)
+                        continue;
+                archive_entry_xattr_add_entry(e, n->xattrs[i].name, n->xattrs[i].value, n->xattrs[i].value_len);
+        }
+}
+
+/* An empty regular file marker (".wh.NAME", ".wh..wh..opq"). */
+static int write_marker(ectx *c, const char *dirpath, const char *name, const sk_node *like) {
+        _cleanup_free_ char *p = NULL;
+        if (asprintf(&p, "%s%s%s", dirpath, *dirpath ? "/" : "", name) < 0)
+                return -ENOMEM;
+        struct archive_entry *e = archive_entry_new();
+        if (!e)
+                return -ENOMEM;
+        archive_entry_set_pathname(e, p);
+        archive_entry_set_filetype(e, AE_IFREG);
+        archive_entry_set_perm(e, 0644);
+        archive_entry_set_size(e, 0);
+        archive_entry_set_mtime(e, like->mtime.tv_sec, like->mtime.tv_nsec);
+        int r = archive_write_header(c->a, e) == ARCHIVE_OK ? 0 : ar_fail(c, c->a, "tar header");
+        archive_entry_free(e);
+        c->entries++;
+        return r;
+}
+
+static int write_zeros(ectx *c, uint64_t len) {
+        static const uint8_t zeros[65536];
+        while (len > 0) {
+                size_t k = len < sizeof(zeros) ? (size_t) len : sizeof(zeros);
+                if (archive_write_data(c->a, zeros, k) != (la_ssize_t) k)
+                        return ar_fail(c, c->a, "tar data");
+                len -= k;
+        }
+        return 0;
+}
+
+/* Stream a file's chunks into the archive (holes as zeros) and check its
+ * content hash over exactly the bytes written. */
+static int write_content(ectx *c, const sk_node *n) {
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        if (!md)
+                return -ENOMEM;
+        int r = 0;
+        if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+                r = -EIO;
+                goto out;
+        }
+        uint64_t pos = 0;
+        size_t k = 0;
+        for (size_t x = 0; x < n->n_extents; x++) {
+                const sk_extent *ext = &n->extents[x];
+                if (ext->offset < pos || ext->first_chunk + ext->n_chunks > n->n_chunks) {
+                        r = -EBADMSG;
+                        report(c, SK_PROBLEM_ERROR, r, c->path.p, NULL, "malformed extent list");
+                        goto out;
+                }
+                r = write_zeros(c, ext->offset - pos);
+                if (r < 0)
+                        goto out;
+                pos = ext->offset;
+                k = ext->first_chunk;
+                for (uint32_t i = 0; i < ext->n_chunks; i++, k++) {
+                        const sk_chunk_ref *cr = &n->chunks[k];
+                        void *buf = NULL;
+                        size_t len = 0;
+                        r = sk_repo_get_blob(c->repo, (const sk_blob_id *) cr->id, &buf, &len, NULL);
+                        char hex[SK_BLOB_ID_HEX + 1];
+                        if (r < 0 || len != cr->len) {
+                                sk_hex(cr->id, SK_TREE_ID_BYTES, hex);
+                                _cleanup_free_ char *d = NULL;
+                                if (r < 0)
+                                        d = sk_engine_detail(c->repo, "chunk %s of this file could not be read",
+                                                             hex);
+                                else if (asprintf(&d, "blob %s has length %zu, tree says %u", hex, len, cr->len) < 0)
+                                        d = NULL;
+                                if (r >= 0)
+                                        r = -EBADMSG;
+                                report(c, SK_PROBLEM_ERROR, r, c->path.p, hex, d ?: "chunk unreadable");
+                                free(buf);
+                                goto out;
+                        }
+                        if (EVP_DigestUpdate(md, buf, len) != 1) {
+                                free(buf);
+                                r = -EIO;
+                                goto out;
+                        }
+                        la_ssize_t w = archive_write_data(c->a, buf, len);
+                        free(buf);
+                        if (w != (la_ssize_t) len) {
+                                r = ar_fail(c, c->a, "tar data");
+                                goto out;
+                        }
+                        pos += len;
+                        c->bytes += len;
+                        c->prog.bytes_done += len;
+                }
+                uint8_t tail[16];
+                sk_put_le64(tail, ext->offset);
+                sk_put_le64(tail + 8, ext->length);
+                if (EVP_DigestUpdate(md, tail, sizeof(tail)) != 1) {
+                        r = -EIO;
+                        goto out;
+                }
+        }
+        if (pos > n->size) {
+                r = -EBADMSG;
+                report(c, SK_PROBLEM_ERROR, r, c->path.p, NULL, "extents exceed the file size");
+                goto out;
+        }
+        r = write_zeros(c, n->size - pos);
+        if (r < 0)
+                goto out;
+        uint8_t tail[8], h[32];
+        unsigned int hl = 0;
+        sk_put_le64(tail, n->size);
+        if (EVP_DigestUpdate(md, tail, 8) != 1 || EVP_DigestFinal_ex(md, h, &hl) != 1) {
+                r = -EIO;
+                goto out;
+        }
+        if (memcmp(h, n->content_hash, sizeof(h)) != 0) {
+                r = -EBADMSG;
+                report(c, SK_PROBLEM_ERROR, r, c->path.p, NULL,
+                       "content hash mismatch: data read from the repository differs from the backed-up file");
+        }
+out:
+        EVP_MD_CTX_free(md);
+        return r;
+}
+
+static int walk(ectx *c, const uint8_t tree[SK_TREE_ID_BYTES]);
+
+static int write_node(ectx *c, const sk_node *n, const char *dirpath) {
+        int r = 0;
+        if (is_whiteout(n)) {
+                _cleanup_free_ char *wh = NULL;
+                if (asprintf(&wh, ".wh.%s", n->name) < 0)
+                        return -ENOMEM;
+                return write_marker(c, dirpath, wh, n);
+        }
+        if (n->type == SK_NODE_SOCKET) {
+                report(c, SK_PROBLEM_WARNING, -EOPNOTSUPP, c->path.p, NULL, "socket not exported");
+                return 0;
+        }
+        struct archive_entry *e = archive_entry_new();
+        if (!e)
+                return -ENOMEM;
+        fill_common(e, n, c->path.p);
+        bool content = false;
+        switch (n->type) {
+        case SK_NODE_DIR: archive_entry_set_filetype(e, AE_IFDIR); break;
+        case SK_NODE_SYMLINK:
+                archive_entry_set_filetype(e, AE_IFLNK);
+                archive_entry_set_symlink(e, n->target ?: "");
+                break;
+        case SK_NODE_CHR:
+        case SK_NODE_BLK:
+                archive_entry_set_filetype(e, n->type == SK_NODE_CHR ? AE_IFCHR : AE_IFBLK);
+                archive_entry_set_rdevmajor(e, n->rdev_major);
+                archive_entry_set_rdevminor(e, n->rdev_minor);
+                break;
+        case SK_NODE_FIFO: archive_entry_set_filetype(e, AE_IFIFO); break;
+        case SK_NODE_FILE: {
+                archive_entry_set_filetype(e, AE_IFREG);
+                const char *first = NULL;
+                if (n->nlink > 1) {
+                        first = hl_get_or_add(&c->hl, n->dev, n->ino, c->path.p, &r);
+                        if (r < 0)
+                                goto out;
+                }
+                if (first) {
+                        archive_entry_set_hardlink(e, first);
+                        archive_entry_set_size(e, 0);
+                } else {
+                        archive_entry_set_size(e, (la_int64_t) n->size);
+                        content = true;
+                }
+                break;
+        }
+        default:
+                r = -EBADMSG;
+                report(c, SK_PROBLEM_ERROR, r, c->path.p, NULL, "unknown entry type");
+                goto out;
+        }
+        if (archive_write_header(c->a, e) != ARCHIVE_OK) {
+                r = ar_fail(c, c->a, "tar header");
+                goto out;
+        }
+        c->entries++;
+        c->prog.files_done++;
+        if (content)
+                r = write_content(c, n);
+        if (r >= 0 && n->type == SK_NODE_DIR) {
+                if (is_opaque(n))
+                        r = write_marker(c, c->path.p, ".wh..wh..opq", n);
+                if (r >= 0)
+                        r = walk(c, n->subtree);
+        }
+out:
+        archive_entry_free(e);
+        return r;
+}
+
+static int walk(ectx *c, const uint8_t tree[SK_TREE_ID_BYTES]) {
+        sk_dir *d = NULL;
+        _cleanup_free_ char *detail = NULL;
+        int r = sk_dir_load(c->repo, tree, &d, &detail);
+        if (r < 0) {
+                char hex[SK_TREE_ID_BYTES * 2 + 1];
+                sk_hex(tree, SK_TREE_ID_BYTES, hex);
+                report(c, SK_PROBLEM_ERROR, r, c->path.p ?: "", hex, detail ?: "directory listing unreadable");
+                return r;
+        }
+        /* The entries' tar paths are below the current one. */
+        _cleanup_free_ char *dirpath = strdup(c->path.p ?: "");
+        if (!dirpath) {
+                sk_dir_free(d);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < d->n && r >= 0; i++) {
+                size_t old;
+                r = sk_pathbuf_push(&c->path, d->entries[i].name, &old);
+                if (r < 0)
+                        break;
+                r = write_node(c, &d->entries[i], dirpath);
+                if (r >= 0 && (c->prog.files_done & 255) == 0)
+                        r = progress(c);
+                sk_pathbuf_pop(&c->path, old);
+        }
+        sk_dir_free(d);
+        return r;
+}
+
+static char *tmp_name(const char *dir, const char *what) {
+        char *p = NULL;
+        if (asprintf(&p, "%s/.snapkeep-%s.XXXXXX", dir, what) < 0)
+                return NULL;
+        return p;
+}
+
+/* Write one layer's tar into a new temporary file in tmpdir. */
+static int export_layer(ectx *c, const sk_oci_layer_src *src, const char *tmpdir, layer_out *out) {
+        char id[SK_BACKUP_ID_HEX + 1];
+        int r = sk_backup_resolve(c->repo, src->backup_id, id);
+        if (r < 0) {
+                report(c, SK_PROBLEM_ERROR, r, NULL, NULL, "backup not found");
+                return r;
+        }
+        c->backup_id = id;
+        c->layer_path = src->path ?: "";
+        sk_node root = { 0 };
+        r = sk_backup_lookup(c->repo, id, c->layer_path, &root);
+        if (r < 0) {
+                _cleanup_free_ char *d = NULL;
+                if (asprintf(&d, "layer directory '%s' not found in the backup", c->layer_path) < 0)
+                        d = NULL;
+                report(c, SK_PROBLEM_ERROR, r, c->layer_path, NULL, d ?: "layer directory not found");
+                return r;
+        }
+        if (root.type != SK_NODE_DIR) {
+                sk_node_clear(&root);
+                report(c, SK_PROBLEM_ERROR, -ENOTDIR, c->layer_path, NULL, "layer path is not a directory");
+                return -ENOTDIR;
+        }
+
+        out->tmp_path = tmp_name(tmpdir, "layer");
+        if (!out->tmp_path) {
+                sk_node_clear(&root);
+                return -ENOMEM;
+        }
+        c->fd = mkostemp(out->tmp_path, O_CLOEXEC);
+        if (c->fd < 0) {
+                r = negative_errno();
+                free(out->tmp_path);
+                out->tmp_path = NULL;
+                sk_node_clear(&root);
+                report(c, SK_PROBLEM_ERROR, r, tmpdir, NULL, "cannot create a temporary layer file");
+                return r;
+        }
+        c->md = EVP_MD_CTX_new();
+        c->a = archive_write_new();
+        c->written = 0;
+        c->io_err = 0;
+        if (!c->md || !c->a) {
+                r = -ENOMEM;
+                goto out;
+        }
+        if (EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1) {
+                r = -EIO;
+                goto out;
+        }
+        if (c->o->zstd_level > 0) {
+                c->md_blob = EVP_MD_CTX_new();
+                c->zc = ZSTD_createCCtx();
+                c->zbuf_size = ZSTD_CStreamOutSize();
+                c->zbuf = malloc(c->zbuf_size);
+                if (!c->md_blob || !c->zc || !c->zbuf) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                if (EVP_DigestInit_ex(c->md_blob, EVP_sha256(), NULL) != 1 ||
+                    ZSTD_isError(ZSTD_CCtx_setParameter(c->zc, ZSTD_c_compressionLevel, c->o->zstd_level)) ||
+                    ZSTD_isError(ZSTD_CCtx_setParameter(c->zc, ZSTD_c_checksumFlag, 1))) {
+                        r = -EINVAL;
+                        goto out;
+                }
+        }
+        if (archive_write_set_format_pax(c->a) != ARCHIVE_OK ||
+            archive_write_set_bytes_in_last_block(c->a, 1) != ARCHIVE_OK ||
+            archive_write_open2(c->a, c, NULL, layer_write_cb, NULL, NULL) != ARCHIVE_OK) {
+                r = ar_fail(c, c->a, "layer tar");
+                goto out;
+        }
+        r = walk(c, root.subtree);
+        if (r < 0)
+                goto out;
+        if (archive_write_close(c->a) != ARCHIVE_OK) {
+                r = ar_fail(c, c->a, "layer tar");
+                goto out;
+        }
+        if (c->zc && (r = zstd_out(c, NULL, 0, true)) < 0) {
+                report(c, SK_PROBLEM_ERROR, r, c->layer_path, NULL, "compressing the layer failed");
+                goto out;
+        }
+        uint8_t h[32];
+        unsigned int hl = 0;
+        if (EVP_DigestFinal_ex(c->md, h, &hl) != 1) {
+                r = -EIO;
+                goto out;
+        }
+        sk_hex(h, sizeof(h), out->diff_id);
+        if (c->zc) {
+                if (EVP_DigestFinal_ex(c->md_blob, h, &hl) != 1) {
+                        r = -EIO;
+                        goto out;
+                }
+                sk_hex(h, sizeof(h), out->digest);
+        } else
+                memcpy(out->digest, out->diff_id, sizeof(out->digest));
+        out->size = c->written;
+out:
+        ZSTD_freeCCtx(c->zc);
+        c->zc = NULL;
+        free(c->zbuf);
+        c->zbuf = NULL;
+        EVP_MD_CTX_free(c->md_blob);
+        c->md_blob = NULL;
+        hl_done(&c->hl);
+        if (c->a)
+                archive_write_free(c->a);
+        c->a = NULL;
+        EVP_MD_CTX_free(c->md);
+        c->md = NULL;
+        close(c->fd);
+        c->fd = -1;
+        sk_node_clear(&root);
+        c->backup_id = NULL;
+        return r;
+}
+
+/* ---- JSON documents ------------------------------------------------------ */
+
+static void json_str(FILE *f, const char *s) {
+        fputc('"', f);
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
+                if (*p == '"' || *p == '\\')
+                        fprintf(f, "\\%c", *p);
+                else if (*p < 0x20)
+                        fprintf(f, "\\u%04x", *p);
+                else
+                        fputc(*p, f);
+        }
+        fputc('"', f);
+}
+
+static void sha_hex(const void *buf, size_t len, char out[SK_BLOB_ID_HEX + 1]) {
+        uint8_t h[32];
+        unsigned int hl = 0;
+        if (EVP_Digest(buf, len, h, &hl, EVP_sha256(), NULL) != 1)
+                memset(h, 0, sizeof(h));
+        sk_hex(h, sizeof(h), out);
+}
+
+int sk_oci_normalize_ref(const char *ref, char *buf, size_t size) {
+        if (!ref || !*ref || strlen(ref) > 255 || strchr(ref, '@'))
+                return -EINVAL;
+        for (const char *p = ref; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                      strchr("._-/:", *p)))
+                        return -EINVAL;
+        const char *slash = strrchr(ref, '/');
+        const char *colon = strrchr(ref, ':');
+        bool has_tag = colon && (!slash || colon > slash);
+        size_t name_len = has_tag ? (size_t) (colon - ref) : strlen(ref);
+        if (name_len == 0 || (has_tag && colon[1] == '\0') || ref[0] == '/' || ref[name_len - 1] == '/')
+                return -EINVAL;
+        const char *first_slash = memchr(ref, '/', name_len);
+        const char *prefix = "";
+        if (!first_slash)
+                prefix = "docker.io/library/";
+        else {
+                size_t fl = (size_t) (first_slash - ref);
+                bool domain = memchr(ref, '.', fl) || memchr(ref, ':', fl) || (fl == 9 && !strncmp(ref, "localhost", 9));
+                if (!domain)
+                        prefix = "docker.io/";
+        }
+        int n = snprintf(buf, size, "%s%.*s:%s", prefix, (int) name_len, ref, has_tag ? colon + 1 : "latest");
+        if (n < 0 || (size_t) n >= size)
+                return -EINVAL;
+        return 0;
+}
+
+static int iso8601(int64_t t, char out[32]) {
+        struct tm tm;
+        time_t tt = (time_t) t;
+        if (!gmtime_r(&tt, &tm) || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+                return -EINVAL;
+        return 0;
+}
+
+/* ---- the outer archive --------------------------------------------------- */
+
+static int outer_add_mem(struct archive *a, const char *name, const void *buf, size_t len, int64_t mtime) {
+        struct archive_entry *e = archive_entry_new();
+        if (!e)
+                return -ENOMEM;
+        archive_entry_set_pathname(e, name);
+        archive_entry_set_filetype(e, AE_IFREG);
+        archive_entry_set_perm(e, 0644);
+        archive_entry_set_size(e, (la_int64_t) len);
+        archive_entry_set_mtime(e, mtime, 0);
+        int r = 0;
+        if (archive_write_header(a, e) != ARCHIVE_OK || (len && archive_write_data(a, buf, len) != (la_ssize_t) len))
+                r = ar_err(NULL, a);
+        archive_entry_free(e);
+        return r;
+}
+
+static int outer_add_dir(struct archive *a, const char *name, int64_t mtime) {
+        struct archive_entry *e = archive_entry_new();
+        if (!e)
+                return -ENOMEM;
+        archive_entry_set_pathname(e, name);
+        archive_entry_set_filetype(e, AE_IFDIR);
+        archive_entry_set_perm(e, 0755);
+        archive_entry_set_mtime(e, mtime, 0);
+        int r = archive_write_header(a, e) == ARCHIVE_OK ? 0 : ar_err(NULL, a);
+        archive_entry_free(e);
+        return r;
+}
+
+static int outer_add_file(struct archive *a, const char *name, const char *src, uint64_t size, int64_t mtime) {
+        _cleanup_close_ int fd = open(src, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        struct archive_entry *e = archive_entry_new();
+        if (!e)
+                return -ENOMEM;
+        archive_entry_set_pathname(e, name);
+        archive_entry_set_filetype(e, AE_IFREG);
+        archive_entry_set_perm(e, 0644);
+        archive_entry_set_size(e, (la_int64_t) size);
+        archive_entry_set_mtime(e, mtime, 0);
+        int r = archive_write_header(a, e) == ARCHIVE_OK ? 0 : ar_err(NULL, a);
+        archive_entry_free(e);
+        if (r < 0)
+                return r;
+        _cleanup_free_ uint8_t *buf = malloc(COPY_BUF);
+        if (!buf)
+                return -ENOMEM;
+        uint64_t done = 0;
+        while (done < size) {
+                ssize_t k = sk_read_all(fd, buf, COPY_BUF);
+                if (k < 0)
+                        return (int) k;
+                if (k == 0)
+                        return -EIO; /* the layer file shrank under us */
+                if (archive_write_data(a, buf, (size_t) k) != k)
+                        return ar_err(NULL, a);
+                done += (uint64_t) k;
+        }
+        return 0;
+}
+
+int sk_oci_export_run(sk_repo *repo, const sk_oci_export_options *o, sk_oci_export_result *ret) {
+        if (!repo || !o || !o->layers || o->n_layers == 0 || !o->output || !o->ref)
+                return -EINVAL;
+        sk_oci_export_result res = { 0 };
+        int r = sk_oci_normalize_ref(o->ref, res.ref, sizeof(res.ref));
+        if (r < 0)
+                return r;
+        const char *tag = strrchr(res.ref, ':') + 1;
+
+        _cleanup_free_ char *outdir = NULL;
+        const char *slash = strrchr(o->output, '/');
+        if (!slash)
+                outdir = strdup(".");
+        else if (slash == o->output)
+                outdir = strdup("/");
+        else
+                outdir = strndup(o->output, (size_t) (slash - o->output));
+        if (!outdir)
+                return -ENOMEM;
+        const char *tmpdir = o->tmpdir ?: outdir;
+        int64_t created = o->created ? o->created : (int64_t) time(NULL);
+
+        ectx c = { .repo = repo, .o = o, .fd = -1, .prog.phase = SK_PHASE_RESTORE };
+        layer_out *layers = calloc(o->n_layers, sizeof(layer_out));
+        if (!layers)
+                return -ENOMEM;
+        char *cfg = NULL, *man = NULL, *idx = NULL, *tmp_out = NULL;
+        size_t cfg_len = 0, man_len = 0, idx_len = 0;
+        struct archive *a = NULL;
+        int out_fd = -1;
+
+        for (size_t i = 0; i < o->n_layers; i++) {
+                r = export_layer(&c, &o->layers[i], tmpdir, &layers[i]);
+                if (r < 0)
+                        goto out;
+        }
+
+        /* config */
+        char when[32];
+        r = iso8601(created, when);
+        if (r < 0)
+                goto out;
+        FILE *f = open_memstream(&cfg, &cfg_len);
+        if (!f) {
+                r = -ENOMEM;
+                goto out;
+        }
+        fprintf(f, "{\"created\":\"%s\",\"architecture\":\"%s\",\"os\":\"linux\",\"config\":{\"Env\":"
+                   "[\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\"],\"Cmd\":[",
+                when, OCI_ARCH);
+        if (o->n_cmd == 0)
+                fputs("\"/bin/sh\"", f);
+        for (size_t i = 0; i < o->n_cmd; i++) {
+                if (i)
+                        fputc(',', f);
+                json_str(f, o->cmd[i]);
+        }
+        fputs("]},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[", f);
+        for (size_t i = 0; i < o->n_layers; i++)
+                fprintf(f, "%s\"sha256:%s\"", i ? "," : "", layers[i].diff_id);
+        fputs("]},\"history\":[", f);
+        for (size_t i = 0; i < o->n_layers; i++) {
+                fprintf(f, "%s{\"created\":\"%s\",\"created_by\":", i ? "," : "", when);
+                _cleanup_free_ char *by = NULL;
+                if (asprintf(&by, "snapkeep export %s:%s", o->layers[i].backup_id, o->layers[i].path ?: "") < 0) {
+                        fclose(f);
+                        r = -ENOMEM;
+                        goto out;
+                }
+                json_str(f, by);
+                fputc('}', f);
+        }
+        fputs("]}", f);
+        if (fclose(f) != 0) {
+                r = -ENOMEM;
+                goto out;
+        }
+        char cfg_digest[SK_BLOB_ID_HEX + 1];
+        sha_hex(cfg, cfg_len, cfg_digest);
+
+        /* manifest */
+        f = open_memstream(&man, &man_len);
+        if (!f) {
+                r = -ENOMEM;
+                goto out;
+        }
+        fprintf(f, "{\"schemaVersion\":2,\"mediaType\":\"" MEDIA_MANIFEST "\",\"config\":{\"mediaType\":\"" MEDIA_CONFIG
+                   "\",\"digest\":\"sha256:%s\",\"size\":%zu},\"layers\":[",
+                cfg_digest, cfg_len);
+        for (size_t i = 0; i < o->n_layers; i++)
+                fprintf(f, "%s{\"mediaType\":\"%s\",\"digest\":\"sha256:%s\",\"size\":%llu}", i ? "," : "",
+                        o->zstd_level > 0 ? MEDIA_LAYER_ZSTD : MEDIA_LAYER, layers[i].digest,
+                        (unsigned long long) layers[i].size);
+        fputs("]}", f);
+        if (fclose(f) != 0) {
+                r = -ENOMEM;
+                goto out;
+        }
+        char man_digest[SK_BLOB_ID_HEX + 1];
+        sha_hex(man, man_len, man_digest);
+
+        /* index */
+        f = open_memstream(&idx, &idx_len);
+        if (!f) {
+                r = -ENOMEM;
+                goto out;
+        }
+        fprintf(f, "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[{"
+                   "\"mediaType\":\"" MEDIA_MANIFEST "\",\"digest\":\"sha256:%s\",\"size\":%zu,\"platform\":{"
+                   "\"architecture\":\"%s\",\"os\":\"linux\"},\"annotations\":{\"io.containerd.image.name\":",
+                man_digest, man_len, OCI_ARCH);
+        json_str(f, res.ref);
+        fputs(",\"org.opencontainers.image.ref.name\":", f);
+        json_str(f, tag);
+        fputs("}}]}", f);
+        if (fclose(f) != 0) {
+                r = -ENOMEM;
+                goto out;
+        }
+
+        /* the archive */
+        tmp_out = tmp_name(outdir, "export");
+        if (!tmp_out) {
+                r = -ENOMEM;
+                goto out;
+        }
+        out_fd = mkostemp(tmp_out, O_CLOEXEC);
+        if (out_fd < 0) {
+                r = negative_errno();
+                free(tmp_out);
+                tmp_out = NULL;
+                report(&c, SK_PROBLEM_ERROR, r, o->output, NULL, "cannot create the output file");
+                goto out;
+        }
+        a = archive_write_new();
+        if (!a) {
+                r = -ENOMEM;
+                goto out;
+        }
+        if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK || archive_write_open_fd(a, out_fd) != ARCHIVE_OK) {
+                r = ar_err(NULL, a);
+                goto out;
+        }
+        static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
+        char name[128];
+        r = outer_add_mem(a, "oci-layout", layout, strlen(layout), created);
+        if (r >= 0)
+                r = outer_add_mem(a, "index.json", idx, idx_len, created);
+        if (r >= 0)
+                r = outer_add_dir(a, "blobs", created);
+        if (r >= 0)
+                r = outer_add_dir(a, "blobs/sha256", created);
+        if (r >= 0) {
+                snprintf(name, sizeof(name), "blobs/sha256/%s", man_digest);
+                r = outer_add_mem(a, name, man, man_len, created);
+        }
+        if (r >= 0) {
+                snprintf(name, sizeof(name), "blobs/sha256/%s", cfg_digest);
+                r = outer_add_mem(a, name, cfg, cfg_len, created);
+        }
+        for (size_t i = 0; i < o->n_layers && r >= 0; i++) {
+                bool dup = false;
+                for (size_t j = 0; j < i; j++)
+                        dup = dup || strcmp(layers[j].digest, layers[i].digest) == 0;
+                if (dup)
+                        continue;
+                snprintf(name, sizeof(name), "blobs/sha256/%s", layers[i].digest);
+                r = outer_add_file(a, name, layers[i].tmp_path, layers[i].size, created);
+        }
+        if (r >= 0 && archive_write_close(a) != ARCHIVE_OK)
+                r = ar_err(NULL, a);
+        if (r < 0) {
+                report(&c, SK_PROBLEM_ERROR, r, o->output, NULL, "writing the archive failed");
+                goto out;
+        }
+        struct stat st;
+        if (fsync(out_fd) < 0 || fstat(out_fd, &st) < 0 || fchmod(out_fd, 0644) < 0) {
+                r = negative_errno();
+                report(&c, SK_PROBLEM_ERROR, r, o->output, NULL, "writing the archive failed");
+                goto out;
+        }
+        if (rename(tmp_out, o->output) < 0) {
+                r = negative_errno();
+                report(&c, SK_PROBLEM_ERROR, r, o->output, NULL, "cannot rename the archive into place");
+                goto out;
+        }
+        free(tmp_out);
+        tmp_out = NULL;
+        (void) sk_fsync_path_dir(o->output);
+
+        snprintf(res.manifest_digest, sizeof(res.manifest_digest), "sha256:%s", man_digest);
+        res.layers = o->n_layers;
+        res.entries = c.entries;
+        res.bytes = c.bytes;
+        res.archive_size = (uint64_t) st.st_size;
+        if (ret)
+                *ret = res;
+        r = 0;
+out:
+        if (a)
+                archive_write_free(a);
+        if (out_fd >= 0)
+                close(out_fd);
+        if (tmp_out) {
+                unlink(tmp_out);
+                free(tmp_out);
+        }
+        for (size_t i = 0; i < o->n_layers; i++)
+                if (layers[i].tmp_path) {
+                        unlink(layers[i].tmp_path);
+                        free(layers[i].tmp_path);
+                }
+        free(layers);
+        free(cfg);
+        free(man);
+        free(idx);
+        free(c.path.p);
+        return r;
+}

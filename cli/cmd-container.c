@@ -1,0 +1,649 @@
+#include "cli/container.h"
+
+#include <errno.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/time.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/macro.h"
+#include "control.pb-c.h"
+
+#define PB(name) Snapkeep__Control__V1__##name
+#define METHOD(name) "/snapkeep.control.v1.Control/" name
+
+enum {
+        OPT_ADMIN_SOCKET = SK_OPT_FIRST_COMMAND_OPTION + 100,
+        OPT_CONTAINER,
+        OPT_NAMESPACE,
+        OPT_SNAPSHOT,
+        OPT_ALL,
+        OPT_TAG,
+        OPT_TARGET,
+        OPT_FOLLOW,
+        OPT_SINCE,
+};
+
+/* --- a tiny gRPC client ------------------------------------------------------- */
+
+typedef struct rpc {
+        grpc_channel *channel;
+        grpc_completion_queue *cq;
+} rpc;
+
+static int rpc_open(const char *socket_path, rpc *ret) {
+        char *target = NULL;
+        if (asprintf(&target, "unix:%s", socket_path) < 0)
+                return -ENOMEM;
+        grpc_init();
+        grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+        ret->channel = grpc_channel_create(target, creds, NULL);
+        grpc_channel_credentials_release(creds);
+        free(target);
+        ret->cq = grpc_completion_queue_create_for_pluck(NULL);
+        if (!ret->channel || !ret->cq)
+                return -ENOMEM;
+        return 0;
+}
+
+static void rpc_close(rpc *r) {
+        if (r->channel)
+                grpc_channel_destroy(r->channel);
+        if (r->cq) {
+                grpc_completion_queue_shutdown(r->cq);
+                grpc_completion_queue_destroy(r->cq);
+        }
+        grpc_shutdown();
+}
+
+static bool run_batch(rpc *r, grpc_call *call, const grpc_op *ops, size_t n, void *tag) {
+        if (grpc_call_start_batch(call, ops, n, tag, NULL) != GRPC_CALL_OK)
+                return false;
+        grpc_event ev = grpc_completion_queue_pluck(r->cq, tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        return ev.type == GRPC_OP_COMPLETE && ev.success;
+}
+
+typedef int (*reply_fn)(const ProtobufCMessage *reply, void *userdata);
+
+/* Call method with req; every reply (one for unary) is unpacked as out_desc
+ * and passed to fn. Returns the gRPC status; *ret_details (owned) gets its
+ * message. */
+static grpc_status_code rpc_call(rpc *r, const char *method, const ProtobufCMessage *req,
+                                 const ProtobufCMessageDescriptor *out_desc, reply_fn fn, void *userdata,
+                                 char **ret_details) {
+        size_t len = protobuf_c_message_get_packed_size(req);
+        uint8_t *buf = malloc(len ? len : 1);
+        if (!buf)
+                return GRPC_STATUS_RESOURCE_EXHAUSTED;
+        protobuf_c_message_pack(req, buf);
+        grpc_slice s = grpc_slice_from_copied_buffer((const char *) buf, len);
+        free(buf);
+        grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&s, 1);
+        grpc_slice_unref(s);
+
+        grpc_slice m = grpc_slice_from_static_string(method);
+        grpc_call *call = grpc_channel_create_call(r->channel, NULL, GRPC_PROPAGATE_DEFAULTS, r->cq, m, NULL,
+                                                   gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        grpc_metadata_array initial_md, trailing_md;
+        grpc_metadata_array_init(&initial_md);
+        grpc_metadata_array_init(&trailing_md);
+        grpc_status_code status = GRPC_STATUS_UNKNOWN;
+        grpc_slice details = grpc_empty_slice();
+
+        grpc_op ops[4] = {};
+        ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+        ops[1].op = GRPC_OP_SEND_MESSAGE;
+        ops[1].data.send_message.send_message = send;
+        ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+        ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+        ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial_md;
+        bool ok = run_batch(r, call, ops, 4, (void *) 1);
+        int cb_error = 0;
+        while (ok) {
+                grpc_byte_buffer *recv = NULL;
+                grpc_op op = { .op = GRPC_OP_RECV_MESSAGE };
+                op.data.recv_message.recv_message = &recv;
+                if (!run_batch(r, call, &op, 1, (void *) 2) || !recv)
+                        break;
+                grpc_byte_buffer_reader reader;
+                grpc_slice all = grpc_empty_slice();
+                if (grpc_byte_buffer_reader_init(&reader, recv)) {
+                        all = grpc_byte_buffer_reader_readall(&reader);
+                        grpc_byte_buffer_reader_destroy(&reader);
+                }
+                grpc_byte_buffer_destroy(recv);
+                ProtobufCMessage *msg = protobuf_c_message_unpack(out_desc, NULL, GRPC_SLICE_LENGTH(all),
+                                                                  GRPC_SLICE_START_PTR(all));
+                grpc_slice_unref(all);
+                if (!msg) {
+                        cb_error = -EBADMSG;
+                        break;
+                }
+                if (cb_error >= 0 && fn)
+                        cb_error = fn(msg, userdata);
+                protobuf_c_message_free_unpacked(msg, NULL);
+        }
+        grpc_op st = { .op = GRPC_OP_RECV_STATUS_ON_CLIENT };
+        st.data.recv_status_on_client.trailing_metadata = &trailing_md;
+        st.data.recv_status_on_client.status = &status;
+        st.data.recv_status_on_client.status_details = &details;
+        if (!run_batch(r, call, &st, 1, (void *) 3))
+                status = GRPC_STATUS_UNAVAILABLE;
+        if (status == GRPC_STATUS_OK && cb_error < 0) {
+                status = GRPC_STATUS_DATA_LOSS;
+                *ret_details = strdup("malformed reply from snapkeepd");
+        } else if (ret_details) {
+                size_t dl = GRPC_SLICE_LENGTH(details);
+                *ret_details = strndup((const char *) GRPC_SLICE_START_PTR(details), dl);
+        }
+        grpc_slice_unref(details);
+        grpc_metadata_array_destroy(&initial_md);
+        grpc_metadata_array_destroy(&trailing_md);
+        grpc_byte_buffer_destroy(send);
+        grpc_call_unref(call);
+        return status;
+}
+
+static const char *admin_socket(const char *flag) {
+        if (flag)
+                return flag;
+        const char *e = getenv("SNAPKEEP_ADMIN_SOCKET");
+        return e && *e ? e : SK_CLI_DEFAULT_ADMIN_SOCKET;
+}
+
+static int exit_for_status(grpc_status_code s) {
+        switch (s) {
+        case GRPC_STATUS_OK: return SK_EXIT_OK;
+        case GRPC_STATUS_NOT_FOUND: return SK_EXIT_NOT_FOUND;
+        case GRPC_STATUS_INVALID_ARGUMENT: return SK_EXIT_USAGE;
+        case GRPC_STATUS_DATA_LOSS: return SK_EXIT_INTEGRITY;
+        default: return SK_EXIT_ERROR;
+        }
+}
+
+static int report(sk_cli *cli, grpc_status_code s, char *details, const char *sock) {
+        if (s == GRPC_STATUS_UNAVAILABLE && (!details || !*details || strstr(details, "connect")))
+                fprintf(stderr, "%s %s: error: cannot reach snapkeepd's control API on %s (is snapkeepd running? "
+                                "use --admin-socket or SNAPKEEP_ADMIN_SOCKET; it is root-only)\n",
+                        cli->prog, cli->command, sock);
+        else
+                fprintf(stderr, "%s %s: error: %s\n", cli->prog, cli->command, details && *details ? details : "failed");
+        free(details);
+        return exit_for_status(s);
+}
+
+/* --- progress: a thread polls Events while Backup runs (stderr on a TTY) --- */
+
+typedef struct progress_thread {
+        const char *sock;
+        uint64_t since;
+        atomic_bool stop;
+        pthread_t thread;
+        bool started;
+} progress_thread;
+
+static int show_progress_event(const ProtobufCMessage *msg, void *userdata) {
+        const PB(Event) *e = (const void *) msg;
+        progress_thread *pt = userdata;
+        if (e->seq > pt->since)
+                pt->since = e->seq;
+        if (strcmp(e->kind, "progress") == 0 || strcmp(e->kind, "backup-start") == 0) {
+                char b1[32];
+                fprintf(stderr, "\r\033[K%.60s: %" PRIu64 " files, %s", e->snapshot, e->files_done,
+                        sk_cli_format_size(e->bytes_done, b1, sizeof(b1)));
+                fflush(stderr);
+        }
+        return 0;
+}
+
+static void *progress_main(void *userdata) {
+        progress_thread *pt = userdata;
+        rpc r = {};
+        if (rpc_open(pt->sock, &r) >= 0) {
+                while (!atomic_load(&pt->stop)) {
+                        PB(EventsRequest) req = SNAPKEEP__CONTROL__V1__EVENTS_REQUEST__INIT;
+                        req.since = pt->since;
+                        req.wait_ms = 300;
+                        char *details = NULL;
+                        grpc_status_code s = rpc_call(&r, METHOD("Events"), &req.base,
+                                                      &snapkeep__control__v1__event__descriptor, show_progress_event, pt,
+                                                      &details);
+                        free(details);
+                        if (s != GRPC_STATUS_OK)
+                                break;
+                }
+        }
+        rpc_close(&r);
+        return NULL;
+}
+
+static int last_event_seq(const ProtobufCMessage *msg, void *userdata) {
+        *(uint64_t *) userdata = ((const PB(StatusResponse) *) msg)->last_event;
+        return 0;
+}
+
+static void progress_start(progress_thread *pt, rpc *r, const char *sock) {
+        PB(StatusRequest) req = SNAPKEEP__CONTROL__V1__STATUS_REQUEST__INIT;
+        char *details = NULL;
+        pt->sock = sock;
+        if (rpc_call(r, METHOD("Status"), &req.base, &snapkeep__control__v1__status_response__descriptor,
+                     last_event_seq, &pt->since, &details) == GRPC_STATUS_OK)
+                pt->started = pthread_create(&pt->thread, NULL, progress_main, pt) == 0;
+        free(details);
+}
+
+static void progress_stop(progress_thread *pt) {
+        if (!pt->started)
+                return;
+        atomic_store(&pt->stop, true);
+        pthread_join(pt->thread, NULL);
+        fprintf(stderr, "\r\033[K");
+        fflush(stderr);
+}
+
+/* --- backup ------------------------------------------------------------------------- */
+
+bool sk_container_backup_wanted(int argc, char **argv) {
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--") == 0)
+                        break;
+                if (strcmp(argv[i], "--all") == 0 || strncmp(argv[i], "--container", 11) == 0 ||
+                    strncmp(argv[i], "--snapshot", 10) == 0)
+                        return true;
+        }
+        return false;
+}
+
+typedef struct backup_out {
+        sk_cli *cli;
+        int failures;
+        uint64_t errors;
+} backup_out;
+
+static int print_backup(const ProtobufCMessage *msg, void *userdata) {
+        const PB(BackupResponse) *resp = (const void *) msg;
+        backup_out *o = userdata;
+        sk_cli *cli = o->cli;
+        const char *first_active = NULL;
+        for (size_t i = 0; i < resp->n_results; i++) {
+                const PB(BackupResult) *r = resp->results[i];
+                if (r->error[0])
+                        o->failures++;
+                o->errors += r->errors;
+                if (!first_active && !r->error[0] && strcmp(r->kind, "active") == 0)
+                        first_active = r->backup_id;
+        }
+        if (cli->json) {
+                sk_json *j = &cli->js;
+                sk_json_begin_object(j);
+                sk_json_key(j, "results");
+                sk_json_begin_array(j);
+                for (size_t i = 0; i < resp->n_results; i++) {
+                        const PB(BackupResult) *r = resp->results[i];
+                        sk_json_begin_object(j);
+                        sk_json_kv_str(j, "snapshot", r->snapshot);
+                        sk_json_kv_str(j, "kind", r->kind);
+                        sk_json_kv_str(j, "backup_id", r->backup_id);
+                        sk_json_kv_str(j, "chain_id", r->chain_id);
+                        sk_json_kv_u64(j, "layers_captured", r->layers_captured);
+                        sk_json_kv_u64(j, "layers_reused", r->layers_reused);
+                        sk_json_kv_u64(j, "bytes_read", r->bytes_read);
+                        sk_json_kv_u64(j, "blobs_added", r->blobs_added);
+                        sk_json_kv_u64(j, "errors", r->errors);
+                        sk_json_kv_u64(j, "warnings", r->warnings);
+                        sk_json_kv_double(j, "seconds", r->seconds);
+                        if (r->error[0])
+                                sk_json_kv_str(j, "error", r->error);
+                        sk_json_end_object(j);
+                }
+                sk_json_end_array(j);
+                if (first_active)
+                        sk_json_kv_str(j, "backup_id", first_active);
+                else if (resp->n_results == 1 && !resp->results[0]->error[0])
+                        sk_json_kv_str(j, "backup_id", resp->results[0]->backup_id);
+                sk_json_end_object(j);
+                fputc('\n', stdout);
+                return 0;
+        }
+        for (size_t i = 0; i < resp->n_results; i++) {
+                const PB(BackupResult) *r = resp->results[i];
+                char b1[32];
+                if (r->error[0]) {
+                        fprintf(stderr, "%s backup: %s: %s\n", cli->prog, r->snapshot, r->error);
+                        continue;
+                }
+                if (!cli->quiet) {
+                        printf("%s (%s%s%s): backup %s\n", r->snapshot, r->kind, r->chain_id[0] ? " " : "", r->chain_id,
+                               r->backup_id);
+                        printf("  layers: %" PRIu64 " captured, %" PRIu64 " already in the repository; read %s, "
+                               "%" PRIu64 " new blobs, %.2f s%s\n",
+                               r->layers_captured, r->layers_reused, sk_cli_format_size(r->bytes_read, b1, sizeof(b1)),
+                               r->blobs_added, r->seconds, r->errors ? "; SOME FILES FAILED (see snapkeepd's log)" : "");
+                        if (r->warnings)
+                                printf("  %" PRIu64 " warnings, e.g. files that changed while they were read: for a "
+                                       "consistent backup pause the task (ctr task pause) first\n",
+                                       r->warnings);
+                } else
+                        printf("%s\n", r->backup_id);
+        }
+        return 0;
+}
+
+/* Keep a unary reply past rpc_call (which frees what it passes to fn). */
+static int keep_reply(const ProtobufCMessage *msg, void *userdata) {
+        size_t len = protobuf_c_message_get_packed_size(msg);
+        uint8_t *buf = malloc(len ? len : 1);
+        if (!buf)
+                return -ENOMEM;
+        protobuf_c_message_pack(msg, buf);
+        *(ProtobufCMessage **) userdata = protobuf_c_message_unpack(msg->descriptor, NULL, len, buf);
+        free(buf);
+        return *(ProtobufCMessage **) userdata ? 0 : -ENOMEM;
+}
+
+int sk_cmd_container_backup(sk_cli *cli, int argc, char **argv) {
+        static const struct option opts[] = {
+                { "container", required_argument, NULL, OPT_CONTAINER },
+                { "namespace", required_argument, NULL, OPT_NAMESPACE },
+                { "snapshot", required_argument, NULL, OPT_SNAPSHOT },
+                { "all", no_argument, NULL, OPT_ALL },
+                { "tag", required_argument, NULL, OPT_TAG },
+                { "admin-socket", required_argument, NULL, OPT_ADMIN_SOCKET },
+                {}
+        };
+        static const char help[] =
+                "Usage: snapkeep backup --container ID [--namespace NS] [OPTIONS]\n"
+                "       snapkeep backup --snapshot KEY [OPTIONS]\n"
+                "       snapkeep backup --all [OPTIONS]\n"
+                "\n"
+                "Back up live snapshots through snapkeepd (root only). A container's writable\n"
+                "layer is captured as overlayfs stores it, and every image layer below it that\n"
+                "the repository does not hold yet is captured once. --container resolves the\n"
+                "snapshotter key NS/<n>/ID (namespace default: \"default\"); --snapshot takes a\n"
+                "snapkeepd key as shown by `ctr snapshots` on snapkeepd's socket; --all covers\n"
+                "every active snapshot and every layer not yet in the repository.\n"
+                "\n"
+                "  -t, --tag TAG           add a tag (repeatable)\n"
+                "      --admin-socket P    snapkeepd control socket (default $SNAPKEEP_ADMIN_SOCKET,\n"
+                "                          then " SK_CLI_DEFAULT_ADMIN_SOCKET ")\n"
+                "      --json              print {\"results\":[...],\"backup_id\":ID}\n"
+                "\n"
+                "For a strictly consistent backup of a running container: `ctr task pause ID`,\n"
+                "back up, `ctr task resume ID`. Otherwise a file that changes while it is read\n"
+                "is reported as a warning.\n";
+        const char *sock = NULL, *container = NULL, *ns = NULL, *snapshot = NULL;
+        _cleanup_free_ char **tags = NULL;
+        size_t n_tags = 0;
+        bool all = false;
+        int c;
+        cli->command = "backup";
+        while ((c = sk_cli_getopt(cli, argc, argv, "t:", opts, help)) != -1) {
+                switch (c) {
+                case 'h': return SK_EXIT_OK;
+                case OPT_CONTAINER: container = optarg; break;
+                case OPT_NAMESPACE: ns = optarg; break;
+                case OPT_SNAPSHOT: snapshot = optarg; break;
+                case OPT_ALL: all = true; break;
+                case 't':
+                case OPT_TAG: {
+                        char **nt = realloc(tags, (n_tags + 1) * sizeof(char *));
+                        if (!nt)
+                                return sk_cli_fail(cli, -ENOMEM, "out of memory");
+                        tags = nt;
+                        tags[n_tags++] = optarg;
+                        break;
+                }
+                case OPT_ADMIN_SOCKET: sock = optarg; break;
+                default: return SK_EXIT_USAGE;
+                }
+        }
+        if (optind < argc)
+                return sk_cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+        if ((container != NULL) + (snapshot != NULL) + all != 1)
+                return sk_cli_usage_error(cli, "give exactly one of --container ID, --snapshot KEY, --all");
+        if (ns && !container)
+                return sk_cli_usage_error(cli, "--namespace goes with --container");
+        sk_cli_setup(cli);
+        sock = admin_socket(sock);
+
+        PB(BackupRequest) req = SNAPKEEP__CONTROL__V1__BACKUP_REQUEST__INIT;
+        req.container = (char *) (container ? container : "");
+        req.namespace_ = (char *) (ns ? ns : "");
+        req.snapshot = (char *) (snapshot ? snapshot : "");
+        req.all = all;
+        req.tags = tags;
+        req.n_tags = n_tags;
+
+        rpc r = {};
+        if (rpc_open(sock, &r) < 0) {
+                rpc_close(&r);
+                return sk_cli_fail(cli, -ENOMEM, "cannot set up gRPC");
+        }
+        backup_out o = { .cli = cli };
+        char *details = NULL;
+        progress_thread pt = {};
+        if (cli->progress && !cli->json)
+                progress_start(&pt, &r, sock);
+        PB(BackupResponse) *resp = NULL;
+        grpc_status_code s = rpc_call(&r, METHOD("Backup"), &req.base, &snapkeep__control__v1__backup_response__descriptor,
+                                      keep_reply, &resp, &details);
+        progress_stop(&pt);
+        if (s == GRPC_STATUS_OK && resp)
+                print_backup(&resp->base, &o);
+        if (resp)
+                protobuf_c_message_free_unpacked(&resp->base, NULL);
+        rpc_close(&r);
+        if (s != GRPC_STATUS_OK)
+                return report(cli, s, details, sock);
+        free(details);
+        if (o.failures)
+                return SK_EXIT_ERROR;
+        return o.errors ? SK_EXIT_INTEGRITY : SK_EXIT_OK;
+}
+
+/* --- daemon status | backups | events | restore --------------------------------------- */
+
+static int print_status(const ProtobufCMessage *msg, void *userdata) {
+        const PB(StatusResponse) *s = (const void *) msg;
+        sk_cli *cli = userdata;
+        if (cli->json) {
+                sk_json *j = &cli->js;
+                sk_json_begin_object(j);
+                sk_json_kv_str(j, "version", s->version);
+                sk_json_kv_str(j, "root", s->root);
+                sk_json_kv_str(j, "repo", s->repo);
+                sk_json_kv_bool(j, "repo_open", s->repo_open);
+                sk_json_kv_str(j, "repo_error", s->repo_error);
+                sk_json_kv_bool(j, "remote_layers", s->remote_layers);
+                sk_json_kv_u64(j, "snapshots", s->snapshots);
+                sk_json_kv_u64(j, "backups_done", s->backups_done);
+                sk_json_kv_u64(j, "restores_done", s->restores_done);
+                sk_json_kv_u64(j, "layers_rehydrated", s->layers_rehydrated);
+                sk_json_kv_u64(j, "last_event", s->last_event);
+                sk_json_end_object(j);
+                fputc('\n', stdout);
+                return 0;
+        }
+        printf("snapkeepd %s\nroot: %s\nrepository: %s (%s%s%s)\nremote layers: %s\nsnapshots: %" PRIu64
+               "\nbackups done: %" PRIu64 "\nrestores done: %" PRIu64 "\nlayers rehydrated: %" PRIu64 "\n",
+               s->version, s->root, s->repo, s->repo_open ? "open" : "not open yet", s->repo_error[0] ? ": " : "",
+               s->repo_error, s->remote_layers ? "on" : "off", s->snapshots, s->backups_done, s->restores_done,
+               s->layers_rehydrated);
+        return 0;
+}
+
+static int print_backups(const ProtobufCMessage *msg, void *userdata) {
+        const PB(ListBackupsResponse) *resp = (const void *) msg;
+        sk_cli *cli = userdata;
+        if (cli->json) {
+                sk_json *j = &cli->js;
+                sk_json_begin_array(j);
+                for (size_t i = 0; i < resp->n_backups; i++) {
+                        const PB(BackupInfo) *b = resp->backups[i];
+                        sk_json_begin_object(j);
+                        sk_json_kv_str(j, "id", b->id);
+                        sk_json_kv_i64(j, "time", b->time);
+                        sk_json_kv_str(j, "kind", b->kind);
+                        sk_json_kv_str(j, "snapshot", b->snapshot);
+                        sk_json_kv_str(j, "chain_id", b->chain_id);
+                        sk_json_kv_str(j, "hostname", b->hostname);
+                        sk_json_key(j, "layers");
+                        sk_json_begin_array(j);
+                        for (size_t k = 0; k < b->n_layers; k++)
+                                sk_json_string(j, b->layers[k]);
+                        sk_json_end_array(j);
+                        sk_json_end_object(j);
+                }
+                sk_json_end_array(j);
+                fputc('\n', stdout);
+                return 0;
+        }
+        printf("%-16s %-20s %-9s %6s  %s\n", "ID", "TIME", "KIND", "LAYERS", "SNAPSHOT");
+        for (size_t i = 0; i < resp->n_backups; i++) {
+                const PB(BackupInfo) *b = resp->backups[i];
+                char when[32];
+                time_t t = (time_t) b->time;
+                struct tm tm;
+                gmtime_r(&t, &tm);
+                strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+                printf("%-16.16s %-20s %-9s %6zu  %s%s%s\n", b->id, when, b->kind, b->n_layers, b->snapshot,
+                       b->chain_id[0] ? " " : "", b->chain_id);
+        }
+        return 0;
+}
+
+typedef struct events_out {
+        sk_cli *cli;
+        uint64_t last;
+} events_out;
+
+static int print_event(const ProtobufCMessage *msg, void *userdata) {
+        const PB(Event) *e = (const void *) msg;
+        events_out *o = userdata;
+        if (e->seq > o->last)
+                o->last = e->seq;
+        if (o->cli->json) {
+                sk_json j = SK_JSON_INIT(stdout);
+                sk_json_begin_object(&j);
+                sk_json_kv_u64(&j, "seq", e->seq);
+                sk_json_kv_i64(&j, "time_ns", e->time_ns);
+                sk_json_kv_str(&j, "kind", e->kind);
+                sk_json_kv_str(&j, "snapshot", e->snapshot);
+                sk_json_kv_str(&j, "backup_id", e->backup_id);
+                sk_json_kv_u64(&j, "files_done", e->files_done);
+                sk_json_kv_u64(&j, "bytes_done", e->bytes_done);
+                sk_json_kv_u64(&j, "bytes_total", e->bytes_total);
+                sk_json_kv_str(&j, "message", e->message);
+                sk_json_end_object(&j);
+                fputc('\n', stdout);
+        } else {
+                char b1[32];
+                printf("%" PRIu64 " %-13s %s %s%s %s\n", e->seq, e->kind, e->snapshot, e->backup_id[0] ? "backup " : "",
+                       e->backup_id, e->message);
+                if (e->bytes_done)
+                        printf("    %" PRIu64 " files, %s\n", e->files_done,
+                               sk_cli_format_size(e->bytes_done, b1, sizeof(b1)));
+        }
+        fflush(stdout);
+        return 0;
+}
+
+int sk_cmd_daemon(sk_cli *cli, int argc, char **argv) {
+        static const struct option opts[] = {
+                { "admin-socket", required_argument, NULL, OPT_ADMIN_SOCKET },
+                { "target", required_argument, NULL, OPT_TARGET },
+                { "follow", no_argument, NULL, OPT_FOLLOW },
+                { "since", required_argument, NULL, OPT_SINCE },
+                {}
+        };
+        static const char help[] =
+                "Usage: snapkeep daemon status | backups | events [--follow] [--since N]\n"
+                "                     | restore ID --target DIR   [--admin-socket P] [--json]\n"
+                "\n"
+                "Ask snapkeepd (root only, on its admin socket): its status, the container and\n"
+                "layer backups it made, its progress events, or restore a backup's writable layer\n"
+                "(the upper dir as overlayfs stores it) into a new directory DIR.\n";
+        const char *sock = NULL, *target = NULL;
+        bool follow = false;
+        uint64_t since = 0;
+        int c;
+        cli->command = "daemon";
+        while ((c = sk_cli_getopt(cli, argc, argv, "", opts, help)) != -1) {
+                switch (c) {
+                case 'h': return SK_EXIT_OK;
+                case OPT_ADMIN_SOCKET: sock = optarg; break;
+                case OPT_TARGET: target = optarg; break;
+                case OPT_FOLLOW: follow = true; break;
+                case OPT_SINCE:
+                        if (sk_cli_parse_u64(optarg, &since) < 0)
+                                return sk_cli_usage_error(cli, "bad --since '%s'", optarg);
+                        break;
+                default: return SK_EXIT_USAGE;
+                }
+        }
+        if (optind >= argc)
+                return sk_cli_usage_error(cli, "missing subcommand: status, backups, events or restore");
+        const char *sub = argv[optind];
+        sk_cli_setup(cli);
+        sock = admin_socket(sock);
+        rpc r = {};
+        if (rpc_open(sock, &r) < 0) {
+                rpc_close(&r);
+                return sk_cli_fail(cli, -ENOMEM, "cannot set up gRPC");
+        }
+        char *details = NULL;
+        grpc_status_code s;
+        if (strcmp(sub, "status") == 0 && optind + 1 == argc) {
+                PB(StatusRequest) req = SNAPKEEP__CONTROL__V1__STATUS_REQUEST__INIT;
+                s = rpc_call(&r, METHOD("Status"), &req.base, &snapkeep__control__v1__status_response__descriptor,
+                             print_status, cli, &details);
+        } else if (strcmp(sub, "backups") == 0 && optind + 1 == argc) {
+                PB(ListBackupsRequest) req = SNAPKEEP__CONTROL__V1__LIST_BACKUPS_REQUEST__INIT;
+                s = rpc_call(&r, METHOD("ListBackups"), &req.base,
+                             &snapkeep__control__v1__list_backups_response__descriptor, print_backups, cli, &details);
+        } else if (strcmp(sub, "events") == 0 && optind + 1 == argc) {
+                events_out o = { .cli = cli, .last = since };
+                do {
+                        PB(EventsRequest) req = SNAPKEEP__CONTROL__V1__EVENTS_REQUEST__INIT;
+                        req.since = o.last;
+                        req.wait_ms = follow ? 1000 : 0;
+                        free(details);
+                        details = NULL;
+                        s = rpc_call(&r, METHOD("Events"), &req.base, &snapkeep__control__v1__event__descriptor,
+                                     print_event, &o, &details);
+                } while (follow && s == GRPC_STATUS_OK && !sk_cli_interrupted);
+        } else if (strcmp(sub, "restore") == 0 && optind + 2 == argc) {
+                if (!target) {
+                        rpc_close(&r);
+                        return sk_cli_usage_error(cli, "restore needs --target DIR");
+                }
+                char *abs = realpath(".", NULL);
+                char *t = NULL;
+                if (target[0] != '/' && abs && asprintf(&t, "%s/%s", abs, target) < 0)
+                        t = NULL;
+                free(abs);
+                PB(RestoreRequest) req = SNAPKEEP__CONTROL__V1__RESTORE_REQUEST__INIT;
+                req.backup_id = argv[optind + 1];
+                req.target = t ? t : (char *) target;
+                s = rpc_call(&r, METHOD("Restore"), &req.base, &snapkeep__control__v1__restore_response__descriptor,
+                             NULL, NULL, &details);
+                free(t);
+                if (s == GRPC_STATUS_OK && !cli->quiet)
+                        printf("restored %s into %s\n", argv[optind + 1], target);
+        } else {
+                rpc_close(&r);
+                return sk_cli_usage_error(cli, "unknown or incomplete subcommand '%s'", sub);
+        }
+        rpc_close(&r);
+        if (s != GRPC_STATUS_OK)
+                return report(cli, s, details, sock);
+        free(details);
+        return SK_EXIT_OK;
+}

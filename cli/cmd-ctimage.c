@@ -1,0 +1,526 @@
+/* snapkeep restore (container backups) and snapkeep export; see ctimage.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backup/inspect.h"
+#include "backup/oci-export.h"
+#include "backup/overlay-merge.h"
+#include "backup/repo.h"
+#include "backup/restore.h"
+#include "cli/cli.h"
+#include "cli/ctimage.h"
+#include "common/fsutil.h"
+#include "common/macro.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(sk_repo *, sk_repo_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(sk_manifest *, sk_manifest_free);
+
+#define TAG_CONTAINER "snapkeep:container"
+#define TAG_LAYER "snapkeep:layer"
+#define META_DIR "containers"
+#define LAYER_DIR "fs"
+
+enum {
+        OPT_TARGET = SK_OPT_FIRST_COMMAND_OPTION,
+        OPT_INCLUDE,
+        OPT_OVERWRITE,
+        OPT_NO_OWNER,
+        OPT_IO,
+        OPT_LAYER,
+        OPT_OCI_ARCHIVE,
+        OPT_REF,
+        OPT_CMD,
+        OPT_TMPDIR,
+        OPT_COMPRESS,
+};
+
+/* ---- container metadata (object containers/<id>) -------------------------- */
+
+typedef struct ct_meta {
+        char *kind;
+        char **layers;          /* backup ids, bottom first */
+        size_t n_layers;
+} ct_meta;
+
+static void ct_meta_done(ct_meta *m) {
+        free(m->kind);
+        for (size_t i = 0; i < m->n_layers; i++)
+                free(m->layers[i]);
+        free(m->layers);
+        *m = (ct_meta) { 0 };
+}
+
+/* The line format snapkeepd writes (docs/FORMAT.md "Container objects"):
+ * "snapkeep-container 1", "kind K", "layer CHAIN-ID BACKUP-ID" (bottom first). */
+static int ct_meta_parse(const char *buf, size_t len, ct_meta *m) {
+        const char *p = buf, *end = buf + len;
+        bool header = false;
+        while (p < end) {
+                const char *nl = memchr(p, '\n', (size_t) (end - p));
+                size_t ll = nl ? (size_t) (nl - p) : (size_t) (end - p);
+                _cleanup_free_ char *line = strndup(p, ll);
+                if (!line)
+                        return -ENOMEM;
+                p += ll + (nl ? 1 : 0);
+                char *sp = strchr(line, ' ');
+                if (!sp)
+                        continue;
+                *sp++ = '\0';
+                if (strcmp(line, "snapkeep-container") == 0)
+                        header = strcmp(sp, "1") == 0;
+                else if (strcmp(line, "kind") == 0 && !m->kind) {
+                        if (!(m->kind = strdup(sp)))
+                                return -ENOMEM;
+                } else if (strcmp(line, "layer") == 0) {
+                        const char *id = strchr(sp, ' ');
+                        if (!id || !id[1])
+                                return -EBADMSG;
+                        char **nv = realloc(m->layers, (m->n_layers + 1) * sizeof(char *));
+                        if (!nv)
+                                return -ENOMEM;
+                        m->layers = nv;
+                        if (!(m->layers[m->n_layers] = strdup(id + 1)))
+                                return -ENOMEM;
+                        m->n_layers++;
+                }
+        }
+        return header ? 0 : -EPROTO;
+}
+
+static bool has_tag(const sk_manifest *m, const char *tag) {
+        for (size_t i = 0; i < m->n_tags; i++)
+                if (strcmp(m->tags[i], tag) == 0)
+                        return true;
+        return false;
+}
+
+/* The layer backups of container/layer backup id (full id), bottom first,
+ * ending with id itself. Returns an exit code. */
+static int load_chain(sk_cli *cli, sk_repo *repo, const char *id, ct_meta *ret) {
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0;
+        int r = sk_repo_get_object(repo, META_DIR, id, (void **) &buf, &len);
+        if (r < 0)
+                return sk_cli_fail(cli, r, "container metadata of backup %s (object %s/%s) unreadable", id, META_DIR,
+                                   id);
+        ct_meta m = { 0 };
+        r = ct_meta_parse(buf, len, &m);
+        if (r < 0) {
+                ct_meta_done(&m);
+                return sk_cli_fail(cli, r, "container metadata of backup %s is malformed", id);
+        }
+        /* Drop a self-reference (a layer backup may list itself), then put id on top. */
+        size_t k = 0;
+        for (size_t i = 0; i < m.n_layers; i++) {
+                char full[SK_BACKUP_ID_HEX + 1];
+                if (sk_backup_resolve(repo, m.layers[i], full) >= 0 && strcmp(full, id) == 0) {
+                        free(m.layers[i]);
+                        continue;
+                }
+                m.layers[k++] = m.layers[i];
+        }
+        m.n_layers = k;
+        char **nl = realloc(m.layers, (m.n_layers + 1) * sizeof(char *));
+        if (!nl || !(nl[m.n_layers] = strdup(id))) {
+                if (nl)
+                        m.layers = nl;
+                ct_meta_done(&m);
+                return sk_cli_fail(cli, -ENOMEM, "out of memory");
+        }
+        m.layers = nl;
+        m.n_layers++;
+        *ret = m;
+        return SK_EXIT_OK;
+}
+
+/* Open the repository and load backup `arg`'s manifest. *ret_is_ct tells
+ * whether it is a snapkeep container or layer backup. */
+static int open_and_classify(sk_cli *cli, const char *arg, sk_repo **ret_repo, char ret_id[SK_BACKUP_ID_HEX + 1],
+                             bool *ret_is_ct) {
+        _cleanup_(sk_repo_freep) sk_repo *repo = NULL;
+        int e = sk_cli_open_repo(cli, &repo);
+        if (e != SK_EXIT_OK)
+                return e;
+        _cleanup_(sk_manifest_freep) sk_manifest *m = NULL;
+        int r = sk_backup_load(repo, arg, &m);
+        if (r < 0)
+                return sk_cli_fail(cli, r, "backup %s", arg);
+        memcpy(ret_id, m->id, SK_BACKUP_ID_HEX + 1);
+        *ret_is_ct = has_tag(m, TAG_CONTAINER) || has_tag(m, TAG_LAYER);
+        *ret_repo = TAKE_PTR(repo);
+        return SK_EXIT_OK;
+}
+
+/* ---- restore --------------------------------------------------------------- */
+
+static const char ct_restore_help[] =
+        "\nContainer backups (made by `snapkeep backup --container/--snapshot/--all`):\n"
+        "  The target gets the container's root filesystem as it looked when backed\n"
+        "  up: every image layer and the writable layer merged the way overlayfs\n"
+        "  shows them (whiteouts applied, opaque directories honoured). With --layer,\n"
+        "  only the writable layer, exactly as overlayfs stores it (whiteouts are\n"
+        "  char devices 0:0, opaque directories carry trusted.overlay.opaque=y).\n"
+        "  DIR must not exist or be empty; it is filled through a temporary\n"
+        "  directory next to it and appears only when complete. No daemon needed.\n"
+        "  --layer                  restore only the writable layer (the diff)\n";
+
+static int restore_layer_into(sk_cli *cli, sk_repo *repo, const char *id, const char *dir, bool no_owner,
+                              uint64_t *files, uint64_t *bytes) {
+        const char *inc[] = { LAYER_DIR };
+        sk_restore_options ro = {
+                .target = dir,
+                .includes = inc,
+                .n_includes = 1,
+                .no_owner = no_owner,
+                .progress = sk_cli_progress_cb,
+                .problem = sk_cli_problem_cb,
+                .userdata = cli,
+        };
+        sk_restore_result res = {};
+        int r = sk_restore_run(repo, id, &ro, &res);
+        sk_cli_progress_done(cli);
+        *files += res.files;
+        *bytes += res.bytes;
+        if (r < 0)
+                return sk_cli_fail(cli, r, "restoring layer backup %s failed%s", id,
+                                   r == -EIO ? " (some files could not be restored, see above)" : "");
+        return SK_EXIT_OK;
+}
+
+/* DIR must be absent or an empty directory; it is removed if empty so the
+ * result can be renamed into place. */
+static int prepare_target(sk_cli *cli, const char *target) {
+        struct stat st;
+        if (lstat(target, &st) < 0)
+                return errno == ENOENT ? SK_EXIT_OK : sk_cli_fail(cli, negative_errno(), "target %s", target);
+        if (!S_ISDIR(st.st_mode))
+                return sk_cli_usage_error(cli, "target %s exists and is not a directory", target);
+        if (rmdir(target) < 0)
+                return sk_cli_fail(cli, errno == ENOTEMPTY || errno == EEXIST ? -EEXIST : negative_errno(),
+                                   "target %s must be absent or an empty directory", target);
+        return SK_EXIT_OK;
+}
+
+static int ct_restore(sk_cli *cli, sk_repo *repo, const char *id, const char *target, bool layer_only,
+                      bool no_owner) {
+        int e = prepare_target(cli, target);
+        if (e != SK_EXIT_OK)
+                return e;
+        ct_meta m = { 0 };
+        if (layer_only) {
+                m.layers = calloc(1, sizeof(char *));
+                if (!m.layers || !(m.layers[0] = strdup(id))) {
+                        ct_meta_done(&m);
+                        return sk_cli_fail(cli, -ENOMEM, "out of memory");
+                }
+                m.n_layers = 1;
+        } else {
+                e = load_chain(cli, repo, id, &m);
+                if (e != SK_EXIT_OK)
+                        return e;
+        }
+        /* Work next to the target so rename() moves things into place. */
+        _cleanup_free_ char *work = NULL;
+        if (asprintf(&work, "%s.snapkeep-restore-XXXXXX", target) < 0 || !mkdtemp(work)) {
+                ct_meta_done(&m);
+                return sk_cli_fail(cli, -errno ?: -ENOMEM, "cannot create a work directory next to %s", target);
+        }
+        uint64_t files = 0, bytes = 0;
+        char *sub = NULL;
+        e = SK_EXIT_OK;
+        int r = 0;
+        _cleanup_close_ int merged_fd = -1;
+        if (!layer_only) {
+                if (asprintf(&sub, "%s/merged", work) < 0 || mkdir(sub, 0700) < 0 ||
+                    (merged_fd = open(sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+                        e = sk_cli_fail(cli, -errno ?: -ENOMEM, "work directory %s", work);
+                        goto out;
+                }
+                free(sub);
+                sub = NULL;
+        }
+        for (size_t i = 0; i < m.n_layers; i++) {
+                char name[PATH_MAX];
+                snprintf(name, sizeof(name), "%s/%zu", work, i);
+                e = restore_layer_into(cli, repo, m.layers[i], name, no_owner, &files, &bytes);
+                if (e != SK_EXIT_OK)
+                        goto out;
+                free(sub);
+                if (asprintf(&sub, "%s/%zu/" LAYER_DIR, work, i) < 0) {
+                        sub = NULL;
+                        e = sk_cli_fail(cli, -ENOMEM, "out of memory");
+                        goto out;
+                }
+                if (layer_only) {
+                        if (rename(sub, target) < 0) {
+                                e = sk_cli_fail(cli, negative_errno(), "moving the restored layer to %s", target);
+                                goto out;
+                        }
+                        break;
+                }
+                _cleanup_close_ int lfd = open(sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (lfd < 0) {
+                        e = sk_cli_fail(cli, negative_errno(), "layer backup %s has no %s/ directory", m.layers[i],
+                                        LAYER_DIR);
+                        goto out;
+                }
+                _cleanup_free_ char *detail = NULL;
+                r = sk_overlay_apply(merged_fd, lfd, &detail);
+                if (r < 0) {
+                        e = sk_cli_fail(cli, r, "merging layer backup %s: %s", m.layers[i], detail ?: "failed");
+                        goto out;
+                }
+                /* Free the space of this layer's leftovers (its directories) now. */
+                snprintf(name, sizeof(name), "%s/%zu", work, i);
+                (void) sk_rm_rf(name);
+        }
+        if (!layer_only) {
+                free(sub);
+                if (asprintf(&sub, "%s/merged", work) < 0) {
+                        sub = NULL;
+                        e = sk_cli_fail(cli, -ENOMEM, "out of memory");
+                        goto out;
+                }
+                if (rename(sub, target) < 0) {
+                        e = sk_cli_fail(cli, negative_errno(), "moving the merged root filesystem to %s", target);
+                        goto out;
+                }
+        }
+        if (cli->json) {
+                sk_json *j = &cli->js;
+                sk_json_begin_object(j);
+                sk_json_kv_str(j, "backup", id);
+                sk_json_path(j, "target", target);
+                sk_json_kv_str(j, "mode", layer_only ? "layer" : "merged");
+                sk_json_kv_u64(j, "layers", layer_only ? 1 : m.n_layers);
+                sk_json_kv_u64(j, "files", files);
+                sk_json_kv_u64(j, "bytes", bytes);
+                sk_json_end_object(j);
+                fputc('\n', stdout);
+        } else if (!cli->quiet) {
+                printf("restored %s of container backup %s (%zu layer%s, %llu files, %llu bytes) to ",
+                       layer_only ? "the writable layer" : "the merged root filesystem", id,
+                       layer_only ? (size_t) 1 : m.n_layers, (layer_only || m.n_layers == 1) ? "" : "s",
+                       (unsigned long long) files, (unsigned long long) bytes);
+                sk_cli_put_name(stdout, target);
+                putchar('\n');
+        }
+out:
+        free(sub);
+        (void) sk_rm_rf(work);
+        ct_meta_done(&m);
+        return e;
+}
+
+int sk_cmd_restore_ct(sk_cli *cli, int argc, char **argv) {
+        static const struct option opts[] = {
+                { "target", required_argument, NULL, OPT_TARGET },
+                { "include", required_argument, NULL, OPT_INCLUDE },
+                { "overwrite", no_argument, NULL, OPT_OVERWRITE },
+                { "no-owner", no_argument, NULL, OPT_NO_OWNER },
+                { "io", required_argument, NULL, OPT_IO },
+                { "layer", no_argument, NULL, OPT_LAYER },
+                {}
+        };
+        _cleanup_free_ char *help = NULL;
+        if (asprintf(&help, "%s%s", sk_help_for("restore") ?: "", ct_restore_help) < 0)
+                help = NULL;
+        const char *target = NULL;
+        bool layer = false, no_owner = false, other = false;
+        int c;
+        int verbose0 = cli->verbose; /* the plain restore parses -v again */
+        cli->command = "restore";
+        while ((c = sk_cli_getopt(cli, argc, argv, "t:i:", opts, help ?: ct_restore_help)) != -1) {
+                switch (c) {
+                case 'h': return SK_EXIT_OK;
+                case 't':
+                case OPT_TARGET: target = optarg; break;
+                case OPT_LAYER: layer = true; break;
+                case OPT_NO_OWNER: no_owner = true; break;
+                case 'i':
+                case OPT_INCLUDE:
+                case OPT_OVERWRITE:
+                case OPT_IO: other = true; break;
+                default: return SK_EXIT_USAGE;
+                }
+        }
+        if (argc - optind != 1)
+                return sk_cli_usage_error(cli, "expects exactly one backup ID (or 'latest')");
+        if (!target)
+                return sk_cli_usage_error(cli, "--target DIR is required");
+        const char *arg = argv[optind];
+        sk_cli_setup(cli);
+        _cleanup_(sk_repo_freep) sk_repo *repo = NULL;
+        char id[SK_BACKUP_ID_HEX + 1];
+        bool is_ct = false;
+        int e = open_and_classify(cli, arg, &repo, id, &is_ct);
+        if (e != SK_EXIT_OK)
+                return e;
+        if (!is_ct) {
+                if (layer)
+                        return sk_cli_usage_error(cli, "--layer applies only to container backups; %s is not one",
+                                                  arg);
+                /* A plain directory backup: the ordinary restore command. */
+                sk_repo_free(TAKE_PTR(repo));
+                cli->verbose = verbose0;
+                optind = 0;
+                return sk_cmd_restore(cli, argc, argv);
+        }
+        if (other)
+                return sk_cli_usage_error(cli, "--include, --overwrite and --io do not apply to container backups");
+        return ct_restore(cli, repo, id, target, layer, no_owner);
+}
+
+/* ---- export ---------------------------------------------------------------- */
+
+static const char export_help[] =
+        "Usage: snapkeep export [OPTIONS] ID --oci-archive FILE --ref NAME[:TAG]\n"
+        "\n"
+        "Write a container backup as an OCI image archive: the image layers it was\n"
+        "taken on, then its writable layer as a new top layer. Overlayfs whiteouts\n"
+        "and opaque directories become OCI \".wh.\" entries; xattrs (except\n"
+        "trusted.overlay.*), owners, modes, nanosecond mtimes and hardlinks are\n"
+        "kept (containerd itself drops trusted.* xattrs when it imports). The\n"
+        "archive holds oci-layout, index.json (io.containerd.image.name =\n"
+        "NAME:TAG), the manifest, the config (rootfs.diff_ids) and the layers\n"
+        "under blobs/sha256/. Import it anywhere, with any snapshotter:\n"
+        "  ctr images import FILE\n"
+        "Every chunk is verified; on any error no archive is left behind. Needs\n"
+        "only the repository, no daemon.\n"
+        "\n"
+        "Options:\n"
+        "  --oci-archive FILE       the archive to write (replaced atomically)\n"
+        "  --ref NAME[:TAG]         image name; normalised like docker does\n"
+        "                           (\"app\" -> docker.io/library/app:latest)\n"
+        "  --cmd ARG                the image's default command (repeatable;\n"
+        "                           default /bin/sh)\n"
+        "  --tmpdir DIR             where layer tars are staged (default: the\n"
+        "                           archive's directory)\n"
+        "  --compress none|zstd     layer compression (default none: plain tar\n"
+        "                           layers, readable everywhere; zstd needs\n"
+        "                           containerd >= 1.5, podman or Docker >= 23)\n"
+        "  --json                   print the result as JSON\n"
+        "\n"
+        "Exit status: 0 ok, 1 usage, 2 error, 3 wrong key, 4 corrupt or missing\n"
+        "data, 6 backup not found.\n";
+
+int sk_cmd_export(sk_cli *cli, int argc, char **argv) {
+        static const struct option opts[] = {
+                { "oci-archive", required_argument, NULL, OPT_OCI_ARCHIVE },
+                { "ref", required_argument, NULL, OPT_REF },
+                { "cmd", required_argument, NULL, OPT_CMD },
+                { "tmpdir", required_argument, NULL, OPT_TMPDIR },
+                { "compress", required_argument, NULL, OPT_COMPRESS },
+                {}
+        };
+        const char *out = NULL, *ref = NULL, *tmpdir = NULL;
+        int zstd_level = 0;
+        _cleanup_free_ const char **cmd = NULL;
+        size_t n_cmd = 0;
+        int c;
+        cli->command = "export";
+        while ((c = sk_cli_getopt(cli, argc, argv, "", opts, export_help)) != -1) {
+                switch (c) {
+                case 'h': return SK_EXIT_OK;
+                case OPT_OCI_ARCHIVE: out = optarg; break;
+                case OPT_REF: ref = optarg; break;
+                case OPT_TMPDIR: tmpdir = optarg; break;
+                case OPT_COMPRESS:
+                        if (strcmp(optarg, "none") == 0)
+                                zstd_level = 0;
+                        else if (strcmp(optarg, "zstd") == 0)
+                                zstd_level = 3;
+                        else
+                                return sk_cli_usage_error(cli, "--compress takes none or zstd, not '%s'", optarg);
+                        break;
+                case OPT_CMD: {
+                        const char **nc = realloc(cmd, (n_cmd + 1) * sizeof(*cmd));
+                        if (!nc)
+                                return sk_cli_fail(cli, -ENOMEM, "out of memory");
+                        cmd = nc;
+                        cmd[n_cmd++] = optarg;
+                        break;
+                }
+                default: return SK_EXIT_USAGE;
+                }
+        }
+        if (argc - optind != 1)
+                return sk_cli_usage_error(cli, "expects exactly one backup ID (or 'latest')");
+        if (!out)
+                return sk_cli_usage_error(cli, "--oci-archive FILE is required");
+        if (!ref)
+                return sk_cli_usage_error(cli, "--ref NAME[:TAG] is required");
+        char norm[512];
+        if (sk_oci_normalize_ref(ref, norm, sizeof(norm)) < 0)
+                return sk_cli_usage_error(cli, "'%s' is not a valid image reference", ref);
+        sk_cli_setup(cli);
+        _cleanup_(sk_repo_freep) sk_repo *repo = NULL;
+        char id[SK_BACKUP_ID_HEX + 1];
+        bool is_ct = false;
+        int e = open_and_classify(cli, argv[optind], &repo, id, &is_ct);
+        if (e != SK_EXIT_OK)
+                return e;
+        if (!is_ct)
+                return sk_cli_fail(cli, -EINVAL,
+                                   "backup %s is not a container backup (no tag " TAG_CONTAINER " or " TAG_LAYER ")",
+                                   id);
+        ct_meta m = { 0 };
+        e = load_chain(cli, repo, id, &m);
+        if (e != SK_EXIT_OK)
+                return e;
+        sk_oci_layer_src *src = calloc(m.n_layers, sizeof(*src));
+        if (!src) {
+                ct_meta_done(&m);
+                return sk_cli_fail(cli, -ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < m.n_layers; i++)
+                src[i] = (sk_oci_layer_src) { .backup_id = m.layers[i], .path = LAYER_DIR };
+        sk_oci_export_options o = {
+                .layers = src,
+                .n_layers = m.n_layers,
+                .ref = ref,
+                .output = out,
+                .tmpdir = tmpdir,
+                .zstd_level = zstd_level,
+                .cmd = cmd,
+                .n_cmd = n_cmd,
+                .progress = sk_cli_progress_cb,
+                .problem = sk_cli_problem_cb,
+                .userdata = cli,
+        };
+        sk_oci_export_result res = {};
+        int r = sk_oci_export_run(repo, &o, &res);
+        sk_cli_progress_done(cli);
+        free(src);
+        ct_meta_done(&m);
+        if (r < 0)
+                return sk_cli_fail(cli, r, "export of backup %s failed; no archive written", id);
+        if (cli->json) {
+                sk_json *j = &cli->js;
+                sk_json_begin_object(j);
+                sk_json_kv_str(j, "backup", id);
+                sk_json_path(j, "archive", out);
+                sk_json_kv_str(j, "ref", res.ref);
+                sk_json_kv_str(j, "manifest_digest", res.manifest_digest);
+                sk_json_kv_u64(j, "layers", res.layers);
+                sk_json_kv_u64(j, "entries", res.entries);
+                sk_json_kv_u64(j, "bytes", res.bytes);
+                sk_json_kv_u64(j, "archive_size", res.archive_size);
+                sk_json_end_object(j);
+                fputc('\n', stdout);
+        } else if (!cli->quiet) {
+                char sz[32];
+                printf("exported container backup %s as %s (%llu layers, %s) to ", id, res.ref,
+                       (unsigned long long) res.layers, sk_cli_format_size(res.archive_size, sz, sizeof(sz)));
+                sk_cli_put_name(stdout, out);
+                putchar('\n');
+        }
+        return SK_EXIT_OK;
+}

@@ -1,0 +1,15 @@
+/* Commands on container backups that only read the repository (no daemon):
+ *   snapkeep restore ID --target DIR [--layer]   (container/layer backups;
+ *        any other backup is handed to the plain restore command)
+ *   snapkeep export ID --oci-archive FILE --ref NAME[:TAG]
+ * A container backup (tag snapkeep:container, or snapkeep:layer for an image
+ * layer) holds the upper directory as overlayfs stores it under "fs/"; the
+ * sealed object containers/<id> lists the layer backups below it, bottom
+ * first, as "layer CHAIN-ID BACKUP-ID" lines (docs/FORMAT.md, "Container
+ * objects"). */
+#pragma once
+
+#include "cli/cli.h"
+
+int sk_cmd_restore_ct(sk_cli *cli, int argc, char **argv);
+int sk_cmd_export(sk_cli *cli, int argc, char **argv);

@@ -1,0 +1,170 @@
+/* Layer-aware capture and rehydration: joins the snapshotter (snapshot/) and
+ * the backup repository (backup/) through their public headers.
+ *
+ * DESIGN
+ * Every snapshot is backed up as one engine backup whose root tree holds two
+ * entries: "fs" (the snapshot's upper directory exactly as overlayfs stores
+ * it: whiteouts, opaque dirs, xattrs) and "snapkeep-container.json" (kind,
+ * backend key, parent, labels, and the chain of layer backups below it, bottom
+ * first). The JSON file is written to <root>/capture/<id>/ so that the sources
+ * of two backups of the same snapshot are identical and the engine picks the
+ * previous one as parent: a second backup reads only changed files.
+ *
+ * A committed snapshot is immutable and identified by its chain id (label
+ * containerd.io/snapshot.ref, or the last component of a name like
+ * NS/N/sha256:<chainID>). It is captured once: the sealed repository object
+ * layers/sha256-<hex> maps the chain id to its backup, and every later backup
+ * refers to it. A sealed object containers/<backup-id> carries what restore
+ * needs (kind, chain) in a line format (docs/FORMAT.md "Container objects").
+ *
+ * Restores happen inside Prepare. The new snapshot is created carrying the
+ * label containerd.io/snapshot/snapkeep.restoring; content is restored into a
+ * temp directory inside the snapshot's directory and renamed over its empty
+ * fs; only then is the marker removed (or, for a layer, the snapshot is
+ * committed with fresh labels). A failure removes the snapshot; a crash
+ * leaves the marker, and sk_capture_sweep() at start removes such snapshots,
+ * so no half-restored snapshot survives a restart.
+ *
+ * The repository is opened lazily on first use and kept open; one mutex
+ * serialises repository operations (backup, restore, lookups), so a Prepare
+ * that restores waits for a running backup. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/macro.h"
+#include "snapshot/snapshotter.h"
+
+typedef struct sk_capture sk_capture;
+
+#define SK_LABEL_RESTORE "containerd.io/snapshot/snapkeep.restore"
+#define SK_LABEL_RESTORING "containerd.io/snapshot/snapkeep.restoring"
+#define SK_LABEL_BACKUP "containerd.io/snapshot/snapkeep.backup"
+#define SK_LABEL_BACKUP_TIME "containerd.io/snapshot/snapkeep.backup-time"
+#define SK_LABEL_LAYER_BACKUP "containerd.io/snapshot/snapkeep.layer-backup"
+#define SK_LABEL_SNAPSHOT_REF "containerd.io/snapshot.ref"
+
+#define SK_TAG_CONTAINER "snapkeep:container"
+#define SK_TAG_LAYER "snapkeep:layer"
+
+typedef struct sk_capture_options {
+        const char *repo_url;      /* NULL: no repository, every operation fails with -ENOMEDIUM */
+        const char *password_file; /* one of these two, read at each open */
+        const char *key_file;
+        bool remote_layers;        /* Prepare with snapshot.ref may rehydrate layers */
+} sk_capture_options;
+
+/* snap is borrowed and must outlive the object. Strings in opts are copied. */
+int sk_capture_new(sk_snapshotter *snap, const sk_capture_options *opts, sk_capture **ret);
+void sk_capture_free(sk_capture *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(sk_capture *, sk_capture_free);
+
+/* The outcome of backing up one snapshot. */
+typedef struct sk_capture_result {
+        char snapshot[1024];
+        bool committed;
+        char backup_id[65];
+        char chain_id[128];
+        uint64_t layers_captured, layers_reused;
+        uint64_t bytes_read, blobs_added, errors, warnings;
+        double seconds;
+} sk_capture_result;
+
+/* Back up the snapshot with backend key `key` (active: its upper dir plus
+ * every layer below it not yet in the repository; committed: the layer,
+ * unless the repository already holds its chain id, in which case its
+ * existing backup id is returned and layers_reused is 1). Views are refused
+ * (-EPERM). On success the labels SK_LABEL_BACKUP and SK_LABEL_BACKUP_TIME
+ * are set on the snapshot. On failure *ret_error (if not NULL) gets an owned
+ * message. -ENOENT: no such snapshot; -ENOMEDIUM: no repository. */
+int sk_capture_backup(sk_capture *c, const char *key, const char *const *tags, size_t n_tags,
+                      sk_capture_result *ret, char **ret_error);
+
+/* The backend key of container `id` in namespace ns: the active snapshot
+ * named "ns/<n>/id". -ENOENT if none, -ENOTUNIQ if several. *ret owned. */
+int sk_capture_resolve_container(sk_capture *c, const char *ns, const char *id, char **ret);
+
+/* Keys --all covers: every active snapshot, and every committed snapshot
+ * with a chain id the repository does not hold yet. *ret is a NULL-terminated
+ * owned array (free each and the array). */
+int sk_capture_keys_for_all(sk_capture *c, char ***ret, size_t *ret_n);
+
+/* Prepare `key` on `parent` and rehydrate container backup `backup_id`'s
+ * writable layer into it before returning its mounts. -EXDEV: the parent's
+ * chain differs from the backup's (the image differs); -ENOENT: no such
+ * backup; other -errno. On any failure the snapshot is removed and
+ * *ret_error (owned) names the cause. */
+int sk_capture_prepare_restore(sk_capture *c, const char *key, const char *parent, const sk_label *labels,
+                               size_t n_labels, const char *backup_id, sk_mounts *ret, char **ret_error);
+
+/* The remote-snapshotter path: if enabled and the repository holds layer
+ * chain_id with the same parent chain, build it as a committed snapshot
+ * "<ns>/<n>/<chain_id>" (n taken from key) on parent, labelled with
+ * snapshot.ref = chain_id and SK_LABEL_LAYER_BACKUP, and return 1 (the caller
+ * answers ALREADY_EXISTS). 0: not available, go on with a normal prepare.
+ * < 0: the rehydration failed (nothing left behind; *ret_error owned). */
+int sk_capture_prepare_layer(sk_capture *c, const char *key, const char *parent, const sk_label *labels,
+                             size_t n_labels, const char *chain_id, char **ret_error);
+
+/* Open the repository now rather than at the first operation (so the first
+ * restore does not pay for key derivation and index loading). A missing
+ * repository or secret is not an error here: returns 0 and the operation
+ * that needs it reports it. */
+int sk_capture_open_repo(sk_capture *c);
+
+/* Remove snapshots left half-restored by a crash. Returns how many. */
+int sk_capture_sweep(sk_capture *c);
+
+/* Restore the writable layer ("fs") of a snapkeep backup into target (must
+ * not exist; its parent must). */
+int sk_capture_restore_dir(sk_capture *c, const char *backup_id, const char *target, uint64_t *ret_files,
+                           uint64_t *ret_bytes, char **ret_error);
+
+/* One snapkeep backup, for ListBackups. Strings owned by the list. */
+typedef struct sk_capture_entry {
+        char id[65];
+        int64_t time;
+        bool committed;
+        char *snapshot;
+        char *chain_id;
+        char *hostname;
+        char **layers; /* chain ids, bottom first */
+        size_t n_layers;
+} sk_capture_entry;
+
+int sk_capture_list(sk_capture *c, sk_capture_entry **ret, size_t *ret_n, char **ret_error);
+void sk_capture_list_free(sk_capture_entry *l, size_t n);
+
+/* --- events and counters ---------------------------------------------------- */
+
+typedef struct sk_capture_event {
+        uint64_t seq;
+        int64_t time_ns;
+        char kind[24];
+        char snapshot[256];
+        char backup_id[65];
+        uint64_t files_done, bytes_done, bytes_total;
+        char message[256];
+} sk_capture_event;
+
+/* Copy up to max events with seq > since into out (oldest first), waiting up
+ * to wait_ms for one if there is none. Returns the number copied. */
+size_t sk_capture_events(sk_capture *c, uint64_t since, unsigned wait_ms, sk_capture_event *out, size_t max);
+
+typedef struct sk_capture_status {
+        bool repo_open;
+        bool remote_layers;
+        uint64_t backups_done, restores_done, layers_rehydrated, last_event;
+        char repo_error[256];
+} sk_capture_status;
+
+void sk_capture_get_status(sk_capture *c, sk_capture_status *ret);
+
+/* The chain id of a committed snapshot's info, or NULL (borrowed from info). */
+const char *sk_capture_chain_id(const sk_info *info);
+
+/* "sha256:<hex>" -> repository object name "sha256-<hex>" into out (size
+ * >= 136). -EINVAL for anything that is not <algo>:<hex>. */
+int sk_capture_layer_object_name(const char *chain_id, char *out, size_t size);
