@@ -58,12 +58,8 @@ void sk_json_kv_i64(sk_json *j, const char *key, int64_t v);
 void sk_json_kv_bool(sk_json *j, const char *key, bool v);
 void sk_json_kv_double(sk_json *j, const char *key, double v);
 
-/* Helpers shared with the text output. */
-/* True if the n bytes at s are valid UTF-8 (no overlongs, no surrogates). */
-bool sk_utf8_valid(const void *s, size_t n);
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if the byte at s does
- * not start one. n is the number of bytes available. */
-size_t sk_utf8_seq_len(const unsigned char *s, size_t n);
+/* UTF-8 helpers shared with the text output live in common/utf8.h. */
+#include "common/utf8.h"
 /* Base64 (RFC 4648, padded) of n bytes into a malloc'd string; NULL on OOM. */
 char *sk_base64(const void *s, size_t n);
 /* RFC 3339 with ns into buf (at least 40 bytes). */

@@ -200,7 +200,7 @@ static int rm_children(int fd, dev_t dev) {
                         }
                         int cfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                         if (cfd < 0) {
-                                if (r == 0)
+                                if (errno != ENOENT && r == 0)
                                         r = negative_errno();
                                 continue;
                         }
@@ -226,7 +226,7 @@ int sk_rm_rf_at(int dirfd, const char *name) {
                 return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? negative_errno() : 0;
         int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
-                return negative_errno();
+                return errno == ENOENT ? 0 : negative_errno();
         int r = rm_children(fd, st.st_dev);
         if (r < 0)
                 return r;

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -190,10 +191,28 @@ static int64_t sync_rw(sk_io *io, io_slot *s, int worker) {
                 size_t want = (size_t) MIN(s->len - done, (uint64_t) MAX_IO_CHUNK);
                 uint8_t *p = (uint8_t *) s->buf + done;
                 ssize_t n;
-                if (reading)
-                        n = stream ? read(s->fd, p, want) : pread(s->fd, p, want, (off_t) (s->offset + done));
+                if (stream) {
+                        /* Several workers may wait on one stream; all wake on
+                         * POLLIN but only one gets the data. A plain blocking
+                         * read() would leave the others stuck where cancellation
+                         * cannot reach them, so ask for no waiting and go back
+                         * to poll() (with the cancel eventfd) on EAGAIN. */
+                        struct iovec iov = { .iov_base = p, .iov_len = want };
+                        n = reading ? preadv2(s->fd, &iov, 1, -1, RWF_NOWAIT)
+                                    : pwritev2(s->fd, &iov, 1, -1, RWF_NOWAIT);
+                        struct stat st;
+                        /* Regular files (read at the file position) always poll
+                         * ready, so an EAGAIN there would spin: read them
+                         * blocking, as the kernel does not block on them long. */
+                        if (n < 0 && (errno == EOPNOTSUPP ||
+                                      (errno == EAGAIN && fstat(s->fd, &st) == 0 && S_ISREG(st.st_mode))))
+                                n = reading ? read(s->fd, p, want) : write(s->fd, p, want);
+                        if (n < 0 && errno == EAGAIN)
+                                continue;
+                } else if (reading)
+                        n = pread(s->fd, p, want, (off_t) (s->offset + done));
                 else
-                        n = stream ? write(s->fd, p, want) : pwrite(s->fd, p, want, (off_t) (s->offset + done));
+                        n = pwrite(s->fd, p, want, (off_t) (s->offset + done));
                 if (n < 0) {
                         int r = negative_errno();
                         if ((r == -EINTR || r == -EAGAIN) && ++retries < MAX_RETRIES) {

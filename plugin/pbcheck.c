@@ -1,85 +1,83 @@
 #include "plugin/pbcheck.h"
 
-#include <stdint.h>
 #include <string.h>
 
-bool sk_utf8_valid(const char *str, size_t len) {
-        const unsigned char *s = (const unsigned char *) str;
-        size_t i = 0;
+#include "common/utf8.h"
 
-        while (i < len) {
-                unsigned char c = s[i];
-                if (c < 0x80) {
-                        i++;
-                        continue;
+/* protobuf-c refuses deeper nesting itself; the messages served here are at
+ * most three levels deep. */
+#define MAX_DEPTH 32
+
+static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *ret) {
+        uint64_t v = 0;
+        for (unsigned shift = 0; shift < 70 && *p < end; shift += 7) {
+                uint8_t b = *(*p)++;
+                v |= (uint64_t) (b & 0x7f) << shift;
+                if (!(b & 0x80)) {
+                        *ret = v;
+                        return true;
                 }
-                size_t n;
-                uint32_t cp, min;
-                if ((c & 0xe0) == 0xc0) {
-                        n = 2, cp = c & 0x1f, min = 0x80;
-                } else if ((c & 0xf0) == 0xe0) {
-                        n = 3, cp = c & 0x0f, min = 0x800;
-                } else if ((c & 0xf8) == 0xf0) {
-                        n = 4, cp = c & 0x07, min = 0x10000;
-                } else
-                        return false;
-                if (len - i < n)
-                        return false;
-                for (size_t k = 1; k < n; k++) {
-                        if ((s[i + k] & 0xc0) != 0x80)
-                                return false;
-                        cp = (cp << 6) | (s[i + k] & 0x3f);
-                }
-                if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-                        return false;
-                i += n;
         }
-        return true;
+        return false;
 }
 
-/* Nesting is bounded by protobuf-c's own unpack recursion limit, and the
- * messages served here are at most three levels deep. */
-static bool check_value(const ProtobufCFieldDescriptor *f, const void *p) {
-        switch (f->type) {
-        case PROTOBUF_C_TYPE_STRING: {
-                const char *s = *(char *const *) p;
-                return !s || sk_utf8_valid(s, strlen(s));
-        }
-        case PROTOBUF_C_TYPE_MESSAGE: {
-                const ProtobufCMessage *m = *(ProtobufCMessage *const *) p;
-                return !m || sk_pb_strings_valid(m, NULL);
-        }
-        default:
-                return true;
-        }
-}
+/* 1: all strings valid, 0: a bad string (field named), -1: malformed wire
+ * data (protobuf-c's unpack reports that). */
+static int wire_check(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len, unsigned depth,
+                      const char **ret_field) {
+        const uint8_t *end = p + len;
 
-bool sk_pb_strings_valid(const ProtobufCMessage *m, const char **ret_field) {
-        const ProtobufCMessageDescriptor *d = m->descriptor;
-
-        for (unsigned i = 0; i < d->n_fields; i++) {
-                const ProtobufCFieldDescriptor *f = &d->fields[i];
-                if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE)
-                        continue;
-                const char *base = (const char *) m + f->offset;
-                bool ok = true;
-                if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-                        /* Members share storage: only the set one is valid. */
-                        if (*(const uint32_t *) ((const char *) m + f->quantifier_offset) != f->id)
-                                continue;
-                        ok = check_value(f, base);
-                } else if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-                        size_t n = *(const size_t *) ((const char *) m + f->quantifier_offset);
-                        const char *arr = *(char *const *) base;
-                        for (size_t k = 0; ok && k < n; k++)
-                                ok = check_value(f, arr + k * sizeof(void *));
-                } else
-                        ok = check_value(f, base);
-                if (!ok) {
-                        if (ret_field)
-                                *ret_field = f->name;
-                        return false;
+        if (depth > MAX_DEPTH)
+                return -1;
+        while (p < end) {
+                uint64_t tag, n;
+                if (!read_varint(&p, end, &tag))
+                        return -1;
+                switch (tag & 7) {
+                case 0: /* varint */
+                        if (!read_varint(&p, end, &n))
+                                return -1;
+                        break;
+                case 1: /* fixed64 */
+                        if (end - p < 8)
+                                return -1;
+                        p += 8;
+                        break;
+                case 5: /* fixed32 */
+                        if (end - p < 4)
+                                return -1;
+                        p += 4;
+                        break;
+                case 2: { /* length-delimited */
+                        if (!read_varint(&p, end, &n) || n > (uint64_t) (end - p))
+                                return -1;
+                        const ProtobufCFieldDescriptor *f =
+                                protobuf_c_message_descriptor_get_field(d, (unsigned) (tag >> 3));
+                        if (f && f->type == PROTOBUF_C_TYPE_STRING) {
+                                if (memchr(p, 0, n) || !sk_utf8_valid(p, n)) {
+                                        if (ret_field)
+                                                *ret_field = f->name;
+                                        return 0;
+                                }
+                        } else if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
+                                int r = wire_check(f->descriptor, p, n, depth + 1, NULL);
+                                if (r <= 0) {
+                                        if (r == 0 && ret_field)
+                                                *ret_field = f->name;
+                                        return r;
+                                }
+                        }
+                        p += n;
+                        break;
+                }
+                default: /* groups are not proto3 */
+                        return -1;
                 }
         }
-        return true;
+        return 1;
+}
+
+bool sk_pb_wire_strings_valid(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t len,
+                              const char **ret_field) {
+        return wire_check(d, data, len, 0, ret_field) != 0;
 }

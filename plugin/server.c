@@ -338,18 +338,19 @@ static void handle_method(sk_call *c) {
         /* Buffers may hold several slices: read them into one. */
         grpc_slice slice = grpc_byte_buffer_reader_readall(&reader);
         grpc_byte_buffer_reader_destroy(&reader);
+        const char *field = NULL;
+        if (!sk_pb_wire_strings_valid(m->input, GRPC_SLICE_START_PTR(slice), GRPC_SLICE_LENGTH(slice), &field)) {
+                grpc_slice_unref(slice);
+                sk_call_error(c, GRPC_STATUS_INVALID_ARGUMENT,
+                              "%s: string field %s is not valid UTF-8 or contains a NUL byte", m->path, field);
+                return;
+        }
         sk_arena_protobuf_allocator(c->arena, &alloc);
         ProtobufCMessage *req =
                 protobuf_c_message_unpack(m->input, &alloc, GRPC_SLICE_LENGTH(slice), GRPC_SLICE_START_PTR(slice));
         grpc_slice_unref(slice);
         if (!req) {
                 sk_call_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s: malformed %s message", m->path, m->input->name);
-                return;
-        }
-        const char *field;
-        if (!sk_pb_strings_valid(req, &field)) {
-                sk_call_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s: string field %s is not valid UTF-8", m->path,
-                              field);
                 return;
         }
 

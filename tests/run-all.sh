@@ -41,7 +41,7 @@ run_one() { # name, command...
 }
 
 for t in "$ASAN_BUILD_DIR"/tests/test-*; do
-  [ -x "$t" ] && run_one "unit/$(basename "$t")" "$t"
+  [ -x "$t" ] && run_one "unit/$(basename "$t")" timeout --kill-after=10 "${SK_UNIT_TIMEOUT:-300}" "$t"
 done
 
 for f in "$BUILD_DIR"/fuzz/fuzz-*; do

