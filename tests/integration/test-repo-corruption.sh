@@ -18,7 +18,9 @@ sk_repo_setup
 mkdir -p "$T/src/sub"
 for i in 01 02 03 04 05 06 07 08 09 10 11 12; do sk_rand "$T/src/f$i" 300000; done
 echo small > "$T/src/sub/small"
-expect_rc 0 "repo init (256 KiB packs)" sk_init --pack-size 256K
+# Chunk sizes pinned so that each 300 KB file is exactly one blob, whatever the
+# defaults: the damaged packs then hold file data only, never a tree.
+expect_rc 0 "repo init (256 KiB packs)" sk_init --pack-size 256K --chunk-min 512K --chunk-avg 1M --chunk-max 8M
 sk backup --json "$T/src" >"$T/b1.json" && id1=$(jq -r .id "$T/b1.json")
 sk_rand "$T/src/f13" 300000
 sk backup --json "$T/src" >"$T/b2.json" && id2=$(jq -r .id "$T/b2.json")
