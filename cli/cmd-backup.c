@@ -7,6 +7,7 @@
 #include "backup/repo.h"
 #include "backup/restore.h"
 #include "cli/cli.h"
+#include "cli/container.h"
 #include "common/macro.h"
 #include "io/ioengine.h"
 
@@ -66,6 +67,9 @@ static void put_summary_json(sk_json *j, const sk_backup_summary *s) {
 }
 
 int sk_cmd_backup(sk_cli *cli, int argc, char **argv) {
+        /* Live snapshots go through snapkeepd (cli/cmd-container.c). */
+        if (sk_container_backup_wanted(argc, argv))
+                return sk_cmd_container_backup(cli, argc, argv);
         static const struct option opts[] = {
                 { "tag", required_argument, NULL, OPT_TAG },
                 { "host", required_argument, NULL, OPT_HOST },

@@ -158,6 +158,34 @@ static int open_and_classify(sk_cli *cli, const char *arg, sk_repo **ret_repo, c
         return SK_EXIT_OK;
 }
 
+/* Like open_and_classify(), but prints nothing when the repository or the
+ * manifest cannot be read: then *ret_is_ct is false and *ret_repo NULL. */
+static int classify_quiet(sk_cli *cli, const char *arg, sk_repo **ret_repo, char ret_id[SK_BACKUP_ID_HEX + 1],
+                          bool *ret_is_ct) {
+        *ret_is_ct = false;
+        *ret_repo = NULL;
+        if (!cli->repo_url)
+                return SK_EXIT_OK;
+        sk_secret *secret = NULL;
+        if (sk_cli_get_secret(cli, &secret) != SK_EXIT_OK)
+                return SK_EXIT_OK;
+        sk_repo *repo = NULL;
+        int r = sk_repo_open(cli->repo_url, secret, &repo);
+        sk_secret_free(secret);
+        if (r < 0)
+                return SK_EXIT_OK;
+        sk_manifest *m = NULL;
+        if (sk_backup_load(repo, arg, &m) < 0) {
+                sk_repo_free(repo);
+                return SK_EXIT_OK;
+        }
+        memcpy(ret_id, m->id, SK_BACKUP_ID_HEX + 1);
+        *ret_is_ct = has_tag(m, TAG_CONTAINER) || has_tag(m, TAG_LAYER);
+        sk_manifest_free(m);
+        *ret_repo = repo;
+        return SK_EXIT_OK;
+}
+
 /* ---- restore --------------------------------------------------------------- */
 
 static const char ct_restore_help[] =
@@ -360,7 +388,10 @@ int sk_cmd_restore_ct(sk_cli *cli, int argc, char **argv) {
         _cleanup_(sk_repo_freep) sk_repo *repo = NULL;
         char id[SK_BACKUP_ID_HEX + 1];
         bool is_ct = false;
-        int e = open_and_classify(cli, arg, &repo, id, &is_ct);
+        /* Without --layer, anything that is not clearly a container backup
+         * (including a repository or backup that cannot be opened) goes to the
+         * plain restore command, which reports errors its own way. */
+        int e = layer ? open_and_classify(cli, arg, &repo, id, &is_ct) : classify_quiet(cli, arg, &repo, id, &is_ct);
         if (e != SK_EXIT_OK)
                 return e;
         if (!is_ct) {
@@ -368,7 +399,7 @@ int sk_cmd_restore_ct(sk_cli *cli, int argc, char **argv) {
                         return sk_cli_usage_error(cli, "--layer applies only to container backups; %s is not one",
                                                   arg);
                 /* A plain directory backup: the ordinary restore command. */
-                sk_repo_free(TAKE_PTR(repo));
+                sk_repo_free(TAKE_PTR(repo)); /* NULL-safe */
                 cli->verbose = verbose0;
                 optind = 0;
                 return sk_cmd_restore(cli, argc, argv);

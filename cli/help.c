@@ -99,6 +99,10 @@ static const struct {
           "\n" GLOBAL_OPTIONS "\n" EXIT_CODES },
         { "backup",
           "Usage: snapkeep backup [OPTIONS] PATH...\n"
+          "       snapkeep backup --container ID [--namespace NS] | --snapshot KEY | --all\n"
+          "\n"
+          "With --container, --snapshot or --all, live snapshots are backed up through\n"
+          "snapkeepd's control API (see `snapkeep backup --all --help`).\n"
           "\n"
           "Back up the given files and directories as one new backup. Each PATH\n"
           "becomes an entry of the backup's root named after its last component.\n"

@@ -5,16 +5,19 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/container.h"
+#include "cli/ctimage.h"
 
 static const struct {
         const char *name;
         int (*fn)(sk_cli *cli, int argc, char **argv);
 } commands[] = {
         { "repo", sk_cmd_repo },         { "backup", sk_cmd_backup },   { "backups", sk_cmd_backups },
-        { "snapshots", sk_cmd_backups }, { "ls", sk_cmd_ls },           { "restore", sk_cmd_restore },
+        { "snapshots", sk_cmd_backups }, { "ls", sk_cmd_ls },           { "restore", sk_cmd_restore_ct },
         { "diff", sk_cmd_diff },         { "check", sk_cmd_check },     { "forget", sk_cmd_forget },
         { "prune", sk_cmd_prune },       { "stats", sk_cmd_stats },     { "key", sk_cmd_key },
         { "index", sk_cmd_index },       { "version", sk_cmd_version }, { "help", sk_cmd_help },
+        { "export", sk_cmd_export },     { "daemon", sk_cmd_daemon },
 };
 
 int main(int argc, char **argv) {

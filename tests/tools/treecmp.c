@@ -445,6 +445,8 @@ static int idx_cmp(const void *x, const void *y) {
 }
 
 static void cmp_links(void) {
+        if (n_links == 0)
+                return; /* qsort(NULL, 0) is undefined */
         for (side = 0; side < 2; side++) {
                 qsort(links, n_links, sizeof(*links), link_cmp);
                 for (size_t i = 0; i < n_links; i++) {
