@@ -73,8 +73,10 @@ static int set_value(sk_config *c, const char *key, const char *value, const cha
                 return set_path(&c->root, value, 0, why);
         if (strcmp(key, "socket") == 0)
                 return set_path(&c->socket, value, sizeof(((struct sockaddr_un *) NULL)->sun_path), why);
-        if (strcmp(key, "admin_socket") == 0)
+        if (strcmp(key, "admin_socket") == 0) {
+                c->admin_socket_set = true;
                 return set_path(&c->admin_socket, value, sizeof(((struct sockaddr_un *) NULL)->sun_path), why);
+        }
         if (strcmp(key, "password_file") == 0)
                 return set_path(&c->password_file, value, 0, why);
         if (strcmp(key, "key_file") == 0)
@@ -180,6 +182,7 @@ int sk_config_load_file(sk_config *c, const char *path, char **ret_error) {
                 .log_level = c->log_level,
                 .workers = c->workers,
                 .admin_socket = strdup(c->admin_socket),
+                .admin_socket_set = c->admin_socket_set,
                 .repo = strdup(c->repo),
                 .password_file = c->password_file ? strdup(c->password_file) : NULL,
                 .key_file = c->key_file ? strdup(c->key_file) : NULL,
@@ -224,6 +227,7 @@ int sk_config_load_file(sk_config *c, const char *path, char **ret_error) {
         c->log_level = tmp.log_level;
         c->workers = tmp.workers;
         c->admin_socket = TAKE_PTR(tmp.admin_socket);
+        c->admin_socket_set = tmp.admin_socket_set;
         c->repo = TAKE_PTR(tmp.repo);
         c->password_file = TAKE_PTR(tmp.password_file);
         c->key_file = TAKE_PTR(tmp.key_file);
@@ -373,6 +377,23 @@ int sk_config_from_args(int argc, char *argv[], sk_config *ret, sk_config_action
                         }
                 }
         }
+        /* Unless given, the admin socket sits beside the snapshots socket, so two
+         * daemons with different --socket never fight over one admin socket. */
+        if (!c.admin_socket_set) {
+                const char *slash = strrchr(c.socket, '/');
+                char *derived = NULL;
+                if (asprintf(&derived, "%.*sadmin.sock", slash ? (int) (slash - c.socket + 1) : 0, c.socket) < 0) {
+                        sk_config_clear(&c);
+                        return -ENOMEM;
+                }
+                if (strlen(derived) >= sizeof(((struct sockaddr_un *) NULL)->sun_path)) {
+                        free(derived);
+                        sk_config_clear(&c);
+                        return usage_error(ret_error, "socket path too long to place admin.sock beside it");
+                }
+                free(c.admin_socket);
+                c.admin_socket = derived;
+        }
         *ret = c;
         *ret_action = action;
         return 0;
@@ -394,7 +415,8 @@ void sk_config_print_help(FILE *f, const char *prog) {
                 "                         which may be missing); --config='' reads none\n"
                 "  -l, --log-level=LEVEL  error, warn, info or debug (default info)\n"
                 "  -w, --workers=N        gRPC worker threads, 1..%d (default: CPUs, 2..4)\n"
-                "      --admin-socket=PATH  control API socket, mode 0600 (default " SK_DEFAULT_ADMIN_SOCKET ")\n"
+                "      --admin-socket=PATH  control API socket, mode 0600 (default: admin.sock\n"
+                "                         beside --socket, " SK_DEFAULT_ADMIN_SOCKET ")\n"
                 "      --repo=URL         backup repository (default " SK_DEFAULT_REPO "),\n"
                 "                         opened on first use\n"
                 "      --password-file=F  repository passphrase file (secrets never on argv)\n"

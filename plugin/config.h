@@ -51,6 +51,7 @@ typedef struct sk_config {
         int log_level;     /* enum sk_log_level */
         unsigned workers;
         char *admin_socket;
+        bool admin_socket_set; /* given by file or flag; otherwise it follows socket */
         char *repo;
         char *password_file; /* NULL if unset */
         char *key_file;      /* NULL if unset */

@@ -74,6 +74,25 @@ static void test_defaults(void **state _unused_) {
         sk_config_clear(&c);
 }
 
+/* The admin socket follows --socket unless it is given itself, so two daemons
+ * on different sockets never share one. */
+static void test_admin_socket_default(void **state _unused_) {
+        sk_config c;
+        sk_config_action action;
+        char *error;
+
+        assert_int_equal(parse(&c, &action, &error, "--config=", NULL), 0);
+        assert_string_equal(c.admin_socket, "/run/snapkeep/admin.sock");
+        sk_config_clear(&c);
+        assert_int_equal(parse(&c, &action, &error, "--config=", "--socket=/tmp/n1/snap.sock", NULL), 0);
+        assert_string_equal(c.admin_socket, "/tmp/n1/admin.sock");
+        sk_config_clear(&c);
+        assert_int_equal(parse(&c, &action, &error, "--config=", "--socket=/tmp/n1/snap.sock",
+                               "--admin-socket=/tmp/adm/a.sock", NULL), 0);
+        assert_string_equal(c.admin_socket, "/tmp/adm/a.sock");
+        sk_config_clear(&c);
+}
+
 static void test_file_then_flags(void **state) {
         fixture *f = *state;
         sk_config c;
@@ -262,6 +281,7 @@ static void test_shipped_config(void **state _unused_) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_defaults),
+                cmocka_unit_test(test_admin_socket_default),
                 cmocka_unit_test_setup_teardown(test_file_then_flags, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_file_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bad_file_leaves_config, setup, teardown),
