@@ -1001,6 +1001,19 @@ static int rehydrate_fs(sk_capture *c, const char *id, const char *key, const ch
                 goto out;
         }
         (void) rmdir(tmp);
+        /* Prepare acknowledges the restored data to containerd: make every
+         * restored file durable (one syncfs, not an fsync per file) first. */
+        {
+                int sfd = open(fs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (sfd < 0 || syncfs(sfd) < 0) {
+                        r = negative_errno();
+                        if (sfd >= 0)
+                                close(sfd);
+                        errorf(ret_error, "snapshot %s: cannot sync the restored files: %s", key, strerror(-r));
+                        goto out;
+                }
+                close(sfd);
+        }
         (void) sk_fsync_path_dir(fs);
         if (ret_bytes)
                 *ret_bytes = rr.bytes;
