@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "backup/tree.h"
+
+#include "backup/crypto.h"
 #include "common/macro.h"
 
 #define TREE_MAGIC "SKTR"
@@ -153,35 +155,14 @@ char sk_node_type_char(sk_node_type t) {
 
 /* ---- hex ---------------------------------------------------------------------- */
 
-void sk_hex(const uint8_t *in, size_t len, char *out) {
-        static const char digits[] = "0123456789abcdef";
-        for (size_t i = 0; i < len; i++) {
-                out[2 * i] = digits[in[i] >> 4];
-                out[2 * i + 1] = digits[in[i] & 15];
-        }
-        out[2 * len] = 0;
-}
-
-static int hexval(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
+/* Thin forms of crypto.h's hex codec for the tree code: sk_unhex also insists
+ * on the exact length, as ids in trees and manifests are fixed-size. */
+void sk_hex(const uint8_t *in, size_t len, char *out) { sk_hex_encode(in, len, out); }
 
 int sk_unhex(const char *in, uint8_t *out, size_t len) {
         if (strlen(in) != 2 * len)
                 return -EINVAL;
-        for (size_t i = 0; i < len; i++) {
-                int h = hexval(in[2 * i]), l = hexval(in[2 * i + 1]);
-                if (h < 0 || l < 0)
-                        return -EINVAL;
-                out[i] = (uint8_t) (h << 4 | l);
-        }
-        return 0;
+        return sk_hex_decode(in, out, len);
 }
 
 /* ---- writer --------------------------------------------------------------------- */
