@@ -130,28 +130,8 @@ static int walk_tree(cctx *c, const uint8_t id[32]) {
 /* ---- packs ------------------------------------------------------------------------ */
 
 static pack_rec *pack_get(cctx *c, const char *name) {
-        uint8_t key[32];
-        if (sk_unhex(name, key, 32) < 0)
-                return NULL;
-        sk_idmap_entry *e;
-        int r = sk_idmap_get(&c->pack_ids, key, &e);
-        if (r < 0)
-                return NULL;
-        if (r == 0)
-                return &c->packs[e->a - 1];
-        if (c->n_packs == c->cap_packs) {
-                size_t cap = c->cap_packs ? c->cap_packs * 2 : 64;
-                pack_rec *np = realloc(c->packs, cap * sizeof(pack_rec));
-                if (!np)
-                        return NULL;
-                c->packs = np;
-                c->cap_packs = cap;
-        }
-        pack_rec *p = &c->packs[c->n_packs];
-        memset(p, 0, sizeof(*p));
-        snprintf(p->name, sizeof(p->name), "%s", name);
-        e->a = ++c->n_packs;
-        return p;
+        return sk_pack_table_get((void **) &c->packs, &c->n_packs, &c->cap_packs, sizeof(*c->packs), &c->pack_ids,
+                                 name);
 }
 
 static int on_storage_pack(const char *pack, uint64_t size, void *ud) {

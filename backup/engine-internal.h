@@ -78,3 +78,10 @@ typedef struct sk_idmap {
 int sk_idmap_get(sk_idmap *m, const uint8_t id[32], sk_idmap_entry **ret);
 sk_idmap_entry *sk_idmap_find(const sk_idmap *m, const uint8_t id[32]);
 void sk_idmap_done(sk_idmap *m);
+
+/* Find or add the record of pack name (hex) in a growable array of records of
+ * item_size bytes whose first member is char name[SK_PACK_NAME_HEX + 1]; ids
+ * maps a pack's id to its index + 1 (check and prune both keep such a table).
+ * A new record is zeroed with its name set. The returned pointer is valid
+ * until the next insert. NULL on a malformed name or out of memory. */
+void *sk_pack_table_get(void **items, size_t *n, size_t *cap, size_t item_size, sk_idmap *ids, const char *name);

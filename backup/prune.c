@@ -66,28 +66,8 @@ static int mark_tree(pctx *c, const uint8_t id[32]) {
 }
 
 static ppack *pack_get(pctx *c, const char *name) {
-        uint8_t key[32];
-        if (sk_unhex(name, key, 32) < 0)
-                return NULL;
-        sk_idmap_entry *e;
-        int r = sk_idmap_get(&c->pack_ids, key, &e);
-        if (r < 0)
-                return NULL;
-        if (r == 0)
-                return &c->packs[e->a - 1];
-        if (c->n_packs == c->cap_packs) {
-                size_t cap = c->cap_packs ? c->cap_packs * 2 : 64;
-                ppack *np = realloc(c->packs, cap * sizeof(ppack));
-                if (!np)
-                        return NULL;
-                c->packs = np;
-                c->cap_packs = cap;
-        }
-        ppack *p = &c->packs[c->n_packs];
-        memset(p, 0, sizeof(*p));
-        snprintf(p->name, sizeof(p->name), "%s", name);
-        e->a = ++c->n_packs;
-        return p;
+        return sk_pack_table_get((void **) &c->packs, &c->n_packs, &c->cap_packs, sizeof(*c->packs), &c->pack_ids,
+                                 name);
 }
 
 static int on_storage(const char *pack, uint64_t size, void *ud) {
