@@ -8,10 +8,15 @@
  * its tag, queue shutdown, join, destroy), bounded in time: gRPC has been seen
  * to hang in grpc_shutdown() when a peer stopped reading, so a watchdog ends
  * the process if the whole stop takes longer than STOP_LIMIT_MS. Every
- * metadata change is already committed by then, so exiting is safe. */
+ * metadata change is already committed by then, so exiting is safe. The
+ * watchdog names the stage it caught: once our own state is closed, only
+ * gRPC's library clean-up is left (grpc_shutdown() waits up to 10 s for
+ * transports of peers that are still going away), and cutting that short is
+ * a clean stop, so it exits 0. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -38,11 +43,25 @@
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(sk_snapshotter *, sk_snapshotter_free);
 
+/* What the stop sequence is doing, for the watchdog's message. */
+static _Atomic(const char *) stop_stage = "stopping the servers";
+static atomic_bool state_closed;
+
+static void set_stop_stage(const char *stage) {
+        atomic_store(&stop_stage, stage);
+        log_debug("stop: %s", stage);
+}
+
 static void *watchdog_main(void *userdata _unused_) {
         struct timespec t = { .tv_sec = STOP_LIMIT_MS / 1000, .tv_nsec = (STOP_LIMIT_MS % 1000) * 1000000L };
         while (nanosleep(&t, &t) < 0 && errno == EINTR)
                 ;
-        log_error("stopping took longer than %d ms, exiting now", STOP_LIMIT_MS);
+        const char *stage = atomic_load(&stop_stage);
+        if (atomic_load(&state_closed)) {
+                log_warning("stopped; %s took longer than %d ms, not waiting for it", stage, STOP_LIMIT_MS);
+                _exit(EXIT_SUCCESS);
+        }
+        log_error("stopping took longer than %d ms (stuck %s), exiting now", STOP_LIMIT_MS, stage);
         _exit(EXIT_FAILURE);
         return NULL;
 }
@@ -144,19 +163,24 @@ static int run(const sk_config *cfg, const sigset_t *stop_signals) {
         else
                 pthread_detach(watchdog);
 
+        set_stop_stage("stopping the control API");
         r = sk_server_stop(admin, SERVER_STOP_MS / 2);
-        if (r >= 0)
+        if (r >= 0) {
+                set_stop_stage("stopping the snapshots service");
                 r = sk_server_stop(server, SERVER_STOP_MS / 2);
+        }
         if (r < 0) {
                 /* Handlers may still run on gRPC's threads: freeing the
                  * snapshotter under them would be worse than leaving now. */
                 log_error_errno(r, "server did not stop cleanly, exiting");
                 _exit(EXIT_FAILURE);
         }
+        set_stop_stage("destroying the servers");
         sk_server_free(server);
         sk_server_free(admin);
         unlink(cfg->socket);
         unlink(cfg->admin_socket);
+        set_stop_stage("closing the snapshotter and repository");
         return 0;
 }
 
@@ -207,6 +231,8 @@ int main(int argc, char *argv[]) {
         grpc_init();
         r = run(&cfg, &stop_signals);
         if (r >= 0) {
+                atomic_store(&state_closed, true);
+                set_stop_stage("gRPC's library clean-up");
                 grpc_shutdown();
                 log_info("stopped");
         }
