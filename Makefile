@@ -16,6 +16,8 @@
 # links only the libraries its directory depends on (see DEPS_<dir> below), so the
 # layering rules in DEVELOPERS.md are also link-time facts.
 
+.DEFAULT_GOAL := all
+
 SANITIZE ?= 0
 ifeq ($(SANITIZE),1)
 BUILD ?= build-asan

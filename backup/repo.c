@@ -36,6 +36,7 @@
 #include "backup/crypto.h"
 #include "backup/index.h"
 #include "backup/le.h"
+#include "backup/packcache.h"
 #include "common/macro.h"
 
 #define PENDING_BIT 0x80000000u
@@ -112,7 +113,16 @@ struct sk_repo {
         uint64_t index_files;
         strv loaded;            /* index files reflected in idx (read or written) */
         strv bad_index;
+        sk_packcache *read_ahead;       /* made by the first begin, kept until free */
+        _Atomic unsigned read_ahead_users;
 };
+
+/* Cached spans are keyed by the index's pack numbers: a new index renumbers
+ * packs, so they go with it. Called with repo->lock held. */
+static void drop_read_ahead(sk_repo *repo) {
+        if (repo->read_ahead)
+                sk_packcache_drop(repo->read_ahead);
+}
 
 /* --- errors --- */
 
@@ -267,6 +277,7 @@ void sk_repo_free(sk_repo *repo) {
                 ZSTD_freeCCtx(repo->cctx[i]);
         strv_done(&repo->bad_index);
         strv_done(&repo->loaded);
+        sk_packcache_free(repo->read_ahead);
         sk_index_free(repo->idx);
         sk_hmac_free(repo->id_hmac);
         sk_backend_free(repo->b);
@@ -458,6 +469,7 @@ int sk_repo_reload_index(sk_repo *repo) {
                 pthread_mutex_lock(&repo->lock);
                 sk_index_free(repo->idx);
                 repo->idx = nidx;
+                drop_read_ahead(repo);
                 pthread_mutex_unlock(&repo->lock);
                 strv_done(&repo->loaded);
                 strv_done(&repo->bad_index);
@@ -1065,8 +1077,15 @@ int sk_repo_get_blob(sk_repo *repo, const sk_blob_id *id, void **ret_buf, size_t
                 pthread_mutex_unlock(&repo->lock);
                 if (!pn)
                         return fail(-EIO, "index entry without pack");
-                size_t got;
-                r = sk_backend_get(repo->b, path, e.offset, rlen, &rec, &got);
+                size_t got = 0;
+                r = 0;
+                if (atomic_load(&repo->read_ahead_users) > 0) {
+                        r = sk_packcache_read(repo->read_ahead, e.pack, e.offset, rlen, &rec);
+                        if (r > 0)
+                                got = rlen;
+                }
+                if (r == 0)
+                        r = sk_backend_get(repo->b, path, e.offset, rlen, &rec, &got);
                 if (r == -ENOENT)
                         return fail(r, "pack %s is missing (blob %s)", path + 8, sk_blob_id_to_hex(id, hex));
                 if (r < 0)
@@ -1084,6 +1103,51 @@ int sk_repo_get_blob(sk_repo *repo, const sk_blob_id *id, void **ret_buf, size_t
         if (ret_type)
                 *ret_type = (sk_blob_type) rc.type;
         return 0;
+}
+
+/* The read-ahead cache's fetch: pack numbers are the index's. */
+static int read_ahead_fetch(void *userdata, uint32_t pack, uint64_t offset, size_t len, void **ret_buf,
+                            size_t *ret_len) {
+        sk_repo *repo = userdata;
+        char path[80];
+        pthread_mutex_lock(&repo->lock);
+        const uint8_t *pn = sk_index_pack_name(repo->idx, pack);
+        if (pn)
+                pack_path(pn, path);
+        pthread_mutex_unlock(&repo->lock);
+        if (!pn)
+                return -EIO;
+        return sk_backend_get(repo->b, path, offset, len, ret_buf, ret_len);
+}
+
+int sk_repo_read_ahead_begin(sk_repo *repo) {
+        int r = 0;
+        pthread_mutex_lock(&repo->lock);
+        if (!repo->read_ahead) {
+                size_t span = (size_t) repo->cfg.pack_size + repo->cfg.pack_size / 4;
+                span = MAX(span, (size_t) 1 << 20);
+                span = MIN(span, (size_t) 32 << 20);
+                r = sk_packcache_new(SK_REPO_READ_AHEAD_SPANS, span, read_ahead_fetch, repo, &repo->read_ahead);
+        }
+        if (r >= 0)
+                atomic_fetch_add(&repo->read_ahead_users, 1);
+        pthread_mutex_unlock(&repo->lock);
+        return r < 0 ? fail(r, "cannot set up read-ahead: %s", strerror(-r)) : 0;
+}
+
+void sk_repo_read_ahead_end(sk_repo *repo) {
+        pthread_mutex_lock(&repo->lock);
+        if (atomic_fetch_sub(&repo->read_ahead_users, 1) == 1)
+                drop_read_ahead(repo);
+        pthread_mutex_unlock(&repo->lock);
+}
+
+void sk_repo_get_read_stats(sk_repo *repo, sk_repo_read_stats *ret) {
+        sk_packcache_stats st = { 0 };
+        if (repo->read_ahead)
+                sk_packcache_get_stats(repo->read_ahead, &st);
+        *ret = (sk_repo_read_stats) { .requests = st.spans_loaded, .bytes_read = st.bytes_loaded,
+                                      .bytes_used = st.bytes_served };
 }
 
 /* --- objects --- */
@@ -1723,6 +1787,7 @@ static int replace_index(sk_repo *repo, group_entry *v, size_t n) {
         pthread_mutex_lock(&repo->lock);
         sk_index_free(repo->idx);
         repo->idx = TAKE_PTR(nidx);
+        drop_read_ahead(repo);
         repo->index_files = written.n;
         strv_done(&repo->loaded);
         repo->loaded = written;

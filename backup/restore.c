@@ -880,8 +880,16 @@ int sk_restore_run(sk_repo *repo, const char *id, const sk_restore_options *o, s
                 return r;
         c.lock = lock;
         c.last_refresh = time(NULL);
+        /* Files are restored in the order the backup stored them, so their
+         * blobs come in pack order: read packs in large spans. */
+        r = sk_repo_read_ahead_begin(repo);
+        if (r < 0) {
+                sk_lock_release(lock);
+                return r;
+        }
         r = sk_backup_load(repo, id, &m);
         if (r < 0) {
+                sk_repo_read_ahead_end(repo);
                 sk_lock_release(lock);
                 return r;
         }
@@ -984,6 +992,7 @@ out:
         sk_strv_free(c.incs, c.n_incs_alloc);
         free(c.path.p);
         sk_manifest_free(m);
+        sk_repo_read_ahead_end(repo);
         sk_lock_release(lock);
         return r;
 }

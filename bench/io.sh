@@ -32,6 +32,7 @@
 # /var/tmp), SK_BENCH_RUNS, SK_BENCH_COLD=0 skips the cold-cache part,
 # SK_BENCH_TOOLS (default "sk-uring sk-threads restic borg").
 set -u
+. "$(dirname "$0")/lib/fresh-fs.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 SK_SRC=${SK_SRC:-$(cd "$here/.." && pwd)}
 BUILD_DIR=${BUILD_DIR:-$SK_SRC/build}
@@ -73,7 +74,7 @@ echo "figure: machine: $(nproc) cores, $(uname -r), load average $(cut -d' ' -f1
 echo "figure: snapkeep binary: $SNAPKEEP"
 
 W=$(mktemp -d "${SK_BENCH_WORK:-/var/tmp}/sk-bench-io.XXXXXX")
-trap 'rm -rf "$W"' EXIT
+trap 'for o in "$W"/*-restore; do fresh_fs_release "$o"; done; rm -rf "$W"' EXIT
 printf 'bench passphrase\n' >"$W/pass"
 export RESTIC_PASSWORD_FILE=$W/pass RESTIC_CACHE_DIR=$W/restic-cache
 export BORG_PASSPHRASE="bench passphrase" BORG_BASE_DIR=$W/borg-base BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
@@ -147,7 +148,7 @@ timed bound-zstd-warm sh -c "tar -cf - -C $DATA . | zstd -3 -T0 -q >/dev/null" |
 for step in first incr restore; do
   for tool in $TOOLS; do
     [ -n "${ok_tool[$tool]:-}" ] || continue
-    if [ $step = restore ]; then cache warm "$W/$tool-repo"; else cache warm "$DATA"; fi
+    if [ $step = restore ]; then cache warm "$W/$tool-repo"; fresh_fs "$W/$tool-restore"; else cache warm "$DATA"; fi
     run_step "$tool" "$step" "$tool-$step-warm" || failed=1
   done
 done
@@ -161,7 +162,7 @@ for tool in $TOOLS; do
   else echo "figure: $tool restore INCOMPLETE ($rf files, $rb bytes)"; failed=1; fi
   R[$tool,size]=$(du -sb --apparent-size "$W/$tool-repo" | cut -f1)
   echo "figure: $tool repository size: ${R[$tool,size]} bytes"
-  rm -rf "$out"
+  fresh_fs_release "$out"
 done
 
 # --- cold cache -----------------------------------------------------------------

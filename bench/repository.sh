@@ -26,6 +26,7 @@
 # SK_BENCH_WORK (scratch, default /var/tmp), SK_BENCH_TOOLS (default
 # "snapkeep restic borg").
 set -u
+. "$(dirname "$0")/lib/fresh-fs.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 SK_SRC=${SK_SRC:-$(cd "$here/.." && pwd)}
 BUILD_DIR=${BUILD_DIR:-$SK_SRC/build}
@@ -59,7 +60,7 @@ echo "figure: data set $DATA: $data_bytes bytes in $data_files files ($(head -1 
 [ "$data_bytes" -ge "${SK_BENCH_MIN_BYTES:-1073741824}" ] || { echo "data set smaller than 1 GiB (issue 3 asks for at least that)"; exit 1; }
 
 W=$(mktemp -d "${SK_BENCH_WORK:-/var/tmp}/sk-bench-repo.XXXXXX")
-trap 'rm -rf "$W"' EXIT
+trap 'for o in "$W"/*-restore; do fresh_fs_release "$o"; done; rm -rf "$W"' EXIT
 printf 'bench passphrase\n' >"$W/pass"
 export RESTIC_PASSWORD_FILE=$W/pass RESTIC_CACHE_DIR=$W/restic-cache
 export BORG_PASSPHRASE="bench passphrase" BORG_BASE_DIR=$W/borg-base BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
@@ -112,7 +113,7 @@ done
 for step in first incr restore; do
   for tool in $TOOLS; do
     [ -n "${ok_tool[$tool]:-}" ] || continue
-    if [ $step = restore ]; then warm "$W/$tool-repo"; else warm "$DATA"; fi
+    if [ $step = restore ]; then warm "$W/$tool-repo"; fresh_fs "$W/$tool-restore"; else warm "$DATA"; fi
     # borg extracts into the current directory; no subshell, timed records into R.
     cd "$W/$tool-restore" || exit 1
     # shellcheck disable=SC2046
@@ -134,7 +135,7 @@ for tool in $TOOLS; do
   rf=$(find "$restored" -type f 2>/dev/null | wc -l)
   if [ "$rf" = "$data_files" ] && [ "$rb" = "$data_bytes" ]; then echo "figure: $tool restore verified ($rf files, $rb bytes)"
   else echo "figure: $tool restore INCOMPLETE ($rf files, $rb bytes)"; failed=1; fi
-  rm -rf "$out"
+  fresh_fs_release "$out"
 done
 
 peak() { local m=0 s; for s in first incr restore; do [ "${R[$1,$s,rss]:-0}" -gt "$m" ] && m=${R[$1,$s,rss]}; done; echo "$m"; }

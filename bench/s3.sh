@@ -23,6 +23,7 @@
 # Environment: SNAPKEEP, SK_BENCH_DATA, SK_BENCH_WORK (default /var/tmp),
 # SNAPKEEP_S3_CONNECTIONS (default 8).
 set -u
+. "$(dirname "$0")/lib/fresh-fs.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 SK_SRC=${SK_SRC:-$(cd "$here/.." && pwd)}
 BUILD_DIR=${BUILD_DIR:-$SK_SRC/build}
@@ -46,7 +47,7 @@ data_files=$(find "$DATA" -type f | wc -l)
 echo "figure: data set $DATA: $data_bytes bytes in $data_files files ($(head -1 "$DATA.done"))"
 
 W=$(mktemp -d "${SK_BENCH_WORK:-/var/tmp}/sk-bench-s3.XXXXXX")
-trap 'ceph_stop; rm -rf "$W"' EXIT
+trap 'for o in "$W"/out-*; do fresh_fs_release "$o"; done; ceph_stop; rm -rf "$W"' EXIT
 ceph_start "$W/ceph" >"$W/ceph-start.log" 2>&1 || { echo "FAIL: cannot start Ceph"; cat "$W/ceph-start.log"; exit 1; }
 echo "figure: radosgw $(radosgw --version | awk '{print $3}') on $SNAPKEEP_S3_ENDPOINT"
 printf 'bench passphrase\n' >"$W/pass"
@@ -90,7 +91,7 @@ for name in snapkeep-s3 snapkeep-local restic-s3; do
   esac
 done
 for name in snapkeep-s3 snapkeep-local restic-s3; do
-  out=$W/out-$name; mkdir -p "$out"
+  out=$W/out-$name; fresh_fs "$out"
   case $name in
     snapkeep-s3) timed $name restore "$SNAPKEEP" --repo "$S3SK" --no-progress restore -q latest --target "$out" || failed=1
       verify $name "$out/$(basename "$DATA")" ;;
@@ -99,7 +100,7 @@ for name in snapkeep-s3 snapkeep-local restic-s3; do
     restic-s3) timed $name restore restic -r "$RESTIC_REPO" restore latest --target "$out" || failed=1
       verify $name "$out$DATA" ;;
   esac
-  rm -rf "$out"
+  fresh_fs_release "$out"
 done
 
 R[snapkeep-s3,stored]=$("$SKOBJ" "$S3SK" du "")

@@ -26,8 +26,13 @@ int main(int argc, char **argv) {
         /* Peak RSS: the backup's worker threads each get a glibc arena, and
          * chunk-sized buffers (up to 8 MiB) freed back to an arena stay
          * resident. Serving large buffers by mmap and capping the arenas
-         * took a first backup from ~133 MB to ~60 MB peak RSS (restic: 125). */
-        mallopt(M_MMAP_THRESHOLD, 256 << 10);
+         * took a first backup from ~133 MB to ~60 MB peak RSS (restic: 125).
+         * The threshold is 2 MiB, not lower: buffers of a typical (1 MiB)
+         * chunk then come from the arenas and are reused, instead of being
+         * fresh mappings whose pages the kernel faults in and zeroes every
+         * time (measured: sys time -20% for a first backup and -20% for a
+         * restore, for +8 MB peak RSS). */
+        mallopt(M_MMAP_THRESHOLD, 2 << 20);
         mallopt(M_ARENA_MAX, 2);
 
         sk_cli_init(&cli, "snapkeep");

@@ -1,0 +1,61 @@
+/* A read-ahead cache of pack spans, so that a restore reads each pack in a
+ * few large requests instead of one request per blob.
+ *
+ * A restore asks for blobs in the order its files need them, and a backup
+ * wrote them into packs in that same order, so consecutive blob reads fall
+ * in the same pack, one after another. On a miss the cache loads the span
+ * of the pack that starts at the wanted record and runs on for the current
+ * read-ahead size (at most span_max); later reads inside the span are copied
+ * out of memory. On S3 that turns one ranged GET per blob into one GET per
+ * span; on a local repository one pread per span instead of an
+ * open/pread/close per blob.
+ *
+ * The read-ahead size adapts, like the kernel's: a span that is evicted
+ * having served less than a quarter of its bytes (a restore of a backup whose
+ * blobs are scattered over old packs) shrinks it, one that served more than
+ * half grows it back. Spans being loaded are shared: a second reader of the
+ * same span waits for the first one's load instead of loading it again.
+ *
+ * The cache knows packs only by number and knows nothing of the format:
+ * bytes are handed out as they were read, and the caller verifies them (the
+ * AEAD tag of each record) exactly as it does for a direct read.
+ *
+ * Thread-safe. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/macro.h"
+
+typedef struct sk_packcache sk_packcache;
+
+/* Read len bytes at offset of pack into a new malloc'd buffer. The result
+ * may be shorter than len at the end of the pack. >= 0 or -errno. */
+typedef int (*sk_packcache_fetch_fn)(void *userdata, uint32_t pack, uint64_t offset, size_t len, void **ret_buf,
+                                     size_t *ret_len);
+
+typedef struct sk_packcache_stats {
+        uint64_t spans_loaded;          /* fetches of spans (requests to the backend) */
+        uint64_t bytes_loaded;          /* bytes those fetches returned */
+        uint64_t bytes_served;          /* bytes copied out to readers */
+        uint64_t declined;              /* reads left to the caller */
+} sk_packcache_stats;
+
+/* entries spans of at most span_max bytes each are kept (memory bound:
+ * entries x span_max, plus one record larger than span_max). */
+int sk_packcache_new(unsigned entries, size_t span_max, sk_packcache_fetch_fn fetch, void *userdata,
+                     sk_packcache **ret);
+void sk_packcache_free(sk_packcache *pc);
+DEFINE_TRIVIAL_CLEANUP_FUNC(sk_packcache *, sk_packcache_free);
+
+/* Copy [offset, offset + len) of pack into a new malloc'd *ret. Returns 1 if
+ * served, 0 if the cache declined (every entry busy, or the pack ended before
+ * offset + len: the caller reads directly, and reports truncation itself), or
+ * the fetch's -errno. */
+int sk_packcache_read(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t len, void **ret);
+
+/* Free every cached span no reader is using (the figures are kept). */
+void sk_packcache_drop(sk_packcache *pc);
+
+void sk_packcache_get_stats(sk_packcache *pc, sk_packcache_stats *ret);

@@ -1,0 +1,266 @@
+/* The pack read-ahead cache: sequential reads take one fetch per span and
+ * return the right bytes; the pack's end, truncation and fetch errors;
+ * the read-ahead shrinking for scattered reads and growing back; concurrent
+ * readers sharing spans; drop. The "packs" are byte arrays in memory and the
+ * fetch function counts its calls. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "backup/packcache.h"
+
+#define NPACKS 8
+#define PACK_LEN (4u * 1024 * 1024)
+#define SPAN (1024u * 1024)
+#define REC 4096u
+
+typedef struct store {
+        uint8_t *pack[NPACKS];
+        size_t len[NPACKS];
+        pthread_mutex_t mu;
+        unsigned fetches;
+        int fail_next;          /* -errno for the next fetch, then 0 */
+} store;
+
+static int fetch(void *userdata, uint32_t pack, uint64_t offset, size_t len, void **ret_buf, size_t *ret_len) {
+        store *s = userdata;
+        pthread_mutex_lock(&s->mu);
+        s->fetches++;
+        int fail = s->fail_next;
+        s->fail_next = 0;
+        pthread_mutex_unlock(&s->mu);
+        if (fail)
+                return fail;
+        if (pack >= NPACKS)
+                return -ENOENT;
+        size_t n = offset < s->len[pack] ? s->len[pack] - offset : 0;
+        if (n > len)
+                n = len;
+        uint8_t *b = malloc(n + 1);
+        if (!b)
+                return -ENOMEM;
+        memcpy(b, s->pack[pack] + offset, n);
+        *ret_buf = b;
+        *ret_len = n;
+        return 0;
+}
+
+static int setup(void **state) {
+        store *s = calloc(1, sizeof(*s));
+        pthread_mutex_init(&s->mu, NULL);
+        for (unsigned p = 0; p < NPACKS; p++) {
+                s->len[p] = PACK_LEN;
+                s->pack[p] = malloc(PACK_LEN);
+                for (size_t i = 0; i < PACK_LEN; i++)
+                        s->pack[p][i] = (uint8_t) (i * 7 + p * 131 + (i >> 12));
+        }
+        *state = s;
+        return 0;
+}
+
+static int teardown(void **state) {
+        store *s = *state;
+        for (unsigned p = 0; p < NPACKS; p++)
+                free(s->pack[p]);
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+        return 0;
+}
+
+static void read_ok(sk_packcache *pc, store *s, uint32_t pack, uint64_t off, size_t len) {
+        void *buf = NULL;
+        assert_int_equal(sk_packcache_read(pc, pack, off, len, &buf), 1);
+        assert_memory_equal(buf, s->pack[pack] + off, len);
+        free(buf);
+}
+
+static void test_sequential_one_fetch_per_span(void **state) {
+        store *s = *state;
+        sk_packcache *pc = NULL;
+        assert_int_equal(sk_packcache_new(4, SPAN, fetch, s, &pc), 0);
+        for (uint32_t p = 0; p < 2; p++)
+                for (uint64_t off = 0; off + REC <= PACK_LEN; off += REC)
+                        read_ok(pc, s, p, off, REC);
+        /* 2 packs x 4 MiB in 1 MiB spans */
+        assert_int_equal(s->fetches, 2 * PACK_LEN / SPAN);
+        sk_packcache_stats st;
+        sk_packcache_get_stats(pc, &st);
+        assert_int_equal(st.spans_loaded, 8);
+        assert_int_equal(st.bytes_loaded, 2 * PACK_LEN);
+        assert_int_equal(st.bytes_served, 2 * PACK_LEN);
+        assert_int_equal(st.declined, 0);
+        sk_packcache_free(pc);
+}
+
+static void test_record_across_span_boundary_and_larger_than_span(void **state) {
+        store *s = *state;
+        sk_packcache *pc = NULL;
+        assert_int_equal(sk_packcache_new(2, SPAN, fetch, s, &pc), 0);
+        read_ok(pc, s, 0, 0, REC);
+        /* straddles the first span's end: a new span starts at the record */
+        read_ok(pc, s, 0, SPAN - 100, 300);
+        /* bigger than a span: loaded whole */
+        read_ok(pc, s, 1, 10, 3 * SPAN);
+        assert_int_equal(s->fetches, 3);
+        sk_packcache_free(pc);
+}
+
+static void test_pack_end_and_truncation(void **state) {
+        store *s = *state;
+        sk_packcache *pc = NULL;
+        assert_int_equal(sk_packcache_new(4, SPAN, fetch, s, &pc), 0);
+        /* the last record of a pack: the span is cut short by the pack's end */
+        read_ok(pc, s, 2, PACK_LEN - REC, REC);
+        /* a record the index says runs past the end: declined, not invented */
+        void *buf = NULL;
+        assert_int_equal(sk_packcache_read(pc, 2, PACK_LEN - 100, 200, &buf), 0);
+        assert_null(buf);
+        /* truncated pack: a record beyond what the fetch returned */
+        s->len[3] = 1000;
+        assert_int_equal(sk_packcache_read(pc, 3, 500, 1000, &buf), 0);
+        assert_null(buf);
+        read_ok(pc, s, 3, 0, 500);
+        s->len[3] = PACK_LEN;
+        sk_packcache_free(pc);
+}
+
+static void test_fetch_error_propagates_and_is_not_cached(void **state) {
+        store *s = *state;
+        sk_packcache *pc = NULL;
+        assert_int_equal(sk_packcache_new(4, SPAN, fetch, s, &pc), 0);
+        void *buf = NULL;
+        s->fail_next = -EIO;
+        assert_int_equal(sk_packcache_read(pc, 0, 0, REC, &buf), -EIO);
+        assert_int_equal(sk_packcache_read(pc, NPACKS, 0, REC, &buf), -ENOENT);
+        read_ok(pc, s, 0, 0, REC);
+        sk_packcache_free(pc);
+}
+
+/* One record from each of many places: the read-ahead must shrink, so the
+ * bytes fetched end up far below spans x span size. Then sequential reads
+ * grow it back. */
+static void test_scattered_reads_shrink_read_ahead(void **state) {
+        store *s = *state;
+        sk_packcache *pc = NULL;
+        const size_t big = 4u * 1024 * 1024;
+        assert_int_equal(sk_packcache_new(2, big, fetch, s, &pc), 0);
+        unsigned n = 0;
+        for (uint64_t off = 0; off + REC <= PACK_LEN; off += 512 * 1024)
+                for (uint32_t p = 0; p < NPACKS; p++, n++)
+                        read_ok(pc, s, p, off, REC);
+        sk_packcache_stats st;
+        sk_packcache_get_stats(pc, &st);
+        assert_int_equal(st.spans_loaded, n);
+        /* without adaptation: n x up-to-4-MiB spans, about 40 MiB */
+        assert_true(st.bytes_loaded < (uint64_t) n * big / 8);
+
+        /* sequential again: spans grow, so later fetches are big */
+        unsigned before = s->fetches;
+        for (uint64_t off = 0; off + REC <= PACK_LEN; off += REC)
+                read_ok(pc, s, 5, off, REC);
+        unsigned seq = s->fetches - before;
+        assert_true(seq < PACK_LEN / (64 * 1024));
+        sk_packcache_free(pc);
+}
+
+typedef struct reader {
+        sk_packcache *pc;
+        store *s;
+        pthread_barrier_t *start;
+        uint32_t packs;         /* read this many packs whole, or */
+        size_t span_only;       /* only the first span_only bytes of pack 0 */
+        int bad;
+} reader;
+
+static void *reader_main(void *userdata) {
+        reader *rd = userdata;
+        pthread_barrier_wait(rd->start);
+        uint32_t packs = rd->span_only ? 1 : rd->packs;
+        size_t end = rd->span_only ? rd->span_only : PACK_LEN;
+        for (uint32_t p = 0; p < packs; p++)
+                for (uint64_t off = 0; off + REC <= end; off += REC) {
+                        void *buf = NULL;
+                        int r = sk_packcache_read(rd->pc, p, off, REC, &buf);
+                        if (r < 0 || (r == 1 && memcmp(buf, rd->s->pack[p] + off, REC) != 0))
+                                rd->bad++;
+                        free(buf);
+                }
+        return NULL;
+}
+
+static void run_readers(sk_packcache *pc, store *s, uint32_t packs, size_t span_only) {
+        pthread_barrier_t start;
+        reader rd[4];
+        pthread_t t[4];
+        pthread_barrier_init(&start, NULL, 4);
+        for (int i = 0; i < 4; i++) {
+                rd[i] = (reader) { .pc = pc, .s = s, .start = &start, .packs = packs, .span_only = span_only };
+                assert_int_equal(pthread_create(&t[i], NULL, reader_main, &rd[i]), 0);
+        }
+        for (int i = 0; i < 4; i++) {
+                pthread_join(t[i], NULL);
+                assert_int_equal(rd[i].bad, 0);
+        }
+        pthread_barrier_destroy(&start);
+}
+
+static int slow_fetch(void *userdata, uint32_t pack, uint64_t offset, size_t len, void **ret_buf, size_t *ret_len) {
+        struct timespec t = { 0, 200 * 1000000L };
+        nanosleep(&t, NULL);
+        return fetch(userdata, pack, offset, len, ret_buf, ret_len);
+}
+
+/* Four readers start together on the same span while its fetch is slow:
+ * one loads it and the others wait for that load. */
+static void test_concurrent_readers_share_a_loading_span(void **state) {
+        store *s = *state;
+        sk_packcache *pc = NULL;
+        assert_int_equal(sk_packcache_new(4, SPAN, slow_fetch, s, &pc), 0);
+        run_readers(pc, s, 0, SPAN);
+        assert_int_equal(s->fetches, 1);
+        sk_packcache_free(pc);
+}
+
+/* Readers racing over more data than the cache holds: every byte served
+ * is right (a reader may have to reload or be declined, never misread). */
+static void test_concurrent_readers_under_eviction(void **state) {
+        store *s = *state;
+        sk_packcache *pc = NULL;
+        assert_int_equal(sk_packcache_new(2, SPAN, fetch, s, &pc), 0);
+        run_readers(pc, s, 4, 0);
+        sk_packcache_drop(pc);
+        read_ok(pc, s, 0, 0, REC);
+        sk_packcache_free(pc);
+}
+
+static void test_bad_arguments(void **state) {
+        store *s = *state;
+        sk_packcache *pc = NULL;
+        assert_int_equal(sk_packcache_new(0, SPAN, fetch, s, &pc), -EINVAL);
+        assert_int_equal(sk_packcache_new(4, 100, fetch, s, &pc), -EINVAL);
+        assert_int_equal(sk_packcache_new(4, SPAN, NULL, s, &pc), -EINVAL);
+        sk_packcache_free(NULL);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_sequential_one_fetch_per_span, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_record_across_span_boundary_and_larger_than_span, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_pack_end_and_truncation, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_fetch_error_propagates_and_is_not_cached, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_scattered_reads_shrink_read_ahead, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_concurrent_readers_share_a_loading_span, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_concurrent_readers_under_eviction, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
