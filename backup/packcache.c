@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backup/packcache.h"
+#include "common/macro.h"
 
 /* The read-ahead never shrinks below this: one small request per scattered
  * blob is what a read without the cache would cost anyway. */
@@ -34,6 +35,8 @@ struct sk_packcache {
         sk_packcache_fetch_fn fetch;
         void *userdata;
         sk_packcache_stats st;
+        uint64_t *plan_end;     /* by pack: end of its last planned record, 0 = none */
+        size_t n_plan;
 };
 
 int sk_packcache_new(unsigned entries, size_t span_max, sk_packcache_fetch_fn fetch, void *userdata,
@@ -65,6 +68,7 @@ void sk_packcache_free(sk_packcache *pc) {
         for (unsigned i = 0; i < pc->n; i++)
                 free(pc->spans[i].buf);
         free(pc->spans);
+        free(pc->plan_end);
         pthread_cond_destroy(&pc->loaded);
         pthread_mutex_destroy(&pc->mu);
         free(pc);
@@ -87,9 +91,17 @@ static span *find(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t len, 
         return NULL;
 }
 
-/* Adapt the read-ahead to how much of a span was used before it went. */
+static bool consumed(const span *s) {
+        return s->served * 4 >= s->len * 3;
+}
+
+/* Adapt the read-ahead to how much of a span was used before it went. A
+ * span nobody read was a prefetch that came too early, which says nothing
+ * about how the reads are laid out. */
 static void retire(sk_packcache *pc, span *s) {
-        if (s->served * 4 < s->len)
+        if (s->served == 0 || pc->n_plan > 0)
+                ;
+        else if (s->served * 4 < s->len)
                 pc->ra = pc->ra / 4 > RA_MIN ? pc->ra / 4 : RA_MIN;
         else if (s->served * 2 >= s->len)
                 pc->ra = pc->ra * 2 < pc->span_max ? pc->ra * 2 : pc->span_max;
@@ -97,7 +109,10 @@ static void retire(sk_packcache *pc, span *s) {
         *s = (span) { 0 };
 }
 
-static span *pick_victim(sk_packcache *pc) {
+/* The entry to (re)use: a free one, else the least recently used idle one
+ * whose span was mostly read, else (not for a prefetch) the least recently
+ * used idle one. */
+static span *pick_victim(sk_packcache *pc, bool consumed_only) {
         span *best = NULL;
         for (unsigned i = 0; i < pc->n; i++) {
                 span *s = &pc->spans[i];
@@ -105,10 +120,54 @@ static span *pick_victim(sk_packcache *pc) {
                         return s;
                 if (s->loading || s->readers > 0)
                         continue;
-                if (!best || s->last_use < best->last_use)
+                if (consumed_only && !consumed(s))
+                        continue;
+                if (!best || (consumed(s) && !consumed(best)) ||
+                    (consumed(s) == consumed(best) && s->last_use < best->last_use))
                         best = s;
         }
         return best;
+}
+
+/* Load [offset, offset + max(ra, len)) of pack into v (called with the lock
+ * held; drops it during the fetch). */
+static int load(sk_packcache *pc, span *v, uint32_t pack, uint64_t offset, size_t len) {
+        if (v->used)
+                retire(pc, v);
+        size_t want = pc->ra > len ? pc->ra : len;
+        if (pc->n_plan > 0) {
+                uint64_t end = pack < pc->n_plan ? pc->plan_end[pack] : 0;
+                want = end > offset + len ? (size_t) MIN(end - offset, (uint64_t) pc->span_max) : len;
+                want = MAX(want, len);
+        } else if (offset + len <= want) {
+                /* The record is near the pack's start: take the pack from
+                 * its start, since what comes before it is likely wanted as
+                 * well (trees are written children first and read parents
+                 * first). */
+                offset = 0;
+        }
+        *v = (span) { .used = true, .loading = true, .pack = pack, .offset = offset, .len = want };
+        pthread_mutex_unlock(&pc->mu);
+
+        void *buf = NULL;
+        size_t got = 0;
+        int r = pc->fetch(pc->userdata, pack, offset, want, &buf, &got);
+
+        pthread_mutex_lock(&pc->mu);
+        if (r < 0) {
+                *v = (span) { 0 };
+                pthread_cond_broadcast(&pc->loaded);
+                return r;
+        }
+        v->loading = false;
+        v->buf = buf;
+        v->len = got;
+        v->eof = got < want;
+        v->last_use = ++pc->tick;
+        pc->st.spans_loaded++;
+        pc->st.bytes_loaded += got;
+        pthread_cond_broadcast(&pc->loaded);
+        return 0;
 }
 
 int sk_packcache_read(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t len, void **ret) {
@@ -142,43 +201,63 @@ int sk_packcache_read(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t l
                 }
                 /* The pack ends early (truncated), or our own load did not
                  * reach the record: the caller's direct read names it. */
-                span *v = truncated || loaded_once ? NULL : pick_victim(pc);
+                span *v = truncated || loaded_once ? NULL : pick_victim(pc, false);
                 if (!v) {
                         pc->st.declined++;
                         pthread_mutex_unlock(&pc->mu);
                         return 0;
                 }
-                if (v->used)
-                        retire(pc, v);
-                size_t want = pc->ra > len ? pc->ra : len;
-                *v = (span) { .used = true, .loading = true, .pack = pack, .offset = offset, .len = want };
-                pthread_mutex_unlock(&pc->mu);
-
-                void *buf = NULL;
-                size_t got = 0;
-                int r = pc->fetch(pc->userdata, pack, offset, want, &buf, &got);
-
-                pthread_mutex_lock(&pc->mu);
+                int r = load(pc, v, pack, offset, len);
                 if (r < 0) {
-                        *v = (span) { 0 };
-                        pthread_cond_broadcast(&pc->loaded);
                         pthread_mutex_unlock(&pc->mu);
                         return r;
                 }
-                v->loading = false;
-                v->buf = buf;
-                v->len = got;
-                v->eof = got < want;
-                v->last_use = ++pc->tick;
-                pc->st.spans_loaded++;
-                pc->st.bytes_loaded += got;
-                pthread_cond_broadcast(&pc->loaded);
                 loaded_once = true;
         }
 }
 
+int sk_packcache_plan(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t len) {
+        int r = 0;
+        pthread_mutex_lock(&pc->mu);
+        if (pack >= pc->n_plan) {
+                size_t n = MAX((size_t) pack + 1, pc->n_plan * 2);
+                uint64_t *t = realloc(pc->plan_end, n * sizeof(*t));
+                if (!t)
+                        r = -ENOMEM;
+                else {
+                        memset(t + pc->n_plan, 0, (n - pc->n_plan) * sizeof(*t));
+                        pc->plan_end = t;
+                        pc->n_plan = n;
+                }
+        }
+        if (r >= 0)
+                pc->plan_end[pack] = MAX(pc->plan_end[pack], offset + len);
+        pthread_mutex_unlock(&pc->mu);
+        return r;
+}
+
+int sk_packcache_prefetch(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t len) {
+        bool truncated;
+        int r = 0;
+        pthread_mutex_lock(&pc->mu);
+        if (!find(pc, pack, offset, len, &truncated) && !truncated) {
+                span *v = pick_victim(pc, true);
+                if (v) {
+                        r = load(pc, v, pack, offset, len);
+                        if (r >= 0)
+                                r = 1;
+                }
+        }
+        pthread_mutex_unlock(&pc->mu);
+        return r;
+}
+
 void sk_packcache_drop(sk_packcache *pc) {
         pthread_mutex_lock(&pc->mu);
+        free(pc->plan_end);
+        pc->plan_end = NULL;
+        pc->n_plan = 0;
+        pc->ra = pc->span_max;
         for (unsigned i = 0; i < pc->n; i++) {
                 span *s = &pc->spans[i];
                 if (s->used && !s->loading && s->readers == 0) {

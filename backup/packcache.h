@@ -10,7 +10,8 @@
  * span; on a local repository one pread per span instead of an
  * open/pread/close per blob.
  *
- * The read-ahead size adapts, like the kernel's: a span that is evicted
+ * Without a plan (sk_packcache_plan), the read-ahead size adapts, like the
+ * kernel's: a span that is evicted
  * having served less than a quarter of its bytes (a restore of a backup whose
  * blobs are scattered over old packs) shrinks it, one that served more than
  * half grows it back. Spans being loaded are shared: a second reader of the
@@ -55,7 +56,24 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(sk_packcache *, sk_packcache_free);
  * the fetch's -errno. */
 int sk_packcache_read(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t len, void **ret);
 
-/* Free every cached span no reader is using (the figures are kept). */
+/* Say that [offset, offset + len) of pack will be read (a restore plans
+ * every blob it needs before it starts). Once anything is planned, a miss
+ * loads from the wanted record up to the end of the last planned record of
+ * its pack (at most span_max), so a pack whose needed blobs are read in order
+ * costs one request however they are spread, and nothing past them is
+ * read; the adaptive read-ahead is then not used. >= 0 or -ENOMEM. */
+int sk_packcache_plan(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t len);
+
+/* Load the span starting at [offset, offset + len) of pack now, in the
+ * calling thread, so that readers find it ready (a restore's walker calls
+ * it for blobs the workers will want soon). Only a free entry or one whose
+ * span has mostly been read already is used: a prefetch never pushes out
+ * data a reader still needs. Returns 1 if it loaded a span, 0 if the bytes
+ * are already cached or being loaded or no entry was free, or -errno. */
+int sk_packcache_prefetch(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t len);
+
+/* Free every cached span no reader is using, and forget the plan and the
+ * adapted read-ahead size (the figures are kept). */
 void sk_packcache_drop(sk_packcache *pc);
 
 void sk_packcache_get_stats(sk_packcache *pc, sk_packcache_stats *ret);

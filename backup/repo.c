@@ -102,7 +102,11 @@ struct sk_repo {
         pthread_mutex_t lock;
         pthread_cond_t cond;
         sk_index *idx;
-        pending_pack *cur;      /* being filled (also on the pending list) */
+        /* Packs being filled (also on the pending list), one per blob type:
+         * trees go into packs of their own, as restic does, so a walk of a
+         * backup's trees (restore, ls, diff, check) reads a few dense packs
+         * instead of a small piece of every data pack. */
+        pending_pack *cur[2];
         pending_pack *pending;  /* all in-memory packs, cur included */
         uint32_t pending_serial;
         unsigned inflight;      /* pack writes in progress */
@@ -113,15 +117,16 @@ struct sk_repo {
         uint64_t index_files;
         strv loaded;            /* index files reflected in idx (read or written) */
         strv bad_index;
-        sk_packcache *read_ahead;       /* made by the first begin, kept until free */
+        sk_packcache *read_ahead[2];    /* by blob type (cur_slot); made by the first begin */
         _Atomic unsigned read_ahead_users;
 };
 
 /* Cached spans are keyed by the index's pack numbers: a new index renumbers
  * packs, so they go with it. Called with repo->lock held. */
 static void drop_read_ahead(sk_repo *repo) {
-        if (repo->read_ahead)
-                sk_packcache_drop(repo->read_ahead);
+        for (unsigned i = 0; i < ARRAY_SIZE(repo->read_ahead); i++)
+                if (repo->read_ahead[i])
+                        sk_packcache_drop(repo->read_ahead[i]);
 }
 
 /* --- errors --- */
@@ -277,7 +282,8 @@ void sk_repo_free(sk_repo *repo) {
                 ZSTD_freeCCtx(repo->cctx[i]);
         strv_done(&repo->bad_index);
         strv_done(&repo->loaded);
-        sk_packcache_free(repo->read_ahead);
+        for (unsigned i = 0; i < ARRAY_SIZE(repo->read_ahead); i++)
+                sk_packcache_free(repo->read_ahead[i]);
         sk_index_free(repo->idx);
         sk_hmac_free(repo->id_hmac);
         sk_backend_free(repo->b);
@@ -446,7 +452,7 @@ int sk_repo_reload_index(sk_repo *repo) {
         }
         strv_sort(&c.names);
         pthread_mutex_lock(&repo->lock);
-        bool busy = repo->cur || repo->nstored > 0 || repo->inflight > 0;
+        bool busy = repo->cur[0] || repo->cur[1] || repo->nstored > 0 || repo->inflight > 0;
         strv_sort(&repo->loaded);
         bool gone = false;
         for (size_t i = 0; i < repo->loaded.n && !gone; i++)
@@ -754,16 +760,21 @@ static int pending_new(sk_repo *repo, pending_pack **ret) {
 
 /* Called with the lock held. Appends rec to the current pack; if that pack is
  * full afterwards, detaches it into *ret_full for the caller to write. */
+static unsigned cur_slot(uint8_t type) {
+        return type == SK_BLOB_TREE;
+}
+
 static int append_record(sk_repo *repo, const sk_record *r, const uint8_t *rec, bool replace, pending_pack **ret_full) {
         size_t rlen = sk_record_length(r);
-        pending_pack *p = repo->cur;
+        pending_pack **cur = &repo->cur[cur_slot(r->type)];
+        pending_pack *p = *cur;
         int q;
         *ret_full = NULL;
         if (!p) {
                 q = pending_new(repo, &p);
                 if (q < 0)
                         return q;
-                repo->cur = p;
+                *cur = p;
         }
         if (p->len + rlen > p->cap) {
                 size_t ncap = MAX(p->cap * 2, p->len + rlen);
@@ -794,7 +805,7 @@ static int append_record(sk_repo *repo, const sk_record *r, const uint8_t *rec, 
         p->n++;
         p->len += rlen;
         if (p->len >= repo->cfg.pack_size || p->n >= SK_PACK_MAX_BLOBS - 1) {
-                repo->cur = NULL;
+                *cur = NULL;
                 repo->inflight++;
                 *ret_full = p;
         }
@@ -1010,17 +1021,22 @@ int sk_repo_has_blob(sk_repo *repo, const sk_blob_id *id) {
 }
 
 int sk_repo_flush(sk_repo *repo) {
-        pending_pack *full = NULL;
+        pending_pack *full[2] = { NULL, NULL };
         int r = 0;
         pthread_mutex_lock(&repo->lock);
-        if (repo->cur && repo->cur->n > 0) {
-                full = repo->cur;
-                repo->cur = NULL;
-                repo->inflight++;
-        }
+        for (unsigned i = 0; i < ARRAY_SIZE(full); i++)
+                if (repo->cur[i] && repo->cur[i]->n > 0) {
+                        full[i] = repo->cur[i];
+                        repo->cur[i] = NULL;
+                        repo->inflight++;
+                }
         pthread_mutex_unlock(&repo->lock);
-        if (full)
-                r = write_pack(repo, full);
+        for (unsigned i = 0; i < ARRAY_SIZE(full); i++)
+                if (full[i]) {
+                        int q = write_pack(repo, full[i]);
+                        if (q < 0 && r >= 0)
+                                r = q;
+                }
 
         pthread_mutex_lock(&repo->lock);
         while (repo->inflight > 0)
@@ -1080,7 +1096,7 @@ int sk_repo_get_blob(sk_repo *repo, const sk_blob_id *id, void **ret_buf, size_t
                 size_t got = 0;
                 r = 0;
                 if (atomic_load(&repo->read_ahead_users) > 0) {
-                        r = sk_packcache_read(repo->read_ahead, e.pack, e.offset, rlen, &rec);
+                        r = sk_packcache_read(repo->read_ahead[cur_slot(e.type)], e.pack, e.offset, rlen, &rec);
                         if (r > 0)
                                 got = rlen;
                 }
@@ -1123,16 +1139,44 @@ static int read_ahead_fetch(void *userdata, uint32_t pack, uint64_t offset, size
 int sk_repo_read_ahead_begin(sk_repo *repo) {
         int r = 0;
         pthread_mutex_lock(&repo->lock);
-        if (!repo->read_ahead) {
-                size_t span = (size_t) repo->cfg.pack_size + repo->cfg.pack_size / 4;
-                span = MAX(span, (size_t) 1 << 20);
-                span = MIN(span, (size_t) 32 << 20);
-                r = sk_packcache_new(SK_REPO_READ_AHEAD_SPANS, span, read_ahead_fetch, repo, &repo->read_ahead);
-        }
+        size_t span = (size_t) repo->cfg.pack_size + repo->cfg.pack_size / 4;
+        span = MAX(span, (size_t) 1 << 20);
+        span = MIN(span, (size_t) 32 << 20);
+        /* data: the packs the workers are in plus the next; trees: one
+         * walker, and tree packs are few */
+        const unsigned spans[2] = { SK_REPO_READ_AHEAD_SPANS, 2 };
+        for (unsigned i = 0; i < ARRAY_SIZE(repo->read_ahead) && r >= 0; i++)
+                if (!repo->read_ahead[i])
+                        r = sk_packcache_new(spans[i], span, read_ahead_fetch, repo, &repo->read_ahead[i]);
         if (r >= 0)
                 atomic_fetch_add(&repo->read_ahead_users, 1);
         pthread_mutex_unlock(&repo->lock);
         return r < 0 ? fail(r, "cannot set up read-ahead: %s", strerror(-r)) : 0;
+}
+
+/* The index entry of a stored (not pending) blob, when read-ahead is on. */
+static bool read_ahead_entry(sk_repo *repo, const sk_blob_id *id, sk_index_entry *e) {
+        if (atomic_load(&repo->read_ahead_users) == 0)
+                return false;
+        pthread_mutex_lock(&repo->lock);
+        bool found = sk_index_lookup(repo->idx, id, e) == 1 && !(e->pack & PENDING_BIT);
+        pthread_mutex_unlock(&repo->lock);
+        return found;
+}
+
+int sk_repo_read_ahead_plan(sk_repo *repo, const sk_blob_id *id) {
+        sk_index_entry e;
+        if (!read_ahead_entry(repo, id, &e))
+                return 0;
+        return sk_packcache_plan(repo->read_ahead[cur_slot(e.type)], e.pack, e.offset,
+                                 (size_t) SK_RECORD_OVERHEAD + e.stored_len);
+}
+
+void sk_repo_read_ahead_hint(sk_repo *repo, const sk_blob_id *id) {
+        sk_index_entry e;
+        if (read_ahead_entry(repo, id, &e))
+                (void) sk_packcache_prefetch(repo->read_ahead[cur_slot(e.type)], e.pack, e.offset,
+                                             (size_t) SK_RECORD_OVERHEAD + e.stored_len);
 }
 
 void sk_repo_read_ahead_end(sk_repo *repo) {
@@ -1140,14 +1184,6 @@ void sk_repo_read_ahead_end(sk_repo *repo) {
         if (atomic_fetch_sub(&repo->read_ahead_users, 1) == 1)
                 drop_read_ahead(repo);
         pthread_mutex_unlock(&repo->lock);
-}
-
-void sk_repo_get_read_stats(sk_repo *repo, sk_repo_read_stats *ret) {
-        sk_packcache_stats st = { 0 };
-        if (repo->read_ahead)
-                sk_packcache_get_stats(repo->read_ahead, &st);
-        *ret = (sk_repo_read_stats) { .requests = st.spans_loaded, .bytes_read = st.bytes_loaded,
-                                      .bytes_used = st.bytes_served };
 }
 
 /* --- objects --- */

@@ -158,24 +158,25 @@ int sk_repo_get_blob(sk_repo *repo, const sk_blob_id *id, void **ret_buf, size_t
 
 /* Read-ahead for sk_repo_get_blob (packcache.h). Between begin and end,
  * blob reads go through a cache of up to SK_REPO_READ_AHEAD_SPANS spans of
- * recently read packs, each at most a pack long (the repository's pack size
+ * recently read data packs (and 2 of tree packs), each at most a pack long (the repository's pack size
  * plus a quarter, since a pack closes after the blob that fills it; within
  * 1..32 MiB), so that reading blobs in pack order (a restore) costs about one
  * backend request per pack rather than one per blob. Reads stay verified
  * exactly as without it. Nests and is thread-safe (a count of users); the
  * last end frees the cached spans. begin fails only with -ENOMEM. */
-#define SK_REPO_READ_AHEAD_SPANS 3
+#define SK_REPO_READ_AHEAD_SPANS 4
 int sk_repo_read_ahead_begin(sk_repo *repo);
 void sk_repo_read_ahead_end(sk_repo *repo);
-
-/* Read-ahead figures so far: backend requests it made, bytes they returned,
- * and bytes of records served from them. Zero when read-ahead is off. */
-typedef struct sk_repo_read_stats {
-        uint64_t requests;
-        uint64_t bytes_read;
-        uint64_t bytes_used;
-} sk_repo_read_stats;
-void sk_repo_get_read_stats(sk_repo *repo, sk_repo_read_stats *ret);
+/* Between begin and end: blob id will be read (sk_packcache_plan). A
+ * reader that plans every blob before reading any makes each miss load the
+ * rest of the pack's planned blobs in one request. Unknown ids are ignored.
+ * >= 0 or -ENOMEM. */
+int sk_repo_read_ahead_plan(sk_repo *repo, const sk_blob_id *id);
+/* Between begin and end: blob id will be read soon. If its pack span is not
+ * cached and an entry is free, load it now in the calling thread (see
+ * sk_packcache_prefetch), so that the readers do not stall on it. A hint
+ * never fails: errors are left for the read itself to report. */
+void sk_repo_read_ahead_hint(sk_repo *repo, const sk_blob_id *id);
 
 /* Finish the current pack (if any), wait for pack writes, then write one index
  * file for every pack written since the last index write. After it returns

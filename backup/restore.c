@@ -553,8 +553,21 @@ static int drain(rctx *c) {
         return progress(c);
 }
 
+/* Load the packs of a file about to be queued while the workers are still
+ * busy with earlier files: on S3 a pack's fetch is a round trip the workers
+ * would otherwise all wait for when they reach it. A blob whose span is
+ * cached already costs an index lookup. */
+static void hint_packs(rctx *c, const sk_node *node) {
+        for (size_t i = 0; i < node->n_chunks; i++) {
+                sk_blob_id id;
+                memcpy(id.b, node->chunks[i].id, SK_TREE_ID_BYTES);
+                sk_repo_read_ahead_hint(c->repo, &id);
+        }
+}
+
 static int submit(rctx *c, int dirfd, const sk_node *node) {
         rpool *p = &c->pool;
+        hint_packs(c, node);
         rjob *j = calloc(1, sizeof(*j));
         if (!j)
                 return -ENOMEM;
@@ -618,6 +631,30 @@ static bool under(const char *path, const char *inc) {
 }
 
 static int restore_tree(rctx *c, int dirfd, const uint8_t tree[SK_TREE_ID_BYTES], bool all);
+
+/* Before a full restore: name every data blob it will read, so that each
+ * pack is fetched in one request covering all of its blobs that are needed
+ * (sk_repo_read_ahead_plan). Walking the trees twice costs little: they are
+ * few and sit in tree packs that the read-ahead holds. A tree that cannot
+ * be read is left for the restore itself to report. */
+static int plan_tree(rctx *c, const uint8_t tree[SK_TREE_ID_BYTES]) {
+        sk_dir *d = NULL;
+        if (sk_dir_load(c->repo, tree, &d, NULL) < 0)
+                return 0;
+        int r = 0;
+        for (size_t i = 0; i < d->n && r >= 0; i++) {
+                const sk_node *n = &d->entries[i];
+                if (n->type == SK_NODE_DIR)
+                        r = plan_tree(c, n->subtree);
+                for (size_t k = 0; k < n->n_chunks && r >= 0; k++) {
+                        sk_blob_id id;
+                        memcpy(id.b, n->chunks[k].id, SK_TREE_ID_BYTES);
+                        r = sk_repo_read_ahead_plan(c->repo, &id);
+                }
+        }
+        sk_dir_free(d);
+        return r;
+}
 
 static int restore_special(rctx *c, int dirfd, const sk_node *n) {
         int r = sk_fsmeta_create_special(dirfd, n->name, n);
@@ -960,6 +997,8 @@ int sk_restore_run(sk_repo *repo, const char *id, const sk_restore_options *o, s
                 r = -EAGAIN;
         } else {
                 r = sk_pathbuf_push(&c.path, "", &(size_t) { 0 });
+                if (r >= 0 && c.n_incs == 0)
+                        r = plan_tree(&c, m->root);
                 if (r >= 0)
                         r = restore_tree(&c, c.rootfd, m->root, c.n_incs == 0);
                 int r2 = flush_dirs(&c);

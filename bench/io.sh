@@ -32,7 +32,7 @@
 # /var/tmp), SK_BENCH_RUNS, SK_BENCH_COLD=0 skips the cold-cache part,
 # SK_BENCH_TOOLS (default "sk-uring sk-threads restic borg").
 set -u
-. "$(dirname "$0")/lib/fresh-fs.sh"
+. "$(dirname "$0")/lib/restore-target.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 SK_SRC=${SK_SRC:-$(cd "$here/.." && pwd)}
 BUILD_DIR=${BUILD_DIR:-$SK_SRC/build}
@@ -63,6 +63,7 @@ if [ ! -f "$DATA.done" ]; then
   { printf 'sources: %s\n' "${SOURCES[*]}"; du -sb --apparent-size "$DATA" | cut -f1; } >"$DATA.done"
 fi
 data_bytes=$(du -sb --apparent-size "$DATA" | cut -f1)
+data_file_bytes=$(file_bytes "$DATA")   # hardlinks counted per name, as in a restore
 data_files=$(find "$DATA" -type f | wc -l)
 SMALL=("$DATA/usr_share_doc" "$DATA/usr_share_locale")
 small_files=$(find "${SMALL[@]}" -type f | wc -l)
@@ -156,9 +157,9 @@ for tool in $TOOLS; do
   [ -n "${ok_tool[$tool]:-}" ] || continue
   out=$W/$tool-restore
   case $tool in sk-*) restored=$out/$(basename "$DATA") ;; *) restored=$out$DATA ;; esac
-  rb=$(du -sb --apparent-size "$restored" 2>/dev/null | cut -f1)
+  rb=$(file_bytes "$restored")
   rf=$(find "$restored" -type f 2>/dev/null | wc -l)
-  if [ "$rf" = "$data_files" ] && [ "$rb" = "$data_bytes" ]; then echo "figure: $tool restore verified ($rf files, $rb bytes)"
+  if [ "$rf" = "$data_files" ] && [ "$rb" = "$data_file_bytes" ]; then echo "figure: $tool restore verified ($rf files, $rb bytes)"
   else echo "figure: $tool restore INCOMPLETE ($rf files, $rb bytes)"; failed=1; fi
   R[$tool,size]=$(du -sb --apparent-size "$W/$tool-repo" | cut -f1)
   echo "figure: $tool repository size: ${R[$tool,size]} bytes"

@@ -26,7 +26,7 @@
 # SK_BENCH_WORK (scratch, default /var/tmp), SK_BENCH_TOOLS (default
 # "snapkeep restic borg").
 set -u
-. "$(dirname "$0")/lib/fresh-fs.sh"
+. "$(dirname "$0")/lib/restore-target.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 SK_SRC=${SK_SRC:-$(cd "$here/.." && pwd)}
 BUILD_DIR=${BUILD_DIR:-$SK_SRC/build}
@@ -55,6 +55,7 @@ if [ ! -f "$DATA.done" ]; then
   { printf 'sources: %s\n' "${SOURCES[*]}"; du -sb --apparent-size "$DATA" | cut -f1; } >"$DATA.done"
 fi
 data_bytes=$(du -sb --apparent-size "$DATA" | cut -f1)
+data_file_bytes=$(file_bytes "$DATA")   # hardlinks counted per name, as in a restore
 data_files=$(find "$DATA" -type f | wc -l)
 echo "figure: data set $DATA: $data_bytes bytes in $data_files files ($(head -1 "$DATA.done"))"
 [ "$data_bytes" -ge "${SK_BENCH_MIN_BYTES:-1073741824}" ] || { echo "data set smaller than 1 GiB (issue 3 asks for at least that)"; exit 1; }
@@ -131,9 +132,9 @@ for tool in $TOOLS; do
   R[$tool,size]=$(du -sb --apparent-size "$repo" | cut -f1)
   echo "figure: $tool repository size: ${R[$tool,size]} bytes"
   # The restore must be complete: same number of bytes and files as the data set.
-  rb=$(du -sb --apparent-size "$restored" 2>/dev/null | cut -f1)
+  rb=$(file_bytes "$restored")
   rf=$(find "$restored" -type f 2>/dev/null | wc -l)
-  if [ "$rf" = "$data_files" ] && [ "$rb" = "$data_bytes" ]; then echo "figure: $tool restore verified ($rf files, $rb bytes)"
+  if [ "$rf" = "$data_files" ] && [ "$rb" = "$data_file_bytes" ]; then echo "figure: $tool restore verified ($rf files, $rb bytes)"
   else echo "figure: $tool restore INCOMPLETE ($rf files, $rb bytes)"; failed=1; fi
   fresh_fs_release "$out"
 done

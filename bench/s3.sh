@@ -23,7 +23,7 @@
 # Environment: SNAPKEEP, SK_BENCH_DATA, SK_BENCH_WORK (default /var/tmp),
 # SNAPKEEP_S3_CONNECTIONS (default 8).
 set -u
-. "$(dirname "$0")/lib/fresh-fs.sh"
+. "$(dirname "$0")/lib/restore-target.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 SK_SRC=${SK_SRC:-$(cd "$here/.." && pwd)}
 BUILD_DIR=${BUILD_DIR:-$SK_SRC/build}
@@ -43,6 +43,7 @@ if [ ! -f "$DATA.done" ]; then   # same builder and marker as bench/repository.s
   { printf 'sources: %s\n' "${SOURCES[*]}"; du -sb --apparent-size "$DATA" | cut -f1; } >"$DATA.done"
 fi
 data_bytes=$(du -sb --apparent-size "$DATA" | cut -f1)
+data_file_bytes=$(file_bytes "$DATA")   # hardlinks counted per name, as in a restore
 data_files=$(find "$DATA" -type f | wc -l)
 echo "figure: data set $DATA: $data_bytes bytes in $data_files files ($(head -1 "$DATA.done"))"
 
@@ -72,8 +73,8 @@ timed() { # NAME STEP CMD...
 }
 verify() { # NAME DIR
   local rb rf
-  rb=$(du -sb --apparent-size "$2" 2>/dev/null | cut -f1); rf=$(find "$2" -type f 2>/dev/null | wc -l)
-  if [ "$rf" = "$data_files" ] && [ "$rb" = "$data_bytes" ]; then echo "figure: $1 restore verified ($rf files, $rb bytes)"
+  rb=$(file_bytes "$2"); rf=$(find "$2" -type f 2>/dev/null | wc -l)
+  if [ "$rf" = "$data_files" ] && [ "$rb" = "$data_file_bytes" ]; then echo "figure: $1 restore verified ($rf files, $rb bytes)"
   else echo "figure: $1 restore INCOMPLETE ($rf files, $rb bytes)"; failed=1; fi
 }
 failed=0

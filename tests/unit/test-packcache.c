@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "backup/packcache.h"
+#include "common/macro.h"
 
 #define NPACKS 8
 #define PACK_LEN (4u * 1024 * 1024)
@@ -241,6 +242,59 @@ static void test_concurrent_readers_under_eviction(void **state) {
         sk_packcache_free(pc);
 }
 
+/* With a plan, a miss loads exactly up to the pack's last planned record:
+ * one fetch for all of a pack's planned records, nothing read past them. */
+static void test_plan_loads_up_to_the_last_planned_record(void **state) {
+        store *s = *state;
+        sk_packcache *pc = NULL;
+        assert_int_equal(sk_packcache_new(4, 2 * PACK_LEN, fetch, s, &pc), 0);
+        const uint64_t offs[] = { 64, 100000, 900000, 2500000 };
+        for (size_t i = 0; i < ARRAY_SIZE(offs); i++)
+                assert_int_equal(sk_packcache_plan(pc, 6, offs[i], REC), 0);
+        assert_int_equal(sk_packcache_plan(pc, 7, 5000, REC), 0);
+        for (size_t i = 0; i < ARRAY_SIZE(offs); i++)
+                read_ok(pc, s, 6, offs[i], REC);
+        assert_int_equal(s->fetches, 1);
+        sk_packcache_stats st;
+        sk_packcache_get_stats(pc, &st);
+        assert_int_equal(st.bytes_loaded, 2500000 + REC - 64);
+        /* a pack with one planned record: just that record */
+        read_ok(pc, s, 7, 5000, REC);
+        /* a record of a pack nothing was planned for: just that record */
+        read_ok(pc, s, 5, 7000, REC);
+        sk_packcache_get_stats(pc, &st);
+        assert_int_equal(st.bytes_loaded, 2500000 + REC - 64 + 2 * REC);
+        assert_int_equal(s->fetches, 3);
+        /* drop forgets the plan: back to read-ahead from the pack's start */
+        sk_packcache_drop(pc);
+        read_ok(pc, s, 6, 100000, REC);
+        sk_packcache_get_stats(pc, &st);
+        assert_int_equal(st.bytes_loaded, 2500000 + REC - 64 + 2 * REC + PACK_LEN);
+        sk_packcache_free(pc);
+}
+
+/* A prefetch loads a span for later readers, but never pushes out a span
+ * that has not been read yet. */
+static void test_prefetch_uses_only_free_or_consumed_entries(void **state) {
+        store *s = *state;
+        sk_packcache *pc = NULL;
+        assert_int_equal(sk_packcache_new(2, SPAN, fetch, s, &pc), 0);
+        assert_int_equal(sk_packcache_prefetch(pc, 0, 64, REC), 1);
+        assert_int_equal(sk_packcache_prefetch(pc, 0, 64 + REC, REC), 0);      /* cached already */
+        assert_int_equal(sk_packcache_prefetch(pc, 1, 64, REC), 1);
+        assert_int_equal(sk_packcache_prefetch(pc, 2, 64, REC), 0);            /* both unread */
+        assert_int_equal(s->fetches, 2);
+        read_ok(pc, s, 1, 64, REC);
+        assert_int_equal(s->fetches, 2);
+        /* read all of pack 0's span: now it may be replaced */
+        for (uint64_t off = 0; off + REC <= SPAN; off += REC)
+                read_ok(pc, s, 0, off, REC);
+        assert_int_equal(sk_packcache_prefetch(pc, 2, 64, REC), 1);
+        read_ok(pc, s, 2, 64, REC);
+        assert_int_equal(s->fetches, 3);
+        sk_packcache_free(pc);
+}
+
 static void test_bad_arguments(void **state) {
         store *s = *state;
         sk_packcache *pc = NULL;
@@ -260,6 +314,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_scattered_reads_shrink_read_ahead, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_concurrent_readers_share_a_loading_span, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_concurrent_readers_under_eviction, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_plan_loads_up_to_the_last_planned_record, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_prefetch_uses_only_free_or_consumed_entries, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

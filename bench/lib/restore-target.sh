@@ -1,4 +1,5 @@
-# Restore targets on a fresh filesystem, sourced by the benchmarks.
+# Restore targets on a fresh filesystem, and how a restore is checked
+# complete; sourced by the benchmarks.
 #
 # Why: ext4 slows file creation down for a while after many files were
 # deleted (it searches for inodes that were not recently freed:
@@ -12,6 +13,10 @@
 #                      sparse); without root, losetup or mkfs.ext4, DIR is a
 #                      plain new directory and a note says so
 # fresh_fs_release DIR unmount and delete DIR and its image
+# file_bytes DIR       total size of the regular files below DIR, each name
+#                      counted (directory sizes differ between filesystems,
+#                      so du's total of a correct restore need not match the
+#                      source's)
 
 fresh_fs_release() {
   local dir=$1
@@ -34,4 +39,8 @@ fresh_fs() {
   rm -f "$dir.img"
   echo "note: $dir is a plain directory, not a fresh filesystem (needs root, losetup and mkfs.ext4)"
   return 0
+}
+
+file_bytes() {
+  find "$1" -type f -printf '%s\n' 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'
 }
