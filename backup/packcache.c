@@ -25,6 +25,20 @@ typedef struct span {
         uint64_t last_use;
 } span;
 
+/* A planned record. When the span holding it goes while planned reads of it
+ * remain (a deduplicated blob that a later file reads again, or a record a
+ * reader has not reached yet), its bytes are kept here, so the pack need not
+ * be fetched again; at most KEPT_MAX bytes are kept in all. */
+typedef struct need {
+        uint32_t pack;
+        uint32_t len;
+        uint64_t offset;
+        uint32_t remaining;     /* planned reads not yet served */
+        uint8_t *kept;
+} need;
+
+#define KEPT_MAX (64u * 1024 * 1024)
+
 struct sk_packcache {
         pthread_mutex_t mu;
         pthread_cond_t loaded;
@@ -35,8 +49,12 @@ struct sk_packcache {
         sk_packcache_fetch_fn fetch;
         void *userdata;
         sk_packcache_stats st;
-        uint64_t *plan_end;     /* by pack: end of its last planned record, 0 = none */
-        size_t n_plan;
+        /* The plan: every record a reader said it will read, sorted by
+         * (pack, offset) before use. */
+        need *needs;
+        size_t n_needs, cap_needs;
+        bool needs_sorted;
+        size_t kept_bytes;      /* sum of needs' kept copies */
 };
 
 int sk_packcache_new(unsigned entries, size_t span_max, sk_packcache_fetch_fn fetch, void *userdata,
@@ -62,13 +80,115 @@ int sk_packcache_new(unsigned entries, size_t span_max, sk_packcache_fetch_fn fe
         return 0;
 }
 
+static void forget_plan(sk_packcache *pc) {
+        for (size_t i = 0; i < pc->n_needs; i++)
+                free(pc->needs[i].kept);
+        free(pc->needs);
+        pc->needs = NULL;
+        pc->n_needs = pc->cap_needs = 0;
+        pc->kept_bytes = 0;
+}
+
+static int need_cmp(const void *a, const void *b) {
+        const need *x = a, *y = b;
+        if (x->pack != y->pack)
+                return x->pack < y->pack ? -1 : 1;
+        return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* Sort the plan and merge repeated records (their reads add up). */
+static void sort_needs(sk_packcache *pc) {
+        if (pc->needs_sorted)
+                return;
+        qsort(pc->needs, pc->n_needs, sizeof(need), need_cmp);
+        size_t w = 0;
+        for (size_t i = 0; i < pc->n_needs; i++) {
+                if (w > 0 && need_cmp(&pc->needs[w - 1], &pc->needs[i]) == 0) {
+                        pc->needs[w - 1].remaining += pc->needs[i].remaining;
+                        continue;
+                }
+                pc->needs[w++] = pc->needs[i];
+        }
+        pc->n_needs = w;
+        pc->needs_sorted = true;
+}
+
+/* Index of the first need at or after (pack, offset). */
+static size_t need_lower_bound(const sk_packcache *pc, uint32_t pack, uint64_t offset) {
+        size_t lo = 0, hi = pc->n_needs;
+        need key = { .pack = pack, .offset = offset };
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (need_cmp(&pc->needs[mid], &key) < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo;
+}
+
+static need *find_need(sk_packcache *pc, uint32_t pack, uint64_t offset) {
+        size_t i = need_lower_bound(pc, pack, offset);
+        if (i < pc->n_needs && pc->needs[i].pack == pack && pc->needs[i].offset == offset)
+                return &pc->needs[i];
+        return NULL;
+}
+
+/* The range of pack covering its planned records that still have reads to
+ * come and are not kept. False if there are none. */
+static bool needed_range(sk_packcache *pc, uint32_t pack, uint64_t *ret_start, uint64_t *ret_end) {
+        bool any = false;
+        sort_needs(pc);
+        for (size_t i = need_lower_bound(pc, pack, 0); i < pc->n_needs && pc->needs[i].pack == pack; i++) {
+                const need *n = &pc->needs[i];
+                if (n->remaining == 0 || n->kept)
+                        continue;
+                if (!any)
+                        *ret_start = n->offset;
+                *ret_end = n->offset + n->len;
+                any = true;
+        }
+        return any;
+}
+
+/* A span is going: keep copies of its records that will be read again. */
+static void keep_needed(sk_packcache *pc, const span *s) {
+        if (!s->buf)
+                return;
+        sort_needs(pc);
+        for (size_t i = need_lower_bound(pc, s->pack, s->offset);
+             i < pc->n_needs && pc->needs[i].pack == s->pack; i++) {
+                need *n = &pc->needs[i];
+                if (n->offset + n->len > s->offset + s->len)
+                        break;
+                if (n->remaining == 0 || n->kept || pc->kept_bytes + n->len > KEPT_MAX)
+                        continue;
+                n->kept = malloc(n->len ? n->len : 1);
+                if (!n->kept)
+                        continue;       /* then the pack is read again: slower, not wrong */
+                memcpy(n->kept, s->buf + (n->offset - s->offset), n->len);
+                pc->kept_bytes += n->len;
+        }
+}
+
+/* One planned read of n was served. */
+static void need_served(sk_packcache *pc, need *n) {
+        if (n->remaining > 0)
+                n->remaining--;
+        if (n->remaining == 0 && n->kept) {
+                free(n->kept);
+                n->kept = NULL;
+                pc->kept_bytes -= n->len;
+        }
+}
+
 void sk_packcache_free(sk_packcache *pc) {
         if (!pc)
                 return;
         for (unsigned i = 0; i < pc->n; i++)
                 free(pc->spans[i].buf);
         free(pc->spans);
-        free(pc->plan_end);
+        forget_plan(pc);
         pthread_cond_destroy(&pc->loaded);
         pthread_mutex_destroy(&pc->mu);
         free(pc);
@@ -91,15 +211,33 @@ static span *find(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t len, 
         return NULL;
 }
 
-static bool consumed(const span *s) {
-        return s->served * 4 >= s->len * 3;
+/* Whether a span has served most of what it was loaded for: with a plan,
+ * when at most a quarter of its bytes are planned records with reads to
+ * come (those are kept when it goes); without, when three quarters of its
+ * bytes were read. */
+static bool consumed(sk_packcache *pc, const span *s) {
+        if (pc->n_needs == 0)
+                return s->served * 4 >= s->len * 3;
+        uint64_t left = 0;
+        sort_needs(pc);
+        for (size_t i = need_lower_bound(pc, s->pack, s->offset);
+             i < pc->n_needs && pc->needs[i].pack == s->pack; i++) {
+                const need *n = &pc->needs[i];
+                if (n->offset + n->len > s->offset + s->len)
+                        break;
+                if (n->remaining > 0 && !n->kept)
+                        left += n->len;
+        }
+        return left * 4 <= s->len;
 }
 
 /* Adapt the read-ahead to how much of a span was used before it went. A
  * span nobody read was a prefetch that came too early, which says nothing
  * about how the reads are laid out. */
 static void retire(sk_packcache *pc, span *s) {
-        if (s->served == 0 || pc->n_plan > 0)
+        if (pc->n_needs > 0)
+                keep_needed(pc, s);
+        if (s->served == 0 || pc->n_needs > 0)
                 ;
         else if (s->served * 4 < s->len)
                 pc->ra = pc->ra / 4 > RA_MIN ? pc->ra / 4 : RA_MIN;
@@ -114,17 +252,20 @@ static void retire(sk_packcache *pc, span *s) {
  * used idle one. */
 static span *pick_victim(sk_packcache *pc, bool consumed_only) {
         span *best = NULL;
+        bool best_consumed = false;
         for (unsigned i = 0; i < pc->n; i++) {
                 span *s = &pc->spans[i];
                 if (!s->used)
                         return s;
                 if (s->loading || s->readers > 0)
                         continue;
-                if (consumed_only && !consumed(s))
+                bool c = consumed(pc, s);
+                if (consumed_only && !c)
                         continue;
-                if (!best || (consumed(s) && !consumed(best)) ||
-                    (consumed(s) == consumed(best) && s->last_use < best->last_use))
+                if (!best || (c && !best_consumed) || (c == best_consumed && s->last_use < best->last_use)) {
                         best = s;
+                        best_consumed = c;
+                }
         }
         return best;
 }
@@ -135,10 +276,24 @@ static int load(sk_packcache *pc, span *v, uint32_t pack, uint64_t offset, size_
         if (v->used)
                 retire(pc, v);
         size_t want = pc->ra > len ? pc->ra : len;
-        if (pc->n_plan > 0) {
-                uint64_t end = pack < pc->n_plan ? pc->plan_end[pack] : 0;
-                want = end > offset + len ? (size_t) MIN(end - offset, (uint64_t) pc->span_max) : len;
-                want = MAX(want, len);
+        uint64_t start, end;
+        if (pc->n_needs > 0) {
+                /* Everything of this pack still to be read, in one request
+                 * (restic reads a pack the same way); from the wanted record
+                 * on if that is more than a span. */
+                if (needed_range(pc, pack, &start, &end)) {
+                        start = MIN(start, offset);
+                        end = MAX(end, offset + len);
+                        if (end - start > pc->span_max) {
+                                start = offset;
+                                end = MIN(end, offset + MAX((uint64_t) pc->span_max, (uint64_t) len));
+                        }
+                } else {
+                        start = offset;
+                        end = offset + len;
+                }
+                offset = start;
+                want = (size_t) (end - start);
         } else if (offset + len <= want) {
                 /* The record is near the pack's start: take the pack from
                  * its start, since what comes before it is likely wanted as
@@ -173,6 +328,26 @@ static int load(sk_packcache *pc, span *v, uint32_t pack, uint64_t offset, size_
 int sk_packcache_read(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t len, void **ret) {
         bool loaded_once = false;
         pthread_mutex_lock(&pc->mu);
+        need *n = NULL;
+        if (pc->n_needs > 0) {
+                sort_needs(pc);
+                n = find_need(pc, pack, offset);
+                if (n && n->len != len)
+                        n = NULL;
+        }
+        if (n && n->kept) {
+                void *out = malloc(len ? len : 1);
+                if (out) {
+                        memcpy(out, n->kept, len);
+                        pc->st.bytes_served += len;
+                        need_served(pc, n);
+                }
+                pthread_mutex_unlock(&pc->mu);
+                if (!out)
+                        return -ENOMEM;
+                *ret = out;
+                return 1;
+        }
         for (;;) {
                 bool truncated;
                 span *s = find(pc, pack, offset, len, &truncated);
@@ -192,6 +367,11 @@ int sk_packcache_read(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t l
                         if (out) {
                                 s->served += len;
                                 pc->st.bytes_served += len;
+                                /* the plan may have been re-sorted while the
+                                 * lock was dropped: look the need up again */
+                                n = n ? find_need(pc, pack, offset) : NULL;
+                                if (n)
+                                        need_served(pc, n);
                         }
                         pthread_mutex_unlock(&pc->mu);
                         if (!out)
@@ -217,21 +397,25 @@ int sk_packcache_read(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t l
 }
 
 int sk_packcache_plan(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t len) {
+        if (len > UINT32_MAX)
+                return -EINVAL;
         int r = 0;
         pthread_mutex_lock(&pc->mu);
-        if (pack >= pc->n_plan) {
-                size_t n = MAX((size_t) pack + 1, pc->n_plan * 2);
-                uint64_t *t = realloc(pc->plan_end, n * sizeof(*t));
+        if (pc->n_needs == pc->cap_needs) {
+                size_t n = pc->cap_needs ? pc->cap_needs * 2 : 1024;
+                need *t = realloc(pc->needs, n * sizeof(*t));
                 if (!t)
                         r = -ENOMEM;
                 else {
-                        memset(t + pc->n_plan, 0, (n - pc->n_plan) * sizeof(*t));
-                        pc->plan_end = t;
-                        pc->n_plan = n;
+                        pc->needs = t;
+                        pc->cap_needs = n;
                 }
         }
-        if (r >= 0)
-                pc->plan_end[pack] = MAX(pc->plan_end[pack], offset + len);
+        if (r >= 0) {
+                pc->needs[pc->n_needs++] = (need) { .pack = pack, .offset = offset, .len = (uint32_t) len,
+                                                    .remaining = 1 };
+                pc->needs_sorted = false;
+        }
         pthread_mutex_unlock(&pc->mu);
         return r;
 }
@@ -240,7 +424,12 @@ int sk_packcache_prefetch(sk_packcache *pc, uint32_t pack, uint64_t offset, size
         bool truncated;
         int r = 0;
         pthread_mutex_lock(&pc->mu);
-        if (!find(pc, pack, offset, len, &truncated) && !truncated) {
+        if (pc->n_needs > 0)
+                sort_needs(pc);
+        need *n = pc->n_needs > 0 ? find_need(pc, pack, offset) : NULL;
+        if (n && n->kept)
+                ;
+        else if (!find(pc, pack, offset, len, &truncated) && !truncated) {
                 span *v = pick_victim(pc, true);
                 if (v) {
                         r = load(pc, v, pack, offset, len);
@@ -254,9 +443,7 @@ int sk_packcache_prefetch(sk_packcache *pc, uint32_t pack, uint64_t offset, size
 
 void sk_packcache_drop(sk_packcache *pc) {
         pthread_mutex_lock(&pc->mu);
-        free(pc->plan_end);
-        pc->plan_end = NULL;
-        pc->n_plan = 0;
+        forget_plan(pc);
         pc->ra = pc->span_max;
         for (unsigned i = 0; i < pc->n; i++) {
                 span *s = &pc->spans[i];

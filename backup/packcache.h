@@ -56,12 +56,15 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(sk_packcache *, sk_packcache_free);
  * the fetch's -errno. */
 int sk_packcache_read(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t len, void **ret);
 
-/* Say that [offset, offset + len) of pack will be read (a restore plans
- * every blob it needs before it starts). Once anything is planned, a miss
- * loads from the wanted record up to the end of the last planned record of
- * its pack (at most span_max), so a pack whose needed blobs are read in order
- * costs one request however they are spread, and nothing past them is
- * read; the adaptive read-ahead is then not used. >= 0 or -ENOMEM. */
+/* Say that [offset, offset + len) of pack will be read, once per call (a
+ * restore plans every blob it needs before it starts). Once anything is
+ * planned, the adaptive read-ahead is off and a miss loads, in one request,
+ * the pack's range from the first to the last planned record that still has
+ * reads to come (or at most span_max from the wanted record), the way
+ * restic reads a pack. When a span goes while planned reads of its records
+ * remain (a deduplicated blob that a later file reads again), those records
+ * are kept in memory (at most 64 MiB in all) instead of being fetched again.
+ * len > 4 GiB is -EINVAL; otherwise >= 0 or -ENOMEM. */
 int sk_packcache_plan(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t len);
 
 /* Load the span starting at [offset, offset + len) of pack now, in the

@@ -43,6 +43,7 @@
 #define INDEX_EVERY_PACKS 8
 #define KEY_CACHE 16
 #define CCTX_POOL 8
+#define MAX_PACK_WRITERS 2
 #define OBJECT_MAX (256u * 1024 * 1024)
 #define CONFIG_BODY_SIZE 40
 
@@ -109,7 +110,8 @@ struct sk_repo {
         pending_pack *cur[2];
         pending_pack *pending;  /* all in-memory packs, cur included */
         uint32_t pending_serial;
-        unsigned inflight;      /* pack writes in progress */
+        unsigned inflight;      /* pack writes in progress (their index writes included) */
+        unsigned writers;       /* pack writer threads running (start_pack_write) */
         int write_error;
         char write_error_detail[1024];  /* last_error of the failed write */
         stored_pack *stored;
@@ -271,6 +273,11 @@ static void pending_free(pending_pack *p) {
 void sk_repo_free(sk_repo *repo) {
         if (!repo)
                 return;
+        /* Pack writer threads use repo until they are done. */
+        pthread_mutex_lock(&repo->lock);
+        while (repo->inflight > 0 || repo->writers > 0)
+                pthread_cond_wait(&repo->cond, &repo->lock);
+        pthread_mutex_unlock(&repo->lock);
         for (pending_pack *p = repo->pending, *n; p; p = n) {
                 n = p->next;
                 pending_free(p);
@@ -894,8 +901,6 @@ static int write_pack(sk_repo *repo, pending_pack *p) {
                 }
         }
         pending_unlink(repo, p);
-        repo->inflight--;
-        pthread_cond_broadcast(&repo->cond);
         pthread_mutex_unlock(&repo->lock);
         pending_free(p);
         if (flush_v) {
@@ -903,7 +908,59 @@ static int write_pack(sk_repo *repo, pending_pack *p) {
                 if (q < 0 && r >= 0)
                         r = q;
         }
+        /* Only now: a flush waiting for writes in flight must also find the
+         * index file this write took on written. */
+        pthread_mutex_lock(&repo->lock);
+        repo->inflight--;
+        pthread_cond_broadcast(&repo->cond);
+        pthread_mutex_unlock(&repo->lock);
         return r;
+}
+
+/* Full packs are written by a thread of their own, so the thread that
+ * filled one goes back to compressing while the pack is hashed, written
+ * and synced (or uploaded). At most MAX_PACK_WRITERS at once: each holds
+ * a pack in memory. A write's error is kept in repo->write_error and
+ * reported by the next put_blob and by sk_repo_flush. */
+typedef struct pack_writer {
+        sk_repo *repo;
+        pending_pack *p;
+} pack_writer;
+
+static void *pack_writer_main(void *userdata) {
+        pack_writer *w = userdata;
+        sk_repo *repo = w->repo;
+        (void) write_pack(repo, w->p);
+        free(w);
+        pthread_mutex_lock(&repo->lock);
+        repo->writers--;
+        pthread_cond_broadcast(&repo->cond);
+        pthread_mutex_unlock(&repo->lock);
+        return NULL;
+}
+
+static int start_pack_write(sk_repo *repo, pending_pack *p) {
+        pack_writer *w = malloc(sizeof(*w));
+        pthread_attr_t attr;
+        pthread_t t;
+        bool started = false;
+        if (w && pthread_attr_init(&attr) == 0) {
+                *w = (pack_writer) { .repo = repo, .p = p };
+                pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+                pthread_mutex_lock(&repo->lock);
+                while (repo->writers >= MAX_PACK_WRITERS)
+                        pthread_cond_wait(&repo->cond, &repo->lock);
+                repo->writers++;
+                started = pthread_create(&t, &attr, pack_writer_main, w) == 0;
+                if (!started)
+                        repo->writers--;
+                pthread_mutex_unlock(&repo->lock);
+                pthread_attr_destroy(&attr);
+        }
+        if (started)
+                return 0;
+        free(w);
+        return write_pack(repo, p);     /* no thread: write it here */
 }
 
 /* Write one index file for n stored packs (lock not held); frees sp. On
@@ -997,7 +1054,7 @@ static int put_blob_internal(sk_repo *repo, sk_blob_type type, const void *data,
         if (r < 0)
                 return fail(r, "adding blob to pack: %s", strerror(-r));
         if (full) {
-                r = write_pack(repo, full);
+                r = start_pack_write(repo, full);
                 if (r < 0)
                         return r;
         }

@@ -279,6 +279,10 @@ int sk_cli_get_new_secret(sk_cli *cli, const char *new_password_file, const char
 }
 
 int sk_cli_open_repo(sk_cli *cli, sk_repo **ret) {
+        if (cli->opened_repo) {
+                *ret = TAKE_PTR(cli->opened_repo);
+                return SK_EXIT_OK;
+        }
         if (!cli->repo_url)
                 return sk_cli_usage_error(cli, "no repository given: use --repo URL or set SNAPKEEP_REPO");
         sk_secret *secret = NULL;

@@ -48,6 +48,11 @@ typedef struct sk_cli {
         uint64_t problems;      /* SK_PROBLEM_ERROR reports seen */
         uint64_t warnings;
         uint64_t exists;        /* problems that were -EEXIST (restore: hint at --overwrite) */
+        /* A repository a dispatching command already opened (restore looks
+         * at the backup before choosing the container or the plain path):
+         * the next sk_cli_open_repo() takes it instead of opening again, so
+         * the passphrase is asked once and the metadata read once. */
+        sk_repo *opened_repo;
 } sk_cli;
 
 /* Global option ids (values above any short option char). */

@@ -398,8 +398,9 @@ int sk_cmd_restore_ct(sk_cli *cli, int argc, char **argv) {
                 if (layer)
                         return sk_cli_usage_error(cli, "--layer applies only to container backups; %s is not one",
                                                   arg);
-                /* A plain directory backup: the ordinary restore command. */
-                sk_repo_free(TAKE_PTR(repo)); /* NULL-safe */
+                /* A plain directory backup: the ordinary restore command,
+                 * on the repository opened here (NULL if it could not be). */
+                cli->opened_repo = TAKE_PTR(repo);
                 cli->verbose = verbose0;
                 optind = 0;
                 return sk_cmd_restore(cli, argc, argv);

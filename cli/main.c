@@ -4,9 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backup/repo.h"
 #include "cli/cli.h"
 #include "cli/container.h"
 #include "cli/ctimage.h"
+#include "common/macro.h"
 
 static const struct {
         const char *name;
@@ -77,6 +79,7 @@ int main(int argc, char **argv) {
                         rc = commands[i].fn(&cli, argc - base, argv + base);
                         break;
                 }
+        sk_repo_free(TAKE_PTR(cli.opened_repo)); /* not taken: the command failed before opening */
         if (rc < 0) {
                 fprintf(stderr, "snapkeep: unknown command '%s'\nTry 'snapkeep --help'.\n", name);
                 return SK_EXIT_USAGE;

@@ -69,5 +69,20 @@ expect_rc 0 "restore --include src/hard" sk restore "$id2" --target "$T/out3" --
 [ ! -e "$T/out3/src/files" ] && ok "--include restored nothing else" || notok "--include restored other paths"
 rm -rf "$T/out3"
 
+# From a terminal, with no password file, restore asks for the passphrase
+# exactly once (it looks at the backup to choose the container or the plain
+# path, and must not open the repository a second time for the latter).
+if command -v script >/dev/null; then
+  pass=$(cat "$SNAPKEEP_PASSWORD_FILE")
+  (sleep 2; printf '%s\n' "$pass"; sleep 2; printf '%s\n' "$pass") |
+    env -u SNAPKEEP_PASSWORD_FILE script -qec "$SNAPKEEP --no-progress restore -q --include src/hard $id2 --target $T/out4" /dev/null \
+    >"$T/tty.out" 2>&1
+  rc=$?
+  n=$(grep -c "Passphrase for repository" "$T/tty.out")
+  [ $rc -eq 0 ] && [ "$n" = 1 ] && [ -d "$T/out4/src/hard" ] && ok "restore from a terminal asks for the passphrase once" ||
+    { notok "restore from a terminal asks for the passphrase once (exit $rc, asked $n times)"; head -5 "$T/tty.out"; }
+  rm -rf "$T/out4"
+fi
+
 expect_rc 0 "check --read-data is clean" sk check --read-data -q
 sk_finish

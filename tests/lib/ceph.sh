@@ -28,11 +28,20 @@ ceph_have() {
     command -v monmaptool >/dev/null && command -v radosgw-admin >/dev/null && command -v ceph >/dev/null
 }
 
+# A port nothing listens on, below the kernel's ephemeral range: a port in
+# that range can be the local end of some outgoing connection (an S3 client
+# of an earlier test, say), which a connect() probe does not see but which
+# makes bind() fail (seen: "unable to bind monitor ... Address already in use").
 ceph__free_port() {
-  local p i
+  local p lo hi
+  read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+  [ "${lo:-0}" -gt 12000 ] || lo=32768   # odd range: stay below the default one
   for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 20000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+    p=$((10000 + RANDOM % (lo - 10000)))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null &&
+       ! grep -qi ":$(printf '%04X' "$p") " /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
+      echo "$p"; return 0
+    fi
   done
   return 1
 }

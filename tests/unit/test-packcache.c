@@ -273,6 +273,39 @@ static void test_plan_loads_up_to_the_last_planned_record(void **state) {
         sk_packcache_free(pc);
 }
 
+/* With a plan, each pack is fetched once: a miss takes the pack from its
+ * first to its last needed record, and records still needed when their span
+ * goes (a deduplicated blob read again later) are kept. */
+static void test_plan_reads_each_pack_once(void **state) {
+        store *s = *state;
+        sk_packcache *pc = NULL;
+        assert_int_equal(sk_packcache_new(2, 2 * PACK_LEN, fetch, s, &pc), 0);
+        /* pack 0: A read twice (planned twice), B once; packs 1..5: one each */
+        const uint64_t A = 300000, B = 50000;
+        assert_int_equal(sk_packcache_plan(pc, 0, A, REC), 0);
+        assert_int_equal(sk_packcache_plan(pc, 0, B, REC), 0);
+        for (uint32_t p = 1; p <= 5; p++)
+                assert_int_equal(sk_packcache_plan(pc, p, 1000 * p, REC), 0);
+        assert_int_equal(sk_packcache_plan(pc, 0, A, REC), 0);
+        /* A before B: the span still starts at B, the first needed record */
+        read_ok(pc, s, 0, A, REC);
+        read_ok(pc, s, 0, B, REC);
+        assert_int_equal(s->fetches, 1);
+        for (uint32_t p = 1; p <= 5; p++)
+                read_ok(pc, s, p, 1000 * p, REC);
+        assert_int_equal(s->fetches, 6);
+        /* pack 0's span is long gone; A's second read comes from the copy */
+        read_ok(pc, s, 0, A, REC);
+        assert_int_equal(s->fetches, 6);
+        sk_packcache_stats st;
+        sk_packcache_get_stats(pc, &st);
+        assert_int_equal(st.bytes_loaded, (A + REC - B) + 5 * REC);
+        /* a third, unplanned read of A: fetched again, just the record */
+        read_ok(pc, s, 0, A, REC);
+        assert_int_equal(s->fetches, 7);
+        sk_packcache_free(pc);
+}
+
 /* A prefetch loads a span for later readers, but never pushes out a span
  * that has not been read yet. */
 static void test_prefetch_uses_only_free_or_consumed_entries(void **state) {
@@ -315,6 +348,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_concurrent_readers_share_a_loading_span, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_concurrent_readers_under_eviction, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_plan_loads_up_to_the_last_planned_record, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_plan_reads_each_pack_once, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_prefetch_uses_only_free_or_consumed_entries, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
         };
