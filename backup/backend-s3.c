@@ -1288,7 +1288,6 @@ static char *dup_or_null(const char *s) {
 }
 
 int sk_backend_s3_open_config(const char *url, const sk_s3_config *cfg, int create, sk_backend **ret) {
-        (void) create;
         s3_error[0] = 0;
         if (!url || strncmp(url, "s3://", 5) != 0)
                 return -EINVAL;
@@ -1371,18 +1370,23 @@ int sk_backend_s3_open_config(const char *url, const sk_s3_config *cfg, int crea
                 return -ENOMEM;
         }
 
-        /* One listing request proves the bucket exists and the credentials
-         * and signature are accepted, with an error body naming the cause. */
-        sk_sigv4_pair q[] = { { "list-type", "2" }, { "max-keys", "1" }, { "prefix", b->prefix } };
-        s3_req rq = { .method = "GET", .key = NULL, .query = q, .n_query = 3 };
-        s3_resp resp = { .limit = 1 << 20 };
-        int r = s3_request(b, &rq, &resp);
-        if (r >= 0 && resp.status / 100 != 2)
-                r = s3_fail(b, &rq, &resp);
-        resp_done(&resp);
-        if (r < 0) {
-                s3_free(&b->base);
-                return r;
+        /* Before creating a repository, one listing request proves the
+         * bucket exists and the credentials and signature are accepted, with
+         * an error body naming the cause, so that nothing is written on a
+         * bad start. Opening an existing repository skips it: its first
+         * request (reading the config) fails with the same error body. */
+        if (create) {
+                sk_sigv4_pair q[] = { { "list-type", "2" }, { "max-keys", "1" }, { "prefix", b->prefix } };
+                s3_req rq = { .method = "GET", .key = NULL, .query = q, .n_query = 3 };
+                s3_resp resp = { .limit = 1 << 20 };
+                int r = s3_request(b, &rq, &resp);
+                if (r >= 0 && resp.status / 100 != 2)
+                        r = s3_fail(b, &rq, &resp);
+                resp_done(&resp);
+                if (r < 0) {
+                        s3_free(&b->base);
+                        return r;
+                }
         }
         *ret = &b->base;
         return 0;

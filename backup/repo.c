@@ -40,7 +40,10 @@
 #include "common/macro.h"
 
 #define PENDING_BIT 0x80000000u
-#define INDEX_EVERY_PACKS 8
+/* An index file per 32 packs (512 MiB at the default size), and one at
+ * every flush: few requests on an object store, and what a crash can lose
+ * before the next flush (packs no index names yet) stays bounded. */
+#define INDEX_EVERY_PACKS 32
 #define KEY_CACHE 16
 #define CCTX_POOL 8
 #define MAX_PACK_WRITERS 2
