@@ -777,7 +777,7 @@ static int backup_file(bctx *c, int dirfd, const char *name, const struct stat *
         int r;
 
         if (unchanged(c, pnode, st)) {
-                r = sk_fsmeta_capture(dirfd, name, -1, st, &n);
+                r = sk_fsmeta_capture_unchanged(name, st, pnode, &n);
                 if (r >= 0)
                         r = copy_content(&n, pnode);
                 if (r < 0)

@@ -115,9 +115,9 @@ static int capture_xattrs(int fd, const char *path, sk_node *n) {
         return 0;
 }
 
-int sk_fsmeta_capture(int dirfd, const char *name, int fd, const struct stat *st, sk_node *ret) {
+static int from_stat(const char *name, const struct stat *st, sk_node *ret) {
         sk_node n = {};
-        int r, t = sk_fsmeta_type(st->st_mode);
+        int t = sk_fsmeta_type(st->st_mode);
         if (t < 0)
                 return t;
         n.type = t;
@@ -139,6 +139,36 @@ int sk_fsmeta_capture(int dirfd, const char *name, int fd, const struct stat *st
         n.name = strdup(name);
         if (!n.name)
                 return -ENOMEM;
+        *ret = n;
+        return 0;
+}
+
+int sk_fsmeta_capture_unchanged(const char *name, const struct stat *st, const sk_node *prev, sk_node *ret) {
+        /* Setting or removing an xattr updates the inode's ctime, so the same
+         * inode with the same ctime still has prev's xattrs: no need to list them. */
+        if (prev->type != SK_NODE_FILE || !S_ISREG(st->st_mode) || prev->dev != (uint64_t) st->st_dev ||
+            prev->ino != (uint64_t) st->st_ino || prev->ctime.tv_sec != st->st_ctim.tv_sec ||
+            prev->ctime.tv_nsec != st->st_ctim.tv_nsec)
+                return -EINVAL;
+        sk_node n;
+        int r = from_stat(name, st, &n);
+        if (r < 0)
+                return r;
+        r = sk_node_copy_xattrs(prev, &n);
+        if (r < 0) {
+                sk_node_clear(&n);
+                return r;
+        }
+        *ret = n;
+        return 0;
+}
+
+int sk_fsmeta_capture(int dirfd, const char *name, int fd, const struct stat *st, sk_node *ret) {
+        sk_node n;
+        int r = from_stat(name, st, &n);
+        if (r < 0)
+                return r;
+        int t = n.type;
 
         _cleanup_free_ char *path = NULL;
         if (fd < 0) {

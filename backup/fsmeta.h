@@ -22,6 +22,11 @@
  * from a filesystem without xattrs is not an error. */
 int sk_fsmeta_capture(int dirfd, const char *name, int fd, const struct stat *st, sk_node *ret);
 
+/* Like sk_fsmeta_capture for a regular file that is the same inode, with the
+ * same ctime, as prev (its node in the parent backup): the xattrs are copied
+ * from prev instead of listed. -EINVAL if st does not match prev that way. */
+int sk_fsmeta_capture_unchanged(const char *name, const struct stat *st, const sk_node *prev, sk_node *ret);
+
 /* Map st_mode's type to sk_node_type; -EINVAL for unknown. */
 int sk_fsmeta_type(mode_t m);
 

@@ -6,6 +6,8 @@
 #include "backup/pack.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +98,31 @@ int sk_record_seal(const uint8_t key[SK_KEY_SIZE], const sk_record *r, const voi
 
 #define DETAIL(...) do { if (detail && detail_size) snprintf(detail, detail_size, __VA_ARGS__); } while (0)
 
+/* One decompression context per thread, kept for the thread's life: the
+ * one-shot ZSTD_decompress() allocates and sets up a fresh context for every
+ * record, which costs more than decompressing a small tree blob. */
+static pthread_key_t dctx_key;
+static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
+static bool dctx_key_ok;
+
+static void dctx_free(void *p) {
+        ZSTD_freeDCtx(p);
+}
+
+static void dctx_key_init(void) {
+        dctx_key_ok = pthread_key_create(&dctx_key, dctx_free) == 0;
+}
+
+static size_t decompress(void *dst, size_t dst_len, const void *src, size_t src_len) {
+        pthread_once(&dctx_once, dctx_key_init);
+        ZSTD_DCtx *d = dctx_key_ok ? pthread_getspecific(dctx_key) : NULL;
+        if (!d && dctx_key_ok && (d = ZSTD_createDCtx()) && pthread_setspecific(dctx_key, d) != 0) {
+                ZSTD_freeDCtx(d);
+                d = NULL;
+        }
+        return d ? ZSTD_decompressDCtx(d, dst, dst_len, src, src_len) : ZSTD_decompress(dst, dst_len, src, src_len);
+}
+
 int sk_record_open(const sk_pack_keys *keys, const void *buf, size_t len, const sk_blob_id *expect,
                    sk_record *ret_rec, void **ret_buf, size_t *ret_len, char *detail, size_t detail_size) {
         const uint8_t *p = buf;
@@ -139,7 +166,7 @@ int sk_record_open(const sk_pack_keys *keys, const void *buf, size_t len, const 
                 plain = malloc((size_t) r.raw_len + 1);
                 if (!plain)
                         return -ENOMEM;
-                size_t n = ZSTD_decompress(plain, r.raw_len, stored, r.stored_len);
+                size_t n = decompress(plain, r.raw_len, stored, r.stored_len);
                 if (ZSTD_isError(n) || n != r.raw_len) {
                         DETAIL("zstd: %s", ZSTD_isError(n) ? ZSTD_getErrorName(n) : "length mismatch");
                         return -EBADMSG;

@@ -54,6 +54,23 @@ static void *memdup_nul(const void *p, size_t len) {
         return r;
 }
 
+int sk_node_copy_xattrs(const sk_node *src, sk_node *dst) {
+        if (!src->n_xattrs)
+                return 0;
+        dst->xattrs = calloc(src->n_xattrs, sizeof(sk_xattr));
+        if (!dst->xattrs)
+                return -ENOMEM;
+        for (size_t i = 0; i < src->n_xattrs; i++) {
+                dst->n_xattrs = i + 1;
+                dst->xattrs[i].name = strdup(src->xattrs[i].name);
+                dst->xattrs[i].value = memdup_nul(src->xattrs[i].value, src->xattrs[i].value_len);
+                dst->xattrs[i].value_len = src->xattrs[i].value_len;
+                if (!dst->xattrs[i].name || !dst->xattrs[i].value)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
 int sk_node_copy(const sk_node *src, sk_node *ret) {
         sk_node n = *src;
         n.name = NULL;
@@ -68,19 +85,8 @@ int sk_node_copy(const sk_node *src, sk_node *ret) {
                 goto oom;
         if (src->target && !(n.target = strdup(src->target)))
                 goto oom;
-        if (src->n_xattrs) {
-                n.xattrs = calloc(src->n_xattrs, sizeof(sk_xattr));
-                if (!n.xattrs)
-                        goto oom;
-                for (size_t i = 0; i < src->n_xattrs; i++) {
-                        n.n_xattrs = i + 1;
-                        n.xattrs[i].name = strdup(src->xattrs[i].name);
-                        n.xattrs[i].value = memdup_nul(src->xattrs[i].value, src->xattrs[i].value_len);
-                        n.xattrs[i].value_len = src->xattrs[i].value_len;
-                        if (!n.xattrs[i].name || !n.xattrs[i].value)
-                                goto oom;
-                }
-        }
+        if (sk_node_copy_xattrs(src, &n) < 0)
+                goto oom;
         if (src->n_extents) {
                 n.extents = malloc(src->n_extents * sizeof(sk_extent));
                 if (!n.extents)

@@ -86,6 +86,9 @@ typedef struct sk_node {
 void sk_node_clear(sk_node *n);
 /* Deep copy. */
 int sk_node_copy(const sk_node *src, sk_node *ret);
+/* Deep-copy src's xattrs into dst, which has none. On -ENOMEM dst holds a
+ * partial copy that sk_node_clear frees. */
+int sk_node_copy_xattrs(const sk_node *src, sk_node *dst);
 /* True if the restorable state differs (type, mode, owner, mtime, size,
  * content, target, rdev, xattrs). ctime, atime, dev, ino, nlink ignored. */
 bool sk_node_meta_equal(const sk_node *a, const sk_node *b);

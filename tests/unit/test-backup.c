@@ -604,6 +604,15 @@ static void test_incremental(void **state) {
         assert_int_equal(r2.summary.files_new + r2.summary.files_changed, 0);
         assert_true(r2.summary.files_unmodified >= 10);
         assert_true(r2.summary.added_bytes < r1.summary.bytes / 100);
+        /* An unchanged file keeps its xattrs (taken from the parent, not listed). */
+        sk_node xn = {};
+        assert_int_equal(sk_backup_lookup(e->repo, r2.id, "/src/small", &xn), 0);
+        assert_int_equal(xn.n_xattrs, 2);
+        assert_string_equal(xn.xattrs[0].name, "user.comment");
+        assert_int_equal(xn.xattrs[0].value_len, 8);
+        assert_memory_equal(xn.xattrs[0].value, "\x00\x01binary", 8);
+        assert_string_equal(xn.xattrs[1].name, "user.empty");
+        sk_node_clear(&xn);
 
         /* Change one file: only it is read. */
         int root = open(e->src, O_RDONLY | O_DIRECTORY);
@@ -669,6 +678,23 @@ static void test_incremental(void **state) {
         const char *bad_inc[] = { "src/nope" };
         ro.includes = bad_inc;
         assert_int_equal(sk_restore_run(e->repo, r3.id, &ro, &rr), -ENOENT);
+
+        /* An xattr changed on an otherwise untouched file is seen (its ctime moved). */
+        sk_backup_result r5;
+        root = open(e->src, O_RDONLY | O_DIRECTORY);
+        int xf = openat(root, "small", O_RDONLY);
+        assert_int_equal(fsetxattr(xf, "user.comment", "changed", 7, 0), 0);
+        assert_int_equal(fremovexattr(xf, "user.empty"), 0);
+        close(xf);
+        close(root);
+        do_backup(e, &r5, false);
+        assert_string_equal(r5.parent_id, r4.id);
+        assert_int_equal(r5.summary.files_changed, 1);
+        assert_int_equal(sk_backup_lookup(e->repo, r5.id, "/src/small", &xn), 0);
+        assert_int_equal(xn.n_xattrs, 1);
+        assert_int_equal(xn.xattrs[0].value_len, 7);
+        assert_memory_equal(xn.xattrs[0].value, "changed", 7);
+        sk_node_clear(&xn);
 }
 
 static int find_pack_cb(const char *pack, const sk_blob_info *bi, void *ud) {
