@@ -28,6 +28,8 @@ SK_SRC=${SK_SRC:-$(cd "$here/.." && pwd)}
 BUILD_DIR=${BUILD_DIR:-$SK_SRC/build}
 SNAPKEEPD=${SNAPKEEPD:-$BUILD_DIR/snapkeepd}
 SNAPKEEP=${SNAPKEEP:-$BUILD_DIR/snapkeep}
+# The benches change directory: a relative path given by the caller must still work.
+SNAPKEEP=$(realpath -m "$SNAPKEEP")
 RUNS=${SK_BENCH_RUNS:-3}
 source "$SK_SRC/tests/lib/nodes.sh"
 SK_SNAPKEEPD_ARGS="--log-level info"

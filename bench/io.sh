@@ -37,6 +37,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 SK_SRC=${SK_SRC:-$(cd "$here/.." && pwd)}
 BUILD_DIR=${BUILD_DIR:-$SK_SRC/build}
 SNAPKEEP=${SNAPKEEP:-$BUILD_DIR/snapkeep}
+# The benches change directory: a relative path given by the caller must still work.
+SNAPKEEP=$(realpath -m "$SNAPKEEP")
 DATA=${SK_BENCH_DATA:-/var/tmp/snapkeep-bench-data}
 TOOLS=${SK_BENCH_TOOLS:-sk-uring sk-threads restic borg}
 RUNS=${SK_BENCH_RUNS:-3}
@@ -150,7 +152,8 @@ for step in first incr restore; do
   for tool in $TOOLS; do
     [ -n "${ok_tool[$tool]:-}" ] || continue
     if [ $step = restore ]; then cache warm "$W/$tool-repo"; fresh_fs "$W/$tool-restore"; else cache warm "$DATA"; fi
-    run_step "$tool" "$step" "$tool-$step-warm" || failed=1
+    # A tool whose step failed gets no ratios: a failed run must not "meet" a target.
+    run_step "$tool" "$step" "$tool-$step-warm" || { failed=1; unset "ok_tool[$tool]"; }
   done
 done
 for tool in $TOOLS; do

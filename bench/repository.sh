@@ -31,6 +31,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 SK_SRC=${SK_SRC:-$(cd "$here/.." && pwd)}
 BUILD_DIR=${BUILD_DIR:-$SK_SRC/build}
 SNAPKEEP=${SNAPKEEP:-$BUILD_DIR/snapkeep}
+# The benches change directory: a relative path given by the caller must still work.
+SNAPKEEP=$(realpath -m "$SNAPKEEP")
 DATA=${SK_BENCH_DATA:-/var/tmp/snapkeep-bench-data}
 TOOLS=${SK_BENCH_TOOLS:-snapkeep restic borg}
 SOURCES=(/usr/lib/x86_64-linux-gnu /usr/share/doc /usr/share/locale)
