@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <liburing.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -29,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -173,6 +175,43 @@ static int wait_ready(sk_io *io, io_slot *s, int worker, short events) {
         }
 }
 
+/* Named FIFOs refuse RWF_NOWAIT (EOPNOTSUPP; pipe(2) pipes take it), so
+ * after poll() said ready a plain read() could still block: another worker
+ * woken by the same POLLIN may have taken the data. Among our workers one at
+ * a time asks how much is there (FIONREAD) and reads no more, which never
+ * blocks (nothing there and no writer left is EOF, which does not block
+ * either); a write takes at most PIPE_BUF, which POLLOUT guarantees room for.
+ * Where FIONREAD is not known the read is a plain one, as before. The fd's
+ * O_NONBLOCK flag is the caller's and shared, so it is left alone. */
+static pthread_mutex_t stream_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static ssize_t stream_rw_unsupported_nowait(int fd, void *p, size_t want, bool reading) {
+        ssize_t n;
+        pthread_mutex_lock(&stream_lock);
+        if (reading) {
+                int avail = 0;
+                if (ioctl(fd, FIONREAD, &avail) < 0) {
+                        pthread_mutex_unlock(&stream_lock);
+                        return read(fd, p, want);
+                }
+                struct pollfd q = { .fd = fd, .events = POLLIN };
+                if (avail > 0)
+                        n = read(fd, p, MIN(want, (size_t) avail));
+                else if (poll(&q, 1, 0) == 1 && (q.revents & POLLHUP) && !(q.revents & POLLIN))
+                        n = read(fd, p, want); /* no writer left: EOF, returns 0 at once */
+                else {
+                        pthread_mutex_unlock(&stream_lock);
+                        errno = EAGAIN;
+                        return -1;
+                }
+        } else
+                n = write(fd, p, MIN(want, (size_t) PIPE_BUF));
+        int saved = errno;
+        pthread_mutex_unlock(&stream_lock);
+        errno = saved;
+        return n;
+}
+
 /* pread/pwrite (or read/write for streams) until done, EOF or error. */
 static int64_t sync_rw(sk_io *io, io_slot *s, int worker) {
         bool reading = s->op == SK_IO_OP_READ;
@@ -204,9 +243,15 @@ static int64_t sync_rw(sk_io *io, io_slot *s, int worker) {
                         /* Regular files (read at the file position) always poll
                          * ready, so an EAGAIN there would spin: read them
                          * blocking, as the kernel does not block on them long. */
-                        if (n < 0 && (errno == EOPNOTSUPP ||
-                                      (errno == EAGAIN && fstat(s->fd, &st) == 0 && S_ISREG(st.st_mode))))
-                                n = reading ? read(s->fd, p, want) : write(s->fd, p, want);
+                        if (n < 0 && (errno == EAGAIN || errno == EOPNOTSUPP)) {
+                                int e = errno;
+                                if (fstat(s->fd, &st) == 0 && S_ISREG(st.st_mode))
+                                        n = reading ? read(s->fd, p, want) : write(s->fd, p, want);
+                                else if (e == EOPNOTSUPP)
+                                        n = stream_rw_unsupported_nowait(s->fd, p, want, reading);
+                                else
+                                        errno = e;
+                        }
                         if (n < 0 && errno == EAGAIN)
                                 continue;
                 } else if (reading)

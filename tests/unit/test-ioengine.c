@@ -728,6 +728,53 @@ static void test_bounded(void **state) {
         close(fifo);
 }
 
+/* A named FIFO (which refuses RWF_NOWAIT, unlike a pipe(2) pipe) read by
+ * several stream reads at once: each byte goes to exactly one, none blocks
+ * where cancellation cannot reach it, and with the writer gone a read sees
+ * EOF (0) instead of waiting or spinning. */
+static void test_fifo_streams(void **state) {
+        fixture *f = *state;
+        enum { READERS = 3 };
+        sk_io *io = engine(f, 8);
+        assert_int_equal(mkfifoat(f->dfd, "np", 0600), 0);
+        int rd = openat(f->dfd, "np", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        assert_true(rd >= 0);
+        int wr = openat(f->dfd, "np", O_WRONLY | O_CLOEXEC);
+        assert_true(wr >= 0);
+        assert_int_equal(fcntl(rd, F_SETFL, fcntl(rd, F_GETFL) & ~O_NONBLOCK), 0);
+        uint8_t buf[READERS][8];
+        for (int i = 0; i < READERS; i++)
+                assert_int_equal(sk_io_read(io, (uint64_t) i, rd, buf[i], 8, SK_IO_OFFSET_CURRENT), 0);
+        usleep(20000); /* let every reader wait */
+        assert_int_equal(write(wr, "a", 1), 1);
+        sk_io_completion c[READERS];
+        reap_n(io, c, 1);
+        assert_int_equal(c[0].res, 1);
+        assert_int_equal(((uint8_t *) c[0].buf)[0], 'a');
+        assert_int_equal(write(wr, "b", 1), 1);
+        reap_n(io, c, 1);
+        assert_int_equal(c[0].res, 1);
+        assert_int_equal(((uint8_t *) c[0].buf)[0], 'b');
+        /* the readers still waiting can be cancelled */
+        assert_int_equal(sk_io_read(io, 7, rd, buf[0], 8, SK_IO_OFFSET_CURRENT), 0);
+        assert_int_equal(sk_io_outstanding(io), 2);
+        usleep(20000);
+        assert_int_equal(sk_io_cancel_all(io), 2);
+        reap_n(io, c, 2);
+        assert_int_equal(c[0].res, -ECANCELED);
+        assert_int_equal(c[1].res, -ECANCELED);
+        /* with the writer gone a waiting read ends with EOF, and so does a new one */
+        assert_int_equal(sk_io_read(io, 8, rd, buf[0], 8, SK_IO_OFFSET_CURRENT), 0);
+        usleep(20000);
+        close(wr);
+        reap_n(io, c, 1);
+        assert_int_equal(c[0].res, 0);
+        assert_int_equal(sk_io_read(io, 9, rd, buf[0], 8, SK_IO_OFFSET_CURRENT), 0);
+        reap_n(io, c, 1);
+        assert_int_equal(c[0].res, 0);
+        close(rd);
+}
+
 /* ---- registered buffers --------------------------------------------------------------------- */
 
 static void test_registered_buffers(void **state) {
@@ -970,6 +1017,7 @@ int main(void) {
                 PER_VARIANT(test_eagain_short_write),
                 PER_VARIANT(test_eintr),
                 PER_VARIANT(test_bounded),
+                PER_VARIANT(test_fifo_streams),
                 PER_VARIANT(test_registered_buffers),
                 PER_VARIANT(test_enospc),
                 cmocka_unit_test_prestate_setup_teardown(test_forced_threads, setup, teardown, &v_threads),
