@@ -53,6 +53,7 @@ EXT_backup := -lzstd -lcrypto -lcurl -larchive -lpthread
 EXT_proto := -lprotobuf-c
 EXT_plugin := -lgrpc -lgpr -linih -lpthread
 EXT_cli := -linih -lgrpc -lgpr
+EXT_container :=
 
 # Which of our libraries each directory may use (itself first, leaves last).
 DEPS_common := common
@@ -60,8 +61,9 @@ DEPS_snapshot := snapshot common
 DEPS_io := io common
 DEPS_backup := backup io common
 DEPS_proto := proto
-DEPS_plugin := plugin proto snapshot backup io common
-DEPS_cli := cli proto backup io common
+DEPS_container := container backup io common
+DEPS_plugin := plugin proto snapshot container backup io common
+DEPS_cli := cli proto container backup io common
 
 ifeq ($(V),1)
 Q :=
@@ -71,7 +73,7 @@ Q := @
 say = @printf '  %-7s %s\n' $(1) $(2)
 endif
 
-LIBDIRS := common snapshot io backup plugin cli
+LIBDIRS := common snapshot io backup container plugin cli
 # main() lives in plugin/main.c and cli/main.c; everything else goes into libraries.
 MAINS := plugin/main.c cli/main.c
 lib_srcs = $(filter-out $(MAINS),$(wildcard $(1)/*.c))
@@ -187,10 +189,19 @@ fuzz-build:
 
 fuzz-bins: $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(FUZZ_SRCS))
 
+# A harness links the libraries of the directories FUZZ_DIRS_<name> lists
+# (default: backup and snapshot), as a unit test links its module's.
+FUZZ_DIRS_fuzz-record := container
+FUZZ_DIRS_fuzz-config := plugin
+FUZZ_DIRS_fuzz-pbcheck := plugin
+fuzz_dirs = $(or $(FUZZ_DIRS_$(1)),backup snapshot)
+fuzz_libs = $(foreach d,$(call fuzz_dirs,$(1)),$(call libs_for,$(d)))
+fuzz_ext = $(sort $(foreach d,$(call fuzz_dirs,$(1)),$(call ext_for,$(d))))
+
 define fuzz_rule
-$(BUILD)/$(1): $(BUILD)/obj/tests/fuzz/$(1).o $$(call libs_for,backup) $$(call libs_for,snapshot)
+$(BUILD)/$(1): $(BUILD)/obj/tests/fuzz/$(1).o $$(call fuzz_libs,$(1))
 	$$(call say,LD,$$@)
-	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$< -Wl,--start-group $$(call libs_for,backup) $$(call libs_for,snapshot) -Wl,--end-group $$(call ext_for,backup) $$(call ext_for,snapshot)
+	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$< -Wl,--start-group $$(call fuzz_libs,$(1)) -Wl,--end-group $$(call fuzz_ext,$(1))
 endef
 $(foreach t,$(FUZZ_SRCS),$(eval $(call fuzz_rule,$(basename $(notdir $(t))))))
 

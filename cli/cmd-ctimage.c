@@ -18,14 +18,12 @@
 #include "cli/ctimage.h"
 #include "common/fsutil.h"
 #include "common/macro.h"
+#include "container/record.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(sk_repo *, sk_repo_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(sk_manifest *, sk_manifest_free);
 
-#define TAG_CONTAINER "snapkeep:container"
-#define TAG_LAYER "snapkeep:layer"
-#define META_DIR "containers"
-#define LAYER_DIR "fs"
+#define LAYER_DIR SK_CONTAINER_FS_DIR
 
 enum {
         OPT_TARGET = SK_OPT_FIRST_COMMAND_OPTION,
@@ -43,55 +41,17 @@ enum {
 
 /* ---- container metadata (object containers/<id>) -------------------------- */
 
+/* The backups to restore, bottom first. */
 typedef struct ct_meta {
-        char *kind;
-        char **layers;          /* backup ids, bottom first */
+        char **layers;
         size_t n_layers;
 } ct_meta;
 
 static void ct_meta_done(ct_meta *m) {
-        free(m->kind);
         for (size_t i = 0; i < m->n_layers; i++)
                 free(m->layers[i]);
         free(m->layers);
         *m = (ct_meta) { 0 };
-}
-
-/* The line format snapkeepd writes (docs/FORMAT.md "Container objects"):
- * "snapkeep-container 1", "kind K", "layer CHAIN-ID BACKUP-ID" (bottom first). */
-static int ct_meta_parse(const char *buf, size_t len, ct_meta *m) {
-        const char *p = buf, *end = buf + len;
-        bool header = false;
-        while (p < end) {
-                const char *nl = memchr(p, '\n', (size_t) (end - p));
-                size_t ll = nl ? (size_t) (nl - p) : (size_t) (end - p);
-                _cleanup_free_ char *line = strndup(p, ll);
-                if (!line)
-                        return -ENOMEM;
-                p += ll + (nl ? 1 : 0);
-                char *sp = strchr(line, ' ');
-                if (!sp)
-                        continue;
-                *sp++ = '\0';
-                if (strcmp(line, "snapkeep-container") == 0)
-                        header = strcmp(sp, "1") == 0;
-                else if (strcmp(line, "kind") == 0 && !m->kind) {
-                        if (!(m->kind = strdup(sp)))
-                                return -ENOMEM;
-                } else if (strcmp(line, "layer") == 0) {
-                        const char *id = strchr(sp, ' ');
-                        if (!id || !id[1])
-                                return -EBADMSG;
-                        char **nv = realloc(m->layers, (m->n_layers + 1) * sizeof(char *));
-                        if (!nv)
-                                return -ENOMEM;
-                        m->layers = nv;
-                        if (!(m->layers[m->n_layers] = strdup(id + 1)))
-                                return -ENOMEM;
-                        m->n_layers++;
-                }
-        }
-        return header ? 0 : -EPROTO;
 }
 
 static bool has_tag(const sk_manifest *m, const char *tag) {
@@ -106,36 +66,31 @@ static bool has_tag(const sk_manifest *m, const char *tag) {
 static int load_chain(sk_cli *cli, sk_repo *repo, const char *id, ct_meta *ret) {
         _cleanup_free_ char *buf = NULL;
         size_t len = 0;
-        int r = sk_repo_get_object(repo, META_DIR, id, (void **) &buf, &len);
+        int r = sk_repo_get_object(repo, SK_CONTAINER_OBJ_DIR, id, (void **) &buf, &len);
         if (r < 0)
-                return sk_cli_fail(cli, r, "container metadata of backup %s (object %s/%s) unreadable", id, META_DIR,
-                                   id);
-        ct_meta m = { 0 };
-        r = ct_meta_parse(buf, len, &m);
-        if (r < 0) {
-                ct_meta_done(&m);
-                return sk_cli_fail(cli, r, "container metadata of backup %s is malformed", id);
-        }
-        /* Drop a self-reference (a layer backup may list itself), then put id on top. */
-        size_t k = 0;
-        for (size_t i = 0; i < m.n_layers; i++) {
-                char full[SK_BACKUP_ID_HEX + 1];
-                if (sk_backup_resolve(repo, m.layers[i], full) >= 0 && strcmp(full, id) == 0) {
-                        free(m.layers[i]);
-                        continue;
-                }
-                m.layers[k++] = m.layers[i];
-        }
-        m.n_layers = k;
-        char **nl = realloc(m.layers, (m.n_layers + 1) * sizeof(char *));
-        if (!nl || !(nl[m.n_layers] = strdup(id))) {
-                if (nl)
-                        m.layers = nl;
+                return sk_cli_fail(cli, r, "container metadata of backup %s (object %s/%s) unreadable", id,
+                                   SK_CONTAINER_OBJ_DIR, id);
+        sk_container_record rec = { 0 };
+        char why[256];
+        r = sk_container_record_decode(buf, len, &rec, why, sizeof(why));
+        if (r == -EBADMSG || r == -EPROTONOSUPPORT)
+                return sk_cli_fail(cli, r, "container metadata of backup %s is malformed: %s", id, why);
+        if (r < 0)
+                return sk_cli_fail(cli, r, "container metadata of backup %s", id);
+        /* The layers, without a self-reference (a layer backup may list
+         * itself), then id on top. Layer ids are full ids (the codec checked). */
+        ct_meta m = { .layers = calloc(rec.n_layers + 1, sizeof(char *)) };
+        bool oom = !m.layers;
+        for (size_t i = 0; !oom && i < rec.n_layers; i++)
+                if (strcmp(rec.layers[i].backup_id, id) != 0)
+                        oom = !(m.layers[m.n_layers++] = strdup(rec.layers[i].backup_id));
+        if (!oom)
+                oom = !(m.layers[m.n_layers++] = strdup(id));
+        sk_container_record_clear(&rec);
+        if (oom) {
                 ct_meta_done(&m);
                 return sk_cli_fail(cli, -ENOMEM, "out of memory");
         }
-        m.layers = nl;
-        m.n_layers++;
         *ret = m;
         return SK_EXIT_OK;
 }
@@ -153,7 +108,7 @@ static int open_and_classify(sk_cli *cli, const char *arg, sk_repo **ret_repo, c
         if (r < 0)
                 return sk_cli_fail(cli, r, "backup %s", arg);
         memcpy(ret_id, m->id, SK_BACKUP_ID_HEX + 1);
-        *ret_is_ct = has_tag(m, TAG_CONTAINER) || has_tag(m, TAG_LAYER);
+        *ret_is_ct = has_tag(m, SK_TAG_CONTAINER) || has_tag(m, SK_TAG_LAYER);
         *ret_repo = TAKE_PTR(repo);
         return SK_EXIT_OK;
 }
@@ -180,7 +135,7 @@ static int classify_quiet(sk_cli *cli, const char *arg, sk_repo **ret_repo, char
                 return SK_EXIT_OK;
         }
         memcpy(ret_id, m->id, SK_BACKUP_ID_HEX + 1);
-        *ret_is_ct = has_tag(m, TAG_CONTAINER) || has_tag(m, TAG_LAYER);
+        *ret_is_ct = has_tag(m, SK_TAG_CONTAINER) || has_tag(m, SK_TAG_LAYER);
         sk_manifest_free(m);
         *ret_repo = repo;
         return SK_EXIT_OK;
@@ -501,7 +456,7 @@ int sk_cmd_export(sk_cli *cli, int argc, char **argv) {
                 return e;
         if (!is_ct)
                 return sk_cli_fail(cli, -EINVAL,
-                                   "backup %s is not a container backup (no tag " TAG_CONTAINER " or " TAG_LAYER ")",
+                                   "backup %s is not a container backup (no tag " SK_TAG_CONTAINER " or " SK_TAG_LAYER ")",
                                    id);
         ct_meta m = { 0 };
         e = load_chain(cli, repo, id, &m);

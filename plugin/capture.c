@@ -19,11 +19,9 @@
 #include "backup/restore.h"
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "container/record.h"
 
 #define EVENT_RING 256
-#define META_FILE "snapkeep-container.json"
-#define OBJ_LAYERS "layers"
-#define OBJ_CONTAINERS "containers"
 #define LOCK_WAIT_SECONDS 60
 
 struct sk_capture {
@@ -239,18 +237,6 @@ int sk_capture_open_repo(sk_capture *c) {
 
 /* --- names, chains and objects ---------------------------------------------- */
 
-int sk_capture_layer_object_name(const char *chain_id, char *out, size_t size) {
-        const char *colon = chain_id ? strchr(chain_id, ':') : NULL;
-        if (!colon || colon == chain_id || colon[1] == '\0')
-                return -EINVAL;
-        for (const char *p = chain_id; *p; p++)
-                if (p != colon && !((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
-                        return -EINVAL;
-        if ((size_t) snprintf(out, size, "%.*s-%s", (int) (colon - chain_id), chain_id, colon + 1) >= size)
-                return -EINVAL;
-        return 0;
-}
-
 static const char *label_get(const sk_label *l, size_t n, const char *key) {
         for (size_t i = 0; i < n; i++)
                 if (strcmp(l[i].key, key) == 0)
@@ -262,12 +248,11 @@ const char *sk_capture_chain_id(const sk_info *info) {
         if (info->kind != SK_KIND_COMMITTED)
                 return NULL;
         const char *ref = label_get(info->labels, info->n_labels, SK_LABEL_SNAPSHOT_REF);
-        char tmp[136];
-        if (ref && sk_capture_layer_object_name(ref, tmp, sizeof(tmp)) >= 0)
+        if (ref && sk_chain_id_valid(ref))
                 return ref;
         const char *last = info->name ? strrchr(info->name, '/') : NULL;
         last = last ? last + 1 : info->name;
-        if (last && strncmp(last, "sha256:", 7) == 0 && sk_capture_layer_object_name(last, tmp, sizeof(tmp)) >= 0)
+        if (last && strncmp(last, "sha256:", 7) == 0 && sk_chain_id_valid(last))
                 return last;
         return NULL;
 }
@@ -356,23 +341,22 @@ static int parent_chain(sk_capture *c, const char *parent, chain *ret, char **re
 /* layers/<algo>-<hex> = "<backup-id>\n". Caller holds repo_mutex. 1 found,
  * 0 missing. */
 static int layer_lookup(sk_capture *c, const char *chain_id, char ret_id[65]) {
-        char name[136];
-        if (sk_capture_layer_object_name(chain_id, name, sizeof(name)) < 0)
+        char name[SK_CHAIN_ID_MAX + 1];
+        if (sk_layer_object_name(chain_id, name) < 0)
                 return 0;
         void *buf = NULL;
         size_t len = 0;
-        int r = sk_repo_get_object(c->repo, OBJ_LAYERS, name, &buf, &len);
+        int r = sk_repo_get_object(c->repo, SK_LAYER_OBJ_DIR, name, &buf, &len);
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
                 return r;
-        if (len < SK_BACKUP_ID_HEX) {
-                free(buf);
-                return -EBADMSG;
-        }
-        memcpy(ret_id, buf, SK_BACKUP_ID_HEX);
-        ret_id[SK_BACKUP_ID_HEX] = '\0';
+        r = sk_layer_object_decode(buf, len, ret_id);
         free(buf);
+        if (r < 0) {
+                log_warning("object " SK_LAYER_OBJ_DIR "/%s: not \"<backup id>\\n\"", name);
+                return r;
+        }
         /* A layer backup removed by `snapkeep forget` no longer counts: the
          * layer is captured again rather than referred to. */
         r = sk_repo_get_object(c->repo, "backups", ret_id, &buf, &len);
@@ -382,29 +366,6 @@ static int layer_lookup(sk_capture *c, const char *chain_id, char ret_id[65]) {
                 return r;
         free(buf);
         return 1;
-}
-
-/* Percent-escape bytes that would break the line format. */
-static void put_escaped(FILE *f, const char *s) {
-        for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
-                if (*p <= ' ' || *p == '%' || *p >= 0x7f)
-                        fprintf(f, "%%%02x", *p);
-                else
-                        fputc(*p, f);
-        }
-}
-
-static void unescape_inplace(char *s) {
-        char *w = s;
-        for (char *p = s; *p; p++) {
-                unsigned v;
-                if (*p == '%' && p[1] && p[2] && sscanf(p + 1, "%2x", &v) == 1) {
-                        *w++ = (char) v;
-                        p += 2;
-                } else
-                        *w++ = *p;
-        }
-        *w = '\0';
 }
 
 static void json_str(FILE *f, const char *s) {
@@ -420,82 +381,19 @@ static void json_str(FILE *f, const char *s) {
         fputc('"', f);
 }
 
-/* What a snapkeep backup is, as stored in containers/<id> (docs/FORMAT.md). */
-typedef struct container_obj {
-        bool committed;
-        char *snapshot;
-        char *chain_id;   /* "" for active */
-        chain layers;     /* ids + backup ids (in keys[]) bottom first */
-} container_obj;
-
-static void container_obj_clear(container_obj *o) {
-        free(o->snapshot);
-        free(o->chain_id);
-        chain_clear(&o->layers);
-}
-
-static int container_obj_load(sk_capture *c, const char *id, container_obj *ret) {
-        void *buf = NULL;
+/* The record containers/<id> of backup id (docs/FORMAT.md 7a). Caller holds
+ * repo_mutex. A malformed record is logged, naming the rule it breaks. */
+static int record_load(sk_capture *c, const char *id, sk_container_record *ret) {
+        _cleanup_free_ void *buf = NULL;
         size_t len = 0;
-        int r = sk_repo_get_object(c->repo, OBJ_CONTAINERS, id, &buf, &len);
+        int r = sk_repo_get_object(c->repo, SK_CONTAINER_OBJ_DIR, id, &buf, &len);
         if (r < 0)
                 return r;
-        container_obj o = {};
-        char *save = NULL;
-        bool header = false;
-        r = 0;
-        for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                char *sp = strchr(line, ' ');
-                if (!sp)
-                        continue;
-                *sp = '\0';
-                char *val = sp + 1;
-                if (strcmp(line, "snapkeep-container") == 0)
-                        header = strcmp(val, "1") == 0;
-                else if (strcmp(line, "kind") == 0)
-                        o.committed = strcmp(val, "committed") == 0;
-                else if (strcmp(line, "snapshot") == 0) {
-                        unescape_inplace(val);
-                        free(o.snapshot);
-                        o.snapshot = strdup(val);
-                } else if (strcmp(line, "chain-id") == 0) {
-                        free(o.chain_id);
-                        o.chain_id = strdup(strcmp(val, "-") == 0 ? "" : val);
-                } else if (strcmp(line, "layer") == 0) {
-                        char *sp2 = strchr(val, ' ');
-                        if (!sp2) {
-                                r = -EBADMSG;
-                                break;
-                        }
-                        *sp2 = '\0';
-                        char **ids = realloc(o.layers.ids, (o.layers.n + 1) * sizeof(char *));
-                        if (ids)
-                                o.layers.ids = ids;
-                        char **keys = realloc(o.layers.keys, (o.layers.n + 1) * sizeof(char *));
-                        if (keys)
-                                o.layers.keys = keys;
-                        if (!ids || !keys) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        o.layers.ids[o.layers.n] = strdup(val);
-                        o.layers.keys[o.layers.n] = strdup(sp2 + 1);
-                        o.layers.n++;
-                        if (!o.layers.ids[o.layers.n - 1] || !o.layers.keys[o.layers.n - 1]) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                }
-        }
-        free(buf);
-        if (r >= 0 && (!header || !o.snapshot || !o.chain_id))
-                r = -EBADMSG;
-        if (r < 0) {
-                container_obj_clear(&o);
-                return r;
-        }
-        *ret = o;
-        return 0;
+        char why[256];
+        r = sk_container_record_decode(buf, len, ret, why, sizeof(why));
+        if (r == -EBADMSG || r == -EPROTONOSUPPORT)
+                log_warning("object " SK_CONTAINER_OBJ_DIR "/%s: %s", id, why);
+        return r;
 }
 
 /* --- backup ----------------------------------------------------------------------- */
@@ -604,7 +502,7 @@ static int write_meta(sk_capture *c, uint64_t id, const sk_info *info, const cha
                 free(dir);
                 return r;
         }
-        r = sk_write_file_atomic(dfd, META_FILE, buf, len, 0600);
+        r = sk_write_file_atomic(dfd, SK_CONTAINER_META_FILE, buf, len, 0600);
         close(dfd);
         free(buf);
         if (r < 0) {
@@ -612,7 +510,7 @@ static int write_meta(sk_capture *c, uint64_t id, const sk_info *info, const cha
                 return r;
         }
         char *path = NULL;
-        r = asprintf(&path, "%s/" META_FILE, dir);
+        r = asprintf(&path, "%s/" SK_CONTAINER_META_FILE, dir);
         free(dir);
         if (r < 0)
                 return -ENOMEM;
@@ -620,24 +518,32 @@ static int write_meta(sk_capture *c, uint64_t id, const sk_info *info, const cha
         return 0;
 }
 
-static int put_container_obj(sk_capture *c, const char *backup_id, const sk_info *info, const char *chain_id,
-                             const chain *below, char **below_backups) {
-        char *buf = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&buf, &len);
-        if (!f)
+/* Write containers/<backup_id> and, for a layer, layers/<algo>-<hex>. */
+static int put_records(sk_capture *c, const char *backup_id, const sk_info *info, const char *chain_id,
+                       const chain *below, char **below_backups) {
+        _cleanup_free_ sk_container_layer *layers = calloc(below->n ? below->n : 1, sizeof(*layers));
+        if (!layers)
                 return -ENOMEM;
-        fprintf(f, "snapkeep-container 1\nkind %s\nsnapshot ", info->kind == SK_KIND_COMMITTED ? "committed" : "active");
-        put_escaped(f, info->name);
-        fprintf(f, "\nchain-id %s\n", chain_id && *chain_id ? chain_id : "-");
         for (size_t i = 0; i < below->n; i++)
-                fprintf(f, "layer %s %s\n", below->ids[i], below_backups[i]);
-        if (fclose(f) != 0) {
-                free(buf);
-                return -ENOMEM;
+                layers[i] = (sk_container_layer) { .chain_id = below->ids[i], .backup_id = below_backups[i] };
+        sk_container_record rec = {
+                .committed = info->kind == SK_KIND_COMMITTED,
+                .snapshot = info->name,
+                .chain_id = (char *) chain_id,
+                .layers = layers,
+                .n_layers = below->n,
+        };
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0;
+        int r = sk_container_record_encode(&rec, &buf, &len);
+        if (r >= 0)
+                r = sk_repo_put_object(c->repo, SK_CONTAINER_OBJ_DIR, backup_id, buf, len);
+        char name[SK_CHAIN_ID_MAX + 1], line[SK_BACKUP_ID_HEX + 2];
+        if (r >= 0 && chain_id && sk_layer_object_name(chain_id, name) >= 0) {
+                r = sk_layer_object_encode(backup_id, line);
+                if (r >= 0)
+                        r = sk_repo_put_object(c->repo, SK_LAYER_OBJ_DIR, name, line, (size_t) r);
         }
-        int r = sk_repo_put_object(c->repo, OBJ_CONTAINERS, backup_id, buf, len);
-        free(buf);
         return r;
 }
 
@@ -706,15 +612,7 @@ static int backup_one(sk_capture *c, const sk_info *info, const char *chain_id, 
                 post_event(c, "error", info->name, NULL, 0, 0, 0, "backup failed: %s", strerror(-r));
                 return r;
         }
-        r = put_container_obj(c, br.id, info, chain_id, below, below_backups);
-        if (r >= 0 && chain_id) {
-                char name[136];
-                if (sk_capture_layer_object_name(chain_id, name, sizeof(name)) >= 0) {
-                        char line[SK_BACKUP_ID_HEX + 2];
-                        snprintf(line, sizeof(line), "%s\n", br.id);
-                        r = sk_repo_put_object(c->repo, OBJ_LAYERS, name, line, strlen(line));
-                }
-        }
+        r = put_records(c, br.id, info, chain_id, below, below_backups);
         if (r < 0) {
                 errorf(ret_error, "backup of %s: cannot record it in the repository: %s", info->name, strerror(-r));
                 return r;
@@ -1054,7 +952,7 @@ static int drop_marker(sk_capture *c, const char *key) {
 
 int sk_capture_prepare_restore(sk_capture *c, const char *key, const char *parent, const sk_label *labels,
                                size_t n_labels, const char *backup_id, sk_mounts *ret, char **ret_error) {
-        container_obj obj = {};
+        sk_container_record rec = {};
         chain pc = {};
         sk_mounts m = {};
         char id[SK_BACKUP_ID_HEX + 1];
@@ -1076,29 +974,26 @@ int sk_capture_prepare_restore(sk_capture *c, const char *key, const char *paren
                                                                                       : strerror(-r));
                 goto out;
         }
-        r = container_obj_load(c, id, &obj);
+        r = record_load(c, id, &rec);
         if (r < 0) {
                 errorf(ret_error, "restore: backup %s is not a snapkeep container backup (%s)", id,
-                       r == -ENOENT ? "no containers/ record" : strerror(-r));
+                       r == -ENOENT ? "no " SK_CONTAINER_OBJ_DIR "/ record" : strerror(-r));
                 goto out;
         }
-        if (obj.committed) {
+        if (rec.committed) {
                 errorf(ret_error, "restore: backup %s is an image layer (%s), not a writable layer", id,
-                       obj.chain_id);
+                       rec.chain_id ? rec.chain_id : "-");
                 r = -EINVAL;
                 goto out;
         }
         r = parent_chain(c, parent, &pc, ret_error);
         if (r < 0)
                 goto out;
-        bool same = pc.n == obj.layers.n;
-        for (size_t i = 0; same && i < pc.n; i++)
-                same = strcmp(pc.ids[i], obj.layers.ids[i]) == 0;
-        if (!same) {
+        if (!sk_container_record_same_chain(&rec, pc.ids, pc.n)) {
                 errorf(ret_error,
                        "restore: the image differs: backup %s was taken on a chain of %zu layers with top %s, "
                        "but the new snapshot's image has %zu layers with top %s",
-                       id, obj.layers.n, obj.layers.n ? obj.layers.ids[obj.layers.n - 1] : "(none)", pc.n,
+                       id, rec.n_layers, rec.n_layers ? rec.layers[rec.n_layers - 1].chain_id : "(none)", pc.n,
                        pc.n ? pc.ids[pc.n - 1] : "(none)");
                 r = -EXDEV;
                 goto out;
@@ -1152,7 +1047,7 @@ out:
         free(l);
         free(dir);
         chain_clear(&pc);
-        container_obj_clear(&obj);
+        sk_container_record_clear(&rec);
         return r;
 }
 
@@ -1163,7 +1058,7 @@ int sk_capture_prepare_layer(sk_capture *c, const char *key, const char *parent,
         sk_label *l = NULL, *cl = NULL;
         sk_mounts m = {};
         chain pc = {};
-        container_obj obj = {};
+        sk_container_record rec = {};
         bool created = false;
         uint64_t snap_id;
         double t0 = mono_s();
@@ -1171,8 +1066,7 @@ int sk_capture_prepare_layer(sk_capture *c, const char *key, const char *parent,
 
         if (!c->remote_layers || !c->url)
                 return 0;
-        char objname[136];
-        if (sk_capture_layer_object_name(chain_id, objname, sizeof(objname)) < 0) {
+        if (!sk_chain_id_valid(chain_id)) {
                 log_debug("prepare %s: snapshot.ref %s is not a chain id", key, chain_id);
                 return 0;
         }
@@ -1200,7 +1094,7 @@ int sk_capture_prepare_layer(sk_capture *c, const char *key, const char *parent,
         }
         /* The layer's own record lists the chain below it: it must be the
          * requested parent's chain, or containerd's parent check fails. */
-        r = container_obj_load(c, id, &obj);
+        r = record_load(c, id, &rec);
         if (r >= 0)
                 r = parent_chain(c, parent, &pc, NULL);
         if (r < 0) {
@@ -1208,10 +1102,7 @@ int sk_capture_prepare_layer(sk_capture *c, const char *key, const char *parent,
                 r = 0;
                 goto out;
         }
-        bool same = pc.n == obj.layers.n;
-        for (size_t i = 0; same && i < pc.n; i++)
-                same = strcmp(pc.ids[i], obj.layers.ids[i]) == 0;
-        if (!same) {
+        if (!sk_container_record_same_chain(&rec, pc.ids, pc.n)) {
                 log_warning("layer %s: backup %s has a different parent chain, unpacking instead", chain_id, id);
                 r = 0;
                 goto out;
@@ -1279,7 +1170,7 @@ out:
         free(name);
         free(dir);
         chain_clear(&pc);
-        container_obj_clear(&obj);
+        sk_container_record_clear(&rec);
         return r;
 }
 
@@ -1400,23 +1291,22 @@ int sk_capture_list(sk_capture *c, sk_capture_entry **ret, size_t *ret_n, char *
                 for (size_t t = 0; t < list[i]->n_tags; t++)
                         ours |= strcmp(list[i]->tags[t], SK_TAG_CONTAINER) == 0 ||
                                 strcmp(list[i]->tags[t], SK_TAG_LAYER) == 0;
-                container_obj obj = {};
-                if (!ours || container_obj_load(c, list[i]->id, &obj) < 0)
+                sk_container_record rec = {};
+                if (!ours || record_load(c, list[i]->id, &rec) < 0)
                         continue;
                 sk_capture_entry *e = &out[w++];
                 memcpy(e->id, list[i]->id, sizeof(e->id));
                 e->time = list[i]->time.tv_sec;
-                e->committed = obj.committed;
-                e->snapshot = TAKE_PTR(obj.snapshot);
-                e->chain_id = TAKE_PTR(obj.chain_id);
+                e->committed = rec.committed;
+                e->snapshot = strdup(rec.snapshot);
+                e->chain_id = strdup(rec.chain_id ? rec.chain_id : "");
                 e->hostname = strdup(list[i]->hostname ? list[i]->hostname : "");
-                e->layers = TAKE_PTR(obj.layers.ids);
-                e->n_layers = obj.layers.n;
-                for (size_t j = 0; j < obj.layers.n; j++)
-                        free(obj.layers.keys[j]);
-                obj.layers.n = 0;
-                container_obj_clear(&obj);
-                if (!e->hostname) {
+                e->layers = calloc(rec.n_layers ? rec.n_layers : 1, sizeof(char *));
+                bool oom = !e->snapshot || !e->chain_id || !e->hostname || !e->layers;
+                for (size_t j = 0; !oom && j < rec.n_layers; j++, e->n_layers++)
+                        oom = !(e->layers[j] = strdup(rec.layers[j].chain_id));
+                sk_container_record_clear(&rec);
+                if (oom) {
                         r = -ENOMEM;
                         goto out;
                 }

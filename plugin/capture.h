@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "common/macro.h"
+#include "container/record.h" /* SK_TAG_CONTAINER, SK_TAG_LAYER */
 #include "snapshot/snapshotter.h"
 
 typedef struct sk_capture sk_capture;
@@ -45,9 +46,6 @@ typedef struct sk_capture sk_capture;
 #define SK_LABEL_BACKUP_TIME "containerd.io/snapshot/snapkeep.backup-time"
 #define SK_LABEL_LAYER_BACKUP "containerd.io/snapshot/snapkeep.layer-backup"
 #define SK_LABEL_SNAPSHOT_REF "containerd.io/snapshot.ref"
-
-#define SK_TAG_CONTAINER "snapkeep:container"
-#define SK_TAG_LAYER "snapkeep:layer"
 
 typedef struct sk_capture_options {
         const char *repo_url;      /* NULL: no repository, every operation fails with -ENOMEDIUM */
@@ -164,7 +162,3 @@ void sk_capture_get_status(sk_capture *c, sk_capture_status *ret);
 
 /* The chain id of a committed snapshot's info, or NULL (borrowed from info). */
 const char *sk_capture_chain_id(const sk_info *info);
-
-/* "sha256:<hex>" -> repository object name "sha256-<hex>" into out (size
- * >= 136). -EINVAL for anything that is not <algo>:<hex>. */
-int sk_capture_layer_object_name(const char *chain_id, char *out, size_t size);

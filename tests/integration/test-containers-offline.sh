@@ -113,6 +113,16 @@ expect_rc 1 "--layer on a plain directory backup is a usage error" sk restore "$
 sk restore "$pid" --target "$T/plain" -q && [ -f "$T/plain/snapkeep-container.json" ] &&
   ok "plain backups still restore through the ordinary path" || notok "plain restore broken by the wrapper"
 
+# A record must name its layers by full backup id (FORMAT.md 7a). The CLI
+# used to resolve them like arguments: "latest" was this very backup, dropped
+# as a self-reference, and a restore without the image layer "succeeded".
+lid=$(sk backup --json --tag snapkeep:container "$U" "$T/upper/snapkeep-container.json" | jq -r .id)
+printf 'snapkeep-container 1\nkind active\nsnapshot ns/2/c2\nchain-id -\nlayer sha256:00 latest\n' |
+  "$SKPUTOBJ" "$SNAPKEEP_REPO" "$T/pass" containers "$lid"
+out=$(sk restore "$lid" --target "$T/r-latest" 2>&1); rc=$?
+[ $rc -ne 0 ] && [ ! -e "$T/r-latest" ] && grep -q "malformed: line 5: layer: 'latest' is not a backup id" <<<"$out" &&
+  ok "a record naming a layer 'latest' is refused as malformed" || notok "layer 'latest' in a record: rc=$rc: $out"
+
 # ---- export ---------------------------------------------------------------
 if out=$(sk export "$cid" --oci-archive "$T/img.tar" --ref snapkeep-test/exported:v1 --json); then
   ok "export wrote $(jq -r .archive_size <<<"$out") bytes, $(jq -r .layers <<<"$out") layers"

@@ -157,15 +157,6 @@ static void make_container(fixture *f, const char *key) {
         free(fs);
 }
 
-static void test_object_names(void **state _unused_) {
-        char out[136];
-        assert_int_equal(sk_capture_layer_object_name(CHAIN1, out, sizeof(out)), 0);
-        assert_string_equal(out, "sha256-1111111111111111111111111111111111111111111111111111111111111111");
-        assert_int_equal(sk_capture_layer_object_name("nocolon", out, sizeof(out)), -EINVAL);
-        assert_int_equal(sk_capture_layer_object_name("sha256:../x", out, sizeof(out)), -EINVAL);
-        assert_int_equal(sk_capture_layer_object_name(":abc", out, sizeof(out)), -EINVAL);
-}
-
 static void test_backup_restore(void **state) {
         fixture *f = *state;
         make_container(f, "ns/5/c1");
@@ -418,7 +409,6 @@ static void test_config_keys(void **state _unused_) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_object_names),
                 cmocka_unit_test(test_config_keys),
                 cmocka_unit_test_setup_teardown(test_backup_restore, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_fresh_node_layers, setup, teardown),
