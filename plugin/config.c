@@ -14,6 +14,7 @@
 #include "common/macro.h"
 
 #define CONFIG_SECTION "snapkeepd"
+#define CONFIG_MAX (64 * 1024) /* bytes; a longer file is not a config file */
 
 static unsigned default_workers(void) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -166,6 +167,42 @@ static int on_ini_value(void *user, const char *section, const char *name, const
         return r >= 0;
 }
 
+/* The whole file, checked for what libinih would misread: it reads a line in
+ * chunks of INI_MAX_LINE - 1 bytes and parses each chunk as a line of its own
+ * (the tail of a long comment would become a setting), and a NUL ends its
+ * line early. Returns 0, the number (> 0) of the first such line with the
+ * reason in st, or -errno. */
+static int read_text(FILE *f, file_state *st, char **ret_text) {
+        _cleanup_free_ char *text = malloc(CONFIG_MAX + 1);
+        if (!text)
+                return -ENOMEM;
+        size_t len = fread(text, 1, CONFIG_MAX + 1, f);
+        if (ferror(f))
+                return -EIO;
+        if (len > CONFIG_MAX) {
+                file_error(st, -EINVAL, "larger than %d bytes", CONFIG_MAX);
+                return 1;
+        }
+        text[len] = '\0';
+        int line = 1;
+        for (const char *p = text, *end = text + len; p < end; line++) {
+                const char *nl = memchr(p, '\n', (size_t) (end - p));
+                size_t n = nl ? (size_t) (nl - p) : (size_t) (end - p);
+                if (memchr(p, '\0', n)) {
+                        file_error(st, -EINVAL, "holds a NUL byte");
+                        return line;
+                }
+                /* A chunk must hold the whole line and its newline. */
+                if (n + 1 > INI_MAX_LINE - 1) {
+                        file_error(st, -EINVAL, "line longer than %d bytes", INI_MAX_LINE - 2);
+                        return line;
+                }
+                p += n + 1;
+        }
+        *ret_text = TAKE_PTR(text);
+        return 0;
+}
+
 int sk_config_load_file(sk_config *c, const char *path, char **ret_error) {
         _cleanup_fclose_ FILE *f = fopen(path, "re");
         if (!f) {
@@ -174,7 +211,10 @@ int sk_config_load_file(sk_config *c, const char *path, char **ret_error) {
                         *ret_error = NULL;
                 return r;
         }
+        return sk_config_load_stream(c, f, path, ret_error);
+}
 
+int sk_config_load_stream(sk_config *c, FILE *f, const char *path, char **ret_error) {
         /* Parse into a copy so a bad file leaves c untouched. */
         sk_config tmp = {
                 .root = strdup(c->root),
@@ -189,6 +229,7 @@ int sk_config_load_file(sk_config *c, const char *path, char **ret_error) {
                 .remote_layers = c->remote_layers,
         };
         file_state st = { .config = &tmp, .path = path };
+        _cleanup_free_ char *text = NULL;
         int r;
         if (!tmp.root || !tmp.socket || !tmp.admin_socket || !tmp.repo || (c->password_file && !tmp.password_file) ||
             (c->key_file && !tmp.key_file)) {
@@ -196,7 +237,15 @@ int sk_config_load_file(sk_config *c, const char *path, char **ret_error) {
                 goto out;
         }
 
-        int line = ini_parse_file(f, on_ini_value, &st);
+        int line = read_text(f, &st, &text);
+        if (line < 0) {
+                r = line;
+                if (ret_error && asprintf(ret_error, "%s: %s", path, strerror(-r)) < 0)
+                        *ret_error = NULL;
+                goto out;
+        }
+        if (line == 0)
+                line = ini_parse_string(text, on_ini_value, &st);
         if (line == -2)
                 r = -ENOMEM;
         else if (line != 0) {

@@ -22,7 +22,8 @@
  * log_level is one of error, warn, info, debug; workers is 1..64. Lines
  * starting with # or ; are comments. Unknown sections or keys and bad values
  * are errors that name the file and line, so a typo never silently falls
- * back to a default. The default file
+ * back to a default; so are lines longer than 198 bytes and NUL bytes, which
+ * libinih would misread. The default file
  * (/etc/snapkeep/snapkeepd.conf) may be missing; one named with --config must
  * exist. */
 #pragma once
@@ -67,6 +68,10 @@ void sk_config_clear(sk_config *c);
  * syntax error, unknown key or bad value; in that case, if ret_error is not
  * NULL, it receives an owned message naming the file and line. */
 int sk_config_load_file(sk_config *c, const char *path, char **ret_error);
+
+/* The same on an open stream (the config fuzzer feeds one from memory); path
+ * names it in messages and becomes c->config_path. */
+int sk_config_load_stream(sk_config *c, FILE *f, const char *path, char **ret_error);
 
 /* Build the whole configuration from argv: defaults, the config file (from
  * --config, or the default file if it exists), then the flags. On success

@@ -169,6 +169,43 @@ static void test_file_errors(void **state) {
         expect_file_error(f, text, 2, "too long");
 }
 
+/* libinih reads a line in chunks of 199 bytes and parses each chunk as a
+ * line of its own, and C strings end a line at a NUL: the tail of a long
+ * comment, or the bytes after a NUL, must not become settings. */
+static void test_long_lines_and_nul(void **state) {
+        fixture *f = *state;
+        char text[600];
+        snprintf(text, sizeof(text), "[snapkeepd]\n# %0197d" "workers = 7\n", 0);
+        expect_file_error(f, text, 2, "longer than");
+        snprintf(text, sizeof(text), "[snapkeepd]\nroot = /%0191d" "socket = /x\n", 0);
+        expect_file_error(f, text, 2, "longer than");
+        /* The longest line allowed still parses whole. */
+        snprintf(text, sizeof(text), "[snapkeepd]\nroot = /%0190d\nworkers=3\n", 0);
+        char *path = write_conf(f, "long.conf", text);
+        sk_config c;
+        char *error = NULL;
+        assert_int_equal(sk_config_init(&c), 0);
+        assert_int_equal(sk_config_load_file(&c, path, &error), 0);
+        assert_int_equal(strlen(c.root), 191);
+        assert_int_equal(c.workers, 3);
+        sk_config_clear(&c);
+        free(path);
+
+        static const char nul[] = "[snapkeepd]\nworkers = 3\0\nworkers = 9\n";
+        assert_true(asprintf(&path, "%s/nul.conf", f->dir) > 0);
+        FILE *fp = fopen(path, "we");
+        assert_non_null(fp);
+        assert_int_equal(fwrite(nul, 1, sizeof(nul) - 1, fp), sizeof(nul) - 1);
+        assert_int_equal(fclose(fp), 0);
+        assert_int_equal(sk_config_init(&c), 0);
+        assert_int_equal(sk_config_load_file(&c, path, &error), -EINVAL);
+        assert_non_null(error);
+        assert_non_null(strstr(error, "NUL"));
+        free(error);
+        sk_config_clear(&c);
+        free(path);
+}
+
 static void test_bad_file_leaves_config(void **state) {
         fixture *f = *state;
         sk_config c;
@@ -284,6 +321,7 @@ int main(void) {
                 cmocka_unit_test(test_admin_socket_default),
                 cmocka_unit_test_setup_teardown(test_file_then_flags, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_file_errors, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_long_lines_and_nul, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bad_file_leaves_config, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
                 cmocka_unit_test(test_flag_errors),
