@@ -19,6 +19,7 @@
 #include "backup/restore.h"
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "container/meta.h"
 #include "container/record.h"
 
 #define EVENT_RING 256
@@ -368,19 +369,6 @@ static int layer_lookup(sk_capture *c, const char *chain_id, char ret_id[65]) {
         return 1;
 }
 
-static void json_str(FILE *f, const char *s) {
-        fputc('"', f);
-        for (const unsigned char *p = (const unsigned char *) (s ? s : ""); *p; p++) {
-                if (*p == '"' || *p == '\\')
-                        fprintf(f, "\\%c", *p);
-                else if (*p < 0x20 || *p == 0x7f)
-                        fprintf(f, "\\u%04x", *p);
-                else
-                        fputc(*p, f);
-        }
-        fputc('"', f);
-}
-
 /* The record containers/<id> of backup id (docs/FORMAT.md 7a). Caller holds
  * repo_mutex. A malformed record is logged, naming the rule it breaks. */
 static int record_load(sk_capture *c, const char *id, sk_container_record *ret) {
@@ -431,6 +419,26 @@ static void problem_cb(const sk_problem *p, void *userdata) {
                     p->detail ? p->detail : strerror(-p->error));
 }
 
+/* The record of snapshot info on chain below; its strings are borrowed, its
+ * layers array (*ret_layers) is owned by the caller. */
+static int make_record(const sk_info *info, const char *chain_id, const chain *below, char **below_backups,
+                       sk_container_record *ret, sk_container_layer **ret_layers) {
+        sk_container_layer *layers = calloc(below->n ? below->n : 1, sizeof(*layers));
+        if (!layers)
+                return -ENOMEM;
+        for (size_t i = 0; i < below->n; i++)
+                layers[i] = (sk_container_layer) { .chain_id = below->ids[i], .backup_id = below_backups[i] };
+        *ret = (sk_container_record) {
+                .committed = info->kind == SK_KIND_COMMITTED,
+                .snapshot = info->name,
+                .chain_id = (char *) chain_id,
+                .layers = layers,
+                .n_layers = below->n,
+        };
+        *ret_layers = layers;
+        return 0;
+}
+
 /* Write <root>/capture/<id>/snapkeep-container.json for snapshot info; *ret_path owned. */
 static int write_meta(sk_capture *c, uint64_t id, const sk_info *info, const char *chain_id, const chain *below,
                       char **below_backups, char **ret_path) {
@@ -443,57 +451,32 @@ static int write_meta(sk_capture *c, uint64_t id, const sk_info *info, const cha
                 free(dir);
                 return r;
         }
-        FILE *f = open_memstream(&buf, &len);
-        if (!f) {
+        sk_container_record rec;
+        _cleanup_free_ sk_container_layer *layers = NULL;
+        _cleanup_free_ const char **labels = calloc(2 * info->n_labels + 1, sizeof(char *));
+        r = labels ? make_record(info, chain_id, below, below_backups, &rec, &layers) : -ENOMEM;
+        if (r < 0) {
                 free(dir);
-                return -ENOMEM;
+                return r;
+        }
+        for (size_t i = 0; i < info->n_labels; i++) {
+                labels[2 * i] = info->labels[i].key;
+                labels[2 * i + 1] = info->labels[i].value;
         }
         char when[64];
         rfc3339_now(when, sizeof(when));
-        const char *name = info->name;
-        const char *s1 = strchr(name, '/');
-        const char *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
-        fprintf(f, "{\n  \"version\": 1,\n  \"kind\": ");
-        json_str(f, info->kind == SK_KIND_COMMITTED ? "committed" : "active");
-        fprintf(f, ",\n  \"snapshot\": ");
-        json_str(f, name);
-        fprintf(f, ",\n  \"namespace\": ");
-        if (s1) {
-                char *ns = strndup(name, (size_t) (s1 - name));
-                json_str(f, ns);
-                free(ns);
-        } else
-                json_str(f, "");
-        fprintf(f, ",\n  \"name\": ");
-        json_str(f, s2 ? s2 + 1 : name);
-        fprintf(f, ",\n  \"parent\": ");
-        json_str(f, info->parent);
-        fprintf(f, ",\n  \"chain_id\": ");
-        json_str(f, chain_id ? chain_id : "");
-        fprintf(f, ",\n  \"time\": ");
-        json_str(f, when);
-        fprintf(f, ",\n  \"labels\": {");
-        for (size_t i = 0; i < info->n_labels; i++) {
-                fprintf(f, "%s\n    ", i ? "," : "");
-                json_str(f, info->labels[i].key);
-                fputs(": ", f);
-                json_str(f, info->labels[i].value);
-        }
-        fprintf(f, "%s},\n  \"layers\": [", info->n_labels ? "\n  " : "");
-        for (size_t i = 0; i < below->n; i++) {
-                fprintf(f, "%s\n    {\"chain_id\": ", i ? "," : "");
-                json_str(f, below->ids[i]);
-                fputs(", \"backup_id\": ", f);
-                json_str(f, below_backups[i]);
-                fputs(", \"snapshot\": ", f);
-                json_str(f, below->keys[i]);
-                fputc('}', f);
-        }
-        fprintf(f, "%s]\n}\n", below->n ? "\n  " : "");
-        if (fclose(f) != 0) {
-                free(buf);
+        sk_container_meta m = {
+                .record = &rec,
+                .parent = info->parent,
+                .time = when,
+                .labels = labels,
+                .n_labels = info->n_labels,
+                .layer_snapshots = (const char *const *) below->keys,
+        };
+        r = sk_container_meta_json(&m, &buf, &len);
+        if (r < 0) {
                 free(dir);
-                return -ENOMEM;
+                return r;
         }
         int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0) {
@@ -521,21 +504,14 @@ static int write_meta(sk_capture *c, uint64_t id, const sk_info *info, const cha
 /* Write containers/<backup_id> and, for a layer, layers/<algo>-<hex>. */
 static int put_records(sk_capture *c, const char *backup_id, const sk_info *info, const char *chain_id,
                        const chain *below, char **below_backups) {
-        _cleanup_free_ sk_container_layer *layers = calloc(below->n ? below->n : 1, sizeof(*layers));
-        if (!layers)
-                return -ENOMEM;
-        for (size_t i = 0; i < below->n; i++)
-                layers[i] = (sk_container_layer) { .chain_id = below->ids[i], .backup_id = below_backups[i] };
-        sk_container_record rec = {
-                .committed = info->kind == SK_KIND_COMMITTED,
-                .snapshot = info->name,
-                .chain_id = (char *) chain_id,
-                .layers = layers,
-                .n_layers = below->n,
-        };
+        sk_container_record rec;
+        _cleanup_free_ sk_container_layer *layers = NULL;
+        int r = make_record(info, chain_id, below, below_backups, &rec, &layers);
+        if (r < 0)
+                return r;
         _cleanup_free_ char *buf = NULL;
         size_t len = 0;
-        int r = sk_container_record_encode(&rec, &buf, &len);
+        r = sk_container_record_encode(&rec, &buf, &len);
         if (r >= 0)
                 r = sk_repo_put_object(c->repo, SK_CONTAINER_OBJ_DIR, backup_id, buf, len);
         char name[SK_CHAIN_ID_MAX + 1], line[SK_BACKUP_ID_HEX + 2];
