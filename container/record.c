@@ -7,22 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backup/crypto.h"
 #include "common/macro.h"
 
 #define HEADER_KEY "snapkeep-container"
 
 static bool is_hex_lower(char c) {
         return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-}
-
-static int hex_value(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
 }
 
 bool sk_chain_id_valid(const char *s) {
@@ -126,12 +117,12 @@ static int decode_key(decoder *d, char *s) {
         char *w = s;
         for (const char *p = s; *p; p++) {
                 if (*p == '%') {
-                        int hi = hex_value(p[1]), lo = hi < 0 ? -1 : hex_value(p[2]);
-                        if (lo < 0)
+                        uint8_t b;
+                        if (sk_hex_decode(p + 1, &b, 1) < 0) /* stops at a NUL */
                                 return bad(d, -EBADMSG, "snapshot: '%%' not followed by two hex digits");
-                        if (hi == 0 && lo == 0)
+                        if (b == 0)
                                 return bad(d, -EBADMSG, "snapshot: %%00 (a key cannot hold NUL)");
-                        *w++ = (char) (hi << 4 | lo);
+                        *w++ = (char) b;
                         p += 2;
                 } else if (key_byte_plain((unsigned char) *p))
                         *w++ = *p;
