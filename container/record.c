@@ -189,7 +189,7 @@ static int decode_lines(decoder *d, sk_container_record *rec, char *buf, const c
                 if (val)
                         *val++ = '\0';
                 if (!key_valid(key))
-                        return bad(d, -EBADMSG, "%s", *key ? "bad key" : "empty line");
+                        return bad(d, -EBADMSG, "%s", *key || val ? "bad key" : "empty line");
                 if (d->line == 1) {
                         r = decode_version(d, key, val);
                         if (r < 0)

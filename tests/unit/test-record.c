@@ -145,6 +145,7 @@ static void test_decode_refuses(void **state _unused_) {
         refused("snapkeep-container\nkind active\n", -EBADMSG, "bad version");
         refused(HEAD "\n", -EBADMSG, "line 5: empty line");
         refused(HEAD "Kind x\n", -EBADMSG, "line 5: bad key");
+        refused(HEAD " x\n", -EBADMSG, "line 5: bad key");
         refused(HEAD "snapkeep-container 1\n", -EBADMSG, "header given twice");
         refused(HEAD "kind active\n", -EBADMSG, "line 5: 'kind' given twice");
         refused(HEAD "snapshot k\n", -EBADMSG, "'snapshot' given twice");
