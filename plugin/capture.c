@@ -370,17 +370,25 @@ static int layer_lookup(sk_capture *c, const char *chain_id, char ret_id[65]) {
 }
 
 /* The record containers/<id> of backup id (docs/FORMAT.md 7a). Caller holds
- * repo_mutex. A malformed record is logged, naming the rule it breaks. */
-static int record_load(sk_capture *c, const char *id, sk_container_record *ret) {
+ * repo_mutex. On failure why (if not NULL) says what is wrong; a malformed
+ * record is also logged, naming the rule it breaks. */
+static int record_load(sk_capture *c, const char *id, sk_container_record *ret, char why[256]) {
         _cleanup_free_ void *buf = NULL;
         size_t len = 0;
+        char detail[256];
         int r = sk_repo_get_object(c->repo, SK_CONTAINER_OBJ_DIR, id, &buf, &len);
         if (r < 0)
-                return r;
-        char why[256];
-        r = sk_container_record_decode(buf, len, ret, why, sizeof(why));
-        if (r == -EBADMSG || r == -EPROTONOSUPPORT)
-                log_warning("object " SK_CONTAINER_OBJ_DIR "/%s: %s", id, why);
+                snprintf(detail, sizeof(detail), "%s",
+                         r == -ENOENT ? "no " SK_CONTAINER_OBJ_DIR "/ record" : strerror(-r));
+        else {
+                r = sk_container_record_decode(buf, len, ret, detail, sizeof(detail));
+                if (r == -EBADMSG || r == -EPROTONOSUPPORT)
+                        log_warning("object " SK_CONTAINER_OBJ_DIR "/%s: %s", id, detail);
+                else if (r < 0)
+                        snprintf(detail, sizeof(detail), "%s", strerror(-r));
+        }
+        if (r < 0 && why)
+                memcpy(why, detail, sizeof(detail));
         return r;
 }
 
@@ -950,10 +958,10 @@ int sk_capture_prepare_restore(sk_capture *c, const char *key, const char *paren
                                                                                       : strerror(-r));
                 goto out;
         }
-        r = record_load(c, id, &rec);
+        char why[256];
+        r = record_load(c, id, &rec, why);
         if (r < 0) {
-                errorf(ret_error, "restore: backup %s is not a snapkeep container backup (%s)", id,
-                       r == -ENOENT ? "no " SK_CONTAINER_OBJ_DIR "/ record" : strerror(-r));
+                errorf(ret_error, "restore: backup %s is not a snapkeep container backup (%s)", id, why);
                 goto out;
         }
         if (rec.committed) {
@@ -1070,7 +1078,7 @@ int sk_capture_prepare_layer(sk_capture *c, const char *key, const char *parent,
         }
         /* The layer's own record lists the chain below it: it must be the
          * requested parent's chain, or containerd's parent check fails. */
-        r = record_load(c, id, &rec);
+        r = record_load(c, id, &rec, NULL);
         if (r >= 0)
                 r = parent_chain(c, parent, &pc, NULL);
         if (r < 0) {
@@ -1268,7 +1276,7 @@ int sk_capture_list(sk_capture *c, sk_capture_entry **ret, size_t *ret_n, char *
                         ours |= strcmp(list[i]->tags[t], SK_TAG_CONTAINER) == 0 ||
                                 strcmp(list[i]->tags[t], SK_TAG_LAYER) == 0;
                 sk_container_record rec = {};
-                if (!ours || record_load(c, list[i]->id, &rec) < 0)
+                if (!ours || record_load(c, list[i]->id, &rec, NULL) < 0)
                         continue;
                 sk_capture_entry *e = &out[w++];
                 memcpy(e->id, list[i]->id, sizeof(e->id));
