@@ -23,8 +23,6 @@
 DEFINE_TRIVIAL_CLEANUP_FUNC(sk_repo *, sk_repo_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(sk_manifest *, sk_manifest_free);
 
-#define LAYER_DIR SK_CONTAINER_FS_DIR
-
 enum {
         OPT_TARGET = SK_OPT_FIRST_COMMAND_OPTION,
         OPT_INCLUDE,
@@ -156,7 +154,7 @@ static const char ct_restore_help[] =
 
 static int restore_layer_into(sk_cli *cli, sk_repo *repo, const char *id, const char *dir, bool no_owner,
                               uint64_t *files, uint64_t *bytes) {
-        const char *inc[] = { LAYER_DIR };
+        const char *inc[] = { SK_CONTAINER_FS_DIR };
         sk_restore_options ro = {
                 .target = dir,
                 .includes = inc,
@@ -236,7 +234,7 @@ static int ct_restore(sk_cli *cli, sk_repo *repo, const char *id, const char *ta
                 if (e != SK_EXIT_OK)
                         goto out;
                 free(sub);
-                if (asprintf(&sub, "%s/%zu/" LAYER_DIR, work, i) < 0) {
+                if (asprintf(&sub, "%s/%zu/" SK_CONTAINER_FS_DIR, work, i) < 0) {
                         sub = NULL;
                         e = sk_cli_fail(cli, -ENOMEM, "out of memory");
                         goto out;
@@ -251,7 +249,7 @@ static int ct_restore(sk_cli *cli, sk_repo *repo, const char *id, const char *ta
                 _cleanup_close_ int lfd = open(sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (lfd < 0) {
                         e = sk_cli_fail(cli, negative_errno(), "layer backup %s has no %s/ directory", m.layers[i],
-                                        LAYER_DIR);
+                                        SK_CONTAINER_FS_DIR);
                         goto out;
                 }
                 _cleanup_free_ char *detail = NULL;
@@ -468,7 +466,7 @@ int sk_cmd_export(sk_cli *cli, int argc, char **argv) {
                 return sk_cli_fail(cli, -ENOMEM, "out of memory");
         }
         for (size_t i = 0; i < m.n_layers; i++)
-                src[i] = (sk_oci_layer_src) { .backup_id = m.layers[i], .path = LAYER_DIR };
+                src[i] = (sk_oci_layer_src) { .backup_id = m.layers[i], .path = SK_CONTAINER_FS_DIR };
         sk_oci_export_options o = {
                 .layers = src,
                 .n_layers = m.n_layers,
