@@ -137,37 +137,45 @@ static void test_encode_refuses(void **state _unused_) {
 }
 
 static void test_decode_refuses(void **state _unused_) {
-        refused("", -EBADMSG, "empty");
-        refused("snapkeep-container 1\nkind active\nsnapshot k\nchain-id -", -EBADMSG, "newline");
-        refused("kind active\nsnapkeep-container 1\nsnapshot k\nchain-id -\n", -EBADMSG, "line 1: no");
-        refused("snapkeep-container 2\nkind active\nsnapshot k\nchain-id -\n", -EPROTONOSUPPORT, "version 2");
-        refused("snapkeep-container one\nkind active\n", -EBADMSG, "line 1: header: bad version");
-        refused("snapkeep-container\nkind active\n", -EBADMSG, "bad version");
-        refused(HEAD "\n", -EBADMSG, "line 5: empty line");
-        refused(HEAD "Kind x\n", -EBADMSG, "line 5: bad key");
-        refused(HEAD " x\n", -EBADMSG, "line 5: bad key");
-        refused(HEAD "snapkeep-container 1\n", -EBADMSG, "header given twice");
-        refused(HEAD "kind active\n", -EBADMSG, "line 5: 'kind' given twice");
-        refused(HEAD "snapshot k\n", -EBADMSG, "'snapshot' given twice");
-        refused(HEAD "chain-id -\n", -EBADMSG, "'chain-id' given twice");
-        refused("snapkeep-container 1\nsnapshot k\nchain-id -\n", -EBADMSG, "no 'kind'");
-        refused("snapkeep-container 1\nkind active\nchain-id -\n", -EBADMSG, "no 'snapshot'");
-        refused("snapkeep-container 1\nkind active\nsnapshot k\n", -EBADMSG, "no 'chain-id'");
-        refused("snapkeep-container 1\nkind Committed\nsnapshot k\nchain-id -\n", -EBADMSG, "kind:");
-        refused("snapkeep-container 1\nkind\nsnapshot k\nchain-id -\n", -EBADMSG, "'kind' without a value");
-        refused("snapkeep-container 1\nkind active\nsnapshot \nchain-id -\n", -EBADMSG, "empty key");
-        refused("snapkeep-container 1\nkind active\nsnapshot a b\nchain-id -\n", -EBADMSG, "0x20 must be escaped");
-        refused("snapkeep-container 1\nkind active\nsnapshot a\xc3\xa9\nchain-id -\n", -EBADMSG, "0xc3");
-        refused("snapkeep-container 1\nkind active\nsnapshot a%2\nchain-id -\n", -EBADMSG, "two hex digits");
-        refused("snapkeep-container 1\nkind active\nsnapshot a%zz\nchain-id -\n", -EBADMSG, "two hex digits");
-        refused("snapkeep-container 1\nkind active\nsnapshot a%00b\nchain-id -\n", -EBADMSG, "%00");
-        refused("snapkeep-container 1\nkind active\nsnapshot k\nchain-id sha256\n", -EBADMSG, "not a chain id");
-        refused(HEAD "layer " CHAIN1 "\n", -EBADMSG, "line 5: layer: expected");
-        refused(HEAD "layer " CHAIN1 " latest\n", -EBADMSG, "not a backup id");
-        refused(HEAD "layer " CHAIN1 " aaaa\n", -EBADMSG, "not a backup id");
-        refused(HEAD "layer " CHAIN1 " " ID1 " x\n", -EBADMSG, "not a backup id");
-        refused(HEAD "layer " CHAIN1 "  " ID1 "\n", -EBADMSG, "not a backup id");
-        refused(HEAD "layer sha256:../x " ID1 "\n", -EBADMSG, "not a chain id");
+        static const struct {
+                const char *text;
+                int r;
+                const char *why;
+        } cases[] = {
+                { "", -EBADMSG, "empty" },
+                { "snapkeep-container 1\nkind active\nsnapshot k\nchain-id -", -EBADMSG, "newline" },
+                { "kind active\nsnapkeep-container 1\nsnapshot k\nchain-id -\n", -EBADMSG, "line 1: no" },
+                { "snapkeep-container 2\nkind active\nsnapshot k\nchain-id -\n", -EPROTONOSUPPORT, "version 2" },
+                { "snapkeep-container one\nkind active\n", -EBADMSG, "line 1: header: bad version" },
+                { "snapkeep-container\nkind active\n", -EBADMSG, "bad version" },
+                { HEAD "\n", -EBADMSG, "line 5: empty line" },
+                { HEAD "Kind x\n", -EBADMSG, "line 5: bad key" },
+                { HEAD " x\n", -EBADMSG, "line 5: bad key" },
+                { HEAD "snapkeep-container 1\n", -EBADMSG, "header given twice" },
+                { HEAD "kind active\n", -EBADMSG, "line 5: 'kind' given twice" },
+                { HEAD "snapshot k\n", -EBADMSG, "'snapshot' given twice" },
+                { HEAD "chain-id -\n", -EBADMSG, "'chain-id' given twice" },
+                { "snapkeep-container 1\nsnapshot k\nchain-id -\n", -EBADMSG, "no 'kind'" },
+                { "snapkeep-container 1\nkind active\nchain-id -\n", -EBADMSG, "no 'snapshot'" },
+                { "snapkeep-container 1\nkind active\nsnapshot k\n", -EBADMSG, "no 'chain-id'" },
+                { "snapkeep-container 1\nkind Committed\nsnapshot k\nchain-id -\n", -EBADMSG, "kind:" },
+                { "snapkeep-container 1\nkind\nsnapshot k\nchain-id -\n", -EBADMSG, "'kind' without a value" },
+                { "snapkeep-container 1\nkind active\nsnapshot \nchain-id -\n", -EBADMSG, "empty key" },
+                { "snapkeep-container 1\nkind active\nsnapshot a b\nchain-id -\n", -EBADMSG, "0x20 must be escaped" },
+                { "snapkeep-container 1\nkind active\nsnapshot a\xc3\xa9\nchain-id -\n", -EBADMSG, "0xc3" },
+                { "snapkeep-container 1\nkind active\nsnapshot a%2\nchain-id -\n", -EBADMSG, "two hex digits" },
+                { "snapkeep-container 1\nkind active\nsnapshot a%zz\nchain-id -\n", -EBADMSG, "two hex digits" },
+                { "snapkeep-container 1\nkind active\nsnapshot a%00b\nchain-id -\n", -EBADMSG, "%00" },
+                { "snapkeep-container 1\nkind active\nsnapshot k\nchain-id sha256\n", -EBADMSG, "not a chain id" },
+                { HEAD "layer " CHAIN1 "\n", -EBADMSG, "line 5: layer: expected" },
+                { HEAD "layer " CHAIN1 " latest\n", -EBADMSG, "not a backup id" },
+                { HEAD "layer " CHAIN1 " aaaa\n", -EBADMSG, "not a backup id" },
+                { HEAD "layer " CHAIN1 " " ID1 " x\n", -EBADMSG, "not a backup id" },
+                { HEAD "layer " CHAIN1 "  " ID1 "\n", -EBADMSG, "not a backup id" },
+                { HEAD "layer sha256:../x " ID1 "\n", -EBADMSG, "not a chain id" },
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+                refused(cases[i].text, cases[i].r, cases[i].why);
 
         /* A NUL byte, which a C-string reader would silently stop at. */
         static const char nul[] = HEAD "layer \0 x\n";
