@@ -82,6 +82,14 @@ static int walk_tree(cctx *c, const uint8_t id[32]) {
                 return r;
         e->a = 1;
         c->res->trees++;
+        if (sk_engine_is_legacy(c->repo, SK_BLOB_TREE, id)) {
+                char hex[65];
+                sk_hex(id, 32, hex);
+                problem(c, SK_PROBLEM_WARNING, 0, c->backup, c->pb.p ?: "", NULL, hex,
+                        "directory's tree blob exists only as a data blob (an older snapkeep deduplicated it "
+                        "against a file with the same bytes); it restores, and 'snapkeep prune' or the next "
+                        "backup of this directory stores it as a tree blob");
+        }
         sk_dir *d = NULL;
         char *detail = NULL;
         r = sk_dir_load(c->repo, id, &d, &detail);
@@ -112,9 +120,18 @@ static int walk_tree(cctx *c, const uint8_t id[32]) {
                                 continue;
                         sk_blob_id bid;
                         memcpy(bid.b, n->chunks[k].id, 32);
-                        be->a = sk_repo_has_blob(c->repo, &bid) == 1 ? 1 : 2;
+                        be->a = sk_repo_has_blob(c->repo, SK_BLOB_DATA, &bid) == 1 ? 1 : 2;
                         r = 0;
-                        if (be->a == 2) {
+                        if (be->a == 2 && sk_engine_is_legacy(c->repo, SK_BLOB_DATA, n->chunks[k].id)) {
+                                be->a = 1;
+                                char hex[65];
+                                sk_hex(n->chunks[k].id, 32, hex);
+                                problem(c, SK_PROBLEM_WARNING, 0, c->backup, c->pb.p, NULL, hex,
+                                        "file's data blob exists only as a tree blob (an older snapkeep "
+                                        "deduplicated it against a directory with the same bytes); it restores, "
+                                        "and 'snapkeep prune' or the next backup of this file stores it as a "
+                                        "data blob");
+                        } else if (be->a == 2) {
                                 char hex[65];
                                 sk_hex(n->chunks[k].id, 32, hex);
                                 problem(c, SK_PROBLEM_ERROR, -ENOENT, c->backup, c->pb.p, NULL, hex,

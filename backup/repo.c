@@ -868,7 +868,8 @@ static int write_pack(sk_repo *repo, pending_pack *p) {
                 for (size_t i = 0; i < p->n && r >= 0; i++) {
                         sk_index_entry e;
                         /* only entries still pointing here (repack may have moved none away, but be exact) */
-                        if (sk_index_lookup(repo->idx, &p->recs[i].id, &e) == 1 && e.pack == p->tag) {
+                        if (sk_index_lookup(repo->idx, &p->recs[i].id, (sk_blob_type) p->recs[i].type, &e) == 1 &&
+                            e.pack == p->tag) {
                                 e.pack = num;
                                 r = sk_index_insert(repo->idx, &e, true);
                         }
@@ -1028,7 +1029,7 @@ static int put_blob_internal(sk_repo *repo, sk_blob_type type, const void *data,
         r = repo->write_error;
         if (r < 0)
                 snprintf(detail, sizeof(detail), "%s", repo->write_error_detail);
-        bool have = !force && sk_index_lookup(repo->idx, &id, NULL) == 1;
+        bool have = !force && sk_index_lookup(repo->idx, &id, type, NULL) == 1;
         pthread_mutex_unlock(&repo->lock);
         if (r < 0)
                 return fail(r, "an earlier write failed: %s", detail[0] ? detail : strerror(-r));
@@ -1049,7 +1050,7 @@ static int put_blob_internal(sk_repo *repo, sk_blob_type type, const void *data,
         pending_pack *full = NULL;
         bool was_new = true;
         pthread_mutex_lock(&repo->lock);
-        if (!force && sk_index_lookup(repo->idx, &id, NULL) == 1)
+        if (!force && sk_index_lookup(repo->idx, &id, type, NULL) == 1)
                 was_new = false;        /* another thread won the race */
         else
                 r = append_record(repo, &rc, rec, force, &full);
@@ -1073,9 +1074,9 @@ int sk_repo_put_blob(sk_repo *repo, sk_blob_type type, const void *data, size_t 
         return put_blob_internal(repo, type, data, len, false, NULL, ret_id, ret_was_new);
 }
 
-int sk_repo_has_blob(sk_repo *repo, const sk_blob_id *id) {
+int sk_repo_has_blob(sk_repo *repo, sk_blob_type type, const sk_blob_id *id) {
         pthread_mutex_lock(&repo->lock);
-        int r = sk_index_lookup(repo->idx, id, NULL);
+        int r = sk_index_lookup(repo->idx, id, type, NULL);
         pthread_mutex_unlock(&repo->lock);
         return r;
 }
@@ -1122,17 +1123,33 @@ int sk_repo_flush(sk_repo *repo) {
 
 /* --- reading --- */
 
-int sk_repo_get_blob(sk_repo *repo, const sk_blob_id *id, void **ret_buf, size_t *ret_len, sk_blob_type *ret_type) {
+static const char *type_name(sk_blob_type type) {
+        return type == SK_BLOB_TREE ? "tree" : "data";
+}
+
+/* The index entry of (id, type), or with legacy, of (id, other type) when
+ * only that exists (see sk_repo_get_blob). Called with repo->lock held. */
+static int lookup_for_read(sk_repo *repo, const sk_blob_id *id, sk_blob_type type, bool legacy, sk_index_entry *ret) {
+        if (sk_index_lookup(repo->idx, id, type, ret) == 1)
+                return 1;
+        sk_blob_type other = type == SK_BLOB_TREE ? SK_BLOB_DATA : SK_BLOB_TREE;
+        return legacy && sk_index_lookup(repo->idx, id, other, ret) == 1;
+}
+
+static int get_blob_internal(sk_repo *repo, sk_blob_type type, const sk_blob_id *id, bool legacy, void **ret_buf,
+                             size_t *ret_len) {
         sk_index_entry e;
         _cleanup_free_ void *rec = NULL;
         size_t rlen = 0;
         char path[80] = "", hex[65];
         int r;
 
+        if (type != SK_BLOB_DATA && type != SK_BLOB_TREE)
+                return fail(-EINVAL, "unknown blob type %d", (int) type);
         pthread_mutex_lock(&repo->lock);
-        if (sk_index_lookup(repo->idx, id, &e) != 1) {
+        if (lookup_for_read(repo, id, type, legacy, &e) != 1) {
                 pthread_mutex_unlock(&repo->lock);
-                return fail(-ENOENT, "blob %s is not in the index", sk_blob_id_to_hex(id, hex));
+                return fail(-ENOENT, "%s blob %s is not in the index", type_name(type), sk_blob_id_to_hex(id, hex));
         }
         rlen = (size_t) SK_RECORD_OVERHEAD + e.stored_len;
         if (e.pack & PENDING_BIT) {
@@ -1172,13 +1189,26 @@ int sk_repo_get_blob(sk_repo *repo, const sk_blob_id *id, void **ret_buf, size_t
         }
         char detail[160] = "";
         sk_record rc;
-        r = sk_record_open(&repo->keys, rec, rlen, id, &rc, ret_buf, ret_len, detail, sizeof(detail));
+        _cleanup_free_ void *plain = NULL;
+        size_t plen;
+        r = sk_record_open(&repo->keys, rec, rlen, id, &rc, &plain, &plen, detail, sizeof(detail));
+        /* The record's type is authenticated (AAD): it must be the one the
+         * index promised, so no index entry can pass one kind off as another. */
+        if (r >= 0 && rc.type != e.type) {
+                r = -EBADMSG;
+                snprintf(detail, sizeof(detail), "record holds a %s blob, the index says %s",
+                         type_name((sk_blob_type) rc.type), type_name((sk_blob_type) e.type));
+        }
         if (r < 0)
                 return fail(r, "pack %s offset %u: blob %s: %s", (e.pack & PENDING_BIT) ? path : path + 8, e.offset,
                             sk_blob_id_to_hex(id, hex), detail[0] ? detail : strerror(-r));
-        if (ret_type)
-                *ret_type = (sk_blob_type) rc.type;
+        *ret_len = plen;
+        *ret_buf = TAKE_PTR(plain);
         return 0;
+}
+
+int sk_repo_get_blob(sk_repo *repo, sk_blob_type type, const sk_blob_id *id, void **ret_buf, size_t *ret_len) {
+        return get_blob_internal(repo, type, id, true, ret_buf, ret_len);
 }
 
 /* The read-ahead cache's fetch: pack numbers are the index's. */
@@ -1215,26 +1245,26 @@ int sk_repo_read_ahead_begin(sk_repo *repo) {
 }
 
 /* The index entry of a stored (not pending) blob, when read-ahead is on. */
-static bool read_ahead_entry(sk_repo *repo, const sk_blob_id *id, sk_index_entry *e) {
+static bool read_ahead_entry(sk_repo *repo, sk_blob_type type, const sk_blob_id *id, sk_index_entry *e) {
         if (atomic_load(&repo->read_ahead_users) == 0)
                 return false;
         pthread_mutex_lock(&repo->lock);
-        bool found = sk_index_lookup(repo->idx, id, e) == 1 && !(e->pack & PENDING_BIT);
+        bool found = lookup_for_read(repo, id, type, true, e) == 1 && !(e->pack & PENDING_BIT);
         pthread_mutex_unlock(&repo->lock);
         return found;
 }
 
-int sk_repo_read_ahead_plan(sk_repo *repo, const sk_blob_id *id) {
+int sk_repo_read_ahead_plan(sk_repo *repo, sk_blob_type type, const sk_blob_id *id) {
         sk_index_entry e;
-        if (!read_ahead_entry(repo, id, &e))
+        if (!read_ahead_entry(repo, type, id, &e))
                 return 0;
         return sk_packcache_plan(repo->read_ahead[cur_slot(e.type)], e.pack, e.offset,
                                  (size_t) SK_RECORD_OVERHEAD + e.stored_len);
 }
 
-void sk_repo_read_ahead_hint(sk_repo *repo, const sk_blob_id *id) {
+void sk_repo_read_ahead_hint(sk_repo *repo, sk_blob_type type, const sk_blob_id *id) {
         sk_index_entry e;
-        if (read_ahead_entry(repo, id, &e))
+        if (read_ahead_entry(repo, type, id, &e))
                 (void) sk_packcache_prefetch(repo->read_ahead[cur_slot(e.type)], e.pack, e.offset,
                                              (size_t) SK_RECORD_OVERHEAD + e.stored_len);
 }
@@ -1710,7 +1740,8 @@ int sk_repo_check_pack(sk_repo *repo, const char *pack, bool verify_data, sk_rep
                 if (verify)
                         st = verify_record(repo, buf, len, &f.v[i], detail, sizeof(detail));
                 for (size_t j = 0; j < idx.n; j++)
-                        if (!matched[j] && memcmp(idx.v[j].id.b, f.v[i].id.b, SK_BLOB_ID_SIZE) == 0) {
+                        if (!matched[j] && idx.v[j].type == f.v[i].type &&
+                            memcmp(idx.v[j].id.b, f.v[i].id.b, SK_BLOB_ID_SIZE) == 0) {
                                 matched[j] = true;
                                 if (st == 0 && idx.v[j].offset != f.v[i].offset) {
                                         st = -EBADMSG;
@@ -1759,11 +1790,10 @@ int sk_repo_check_pack(sk_repo *repo, const char *pack, bool verify_data, sk_rep
 
 /* --- prune primitives --- */
 
-int sk_repo_repack_blob(sk_repo *repo, const sk_blob_id *id) {
+int sk_repo_repack_blob(sk_repo *repo, sk_blob_type type, const sk_blob_id *id) {
         _cleanup_free_ void *buf = NULL;
         size_t len;
-        sk_blob_type type;
-        int r = sk_repo_get_blob(repo, id, &buf, &len, &type);
+        int r = get_blob_internal(repo, type, id, false, &buf, &len);
         if (r < 0)
                 return r;
         return put_blob_internal(repo, type, buf, len, true, id, NULL, NULL);

@@ -73,25 +73,25 @@ static void test_table(void **state) {
         }
         assert_int_equal(sk_index_count(idx), N);
         /* duplicates keep the first */
-        sk_index_entry d = { .pack = p[0], .offset = 999999 };
+        sk_index_entry d = { .pack = p[0], .offset = 999999, .type = SK_BLOB_DATA };
         make_id(&d.id, 5);
         assert_int_equal(sk_index_insert(idx, &d, false), 0);
         sk_index_entry got;
-        assert_int_equal(sk_index_lookup(idx, &d.id, &got), 1);
+        assert_int_equal(sk_index_lookup(idx, &d.id, SK_BLOB_DATA, &got), 1);
         assert_int_equal(got.offset, 5);
         assert_int_equal(sk_index_insert(idx, &d, true), 0);
-        assert_int_equal(sk_index_lookup(idx, &d.id, &got), 1);
+        assert_int_equal(sk_index_lookup(idx, &d.id, SK_BLOB_DATA, &got), 1);
         assert_int_equal(got.offset, 999999);
         for (uint32_t i = 0; i < N; i += 997) {
                 sk_blob_id id;
                 make_id(&id, i);
-                assert_int_equal(sk_index_lookup(idx, &id, &got), 1);
+                assert_int_equal(sk_index_lookup(idx, &id, SK_BLOB_DATA, &got), 1);
                 if (i != 5)
                         assert_int_equal(got.raw_len, i * 3);
         }
         sk_blob_id missing;
         make_id(&missing, N + 1);
-        assert_int_equal(sk_index_lookup(idx, &missing, NULL), 0);
+        assert_int_equal(sk_index_lookup(idx, &missing, SK_BLOB_DATA, NULL), 0);
 
         /* removing a pack drops exactly its entries */
         assert_int_equal(sk_index_remove_pack(idx, p[1]), 0);
@@ -101,7 +101,27 @@ static void test_table(void **state) {
         assert_int_equal(sk_index_count(idx), want);
         sk_blob_id id4;
         make_id(&id4, 4); /* 4 % 3 == 1 */
-        assert_int_equal(sk_index_lookup(idx, &id4, NULL), 0);
+        assert_int_equal(sk_index_lookup(idx, &id4, SK_BLOB_DATA, NULL), 0);
+
+        /* (id, type) is the key: a tree blob with a data blob's id (a file
+         * holding a tree's bytes) is a second entry, found only by its type */
+        sk_blob_id id6;
+        make_id(&id6, 6);
+        assert_int_equal(sk_index_lookup(idx, &id6, SK_BLOB_TREE, NULL), 0);
+        sk_index_entry t = { .id = id6, .pack = p[2], .offset = 4242, .type = SK_BLOB_TREE };
+        assert_int_equal(sk_index_insert(idx, &t, false), 1);
+        assert_int_equal(sk_index_count(idx), want + 1);
+        assert_int_equal(sk_index_lookup(idx, &id6, SK_BLOB_TREE, &got), 1);
+        assert_int_equal(got.offset, 4242);
+        assert_int_equal(got.type, SK_BLOB_TREE);
+        assert_int_equal(sk_index_lookup(idx, &id6, SK_BLOB_DATA, &got), 1);
+        assert_int_equal(got.offset, 6);
+        assert_int_equal(got.type, SK_BLOB_DATA);
+        /* both survive a rehash, and removing one's pack keeps the other */
+        assert_int_equal(sk_index_remove_pack(idx, p[2]), 0);
+        assert_int_equal(sk_index_lookup(idx, &id6, SK_BLOB_TREE, NULL), 0);
+        assert_int_equal(sk_index_lookup(idx, &id6, SK_BLOB_DATA, &got), 1);
+        assert_int_equal(got.offset, 6);
         sk_index_free(idx);
 }
 
