@@ -358,6 +358,22 @@ int sk_backend_put(sk_backend *b, const char *name, const void *buf, size_t len)
 int sk_backend_get(sk_backend *b, const char *name, uint64_t offset, size_t len, void **ret_buf, size_t *ret_len) {
         return b->ops->get(b, name, offset, len, ret_buf, ret_len);
 }
+int sk_backend_get_whole(sk_backend *b, const char *name, size_t max, void **ret_buf, size_t *ret_len) {
+        void *buf = NULL;
+        size_t len = 0;
+        if (max >= SIZE_MAX)
+                return -EINVAL;
+        int r = b->ops->get(b, name, 0, max + 1, &buf, &len);
+        if (r < 0)
+                return r;
+        if (len > max) {
+                free(buf);
+                return -EFBIG;
+        }
+        *ret_buf = buf;
+        *ret_len = len;
+        return 0;
+}
 int sk_backend_head(sk_backend *b, const char *name, uint64_t *ret_size) {
         return b->ops->head(b, name, ret_size);
 }

@@ -273,12 +273,16 @@ int sk_index_file_encode(const uint8_t key[SK_KEY_SIZE], const uint8_t salt[SK_S
                          void **ret, size_t *ret_len) {
         if (n > UINT32_MAX)
                 return -E2BIG;
-        size_t plen = 8;
+        size_t plen = 8, entries = 0;
         for (size_t i = 0; i < n; i++) {
                 if (s[i].n > SK_PACK_MAX_BLOBS)
                         return -E2BIG;
+                entries += s[i].n;
                 plen += 40 + SK_PACK_ENTRY_SIZE * s[i].n;
         }
+        /* never write what a reader would refuse */
+        if (entries > SK_INDEX_FILE_MAX_ENTRIES || n > SK_INDEX_FILE_MAX_ENTRIES)
+                return -E2BIG;
         _cleanup_free_ uint8_t *plain = calloc(1, plen);
         if (!plain)
                 return -ENOMEM;

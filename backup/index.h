@@ -59,6 +59,14 @@ int sk_index_foreach(const sk_index *idx, sk_index_fn cb, void *userdata);
 
 /* --- index file codec --- */
 
+/* Bounds (FORMAT.md section 6). Writers put at most SK_INDEX_FILE_MAX_ENTRIES
+ * entries in one file (splitting the packs of a flush over several files),
+ * which with a section per entry at worst is 176 MiB; readers refuse files
+ * larger than SK_INDEX_FILE_MAX without reading them (skipped and reported
+ * like a corrupt one; rebuild-index rewrites them). */
+#define SK_INDEX_FILE_MAX_ENTRIES (1u << 21)
+#define SK_INDEX_FILE_MAX (256u << 20)
+
 /* One pack section of an index file. */
 typedef struct sk_index_section {
         uint8_t pack[32];

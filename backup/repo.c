@@ -48,7 +48,12 @@
 #define CCTX_POOL 8
 #define MAX_PACK_WRITERS 2
 #define OBJECT_MAX (256u * 1024 * 1024)
+/* A sealed object file: header, envelope, body header, payload stored raw at
+ * worst (put_object keeps the smaller of raw and zstd). */
+#define OBJECT_FILE_MAX (SK_FILE_HEADER_SIZE + SK_SEAL_OVERHEAD + 16 + OBJECT_MAX)
 #define CONFIG_BODY_SIZE 40
+/* Writers make 140 bytes; readers accept longer bodies (FORMAT.md section 4). */
+#define CONFIG_MAX (64u * 1024)
 
 static const char config_magic[8] = { 'S', 'K', 'C', 'O', 'N', 'F', 'I', 'G' };
 static const char object_magic[8] = { 'S', 'K', 'O', 'B', 'J', 'E', 'C', 'T' };
@@ -341,7 +346,7 @@ int sk_repo_init(const char *url, const sk_repo_init_opts *opts, const sk_secret
                 o.zstd_level = SK_REPO_DEFAULT_ZSTD_LEVEL;
         if (!o.pack_size)
                 o.pack_size = SK_REPO_DEFAULT_PACK_SIZE;
-        if (o.scrypt_log2n && (o.scrypt_log2n < 10 || o.scrypt_log2n > 22))
+        if (o.scrypt_log2n && (o.scrypt_log2n < SK_SCRYPT_LOG2N_MIN || o.scrypt_log2n > SK_SCRYPT_LOG2N_MAX))
                 return fail(-EINVAL, "scrypt cost out of range");
 
         r = repo_alloc(&repo);
@@ -531,7 +536,9 @@ int sk_repo_open(const char *url, const sk_secret *secret, sk_repo **ret) {
                 return fail(r, "%s: unsupported repository URL scheme", url);
         if (r < 0)
                 return fail(r, "%s: %s", url, r == -ENOENT ? "no repository there" : strerror(-r));
-        r = sk_backend_get(repo->b, "config", 0, 64 * 1024, (void **) &buf, &len);
+        r = sk_backend_get_whole(repo->b, "config", CONFIG_MAX, (void **) &buf, &len);
+        if (r == -EFBIG)
+                return fail(-EBADMSG, "%s: config is larger than its bound (%u bytes): damaged", url, CONFIG_MAX);
         if (r < 0)
                 return fail(r, "%s: %s", url, r == -ENOENT ? "no repository there (no config)" : strerror(-r));
         r = sk_file_header_parse(buf, len, config_magic);
@@ -541,8 +548,13 @@ int sk_repo_open(const char *url, const sk_secret *secret, sk_repo **ret) {
                 return fail(-EBADMSG, "%s: config is damaged", url);
         memcpy(repo->repo_id, buf + SK_FILE_HEADER_SIZE, 16);
         r = sk_keyring_unlock(repo->b, repo->repo_id, secret, repo->master, &repo->slot);
+        if (r == -EKEYREJECTED && *sk_keyring_last_skipped())
+                return fail(r, "%s: wrong password or key file (no key slot accepts it; %s)", url,
+                            sk_keyring_last_skipped());
         if (r == -EKEYREJECTED)
                 return fail(r, "%s: wrong password or key file (no key slot accepts it)", url);
+        if (r == -EFBIG)
+                return fail(r, "%s: %s", url, sk_keyring_last_skipped());
         if (r == -ENOENT)
                 return fail(-EKEYREJECTED, "%s: repository has no key slots", url);
         if (r == -EPROTO)
@@ -653,7 +665,10 @@ static int load_index_file(sk_repo *repo, const char *name) {
         size_t len;
         uint8_t digest[32], want[32];
         snprintf(path, sizeof(path), "index/%s", name);
-        int r = sk_backend_get(repo->b, path, 0, SIZE_MAX, &buf, &len);
+        int r = sk_backend_get_whole(repo->b, path, SK_INDEX_FILE_MAX, &buf, &len);
+        if (r == -EFBIG)
+                return fail(r, "index file %s: larger than its bound (%u MiB); rebuild-index rewrites the index",
+                            name, SK_INDEX_FILE_MAX >> 20);
         if (r < 0)
                 return fail(r, "index file %s: %s", name, strerror(-r));
         if ((r = sk_sha256(buf, len, digest)) < 0)
@@ -967,33 +982,44 @@ static int start_pack_write(sk_repo *repo, pending_pack *p) {
         return write_pack(repo, p);     /* no thread: write it here */
 }
 
-/* Write one index file for n stored packs (lock not held); frees sp. On
- * failure the packs stay unindexed (recoverable by rebuild-index) and the
- * error is sticky. */
+/* Write index files for n stored packs (lock not held), as few as the
+ * entry bound allows (one unless the packs hold more than
+ * SK_INDEX_FILE_MAX_ENTRIES blobs); frees sp. On failure the packs stay
+ * unindexed (recoverable by rebuild-index) and the error is sticky. */
 static int write_index_locked_out(sk_repo *repo, stored_pack *sp, size_t n) {
         _cleanup_free_ sk_index_section *s = calloc(MAX(n, 1u), sizeof(*s));
-        _cleanup_free_ void *file = NULL;
-        size_t flen = 0;
-        uint8_t nonce[SK_NONCE_SIZE], digest[32];
-        char hex[65], path[96];
         int r = s ? 0 : -ENOMEM;
 
-        for (size_t i = 0; i < n && s; i++)
+        for (size_t i = 0; i < n && s; i++) {
                 s[i] = (sk_index_section) { .entries = sp[i].recs, .n = sp[i].n };
-        for (size_t i = 0; i < n && s; i++)
                 memcpy(s[i].pack, sp[i].name, 32);
-        if (r >= 0) {
-                next_nonce(repo, nonce);
-                r = sk_index_file_encode(repo->session_key, repo->salt, nonce, s, n, &file, &flen);
         }
-        if (r >= 0)
-                r = sk_sha256(file, flen, digest);
-        if (r >= 0) {
-                sk_hex_encode(digest, 32, hex);
-                snprintf(path, sizeof(path), "index/%s", hex);
-                r = sk_backend_put(repo->b, path, file, flen);
-                if (r < 0)
-                        fail(r, "writing index file %s: %s", hex, strerror(-r));
+        for (size_t start = 0, end; r >= 0 && start < n; start = end) {
+                size_t entries = 0;
+                /* a pack holds at most SK_PACK_MAX_BLOBS < the bound: every group has one */
+                for (end = start; end < n && (end == start || entries + sp[end].n <= SK_INDEX_FILE_MAX_ENTRIES); end++)
+                        entries += sp[end].n;
+                _cleanup_free_ void *file = NULL;
+                size_t flen = 0;
+                uint8_t nonce[SK_NONCE_SIZE], digest[32];
+                char hex[65], path[96];
+                next_nonce(repo, nonce);
+                r = sk_index_file_encode(repo->session_key, repo->salt, nonce, s + start, end - start, &file, &flen);
+                if (r >= 0)
+                        r = sk_sha256(file, flen, digest);
+                if (r >= 0) {
+                        sk_hex_encode(digest, 32, hex);
+                        snprintf(path, sizeof(path), "index/%s", hex);
+                        r = sk_backend_put(repo->b, path, file, flen);
+                        if (r < 0)
+                                fail(r, "writing index file %s: %s", hex, strerror(-r));
+                }
+                if (r >= 0) {
+                        pthread_mutex_lock(&repo->lock);
+                        repo->index_files++;
+                        r = strv_add(&repo->loaded, hex);
+                        pthread_mutex_unlock(&repo->lock);
+                }
         }
         for (size_t i = 0; i < n; i++)
                 free(sp[i].recs);
@@ -1002,10 +1028,6 @@ static int write_index_locked_out(sk_repo *repo, stored_pack *sp, size_t n) {
         if (r < 0 && !repo->write_error) {
                 repo->write_error = r;
                 snprintf(repo->write_error_detail, sizeof(repo->write_error_detail), "%s", last_error);
-        }
-        if (r >= 0) {
-                repo->index_files++;
-                r = strv_add(&repo->loaded, hex);
         }
         pthread_mutex_unlock(&repo->lock);
         return r;
@@ -1366,7 +1388,9 @@ int sk_repo_get_object(sk_repo *repo, const char *dir, const char *name, void **
         snprintf(path, sizeof(path), "%s/%s", dir, name);
         _cleanup_free_ uint8_t *file = NULL, *aad = NULL, *body = NULL;
         size_t flen, aadlen, blen;
-        int r = sk_backend_get(repo->b, path, 0, SIZE_MAX, (void **) &file, &flen);
+        int r = sk_backend_get_whole(repo->b, path, OBJECT_FILE_MAX, (void **) &file, &flen);
+        if (r == -EFBIG)
+                return fail(r, "%s: larger than the bound for objects (%u MiB)", path, OBJECT_MAX >> 20);
         if (r < 0)
                 return fail(r, "%s: %s", path, r == -ENOENT ? "no such object" : strerror(-r));
         r = sk_file_header_parse(file, flen, object_magic);
@@ -1626,7 +1650,9 @@ static int read_pack_records(sk_repo *repo, const char *hex, uint8_t **ret_buf, 
         if (!is_hex64(hex) || sk_hex_decode(hex, name, 32) < 0)
                 return fail(-EINVAL, "invalid pack name %s", hex);
         pack_path(name, path);
-        int r = sk_backend_get(repo->b, path, 0, SIZE_MAX, (void **) &buf, &len);
+        int r = sk_backend_get_whole(repo->b, path, SK_PACK_MAX_SIZE, (void **) &buf, &len);
+        if (r == -EFBIG)
+                return fail(r, "pack %s: larger than the bound for packs (%u MiB)", hex, SK_PACK_MAX_SIZE >> 20);
         if (r < 0)
                 return fail(r, "pack %s: %s", hex, r == -ENOENT ? "missing" : strerror(-r));
         r = sk_sha256(buf, len, digest);

@@ -64,8 +64,8 @@ typedef struct sk_repo sk_repo;
 /* Repository creation parameters. Zero fields mean "default". Constraints:
  * 256 <= chunk_min < chunk_avg < chunk_max <= SK_BLOB_MAX_SIZE (all three
  * given together or none); zstd_level in 1..19 (0 = default 3); pack_size in
- * 64 KiB..512 MiB; scrypt_log2n in 10..22 (0 = default 15; tests use 10 to stay
- * fast). Out of range -> -EINVAL. */
+ * 64 KiB..512 MiB; scrypt_log2n in 10..20 (0 = default 15; tests use 10 to stay
+ * fast; 20 takes 1 GiB). Out of range -> -EINVAL. */
 typedef struct sk_repo_init_opts {
         uint32_t chunk_min;
         uint32_t chunk_avg;
