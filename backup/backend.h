@@ -46,6 +46,10 @@ typedef struct sk_backend_ops {
          * *ret_removed counts them. Only call it when no writer is active
          * (under an exclusive lock). */
         int (*cleanup)(sk_backend *b, uint64_t min_age, uint64_t *ret_removed);
+        /* Optional (may be NULL; then get of max + 1 bytes stands in): the
+         * whole object if it has at most max bytes, else -EFBIG, for a
+         * backend that knows the size before reading (sk_backend_get_whole). */
+        int (*get_whole)(sk_backend *b, const char *name, size_t max, void **ret_buf, size_t *ret_len);
 } sk_backend_ops;
 
 struct sk_backend {
