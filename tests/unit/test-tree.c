@@ -330,6 +330,47 @@ static void test_reject(void **state) {
                 sk_node_clear(&v[i]);
 }
 
+/* Largest single allocation while a hook is installed: under ASan (how make
+ * check runs unit tests) its allocator hook shows how much a decoder asks
+ * for before it has checked that the input holds that much. */
+extern int __sanitizer_install_malloc_and_free_hooks(void (*m)(const volatile void *, size_t),
+                                                     void (*f)(const volatile void *)) __attribute__((weak));
+static size_t max_alloc;
+static void on_malloc(const volatile void *p, size_t size) {
+        (void) p;
+        if (size > max_alloc)
+                max_alloc = size;
+}
+static void on_free(const volatile void *p) {
+        (void) p;
+}
+
+/* A dir entry whose xattr count says 65535 but whose record has 32 bytes
+ * left: rejected before allocating 65535 xattrs (1.5 MiB). */
+static void test_xattr_count_bound(void **state) {
+        (void) state;
+        sk_node n = { .type = SK_NODE_DIR, .mode = 0755, .name = (char *) "d" };
+        uint8_t *buf;
+        size_t len;
+        assert_int_equal(sk_tree_encode_leaf(&n, 1, (void **) &buf, &len), 0);
+        /* header 12, rec_len 4, type 1, flags 1, name_len 2, name 1, fixed fields 84 */
+        size_t nx = 12 + 4 + 4 + 1 + 84;
+        assert_int_equal(buf[nx] | buf[nx + 1] << 8, 0);
+        assert_int_equal(len, nx + 2 + 32);
+        buf[nx] = buf[nx + 1] = 0xff;
+        if (__sanitizer_install_malloc_and_free_hooks)
+                __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free);
+        max_alloc = 0;
+        sk_tree *t = NULL;
+        assert_int_equal(sk_tree_decode(buf, len, &t), -EBADMSG);
+        if (__sanitizer_install_malloc_and_free_hooks) {
+                print_message("largest allocation while decoding: %zu bytes\n", max_alloc);
+                assert_true(max_alloc < 4096);
+        } else
+                print_message("no allocator hook (not an ASan build): allocation size not checked\n");
+        free(buf);
+}
+
 static sk_manifest *make_manifest(void) {
         sk_manifest *m = calloc(1, sizeof(*m));
         memset(m->id, 'a', SK_BACKUP_ID_HEX);
@@ -399,6 +440,7 @@ int main(void) {
                 cmocka_unit_test(test_split),
                 cmocka_unit_test(test_reject),
                 cmocka_unit_test(test_manifest),
+                cmocka_unit_test(test_xattr_count_bound),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
