@@ -739,7 +739,7 @@ static int s3_request(s3_backend *b, const s3_req *rq, s3_resp *resp) {
                 if (r == -EIO) {
                         if (!retryable_curl(cc)) {
                                 if (cc == CURLE_WRITE_ERROR && resp->too_large) {
-                                        set_error("%s %s/%s: response larger than the %zu bytes asked for", rq->method,
+                                        set_error("%s %s/%s: response larger than the %zu bytes this read allows", rq->method,
                                                   b->display, show_key(rq), resp->limit);
                                         return -EFBIG;
                                 }

@@ -12,6 +12,7 @@
 #include <openssl/sha.h>
 
 #include "backup/tree.h"
+#include "tests/lib/testutil.h"
 
 /* An in-memory blob store: id = SHA-256 of the bytes. */
 typedef struct mem_store {
@@ -330,21 +331,6 @@ static void test_reject(void **state) {
                 sk_node_clear(&v[i]);
 }
 
-/* Largest single allocation while a hook is installed: under ASan (how make
- * check runs unit tests) its allocator hook shows how much a decoder asks
- * for before it has checked that the input holds that much. */
-extern int __sanitizer_install_malloc_and_free_hooks(void (*m)(const volatile void *, size_t),
-                                                     void (*f)(const volatile void *)) __attribute__((weak));
-static size_t max_alloc;
-static void on_malloc(const volatile void *p, size_t size) {
-        (void) p;
-        if (size > max_alloc)
-                max_alloc = size;
-}
-static void on_free(const volatile void *p) {
-        (void) p;
-}
-
 /* A dir entry whose xattr count says 65535 but whose record has 32 bytes
  * left: rejected before allocating 65535 xattrs (1.5 MiB). */
 static void test_xattr_count_bound(void **state) {
@@ -358,12 +344,11 @@ static void test_xattr_count_bound(void **state) {
         assert_int_equal(buf[nx] | buf[nx + 1] << 8, 0);
         assert_int_equal(len, nx + 2 + 32);
         buf[nx] = buf[nx + 1] = 0xff;
-        if (__sanitizer_install_malloc_and_free_hooks)
-                __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free);
-        max_alloc = 0;
+        bool tracked = sk_test_track_allocs();
         sk_tree *t = NULL;
         assert_int_equal(sk_tree_decode(buf, len, &t), -EBADMSG);
-        if (__sanitizer_install_malloc_and_free_hooks) {
+        size_t max_alloc = sk_test_max_alloc();
+        if (tracked) {
                 print_message("largest allocation while decoding: %zu bytes\n", max_alloc);
                 assert_true(max_alloc < 4096);
         } else
