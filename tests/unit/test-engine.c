@@ -98,14 +98,18 @@ static int teardown(void **state) {
         return 0;
 }
 
-static void src_file(env *e) {
+static void write_src(env *e, const char *name, const void *data, size_t len) {
         char *p;
-        assert_true(asprintf(&p, "%s/f", e->src) > 0);
+        assert_true(asprintf(&p, "%s/%s", e->src, name) > 0);
         int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         assert_true(fd >= 0);
-        assert_int_equal(write(fd, e->empty_tree, e->empty_len), (ssize_t) e->empty_len);
+        assert_int_equal(write(fd, data, len), (ssize_t) len);
         close(fd);
         free(p);
+}
+
+static void src_file(env *e) {
+        write_src(e, "f", e->empty_tree, e->empty_len);
 }
 
 static void src_empty_dir(env *e) {
@@ -119,13 +123,7 @@ static void src_empty_dir(env *e) {
 static void src_clear(env *e) {
         sk_rm_rf(e->src);
         assert_int_equal(mkdir(e->src, 0755), 0);
-        char *p;
-        assert_true(asprintf(&p, "%s/other", e->src) > 0);
-        int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        assert_true(fd >= 0);
-        assert_int_equal(write(fd, "other", 5), 5);
-        close(fd);
-        free(p);
+        write_src(e, "other", "other", 5);
 }
 
 static void backup(env *e, char id[SK_BACKUP_ID_HEX + 1]) {
@@ -197,16 +195,6 @@ static void test_collision(void **state) {
         /* Both blobs exist: the file's and the directory's. */
         assert_int_equal(sk_repo_has_blob(e->repo, SK_BLOB_DATA, &e->empty_id), 1);
         assert_int_equal(sk_repo_has_blob(e->repo, SK_BLOB_TREE, &e->empty_id), 1);
-}
-
-static void write_src(env *e, const char *name, const void *data, size_t len) {
-        char *p;
-        assert_true(asprintf(&p, "%s/%s", e->src, name) > 0);
-        int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        assert_true(fd >= 0);
-        assert_int_equal(write(fd, data, len), (ssize_t) len);
-        close(fd);
-        free(p);
 }
 
 static void test_prune_walks_tree(void **state) {
