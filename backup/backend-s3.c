@@ -462,6 +462,12 @@ static int seek_cb(void *userdata, curl_off_t offset, int origin) {
         return CURL_SEEKFUNC_CANTSEEK;  /* retries restart the whole request */
 }
 
+/* needle in [p, end): searches stay within the element at hand, so a page
+ * of n elements costs O(page), not O(n * page). */
+static const char *xml_find(const char *p, const char *end, const char *needle) {
+        return p < end ? memmem(p, (size_t) (end - p), needle, strlen(needle)) : NULL;
+}
+
 /* XML: the text of the first <tag>…</tag> at or after p, entity-decoded;
  * false if absent. A longer text than outsz - 1 bytes is cut (messages), or
  * with exact is false (keys, sizes, tokens: never act on a truncated one). */
@@ -470,12 +476,16 @@ static bool xml_text_ex(const char *p, const char *end, const char *tag, char *o
         char open[64], close[64];
         snprintf(open, sizeof(open), "<%s>", tag);
         snprintf(close, sizeof(close), "</%s>", tag);
-        const char *s = p ? strstr(p, open) : NULL;
-        if (!s || (end && s >= end))
+        if (!p)
+                return false;
+        if (!end)
+                end = p + strlen(p);
+        const char *s = xml_find(p, end, open);
+        if (!s)
                 return false;
         s += strlen(open);
-        const char *e = strstr(s, close);
-        if (!e || (end && e > end))
+        const char *e = xml_find(s, end, close);
+        if (!e)
                 return false;
         size_t o = 0;
         for (const char *c = s; c < e;) {
@@ -1188,12 +1198,12 @@ static int s3_list(sk_backend *base, const char *prefix, sk_backend_list_fn cb, 
                  * requests of their own and must find a free handle. */
                 list_entry *v = NULL;
                 size_t n = 0, cap = 0;
-                const char *p = resp.body ? resp.body : "";
+                const char *p = resp.body ? resp.body : "", *pend = p + resp.len;
                 for (;;) {
-                        const char *c = strstr(p, "<Contents>");
+                        const char *c = xml_find(p, pend, "<Contents>");
                         if (!c)
                                 break;
-                        const char *e = strstr(c, "</Contents>");
+                        const char *e = xml_find(c, pend, "</Contents>");
                         if (!e) {
                                 r = -EIO;
                                 break;
