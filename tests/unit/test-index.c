@@ -231,11 +231,29 @@ static void test_implausible_entries(void **state) {
         free(f);
 }
 
+/* Writers never make an index file readers would refuse: more entries than
+ * SK_INDEX_FILE_MAX_ENTRIES is -E2BIG before anything is read or allocated
+ * (the sections' entries here are never touched). */
+static void test_file_entry_bound(void **state) {
+        (void) state;
+        sk_record dummy = { 0 };
+        sk_index_section s[3];
+        for (int i = 0; i < 3; i++)
+                s[i] = (sk_index_section) { .entries = &dummy, .n = SK_PACK_MAX_BLOBS };
+        uint8_t key[SK_KEY_SIZE] = { 0 }, salt[SK_SALT_SIZE] = { 0 }, nonce[SK_NONCE_SIZE] = { 0 };
+        void *file = NULL;
+        size_t len;
+        assert_int_equal(sk_index_file_encode(key, salt, nonce, s, 3, &file, &len), -E2BIG);
+        assert_null(file);
+        assert_true((uint64_t) SK_INDEX_FILE_MAX_ENTRIES * (SK_PACK_ENTRY_SIZE + 40) + 100 < SK_INDEX_FILE_MAX);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_table),
                 cmocka_unit_test(test_file_codec),
                 cmocka_unit_test(test_implausible_entries),
+                cmocka_unit_test(test_file_entry_bound),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
