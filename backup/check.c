@@ -34,7 +34,9 @@ typedef struct cctx {
         const char *backup;
         bad_blob *bad;
         size_t n_bad, cap_bad;
-        sk_idmap bad_ids;       /* a: index into bad + 1 */
+        /* a: index into bad + 1; one map per blob type (by sk_blob_type), as a
+         * damaged file chunk says nothing about a tree with the same id */
+        sk_idmap bad_ids[3];
         pack_rec *packs;
         size_t n_packs, cap_packs;
         sk_idmap pack_ids;      /* a: index into packs + 1 */
@@ -50,9 +52,12 @@ static void problem(cctx *c, sk_problem_kind k, int err, const char *backup, con
         sk_engine_problem(c->o->problem, c->o->userdata, k, err, backup, path, pack, blob, detail);
 }
 
-static int add_bad(cctx *c, const uint8_t id[32], const char *pack, const char *detail) {
+static int add_bad(cctx *c, const sk_blob_info *bi, const char *pack, const char *detail) {
         sk_idmap_entry *e;
-        int r = sk_idmap_get(&c->bad_ids, id, &e);
+        const uint8_t *id = bi->id.b;
+        if (bi->type != SK_BLOB_DATA && bi->type != SK_BLOB_TREE)
+                return 0;
+        int r = sk_idmap_get(&c->bad_ids[bi->type], id, &e);
         if (r <= 0)
                 return r;
         if (c->n_bad == c->cap_bad) {
@@ -175,7 +180,7 @@ static int on_missing_pack_blob(const char *pack, const sk_blob_info *bi, void *
         const char *want = c->prog.current;
         if (strcmp(pack, want) != 0)
                 return 0;
-        return add_bad(c, bi->id.b, pack, "pack missing from storage");
+        return add_bad(c, bi, pack, "pack missing from storage");
 }
 
 static int on_scan(const char *pack, const sk_blob_info *bi, int status, const char *detail, void *ud) {
@@ -186,7 +191,7 @@ static int on_scan(const char *pack, const sk_blob_info *bi, int status, const c
         char hex[65];
         sk_hex(bi->id.b, 32, hex);
         problem(c, SK_PROBLEM_ERROR, status, NULL, NULL, pack, hex, detail && *detail ? detail : "blob unreadable");
-        return add_bad(c, bi->id.b, pack, detail);
+        return add_bad(c, bi, pack, detail);
 }
 
 static int on_bad_index(const char *name, void *ud) {
@@ -222,7 +227,7 @@ static bool in_subset(const char *name, uint64_t seed, unsigned pct) {
 static int map_tree(cctx *c, sk_idmap *clean, const uint8_t id[32]) {
         if (sk_idmap_find(clean, id))
                 return 0;
-        sk_idmap_entry *be = sk_idmap_find(&c->bad_ids, id);
+        sk_idmap_entry *be = sk_idmap_find(&c->bad_ids[SK_BLOB_TREE], id);
         const sk_idmap_entry *te = sk_idmap_find(&c->trees, id);
         if (be || (te && te->a == 2)) {
                 char hex[65];
@@ -249,7 +254,7 @@ static int map_tree(cctx *c, sk_idmap *clean, const uint8_t id[32]) {
                                 affected = 1;
                 }
                 for (size_t k = 0; k < n->n_chunks && r >= 0; k++) {
-                        sk_idmap_entry *e = sk_idmap_find(&c->bad_ids, n->chunks[k].id);
+                        sk_idmap_entry *e = sk_idmap_find(&c->bad_ids[SK_BLOB_DATA], n->chunks[k].id);
                         if (!e)
                                 continue;
                         const bad_blob *b = &c->bad[e->a - 1];
@@ -418,7 +423,8 @@ out:
         free(c.pb.p);
         sk_idmap_done(&c.trees);
         sk_idmap_done(&c.blobs);
-        sk_idmap_done(&c.bad_ids);
+        for (size_t i = 0; i < ARRAY_SIZE(c.bad_ids); i++)
+                sk_idmap_done(&c.bad_ids[i]);
         sk_idmap_done(&c.pack_ids);
         sk_lock_release(lock);
         return r;

@@ -11,6 +11,8 @@
  *   tree, listed before that directory: prune marked live blobs by id alone,
  *   so having seen the id as a file chunk it never walked the tree, and
  *   deleted the directory's file data.
+ * - test_check_maps_by_type: a damaged file chunk is reported for the file,
+ *   not for a directory whose tree has the same id.
  * - test_legacy_tree / test_legacy_data: a repository an older snapkeep wrote
  *   (the tree exists only as a data blob, or a file chunk only as a tree
  *   blob), made by dropping the proper entry from the index: restore still
@@ -255,6 +257,67 @@ static void test_prune_walks_tree(void **state) {
         free(x);
 }
 
+typedef struct find_ctx {
+        const sk_blob_id *id;
+        sk_blob_type type;
+        char pack[SK_PACK_NAME_HEX + 1];
+        uint32_t offset;
+} find_ctx;
+
+static int find_blob(const char *pack, const sk_blob_info *bi, void *ud) {
+        find_ctx *f = ud;
+        if (bi->type == f->type && memcmp(bi->id.b, f->id->b, SK_BLOB_ID_SIZE) == 0) {
+                snprintf(f->pack, sizeof(f->pack), "%s", pack);
+                f->offset = bi->offset;
+        }
+        return 0;
+}
+
+typedef struct paths {
+        bool file, dir;
+} paths;
+
+static void on_damage(const sk_problem *p, void *ud) {
+        paths *ps = ud;
+        print_message("problem: %s %s\n", p->path ?: "-", p->detail ?: "");
+        if (p->kind == SK_PROBLEM_ERROR && p->path && strcmp(p->path, "src/f") == 0)
+                ps->file = true;
+        if (p->kind == SK_PROBLEM_ERROR && p->path && strcmp(p->path, "src/e") == 0)
+                ps->dir = true;
+}
+
+/* A damaged data blob is mapped to the files that use it, not to a directory
+ * whose tree has the same id (check keyed damaged blobs by id alone). */
+static void test_check_maps_by_type(void **state) {
+        env *e = *state;
+        char b1[SK_BACKUP_ID_HEX + 1], b2[SK_BACKUP_ID_HEX + 1];
+        src_file(e);
+        backup(e, b1);
+        src_clear(e);
+        src_empty_dir(e);
+        backup(e, b2);
+        find_ctx f = { .id = &e->empty_id, .type = SK_BLOB_DATA };
+        assert_int_equal(sk_repo_foreach_blob(e->repo, find_blob, &f), 0);
+        assert_true(f.pack[0]);
+        char *path;
+        assert_true(asprintf(&path, "%s/data/%.2s/%s", e->repo_path, f.pack, f.pack) > 0);
+        int fd = open(path, O_RDWR);
+        assert_true(fd >= 0);
+        uint8_t b;
+        off_t at = (off_t) f.offset + 100;     /* inside the sealed payload */
+        assert_int_equal(pread(fd, &b, 1, at), 1);
+        b ^= 1;
+        assert_int_equal(pwrite(fd, &b, 1, at), 1);
+        close(fd);
+        free(path);
+        paths ps = {};
+        sk_check_options co = { .read_data = true, .problem = on_damage, .userdata = &ps };
+        sk_check_result cr;
+        assert_int_equal(sk_check_run(e->repo, &co, &cr), -EBADMSG);
+        assert_true(ps.file);
+        assert_false(ps.dir);
+}
+
 typedef struct drop_ctx {
         const sk_blob_id *id;
         sk_blob_type type;
@@ -339,6 +402,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_collision, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_prune_walks_tree, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_check_maps_by_type, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_legacy_tree, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_legacy_data, setup, teardown),
         };
