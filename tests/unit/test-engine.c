@@ -174,14 +174,19 @@ static void check(env *e, problems *pr) {
         assert_int_equal(cr.warnings, (uint64_t) pr->n_warn);
 }
 
-static void test_collision(void **state) {
-        env *e = *state;
-        char b1[SK_BACKUP_ID_HEX + 1], b2[SK_BACKUP_ID_HEX + 1];
+/* The sequence: back up the 12-byte file, then an empty directory. */
+static void file_then_empty_dir(env *e, char b1[SK_BACKUP_ID_HEX + 1], char b2[SK_BACKUP_ID_HEX + 1]) {
         src_file(e);
         backup(e, b1);
         src_clear(e);
         src_empty_dir(e);
         backup(e, b2);
+}
+
+static void test_collision(void **state) {
+        env *e = *state;
+        char b1[SK_BACKUP_ID_HEX + 1], b2[SK_BACKUP_ID_HEX + 1];
+        file_then_empty_dir(e, b1, b2);
 
         restore_ok(e, b2, "dst2", true);
         restore_ok(e, b1, "dst1", false);
@@ -291,11 +296,7 @@ static void on_damage(const sk_problem *p, void *ud) {
 static void test_check_maps_by_type(void **state) {
         env *e = *state;
         char b1[SK_BACKUP_ID_HEX + 1], b2[SK_BACKUP_ID_HEX + 1];
-        src_file(e);
-        backup(e, b1);
-        src_clear(e);
-        src_empty_dir(e);
-        backup(e, b2);
+        file_then_empty_dir(e, b1, b2);
         find_ctx f = { .id = &e->empty_id, .type = SK_BLOB_DATA };
         assert_int_equal(sk_repo_foreach_blob(e->repo, find_blob, &f), 0);
         assert_true(f.pack[0]);
