@@ -103,7 +103,9 @@ static int local_put(sk_backend *b, const char *name, const void *buf, size_t le
         return sk_write_file_atomic(dfd, base, buf, len, 0600);
 }
 
-static int local_get(sk_backend *b, const char *name, uint64_t offset, size_t len, void **ret_buf, size_t *ret_len) {
+/* max: refuse (-EFBIG) a file larger than that, by its size, unread. */
+static int local_read(sk_backend *b, const char *name, uint64_t offset, size_t len, uint64_t max, void **ret_buf,
+                      size_t *ret_len) {
         local_backend *lb = (local_backend *) b;
         struct stat st;
         if (!name_valid(name))
@@ -116,6 +118,8 @@ static int local_get(sk_backend *b, const char *name, uint64_t offset, size_t le
         if (!S_ISREG(st.st_mode))
                 return -EISDIR;
         uint64_t size = (uint64_t) st.st_size;
+        if (size > max)
+                return -EFBIG;
         size_t n = 0;
         if (offset < size)
                 n = (size_t) MIN((uint64_t) len, size - offset);
@@ -129,6 +133,14 @@ static int local_get(sk_backend *b, const char *name, uint64_t offset, size_t le
         *ret_len = (size_t) k;
         *ret_buf = TAKE_PTR(buf);
         return 0;
+}
+
+static int local_get(sk_backend *b, const char *name, uint64_t offset, size_t len, void **ret_buf, size_t *ret_len) {
+        return local_read(b, name, offset, len, UINT64_MAX, ret_buf, ret_len);
+}
+
+static int local_get_whole(sk_backend *b, const char *name, size_t max, void **ret_buf, size_t *ret_len) {
+        return local_read(b, name, 0, max, max, ret_buf, ret_len);
 }
 
 static int local_head(sk_backend *b, const char *name, uint64_t *ret_size) {
@@ -279,6 +291,7 @@ static void local_free(sk_backend *b) {
 static const sk_backend_ops local_ops = {
         .put = local_put,
         .get = local_get,
+        .get_whole = local_get_whole,
         .head = local_head,
         .list = local_list,
         .del = local_del,
@@ -357,6 +370,24 @@ int sk_backend_put(sk_backend *b, const char *name, const void *buf, size_t len)
 }
 int sk_backend_get(sk_backend *b, const char *name, uint64_t offset, size_t len, void **ret_buf, size_t *ret_len) {
         return b->ops->get(b, name, offset, len, ret_buf, ret_len);
+}
+int sk_backend_get_whole(sk_backend *b, const char *name, size_t max, void **ret_buf, size_t *ret_len) {
+        void *buf = NULL;
+        size_t len = 0;
+        if (max >= SIZE_MAX)
+                return -EINVAL;
+        if (b->ops->get_whole)
+                return b->ops->get_whole(b, name, max, ret_buf, ret_len);
+        int r = b->ops->get(b, name, 0, max + 1, &buf, &len);
+        if (r < 0)
+                return r;
+        if (len > max) {
+                free(buf);
+                return -EFBIG;
+        }
+        *ret_buf = buf;
+        *ret_len = len;
+        return 0;
 }
 int sk_backend_head(sk_backend *b, const char *name, uint64_t *ret_size) {
         return b->ops->head(b, name, ret_size);

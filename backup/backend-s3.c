@@ -43,6 +43,12 @@
 #include "common/macro.h"
 
 #define MIN_PART_SIZE (5ull * 1024 * 1024)
+/* The most one GET may return: the largest repository object (a pack, 1 GiB,
+ * FORMAT.md section 5). A caller asking for less bounds it lower. */
+#define SK_S3_GET_MAX ((size_t) 1 << 30)
+/* One ListObjectsV2 page: S3 sends at most 1000 keys (~1 KiB each at worst). */
+#define LIST_PAGE_MAX ((size_t) 8 << 20)
+#define LIST_PAGE_KEYS 10000
 #define MAX_PARTS 10000
 
 #define RA_SLOTS 4             /* at most 4 x 24 MiB of windows */
@@ -359,6 +365,7 @@ typedef struct s3_resp {
         char *body;
         size_t len, cap;
         size_t limit;                   /* refuse bodies larger than this */
+        bool too_large;                 /* ... and one was refused */
         bool have_length;
         uint64_t content_length;
         char etag[256];
@@ -373,17 +380,24 @@ static void resp_done(s3_resp *r) {
         r->len = r->cap = 0;
 }
 
+/* The body buffer grows with the bytes that actually arrive, never beyond
+ * limit + 1 (what the caller asked for plus slack): a Content-Length is only
+ * a hint, used to size the buffer when it is within the limit, and a body
+ * without one (chunked) is bounded the same way. */
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata) {
         s3_resp *r = userdata;
         size_t n = size * nmemb;
+        if (n > r->limit - r->len) {
+                r->too_large = true;
+                return 0;
+        }
         if (r->len + n + 1 > r->cap) {
                 size_t ncap = r->cap ? r->cap : 16384;
-                if (r->have_length && r->content_length + 1 > ncap && r->content_length < r->limit)
+                if (r->have_length && r->content_length + 1 > ncap && r->content_length <= r->limit)
                         ncap = (size_t) r->content_length + 1;
                 while (ncap < r->len + n + 1)
                         ncap *= 2;
-                if (ncap > r->limit + 1)
-                        return 0;
+                ncap = MIN(ncap, r->limit + 1);
                 char *nb = realloc(r->body, ncap);
                 if (!nb)
                         return 0;
@@ -448,20 +462,38 @@ static int seek_cb(void *userdata, curl_off_t offset, int origin) {
         return CURL_SEEKFUNC_CANTSEEK;  /* retries restart the whole request */
 }
 
-/* XML: the text of the first <tag>…</tag> at or after p, entity-decoded. */
-static bool xml_text(const char *p, const char *end, const char *tag, char *out, size_t outsz, const char **ret_after) {
+/* needle in [p, end): searches stay within the element at hand, so a page
+ * of n elements costs O(page), not O(n * page). */
+static const char *xml_find(const char *p, const char *end, const char *needle) {
+        return p < end ? memmem(p, (size_t) (end - p), needle, strlen(needle)) : NULL;
+}
+
+/* XML: the text of the first <tag>…</tag> at or after p, entity-decoded;
+ * false if absent. A longer text than outsz - 1 bytes is cut (messages), or
+ * with exact is false (keys, sizes, tokens: never act on a truncated one). */
+static bool xml_text_ex(const char *p, const char *end, const char *tag, char *out, size_t outsz,
+                        const char **ret_after, bool exact) {
         char open[64], close[64];
         snprintf(open, sizeof(open), "<%s>", tag);
         snprintf(close, sizeof(close), "</%s>", tag);
-        const char *s = p ? strstr(p, open) : NULL;
-        if (!s || (end && s >= end))
+        if (!p)
+                return false;
+        if (!end)
+                end = p + strlen(p);
+        const char *s = xml_find(p, end, open);
+        if (!s)
                 return false;
         s += strlen(open);
-        const char *e = strstr(s, close);
-        if (!e || (end && e > end))
+        const char *e = xml_find(s, end, close);
+        if (!e)
                 return false;
         size_t o = 0;
-        for (const char *c = s; c < e && o + 1 < outsz;) {
+        for (const char *c = s; c < e;) {
+                if (o + 1 >= outsz) {
+                        if (exact)
+                                return false;
+                        break;
+                }
                 if (*c == '&') {
                         static const struct {
                                 const char *ent;
@@ -493,6 +525,14 @@ static bool xml_text(const char *p, const char *end, const char *tag, char *out,
         if (ret_after)
                 *ret_after = e + strlen(close);
         return true;
+}
+
+static bool xml_text(const char *p, const char *end, const char *tag, char *out, size_t outsz, const char **ret_after) {
+        return xml_text_ex(p, end, tag, out, outsz, ret_after, false);
+}
+
+static bool xml_value(const char *p, const char *end, const char *tag, char *out, size_t outsz) {
+        return xml_text_ex(p, end, tag, out, outsz, NULL, true);
 }
 
 static bool retryable_curl(CURLcode c) {
@@ -697,6 +737,7 @@ static int s3_request(s3_backend *b, const s3_req *rq, s3_resp *resp) {
                 resp->len = 0;
                 resp->status = 0;
                 resp->have_length = false;
+                resp->too_large = false;
                 resp->etag[0] = resp->code[0] = resp->message[0] = 0;
                 resp->conn = h;
                 r = perform_once(b, h, rq, url, uri, host, query, payload_hash, resp, &cc, curl_err);
@@ -707,8 +748,13 @@ static int s3_request(s3_backend *b, const s3_req *rq, s3_resp *resp) {
                 bool transient;
                 if (r == -EIO) {
                         if (!retryable_curl(cc)) {
+                                if (cc == CURLE_WRITE_ERROR && resp->too_large) {
+                                        set_error("%s %s/%s: response larger than the %zu bytes this read allows", rq->method,
+                                                  b->display, show_key(rq), resp->limit);
+                                        return -EFBIG;
+                                }
                                 set_error("%s %s/%s: %s", rq->method, b->display, show_key(rq),
-                                          cc == CURLE_WRITE_ERROR ? "response too large or out of memory"
+                                          cc == CURLE_WRITE_ERROR ? "out of memory"
                                                                   : (curl_err[0] ? curl_err : curl_easy_strerror(cc)));
                                 return cc == CURLE_WRITE_ERROR ? -ENOMEM : -EIO;
                         }
@@ -817,7 +863,7 @@ static int put_multipart(s3_backend *b, const char *key, const uint8_t *buf, siz
                 r = s3_request(b, &rq, &resp);
                 if (r >= 0 && resp.status / 100 != 2)
                         r = s3_fail(b, &rq, &resp);
-                if (r >= 0 && !xml_text(resp.body, NULL, "UploadId", upload_id, sizeof(upload_id), NULL)) {
+                if (r >= 0 && !xml_value(resp.body, NULL, "UploadId", upload_id, sizeof(upload_id))) {
                         set_error("POST %s/%s?uploads: no UploadId in the reply", b->display, key);
                         r = -EIO;
                 }
@@ -956,7 +1002,8 @@ static int get_range(s3_backend *b, const char *key, uint64_t offset, size_t len
                                  (unsigned long long) (offset + len - 1));
                 rq.range = range;
         }
-        s3_resp resp = { .limit = len == SIZE_MAX ? (size_t) 1 << 34 : len + (1 << 16) };
+        /* a whole-object read is bounded by the largest object (a pack) */
+        s3_resp resp = { .limit = (len >= SK_S3_GET_MAX ? SK_S3_GET_MAX : len) + (1 << 16) };
         r = s3_request(b, &rq, &resp);
         if (r < 0) {
                 resp_done(&resp);
@@ -1139,7 +1186,7 @@ static int s3_list(sk_backend *base, const char *prefix, sk_backend_list_fn cb, 
                 if (token)
                         q[nq++] = (sk_sigv4_pair) { "continuation-token", token };
                 s3_req rq = { .method = "GET", .key = NULL, .query = q, .n_query = nq };
-                s3_resp resp = { .limit = (size_t) 64 << 20 };
+                s3_resp resp = { .limit = LIST_PAGE_MAX };
                 r = s3_request(b, &rq, &resp);
                 if (r >= 0 && resp.status / 100 != 2)
                         r = s3_fail(b, &rq, &resp);
@@ -1151,25 +1198,29 @@ static int s3_list(sk_backend *base, const char *prefix, sk_backend_list_fn cb, 
                  * requests of their own and must find a free handle. */
                 list_entry *v = NULL;
                 size_t n = 0, cap = 0;
-                const char *p = resp.body ? resp.body : "";
+                const char *p = resp.body ? resp.body : "", *pend = p + resp.len;
                 for (;;) {
-                        const char *c = strstr(p, "<Contents>");
+                        const char *c = xml_find(p, pend, "<Contents>");
                         if (!c)
                                 break;
-                        const char *e = strstr(c, "</Contents>");
+                        const char *e = xml_find(c, pend, "</Contents>");
                         if (!e) {
                                 r = -EIO;
                                 break;
                         }
                         char keybuf[2048], sizebuf[32];
-                        if (!xml_text(c, e, "Key", keybuf, sizeof(keybuf), NULL) ||
-                            !xml_text(c, e, "Size", sizebuf, sizeof(sizebuf), NULL)) {
+                        if (!xml_value(c, e, "Key", keybuf, sizeof(keybuf)) ||
+                            !xml_value(c, e, "Size", sizebuf, sizeof(sizebuf))) {
                                 r = -EIO;
                                 break;
                         }
                         p = e + 11;
                         if (strncmp(keybuf, b->prefix, plen) != 0 || strstr(keybuf + plen, ".tmp-"))
                                 continue;
+                        if (n == LIST_PAGE_KEYS) {
+                                r = -EIO;       /* S3 pages hold 1000 keys */
+                                break;
+                        }
                         if (n == cap) {
                                 size_t ncap = cap ? cap * 2 : 256;
                                 list_entry *nv = realloc(v, ncap * sizeof(*v));
@@ -1191,7 +1242,7 @@ static int s3_list(sk_backend *base, const char *prefix, sk_backend_list_fn cb, 
                 char trunc[16] = "", next[2048] = "";
                 if (r >= 0) {
                         xml_text(resp.body, NULL, "IsTruncated", trunc, sizeof(trunc), NULL);
-                        xml_text(resp.body, NULL, "NextContinuationToken", next, sizeof(next), NULL);
+                        xml_value(resp.body, NULL, "NextContinuationToken", next, sizeof(next));
                 } else if (r == -EIO)
                         set_error("GET %s (list %s): malformed ListObjectsV2 reply", b->display, prefix);
                 resp_done(&resp);

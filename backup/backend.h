@@ -46,6 +46,10 @@ typedef struct sk_backend_ops {
          * *ret_removed counts them. Only call it when no writer is active
          * (under an exclusive lock). */
         int (*cleanup)(sk_backend *b, uint64_t min_age, uint64_t *ret_removed);
+        /* Optional (may be NULL; then get of max + 1 bytes stands in): the
+         * whole object if it has at most max bytes, else -EFBIG, for a
+         * backend that knows the size before reading (sk_backend_get_whole). */
+        int (*get_whole)(sk_backend *b, const char *name, size_t max, void **ret_buf, size_t *ret_len);
 } sk_backend_ops;
 
 struct sk_backend {
@@ -69,6 +73,11 @@ void sk_backend_free(sk_backend *b);
 int sk_backend_put(sk_backend *b, const char *name, const void *buf, size_t len);
 int sk_backend_get(sk_backend *b, const char *name, uint64_t offset, size_t len, void **ret_buf, size_t *ret_len);
 int sk_backend_head(sk_backend *b, const char *name, uint64_t *ret_size);
+/* Read a whole object of at most max bytes (max < SIZE_MAX). A larger one is
+ * -EFBIG without reading or allocating more than max + 1 bytes: repository
+ * files come from storage someone else may write, so no reader lets a file's
+ * own size decide how much memory it takes. */
+int sk_backend_get_whole(sk_backend *b, const char *name, size_t max, void **ret_buf, size_t *ret_len);
 int sk_backend_list(sk_backend *b, const char *prefix, sk_backend_list_fn cb, void *userdata);
 int sk_backend_del(sk_backend *b, const char *name);
 /* Calls ops->cleanup, or reports 0 removed when the backend has none. */

@@ -380,7 +380,7 @@ static int emit_chunk(bctx *c, const uint8_t *data, size_t len) {
         memcpy(c->chunks[c->n_chunks].id, id.b, SK_TREE_ID_BYTES);
         c->chunks[c->n_chunks].len = (uint32_t) len;
         c->n_chunks++;
-        r = sk_repo_has_blob(c->repo, &id);
+        r = sk_repo_has_blob(c->repo, SK_BLOB_DATA, &id);
         if (r < 0)
                 return r;
         if (r > 0)
@@ -619,7 +619,7 @@ static bool unchanged(bctx *c, const sk_node *p, const struct stat *st) {
         for (size_t i = 0; i < p->n_chunks; i++) {
                 sk_blob_id id;
                 memcpy(id.b, p->chunks[i].id, SK_TREE_ID_BYTES);
-                if (sk_repo_has_blob(c->repo, &id) != 1)
+                if (sk_repo_has_blob(c->repo, SK_BLOB_DATA, &id) != 1)
                         return false;
         }
         return true;

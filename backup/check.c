@@ -34,7 +34,9 @@ typedef struct cctx {
         const char *backup;
         bad_blob *bad;
         size_t n_bad, cap_bad;
-        sk_idmap bad_ids;       /* a: index into bad + 1 */
+        /* a: index into bad + 1; one map per blob type (by sk_blob_type), as a
+         * damaged file chunk says nothing about a tree with the same id */
+        sk_idmap bad_ids[3];
         pack_rec *packs;
         size_t n_packs, cap_packs;
         sk_idmap pack_ids;      /* a: index into packs + 1 */
@@ -50,9 +52,12 @@ static void problem(cctx *c, sk_problem_kind k, int err, const char *backup, con
         sk_engine_problem(c->o->problem, c->o->userdata, k, err, backup, path, pack, blob, detail);
 }
 
-static int add_bad(cctx *c, const uint8_t id[32], const char *pack, const char *detail) {
+static int add_bad(cctx *c, const sk_blob_info *bi, const char *pack, const char *detail) {
         sk_idmap_entry *e;
-        int r = sk_idmap_get(&c->bad_ids, id, &e);
+        const uint8_t *id = bi->id.b;
+        if (bi->type != SK_BLOB_DATA && bi->type != SK_BLOB_TREE)
+                return 0;
+        int r = sk_idmap_get(&c->bad_ids[bi->type], id, &e);
         if (r <= 0)
                 return r;
         if (c->n_bad == c->cap_bad) {
@@ -82,6 +87,14 @@ static int walk_tree(cctx *c, const uint8_t id[32]) {
                 return r;
         e->a = 1;
         c->res->trees++;
+        if (sk_engine_is_legacy(c->repo, SK_BLOB_TREE, id)) {
+                char hex[65];
+                sk_hex(id, 32, hex);
+                problem(c, SK_PROBLEM_WARNING, 0, c->backup, c->pb.p ?: "", NULL, hex,
+                        "directory's tree blob exists only as a data blob (an older snapkeep deduplicated it "
+                        "against a file with the same bytes); it restores, and 'snapkeep prune' or the next "
+                        "backup of this directory stores it as a tree blob");
+        }
         sk_dir *d = NULL;
         char *detail = NULL;
         r = sk_dir_load(c->repo, id, &d, &detail);
@@ -112,9 +125,18 @@ static int walk_tree(cctx *c, const uint8_t id[32]) {
                                 continue;
                         sk_blob_id bid;
                         memcpy(bid.b, n->chunks[k].id, 32);
-                        be->a = sk_repo_has_blob(c->repo, &bid) == 1 ? 1 : 2;
+                        be->a = sk_repo_has_blob(c->repo, SK_BLOB_DATA, &bid) == 1 ? 1 : 2;
                         r = 0;
-                        if (be->a == 2) {
+                        if (be->a == 2 && sk_engine_is_legacy(c->repo, SK_BLOB_DATA, n->chunks[k].id)) {
+                                be->a = 1;
+                                char hex[65];
+                                sk_hex(n->chunks[k].id, 32, hex);
+                                problem(c, SK_PROBLEM_WARNING, 0, c->backup, c->pb.p, NULL, hex,
+                                        "file's data blob exists only as a tree blob (an older snapkeep "
+                                        "deduplicated it against a directory with the same bytes); it restores, "
+                                        "and 'snapkeep prune' or the next backup of this file stores it as a "
+                                        "data blob");
+                        } else if (be->a == 2) {
                                 char hex[65];
                                 sk_hex(n->chunks[k].id, 32, hex);
                                 problem(c, SK_PROBLEM_ERROR, -ENOENT, c->backup, c->pb.p, NULL, hex,
@@ -158,7 +180,7 @@ static int on_missing_pack_blob(const char *pack, const sk_blob_info *bi, void *
         const char *want = c->prog.current;
         if (strcmp(pack, want) != 0)
                 return 0;
-        return add_bad(c, bi->id.b, pack, "pack missing from storage");
+        return add_bad(c, bi, pack, "pack missing from storage");
 }
 
 static int on_scan(const char *pack, const sk_blob_info *bi, int status, const char *detail, void *ud) {
@@ -169,7 +191,7 @@ static int on_scan(const char *pack, const sk_blob_info *bi, int status, const c
         char hex[65];
         sk_hex(bi->id.b, 32, hex);
         problem(c, SK_PROBLEM_ERROR, status, NULL, NULL, pack, hex, detail && *detail ? detail : "blob unreadable");
-        return add_bad(c, bi->id.b, pack, detail);
+        return add_bad(c, bi, pack, detail);
 }
 
 static int on_bad_index(const char *name, void *ud) {
@@ -205,7 +227,7 @@ static bool in_subset(const char *name, uint64_t seed, unsigned pct) {
 static int map_tree(cctx *c, sk_idmap *clean, const uint8_t id[32]) {
         if (sk_idmap_find(clean, id))
                 return 0;
-        sk_idmap_entry *be = sk_idmap_find(&c->bad_ids, id);
+        sk_idmap_entry *be = sk_idmap_find(&c->bad_ids[SK_BLOB_TREE], id);
         const sk_idmap_entry *te = sk_idmap_find(&c->trees, id);
         if (be || (te && te->a == 2)) {
                 char hex[65];
@@ -232,7 +254,7 @@ static int map_tree(cctx *c, sk_idmap *clean, const uint8_t id[32]) {
                                 affected = 1;
                 }
                 for (size_t k = 0; k < n->n_chunks && r >= 0; k++) {
-                        sk_idmap_entry *e = sk_idmap_find(&c->bad_ids, n->chunks[k].id);
+                        sk_idmap_entry *e = sk_idmap_find(&c->bad_ids[SK_BLOB_DATA], n->chunks[k].id);
                         if (!e)
                                 continue;
                         const bad_blob *b = &c->bad[e->a - 1];
@@ -401,7 +423,8 @@ out:
         free(c.pb.p);
         sk_idmap_done(&c.trees);
         sk_idmap_done(&c.blobs);
-        sk_idmap_done(&c.bad_ids);
+        for (size_t i = 0; i < ARRAY_SIZE(c.bad_ids); i++)
+                sk_idmap_done(&c.bad_ids[i]);
         sk_idmap_done(&c.pack_ids);
         sk_lock_release(lock);
         return r;

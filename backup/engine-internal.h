@@ -28,6 +28,16 @@ int sk_dir_load(sk_repo *repo, const uint8_t id[SK_TREE_ID_BYTES], sk_dir **ret,
 /* Binary search by name; borrowed pointer or NULL. */
 const sk_node *sk_dir_find(const sk_dir *d, const char *name);
 
+/* Repair of repositories written before blob types were part of blob
+ * identity (FORMAT.md section 6): when (id, type) is missing but a blob of the
+ * other type has that id, store its bytes (the same bytes: the id is their
+ * HMAC) as a blob of type (a tree must decode first). 1 if stored, 0 if there
+ * was nothing to repair, or -errno. The new blob is durable after the next
+ * sk_repo_flush(). */
+int sk_engine_store_as(sk_repo *repo, sk_blob_type type, const uint8_t id[SK_TREE_ID_BYTES]);
+/* 1 if (id, type) is missing and only the other type's blob has that id. */
+int sk_engine_is_legacy(sk_repo *repo, sk_blob_type type, const uint8_t id[SK_TREE_ID_BYTES]);
+
 /* sk_tree_store_fn over sk_repo_put_blob(SK_BLOB_TREE); userdata is the repo. */
 int sk_engine_store_tree(const void *buf, size_t len, uint8_t ret_id[SK_TREE_ID_BYTES], void *userdata);
 

@@ -57,11 +57,14 @@ void sk_index_free(sk_index *idx) {
         free(idx);
 }
 
-static sk_index_entry *find_slot(sk_index_entry *slots, size_t cap, const sk_blob_id *id) {
+/* Keyed by (id, type): a data blob and a tree blob may share an id (a file
+ * whose bytes equal a tree's encoding) and are different blobs. Both hash to
+ * the same home slot; linear probing keeps them apart. */
+static sk_index_entry *find_slot(sk_index_entry *slots, size_t cap, const sk_blob_id *id, uint8_t type) {
         size_t mask = cap - 1, i = (size_t) key8(id->b) & mask;
         for (;;) {
                 sk_index_entry *e = &slots[i];
-                if (e->pack == SK_INDEX_NO_PACK || memcmp(e->id.b, id->b, SK_BLOB_ID_SIZE) == 0)
+                if (e->pack == SK_INDEX_NO_PACK || (e->type == type && memcmp(e->id.b, id->b, SK_BLOB_ID_SIZE) == 0))
                         return e;
                 i = (i + 1) & mask;
         }
@@ -74,7 +77,7 @@ static int grow(sk_index *idx) {
                 return -ENOMEM;
         for (size_t i = 0; i < idx->cap; i++)
                 if (idx->slots[i].pack != SK_INDEX_NO_PACK)
-                        *find_slot(ns, ncap, &idx->slots[i].id) = idx->slots[i];
+                        *find_slot(ns, ncap, &idx->slots[i].id, idx->slots[i].type) = idx->slots[i];
         free(idx->slots);
         idx->slots = ns;
         idx->cap = ncap;
@@ -87,7 +90,7 @@ int sk_index_insert(sk_index *idx, const sk_index_entry *e, bool replace) {
         /* keep load <= 0.7 */
         if ((idx->count + 1) * 10 > idx->cap * 7 && grow(idx) < 0)
                 return -ENOMEM;
-        sk_index_entry *s = find_slot(idx->slots, idx->cap, &e->id);
+        sk_index_entry *s = find_slot(idx->slots, idx->cap, &e->id, e->type);
         if (s->pack != SK_INDEX_NO_PACK) {
                 if (replace)
                         *s = *e;
@@ -98,8 +101,8 @@ int sk_index_insert(sk_index *idx, const sk_index_entry *e, bool replace) {
         return 1;
 }
 
-int sk_index_lookup(const sk_index *idx, const sk_blob_id *id, sk_index_entry *ret) {
-        const sk_index_entry *s = find_slot(idx->slots, idx->cap, id);
+int sk_index_lookup(const sk_index *idx, const sk_blob_id *id, sk_blob_type type, sk_index_entry *ret) {
+        const sk_index_entry *s = find_slot(idx->slots, idx->cap, id, (uint8_t) type);
         if (s->pack == SK_INDEX_NO_PACK)
                 return 0;
         if (ret)
@@ -120,7 +123,7 @@ int sk_index_remove_pack(sk_index *idx, uint32_t n) {
                 const sk_index_entry *e = &idx->slots[i];
                 if (e->pack == SK_INDEX_NO_PACK || e->pack == n)
                         continue;
-                *find_slot(ns, idx->cap, &e->id) = *e;
+                *find_slot(ns, idx->cap, &e->id, e->type) = *e;
                 count++;
         }
         free(idx->slots);
@@ -270,12 +273,16 @@ int sk_index_file_encode(const uint8_t key[SK_KEY_SIZE], const uint8_t salt[SK_S
                          void **ret, size_t *ret_len) {
         if (n > UINT32_MAX)
                 return -E2BIG;
-        size_t plen = 8;
+        size_t plen = 8, entries = 0;
         for (size_t i = 0; i < n; i++) {
                 if (s[i].n > SK_PACK_MAX_BLOBS)
                         return -E2BIG;
+                entries += s[i].n;
                 plen += 40 + SK_PACK_ENTRY_SIZE * s[i].n;
         }
+        /* never write what a reader would refuse */
+        if (entries > SK_INDEX_FILE_MAX_ENTRIES || n > SK_INDEX_FILE_MAX_ENTRIES)
+                return -E2BIG;
         _cleanup_free_ uint8_t *plain = calloc(1, plen);
         if (!plain)
                 return -ENOMEM;

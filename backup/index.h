@@ -1,9 +1,9 @@
-/* Blob index: the in-memory table (blob id -> pack, offset, lengths, type) and
- * the index file codec (docs/FORMAT.md section 6).
+/* Blob index: the in-memory table ((blob id, type) -> pack, offset, lengths)
+ * and the index file codec (docs/FORMAT.md section 6).
  *
- * DESIGN: an open-addressing hash table with linear probing, keyed by the
- * first 8 bytes of the blob id (ids are HMAC outputs, so those bytes are
- * already uniformly distributed; no further hashing). Entries are 48 bytes and
+ * DESIGN: an open-addressing hash table with linear probing, keyed by (blob
+ * id, type) and placed by the first 8 bytes of the id (ids are HMAC outputs,
+ * so those bytes are already uniformly distributed; no further hashing). Entries are 48 bytes and
  * refer to packs by a 32-bit number into a pack-name table, so a million blobs
  * cost ~64 MiB at most. Not thread-safe: the repository serialises access. */
 #pragma once
@@ -39,12 +39,14 @@ const uint8_t *sk_index_pack_name(const sk_index *idx, uint32_t n);
 int sk_index_pack_find(const sk_index *idx, const uint8_t name[32], uint32_t *ret);
 uint32_t sk_index_pack_count(const sk_index *idx);
 
-/* Insert e. Returns 1 if inserted, 0 if the id was present (kept as is), or
- * -ENOMEM. With replace, an existing entry is overwritten (returns 0). */
+/* Entries are keyed by (id, type): the same id may be present once as a data
+ * blob and once as a tree blob (FORMAT.md section 6).
+ * Insert e. Returns 1 if inserted, 0 if (id, type) was present (kept as is),
+ * or -ENOMEM. With replace, an existing entry is overwritten (returns 0). */
 int sk_index_insert(sk_index *idx, const sk_index_entry *e, bool replace);
 
-/* 1 and *ret (may be NULL) if found, else 0. */
-int sk_index_lookup(const sk_index *idx, const sk_blob_id *id, sk_index_entry *ret);
+/* 1 and *ret (may be NULL) if (id, type) is found, else 0. */
+int sk_index_lookup(const sk_index *idx, const sk_blob_id *id, sk_blob_type type, sk_index_entry *ret);
 
 size_t sk_index_count(const sk_index *idx);
 
@@ -56,6 +58,14 @@ typedef int (*sk_index_fn)(const sk_index_entry *e, void *userdata);
 int sk_index_foreach(const sk_index *idx, sk_index_fn cb, void *userdata);
 
 /* --- index file codec --- */
+
+/* Bounds (FORMAT.md section 6). Writers put at most SK_INDEX_FILE_MAX_ENTRIES
+ * entries in one file (splitting the packs of a flush over several files),
+ * which with a section per entry at worst is 176 MiB; readers refuse files
+ * larger than SK_INDEX_FILE_MAX without reading them (skipped and reported
+ * like a corrupt one; rebuild-index rewrites them). */
+#define SK_INDEX_FILE_MAX_ENTRIES (1u << 21)
+#define SK_INDEX_FILE_MAX (256u << 20)
 
 /* One pack section of an index file. */
 typedef struct sk_index_section {

@@ -18,8 +18,14 @@
 #include "common/macro.h"
 
 #define SECRET_MAX (64u * 1024)
-#define SLOT_SIZE 212
+#define SLOT_SIZE SK_KEYSLOT_SIZE
 #define SLOT_AAD_SIZE 152
+
+static __thread char last_skipped[256];
+
+const char *sk_keyring_last_skipped(void) {
+        return last_skipped;
+}
 
 static const char slot_magic[8] = { 'S', 'K', 'K', 'E', 'Y', 'S', 'L', 'T' };
 
@@ -95,7 +101,7 @@ int sk_keyring_add(sk_backend *b, const uint8_t repo_id[16], const uint8_t maste
 
         if (log2n == 0)
                 log2n = secret->kind == SK_SECRET_PASSPHRASE ? 15 : 10;
-        if (log2n < 10 || log2n > 22)
+        if (log2n < SK_SCRYPT_LOG2N_MIN || log2n > SK_SCRYPT_LOG2N_MAX)
                 return -EINVAL;
         memset(slot, 0, sizeof(slot));
         sk_file_header_encode(slot_magic, slot);
@@ -174,24 +180,46 @@ static int list_slots(sk_backend *b, name_list *l) {
         return r;
 }
 
-static int read_slot(sk_backend *b, const char *id, uint8_t slot[SLOT_SIZE]) {
-        char name[64];
-        _cleanup_free_ void *buf = NULL;
-        size_t len;
-        snprintf(name, sizeof(name), "keys/%s", id);
-        int r = sk_backend_get(b, name, 0, SIZE_MAX, &buf, &len);
-        if (r < 0)
-                return r;
-        r = sk_file_header_parse(buf, len, slot_magic);
+int sk_keyslot_parse(const void *buf, size_t len, sk_keyslot *ret) {
+        const uint8_t *p = buf;
+        int r = sk_file_header_parse(buf, len, slot_magic);
         if (r < 0)
                 return r;
         if (len != SLOT_SIZE)
                 return -EBADMSG;
-        memcpy(slot, buf, SLOT_SIZE);
-        if (slot[40] != 1 || (slot[41] != SK_SECRET_PASSPHRASE && slot[41] != SK_SECRET_KEYFILE))
+        if (p[40] != 1 || (p[41] != SK_SECRET_PASSPHRASE && p[41] != SK_SECRET_KEYFILE))
                 return -EPROTO;
-        if (slot[42] < 1 || slot[42] > 22 || slot[43] < 1 || slot[43] > 32 || slot[44] < 1 || slot[44] > 16)
+        uint8_t log2n = p[42], sr = p[43], sp = p[44];
+        if (log2n < 1 || sr < 1 || sp < 1)
                 return -EBADMSG;
+        /* log2n is bounded first, so the products below stay under 2^43 */
+        if (log2n > SK_SCRYPT_LOG2N_MAX)
+                return -EFBIG;
+        uint64_t mem = (UINT64_C(128) * sr) << log2n;
+        if (mem > SK_SCRYPT_MAX_MEM || mem * sp > SK_SCRYPT_MAX_WORK)
+                return -EFBIG;
+        sk_keyslot k = { .kind = (sk_secret_kind) p[41], .log2n = log2n, .r = sr, .p = sp,
+                         .created = sk_get_le64(p + 48) };
+        memcpy(k.repo_id, p + 24, 16);
+        memcpy(k.host, p + 56, 64);
+        k.host[64] = 0;
+        *ret = k;
+        return 0;
+}
+
+/* Reads at most one byte more than a slot: the file's size is not trusted. */
+static int read_slot(sk_backend *b, const char *id, uint8_t slot[SLOT_SIZE], sk_keyslot *ret) {
+        char name[64];
+        _cleanup_free_ void *buf = NULL;
+        size_t len;
+        snprintf(name, sizeof(name), "keys/%s", id);
+        int r = sk_backend_get_whole(b, name, SLOT_SIZE, &buf, &len);
+        if (r < 0)
+                return r;
+        r = sk_keyslot_parse(buf, len, ret);
+        if (r < 0)
+                return r;
+        memcpy(slot, buf, SLOT_SIZE);
         return 0;
 }
 
@@ -201,12 +229,19 @@ int sk_keyring_unlock(sk_backend *b, const uint8_t repo_id[16], const sk_secret 
         int r = list_slots(b, &l), result = -ENOENT;
         if (r < 0)
                 return r;
+        last_skipped[0] = 0;
         for (size_t i = 0; i < l.n; i++) {
                 uint8_t slot[SLOT_SIZE], key[SK_KEY_SIZE], master[SK_MASTER_KEY_SIZE];
-                r = read_slot(b, l.names[i], slot);
-                if (r == -EPROTO) {
-                        if (result == -ENOENT)
-                                result = -EPROTO;
+                sk_keyslot ks;
+                r = read_slot(b, l.names[i], slot, &ks);
+                if (r == -EPROTO || r == -EFBIG) {
+                        if (r == -EFBIG)
+                                snprintf(last_skipped, sizeof(last_skipped),
+                                         "key slot %s skipped: larger than %d bytes, or its scrypt parameters "
+                                         "exceed the bounds (log2 N <= %d, 128*r*N <= 1 GiB, 128*r*N*p <= 2 GiB)",
+                                         l.names[i], SLOT_SIZE, SK_SCRYPT_LOG2N_MAX);
+                        if (result == -ENOENT || result == -EPROTO)
+                                result = r;
                         continue;
                 }
                 /* a readable slot (or a damaged one, which may have been
@@ -214,7 +249,7 @@ int sk_keyring_unlock(sk_backend *b, const uint8_t repo_id[16], const sk_secret 
                 result = -EKEYREJECTED;
                 if (r < 0)
                         continue;
-                if (memcmp(slot + 24, repo_id, 16) != 0 || slot[41] != secret->kind)
+                if (memcmp(ks.repo_id, repo_id, 16) != 0 || ks.kind != secret->kind)
                         continue;
                 r = slot_key(secret, slot, key);
                 if (r < 0) {
@@ -255,17 +290,15 @@ int sk_keyring_list(sk_backend *b, sk_keyring_fn cb, void *userdata) {
                 return r;
         for (size_t i = 0; i < l.n && r >= 0; i++) {
                 uint8_t slot[SLOT_SIZE];
-                char host[65];
-                if (read_slot(b, l.names[i], slot) < 0)
+                sk_keyslot ks;
+                if (read_slot(b, l.names[i], slot, &ks) < 0)
                         continue;
-                memcpy(host, slot + 56, 64);
-                host[64] = 0;
                 sk_key_info info = {
                         .slot = l.names[i],
-                        .kind = (sk_secret_kind) slot[41],
-                        .created = sk_get_le64(slot + 48),
-                        .host = host,
-                        .scrypt_log2n = slot[42],
+                        .kind = ks.kind,
+                        .created = ks.created,
+                        .host = ks.host,
+                        .scrypt_log2n = ks.log2n,
                 };
                 r = cb(&info, userdata);
         }

@@ -298,7 +298,7 @@ static int write_content(ectx *c, const sk_node *n) {
                         const sk_chunk_ref *cr = &n->chunks[k];
                         void *buf = NULL;
                         size_t len = 0;
-                        r = sk_repo_get_blob(c->repo, (const sk_blob_id *) cr->id, &buf, &len, NULL);
+                        r = sk_repo_get_blob(c->repo, SK_BLOB_DATA, (const sk_blob_id *) cr->id, &buf, &len);
                         char hex[SK_BLOB_ID_HEX + 1];
                         if (r < 0 || len != cr->len) {
                                 sk_hex(cr->id, SK_TREE_ID_BYTES, hex);

@@ -263,7 +263,7 @@ int sk_pack_trailer_encode(const uint8_t key[SK_KEY_SIZE], const uint8_t nonce[S
 /* Footer fields if they are self-consistent with a pack of len bytes. */
 static int footer_parse(const uint8_t *pack, size_t len, uint32_t *ret_n, uint64_t *ret_table_off,
                         uint32_t *ret_table_len) {
-        if (len < SK_PACK_HEADER_SIZE + SK_PACK_FOOTER_SIZE + SK_NONCE_SIZE + SK_TAG_SIZE)
+        if (len < SK_PACK_HEADER_SIZE + SK_PACK_FOOTER_SIZE + SK_NONCE_SIZE + SK_TAG_SIZE || len > SK_PACK_MAX_SIZE)
                 return -EBADMSG;
         const uint8_t *foot = pack + len - SK_PACK_FOOTER_SIZE;
         if (memcmp(foot + 24, trailer_magic, 8) != 0)

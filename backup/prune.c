@@ -23,7 +23,11 @@ typedef struct pctx {
         sk_repo *repo;
         const sk_prune_options *o;
         sk_prune_result res;
-        sk_idmap live;                  /* live blob ids (trees and data) */
+        /* Live blob ids, one set per type: a tree and a file chunk may share
+         * an id (equal bytes) yet are different blobs, and a tree whose id was
+         * seen as a chunk must still be walked, or its contents would be
+         * deleted. Indexed by sk_blob_type. */
+        sk_idmap live[3];
         ppack *packs;
         size_t n_packs, cap_packs;
         sk_idmap pack_ids;              /* a = index + 1 */
@@ -33,10 +37,31 @@ typedef struct pctx {
         bool scan_hit_live;
 } pctx;
 
+/* A blob an older snapkeep deduplicated across types is stored again under
+ * the type its reference needs (see sk_engine_store_as); it is read either
+ * way, so a dry run only counts it. */
+static int retype(pctx *c, sk_blob_type type, const uint8_t id[32]) {
+        int r = c->o->dry_run ? sk_engine_is_legacy(c->repo, type, id) : sk_engine_store_as(c->repo, type, id);
+        if (r > 0)
+                c->res.blobs_retyped++;
+        if (r < 0) {
+                char hex[65];
+                sk_hex(id, 32, hex);
+                char *d = sk_engine_detail(c->repo, "storing blob %s as a %s blob failed; prune aborted", hex,
+                                           type == SK_BLOB_TREE ? "tree" : "data");
+                sk_engine_problem(c->o->problem, c->o->userdata, SK_PROBLEM_ERROR, r, NULL, NULL, NULL, hex, d);
+                free(d);
+        }
+        return r < 0 ? r : 0;
+}
+
 static int mark_tree(pctx *c, const uint8_t id[32]) {
         sk_idmap_entry *e;
-        int r = sk_idmap_get(&c->live, id, &e);
+        int r = sk_idmap_get(&c->live[SK_BLOB_TREE], id, &e);
         if (r <= 0)
+                return r;
+        r = retype(c, SK_BLOB_TREE, id);
+        if (r < 0)
                 return r;
         sk_dir *d = NULL;
         char *detail = NULL;
@@ -53,9 +78,9 @@ static int mark_tree(pctx *c, const uint8_t id[32]) {
                 if (n->type == SK_NODE_DIR)
                         r = mark_tree(c, n->subtree);
                 for (size_t k = 0; k < n->n_chunks && r >= 0; k++) {
-                        r = sk_idmap_get(&c->live, n->chunks[k].id, &e);
+                        r = sk_idmap_get(&c->live[SK_BLOB_DATA], n->chunks[k].id, &e);
                         if (r > 0)
-                                r = 0;
+                                r = retype(c, SK_BLOB_DATA, n->chunks[k].id);
                 }
         }
         sk_dir_free(d);
@@ -80,6 +105,10 @@ static int on_storage(const char *pack, uint64_t size, void *ud) {
         return 0;
 }
 
+static bool is_live(const pctx *c, const sk_blob_info *bi) {
+        return (bi->type == SK_BLOB_DATA || bi->type == SK_BLOB_TREE) && sk_idmap_find(&c->live[bi->type], bi->id.b);
+}
+
 static int on_blob(const char *pack, const sk_blob_info *bi, void *ud) {
         pctx *c = ud;
         ppack *p = pack_get(c, pack);
@@ -88,7 +117,7 @@ static int on_blob(const char *pack, const sk_blob_info *bi, void *ud) {
         p->in_index = true;
         p->n_blobs++;
         p->total += bi->length;
-        if (sk_idmap_find(&c->live, bi->id.b)) {
+        if (is_live(c, bi)) {
                 p->n_live++;
                 p->live += bi->length;
         }
@@ -101,11 +130,15 @@ static int on_repack_blob(const char *pack, const sk_blob_info *bi, void *ud) {
         if (sk_unhex(pack, key, 32) < 0)
                 return 0;
         sk_idmap_entry *e = sk_idmap_find(&c->pack_ids, key);
-        if (!e || !c->packs[e->a - 1].repack || !sk_idmap_find(&c->live, bi->id.b))
+        if (!e || !c->packs[e->a - 1].repack || !is_live(c, bi))
                 return 0;
-        /* Collect first: repacking changes the index being walked. */
+        /* Collect first: repacking changes the index being walked. a holds
+         * a bit per blob type (a data and a tree blob may share an id). */
         sk_idmap_entry *t;
-        return sk_idmap_get(&c->to_repack, bi->id.b, &t) < 0 ? -ENOMEM : 0;
+        if (sk_idmap_get(&c->to_repack, bi->id.b, &t) < 0)
+                return -ENOMEM;
+        t->a |= 1u << bi->type;
+        return 0;
 }
 
 static bool drop_cb(const char *pack, const sk_blob_info *bi, void *ud) {
@@ -124,7 +157,7 @@ static int on_unindexed_scan(const char *pack, const sk_blob_info *bi, int statu
         (void) status;
         (void) detail;
         /* A live blob the index does not know lives only here: keep the pack. */
-        if (sk_idmap_find(&c->live, bi->id.b) && sk_repo_has_blob(c->repo, &bi->id) != 1)
+        if (is_live(c, bi) && sk_repo_has_blob(c->repo, bi->type, &bi->id) != 1)
                 c->scan_hit_live = true;
         return 0;
 }
@@ -160,7 +193,7 @@ int sk_prune_run(sk_repo *repo, const sk_prune_options *o, sk_prune_result *ret_
                         goto out;
                 c.res.backups++;
         }
-        c.res.blobs_live = c.live.n;
+        c.res.blobs_live = c.live[SK_BLOB_DATA].n + c.live[SK_BLOB_TREE].n;
 
         /* 2. Sweep: classify packs. */
         r = sk_repo_list_packs(repo, on_storage, &c);
@@ -215,7 +248,9 @@ int sk_prune_run(sk_repo *repo, const sk_prune_options *o, sk_prune_result *ret_
                                 continue;
                         sk_blob_id id;
                         memcpy(id.b, c.to_repack.e[i].id, 32);
-                        r = sk_repo_repack_blob(repo, &id);
+                        for (sk_blob_type t = SK_BLOB_DATA; t <= SK_BLOB_TREE && r >= 0; t++)
+                                if (c.to_repack.e[i].a & (1u << t))
+                                        r = sk_repo_repack_blob(repo, t, &id);
                         if (r < 0) {
                                 char hex[65], *d;
                                 sk_hex(id.b, 32, hex);
@@ -255,7 +290,8 @@ done:
                 *ret_result = c.res;
 out:
         sk_strv_free(ids, n_ids);
-        sk_idmap_done(&c.live);
+        for (size_t i = 0; i < ARRAY_SIZE(c.live); i++)
+                sk_idmap_done(&c.live[i]);
         sk_idmap_done(&c.pack_ids);
         sk_idmap_done(&c.to_repack);
         free(c.packs);

@@ -35,6 +35,10 @@ typedef struct sk_prune_result {
         uint64_t packs_unindexed_deleted;       /* crash leftovers */
         uint64_t bytes_freed;           /* pack bytes removed minus bytes rewritten */
         uint64_t temp_files_removed;    /* leftovers of interrupted writes */
+        /* blobs an older snapkeep deduplicated across types (a tree stored
+         * only as a data blob, or the reverse), stored again under the type
+         * their references need (dry run: found) */
+        uint64_t blobs_retyped;
 } sk_prune_result;
 
 /* -EBUSY if the exclusive lock cannot be had (a backup is running); the

@@ -48,7 +48,12 @@
 #define CCTX_POOL 8
 #define MAX_PACK_WRITERS 2
 #define OBJECT_MAX (256u * 1024 * 1024)
+/* A sealed object file: header, envelope, body header, payload stored raw at
+ * worst (put_object keeps the smaller of raw and zstd). */
+#define OBJECT_FILE_MAX (SK_FILE_HEADER_SIZE + SK_SEAL_OVERHEAD + 16 + OBJECT_MAX)
 #define CONFIG_BODY_SIZE 40
+/* Writers make 140 bytes; readers accept longer bodies (FORMAT.md section 4). */
+#define CONFIG_MAX (64u * 1024)
 
 static const char config_magic[8] = { 'S', 'K', 'C', 'O', 'N', 'F', 'I', 'G' };
 static const char object_magic[8] = { 'S', 'K', 'O', 'B', 'J', 'E', 'C', 'T' };
@@ -341,7 +346,7 @@ int sk_repo_init(const char *url, const sk_repo_init_opts *opts, const sk_secret
                 o.zstd_level = SK_REPO_DEFAULT_ZSTD_LEVEL;
         if (!o.pack_size)
                 o.pack_size = SK_REPO_DEFAULT_PACK_SIZE;
-        if (o.scrypt_log2n && (o.scrypt_log2n < 10 || o.scrypt_log2n > 22))
+        if (o.scrypt_log2n && (o.scrypt_log2n < SK_SCRYPT_LOG2N_MIN || o.scrypt_log2n > SK_SCRYPT_LOG2N_MAX))
                 return fail(-EINVAL, "scrypt cost out of range");
 
         r = repo_alloc(&repo);
@@ -531,7 +536,9 @@ int sk_repo_open(const char *url, const sk_secret *secret, sk_repo **ret) {
                 return fail(r, "%s: unsupported repository URL scheme", url);
         if (r < 0)
                 return fail(r, "%s: %s", url, r == -ENOENT ? "no repository there" : strerror(-r));
-        r = sk_backend_get(repo->b, "config", 0, 64 * 1024, (void **) &buf, &len);
+        r = sk_backend_get_whole(repo->b, "config", CONFIG_MAX, (void **) &buf, &len);
+        if (r == -EFBIG)
+                return fail(-EBADMSG, "%s: config is larger than its bound (%u bytes): damaged", url, CONFIG_MAX);
         if (r < 0)
                 return fail(r, "%s: %s", url, r == -ENOENT ? "no repository there (no config)" : strerror(-r));
         r = sk_file_header_parse(buf, len, config_magic);
@@ -541,8 +548,13 @@ int sk_repo_open(const char *url, const sk_secret *secret, sk_repo **ret) {
                 return fail(-EBADMSG, "%s: config is damaged", url);
         memcpy(repo->repo_id, buf + SK_FILE_HEADER_SIZE, 16);
         r = sk_keyring_unlock(repo->b, repo->repo_id, secret, repo->master, &repo->slot);
+        if (r == -EKEYREJECTED && *sk_keyring_last_skipped())
+                return fail(r, "%s: wrong password or key file (no key slot accepts it; %s)", url,
+                            sk_keyring_last_skipped());
         if (r == -EKEYREJECTED)
                 return fail(r, "%s: wrong password or key file (no key slot accepts it)", url);
+        if (r == -EFBIG)
+                return fail(r, "%s: %s", url, sk_keyring_last_skipped());
         if (r == -ENOENT)
                 return fail(-EKEYREJECTED, "%s: repository has no key slots", url);
         if (r == -EPROTO)
@@ -653,7 +665,10 @@ static int load_index_file(sk_repo *repo, const char *name) {
         size_t len;
         uint8_t digest[32], want[32];
         snprintf(path, sizeof(path), "index/%s", name);
-        int r = sk_backend_get(repo->b, path, 0, SIZE_MAX, &buf, &len);
+        int r = sk_backend_get_whole(repo->b, path, SK_INDEX_FILE_MAX, &buf, &len);
+        if (r == -EFBIG)
+                return fail(r, "index file %s: larger than its bound (%u MiB); rebuild-index rewrites the index",
+                            name, SK_INDEX_FILE_MAX >> 20);
         if (r < 0)
                 return fail(r, "index file %s: %s", name, strerror(-r));
         if ((r = sk_sha256(buf, len, digest)) < 0)
@@ -868,7 +883,8 @@ static int write_pack(sk_repo *repo, pending_pack *p) {
                 for (size_t i = 0; i < p->n && r >= 0; i++) {
                         sk_index_entry e;
                         /* only entries still pointing here (repack may have moved none away, but be exact) */
-                        if (sk_index_lookup(repo->idx, &p->recs[i].id, &e) == 1 && e.pack == p->tag) {
+                        if (sk_index_lookup(repo->idx, &p->recs[i].id, (sk_blob_type) p->recs[i].type, &e) == 1 &&
+                            e.pack == p->tag) {
                                 e.pack = num;
                                 r = sk_index_insert(repo->idx, &e, true);
                         }
@@ -966,33 +982,44 @@ static int start_pack_write(sk_repo *repo, pending_pack *p) {
         return write_pack(repo, p);     /* no thread: write it here */
 }
 
-/* Write one index file for n stored packs (lock not held); frees sp. On
- * failure the packs stay unindexed (recoverable by rebuild-index) and the
- * error is sticky. */
+/* Write index files for n stored packs (lock not held), as few as the
+ * entry bound allows (one unless the packs hold more than
+ * SK_INDEX_FILE_MAX_ENTRIES blobs); frees sp. On failure the packs stay
+ * unindexed (recoverable by rebuild-index) and the error is sticky. */
 static int write_index_locked_out(sk_repo *repo, stored_pack *sp, size_t n) {
         _cleanup_free_ sk_index_section *s = calloc(MAX(n, 1u), sizeof(*s));
-        _cleanup_free_ void *file = NULL;
-        size_t flen = 0;
-        uint8_t nonce[SK_NONCE_SIZE], digest[32];
-        char hex[65], path[96];
         int r = s ? 0 : -ENOMEM;
 
-        for (size_t i = 0; i < n && s; i++)
+        for (size_t i = 0; i < n && s; i++) {
                 s[i] = (sk_index_section) { .entries = sp[i].recs, .n = sp[i].n };
-        for (size_t i = 0; i < n && s; i++)
                 memcpy(s[i].pack, sp[i].name, 32);
-        if (r >= 0) {
-                next_nonce(repo, nonce);
-                r = sk_index_file_encode(repo->session_key, repo->salt, nonce, s, n, &file, &flen);
         }
-        if (r >= 0)
-                r = sk_sha256(file, flen, digest);
-        if (r >= 0) {
-                sk_hex_encode(digest, 32, hex);
-                snprintf(path, sizeof(path), "index/%s", hex);
-                r = sk_backend_put(repo->b, path, file, flen);
-                if (r < 0)
-                        fail(r, "writing index file %s: %s", hex, strerror(-r));
+        for (size_t start = 0, end; r >= 0 && start < n; start = end) {
+                size_t entries = 0;
+                /* a pack holds at most SK_PACK_MAX_BLOBS < the bound: every group has one */
+                for (end = start; end < n && (end == start || entries + sp[end].n <= SK_INDEX_FILE_MAX_ENTRIES); end++)
+                        entries += sp[end].n;
+                _cleanup_free_ void *file = NULL;
+                size_t flen = 0;
+                uint8_t nonce[SK_NONCE_SIZE], digest[32];
+                char hex[65], path[96];
+                next_nonce(repo, nonce);
+                r = sk_index_file_encode(repo->session_key, repo->salt, nonce, s + start, end - start, &file, &flen);
+                if (r >= 0)
+                        r = sk_sha256(file, flen, digest);
+                if (r >= 0) {
+                        sk_hex_encode(digest, 32, hex);
+                        snprintf(path, sizeof(path), "index/%s", hex);
+                        r = sk_backend_put(repo->b, path, file, flen);
+                        if (r < 0)
+                                fail(r, "writing index file %s: %s", hex, strerror(-r));
+                }
+                if (r >= 0) {
+                        pthread_mutex_lock(&repo->lock);
+                        repo->index_files++;
+                        r = strv_add(&repo->loaded, hex);
+                        pthread_mutex_unlock(&repo->lock);
+                }
         }
         for (size_t i = 0; i < n; i++)
                 free(sp[i].recs);
@@ -1001,10 +1028,6 @@ static int write_index_locked_out(sk_repo *repo, stored_pack *sp, size_t n) {
         if (r < 0 && !repo->write_error) {
                 repo->write_error = r;
                 snprintf(repo->write_error_detail, sizeof(repo->write_error_detail), "%s", last_error);
-        }
-        if (r >= 0) {
-                repo->index_files++;
-                r = strv_add(&repo->loaded, hex);
         }
         pthread_mutex_unlock(&repo->lock);
         return r;
@@ -1028,7 +1051,7 @@ static int put_blob_internal(sk_repo *repo, sk_blob_type type, const void *data,
         r = repo->write_error;
         if (r < 0)
                 snprintf(detail, sizeof(detail), "%s", repo->write_error_detail);
-        bool have = !force && sk_index_lookup(repo->idx, &id, NULL) == 1;
+        bool have = !force && sk_index_lookup(repo->idx, &id, type, NULL) == 1;
         pthread_mutex_unlock(&repo->lock);
         if (r < 0)
                 return fail(r, "an earlier write failed: %s", detail[0] ? detail : strerror(-r));
@@ -1049,7 +1072,7 @@ static int put_blob_internal(sk_repo *repo, sk_blob_type type, const void *data,
         pending_pack *full = NULL;
         bool was_new = true;
         pthread_mutex_lock(&repo->lock);
-        if (!force && sk_index_lookup(repo->idx, &id, NULL) == 1)
+        if (!force && sk_index_lookup(repo->idx, &id, type, NULL) == 1)
                 was_new = false;        /* another thread won the race */
         else
                 r = append_record(repo, &rc, rec, force, &full);
@@ -1073,9 +1096,9 @@ int sk_repo_put_blob(sk_repo *repo, sk_blob_type type, const void *data, size_t 
         return put_blob_internal(repo, type, data, len, false, NULL, ret_id, ret_was_new);
 }
 
-int sk_repo_has_blob(sk_repo *repo, const sk_blob_id *id) {
+int sk_repo_has_blob(sk_repo *repo, sk_blob_type type, const sk_blob_id *id) {
         pthread_mutex_lock(&repo->lock);
-        int r = sk_index_lookup(repo->idx, id, NULL);
+        int r = sk_index_lookup(repo->idx, id, type, NULL);
         pthread_mutex_unlock(&repo->lock);
         return r;
 }
@@ -1122,17 +1145,33 @@ int sk_repo_flush(sk_repo *repo) {
 
 /* --- reading --- */
 
-int sk_repo_get_blob(sk_repo *repo, const sk_blob_id *id, void **ret_buf, size_t *ret_len, sk_blob_type *ret_type) {
+static const char *type_name(sk_blob_type type) {
+        return type == SK_BLOB_TREE ? "tree" : "data";
+}
+
+/* The index entry of (id, type), or with legacy, of (id, other type) when
+ * only that exists (see sk_repo_get_blob). Called with repo->lock held. */
+static int lookup_for_read(sk_repo *repo, const sk_blob_id *id, sk_blob_type type, bool legacy, sk_index_entry *ret) {
+        if (sk_index_lookup(repo->idx, id, type, ret) == 1)
+                return 1;
+        sk_blob_type other = type == SK_BLOB_TREE ? SK_BLOB_DATA : SK_BLOB_TREE;
+        return legacy && sk_index_lookup(repo->idx, id, other, ret) == 1;
+}
+
+static int get_blob_internal(sk_repo *repo, sk_blob_type type, const sk_blob_id *id, bool legacy, void **ret_buf,
+                             size_t *ret_len) {
         sk_index_entry e;
         _cleanup_free_ void *rec = NULL;
         size_t rlen = 0;
         char path[80] = "", hex[65];
         int r;
 
+        if (type != SK_BLOB_DATA && type != SK_BLOB_TREE)
+                return fail(-EINVAL, "unknown blob type %d", (int) type);
         pthread_mutex_lock(&repo->lock);
-        if (sk_index_lookup(repo->idx, id, &e) != 1) {
+        if (lookup_for_read(repo, id, type, legacy, &e) != 1) {
                 pthread_mutex_unlock(&repo->lock);
-                return fail(-ENOENT, "blob %s is not in the index", sk_blob_id_to_hex(id, hex));
+                return fail(-ENOENT, "%s blob %s is not in the index", type_name(type), sk_blob_id_to_hex(id, hex));
         }
         rlen = (size_t) SK_RECORD_OVERHEAD + e.stored_len;
         if (e.pack & PENDING_BIT) {
@@ -1172,13 +1211,26 @@ int sk_repo_get_blob(sk_repo *repo, const sk_blob_id *id, void **ret_buf, size_t
         }
         char detail[160] = "";
         sk_record rc;
-        r = sk_record_open(&repo->keys, rec, rlen, id, &rc, ret_buf, ret_len, detail, sizeof(detail));
+        _cleanup_free_ void *plain = NULL;
+        size_t plen;
+        r = sk_record_open(&repo->keys, rec, rlen, id, &rc, &plain, &plen, detail, sizeof(detail));
+        /* The record's type is authenticated (AAD): it must be the one the
+         * index promised, so no index entry can pass one kind off as another. */
+        if (r >= 0 && rc.type != e.type) {
+                r = -EBADMSG;
+                snprintf(detail, sizeof(detail), "record holds a %s blob, the index says %s",
+                         type_name((sk_blob_type) rc.type), type_name((sk_blob_type) e.type));
+        }
         if (r < 0)
                 return fail(r, "pack %s offset %u: blob %s: %s", (e.pack & PENDING_BIT) ? path : path + 8, e.offset,
                             sk_blob_id_to_hex(id, hex), detail[0] ? detail : strerror(-r));
-        if (ret_type)
-                *ret_type = (sk_blob_type) rc.type;
+        *ret_len = plen;
+        *ret_buf = TAKE_PTR(plain);
         return 0;
+}
+
+int sk_repo_get_blob(sk_repo *repo, sk_blob_type type, const sk_blob_id *id, void **ret_buf, size_t *ret_len) {
+        return get_blob_internal(repo, type, id, true, ret_buf, ret_len);
 }
 
 /* The read-ahead cache's fetch: pack numbers are the index's. */
@@ -1215,26 +1267,26 @@ int sk_repo_read_ahead_begin(sk_repo *repo) {
 }
 
 /* The index entry of a stored (not pending) blob, when read-ahead is on. */
-static bool read_ahead_entry(sk_repo *repo, const sk_blob_id *id, sk_index_entry *e) {
+static bool read_ahead_entry(sk_repo *repo, sk_blob_type type, const sk_blob_id *id, sk_index_entry *e) {
         if (atomic_load(&repo->read_ahead_users) == 0)
                 return false;
         pthread_mutex_lock(&repo->lock);
-        bool found = sk_index_lookup(repo->idx, id, e) == 1 && !(e->pack & PENDING_BIT);
+        bool found = lookup_for_read(repo, id, type, true, e) == 1 && !(e->pack & PENDING_BIT);
         pthread_mutex_unlock(&repo->lock);
         return found;
 }
 
-int sk_repo_read_ahead_plan(sk_repo *repo, const sk_blob_id *id) {
+int sk_repo_read_ahead_plan(sk_repo *repo, sk_blob_type type, const sk_blob_id *id) {
         sk_index_entry e;
-        if (!read_ahead_entry(repo, id, &e))
+        if (!read_ahead_entry(repo, type, id, &e))
                 return 0;
         return sk_packcache_plan(repo->read_ahead[cur_slot(e.type)], e.pack, e.offset,
                                  (size_t) SK_RECORD_OVERHEAD + e.stored_len);
 }
 
-void sk_repo_read_ahead_hint(sk_repo *repo, const sk_blob_id *id) {
+void sk_repo_read_ahead_hint(sk_repo *repo, sk_blob_type type, const sk_blob_id *id) {
         sk_index_entry e;
-        if (read_ahead_entry(repo, id, &e))
+        if (read_ahead_entry(repo, type, id, &e))
                 (void) sk_packcache_prefetch(repo->read_ahead[cur_slot(e.type)], e.pack, e.offset,
                                              (size_t) SK_RECORD_OVERHEAD + e.stored_len);
 }
@@ -1336,7 +1388,9 @@ int sk_repo_get_object(sk_repo *repo, const char *dir, const char *name, void **
         snprintf(path, sizeof(path), "%s/%s", dir, name);
         _cleanup_free_ uint8_t *file = NULL, *aad = NULL, *body = NULL;
         size_t flen, aadlen, blen;
-        int r = sk_backend_get(repo->b, path, 0, SIZE_MAX, (void **) &file, &flen);
+        int r = sk_backend_get_whole(repo->b, path, OBJECT_FILE_MAX, (void **) &file, &flen);
+        if (r == -EFBIG)
+                return fail(r, "%s: larger than the bound for objects (%u MiB)", path, OBJECT_MAX >> 20);
         if (r < 0)
                 return fail(r, "%s: %s", path, r == -ENOENT ? "no such object" : strerror(-r));
         r = sk_file_header_parse(file, flen, object_magic);
@@ -1596,7 +1650,9 @@ static int read_pack_records(sk_repo *repo, const char *hex, uint8_t **ret_buf, 
         if (!is_hex64(hex) || sk_hex_decode(hex, name, 32) < 0)
                 return fail(-EINVAL, "invalid pack name %s", hex);
         pack_path(name, path);
-        int r = sk_backend_get(repo->b, path, 0, SIZE_MAX, (void **) &buf, &len);
+        int r = sk_backend_get_whole(repo->b, path, SK_PACK_MAX_SIZE, (void **) &buf, &len);
+        if (r == -EFBIG)
+                return fail(r, "pack %s: larger than the bound for packs (%u MiB)", hex, SK_PACK_MAX_SIZE >> 20);
         if (r < 0)
                 return fail(r, "pack %s: %s", hex, r == -ENOENT ? "missing" : strerror(-r));
         r = sk_sha256(buf, len, digest);
@@ -1710,7 +1766,8 @@ int sk_repo_check_pack(sk_repo *repo, const char *pack, bool verify_data, sk_rep
                 if (verify)
                         st = verify_record(repo, buf, len, &f.v[i], detail, sizeof(detail));
                 for (size_t j = 0; j < idx.n; j++)
-                        if (!matched[j] && memcmp(idx.v[j].id.b, f.v[i].id.b, SK_BLOB_ID_SIZE) == 0) {
+                        if (!matched[j] && idx.v[j].type == f.v[i].type &&
+                            memcmp(idx.v[j].id.b, f.v[i].id.b, SK_BLOB_ID_SIZE) == 0) {
                                 matched[j] = true;
                                 if (st == 0 && idx.v[j].offset != f.v[i].offset) {
                                         st = -EBADMSG;
@@ -1759,11 +1816,10 @@ int sk_repo_check_pack(sk_repo *repo, const char *pack, bool verify_data, sk_rep
 
 /* --- prune primitives --- */
 
-int sk_repo_repack_blob(sk_repo *repo, const sk_blob_id *id) {
+int sk_repo_repack_blob(sk_repo *repo, sk_blob_type type, const sk_blob_id *id) {
         _cleanup_free_ void *buf = NULL;
         size_t len;
-        sk_blob_type type;
-        int r = sk_repo_get_blob(repo, id, &buf, &len, &type);
+        int r = get_blob_internal(repo, type, id, false, &buf, &len);
         if (r < 0)
                 return r;
         return put_blob_internal(repo, type, buf, len, true, id, NULL, NULL);

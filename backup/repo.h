@@ -64,8 +64,8 @@ typedef struct sk_repo sk_repo;
 /* Repository creation parameters. Zero fields mean "default". Constraints:
  * 256 <= chunk_min < chunk_avg < chunk_max <= SK_BLOB_MAX_SIZE (all three
  * given together or none); zstd_level in 1..19 (0 = default 3); pack_size in
- * 64 KiB..512 MiB; scrypt_log2n in 10..22 (0 = default 15; tests use 10 to stay
- * fast). Out of range -> -EINVAL. */
+ * 64 KiB..512 MiB; scrypt_log2n in 10..20 (0 = default 15; tests use 10 to stay
+ * fast; 20 takes 1 GiB). Out of range -> -EINVAL. */
 typedef struct sk_repo_init_opts {
         uint32_t chunk_min;
         uint32_t chunk_avg;
@@ -134,11 +134,16 @@ int sk_blob_id_from_hex(const char *hex, sk_blob_id *ret);
 
 /* --- blob store -------------------------------------------------------------- */
 
-/* True (1) if the index (loaded + written by this handle, including blobs in
- * the pack being filled) knows id, 0 if not. */
-int sk_repo_has_blob(sk_repo *repo, const sk_blob_id *id);
+/* A blob is identified by its id AND its type: a file whose bytes equal a
+ * tree's encoding has the tree's id, yet is a different blob (FORMAT.md
+ * section 6). Every lookup below names the type it wants.
+ *
+ * True (1) if the index (loaded + written by this handle, including blobs in
+ * the pack being filled) knows (id, type), 0 if not. Exact: a blob of the
+ * other type with the same id does not count. */
+int sk_repo_has_blob(sk_repo *repo, sk_blob_type type, const sk_blob_id *id);
 
-/* Store a blob: compute its id, and unless the index already has it, compress
+/* Store a blob: compute its id, and unless the index already has (id, type), compress
  * (zstd; stored raw if it does not shrink), seal (AES-256-GCM, id bound as
  * AAD) and append it to the current pack. A full pack is written (durably,
  * under its SHA-256 name) automatically; its index entries become durable at
@@ -148,13 +153,19 @@ int sk_repo_has_blob(sk_repo *repo, const sk_blob_id *id);
 int sk_repo_put_blob(sk_repo *repo, sk_blob_type type, const void *data, size_t len,
                      sk_blob_id *ret_id, bool *ret_was_new);
 
-/* Read, verify (AEAD tag, then HMAC id of the plaintext) and return a blob.
- * *ret_buf is owned by the caller (free()); for convenience it has one extra
- * NUL byte after *ret_len. Unknown id -> -ENOENT; corruption -> -EBADMSG with
- * the pack and offset in sk_repo_last_error(). ret_type may be NULL.
- * Thread-safe. Blobs put by this handle are readable before flush. */
-int sk_repo_get_blob(sk_repo *repo, const sk_blob_id *id, void **ret_buf, size_t *ret_len,
-                     sk_blob_type *ret_type);
+/* Read, verify (AEAD tag, record type, then HMAC id of the plaintext) and
+ * return blob (id, type). *ret_buf is owned by the caller (free()); for
+ * convenience it has one extra NUL byte after *ret_len. Unknown id ->
+ * -ENOENT; corruption -> -EBADMSG with the pack and offset in
+ * sk_repo_last_error(). Thread-safe. Blobs put by this handle are readable
+ * before flush.
+ * Legacy fallback: repositories written before snapkeep 0.2 deduplicated
+ * across types, so a tree may exist only as a data blob with its id (or a
+ * file chunk only as a tree blob). When (id, type) is absent and (id, other
+ * type) is present, that blob is returned: its plaintext is the very bytes
+ * asked for, since the id is their HMAC. sk_repo_has_blob stays exact, so
+ * writers store the proper blob next time (and check reports the case). */
+int sk_repo_get_blob(sk_repo *repo, sk_blob_type type, const sk_blob_id *id, void **ret_buf, size_t *ret_len);
 
 /* Read-ahead for sk_repo_get_blob (packcache.h). Between begin and end,
  * blob reads go through a cache of up to SK_REPO_READ_AHEAD_SPANS spans of
@@ -171,12 +182,12 @@ void sk_repo_read_ahead_end(sk_repo *repo);
  * reader that plans every blob before reading any makes each miss load the
  * rest of the pack's planned blobs in one request. Unknown ids are ignored.
  * >= 0 or -ENOMEM. */
-int sk_repo_read_ahead_plan(sk_repo *repo, const sk_blob_id *id);
+int sk_repo_read_ahead_plan(sk_repo *repo, sk_blob_type type, const sk_blob_id *id);
 /* Between begin and end: blob id will be read soon. If its pack span is not
  * cached and an entry is free, load it now in the calling thread (see
  * sk_packcache_prefetch), so that the readers do not stall on it. A hint
  * never fails: errors are left for the read itself to report. */
-void sk_repo_read_ahead_hint(sk_repo *repo, const sk_blob_id *id);
+void sk_repo_read_ahead_hint(sk_repo *repo, sk_blob_type type, const sk_blob_id *id);
 
 /* Finish the current pack (if any), wait for pack writes, then write one index
  * file for every pack written since the last index write. After it returns
@@ -261,11 +272,11 @@ typedef int (*sk_repo_scan_fn)(const char *pack, const sk_blob_info *bi, int sta
                                void *userdata);
 int sk_repo_check_pack(sk_repo *repo, const char *pack, bool verify_data, sk_repo_scan_fn cb, void *userdata);
 
-/* Prune primitive: read blob id (verified) and store it again into a new pack
- * of this handle even though the index knows it, then point the in-memory
- * index at the new copy. Follow with sk_repo_flush() and
- * sk_repo_rewrite_index() before deleting the old packs. */
-int sk_repo_repack_blob(sk_repo *repo, const sk_blob_id *id);
+/* Prune primitive: read blob (id, type) (verified; no legacy fallback) and
+ * store it again into a new pack of this handle even though the index knows
+ * it, then point the in-memory index at the new copy. Follow with
+ * sk_repo_flush() and sk_repo_rewrite_index() before deleting the old packs. */
+int sk_repo_repack_blob(sk_repo *repo, sk_blob_type type, const sk_blob_id *id);
 
 /* Prune primitive: write the whole in-memory index, minus blobs for which
  * drop(pack, info) returns true (drop may be NULL), as new index files, then

@@ -152,7 +152,7 @@ static int open_target(int dirfd, const char *name, bool overwrite) {
 }
 
 static void fetch_one(sk_repo *repo, rfetch *f) {
-        f->err = sk_repo_get_blob(repo, &f->id, &f->buf, &f->len, NULL);
+        f->err = sk_repo_get_blob(repo, SK_BLOB_DATA, &f->id, &f->buf, &f->len);
         if (f->err < 0) {
                 char hex[SK_BLOB_ID_HEX + 1];
                 sk_hex(f->id.b, SK_BLOB_ID_SIZE, hex);
@@ -561,7 +561,7 @@ static void hint_packs(rctx *c, const sk_node *node) {
         for (size_t i = 0; i < node->n_chunks; i++) {
                 sk_blob_id id;
                 memcpy(id.b, node->chunks[i].id, SK_TREE_ID_BYTES);
-                sk_repo_read_ahead_hint(c->repo, &id);
+                sk_repo_read_ahead_hint(c->repo, SK_BLOB_DATA, &id);
         }
 }
 
@@ -649,7 +649,7 @@ static int plan_tree(rctx *c, const uint8_t tree[SK_TREE_ID_BYTES]) {
                 for (size_t k = 0; k < n->n_chunks && r >= 0; k++) {
                         sk_blob_id id;
                         memcpy(id.b, n->chunks[k].id, SK_TREE_ID_BYTES);
-                        r = sk_repo_read_ahead_plan(c->repo, &id);
+                        r = sk_repo_read_ahead_plan(c->repo, SK_BLOB_DATA, &id);
                 }
         }
         sk_dir_free(d);

@@ -161,11 +161,19 @@ static int cache_get(sk_backend *base, const char *name, uint64_t offset, size_t
                 return slice(buf, n, offset, len, ret_buf, ret_len);
         }
         atomic_fetch_add(&c->misses, 1);
-        int r = sk_backend_get(c->inner, name, 0, SIZE_MAX, &buf, &n);
+        /* Never more than the caller asked for (its bound, not the object's
+         * size, decides the memory taken). Only a read from offset 0 that
+         * came back shorter than asked holds the whole object to cache. */
+        if (offset > 0)
+                return sk_backend_get(c->inner, name, offset, len, ret_buf, ret_len);
+        int r = sk_backend_get(c->inner, name, 0, len, &buf, &n);
         if (r < 0)
                 return r;
-        cache_write(c, path, buf, n);
-        return slice(buf, n, offset, len, ret_buf, ret_len);
+        if (n < len)
+                cache_write(c, path, buf, n);
+        *ret_buf = buf;
+        *ret_len = n;
+        return 0;
 }
 
 /* head goes to the store: existence is what callers ask, and another node

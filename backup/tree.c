@@ -441,6 +441,9 @@ static int decode_entry(rbuf *r, sk_node *ret) {
                 goto fail;
 
         uint16_t nx = r_u16(r);
+        /* Each xattr takes at least 2 + 1 + 4 bytes: bound before allocating. */
+        if (r->bad || nx > (end - MIN(end, r->off)) / 7)
+                goto fail;
         if (nx) {
                 n.xattrs = calloc(nx, sizeof(sk_xattr));
                 if (!n.xattrs) {

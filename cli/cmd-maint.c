@@ -167,6 +167,7 @@ static int run_prune(sk_cli *cli, sk_repo *repo, unsigned repack_below, bool dry
                 sk_json_kv_u64(j, "packs_repacked", res.packs_repacked);
                 sk_json_kv_u64(j, "packs_unindexed_deleted", res.packs_unindexed_deleted);
                 sk_json_kv_u64(j, "bytes_freed", res.bytes_freed);
+                sk_json_kv_u64(j, "blobs_retyped", res.blobs_retyped);
                 if (r < 0)
                         sk_json_kv_str(j, "error", r == -EBUSY ? "locked" : strerror(-r));
                 sk_json_end_object(j);
@@ -190,6 +191,10 @@ static int run_prune(sk_cli *cli, sk_repo *repo, unsigned repack_below, bool dry
                        (unsigned long long) res.blobs_live, (unsigned long long) res.blobs_removed,
                        (unsigned long long) res.packs_deleted, (unsigned long long) res.packs_unindexed_deleted,
                        (unsigned long long) res.packs_repacked, sk_cli_format_size(res.bytes_freed, a, sizeof(a)));
+                if (res.blobs_retyped)
+                        printf("%s %llu blobs an older snapkeep had deduplicated across blob types under the "
+                               "type their backups need\n", dry_run ? "would store" : "stored",
+                               (unsigned long long) res.blobs_retyped);
         }
         return cli->problems ? SK_EXIT_INTEGRITY : SK_EXIT_OK;
 }

@@ -72,8 +72,8 @@ static int repo_init(sk_cli *cli, int argc, char **argv) {
                         io.zstd_level = (int) v;
                         break;
                 case OPT_SCRYPT:
-                        if (sk_cli_parse_u64(optarg, &v) < 0 || v < 10 || v > 22)
-                                return sk_cli_usage_error(cli, "--scrypt-log2n wants 10..22, not %s", optarg);
+                        if (sk_cli_parse_u64(optarg, &v) < 0 || v < 10 || v > 20)
+                                return sk_cli_usage_error(cli, "--scrypt-log2n wants 10..20, not %s", optarg);
                         io.scrypt_log2n = (uint8_t) v;
                         break;
                 default: return SK_EXIT_USAGE;

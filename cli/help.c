@@ -99,7 +99,7 @@ static const struct {
           "      --chunk-max SIZE     largest chunk (default 8M); give all three or none\n"
           "      --compression LEVEL  default zstd level, 1..19 (default 3)\n"
           "      --pack-size SIZE     target pack file size (default 16M)\n"
-          "      --scrypt-log2n N     scrypt cost of the first key slot, 10..22\n"
+          "      --scrypt-log2n N     scrypt cost of the first key slot, 10..20\n"
           "                           (default 15; lower only for tests)\n"
           "SIZE takes a K, M or G suffix (powers of 1024).\n"
           "\n" GLOBAL_OPTIONS "\n" EXIT_CODES },

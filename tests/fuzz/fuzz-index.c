@@ -33,7 +33,7 @@ static int add(const uint8_t pack[32], const sk_record *r, void *userdata) {
         q = sk_index_insert(idx, &e, false);
         if (q < 0)
                 return q;
-        if (sk_index_lookup(idx, &r->id, NULL) != 1)
+        if (sk_index_lookup(idx, &r->id, (sk_blob_type) r->type, NULL) != 1)
                 __builtin_trap();
         return 0;
 }

@@ -14,3 +14,34 @@ char *sk_test_mkdtemp(const char *prefix) {
         }
         return path;
 }
+
+extern int __sanitizer_install_malloc_and_free_hooks(void (*m)(const volatile void *, size_t),
+                                                     void (*f)(const volatile void *)) __attribute__((weak));
+
+static size_t max_alloc;        /* allocations may come from any thread */
+static bool hooked;
+
+static void on_malloc(const volatile void *p, size_t size) {
+        (void) p;
+        size_t cur = __atomic_load_n(&max_alloc, __ATOMIC_RELAXED);
+        while (size > cur &&
+               !__atomic_compare_exchange_n(&max_alloc, &cur, size, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+                ;
+}
+
+static void on_free(const volatile void *p) {
+        (void) p;
+}
+
+bool sk_test_track_allocs(void) {
+        if (!__sanitizer_install_malloc_and_free_hooks)
+                return false;
+        if (!hooked)
+                hooked = __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free) != 0;
+        __atomic_store_n(&max_alloc, 0, __ATOMIC_RELAXED);
+        return hooked;
+}
+
+size_t sk_test_max_alloc(void) {
+        return __atomic_exchange_n(&max_alloc, 0, __ATOMIC_RELAXED);
+}

@@ -1,8 +1,11 @@
 /* S3 backend configuration without a server: environment parsing, the AWS
  * credentials file (profiles, "profile " prefix, comments, precedence of the
  * environment), refusal of bad values, and URL validation (which fails before
- * any request is made). Requests against a real radosgw are covered by
- * tests/integration/test-s3-*.sh. */
+ * any request is made). Then a hostile server (a tiny HTTP server on
+ * 127.0.0.1 in a thread): a Content-Length the client must not allocate,
+ * bodies larger than asked for (with and without Content-Length), and
+ * listings with too many or too long keys. Requests against a real radosgw
+ * are covered by tests/integration/test-s3-*.sh. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 
@@ -163,12 +169,235 @@ static void test_bad_urls(void **state) {
         sk_s3_config_done(&c);
 }
 
+/* ---- a hostile server ---------------------------------------------------------- */
+
+typedef struct server {
+        int fd, port;
+        pthread_t thread;
+        const char *mode;       /* what a GET of an object gets */
+        char *list_body;        /* what a listing gets */
+} server;
+
+static void send_all(int fd, const void *buf, size_t len) {
+        const char *p = buf;
+        while (len > 0) {
+                ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+                if (n <= 0)
+                        return;
+                p += n;
+                len -= (size_t) n;
+        }
+}
+
+static void send_str(int fd, const char *s) {
+        send_all(fd, s, strlen(s));
+}
+
+static void respond(server *sv, int c, const char *req) {
+        static char block[65536];
+        memset(block, 'x', sizeof(block));
+        char head[256];
+        if (strstr(req, "list-type=2")) {
+                snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+                         strlen(sv->list_body));
+                send_str(c, head);
+                send_str(c, sv->list_body);
+        } else if (strcmp(sv->mode, "huge-length") == 0) {
+                /* claims 8 GiB, sends 64 KiB, hangs up */
+                send_str(c, "HTTP/1.1 200 OK\r\nContent-Length: 8589934592\r\nConnection: close\r\n\r\n");
+                send_all(c, block, sizeof(block));
+        } else if (strcmp(sv->mode, "big-body") == 0) {
+                /* an honest 4 MiB object */
+                send_str(c, "HTTP/1.1 200 OK\r\nContent-Length: 4194304\r\nConnection: close\r\n\r\n");
+                for (int i = 0; i < 64; i++)
+                        send_all(c, block, sizeof(block));
+        } else if (strcmp(sv->mode, "chunked") == 0) {
+                /* 4 MiB without a Content-Length */
+                send_str(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+                for (int i = 0; i < 64; i++) {
+                        send_str(c, "10000\r\n");
+                        send_all(c, block, sizeof(block));
+                        send_str(c, "\r\n");
+                }
+                send_str(c, "0\r\n\r\n");
+        }
+}
+
+static void *server_main(void *ud) {
+        server *sv = ud;
+        for (;;) {
+                int c = accept(sv->fd, NULL, NULL);
+                if (c < 0)
+                        return NULL;
+                char req[8192];
+                size_t n = 0;
+                while (n < sizeof(req) - 1) {
+                        ssize_t k = recv(c, req + n, sizeof(req) - 1 - n, 0);
+                        if (k <= 0)
+                                break;
+                        n += (size_t) k;
+                        req[n] = 0;
+                        if (strstr(req, "\r\n\r\n"))
+                                break;
+                }
+                req[n] = 0;
+                if (strncmp(req, "QUIT", 4) == 0) {
+                        close(c);
+                        return NULL;
+                }
+                respond(sv, c, req);
+                shutdown(c, SHUT_WR);
+                /* drain until the client closes, so it sees all we sent */
+                while (recv(c, req, sizeof(req), 0) > 0)
+                        ;
+                close(c);
+        }
+}
+
+static void server_start(server *sv, const char *mode, const char *list_body) {
+        sv->mode = mode;
+        sv->list_body = strdup(list_body ? list_body : "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>");
+        sv->fd = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(sv->fd >= 0);
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        assert_int_equal(bind(sv->fd, (struct sockaddr *) &a, sizeof(a)), 0);
+        socklen_t al = sizeof(a);
+        assert_int_equal(getsockname(sv->fd, (struct sockaddr *) &a, &al), 0);
+        sv->port = ntohs(a.sin_port);
+        assert_int_equal(listen(sv->fd, 16), 0);
+        assert_int_equal(pthread_create(&sv->thread, NULL, server_main, sv), 0);
+}
+
+static void server_stop(server *sv) {
+        int c = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t) sv->port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        assert_int_equal(connect(c, (struct sockaddr *) &a, sizeof(a)), 0);
+        send_str(c, "QUIT");
+        close(c);
+        pthread_join(sv->thread, NULL);
+        close(sv->fd);
+        free(sv->list_body);
+}
+
+static int open_at(server *sv, sk_backend **ret) {
+        sk_s3_config c = {
+                .region = strdup("us-east-1"), .connections = 1, .retry_seconds = 0,
+                .multipart_threshold = 64 << 20, .part_size = 16 << 20, .readahead = 0,
+                .access_key = strdup("AK"), .secret_key = strdup("SK"),
+        };
+        assert_true(asprintf(&c.endpoint, "http://127.0.0.1:%d", sv->port) > 0);
+        int r = sk_backend_s3_open_config("s3://bucket/p", &c, 0, ret);
+        sk_s3_config_done(&c);
+        return r;
+}
+
+/* The client sizes its buffer by the bytes that arrive and what it asked for,
+ * never by the server's Content-Length: before, a whole-object read
+ * preallocated any Content-Length below 16 GiB. */
+static void test_hostile_length(void **state) {
+        (void) state;
+        server sv;
+        server_start(&sv, "huge-length", NULL);
+        sk_backend *b = NULL;
+        assert_int_equal(open_at(&sv, &b), 0);
+        bool tracked = sk_test_track_allocs();
+        void *buf = NULL;
+        size_t len;
+        int r = sk_backend_get(b, "obj", 0, SIZE_MAX, &buf, &len);
+        size_t max_alloc = sk_test_max_alloc();
+        print_message("get: %d (%s), largest allocation %zu\n", r, sk_backend_s3_last_error(), max_alloc);
+        assert_true(r < 0);     /* the body ended early */
+        if (tracked)
+                assert_true(max_alloc < (8u << 20));
+        sk_backend_free(b);
+        server_stop(&sv);
+}
+
+/* A body larger than asked for is refused once it passes the bound, with or
+ * without a Content-Length. */
+static void test_body_bound(void **state) {
+        (void) state;
+        static const char *modes[] = { "big-body", "chunked" };
+        for (size_t i = 0; i < 2; i++) {
+                server sv;
+                server_start(&sv, modes[i], NULL);
+                sk_backend *b = NULL;
+                assert_int_equal(open_at(&sv, &b), 0);
+                bool tracked = sk_test_track_allocs();
+                void *buf = NULL;
+                size_t len;
+                int r = sk_backend_get_whole(b, "obj", 1000, &buf, &len);
+                size_t max_alloc = sk_test_max_alloc();
+                print_message("%s: get_whole: %d (%s), largest allocation %zu\n", modes[i], r,
+                              sk_backend_s3_last_error(), max_alloc);
+                assert_int_equal(r, -EFBIG);
+                if (tracked)
+                        assert_true(max_alloc < (1u << 20));
+                /* a read of what is there stays possible */
+                r = sk_backend_get(b, "obj", 0, 4 << 20, &buf, &len);
+                assert_int_equal(r, 0);
+                assert_int_equal(len, 4 << 20);
+                free(buf);
+                sk_backend_free(b);
+                server_stop(&sv);
+        }
+}
+
+static int count_names(const char *name, uint64_t size, void *ud) {
+        (void) name;
+        (void) size;
+        (*(size_t *) ud)++;
+        return 0;
+}
+
+/* Keys are never truncated (a truncated key names another object), and a
+ * page holds at most what S3 sends (1000 keys) with headroom. */
+static void test_hostile_listing(void **state) {
+        (void) state;
+        char key[3100];
+        memset(key, 'k', sizeof(key) - 1);
+        key[sizeof(key) - 1] = 0;
+        char *body;
+        assert_true(asprintf(&body, "<ListBucketResult><Contents><Key>p/%s</Key><Size>1</Size></Contents>"
+                                    "<IsTruncated>false</IsTruncated></ListBucketResult>", key) > 0);
+        server sv;
+        server_start(&sv, "none", body);
+        free(body);
+        sk_backend *b = NULL;
+        assert_int_equal(open_at(&sv, &b), 0);
+        size_t n = 0;
+        assert_int_equal(sk_backend_list(b, "index/", count_names, &n), -EIO);
+        assert_int_equal(n, 0);
+        sk_backend_free(b);
+        server_stop(&sv);
+
+        size_t cap = 20001 * 80 + 200, used = 0;
+        body = malloc(cap);
+        used += (size_t) snprintf(body + used, cap - used, "<ListBucketResult>");
+        for (int i = 0; i < 20000; i++)
+                used += (size_t) snprintf(body + used, cap - used,
+                                          "<Contents><Key>p/index/%d</Key><Size>1</Size></Contents>", i);
+        snprintf(body + used, cap - used, "<IsTruncated>false</IsTruncated></ListBucketResult>");
+        server_start(&sv, "none", body);
+        free(body);
+        assert_int_equal(open_at(&sv, &b), 0);
+        n = 0;
+        assert_int_equal(sk_backend_list(b, "index/", count_names, &n), -EIO);
+        assert_int_equal(n, 0);
+        sk_backend_free(b);
+        server_stop(&sv);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_env_defaults, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bad_values, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_credentials_file, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bad_urls, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_hostile_length, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_body_bound, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_hostile_listing, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,25 +73,25 @@ static void test_table(void **state) {
         }
         assert_int_equal(sk_index_count(idx), N);
         /* duplicates keep the first */
-        sk_index_entry d = { .pack = p[0], .offset = 999999 };
+        sk_index_entry d = { .pack = p[0], .offset = 999999, .type = SK_BLOB_DATA };
         make_id(&d.id, 5);
         assert_int_equal(sk_index_insert(idx, &d, false), 0);
         sk_index_entry got;
-        assert_int_equal(sk_index_lookup(idx, &d.id, &got), 1);
+        assert_int_equal(sk_index_lookup(idx, &d.id, SK_BLOB_DATA, &got), 1);
         assert_int_equal(got.offset, 5);
         assert_int_equal(sk_index_insert(idx, &d, true), 0);
-        assert_int_equal(sk_index_lookup(idx, &d.id, &got), 1);
+        assert_int_equal(sk_index_lookup(idx, &d.id, SK_BLOB_DATA, &got), 1);
         assert_int_equal(got.offset, 999999);
         for (uint32_t i = 0; i < N; i += 997) {
                 sk_blob_id id;
                 make_id(&id, i);
-                assert_int_equal(sk_index_lookup(idx, &id, &got), 1);
+                assert_int_equal(sk_index_lookup(idx, &id, SK_BLOB_DATA, &got), 1);
                 if (i != 5)
                         assert_int_equal(got.raw_len, i * 3);
         }
         sk_blob_id missing;
         make_id(&missing, N + 1);
-        assert_int_equal(sk_index_lookup(idx, &missing, NULL), 0);
+        assert_int_equal(sk_index_lookup(idx, &missing, SK_BLOB_DATA, NULL), 0);
 
         /* removing a pack drops exactly its entries */
         assert_int_equal(sk_index_remove_pack(idx, p[1]), 0);
@@ -101,7 +101,27 @@ static void test_table(void **state) {
         assert_int_equal(sk_index_count(idx), want);
         sk_blob_id id4;
         make_id(&id4, 4); /* 4 % 3 == 1 */
-        assert_int_equal(sk_index_lookup(idx, &id4, NULL), 0);
+        assert_int_equal(sk_index_lookup(idx, &id4, SK_BLOB_DATA, NULL), 0);
+
+        /* (id, type) is the key: a tree blob with a data blob's id (a file
+         * holding a tree's bytes) is a second entry, found only by its type */
+        sk_blob_id id6;
+        make_id(&id6, 6);
+        assert_int_equal(sk_index_lookup(idx, &id6, SK_BLOB_TREE, NULL), 0);
+        sk_index_entry t = { .id = id6, .pack = p[2], .offset = 4242, .type = SK_BLOB_TREE };
+        assert_int_equal(sk_index_insert(idx, &t, false), 1);
+        assert_int_equal(sk_index_count(idx), want + 1);
+        assert_int_equal(sk_index_lookup(idx, &id6, SK_BLOB_TREE, &got), 1);
+        assert_int_equal(got.offset, 4242);
+        assert_int_equal(got.type, SK_BLOB_TREE);
+        assert_int_equal(sk_index_lookup(idx, &id6, SK_BLOB_DATA, &got), 1);
+        assert_int_equal(got.offset, 6);
+        assert_int_equal(got.type, SK_BLOB_DATA);
+        /* both survive a rehash, and removing one's pack keeps the other */
+        assert_int_equal(sk_index_remove_pack(idx, p[2]), 0);
+        assert_int_equal(sk_index_lookup(idx, &id6, SK_BLOB_TREE, NULL), 0);
+        assert_int_equal(sk_index_lookup(idx, &id6, SK_BLOB_DATA, &got), 1);
+        assert_int_equal(got.offset, 6);
         sk_index_free(idx);
 }
 
@@ -211,11 +231,29 @@ static void test_implausible_entries(void **state) {
         free(f);
 }
 
+/* Writers never make an index file readers would refuse: more entries than
+ * SK_INDEX_FILE_MAX_ENTRIES is -E2BIG before anything is read or allocated
+ * (the sections' entries here are never touched). */
+static void test_file_entry_bound(void **state) {
+        (void) state;
+        sk_record dummy = { 0 };
+        sk_index_section s[3];
+        for (int i = 0; i < 3; i++)
+                s[i] = (sk_index_section) { .entries = &dummy, .n = SK_PACK_MAX_BLOBS };
+        uint8_t key[SK_KEY_SIZE] = { 0 }, salt[SK_SALT_SIZE] = { 0 }, nonce[SK_NONCE_SIZE] = { 0 };
+        void *file = NULL;
+        size_t len;
+        assert_int_equal(sk_index_file_encode(key, salt, nonce, s, 3, &file, &len), -E2BIG);
+        assert_null(file);
+        assert_true((uint64_t) SK_INDEX_FILE_MAX_ENTRIES * (SK_PACK_ENTRY_SIZE + 40) + 100 < SK_INDEX_FILE_MAX);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_table),
                 cmocka_unit_test(test_file_codec),
                 cmocka_unit_test(test_implausible_entries),
+                cmocka_unit_test(test_file_entry_bound),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,7 @@
 /* Secrets and key slots: add/list/remove/passwd-style operations over the
- * local backend, wrong secrets, wrong kind, slot tampering. scrypt cost is
+ * local backend, wrong secrets, wrong kind, slot tampering, bounds on slot
+ * size and scrypt cost. With SK_WRITE_CORPUS=DIR it writes seed inputs for
+ * tests/fuzz/fuzz-keyslot. scrypt cost is
  * kept at the minimum allowed (2^10) so the test is quick under ASan. */
 #include <errno.h>
 #include <fcntl.h>
@@ -204,6 +206,130 @@ static void test_tampered_slot(void **state) {
         sk_secret_free(a);
 }
 
+/* The only slot, rewritten with scrypt parameters log2n/r/p (its tag then
+ * fails, but the cost bound must refuse it before scrypt runs). */
+static void slot_with_cost(fixture *f, void *buf, size_t len, const char *name, uint8_t log2n, uint8_t r, uint8_t p) {
+        ((uint8_t *) buf)[42] = log2n;
+        ((uint8_t *) buf)[43] = r;
+        ((uint8_t *) buf)[44] = p;
+        assert_int_equal(sk_backend_put(f->b, name, buf, len), 0);
+}
+
+static void *only_slot(fixture *f, sk_secret *a, char name[64], size_t *ret_len) {
+        assert_int_equal(sk_keyring_add(f->b, f->repo_id, f->master, a, 10, NULL), 0);
+        first_slot fs;
+        assert_int_equal(sk_keyring_list(f->b, first_cb, &fs), 0);
+        snprintf(name, 64, "keys/%s", fs.id);
+        void *buf;
+        assert_int_equal(sk_backend_get(f->b, name, 0, 4096, &buf, ret_len), 0);
+        assert_int_equal(*ret_len, SK_KEYSLOT_SIZE);
+        return buf;
+}
+
+/* Before the bound, open ran scrypt with whatever a slot asked: N = 2^21 is
+ * 256 MiB at r = 1 (-EKEYREJECTED after the work), and the issue's N = 2^22,
+ * r = 32, p = 16 asked for 16 GiB. Now both are -EFBIG before any scrypt,
+ * and a good slot beside such a one still opens. */
+static void slot_cost_refused(fixture *f, uint8_t log2n, uint8_t r, uint8_t p) {
+        sk_secret *a = pass("pw");
+        char name[64];
+        size_t len;
+        void *buf = only_slot(f, a, name, &len);
+        uint8_t m[32];
+        slot_with_cost(f, buf, len, name, log2n, r, p);
+        assert_int_equal(sk_keyring_unlock(f->b, f->repo_id, a, m, NULL), -EFBIG);
+        assert_non_null(strstr(sk_keyring_last_skipped(), name + 5));
+        assert_int_equal(sk_keyring_add(f->b, f->repo_id, f->master, a, 10, NULL), 0);
+        assert_int_equal(sk_keyring_unlock(f->b, f->repo_id, a, m, NULL), 0);
+        assert_memory_equal(m, f->master, 32);
+        free(buf);
+        sk_secret_free(a);
+}
+
+static void test_slot_scrypt_bound(void **state) {
+        slot_cost_refused(*state, 21, 1, 1);
+}
+
+static void test_slot_scrypt_bound_issue(void **state) {
+        slot_cost_refused(*state, 22, 32, 16);
+}
+
+/* A slot file is read with a bound of one byte more than a slot: a huge
+ * file is refused without reading it (before: read whole, then rejected). */
+static void test_slot_size_bound(void **state) {
+        fixture *f = *state;
+        sk_secret *a = pass("pw");
+        char name[64];
+        size_t len;
+        void *buf = only_slot(f, a, name, &len);
+        char *path;
+        assert_true(asprintf(&path, "%s/%s", f->dir, name) > 0);
+        assert_int_equal(truncate(path, (off_t) 1 << 30), 0);  /* sparse */
+        uint8_t m[32];
+        assert_int_equal(sk_keyring_unlock(f->b, f->repo_id, a, m, NULL), -EFBIG);
+        assert_int_equal(truncate(path, SK_KEYSLOT_SIZE), 0);
+        assert_int_equal(sk_keyring_unlock(f->b, f->repo_id, a, m, NULL), 0);
+        free(path);
+        free(buf);
+        sk_secret_free(a);
+}
+
+static void write_seed(const char *dir, const char *name, const void *buf, size_t len) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, buf, len), (ssize_t) len);
+        close(fd);
+}
+
+static void test_keyslot_parse(void **state) {
+        fixture *f = *state;
+        sk_secret *a = pass("pw");
+        char name[64];
+        size_t len;
+        uint8_t *buf = only_slot(f, a, name, &len);
+        sk_keyslot ks;
+        assert_int_equal(sk_keyslot_parse(buf, len, &ks), 0);
+        assert_int_equal(ks.log2n, 10);
+        assert_int_equal(ks.r, 8);
+        assert_int_equal(ks.p, 1);
+        assert_memory_equal(ks.repo_id, f->repo_id, 16);
+        assert_int_equal(sk_keyslot_parse(buf, len - 1, &ks), -EBADMSG);
+        const char *dir = getenv("SK_WRITE_CORPUS");
+        if (dir) {
+                write_seed(dir, "slot-valid", buf, len);
+                buf[42] = 22, buf[43] = 32, buf[44] = 16;
+                write_seed(dir, "slot-16gib", buf, len);
+        }
+        static const struct {
+                uint8_t log2n, r, p;
+                int want;
+        } cases[] = {
+                { 20, 8, 1, 0 },                /* the costliest slot a writer makes: 1 GiB */
+                { 19, 8, 2, 0 },                /* work 1 GiB: within twice the writer's */
+                { 18, 8, 8, 0 },                /* work 2 GiB: the bound */
+                { 18, 8, 9, -EFBIG },
+                { 20, 16, 1, -EFBIG },          /* memory 2 GiB */
+                { 21, 1, 1, -EFBIG },           /* N beyond 2^20 */
+                { 22, 32, 16, -EFBIG },         /* the issue's slot */
+                { 255, 255, 255, -EFBIG },
+                { 10, 0, 1, -EBADMSG },
+                { 10, 8, 0, -EBADMSG },
+                { 0, 8, 1, -EBADMSG },
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                buf[42] = cases[i].log2n;
+                buf[43] = cases[i].r;
+                buf[44] = cases[i].p;
+                assert_int_equal(sk_keyslot_parse(buf, len, &ks), cases[i].want);
+        }
+        /* writers stay within the bound */
+        assert_int_equal(sk_keyring_add(f->b, f->repo_id, f->master, a, 21, NULL), -EINVAL);
+        free(buf);
+        sk_secret_free(a);
+}
+
 static void test_secret_limits(void **state) {
         (void) state;
         sk_secret *s = NULL;
@@ -218,6 +344,10 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_keyfile, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_password_file_newline, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_tampered_slot, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_slot_scrypt_bound, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_slot_scrypt_bound_issue, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_slot_size_bound, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_keyslot_parse, setup, teardown),
                 cmocka_unit_test(test_secret_limits),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -181,19 +181,18 @@ static void test_put_get_dedup_reopen(void **state) {
                 uint8_t *d = blob_data(n, (uint32_t) i, i % 2);
                 assert_int_equal(sk_repo_put_blob(f->repo, i == 3 ? SK_BLOB_TREE : SK_BLOB_DATA, d, n, &ids[i], &was_new), 0);
                 assert_true(was_new);
-                assert_int_equal(sk_repo_has_blob(f->repo, &ids[i]), 1);
+                sk_blob_type t = i == 3 ? SK_BLOB_TREE : SK_BLOB_DATA;
+                assert_int_equal(sk_repo_has_blob(f->repo, t, &ids[i]), 1);
                 /* readable before flush (pending or already written pack) */
                 void *g;
                 size_t gl;
-                sk_blob_type t;
-                assert_int_equal(sk_repo_get_blob(f->repo, &ids[i], &g, &gl, &t), 0);
+                assert_int_equal(sk_repo_get_blob(f->repo, t, &ids[i], &g, &gl), 0);
                 assert_int_equal(gl, n);
                 assert_memory_equal(g, d, n);
-                assert_int_equal(t, i == 3 ? SK_BLOB_TREE : SK_BLOB_DATA);
                 free(g);
                 /* dedup */
                 sk_blob_id again;
-                assert_int_equal(sk_repo_put_blob(f->repo, SK_BLOB_DATA, d, n, &again, &was_new), 0);
+                assert_int_equal(sk_repo_put_blob(f->repo, t, d, n, &again, &was_new), 0);
                 assert_false(was_new);
                 assert_memory_equal(again.b, ids[i].b, 32);
                 free(d);
@@ -221,22 +220,23 @@ static void test_put_get_dedup_reopen(void **state) {
                 uint8_t *d = blob_data(n, (uint32_t) i, i % 2);
                 void *g;
                 size_t gl;
-                assert_int_equal(sk_repo_get_blob(f->repo, &ids[i], &g, &gl, NULL), 0);
+                sk_blob_type t = i == 3 ? SK_BLOB_TREE : SK_BLOB_DATA;
+                assert_int_equal(sk_repo_get_blob(f->repo, t, &ids[i], &g, &gl), 0);
                 assert_int_equal(gl, n);
                 assert_memory_equal(g, d, n);
                 free(g);
-                assert_int_equal(sk_repo_put_blob(f->repo, SK_BLOB_DATA, d, n, NULL, &was_new), 0);
+                assert_int_equal(sk_repo_put_blob(f->repo, t, d, n, NULL, &was_new), 0);
                 assert_false(was_new);
                 free(d);
         }
         void *g;
         size_t gl;
-        assert_int_equal(sk_repo_get_blob(f->repo, &empty, &g, &gl, NULL), 0);
+        assert_int_equal(sk_repo_get_blob(f->repo, SK_BLOB_DATA, &empty, &g, &gl), 0);
         assert_int_equal(gl, 0);
         free(g);
         sk_blob_id unknown = { { 1, 2, 3 } };
-        assert_int_equal(sk_repo_get_blob(f->repo, &unknown, &g, &gl, NULL), -ENOENT);
-        assert_int_equal(sk_repo_has_blob(f->repo, &unknown), 0);
+        assert_int_equal(sk_repo_get_blob(f->repo, SK_BLOB_DATA, &unknown, &g, &gl), -ENOENT);
+        assert_int_equal(sk_repo_has_blob(f->repo, SK_BLOB_DATA, &unknown), 0);
 
         /* a blob put but never flushed is gone after reopen (crash-equivalent) */
         uint8_t *d = blob_data(1000, 999, false);
@@ -244,7 +244,7 @@ static void test_put_get_dedup_reopen(void **state) {
         assert_int_equal(sk_repo_put_blob(f->repo, SK_BLOB_DATA, d, 1000, &lost, NULL), 0);
         free(d);
         reopen(f);
-        assert_int_equal(sk_repo_has_blob(f->repo, &lost), 0);
+        assert_int_equal(sk_repo_has_blob(f->repo, SK_BLOB_DATA, &lost), 0);
 
         char hex[65];
         sk_blob_id back;
@@ -271,7 +271,7 @@ static void *put_thread(void *arg) {
                 if (r == 0) {
                         void *g;
                         size_t gl;
-                        r = sk_repo_get_blob(a->repo, &id, &g, &gl, NULL);
+                        r = sk_repo_get_blob(a->repo, SK_BLOB_DATA, &id, &g, &gl);
                         if (r == 0 && (gl != n || memcmp(g, d, n) != 0))
                                 r = -EIO;
                         if (r == 0)
@@ -462,7 +462,7 @@ static void test_flipped_byte(void **state) {
         for (int i = 0; i < 20; i++) {
                 void *g;
                 size_t gl;
-                int r = sk_repo_get_blob(f->repo, &ids[i], &g, &gl, NULL);
+                int r = sk_repo_get_blob(f->repo, SK_BLOB_DATA, &ids[i], &g, &gl);
                 if (r == 0) {
                         free(g);
                         continue;
@@ -490,7 +490,7 @@ static void test_flipped_byte(void **state) {
                 if (was_new) {
                         void *g;
                         size_t gl;
-                        assert_int_equal(sk_repo_get_blob(f->repo, &ids[i], &g, &gl, NULL), 0);
+                        assert_int_equal(sk_repo_get_blob(f->repo, SK_BLOB_DATA, &ids[i], &g, &gl), 0);
                         free(g);
                 }
         }
@@ -522,7 +522,7 @@ static void test_truncated_and_missing_pack(void **state) {
         for (int i = 0; i < 20; i++) {
                 void *g;
                 size_t gl;
-                int r = sk_repo_get_blob(f->repo, &ids[i], &g, &gl, NULL);
+                int r = sk_repo_get_blob(f->repo, SK_BLOB_DATA, &ids[i], &g, &gl);
                 if (r == 0)
                         free(g);
                 else if (strstr(sk_repo_last_error(f->repo), "missing"))
@@ -585,7 +585,7 @@ static void test_corrupt_index_rebuild(void **state) {
         for (int i = 0; i < 20; i++) {
                 void *g;
                 size_t gl;
-                assert_int_equal(sk_repo_get_blob(f->repo, &ids[i], &g, &gl, NULL), 0);
+                assert_int_equal(sk_repo_get_blob(f->repo, SK_BLOB_DATA, &ids[i], &g, &gl), 0);
                 free(g);
         }
 }
@@ -627,7 +627,7 @@ static void test_repack(void **state) {
         assert_true(bp.n >= 2);
         int keep = bp.n / 2;
         for (int i = 0; i < keep; i++)
-                assert_int_equal(sk_repo_repack_blob(f->repo, &bp.ids[i]), 0);
+                assert_int_equal(sk_repo_repack_blob(f->repo, SK_BLOB_DATA, &bp.ids[i]), 0);
         assert_int_equal(sk_repo_flush(f->repo), 0);
         drop_ctx dc;
         snprintf(dc.pack, sizeof(dc.pack), "%s", p.v[0]);
@@ -642,7 +642,7 @@ static void test_repack(void **state) {
         for (int i = 0; i < bp.n; i++) {
                 void *g;
                 size_t gl;
-                int r = sk_repo_get_blob(f->repo, &bp.ids[i], &g, &gl, NULL);
+                int r = sk_repo_get_blob(f->repo, SK_BLOB_DATA, &bp.ids[i], &g, &gl);
                 assert_int_equal(r, i < keep ? 0 : -ENOENT);
                 if (r == 0)
                         free(g);
@@ -723,7 +723,7 @@ static void test_stale_index_after_prune(void **state) {
         /* a second writer opened before the "prune" */
         sk_repo *other = NULL;
         assert_int_equal(sk_repo_open(f->url, f->pw, &other), 0);
-        assert_int_equal(sk_repo_has_blob(other, &ids[0]), 1);
+        assert_int_equal(sk_repo_has_blob(other, SK_BLOB_DATA, &ids[0]), 1);
 
         /* prune on f: drop the pack holding ids[0] */
         pack_names p = { .n = 0 };
@@ -748,10 +748,10 @@ static void test_stale_index_after_prune(void **state) {
         assert_int_equal(sk_lock_release(x), 0);
 
         /* the other handle still believes in the old index until it locks */
-        assert_int_equal(sk_repo_has_blob(other, &ids[0]), 1);
+        assert_int_equal(sk_repo_has_blob(other, SK_BLOB_DATA, &ids[0]), 1);
         sk_lock *s = NULL;
         assert_int_equal(sk_repo_lock(other, false, 0, &s), 0);
-        assert_int_equal(sk_repo_has_blob(other, &ids[0]), 0);
+        assert_int_equal(sk_repo_has_blob(other, SK_BLOB_DATA, &ids[0]), 0);
         /* so a new put of that data stores it again instead of deduping it away */
         uint8_t *d = blob_data(30000, 500, false);
         bool was_new = false;
@@ -762,12 +762,12 @@ static void test_stale_index_after_prune(void **state) {
         assert_int_equal(sk_lock_release(s), 0);
 
         /* and f picks up the other writer's new index file incrementally */
-        assert_int_equal(sk_repo_has_blob(f->repo, &ids[0]), 0);
+        assert_int_equal(sk_repo_has_blob(f->repo, SK_BLOB_DATA, &ids[0]), 0);
         assert_int_equal(sk_repo_reload_index(f->repo), 0);
-        assert_int_equal(sk_repo_has_blob(f->repo, &ids[0]), 1);
+        assert_int_equal(sk_repo_has_blob(f->repo, SK_BLOB_DATA, &ids[0]), 1);
         void *g;
         size_t gl;
-        assert_int_equal(sk_repo_get_blob(f->repo, &ids[0], &g, &gl, NULL), 0);
+        assert_int_equal(sk_repo_get_blob(f->repo, SK_BLOB_DATA, &ids[0], &g, &gl), 0);
         free(g);
         sk_repo_free(other);
 }
@@ -851,7 +851,7 @@ static void test_leftovers(void **state) {
         for (int i = 0; i < 4; i++) {
                 void *g;
                 size_t gl;
-                assert_int_equal(sk_repo_get_blob(f->repo, &ids[i], &g, &gl, NULL), 0);
+                assert_int_equal(sk_repo_get_blob(f->repo, SK_BLOB_DATA, &ids[i], &g, &gl), 0);
                 free(g);
         }
 }

@@ -12,6 +12,7 @@
 #include <openssl/sha.h>
 
 #include "backup/tree.h"
+#include "tests/lib/testutil.h"
 
 /* An in-memory blob store: id = SHA-256 of the bytes. */
 typedef struct mem_store {
@@ -330,6 +331,31 @@ static void test_reject(void **state) {
                 sk_node_clear(&v[i]);
 }
 
+/* A dir entry whose xattr count says 65535 but whose record has 32 bytes
+ * left: rejected before allocating 65535 xattrs (1.5 MiB). */
+static void test_xattr_count_bound(void **state) {
+        (void) state;
+        sk_node n = { .type = SK_NODE_DIR, .mode = 0755, .name = (char *) "d" };
+        uint8_t *buf;
+        size_t len;
+        assert_int_equal(sk_tree_encode_leaf(&n, 1, (void **) &buf, &len), 0);
+        /* header 12, rec_len 4, type 1, flags 1, name_len 2, name 1, fixed fields 84 */
+        size_t nx = 12 + 4 + 4 + 1 + 84;
+        assert_int_equal(buf[nx] | buf[nx + 1] << 8, 0);
+        assert_int_equal(len, nx + 2 + 32);
+        buf[nx] = buf[nx + 1] = 0xff;
+        bool tracked = sk_test_track_allocs();
+        sk_tree *t = NULL;
+        assert_int_equal(sk_tree_decode(buf, len, &t), -EBADMSG);
+        size_t max_alloc = sk_test_max_alloc();
+        if (tracked) {
+                print_message("largest allocation while decoding: %zu bytes\n", max_alloc);
+                assert_true(max_alloc < 4096);
+        } else
+                print_message("no allocator hook (not an ASan build): allocation size not checked\n");
+        free(buf);
+}
+
 static sk_manifest *make_manifest(void) {
         sk_manifest *m = calloc(1, sizeof(*m));
         memset(m->id, 'a', SK_BACKUP_ID_HEX);
@@ -399,6 +425,7 @@ int main(void) {
                 cmocka_unit_test(test_split),
                 cmocka_unit_test(test_reject),
                 cmocka_unit_test(test_manifest),
+                cmocka_unit_test(test_xattr_count_bound),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
