@@ -31,9 +31,20 @@ struct sk_capture {
         char *url, *password_file, *key_file;
         bool remote_layers;
 
-        pthread_mutex_t repo_mutex; /* serialises every repository operation */
+        pthread_mutex_t repo_mutex; /* serialises every operation on repo */
         sk_repo *repo;
         char repo_error[256];
+
+        /* Restores in Prepare run on handles of their own, not on repo under
+         * repo_mutex: a restore takes as long as its data, and neither a backup
+         * nor another restore may hold up the Snapshots calls behind it (one
+         * handle cannot serve two restores: sk_repo_lock reloads its index).
+         * At most max_restores run at once; idle handles are kept for the next
+         * one (each holds the index in memory). */
+        pthread_mutex_t pool_mutex;
+        unsigned max_restores, restores_running;
+        sk_repo *idle[SK_CAPTURE_RESTORES_MAX];
+        size_t n_idle;
 
         pthread_mutex_t ev_mutex;
         pthread_cond_t ev_cond;
@@ -158,6 +169,8 @@ int sk_capture_new(sk_snapshotter *snap, const sk_capture_options *opts, sk_capt
                 return -ENOMEM;
         c->snap = snap;
         c->remote_layers = opts->remote_layers;
+        c->max_restores = opts->max_restores ? MIN(opts->max_restores, SK_CAPTURE_RESTORES_MAX) : 1;
+        pthread_mutex_init(&c->pool_mutex, NULL);
         pthread_mutex_init(&c->repo_mutex, NULL);
         pthread_mutex_init(&c->ev_mutex, NULL);
         pthread_cond_init(&c->ev_cond, NULL);
@@ -178,6 +191,9 @@ void sk_capture_free(sk_capture *c) {
                 (void) sk_repo_flush(c->repo);
                 sk_repo_free(c->repo);
         }
+        for (size_t i = 0; i < c->n_idle; i++)
+                sk_repo_free(c->idle[i]); /* restores put nothing: no flush */
+        pthread_mutex_destroy(&c->pool_mutex);
         pthread_mutex_destroy(&c->repo_mutex);
         pthread_mutex_destroy(&c->ev_mutex);
         pthread_cond_destroy(&c->ev_cond);
@@ -187,17 +203,17 @@ void sk_capture_free(sk_capture *c) {
         free(c);
 }
 
-/* Open the repository if it is not open yet. Caller holds repo_mutex. */
-static int open_repo(sk_capture *c, char **ret_error) {
-        if (c->repo)
-                return 0;
+/* A new handle on the repository. A short reason goes to status (size
+ * bytes, may be NULL) for daemon status. */
+static int open_handle(sk_capture *c, sk_repo **ret, char **ret_error, char *status, size_t size) {
         if (!c->url) {
                 errorf(ret_error, "no repository configured (repo = ... in snapkeepd.conf or --repo)");
                 return -ENOMEDIUM;
         }
         if (!c->key_file && !c->password_file) {
                 errorf(ret_error, "no secret for repository %s: set password_file or key_file", c->url);
-                snprintf(c->repo_error, sizeof(c->repo_error), "no password_file or key_file configured");
+                if (status)
+                        snprintf(status, size, "no password_file or key_file configured");
                 return -ENOKEY;
         }
         sk_secret *secret = NULL;
@@ -206,10 +222,12 @@ static int open_repo(sk_capture *c, char **ret_error) {
         if (r < 0) {
                 errorf(ret_error, "cannot read the secret from %s: %s", c->key_file ? c->key_file : c->password_file,
                        strerror(-r));
-                snprintf(c->repo_error, sizeof(c->repo_error), "cannot read secret: %s", strerror(-r));
+                if (status)
+                        snprintf(status, size, "cannot read secret: %s", strerror(-r));
                 return r;
         }
-        r = sk_repo_open(c->url, secret, &c->repo);
+        sk_repo *repo = NULL;
+        r = sk_repo_open(c->url, secret, &repo);
         sk_secret_free(secret);
         if (r < 0) {
                 const char *why = r == -EKEYREJECTED ? "wrong passphrase or key file"
@@ -217,13 +235,63 @@ static int open_repo(sk_capture *c, char **ret_error) {
                                                      : strerror(-r);
                 errorf(ret_error, "cannot open repository %s: %s%s%s", c->url, why,
                        *sk_repo_last_error(NULL) ? ": " : "", sk_repo_last_error(NULL));
-                snprintf(c->repo_error, sizeof(c->repo_error), "%s", why);
-                c->repo = NULL;
+                if (status)
+                        snprintf(status, size, "%s", why);
                 return r == -ENOENT ? -ENOMEDIUM : r;
         }
+        *ret = repo;
+        return 0;
+}
+
+/* Open the repository if it is not open yet. Caller holds repo_mutex. */
+static int open_repo(sk_capture *c, char **ret_error) {
+        if (c->repo)
+                return 0;
+        int r = open_handle(c, &c->repo, ret_error, c->repo_error, sizeof(c->repo_error));
+        if (r < 0)
+                return r;
         c->repo_error[0] = '\0';
         log_info("opened repository %s", c->url);
         return 0;
+}
+
+/* Take a restore slot and a handle for it: -EAGAIN (*ret_error says so)
+ * when max_restores run already, for the caller to refuse or fall back
+ * rather than hold a gRPC worker waiting. End with restore_end(). */
+static int restore_begin(sk_capture *c, sk_repo **ret, char **ret_error) {
+        pthread_mutex_lock(&c->pool_mutex);
+        if (c->restores_running >= c->max_restores) {
+                unsigned n = c->restores_running;
+                pthread_mutex_unlock(&c->pool_mutex);
+                errorf(ret_error, "%u restores are running already (restores = %u in snapkeepd.conf); retry later", n,
+                       c->max_restores);
+                return -EAGAIN;
+        }
+        c->restores_running++;
+        sk_repo *repo = c->n_idle ? c->idle[--c->n_idle] : NULL;
+        pthread_mutex_unlock(&c->pool_mutex);
+        if (!repo) {
+                int r = open_handle(c, &repo, ret_error, NULL, 0);
+                if (r < 0) {
+                        pthread_mutex_lock(&c->pool_mutex);
+                        c->restores_running--;
+                        pthread_mutex_unlock(&c->pool_mutex);
+                        return r;
+                }
+        }
+        *ret = repo;
+        return 0;
+}
+
+static void restore_end(sk_capture *c, sk_repo *repo) {
+        pthread_mutex_lock(&c->pool_mutex);
+        c->restores_running--;
+        if (repo && c->n_idle < c->max_restores) {
+                c->idle[c->n_idle++] = repo;
+                repo = NULL;
+        }
+        pthread_mutex_unlock(&c->pool_mutex);
+        sk_repo_free(repo);
 }
 
 int sk_capture_open_repo(sk_capture *c) {
@@ -353,15 +421,15 @@ static int parent_chain(sk_capture *c, const char *parent, chain *ret, char **re
         return 0;
 }
 
-/* layers/<algo>-<hex> = "<backup-id>\n". Caller holds repo_mutex. 1 found,
- * 0 missing. */
-static int layer_lookup(sk_capture *c, const char *chain_id, char ret_id[65]) {
+/* layers/<algo>-<hex> = "<backup-id>\n". Caller holds repo_mutex if repo is
+ * c->repo. 1 found, 0 missing. */
+static int layer_lookup(sk_repo *repo, const char *chain_id, char ret_id[65]) {
         char name[136];
         if (sk_capture_layer_object_name(chain_id, name, sizeof(name)) < 0)
                 return 0;
         void *buf = NULL;
         size_t len = 0;
-        int r = sk_repo_get_object(c->repo, OBJ_LAYERS, name, &buf, &len);
+        int r = sk_repo_get_object(repo, OBJ_LAYERS, name, &buf, &len);
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
@@ -375,7 +443,7 @@ static int layer_lookup(sk_capture *c, const char *chain_id, char ret_id[65]) {
         free(buf);
         /* A layer backup removed by `snapkeep forget` no longer counts: the
          * layer is captured again rather than referred to. */
-        r = sk_repo_get_object(c->repo, "backups", ret_id, &buf, &len);
+        r = sk_repo_get_object(repo, "backups", ret_id, &buf, &len);
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
@@ -434,10 +502,10 @@ static void container_obj_clear(container_obj *o) {
         chain_clear(&o->layers);
 }
 
-static int container_obj_load(sk_capture *c, const char *id, container_obj *ret) {
+static int container_obj_load(sk_repo *repo, const char *id, container_obj *ret) {
         void *buf = NULL;
         size_t len = 0;
-        int r = sk_repo_get_object(c->repo, OBJ_CONTAINERS, id, &buf, &len);
+        int r = sk_repo_get_object(repo, OBJ_CONTAINERS, id, &buf, &len);
         if (r < 0)
                 return r;
         container_obj o = {};
@@ -740,7 +808,7 @@ static int backup_one(sk_capture *c, const sk_info *info, const char *chain_id, 
 static int capture_chain(sk_capture *c, const chain *ch, char **backups, sk_capture_result *res, char **ret_error) {
         for (size_t i = 0; i < ch->n; i++) {
                 char id[65];
-                int r = layer_lookup(c, ch->ids[i], id);
+                int r = layer_lookup(c->repo, ch->ids[i], id);
                 if (r < 0) {
                         errorf(ret_error, "cannot look up layer %s in the repository: %s", ch->ids[i], strerror(-r));
                         return r;
@@ -813,7 +881,7 @@ int sk_capture_backup(sk_capture *c, const char *key, const char *const *tags, s
                 goto out;
         if (chain_id) {
                 char id[65];
-                r = layer_lookup(c, chain_id, id);
+                r = layer_lookup(c->repo, chain_id, id);
                 if (r < 0)
                         goto out;
                 if (r > 0) {
@@ -936,7 +1004,7 @@ int sk_capture_keys_for_all(sk_capture *c, char ***ret, size_t *ret_n) {
                 if (r >= 0 && sk_snapshotter_stat(c->snap, kl.keys[i], &info) >= 0) {
                         const char *cid = sk_capture_chain_id(&info);
                         char id[65];
-                        if (cid && layer_lookup(c, cid, id) > 0)
+                        if (cid && layer_lookup(c->repo, cid, id) > 0)
                                 keep = false;
                         sk_info_clear(&info);
                 }
@@ -956,10 +1024,10 @@ int sk_capture_keys_for_all(sk_capture *c, char ***ret, size_t *ret_n) {
 
 /* --- restore ------------------------------------------------------------------------- */
 
-/* Restore backup id's "fs" into <snapdir>/fs, which must be empty. Caller
- * holds repo_mutex. */
-static int rehydrate_fs(sk_capture *c, const char *id, const char *key, const char *snapdir, uint64_t *ret_bytes,
-                        char **ret_error) {
+/* Restore backup id's "fs" into <snapdir>/fs, which must be empty, reading
+ * through repo (a restore handle, see restore_begin()). */
+static int rehydrate_fs(sk_capture *c, sk_repo *repo, const char *id, const char *key, const char *snapdir,
+                        uint64_t *ret_bytes, char **ret_error) {
         char *tmp = NULL, *fs = NULL, *from = NULL;
         int r;
         if (asprintf(&tmp, "%s/.restore", snapdir) < 0 || asprintf(&fs, "%s/fs", snapdir) < 0 ||
@@ -980,14 +1048,14 @@ static int rehydrate_fs(sk_capture *c, const char *id, const char *key, const ch
                 .userdata = &o,
         };
         sk_restore_result rr = {};
-        r = sk_restore_run(c->repo, id, &ro, &rr);
+        r = sk_restore_run(repo, id, &ro, &rr);
         if (r < 0) {
                 if (o.first_error[0])
                         errorf(ret_error, "restoring backup %s failed: %" PRIu64 " entries failed, first: %s", id,
                                o.errors, o.first_error);
                 else
                         errorf(ret_error, "restoring backup %s failed: %s%s%s", id, strerror(-r),
-                               *sk_repo_last_error(c->repo) ? ": " : "", sk_repo_last_error(c->repo));
+                               *sk_repo_last_error(repo) ? ": " : "", sk_repo_last_error(repo));
                 goto out;
         }
         if (rmdir(fs) < 0 && errno != ENOENT) {
@@ -1057,7 +1125,8 @@ int sk_capture_prepare_restore(sk_capture *c, const char *key, const char *paren
         container_obj obj = {};
         chain pc = {};
         sk_mounts m = {};
-        char id[SK_BACKUP_ID_HEX + 1];
+        char id[SK_BACKUP_ID_HEX + 1] = "";
+        sk_repo *repo = NULL;
         bool created = false;
         char *dir = NULL;
         sk_label *l = NULL;
@@ -1065,18 +1134,17 @@ int sk_capture_prepare_restore(sk_capture *c, const char *key, const char *paren
         double t0 = mono_s();
         int r;
 
-        pthread_mutex_lock(&c->repo_mutex);
-        r = open_repo(c, ret_error);
+        r = restore_begin(c, &repo, ret_error);
         if (r < 0)
                 goto out;
-        r = sk_backup_resolve(c->repo, backup_id, id);
+        r = sk_backup_resolve(repo, backup_id, id);
         if (r < 0) {
                 errorf(ret_error, "restore: backup %s: %s", backup_id,
                        r == -ENOENT ? "not found in the repository" : r == -ENOTUNIQ ? "ambiguous prefix"
                                                                                       : strerror(-r));
                 goto out;
         }
-        r = container_obj_load(c, id, &obj);
+        r = container_obj_load(repo, id, &obj);
         if (r < 0) {
                 errorf(ret_error, "restore: backup %s is not a snapkeep container backup (%s)", id,
                        r == -ENOENT ? "no containers/ record" : strerror(-r));
@@ -1123,7 +1191,7 @@ int sk_capture_prepare_restore(sk_capture *c, const char *key, const char *paren
                 goto out;
         }
         uint64_t bytes = 0;
-        r = rehydrate_fs(c, id, key, dir, &bytes, ret_error);
+        r = rehydrate_fs(c, repo, id, key, dir, &bytes, ret_error);
         if (r < 0)
                 goto out;
         r = drop_marker(c, key);
@@ -1147,7 +1215,8 @@ out:
                 post_event(c, "error", key, id, 0, 0, 0, "%s", ret_error && *ret_error ? *ret_error : strerror(-r));
                 log_error("%s", ret_error && *ret_error ? *ret_error : strerror(-r));
         }
-        pthread_mutex_unlock(&c->repo_mutex);
+        if (repo)
+                restore_end(c, repo);
         sk_mounts_free(&m);
         free(l);
         free(dir);
@@ -1158,7 +1227,8 @@ out:
 
 int sk_capture_prepare_layer(sk_capture *c, const char *key, const char *parent, const sk_label *labels,
                              size_t n_labels, const char *chain_id, char **ret_error) {
-        char id[65];
+        char id[65] = "";
+        sk_repo *repo = NULL;
         char *name = NULL, *dir = NULL;
         sk_label *l = NULL, *cl = NULL;
         sk_mounts m = {};
@@ -1182,14 +1252,14 @@ int sk_capture_prepare_layer(sk_capture *c, const char *key, const char *parent,
         if (!s2)
                 return 0;
 
-        pthread_mutex_lock(&c->repo_mutex);
-        r = open_repo(c, NULL);
+        r = restore_begin(c, &repo, NULL);
         if (r < 0) {
-                log_debug_errno(r, "layer %s: no usable repository, containerd unpacks it", chain_id);
-                r = 0; /* no usable repository: containerd unpacks as usual */
+                log_debug_errno(r, "layer %s: no usable repository or no free restore slot, containerd unpacks it",
+                                chain_id);
+                r = 0; /* containerd unpacks as usual */
                 goto out;
         }
-        r = layer_lookup(c, chain_id, id);
+        r = layer_lookup(repo, chain_id, id);
         if (r <= 0) {
                 if (r < 0)
                         log_warning_errno(r, "cannot look up layer %s in the repository", chain_id);
@@ -1200,7 +1270,7 @@ int sk_capture_prepare_layer(sk_capture *c, const char *key, const char *parent,
         }
         /* The layer's own record lists the chain below it: it must be the
          * requested parent's chain, or containerd's parent check fails. */
-        r = container_obj_load(c, id, &obj);
+        r = container_obj_load(repo, id, &obj);
         if (r >= 0)
                 r = parent_chain(c, parent, &pc, NULL);
         if (r < 0) {
@@ -1247,7 +1317,7 @@ int sk_capture_prepare_layer(sk_capture *c, const char *key, const char *parent,
         if (r < 0)
                 goto out;
         uint64_t bytes = 0;
-        r = rehydrate_fs(c, id, key, dir, &bytes, ret_error);
+        r = rehydrate_fs(c, repo, id, key, dir, &bytes, ret_error);
         if (r < 0)
                 goto out;
         r = sk_snapshotter_commit(c->snap, name, key, cl, ncl);
@@ -1272,7 +1342,8 @@ out:
                           ret_error && *ret_error ? *ret_error : strerror(-r));
                 post_event(c, "error", key, id, 0, 0, 0, "layer %s: rehydration failed", chain_id);
         }
-        pthread_mutex_unlock(&c->repo_mutex);
+        if (repo)
+                restore_end(c, repo);
         sk_mounts_free(&m);
         free(l);
         free(cl);
@@ -1401,7 +1472,7 @@ int sk_capture_list(sk_capture *c, sk_capture_entry **ret, size_t *ret_n, char *
                         ours |= strcmp(list[i]->tags[t], SK_TAG_CONTAINER) == 0 ||
                                 strcmp(list[i]->tags[t], SK_TAG_LAYER) == 0;
                 container_obj obj = {};
-                if (!ours || container_obj_load(c, list[i]->id, &obj) < 0)
+                if (!ours || container_obj_load(c->repo, list[i]->id, &obj) < 0)
                         continue;
                 sk_capture_entry *e = &out[w++];
                 memcpy(e->id, list[i]->id, sizeof(e->id));
