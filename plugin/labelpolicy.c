@@ -21,6 +21,11 @@ const char *sk_labels_daemon_owned(const sk_label *l, size_t n) {
         return NULL;
 }
 
+const char *const *sk_labels_daemon_keys(size_t *ret_n) {
+        *ret_n = ARRAY_SIZE(daemon_owned);
+        return daemon_owned;
+}
+
 int sk_restore_selectors_parse(const char *value, unsigned *ret) {
         unsigned allowed = 0;
         const char *p = value;

@@ -18,6 +18,9 @@
  *     someone who can list the repository, or was told it, knows; "latest" or
  *     a 4-digit prefix would let anyone name someone else's backup. Anywhere
  *     else it is inert (containerd replays a container's labels in Update);
+ *   - an Update replacing every label (containerd's metadata store sends
+ *     one with all its own labels on every `ctr snapshots label`) keeps the
+ *     daemon-owned ones, which containerd never knew about;
  *   - a request carries at most SK_LABELS_MAX labels, so that the label
  *     handling (quadratic in the count) stays cheap.
  * Pure functions: no I/O, no state. */
@@ -42,6 +45,10 @@ int sk_restore_selectors_parse(const char *value, unsigned *ret);
 
 /* The first daemon-owned label in l[0..n) (its key, borrowed), or NULL. */
 const char *sk_labels_daemon_owned(const sk_label *l, size_t n);
+
+/* The keys of the daemon-owned labels (static), for an Update that replaces
+ * every label to keep (sk_snapshotter_update_keep). */
+const char *const *sk_labels_daemon_keys(size_t *ret_n);
 
 /* Whether key (a backend key "ns/N/name") is containerd's key for unpacking
  * a layer rather than a snapshot a client names. */

@@ -443,7 +443,9 @@ static int on_update(sk_call *call, const ProtobufCMessage *msg, void *userdata)
         }
 
         sk_info updated = {};
-        r = sk_snapshotter_update(userdata, &in, paths, n_paths, &updated);
+        size_t n_keep;
+        const char *const *keep = sk_labels_daemon_keys(&n_keep);
+        r = sk_snapshotter_update_keep(userdata, &in, paths, n_paths, keep, n_keep, &updated);
         if (r < 0)
                 return fail(call, r, "update %s", in.name);
 

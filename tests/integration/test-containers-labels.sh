@@ -10,7 +10,8 @@
 #    refused too (the daemon deletes snapshots so marked at its next start).
 #  - A client that labels a container's snapshot snapkeep.restoring (ctr
 #    snapshots label, an Update) is refused, and after a snapkeepd restart the
-#    snapshot still exists; a harmless label still works.
+#    snapshot still exists; a harmless label still works, and an Update
+#    replacing every label keeps the daemon's snapkeep.backup label.
 #  - A restore by "latest" or by a short id prefix is refused by default and
 #    works with --restore-selectors=latest,prefix; a full id always works.
 set -u
@@ -19,9 +20,11 @@ SK_SRC=${SK_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$SK_SRC/tests/lib/nodes.sh"
 BUILD_DIR=${BUILD_DIR:-$SK_SRC/build}
 STOREPULL=${STOREPULL:-$BUILD_DIR/go-bin/storepull}
+SKPREPARE=${SKPREPARE:-$BUILD_DIR/go-bin/skprepare}
 nodes_setup
-BUILD_DIR=$BUILD_DIR bash "$SK_SRC/tests/go/build.sh" storepull >/dev/null 2>&1
-[ -x "$STOREPULL" ] || sk_skip "tests/go/storepull could not be built (golang-go, containerd Go sources)"
+BUILD_DIR=$BUILD_DIR bash "$SK_SRC/tests/go/build.sh" storepull skprepare >/dev/null 2>&1
+[ -x "$STOREPULL" ] && [ -x "$SKPREPARE" ] ||
+  sk_skip "tests/go/storepull or skprepare could not be built (golang-go, containerd Go sources)"
 
 node_start a || { sk_notok "node A starts"; sk_finish; }
 sk_check "A: import the image" sk_ctr a images import --snapshotter snapkeep "$NODES_IMG_TAR" || sk_finish
@@ -75,6 +78,16 @@ rc=$?
   sk_ok "ctr snapshots label victim snapkeep.restoring=1 is refused" ||
   sk_notok "labelling the victim's snapshot snapkeep.restoring (exit $rc)" "$out"
 sk_check "a harmless label still works" sk_ctr a snapshots --snapshotter snapkeep label victim "containerd.io/snapshot/x=1"
+# An Update without field paths replaces every label (containerd forwards one
+# so when its client names no paths, with only the labels it knows): the
+# daemon's backup labels must survive it.
+"$SKPREPARE" -socket "$(sk_sock a)" -update -key "$(node_backend_key a victim)" -label "containerd.io/snapshot/x=1" >/dev/null ||
+  sk_notok "Update replacing every label"
+binfo=$(sk_backend_ctr a info "$(node_backend_key a victim)")
+[ "$(jq -r '.Labels["containerd.io/snapshot/snapkeep.backup"] // empty' <<<"$binfo")" = "$ID" ] &&
+  [ "$(jq -r '.Labels["containerd.io/snapshot/x"] // empty' <<<"$binfo")" = 1 ] &&
+  sk_ok "after an Update replacing every label, the snapshot keeps snapkeep.backup=$ID and has the new label" ||
+  sk_notok "labels after an Update replacing every label" "$(jq -c .Labels <<<"$binfo")"
 # (not through sk_check: its subshell would lose the new daemon's pid)
 node_snapkeepd_restart a >/dev/null 2>&1 && sk_ok "snapkeepd restarts" || sk_notok "snapkeepd restarts"
 if [ -n "$(node_backend_key a victim)" ] && node_exec a victim 'cat /work/secret' >/dev/null 2>&1; then

@@ -5,9 +5,12 @@
 // snapshotter; tests use this to put several in flight at once.
 //
 //	skprepare -socket SOCK -key KEY [-parent KEY] [-label K=V]...
+//	skprepare -socket SOCK -update -key KEY [-label K=V]...
 //
-// Prints "prepared KEY in N ms"; on error prints the error (with its gRPC
-// code) and exits 1.
+// -update sends an Update without field paths instead: replace every label
+// (what containerd forwards when its client gives no paths).
+// Prints "prepared KEY in N ms" (or the labels after the update); on error
+// prints the error (with its gRPC code) and exits 1.
 package main
 
 import (
@@ -40,6 +43,7 @@ func main() {
 	sock := flag.String("socket", "", "snapkeepd's socket")
 	key := flag.String("key", "", "key to prepare")
 	parent := flag.String("parent", "", "parent key")
+	update := flag.Bool("update", false, "Update (replace all labels) instead of Prepare")
 	labels := labelFlag{}
 	flag.Var(labels, "label", "K=V (repeatable)")
 	flag.Parse()
@@ -55,6 +59,15 @@ func main() {
 	}
 	defer conn.Close()
 	sn := sktest.Snapshotter(conn)
+	if *update {
+		info, err := sn.Update(ctx, snapshots.Info{Name: *key, Labels: labels})
+		if err != nil {
+			fmt.Printf("update %s: %v (code %s)\n", *key, err, status.Code(err))
+			os.Exit(1)
+		}
+		fmt.Printf("updated %s: %v\n", *key, info.Labels)
+		return
+	}
 	t0 := time.Now()
 	if _, err := sn.Prepare(ctx, *key, *parent, snapshots.WithLabels(labels)); err != nil {
 		fmt.Printf("prepare %s: %v (code %s)\n", *key, err, status.Code(err))
