@@ -70,6 +70,19 @@ static int set_path(char **field, const char *value, size_t max, const char **wh
         return 0;
 }
 
+/* A decimal count from 1 to max into *field. */
+static int set_count(unsigned *field, const char *value, unsigned long max, const char *range, const char **why) {
+        char *end;
+        errno = 0;
+        unsigned long n = strtoul(value, &end, 10);
+        if (errno != 0 || end == value || *end != '\0' || value[0] == '-' || n < 1 || n > max) {
+                *why = range;
+                return -EINVAL;
+        }
+        *field = (unsigned) n;
+        return 0;
+}
+
 static int set_value(sk_config *c, const char *key, const char *value, const char **why) {
         if (strcmp(key, "root") == 0)
                 return set_path(&c->root, value, 0, why);
@@ -113,17 +126,8 @@ static int set_value(sk_config *c, const char *key, const char *value, const cha
                 }
                 return 0;
         }
-        if (strcmp(key, "restores") == 0) {
-                char *end;
-                errno = 0;
-                unsigned long n = strtoul(value, &end, 10);
-                if (errno != 0 || end == value || *end != '\0' || value[0] == '-' || n < 1 || n > SK_RESTORES_MAX) {
-                        *why = "must be a number from 1 to 16";
-                        return -EINVAL;
-                }
-                c->restores = (unsigned) n;
-                return 0;
-        }
+        if (strcmp(key, "restores") == 0)
+                return set_count(&c->restores, value, SK_RESTORES_MAX, "must be a number from 1 to 16", why);
         if (strcmp(key, "log_level") == 0) {
                 int l = sk_log_parse_level(value);
                 if (l < 0) {
@@ -133,17 +137,8 @@ static int set_value(sk_config *c, const char *key, const char *value, const cha
                 c->log_level = l;
                 return 0;
         }
-        if (strcmp(key, "workers") == 0) {
-                char *end;
-                errno = 0;
-                unsigned long n = strtoul(value, &end, 10);
-                if (errno != 0 || end == value || *end != '\0' || value[0] == '-' || n < 1 || n > SK_WORKERS_MAX) {
-                        *why = "must be a number from 1 to 64";
-                        return -EINVAL;
-                }
-                c->workers = (unsigned) n;
-                return 0;
-        }
+        if (strcmp(key, "workers") == 0)
+                return set_count(&c->workers, value, SK_WORKERS_MAX, "must be a number from 1 to 64", why);
         *why = "is not a known key";
         return -EINVAL;
 }
