@@ -316,7 +316,9 @@ static int prepare_with_capture(sk_call *call, sk_snapshotter *s, const PB(Prepa
         }
         const char *ref = find_label(labels, n, SK_LABEL_SNAPSHOT_REF);
         log_debug("prepare %s: %zu labels, snapshot.ref %s", req->key, n, ref ? ref : "(none)");
-        if (ref && req->key && req->key[0]) {
+        /* Only containerd's unpacker asks for a layer this way; any other key
+         * would let a client materialise any layer the repository holds. */
+        if (ref && req->key && req->key[0] && sk_key_is_unpack(req->key)) {
                 r = sk_capture_prepare_layer(capture_hook, req->key, req->parent, labels, n, ref, &error);
                 free(error);
                 if (r > 0)
