@@ -19,6 +19,7 @@
 #include "backup/restore.h"
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "plugin/repopool.h"
 
 #define EVENT_RING 256
 #define META_FILE "snapkeep-container.json"
@@ -36,15 +37,9 @@ struct sk_capture {
         char repo_error[256];
 
         /* Restores in Prepare run on handles of their own, not on repo under
-         * repo_mutex: a restore takes as long as its data, and neither a backup
-         * nor another restore may hold up the Snapshots calls behind it (one
-         * handle cannot serve two restores: sk_repo_lock reloads its index).
-         * At most max_restores run at once; idle handles are kept for the next
-         * one (each holds the index in memory). */
-        pthread_mutex_t pool_mutex;
-        unsigned max_restores, restores_running;
-        sk_repo *idle[SK_CAPTURE_RESTORES_MAX];
-        size_t n_idle;
+         * repo_mutex: neither a backup nor another restore may hold them up
+         * (see repopool.h). */
+        sk_repo_pool *restores;
 
         pthread_mutex_t ev_mutex;
         pthread_cond_t ev_cond;
@@ -163,20 +158,22 @@ static void count(sk_capture *c, uint64_t *counter) {
 
 /* --- lifecycle ---------------------------------------------------------------- */
 
+static int open_restore_handle(void *userdata, sk_repo **ret, char **ret_error);
+
 int sk_capture_new(sk_snapshotter *snap, const sk_capture_options *opts, sk_capture **ret) {
         sk_capture *c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
         c->snap = snap;
         c->remote_layers = opts->remote_layers;
-        c->max_restores = opts->max_restores ? MIN(opts->max_restores, SK_CAPTURE_RESTORES_MAX) : 1;
-        pthread_mutex_init(&c->pool_mutex, NULL);
         pthread_mutex_init(&c->repo_mutex, NULL);
         pthread_mutex_init(&c->ev_mutex, NULL);
         pthread_cond_init(&c->ev_cond, NULL);
         if ((opts->repo_url && !(c->url = strdup(opts->repo_url))) ||
             (opts->password_file && !(c->password_file = strdup(opts->password_file))) ||
-            (opts->key_file && !(c->key_file = strdup(opts->key_file)))) {
+            (opts->key_file && !(c->key_file = strdup(opts->key_file))) ||
+            sk_repo_pool_new(opts->max_restores ? MIN(opts->max_restores, SK_CAPTURE_RESTORES_MAX) : 1,
+                             open_restore_handle, c, &c->restores) < 0) {
                 sk_capture_free(c);
                 return -ENOMEM;
         }
@@ -191,9 +188,7 @@ void sk_capture_free(sk_capture *c) {
                 (void) sk_repo_flush(c->repo);
                 sk_repo_free(c->repo);
         }
-        for (size_t i = 0; i < c->n_idle; i++)
-                sk_repo_free(c->idle[i]); /* restores put nothing: no flush */
-        pthread_mutex_destroy(&c->pool_mutex);
+        sk_repo_pool_free(c->restores);
         pthread_mutex_destroy(&c->repo_mutex);
         pthread_mutex_destroy(&c->ev_mutex);
         pthread_cond_destroy(&c->ev_cond);
@@ -243,6 +238,10 @@ static int open_handle(sk_capture *c, sk_repo **ret, char **ret_error, char *sta
         return 0;
 }
 
+static int open_restore_handle(void *userdata, sk_repo **ret, char **ret_error) {
+        return open_handle(userdata, ret, ret_error, NULL, 0);
+}
+
 /* Open the repository if it is not open yet. Caller holds repo_mutex. */
 static int open_repo(sk_capture *c, char **ret_error) {
         if (c->repo)
@@ -253,45 +252,6 @@ static int open_repo(sk_capture *c, char **ret_error) {
         c->repo_error[0] = '\0';
         log_info("opened repository %s", c->url);
         return 0;
-}
-
-/* Take a restore slot and a handle for it: -EAGAIN (*ret_error says so)
- * when max_restores run already, for the caller to refuse or fall back
- * rather than hold a gRPC worker waiting. End with restore_end(). */
-static int restore_begin(sk_capture *c, sk_repo **ret, char **ret_error) {
-        pthread_mutex_lock(&c->pool_mutex);
-        if (c->restores_running >= c->max_restores) {
-                unsigned n = c->restores_running;
-                pthread_mutex_unlock(&c->pool_mutex);
-                errorf(ret_error, "%u restores are running already (restores = %u in snapkeepd.conf); retry later", n,
-                       c->max_restores);
-                return -EAGAIN;
-        }
-        c->restores_running++;
-        sk_repo *repo = c->n_idle ? c->idle[--c->n_idle] : NULL;
-        pthread_mutex_unlock(&c->pool_mutex);
-        if (!repo) {
-                int r = open_handle(c, &repo, ret_error, NULL, 0);
-                if (r < 0) {
-                        pthread_mutex_lock(&c->pool_mutex);
-                        c->restores_running--;
-                        pthread_mutex_unlock(&c->pool_mutex);
-                        return r;
-                }
-        }
-        *ret = repo;
-        return 0;
-}
-
-static void restore_end(sk_capture *c, sk_repo *repo) {
-        pthread_mutex_lock(&c->pool_mutex);
-        c->restores_running--;
-        if (repo && c->n_idle < c->max_restores) {
-                c->idle[c->n_idle++] = repo;
-                repo = NULL;
-        }
-        pthread_mutex_unlock(&c->pool_mutex);
-        sk_repo_free(repo);
 }
 
 int sk_capture_open_repo(sk_capture *c) {
@@ -1025,7 +985,7 @@ int sk_capture_keys_for_all(sk_capture *c, char ***ret, size_t *ret_n) {
 /* --- restore ------------------------------------------------------------------------- */
 
 /* Restore backup id's "fs" into <snapdir>/fs, which must be empty, reading
- * through repo (a restore handle, see restore_begin()). */
+ * through repo (a restore handle, see repopool.h). */
 static int rehydrate_fs(sk_capture *c, sk_repo *repo, const char *id, const char *key, const char *snapdir,
                         uint64_t *ret_bytes, char **ret_error) {
         char *tmp = NULL, *fs = NULL, *from = NULL;
@@ -1134,7 +1094,7 @@ int sk_capture_prepare_restore(sk_capture *c, const char *key, const char *paren
         double t0 = mono_s();
         int r;
 
-        r = restore_begin(c, &repo, ret_error);
+        r = sk_repo_pool_begin(c->restores, &repo, ret_error);
         if (r < 0)
                 goto out;
         r = sk_backup_resolve(repo, backup_id, id);
@@ -1216,7 +1176,7 @@ out:
                 log_error("%s", ret_error && *ret_error ? *ret_error : strerror(-r));
         }
         if (repo)
-                restore_end(c, repo);
+                sk_repo_pool_end(c->restores, repo);
         sk_mounts_free(&m);
         free(l);
         free(dir);
@@ -1252,7 +1212,7 @@ int sk_capture_prepare_layer(sk_capture *c, const char *key, const char *parent,
         if (!s2)
                 return 0;
 
-        r = restore_begin(c, &repo, NULL);
+        r = sk_repo_pool_begin(c->restores, &repo, NULL);
         if (r < 0) {
                 log_debug_errno(r, "layer %s: no usable repository or no free restore slot, containerd unpacks it",
                                 chain_id);
@@ -1343,7 +1303,7 @@ out:
                 post_event(c, "error", key, id, 0, 0, 0, "layer %s: rehydration failed", chain_id);
         }
         if (repo)
-                restore_end(c, repo);
+                sk_repo_pool_end(c->restores, repo);
         sk_mounts_free(&m);
         free(l);
         free(cl);
