@@ -147,8 +147,10 @@ static int run(const sk_config *cfg, const sigset_t *stop_signals) {
                         return log_error_errno(r, "%s exists and is not a socket", cfg->socket);
                 return log_error_errno(r, "cannot serve on %s", cfg->socket);
         }
-        log_info("snapkeepd %s serving %s on %s with %u workers (gRPC %s); control API on %s; repository %s%s",
-                 SK_VERSION, cfg->root, cfg->socket, cfg->workers, grpc_version_string(), cfg->admin_socket, cfg->repo,
+        log_info("snapkeepd %s serving %s on %s with %u workers + %u for restores (gRPC %s); control API on %s; "
+                 "repository %s%s",
+                 SK_VERSION, cfg->root, cfg->socket, cfg->workers, cfg->restores, grpc_version_string(),
+                 cfg->admin_socket, cfg->repo,
                  cfg->remote_layers ? ", remote layers on" : "");
 
         for (;;) {
