@@ -262,6 +262,11 @@ int sk_capture_open_repo(sk_capture *c) {
         if (r < 0)
                 log_info("repository not opened yet: %s", error ? error : strerror(-r));
         free(error);
+        /* Restores use handles of their own: park one, so that the first
+         * restore does not pay for opening either. */
+        sk_repo *h = NULL;
+        if (r >= 0 && c->url && sk_repo_pool_begin(c->restores, &h, NULL) >= 0)
+                sk_repo_pool_end(c->restores, h);
         return 0;
 }
 

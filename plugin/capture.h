@@ -115,8 +115,9 @@ int sk_capture_prepare_restore(sk_capture *c, const char *key, const char *paren
 int sk_capture_prepare_layer(sk_capture *c, const char *key, const char *parent, const sk_label *labels,
                              size_t n_labels, const char *chain_id, char **ret_error);
 
-/* Open the repository now rather than at the first operation (so the first
- * restore does not pay for key derivation and index loading). A missing
+/* Open the repository (and one restore handle) now rather than at the first
+ * operation (so the first restore does not pay for key derivation and index
+ * loading). A missing
  * repository or secret is not an error here: returns 0 and the operation
  * that needs it reports it. */
 int sk_capture_open_repo(sk_capture *c);
