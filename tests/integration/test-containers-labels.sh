@@ -12,6 +12,8 @@
 #    snapshots label, an Update) is refused, and after a snapkeepd restart the
 #    snapshot still exists; a harmless label still works, and an Update
 #    replacing every label keeps the daemon's snapkeep.backup label.
+#  - A client's Prepare labelled containerd.io/snapshot.ref=<chain id> (not an
+#    unpack key) is not answered with a layer built from the repository.
 #  - A restore by "latest" or by a short id prefix is refused by default and
 #    works with --restore-selectors=latest,prefix; a full id always works.
 set -u
@@ -94,6 +96,20 @@ if [ -n "$(node_backend_key a victim)" ] && node_exec a victim 'cat /work/secret
   sk_ok "after the restart the victim's snapshot is still there and its task still reads it"
 else
   sk_notok "the victim's snapshot is gone after the restart" "$(grep -i 'half-restored' "$(sk_dir a)/snapkeepd.log" | tail -2)"
+fi
+
+# ---- a client asks for a layer by snapshot.ref ------------------------------------------
+# The remote-snapshotter answer (build the layer from the repository) is for
+# containerd's unpacker only; a client's own key gets a plain snapshot.
+top=$(sk_backend_ctr a info "$(node_backend_key a victim)" | jq -r .Parent)
+below=$(sk_backend_ctr a info "$top" | jq -r .Parent)
+chain=${top##*/}
+out=$("$SKPREPARE" -socket "$(sk_sock a)" -key "$SK_NAMESPACE/777/mine" -parent "$below" \
+  -label "containerd.io/snapshot.ref=$chain" 2>&1); rc=$?
+if [ $rc -eq 0 ] && [ -z "$(sk_backend_ctr a ls | awk -v k="$SK_NAMESPACE/777/$chain" '$1 == k')" ]; then
+  sk_ok "Prepare of a client's key with snapshot.ref=$chain is a plain Prepare (no layer built from the repository)"
+else
+  sk_notok "Prepare of a client's key with snapshot.ref (exit $rc)" "$out"
 fi
 
 # ---- selectors ------------------------------------------------------------------------
