@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "container/meta.h"
 #include "container/record.h"
+#include "plugin/repopool.h"
 
 #define EVENT_RING 256
 #define LOCK_WAIT_SECONDS 60
@@ -30,9 +31,14 @@ struct sk_capture {
         char *url, *password_file, *key_file;
         bool remote_layers;
 
-        pthread_mutex_t repo_mutex; /* serialises every repository operation */
+        pthread_mutex_t repo_mutex; /* serialises every operation on repo */
         sk_repo *repo;
         char repo_error[256];
+
+        /* Restores in Prepare run on handles of their own, not on repo under
+         * repo_mutex: neither a backup nor another restore may hold them up
+         * (see repopool.h). */
+        sk_repo_pool *restores;
 
         pthread_mutex_t ev_mutex;
         pthread_cond_t ev_cond;
@@ -151,6 +157,8 @@ static void count(sk_capture *c, uint64_t *counter) {
 
 /* --- lifecycle ---------------------------------------------------------------- */
 
+static int open_restore_handle(void *userdata, sk_repo **ret, char **ret_error);
+
 int sk_capture_new(sk_snapshotter *snap, const sk_capture_options *opts, sk_capture **ret) {
         sk_capture *c = calloc(1, sizeof(*c));
         if (!c)
@@ -162,7 +170,9 @@ int sk_capture_new(sk_snapshotter *snap, const sk_capture_options *opts, sk_capt
         pthread_cond_init(&c->ev_cond, NULL);
         if ((opts->repo_url && !(c->url = strdup(opts->repo_url))) ||
             (opts->password_file && !(c->password_file = strdup(opts->password_file))) ||
-            (opts->key_file && !(c->key_file = strdup(opts->key_file)))) {
+            (opts->key_file && !(c->key_file = strdup(opts->key_file))) ||
+            sk_repo_pool_new(opts->max_restores ? MIN(opts->max_restores, SK_CAPTURE_RESTORES_MAX) : 1,
+                             open_restore_handle, c, &c->restores) < 0) {
                 sk_capture_free(c);
                 return -ENOMEM;
         }
@@ -177,6 +187,7 @@ void sk_capture_free(sk_capture *c) {
                 (void) sk_repo_flush(c->repo);
                 sk_repo_free(c->repo);
         }
+        sk_repo_pool_free(c->restores);
         pthread_mutex_destroy(&c->repo_mutex);
         pthread_mutex_destroy(&c->ev_mutex);
         pthread_cond_destroy(&c->ev_cond);
@@ -186,17 +197,17 @@ void sk_capture_free(sk_capture *c) {
         free(c);
 }
 
-/* Open the repository if it is not open yet. Caller holds repo_mutex. */
-static int open_repo(sk_capture *c, char **ret_error) {
-        if (c->repo)
-                return 0;
+/* A new handle on the repository. A short reason goes to status (size
+ * bytes, may be NULL) for daemon status. */
+static int open_handle(sk_capture *c, sk_repo **ret, char **ret_error, char *status, size_t size) {
         if (!c->url) {
                 errorf(ret_error, "no repository configured (repo = ... in snapkeepd.conf or --repo)");
                 return -ENOMEDIUM;
         }
         if (!c->key_file && !c->password_file) {
                 errorf(ret_error, "no secret for repository %s: set password_file or key_file", c->url);
-                snprintf(c->repo_error, sizeof(c->repo_error), "no password_file or key_file configured");
+                if (status)
+                        snprintf(status, size, "no password_file or key_file configured");
                 return -ENOKEY;
         }
         sk_secret *secret = NULL;
@@ -205,10 +216,12 @@ static int open_repo(sk_capture *c, char **ret_error) {
         if (r < 0) {
                 errorf(ret_error, "cannot read the secret from %s: %s", c->key_file ? c->key_file : c->password_file,
                        strerror(-r));
-                snprintf(c->repo_error, sizeof(c->repo_error), "cannot read secret: %s", strerror(-r));
+                if (status)
+                        snprintf(status, size, "cannot read secret: %s", strerror(-r));
                 return r;
         }
-        r = sk_repo_open(c->url, secret, &c->repo);
+        sk_repo *repo = NULL;
+        r = sk_repo_open(c->url, secret, &repo);
         sk_secret_free(secret);
         if (r < 0) {
                 const char *why = r == -EKEYREJECTED ? "wrong passphrase or key file"
@@ -216,10 +229,25 @@ static int open_repo(sk_capture *c, char **ret_error) {
                                                      : strerror(-r);
                 errorf(ret_error, "cannot open repository %s: %s%s%s", c->url, why,
                        *sk_repo_last_error(NULL) ? ": " : "", sk_repo_last_error(NULL));
-                snprintf(c->repo_error, sizeof(c->repo_error), "%s", why);
-                c->repo = NULL;
+                if (status)
+                        snprintf(status, size, "%s", why);
                 return r == -ENOENT ? -ENOMEDIUM : r;
         }
+        *ret = repo;
+        return 0;
+}
+
+static int open_restore_handle(void *userdata, sk_repo **ret, char **ret_error) {
+        return open_handle(userdata, ret, ret_error, NULL, 0);
+}
+
+/* Open the repository if it is not open yet. Caller holds repo_mutex. */
+static int open_repo(sk_capture *c, char **ret_error) {
+        if (c->repo)
+                return 0;
+        int r = open_handle(c, &c->repo, ret_error, c->repo_error, sizeof(c->repo_error));
+        if (r < 0)
+                return r;
         c->repo_error[0] = '\0';
         log_info("opened repository %s", c->url);
         return 0;
@@ -233,6 +261,11 @@ int sk_capture_open_repo(sk_capture *c) {
         if (r < 0)
                 log_info("repository not opened yet: %s", error ? error : strerror(-r));
         free(error);
+        /* Restores use handles of their own: park one, so that the first
+         * restore does not pay for opening either. */
+        sk_repo *h = NULL;
+        if (r >= 0 && c->url && sk_repo_pool_begin(c->restores, &h, NULL) >= 0)
+                sk_repo_pool_end(c->restores, h);
         return 0;
 }
 
@@ -339,15 +372,15 @@ static int parent_chain(sk_capture *c, const char *parent, chain *ret, char **re
         return 0;
 }
 
-/* layers/<algo>-<hex> = "<backup-id>\n". Caller holds repo_mutex. 1 found,
- * 0 missing. */
-static int layer_lookup(sk_capture *c, const char *chain_id, char ret_id[65]) {
+/* layers/<algo>-<hex> = "<backup-id>\n". Caller holds repo_mutex if repo is
+ * c->repo. 1 found, 0 missing. */
+static int layer_lookup(sk_repo *repo, const char *chain_id, char ret_id[65]) {
         char name[SK_CHAIN_ID_MAX + 1];
         if (sk_layer_object_name(chain_id, name) < 0)
                 return 0;
         void *buf = NULL;
         size_t len = 0;
-        int r = sk_repo_get_object(c->repo, SK_LAYER_OBJ_DIR, name, &buf, &len);
+        int r = sk_repo_get_object(repo, SK_LAYER_OBJ_DIR, name, &buf, &len);
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
@@ -360,7 +393,7 @@ static int layer_lookup(sk_capture *c, const char *chain_id, char ret_id[65]) {
         }
         /* A layer backup removed by `snapkeep forget` no longer counts: the
          * layer is captured again rather than referred to. */
-        r = sk_repo_get_object(c->repo, "backups", ret_id, &buf, &len);
+        r = sk_repo_get_object(repo, "backups", ret_id, &buf, &len);
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
@@ -370,13 +403,13 @@ static int layer_lookup(sk_capture *c, const char *chain_id, char ret_id[65]) {
 }
 
 /* The record containers/<id> of backup id (docs/FORMAT.md 7a). Caller holds
- * repo_mutex. On failure why (if not NULL) says what is wrong; a malformed
+ * repo_mutex if repo is c->repo. On failure why (if not NULL) says what is wrong; a malformed
  * record is also logged, naming the rule it breaks. */
-static int record_load(sk_capture *c, const char *id, sk_container_record *ret, char why[256]) {
+static int record_load(sk_repo *repo, const char *id, sk_container_record *ret, char why[256]) {
         _cleanup_free_ void *buf = NULL;
         size_t len = 0;
         char detail[256];
-        int r = sk_repo_get_object(c->repo, SK_CONTAINER_OBJ_DIR, id, &buf, &len);
+        int r = sk_repo_get_object(repo, SK_CONTAINER_OBJ_DIR, id, &buf, &len);
         if (r < 0)
                 snprintf(detail, sizeof(detail), "%s",
                          r == -ENOENT ? "no " SK_CONTAINER_OBJ_DIR "/ record" : strerror(-r));
@@ -622,7 +655,7 @@ static int backup_one(sk_capture *c, const sk_info *info, const char *chain_id, 
 static int capture_chain(sk_capture *c, const chain *ch, char **backups, sk_capture_result *res, char **ret_error) {
         for (size_t i = 0; i < ch->n; i++) {
                 char id[65];
-                int r = layer_lookup(c, ch->ids[i], id);
+                int r = layer_lookup(c->repo, ch->ids[i], id);
                 if (r < 0) {
                         errorf(ret_error, "cannot look up layer %s in the repository: %s", ch->ids[i], strerror(-r));
                         return r;
@@ -695,7 +728,7 @@ int sk_capture_backup(sk_capture *c, const char *key, const char *const *tags, s
                 goto out;
         if (chain_id) {
                 char id[65];
-                r = layer_lookup(c, chain_id, id);
+                r = layer_lookup(c->repo, chain_id, id);
                 if (r < 0)
                         goto out;
                 if (r > 0) {
@@ -818,7 +851,7 @@ int sk_capture_keys_for_all(sk_capture *c, char ***ret, size_t *ret_n) {
                 if (r >= 0 && sk_snapshotter_stat(c->snap, kl.keys[i], &info) >= 0) {
                         const char *cid = sk_capture_chain_id(&info);
                         char id[65];
-                        if (cid && layer_lookup(c, cid, id) > 0)
+                        if (cid && layer_lookup(c->repo, cid, id) > 0)
                                 keep = false;
                         sk_info_clear(&info);
                 }
@@ -838,10 +871,10 @@ int sk_capture_keys_for_all(sk_capture *c, char ***ret, size_t *ret_n) {
 
 /* --- restore ------------------------------------------------------------------------- */
 
-/* Restore backup id's "fs" into <snapdir>/fs, which must be empty. Caller
- * holds repo_mutex. */
-static int rehydrate_fs(sk_capture *c, const char *id, const char *key, const char *snapdir, uint64_t *ret_bytes,
-                        char **ret_error) {
+/* Restore backup id's "fs" into <snapdir>/fs, which must be empty, reading
+ * through repo (a restore handle, see repopool.h). */
+static int rehydrate_fs(sk_capture *c, sk_repo *repo, const char *id, const char *key, const char *snapdir,
+                        uint64_t *ret_bytes, char **ret_error) {
         char *tmp = NULL, *fs = NULL, *from = NULL;
         int r;
         if (asprintf(&tmp, "%s/.restore", snapdir) < 0 || asprintf(&fs, "%s/fs", snapdir) < 0 ||
@@ -862,14 +895,14 @@ static int rehydrate_fs(sk_capture *c, const char *id, const char *key, const ch
                 .userdata = &o,
         };
         sk_restore_result rr = {};
-        r = sk_restore_run(c->repo, id, &ro, &rr);
+        r = sk_restore_run(repo, id, &ro, &rr);
         if (r < 0) {
                 if (o.first_error[0])
                         errorf(ret_error, "restoring backup %s failed: %" PRIu64 " entries failed, first: %s", id,
                                o.errors, o.first_error);
                 else
                         errorf(ret_error, "restoring backup %s failed: %s%s%s", id, strerror(-r),
-                               *sk_repo_last_error(c->repo) ? ": " : "", sk_repo_last_error(c->repo));
+                               *sk_repo_last_error(repo) ? ": " : "", sk_repo_last_error(repo));
                 goto out;
         }
         if (rmdir(fs) < 0 && errno != ENOENT) {
@@ -939,7 +972,8 @@ int sk_capture_prepare_restore(sk_capture *c, const char *key, const char *paren
         sk_container_record rec = {};
         chain pc = {};
         sk_mounts m = {};
-        char id[SK_BACKUP_ID_HEX + 1];
+        char id[SK_BACKUP_ID_HEX + 1] = "";
+        sk_repo *repo = NULL;
         bool created = false;
         char *dir = NULL;
         sk_label *l = NULL;
@@ -947,11 +981,10 @@ int sk_capture_prepare_restore(sk_capture *c, const char *key, const char *paren
         double t0 = mono_s();
         int r;
 
-        pthread_mutex_lock(&c->repo_mutex);
-        r = open_repo(c, ret_error);
+        r = sk_repo_pool_begin(c->restores, &repo, ret_error);
         if (r < 0)
                 goto out;
-        r = sk_backup_resolve(c->repo, backup_id, id);
+        r = sk_backup_resolve(repo, backup_id, id);
         if (r < 0) {
                 errorf(ret_error, "restore: backup %s: %s", backup_id,
                        r == -ENOENT ? "not found in the repository" : r == -ENOTUNIQ ? "ambiguous prefix"
@@ -959,7 +992,7 @@ int sk_capture_prepare_restore(sk_capture *c, const char *key, const char *paren
                 goto out;
         }
         char why[256];
-        r = record_load(c, id, &rec, why);
+        r = record_load(repo, id, &rec, why);
         if (r < 0) {
                 errorf(ret_error, "restore: backup %s is not a snapkeep container backup (%s)", id, why);
                 goto out;
@@ -1002,7 +1035,7 @@ int sk_capture_prepare_restore(sk_capture *c, const char *key, const char *paren
                 goto out;
         }
         uint64_t bytes = 0;
-        r = rehydrate_fs(c, id, key, dir, &bytes, ret_error);
+        r = rehydrate_fs(c, repo, id, key, dir, &bytes, ret_error);
         if (r < 0)
                 goto out;
         r = drop_marker(c, key);
@@ -1026,7 +1059,8 @@ out:
                 post_event(c, "error", key, id, 0, 0, 0, "%s", ret_error && *ret_error ? *ret_error : strerror(-r));
                 log_error("%s", ret_error && *ret_error ? *ret_error : strerror(-r));
         }
-        pthread_mutex_unlock(&c->repo_mutex);
+        if (repo)
+                sk_repo_pool_end(c->restores, repo);
         sk_mounts_free(&m);
         free(l);
         free(dir);
@@ -1037,7 +1071,8 @@ out:
 
 int sk_capture_prepare_layer(sk_capture *c, const char *key, const char *parent, const sk_label *labels,
                              size_t n_labels, const char *chain_id, char **ret_error) {
-        char id[65];
+        char id[65] = "";
+        sk_repo *repo = NULL;
         char *name = NULL, *dir = NULL;
         sk_label *l = NULL, *cl = NULL;
         sk_mounts m = {};
@@ -1060,14 +1095,14 @@ int sk_capture_prepare_layer(sk_capture *c, const char *key, const char *parent,
         if (!s2)
                 return 0;
 
-        pthread_mutex_lock(&c->repo_mutex);
-        r = open_repo(c, NULL);
+        r = sk_repo_pool_begin(c->restores, &repo, NULL);
         if (r < 0) {
-                log_debug_errno(r, "layer %s: no usable repository, containerd unpacks it", chain_id);
-                r = 0; /* no usable repository: containerd unpacks as usual */
+                log_debug_errno(r, "layer %s: no usable repository or no free restore slot, containerd unpacks it",
+                                chain_id);
+                r = 0; /* containerd unpacks as usual */
                 goto out;
         }
-        r = layer_lookup(c, chain_id, id);
+        r = layer_lookup(repo, chain_id, id);
         if (r <= 0) {
                 if (r < 0)
                         log_warning_errno(r, "cannot look up layer %s in the repository", chain_id);
@@ -1078,7 +1113,7 @@ int sk_capture_prepare_layer(sk_capture *c, const char *key, const char *parent,
         }
         /* The layer's own record lists the chain below it: it must be the
          * requested parent's chain, or containerd's parent check fails. */
-        r = record_load(c, id, &rec, NULL);
+        r = record_load(repo, id, &rec, NULL);
         if (r >= 0)
                 r = parent_chain(c, parent, &pc, NULL);
         if (r < 0) {
@@ -1122,7 +1157,7 @@ int sk_capture_prepare_layer(sk_capture *c, const char *key, const char *parent,
         if (r < 0)
                 goto out;
         uint64_t bytes = 0;
-        r = rehydrate_fs(c, id, key, dir, &bytes, ret_error);
+        r = rehydrate_fs(c, repo, id, key, dir, &bytes, ret_error);
         if (r < 0)
                 goto out;
         r = sk_snapshotter_commit(c->snap, name, key, cl, ncl);
@@ -1147,7 +1182,8 @@ out:
                           ret_error && *ret_error ? *ret_error : strerror(-r));
                 post_event(c, "error", key, id, 0, 0, 0, "layer %s: rehydration failed", chain_id);
         }
-        pthread_mutex_unlock(&c->repo_mutex);
+        if (repo)
+                sk_repo_pool_end(c->restores, repo);
         sk_mounts_free(&m);
         free(l);
         free(cl);
@@ -1276,7 +1312,7 @@ int sk_capture_list(sk_capture *c, sk_capture_entry **ret, size_t *ret_n, char *
                         ours |= strcmp(list[i]->tags[t], SK_TAG_CONTAINER) == 0 ||
                                 strcmp(list[i]->tags[t], SK_TAG_LAYER) == 0;
                 sk_container_record rec = {};
-                if (!ours || record_load(c, list[i]->id, &rec, NULL) < 0)
+                if (!ours || record_load(c->repo, list[i]->id, &rec, NULL) < 0)
                         continue;
                 sk_capture_entry *e = &out[w++];
                 memcpy(e->id, list[i]->id, sizeof(e->id));

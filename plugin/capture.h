@@ -26,8 +26,11 @@
  * so no half-restored snapshot survives a restart.
  *
  * The repository is opened lazily on first use and kept open; one mutex
- * serialises repository operations (backup, restore, lookups), so a Prepare
- * that restores waits for a running backup. */
+ * serialises the operations on that handle (backup, listing, the control
+ * API's restores). Restores inside Prepare do not use it: each runs on a
+ * repository handle of its own, at most max_restores at once, so neither a
+ * running backup nor another restore holds them up, and a Prepare beyond the
+ * limit is refused at once (-EAGAIN) instead of waiting on a gRPC worker. */
 #pragma once
 
 #include <stdbool.h>
@@ -52,7 +55,10 @@ typedef struct sk_capture_options {
         const char *password_file; /* one of these two, read at each open */
         const char *key_file;
         bool remote_layers;        /* Prepare with snapshot.ref may rehydrate layers */
+        unsigned max_restores;     /* concurrent restores in Prepare, <= SK_CAPTURE_RESTORES_MAX; 0 = 1 */
 } sk_capture_options;
+
+#define SK_CAPTURE_RESTORES_MAX 16
 
 /* snap is borrowed and must outlive the object. Strings in opts are copied. */
 int sk_capture_new(sk_snapshotter *snap, const sk_capture_options *opts, sk_capture **ret);
@@ -92,7 +98,7 @@ int sk_capture_keys_for_all(sk_capture *c, char ***ret, size_t *ret_n);
 /* Prepare `key` on `parent` and rehydrate container backup `backup_id`'s
  * writable layer into it before returning its mounts. -EXDEV: the parent's
  * chain differs from the backup's (the image differs); -ENOENT: no such
- * backup; other -errno. On any failure the snapshot is removed and
+ * backup; -EAGAIN: max_restores restores are running; other -errno. On any failure the snapshot is removed and
  * *ret_error (owned) names the cause. */
 int sk_capture_prepare_restore(sk_capture *c, const char *key, const char *parent, const sk_label *labels,
                                size_t n_labels, const char *backup_id, sk_mounts *ret, char **ret_error);
@@ -101,13 +107,15 @@ int sk_capture_prepare_restore(sk_capture *c, const char *key, const char *paren
  * chain_id with the same parent chain, build it as a committed snapshot
  * "<ns>/<n>/<chain_id>" (n taken from key) on parent, labelled with
  * snapshot.ref = chain_id and SK_LABEL_LAYER_BACKUP, and return 1 (the caller
- * answers ALREADY_EXISTS). 0: not available, go on with a normal prepare.
+ * answers ALREADY_EXISTS). 0: not available (or every restore slot busy),
+ * go on with a normal prepare.
  * < 0: the rehydration failed (nothing left behind; *ret_error owned). */
 int sk_capture_prepare_layer(sk_capture *c, const char *key, const char *parent, const sk_label *labels,
                              size_t n_labels, const char *chain_id, char **ret_error);
 
-/* Open the repository now rather than at the first operation (so the first
- * restore does not pay for key derivation and index loading). A missing
+/* Open the repository (and one restore handle) now rather than at the first
+ * operation (so the first restore does not pay for key derivation and index
+ * loading). A missing
  * repository or secret is not an error here: returns 0 and the operation
  * that needs it reports it. */
 int sk_capture_open_repo(sk_capture *c);

@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "common/macro.h"
+#include "plugin/labelpolicy.h"
 
 #define CONFIG_SECTION "snapkeepd"
 #define CONFIG_MAX (64 * 1024) /* bytes; a longer file is not a config file */
@@ -24,7 +25,8 @@ static unsigned default_workers(void) {
 }
 
 int sk_config_init(sk_config *c) {
-        *c = (sk_config) { .log_level = SK_LOG_INFO, .workers = default_workers(), .remote_layers = true };
+        *c = (sk_config) { .log_level = SK_LOG_INFO, .workers = default_workers(), .remote_layers = true,
+                           .restores = SK_RESTORES_DEFAULT };
         c->root = strdup(SK_DEFAULT_ROOT);
         c->socket = strdup(SK_DEFAULT_SOCKET);
         c->admin_socket = strdup(SK_DEFAULT_ADMIN_SOCKET);
@@ -69,6 +71,19 @@ static int set_path(char **field, const char *value, size_t max, const char **wh
         return 0;
 }
 
+/* A decimal count from 1 to max into *field. */
+static int set_count(unsigned *field, const char *value, unsigned long max, const char *range, const char **why) {
+        char *end;
+        errno = 0;
+        unsigned long n = strtoul(value, &end, 10);
+        if (errno != 0 || end == value || *end != '\0' || value[0] == '-' || n < 1 || n > max) {
+                *why = range;
+                return -EINVAL;
+        }
+        *field = (unsigned) n;
+        return 0;
+}
+
 static int set_value(sk_config *c, const char *key, const char *value, const char **why) {
         if (strcmp(key, "root") == 0)
                 return set_path(&c->root, value, 0, why);
@@ -105,6 +120,15 @@ static int set_value(sk_config *c, const char *key, const char *value, const cha
                 }
                 return 0;
         }
+        if (strcmp(key, "restore_selectors") == 0) {
+                if (sk_restore_selectors_parse(value, &c->restore_selectors) < 0) {
+                        *why = "must list latest and/or prefix (or be none)";
+                        return -EINVAL;
+                }
+                return 0;
+        }
+        if (strcmp(key, "restores") == 0)
+                return set_count(&c->restores, value, SK_RESTORES_MAX, "must be a number from 1 to 16", why);
         if (strcmp(key, "log_level") == 0) {
                 int l = sk_log_parse_level(value);
                 if (l < 0) {
@@ -114,17 +138,8 @@ static int set_value(sk_config *c, const char *key, const char *value, const cha
                 c->log_level = l;
                 return 0;
         }
-        if (strcmp(key, "workers") == 0) {
-                char *end;
-                errno = 0;
-                unsigned long n = strtoul(value, &end, 10);
-                if (errno != 0 || end == value || *end != '\0' || value[0] == '-' || n < 1 || n > SK_WORKERS_MAX) {
-                        *why = "must be a number from 1 to 64";
-                        return -EINVAL;
-                }
-                c->workers = (unsigned) n;
-                return 0;
-        }
+        if (strcmp(key, "workers") == 0)
+                return set_count(&c->workers, value, SK_WORKERS_MAX, "must be a number from 1 to 64", why);
         *why = "is not a known key";
         return -EINVAL;
 }
@@ -227,6 +242,8 @@ int sk_config_load_stream(sk_config *c, FILE *f, const char *path, char **ret_er
                 .password_file = c->password_file ? strdup(c->password_file) : NULL,
                 .key_file = c->key_file ? strdup(c->key_file) : NULL,
                 .remote_layers = c->remote_layers,
+                .restore_selectors = c->restore_selectors,
+                .restores = c->restores,
         };
         file_state st = { .config = &tmp, .path = path };
         _cleanup_free_ char *text = NULL;
@@ -281,6 +298,8 @@ int sk_config_load_stream(sk_config *c, FILE *f, const char *path, char **ret_er
         c->password_file = TAKE_PTR(tmp.password_file);
         c->key_file = TAKE_PTR(tmp.key_file);
         c->remote_layers = tmp.remote_layers;
+        c->restore_selectors = tmp.restore_selectors;
+        c->restores = tmp.restores;
 out:
         free(st.message);
         sk_config_clear(&tmp);
@@ -301,6 +320,8 @@ static const struct option long_options[] = {
         { "key-file", required_argument, NULL, 'K' },
         { "remote-layers", no_argument, NULL, 'L' },
         { "no-remote-layers", no_argument, NULL, 'N' },
+        { "restore-selectors", required_argument, NULL, 'S' },
+        { "restores", required_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         {},
@@ -363,6 +384,12 @@ int sk_config_from_args(int argc, char *argv[], sk_config *ret, sk_config_action
                         break;
                 case 'K':
                         flags[n_flags++] = (flag) { "key_file", optarg, "--key-file" };
+                        break;
+                case 'S':
+                        flags[n_flags++] = (flag) { "restore_selectors", optarg, "--restore-selectors" };
+                        break;
+                case 'T':
+                        flags[n_flags++] = (flag) { "restores", optarg, "--restores" };
                         break;
                 case 'L':
                         flags[n_flags++] = (flag) { "remote_layers", "true", "--remote-layers" };
@@ -472,6 +499,10 @@ void sk_config_print_help(FILE *f, const char *prog) {
                 "      --key-file=F       repository key file\n"
                 "      --[no-]remote-layers  rehydrate image layers held by the repository\n"
                 "                         instead of unpacking them (default on)\n"
+                "      --restore-selectors=LIST  what a restore label may name besides a full\n"
+                "                         backup id: latest, prefix (default none)\n"
+                "      --restores=N       concurrent restores in Prepare, 1..16 (default 2);\n"
+                "                         each gets a gRPC worker on top of --workers\n"
                 "  -h, --help             show this help and exit\n"
                 "  -V, --version          show the version and exit\n"
                 "\n"
@@ -485,6 +516,8 @@ void sk_config_print_help(FILE *f, const char *prog) {
                 "  repo = " SK_DEFAULT_REPO "\n"
                 "  password_file = /etc/snapkeep/repo.pass\n"
                 "  remote_layers = true\n"
+                "  restore_selectors = none   (or: latest, prefix)\n"
+                "  restores = 2\n"
                 "\n"
                 "containerd (config version 2) uses it with:\n"
                 "  [proxy_plugins.snapkeep]\n"

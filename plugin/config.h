@@ -12,12 +12,19 @@
  *     repo = /var/lib/snapkeep-repo
  *     password_file = /etc/snapkeep/repo.pass   (or key_file = ...)
  *     remote_layers = true
+ *     restore_selectors = none
+ *     restores = 2
  *
  * admin_socket serves the control API (root only, mode 0600). repo is the
  * backup repository URL (opened on first use, so it may be created after the
  * daemon started); its secret comes only from password_file or key_file,
  * never from argv. remote_layers (true/false) lets Prepare rehydrate image
  * layers found in the repository instead of letting containerd unpack them.
+ * restore_selectors lists what a restore label may name besides a full
+ * backup id: "latest" and/or "prefix" (a short id), default none (see
+ * labelpolicy.h for why). restores (1..16) bounds concurrent restores in
+ * Prepare; the Snapshots server gets that many workers on top of `workers`,
+ * so that restores never take the workers other calls need.
  *
  * log_level is one of error, warn, info, debug; workers is 1..64. Lines
  * starting with # or ; are comments. Unknown sections or keys and bad values
@@ -37,6 +44,8 @@
 #define SK_DEFAULT_ADMIN_SOCKET "/run/snapkeep/admin.sock"
 #define SK_DEFAULT_REPO "/var/lib/snapkeep-repo"
 #define SK_WORKERS_MAX 64
+#define SK_RESTORES_MAX 16
+#define SK_RESTORES_DEFAULT 2
 
 typedef enum sk_config_action {
         SK_CONFIG_RUN,
@@ -57,6 +66,8 @@ typedef struct sk_config {
         char *password_file; /* NULL if unset */
         char *key_file;      /* NULL if unset */
         bool remote_layers;
+        unsigned restore_selectors; /* SK_RESTORE_ALLOW_* (plugin/labelpolicy.h) */
+        unsigned restores;          /* concurrent restores, 1..SK_RESTORES_MAX */
 } sk_config;
 
 /* Defaults: the embedded root and socket, log level info, and workers = the

@@ -106,6 +106,7 @@ static int run(const sk_config *cfg, const sigset_t *stop_signals) {
                 .password_file = cfg->password_file,
                 .key_file = cfg->key_file,
                 .remote_layers = cfg->remote_layers,
+                .max_restores = cfg->restores,
         };
         r = sk_capture_new(snap, &copts, &capture);
         if (r < 0)
@@ -115,13 +116,16 @@ static int run(const sk_config *cfg, const sigset_t *stop_signals) {
         if (r < 0)
                 log_warning_errno(r, "cannot look for interrupted restores");
         (void) sk_capture_open_repo(capture);
-        sk_snapshots_service_set_capture(capture);
+        sk_snapshots_service_set_capture(capture, cfg->restore_selectors);
         r = start_admin(cfg, snap, capture, &admin);
         if (r < 0)
                 return r;
 
         sk_server_options opts = SK_SERVER_OPTIONS_INIT;
-        opts.workers = cfg->workers;
+        /* A restore holds its worker until the data is in place: give each
+         * restore slot a worker of its own, so `workers` stay free for the
+         * calls containerd makes meanwhile. */
+        opts.workers = cfg->workers + cfg->restores;
         r = sk_server_new(&opts, &server);
         if (r < 0)
                 return log_error_errno(r, "cannot create server");
@@ -143,8 +147,10 @@ static int run(const sk_config *cfg, const sigset_t *stop_signals) {
                         return log_error_errno(r, "%s exists and is not a socket", cfg->socket);
                 return log_error_errno(r, "cannot serve on %s", cfg->socket);
         }
-        log_info("snapkeepd %s serving %s on %s with %u workers (gRPC %s); control API on %s; repository %s%s",
-                 SK_VERSION, cfg->root, cfg->socket, cfg->workers, grpc_version_string(), cfg->admin_socket, cfg->repo,
+        log_info("snapkeepd %s serving %s on %s with %u workers + %u for restores (gRPC %s); control API on %s; "
+                 "repository %s%s",
+                 SK_VERSION, cfg->root, cfg->socket, cfg->workers, cfg->restores, grpc_version_string(),
+                 cfg->admin_socket, cfg->repo,
                  cfg->remote_layers ? ", remote layers on" : "");
 
         for (;;) {

@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "google/protobuf/empty.pb-c.h"
 #include "plugin/capture.h"
+#include "plugin/labelpolicy.h"
 #include "snapshot/filter.h"
 #include "snapshots.pb-c.h"
 
@@ -76,15 +77,45 @@ static int require_key(sk_call *call, const char *what, const char *key) {
 
 static int out_of_memory(sk_call *call) { return fail(call, -ENOMEM, "%s", sk_call_method(call)); }
 
+/* The labels of a request, checked against labelpolicy.h: at most
+ * SK_LABELS_MAX, none of those only the daemon sets. Evaluates to the count,
+ * or to the handler's return value after ending the call. */
+#define LABELS_CHECKED(call, what, key, msg, ret_labels)                                                    \
+        ({                                                                                                  \
+                ssize_t _c = LABELS_IN(sk_call_arena(call), (msg), (ret_labels));                          \
+                if (_c == -E2BIG)                                                                           \
+                        _c = sk_call_error((call), GRPC_STATUS_INVALID_ARGUMENT,                            \
+                                           "%s %s: more than %d labels", (what), (key), SK_LABELS_MAX);     \
+                else if (_c == -ENOMEM)                                                                     \
+                        _c = out_of_memory(call);                                                           \
+                else                                                                                        \
+                        _c = refuse_daemon_labels((call), (what), (key), *(ret_labels), (size_t) _c);      \
+                _c;                                                                                         \
+        })
+
+static ssize_t refuse_daemon_labels(sk_call *call, const char *what, const char *key, const sk_label *l, size_t n) {
+        const char *bad = sk_labels_daemon_owned(l, n);
+        if (bad)
+                return sk_call_error(call, GRPC_STATUS_INVALID_ARGUMENT,
+                                     "%s %s: label %s is set by snapkeepd only, a client may not send it", what,
+                                     key ? key : "", bad);
+        return (ssize_t) n;
+}
+
 /* --- conversions ------------------------------------------------------------------ */
 
 /* A protobuf map arrives as entries with key and value; every LabelsEntry type
  * has them, so a macro reads any of them into an sk_label array. Later
- * duplicates win, as in a protobuf map. Evaluates to the count, or -ENOMEM. */
+ * duplicates win, as in a protobuf map. Evaluates to the count, -E2BIG over
+ * SK_LABELS_MAX labels (the dedupe is quadratic), or -ENOMEM. */
 #define LABELS_IN(arena, msg, ret_labels)                                                                   \
         ({                                                                                                  \
-                sk_label *_l = sk_arena_alloc_array((arena), (msg)->n_labels, sizeof(sk_label));           \
-                ssize_t _n = -ENOMEM;                                                                       \
+                sk_label *_l = NULL;                                                                        \
+                ssize_t _n = -E2BIG;                                                                        \
+                if ((msg)->n_labels <= SK_LABELS_MAX) {                                                     \
+                        _l = sk_arena_alloc_array((arena), (msg)->n_labels, sizeof(sk_label));             \
+                        _n = -ENOMEM;                                                                       \
+                }                                                                                           \
                 if (_l) {                                                                                   \
                         for (size_t _i = 0; _i < (msg)->n_labels; _i++)                                    \
                                 _l[_i] = (sk_label) { (msg)->labels[_i]->key, (msg)->labels[_i]->value };  \
@@ -233,8 +264,12 @@ static int create_snapshot(sk_call *call, sk_snapshotter *s, bool view, const ch
 
 /* Set once before serving, read by every Prepare. */
 static sk_capture *capture_hook;
+static unsigned restore_selectors; /* SK_RESTORE_ALLOW_*: full ids only by default */
 
-void sk_snapshots_service_set_capture(sk_capture *capture) { capture_hook = capture; }
+void sk_snapshots_service_set_capture(sk_capture *capture, unsigned allowed_selectors) {
+        capture_hook = capture;
+        restore_selectors = allowed_selectors;
+}
 
 static const char *find_label(const sk_label *l, size_t n, const char *key) {
         for (size_t i = 0; i < n; i++)
@@ -251,6 +286,8 @@ static grpc_status_code restore_status(int r) {
         case ENOKEY:
         case EKEYREJECTED:
                 return GRPC_STATUS_FAILED_PRECONDITION;
+        case EAGAIN: /* every restore slot is busy */
+                return GRPC_STATUS_RESOURCE_EXHAUSTED;
         default:
                 return sk_snapshots_status_from_errno(r);
         }
@@ -279,7 +316,9 @@ static int prepare_with_capture(sk_call *call, sk_snapshotter *s, const PB(Prepa
         }
         const char *ref = find_label(labels, n, SK_LABEL_SNAPSHOT_REF);
         log_debug("prepare %s: %zu labels, snapshot.ref %s", req->key, n, ref ? ref : "(none)");
-        if (ref && req->key && req->key[0]) {
+        /* Only containerd's unpacker asks for a layer this way; any other key
+         * would let a client materialise any layer the repository holds. */
+        if (ref && req->key && req->key[0] && sk_key_is_unpack(req->key)) {
                 r = sk_capture_prepare_layer(capture_hook, req->key, req->parent, labels, n, ref, &error);
                 free(error);
                 if (r > 0)
@@ -292,10 +331,15 @@ static int prepare_with_capture(sk_call *call, sk_snapshotter *s, const PB(Prepa
 
 static int on_prepare(sk_call *call, const ProtobufCMessage *msg, void *userdata) {
         const PB(PrepareSnapshotRequest) *req = (const void *) msg;
-        sk_label *labels;
-        ssize_t n = LABELS_IN(sk_call_arena(call), req, &labels);
+        sk_label *labels = NULL;
+        ssize_t n = LABELS_CHECKED(call, "prepare", req->key, req, &labels);
         if (n < 0)
-                return out_of_memory(call);
+                return (int) n;
+        const char *restore = find_label(labels, (size_t) n, SK_LABEL_RESTORE);
+        const char *why = NULL;
+        if (restore && req->key && sk_restore_request_check(req->key, restore, restore_selectors, &why) < 0)
+                return sk_call_error(call, GRPC_STATUS_INVALID_ARGUMENT, "prepare %s: %s=%s: %s", req->key,
+                                     SK_LABEL_RESTORE, restore, why);
         if (capture_hook)
                 return prepare_with_capture(call, userdata, req, labels, (size_t) n);
         return create_snapshot(call, userdata, false, req->key, req->parent, labels, (size_t) n);
@@ -303,10 +347,10 @@ static int on_prepare(sk_call *call, const ProtobufCMessage *msg, void *userdata
 
 static int on_view(sk_call *call, const ProtobufCMessage *msg, void *userdata) {
         const PB(ViewSnapshotRequest) *req = (const void *) msg;
-        sk_label *labels;
-        ssize_t n = LABELS_IN(sk_call_arena(call), req, &labels);
+        sk_label *labels = NULL;
+        ssize_t n = LABELS_CHECKED(call, "view", req->key, req, &labels);
         if (n < 0)
-                return out_of_memory(call);
+                return (int) n;
         return create_snapshot(call, userdata, true, req->key, req->parent, labels, (size_t) n);
 }
 
@@ -326,16 +370,16 @@ static int on_mounts(sk_call *call, const ProtobufCMessage *msg, void *userdata)
 
 static int on_commit(sk_call *call, const ProtobufCMessage *msg, void *userdata) {
         const PB(CommitSnapshotRequest) *req = (const void *) msg;
-        sk_label *labels;
+        sk_label *labels = NULL;
         int r = require_key(call, "commit", req->key);
         if (r < 0)
                 return r;
         if (!req->name || req->name[0] == '\0')
                 return sk_call_error(call, GRPC_STATUS_INVALID_ARGUMENT, "commit %s: name must not be empty",
                                      req->key);
-        ssize_t n = LABELS_IN(sk_call_arena(call), req, &labels);
+        ssize_t n = LABELS_CHECKED(call, "commit", req->key, req, &labels);
         if (n < 0)
-                return out_of_memory(call);
+                return (int) n;
         /* req->parent (containerd 2.2) only restates the active snapshot's
          * parent, which the snapshotter already knows. */
         r = sk_snapshotter_commit(userdata, req->name, req->key, labels, (size_t) n);
@@ -388,9 +432,9 @@ static int on_update(sk_call *call, const ProtobufCMessage *msg, void *userdata)
                 .parent = req->info->parent,
                 .kind = (sk_kind) req->info->kind,
         };
-        ssize_t n = LABELS_IN(a, req->info, &in.labels);
+        ssize_t n = LABELS_CHECKED(call, "update", in.name, req->info, &in.labels);
         if (n < 0)
-                return out_of_memory(call);
+                return (int) n;
         in.n_labels = (size_t) n;
 
         const char *const *paths = NULL;
@@ -401,7 +445,9 @@ static int on_update(sk_call *call, const ProtobufCMessage *msg, void *userdata)
         }
 
         sk_info updated = {};
-        r = sk_snapshotter_update(userdata, &in, paths, n_paths, &updated);
+        size_t n_keep;
+        const char *const *keep = sk_labels_daemon_keys(&n_keep);
+        r = sk_snapshotter_update_keep(userdata, &in, paths, n_paths, keep, n_keep, &updated);
         if (r < 0)
                 return fail(call, r, "update %s", in.name);
 

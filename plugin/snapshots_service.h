@@ -30,8 +30,14 @@ struct sk_capture;
  * rehydrates that container backup into the new snapshot (FAILED_PRECONDITION
  * when the image's chain differs); one labelled containerd.io/snapshot.ref
  * may be answered ALREADY_EXISTS after the layer was rehydrated from the
- * repository (the remote-snapshotter protocol). Call before serving. */
-void sk_snapshots_service_set_capture(struct sk_capture *capture);
+ * repository (the remote-snapshotter protocol). allowed_selectors
+ * (SK_RESTORE_ALLOW_* of labelpolicy.h) says which selectors besides a full
+ * backup id a restore label may use. Call before serving.
+ *
+ * Whatever capture is, every RPC refuses (INVALID_ARGUMENT) labels only the
+ * daemon sets and more than SK_LABELS_MAX labels, and Prepare refuses a
+ * restore label on an unpack key or with a selector not allowed. */
+void sk_snapshots_service_set_capture(struct sk_capture *capture, unsigned allowed_selectors);
 
 /* Serve the Snapshots service from snap (borrowed; must outlive server). */
 int sk_snapshots_service_add(sk_server *server, sk_snapshotter *snap);

@@ -17,10 +17,12 @@
  *
  * Differences: ~= uses POSIX extended regular expressions (regcomp) instead of
  * Go's RE2 syntax, searched unanchored like Go's MatchString; an invalid
- * pattern is a parse error here (containerd silently never matches). Unquoted
+ * pattern is a parse error here (containerd silently never matches), and so
+ * is what RE2 would reject or read differently (see regex_check). Unquoted
  * strings containing a NUL byte are rejected. */
 #include "snapshot/filter.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <regex.h>
 #include <stdarg.h>
@@ -495,13 +497,22 @@ static int p_value(parser *p, bool allow_alts, char **ret, size_t *ret_pos) {
 }
 
 /* glibc's regcomp expands counted and stacked repetitions into copies of the
- * tree, so "x++++…" or "((a{1000}){1000})" exhaust memory. Reject what Go's
- * RE2 parser rejects too (nested repetition operators, counts over 1000) and
- * anything whose expansion estimate is too large, before calling regcomp.
+ * tree, so "x++++…" or "((a{1000}){1000})" exhaust memory, and its regexec
+ * backtracks exponentially on back-references. Reject what Go's RE2 parser
+ * rejects too (nested repetition operators, counts over 1000,
+ * back-references, unknown escapes), over-long patterns, and anything whose
+ * expansion estimate is too large, before calling regcomp.
  * Returns NULL or a static reason. */
 #define RE_MAX_DEPTH 64
-#define RE_MAX_NODES 20000
+/* Without back-references glibc's regexec runs in time proportional to the
+ * value's length times the expanded pattern's size (as RE2's NFA would):
+ * about 0.3 s for a 4 KiB label value at this size, the worst one List call
+ * pays per snapshot. */
+#define RE_MAX_NODES 2000
+#define RE_MAX_LEN 4096 /* as a label's key + value (containerd's limit) */
 static const char *regex_check(const char *p) {
+        if (strlen(p) > RE_MAX_LEN)
+                return "regular expression too long (over 4096 bytes)";
         struct { size_t total, last; } lv[RE_MAX_DEPTH + 1] = {};
         size_t d = 0;
         bool quant = false; /* the previous token was a repetition operator */
@@ -589,10 +600,21 @@ static const char *regex_check(const char *p) {
                         i = j;
                         break;
                 }
-                case '\\':
-                        if (p[i + 1])
+                case '\\': {
+                        /* glibc gives \1..\9 the back-reference meaning RE2
+                         * lacks, and matching them backtracks exponentially;
+                         * other letter escapes (\d, \n, \q) and GNU's \< \> \` \'
+                         * mean different things to the two, or RE2 rejects them.
+                         * \w \W \s \S \b \B agree; punctuation is literal in both. */
+                        char e = p[i + 1];
+                        if (e >= '1' && e <= '9')
+                                return "back-references (\\1..\\9) are not supported (containerd's RE2 syntax)";
+                        if (e && (isalnum((unsigned char) e) || strchr("<>`'", e)) && !strchr("wWsSbB", e))
+                                return "unsupported escape sequence (RE2 and POSIX regular expressions differ on it)";
+                        if (e)
                                 i++;
                         break;
+                }
                 }
                 lv[d].total += atom;
                 lv[d].last = atom;

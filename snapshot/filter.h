@@ -6,7 +6,9 @@
  * KEY may be quoted ("labels.\"containerd.io/gc.root\"") and values may be
  * quoted with "…" (after ~= also /…/ or |…|) and use Go-style escapes, as in
  * containerd's filters package. ~= is a POSIX extended regex, searched
- * unanchored. */
+ * unanchored, limited to what RE2 (containerd's syntax) accepts and means the
+ * same: back-references, unknown or GNU-only escapes, nested repetition,
+ * counts over 1000 and patterns over 4096 bytes are parse errors. */
 #pragma once
 
 #include <stdbool.h>

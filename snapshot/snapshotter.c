@@ -752,6 +752,11 @@ static void label_set(sk_label *l, size_t *n, const char *key, const char *value
 
 int sk_snapshotter_update(sk_snapshotter *s, const sk_info *info, const char *const *paths, size_t n_paths,
                           sk_info *ret) {
+        return sk_snapshotter_update_keep(s, info, paths, n_paths, NULL, 0, ret);
+}
+
+int sk_snapshotter_update_keep(sk_snapshotter *s, const sk_info *info, const char *const *paths, size_t n_paths,
+                               const char *const *keep, size_t n_keep, sk_info *ret) {
         static const char *const all[] = { "labels" };
         _cleanup_txn_ sk_mtxn *t = NULL;
         _cleanup_free_ sk_label *lbl = NULL;
@@ -792,6 +797,11 @@ int sk_snapshotter_update(sk_snapshotter *s, const sk_info *info, const char *co
         for (size_t i = 0; i < n_paths; i++) {
                 if (strcmp(paths[i], "labels") == 0) {
                         n_lbl = 0;
+                        for (size_t j = 0; j < n_keep; j++) {
+                                const sk_label *l = find_label(rec.labels, rec.n_labels, keep[j]);
+                                if (l)
+                                        label_set(lbl, &n_lbl, l->key, l->value);
+                        }
                         for (size_t j = 0; j < info->n_labels; j++)
                                 label_set(lbl, &n_lbl, info->labels[j].key, info->labels[j].value);
                 } else {

@@ -139,6 +139,12 @@ int sk_snapshotter_stat(sk_snapshotter *s, const char *key, sk_info *ret);
  * info in ret. */
 int sk_snapshotter_update(sk_snapshotter *s, const sk_info *info, const char *const *paths, size_t n_paths,
                           sk_info *ret);
+/* The same, except that a "labels" replacement keeps the stored labels named
+ * in keep[0..n_keep) (info's own labels still override them), in the same
+ * transaction: a client replacing every label (containerd does on each
+ * Update) must not drop the ones only the daemon sets. */
+int sk_snapshotter_update_keep(sk_snapshotter *s, const sk_info *info, const char *const *paths, size_t n_paths,
+                               const char *const *keep, size_t n_keep, sk_info *ret);
 
 /* Usage: stored at commit for committed snapshots, computed now for active. */
 int sk_snapshotter_usage(sk_snapshotter *s, const char *key, sk_usage *ret);

@@ -11,6 +11,8 @@
 #                                   plain files in SRCDIR: ".wh.NAME" deletes NAME
 #                                   of a lower layer, ".wh..wh..opq" inside a
 #                                   directory hides the lower directory's content.
+#   oci_annotate_layer W KEY VALUE  annotate the layer added last (KEY, VALUE: no
+#                                   quotes, backslashes or spaces)
 #   oci_finish W REF ARCHIVE [CMD...]
 #                                   write config (rootfs.diff_ids), manifest,
 #                                   index.json (annotations io.containerd.image.name
@@ -21,8 +23,10 @@
 # Helpers:
 #   oci_busybox_rootfs DIR          put /bin/busybox plus applet symlinks (sh, ls,
 #                                   cat, echo, test, ...) and /etc, /tmp into DIR
-#   oci_build_test_image ARCHIVE REF
-#                                   the 4-layer image the integration tests use:
+#   oci_build_test_image ARCHIVE REF [EXTRA_DIR [KEY=VALUE]]
+#                                   the 4-layer image the integration tests use
+#                                   (with EXTRA_DIR: a 5th layer of its content,
+#                                   annotated KEY=VALUE if given):
 #     layer 1: busybox, /etc/sk-base, /data/gone.txt, /data/kept.txt,
 #              /app/old1.txt, /app/sub/old2.txt
 #     layer 2: /data/.wh.gone.txt (deletes gone.txt), /etc/sk-layer2
@@ -82,12 +86,20 @@ oci_add_layer() {
   echo "$media $blob $size $diffid" >>"$w/.layers"
 }
 
+oci_annotate_layer() {
+  local w=$1 key=$2 value=$3 last
+  last=$(tail -n 1 "$w/.layers") && [ -n "$last" ] || return 1
+  sed -i '$d' "$w/.layers"
+  echo "$last \"$key\":\"$value\"" >>"$w/.layers"
+}
+
 oci_finish() {
   local w=$1 ref=$2 archive=$3; shift 3
   local media blob size diffid diffids="" layers="" sep="" cmd="" c
-  while read -r media blob size diffid; do
+  local ann
+  while read -r media blob size diffid ann; do
     diffids+="$sep\"sha256:$diffid\""
-    layers+="$sep{\"mediaType\":\"$media\",\"digest\":\"sha256:$blob\",\"size\":$size}"
+    layers+="$sep{\"mediaType\":\"$media\",\"digest\":\"sha256:$blob\",\"size\":$size${ann:+,\"annotations\":{$ann\}}}"
     sep=,
   done <"$w/.layers"
   sep=""
@@ -154,6 +166,11 @@ oci_build_test_image() {
   mkdir -p "$r/4/etc"
   echo "hello from snapkeep top layer" >"$r/4/etc/sk-top"
   oci_add_layer "$w/img" "$r/4" tar || return 1
+
+  if [ -n "${3:-}" ]; then
+    oci_add_layer "$w/img" "$3" gzip || return 1
+    [ -z "${4:-}" ] || oci_annotate_layer "$w/img" "${4%%=*}" "${4#*=}" || return 1
+  fi
 
   oci_finish "$w/img" "$ref" "$archive" cat /etc/sk-top
   local rc=$?

@@ -12,6 +12,7 @@
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "plugin/config.h"
+#include "plugin/labelpolicy.h"
 #include "tests/lib/testutil.h"
 
 typedef struct fixture {
@@ -266,6 +267,40 @@ static void test_flag_errors(void **state _unused_) {
         }
 }
 
+/* Who may restore what, and how many restores run at once (labelpolicy.h). */
+static void test_restore_keys(void **state) {
+        fixture *f = *state;
+        sk_config c;
+        sk_config_action action;
+        char *error = NULL;
+
+        assert_int_equal(parse(&c, &action, &error, "--config=", NULL), 0);
+        assert_int_equal(c.restore_selectors, 0); /* full ids only */
+        assert_int_equal(c.restores, SK_RESTORES_DEFAULT);
+        sk_config_clear(&c);
+
+        char *path = write_conf(f, "r.conf", "[snapkeepd]\nrestore_selectors = latest, prefix\nrestores = 3\n");
+        assert_int_equal(parse(&c, &action, &error, "--config", path, NULL), 0);
+        assert_int_equal(c.restore_selectors, SK_RESTORE_ALLOW_LATEST | SK_RESTORE_ALLOW_PREFIX);
+        assert_int_equal(c.restores, 3);
+        sk_config_clear(&c);
+        assert_int_equal(parse(&c, &action, &error, "--config", path, "--restore-selectors=none", "--restores=1",
+                               NULL),
+                         0);
+        assert_int_equal(c.restore_selectors, 0);
+        assert_int_equal(c.restores, 1);
+        sk_config_clear(&c);
+        free(path);
+
+        assert_int_equal(parse(&c, &action, &error, "--config=", "--restore-selectors=newest", NULL), -EINVAL);
+        assert_non_null(strstr(error, "--restore-selectors"));
+        free(error);
+        assert_int_equal(parse(&c, &action, &error, "--config=", "--restores=0", NULL), -EINVAL);
+        free(error);
+        assert_int_equal(parse(&c, &action, &error, "--config=", "--restores=17", NULL), -EINVAL);
+        free(error);
+}
+
 static void test_help_version(void **state _unused_) {
         sk_config c;
         sk_config_action action;
@@ -325,6 +360,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_bad_file_leaves_config, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
                 cmocka_unit_test(test_flag_errors),
+                cmocka_unit_test_setup_teardown(test_restore_keys, setup, teardown),
                 cmocka_unit_test(test_help_version),
                 cmocka_unit_test(test_shipped_config),
         };

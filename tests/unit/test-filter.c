@@ -196,6 +196,29 @@ static void test_errors(void **state) {
         bad("name~=/a{2}{3}/", "nested repetition");
         bad("name~=/a{1001}/", "repeat count");
         bad("name~=/((a{1000}){1000}){1000}/", "too large");
+        /* linear, but slow per byte: glibc takes about 1 s on a 4 KiB value */
+        bad("name~=/(.?){1000}b/", "too large");
+        assert_true(m1(&info_active, "name~=/(.?){100}a-wl/"));
+        /* RE2 (containerd's syntax) has no back-references, and glibc's
+         * regexec backtracks exponentially on them */
+        bad("name~=^(a*)*\\1$", "back-references");
+        bad("name~=/(x)\\\\9/", "back-references");
+        /* escapes RE2 reads differently from glibc (or rejects) are refused */
+        bad("name~=a\\d", "escape");
+        bad("name~=a\\q", "escape");
+        bad("name~=\\<a", "escape");
+        /* a bracket expression takes a backslash literally: no back-reference */
+        assert_true(m1(&info_active, "name~=/^[\\\\1a-z\\/0-9-]+$/"));
+        assert_true(m1(&info_active, "name~=/\\\\bdefault\\/1\\/a-wl\\\\b/"));
+        assert_true(m1(&info_active, "name~=\\.*default"));
+        /* the pattern's length is bounded */
+        {
+                char big[8200] = "name~=/";
+                memset(big + 7, 'a', 8190);
+                big[8197] = '/';
+                big[8198] = '\0';
+                bad(big, "too long");
+        }
         bad(".name", "expected field or quoted");
         bad("name==\"a\\x00b\"", "unquoting failed");
         /* the position is reported, 1-based, with the filter's index */

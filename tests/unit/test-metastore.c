@@ -375,6 +375,30 @@ static void test_update(void **state) {
         assert_string_equal(label(&out, "l4"), "v4");
         sk_info_clear(&out);
 
+        /* update_keep: a full replacement keeps the named stored labels (the
+         * daemon's own), unless the input sets them too */
+        sk_label r6[] = { { "d1", "kept" }, { "d2", "also" }, { "l4", "v4" } };
+        sk_info in6 = { .name = "a", .labels = r6, .n_labels = 3 };
+        assert_int_equal(sk_snapshotter_update(f->s, &in6, NULL, 0, &out), 0);
+        sk_info_clear(&out);
+        const char *keep[] = { "d1", "d2", "d3" };
+        sk_label r7[] = { { "l5", "v5" }, { "d2", "client" } };
+        sk_info in7 = { .name = "a", .labels = r7, .n_labels = 2 };
+        assert_int_equal(sk_snapshotter_update_keep(f->s, &in7, p4, 1, keep, 3, &out), 0);
+        assert_int_equal(out.n_labels, 3);
+        assert_string_equal(label(&out, "d1"), "kept");
+        assert_string_equal(label(&out, "d2"), "client");
+        assert_string_equal(label(&out, "l5"), "v5");
+        assert_null(label(&out, "l4"));
+        sk_info_clear(&out);
+        assert_int_equal(sk_snapshotter_update_keep(f->s, &in4, NULL, 0, keep, 3, &out), 0);
+        assert_int_equal(out.n_labels, 3);
+        assert_string_equal(label(&out, "d1"), "kept");
+        sk_info_clear(&out);
+        assert_int_equal(sk_snapshotter_update(f->s, &in4, p4, 1, &out), 0);
+        assert_int_equal(out.n_labels, 1);
+        sk_info_clear(&out);
+
         /* any other path is InvalidArgument and changes nothing */
         const char *p5[] = { "labels.l9", "parent" };
         assert_int_equal(sk_snapshotter_update(f->s, &in4, p5, 2, &out), -EINVAL);
