@@ -27,7 +27,6 @@
 #define READ_SIZE (2u << 20)
 #define PROGRESS_BYTES (64u << 20)
 /* How recent a lock refresh must be for the manifest PUT to rely on it. */
-#define MANIFEST_LOCK_FRESH_NS (60 * 1000000000LL)
 #define LOCK_REFRESH_NS (60LL * 1000000000LL)
 #define QUEUE_PER_WORKER 2
 #define READ_DEPTH 2            /* reads in flight per large file */
@@ -349,10 +348,12 @@ static void problem(bctx *c, sk_problem_kind kind, int err, const char *detail) 
 
 static int tick(bctx *c, bool force) {
         int64_t now = now_mono();
+        /* The lock refreshes itself on a timer; this only stops a backup
+         * whose lock is known lost early (no I/O). */
         if (c->lock && now - c->last_refresh > LOCK_REFRESH_NS) {
-                int r = sk_lock_refresh(c->lock);
+                int r = sk_lock_check(c->lock, false);
                 if (r < 0)
-                        return r;
+                        return sk_repo_lock_check(c->repo, c->lock);
                 c->last_refresh = now;
         }
         if (!c->o->progress)
@@ -1396,16 +1397,10 @@ int sk_backup_run(sk_repo *repo, const sk_backup_options *o, sk_backup_result *r
         r = sk_manifest_encode(m, &mbuf, &mlen);
         if (r < 0)
                 goto out;
-        /* FORMAT.md 9a point 6: the manifest is written only under a lock
-         * known to be alive moments ago. The flush above may have taken
-         * minutes on a slow store; a prune that judged the lock stale and
-         * removed it makes this refresh fail, and no manifest is written
-         * that would name packs prune may have deleted. */
-        if (c.lock && now_mono() - c.last_refresh > MANIFEST_LOCK_FRESH_NS) {
-                r = sk_lock_refresh(c.lock);
-                if (r < 0)
-                        goto out;
-        }
+        /* FORMAT.md 9a point 6: the manifest, like the index files before it,
+         * is written only under a lock known to be ours just before and just
+         * after the write (sk_repo_put_object checks the lock sk_repo_lock
+         * took); a lost lock fails the backup with -ESTALE and no manifest. */
         r = sk_repo_put_object(repo, SK_BACKUPS_DIR, m->id, mbuf, mlen);
         if (r < 0)
                 goto out;

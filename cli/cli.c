@@ -150,6 +150,7 @@ static const char *errno_text(int r) {
         case EPROTO: return "unsupported repository format version or feature";
         case ENOTUNIQ: return "ambiguous backup id prefix";
         case ECANCELED: return "interrupted";
+        case ESTALE: return "repository lock lost";
         default: return strerror(-r);
         }
 }
@@ -306,6 +307,15 @@ int sk_cli_open_repo(sk_cli *cli, sk_repo **ret) {
         }
         if (r < 0)
                 return sk_cli_fail(cli, r, "cannot open repository %s", cli->repo_url);
+        /* Test knob (docs/snapkeep.1 ENVIRONMENT): a short lock stale time
+         * makes stalled-writer races reproducible in seconds. */
+        const char *st = getenv("SNAPKEEP_LOCK_STALE_SECONDS");
+        uint64_t sv;
+        if (st && *st &&
+            (sk_cli_parse_u64(st, &sv) < 0 || sv > 86400 || sk_repo_set_lock_stale(repo, (unsigned) sv) < 0)) {
+                sk_repo_free(repo);
+                return sk_cli_usage_error(cli, "invalid SNAPKEEP_LOCK_STALE_SECONDS: %s (2..86400)", st);
+        }
         *ret = repo;
         return SK_EXIT_OK;
 }
