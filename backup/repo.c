@@ -1931,7 +1931,20 @@ out:
         return r;
 }
 
+typedef struct rebuild_ctx {
+        sk_repo *repo;
+        group_entry *v;
+        size_t n, cap;
+        uint64_t packs, bad;
+} rebuild_ctx;
+
+static int rebuild_pack(const char *hex, uint64_t size, void *userdata);
+
 int sk_repo_rewrite_index(sk_repo *repo, sk_repo_drop_fn drop, void *userdata) {
+        return sk_repo_rewrite_index_add(repo, drop, userdata, NULL, 0);
+}
+
+int sk_repo_rewrite_index_add(sk_repo *repo, sk_repo_drop_fn drop, void *userdata, char *const *add, size_t n_add) {
         /* Entries of unreadable index files are not in memory: rewriting now
          * would drop them and make their packs look unreferenced. */
         if (repo->bad_index.n > 0)
@@ -1965,8 +1978,14 @@ int sk_repo_rewrite_index(sk_repo *repo, sk_repo_drop_fn drop, void *userdata) {
                 };
         }
         free(c.v);
-        r = replace_index(repo, v, n);
-        free(v);
+        /* Packs the index does not name (prune's undelete): their records as
+         * rebuild-index would read them, after the kept entries. */
+        rebuild_ctx rc = { .repo = repo, .v = v, .n = n, .cap = MAX(c.n, 1u) };
+        for (size_t i = 0; i < n_add && r >= 0; i++)
+                r = rebuild_pack(add[i], 0, &rc);
+        if (r >= 0)
+                r = replace_index(repo, rc.v, rc.n);
+        free(rc.v);
         return r;
 }
 
@@ -1993,13 +2012,6 @@ int sk_repo_remove_leftovers(sk_repo *repo, uint64_t min_age, uint64_t *ret_remo
                 return fail(r, "removing leftovers: %s", strerror(-r));
         return 0;
 }
-
-typedef struct rebuild_ctx {
-        sk_repo *repo;
-        group_entry *v;
-        size_t n, cap;
-        uint64_t packs, bad;
-} rebuild_ctx;
 
 static int rebuild_pack(const char *hex, uint64_t size, void *userdata) {
         rebuild_ctx *c = userdata;
@@ -2202,5 +2214,12 @@ int sk_repo_unlock_stale(sk_repo *repo, unsigned *ret_removed) {
         int r = sk_lock_remove_stale(repo->b, repo->lock_stale_seconds, ret_removed);
         if (r < 0)
                 return fail(r, "removing stale locks: %s", strerror(-r));
+        return 0;
+}
+
+int sk_repo_remove_lock_tombstones(sk_repo *repo, unsigned *ret_removed) {
+        int r = sk_lock_remove_tombstones(repo->b, SK_LOCK_TOMBSTONE_SECONDS, ret_removed);
+        if (r < 0)
+                return fail(r, "removing old lock tombstones: %s", strerror(-r));
         return 0;
 }

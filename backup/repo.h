@@ -277,6 +277,9 @@ int sk_repo_repack_blob(sk_repo *repo, const sk_blob_id *id);
  * sk_repo_rebuild_index() first. */
 typedef bool (*sk_repo_drop_fn)(const char *pack, const sk_blob_info *bi, void *userdata);
 int sk_repo_rewrite_index(sk_repo *repo, sk_repo_drop_fn drop, void *userdata);
+/* The same, and also index every blob of the packs add[0..n_add) (pack names,
+ * read from storage as rebuild-index does; corrupt blobs are left out). */
+int sk_repo_rewrite_index_add(sk_repo *repo, sk_repo_drop_fn drop, void *userdata, char *const *add, size_t n_add);
 
 /* Delete a pack from storage and forget its blobs in the in-memory index.
  * Only safe under an exclusive lock, after sk_repo_rewrite_index() stopped
@@ -359,3 +362,6 @@ unsigned sk_repo_lock_stale(const sk_repo *repo);
 
 /* Remove stale locks (see sk_repo_lock); *ret_removed (may be NULL) counts. */
 int sk_repo_unlock_stale(sk_repo *repo, unsigned *ret_removed);
+
+/* Remove lock tombstones older than SK_LOCK_TOMBSTONE_SECONDS (prune). */
+int sk_repo_remove_lock_tombstones(sk_repo *repo, unsigned *ret_removed);
