@@ -3,6 +3,8 @@
  * pid on this host, old refresh time), refresh, lost lock. */
 #include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -331,6 +333,44 @@ static void test_timer_and_freshness(void **state) {
         free(locks);
 }
 
+/* A holder stopped (SIGSTOP: its refresh thread too) for more than half the
+ * stale time finds its lock lost once it runs again, though nobody removed
+ * it: others could have judged it stale meanwhile. */
+static void test_stopped_holder(void **state) {
+        fixture *f = *state;
+        int up[2], down[2];     /* child -> parent, parent -> child */
+        assert_int_equal(pipe(up), 0);
+        assert_int_equal(pipe(down), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                sk_lock *s = NULL;
+                char c = 0;
+                if (sk_lock_acquire(f->b, false, 0, 4, &s, NULL) < 0 || write(up[1], &c, 1) != 1)
+                        _exit(10);
+                if (read(down[0], &c, 1) != 1)  /* parent: stopped us, then continued */
+                        _exit(11);
+                int r = sk_lock_check(s, false);
+                bool why = strstr(sk_lock_lost_reason(s), "not refreshed") != NULL;
+                sk_lock_release(s);
+                _exit(r == -ESTALE && why ? 0 : 12);
+        }
+        char c = 0;
+        assert_int_equal(read(up[0], &c, 1), 1);
+        assert_int_equal(kill(pid, SIGSTOP), 0);
+        sleep(3);
+        assert_int_equal(kill(pid, SIGCONT), 0);
+        assert_int_equal(write(down[1], &c, 1), 1);
+        int st = 0;
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+        close(up[0]);
+        close(up[1]);
+        close(down[0]);
+        close(down[1]);
+}
+
 static void test_remove_tombstones(void **state) {
         fixture *f = *state;
         char buf[128];
@@ -355,6 +395,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_pid_rule_namespaces, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_tombstone_no_resurrection, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_timer_and_freshness, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_stopped_holder, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_remove_tombstones, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
