@@ -27,7 +27,6 @@
 #define READ_SIZE (2u << 20)
 #define PROGRESS_BYTES (64u << 20)
 /* How recent a lock refresh must be for the manifest PUT to rely on it. */
-#define LOCK_REFRESH_NS (60LL * 1000000000LL)
 #define QUEUE_PER_WORKER 2
 #define READ_DEPTH 2            /* reads in flight per large file */
 #define IO_QUEUE_DEPTH 8
@@ -312,7 +311,6 @@ typedef struct bctx {
         sk_repo *repo;
         const sk_backup_options *o;
         sk_lock *lock;
-        int64_t last_refresh;
         sk_chunker chunker;
         uint8_t *buf;
         size_t buf_cap;
@@ -347,15 +345,11 @@ static void problem(bctx *c, sk_problem_kind kind, int err, const char *detail) 
 }
 
 static int tick(bctx *c, bool force) {
-        int64_t now = now_mono();
-        /* The lock refreshes itself on a timer; this only stops a backup
-         * whose lock is known lost early (no I/O). */
-        if (c->lock && now - c->last_refresh > LOCK_REFRESH_NS) {
-                int r = sk_lock_check(c->lock, false);
-                if (r < 0)
-                        return sk_repo_lock_check(c->repo, c->lock);
-                c->last_refresh = now;
-        }
+        /* The lock refreshes itself on a timer; this stops a backup whose
+         * lock is known lost at once instead of at its next index write
+         * (no I/O: a flag under a mutex). */
+        if (c->lock && sk_lock_check(c->lock, false) < 0)
+                return sk_repo_lock_check(c->repo, c->lock);
         if (!c->o->progress)
                 return 0;
         if (!force && c->prog.bytes_done - c->last_progress_bytes < PROGRESS_BYTES)
@@ -1315,7 +1309,6 @@ int sk_backup_run(sk_repo *repo, const sk_backup_options *o, sk_backup_result *r
         r = sk_repo_lock(repo, false, o->lock_wait_seconds, &c.lock);
         if (r < 0)
                 goto out;
-        c.last_refresh = now_mono();
 
         r = pick_parent(&c, m, &parent);
         if (r < 0)
