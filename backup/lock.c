@@ -168,6 +168,16 @@ static bool lock_stale(const lock_info *li, unsigned stale_seconds) {
         return li->pid > 0 && kill((pid_t) li->pid, 0) < 0 && errno == ESRCH;
 }
 
+/* A small text object (lock or tombstone): 1 and *ret (owned,
+ * NUL-terminated) if it exists, 0 if not, or a storage error. */
+static int get_text(sk_backend *b, const char *name, char **ret) {
+        size_t len;
+        int r = sk_backend_get(b, name, 0, 4096, (void **) ret, &len);
+        if (r == -ENOENT)
+                return 0;
+        return r < 0 ? r : 1;
+}
+
 static const char *name_id(const char *name) {
         const char *s = strrchr(name, '/');
         return s ? s + 1 : name;
@@ -205,15 +215,12 @@ typedef struct scan_ctx {
 static int scan_one(const char *name, uint64_t size, void *userdata) {
         scan_ctx *c = userdata;
         _cleanup_free_ char *buf = NULL;
-        size_t len;
         (void) size;
         if (c->self && strcmp(name, c->self) == 0)
                 return 0;
-        int r = sk_backend_get(c->b, name, 0, 4096, (void **) &buf, &len);
-        if (r == -ENOENT)
-                return 0;       /* released meanwhile */
-        if (r < 0)
-                return r;
+        int r = get_text(c->b, name, &buf);
+        if (r <= 0)
+                return r;       /* 0: released meanwhile */
         lock_info li;
         lock_parse(buf, &li);
         if (lock_stale(&li, c->stale_seconds)) {
@@ -286,9 +293,8 @@ static void check_fresh_locked(sk_lock *l, int64_t now) {
 static int check_remote(sk_lock *l) {
         uint64_t size;
         _cleanup_free_ char *buf = NULL;
-        size_t len;
-        int r = sk_backend_get(l->b, l->tomb, 0, 4096, (void **) &buf, &len);
-        if (r >= 0) {
+        int r = get_text(l->b, l->tomb, &buf);
+        if (r > 0) {
                 char host[256] = "?";
                 unsigned long long t = 0;
                 long pid = 0;
@@ -308,7 +314,7 @@ static int check_remote(sk_lock *l) {
                 pthread_mutex_unlock(&l->mu);
                 return -ESTALE;
         }
-        if (r != -ENOENT)
+        if (r < 0)
                 return r;
         r = sk_backend_head(l->b, l->name, &size);
         if (r == -ENOENT) {
@@ -526,12 +532,9 @@ typedef struct tomb_ctx {
 static int tomb_one(const char *name, uint64_t size, void *userdata) {
         tomb_ctx *c = userdata;
         _cleanup_free_ char *buf = NULL;
-        size_t len;
         (void) size;
-        int r = sk_backend_get(c->b, name, 0, 4096, (void **) &buf, &len);
-        if (r == -ENOENT)
-                return 0;
-        if (r < 0)
+        int r = get_text(c->b, name, &buf);
+        if (r <= 0)
                 return r;
         if (strncmp(buf, "snapkeep-lock-gone 1\n", 21) != 0)
                 return 0;

@@ -160,16 +160,21 @@ static int exists(fixture *f, const char *name) {
         return sk_backend_head(f->b, name, &size) == 0;
 }
 
-static void test_stale(void **state) {
-        fixture *f = *state;
-        char host[256] = "";
-        gethostname(host, sizeof(host) - 1);
-        /* a dead process on this host */
+/* the pid of a process of ours that has exited */
+static pid_t dead_pid(void) {
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0)
                 _exit(0);
         waitpid(pid, NULL, 0);
+        return pid;
+}
+
+static void test_stale(void **state) {
+        fixture *f = *state;
+        char host[256] = "";
+        gethostname(host, sizeof(host) - 1);
+        pid_t pid = dead_pid();
         char ids[256];
         our_ids(ids, sizeof(ids), NULL);
         put_fake_ex(f, "00000000000000aa", host, pid, 0, 1, ids);
@@ -245,11 +250,7 @@ static void test_pid_rule_namespaces(void **state) {
         fixture *f = *state;
         char host[256] = "", ids[256];
         gethostname(host, sizeof(host) - 1);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0)
-                _exit(0);
-        waitpid(pid, NULL, 0);
+        pid_t pid = dead_pid();
         our_ids(ids, sizeof(ids), "pid:[1]");
         put_fake_ex(f, "00000000000000a1", host, pid, 0, 1, ids);
         sk_lock *s = NULL;
