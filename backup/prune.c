@@ -167,9 +167,11 @@ static int load_trash(pctx *c, uint64_t now, uint64_t grace, sk_trash_record **r
                 if (!expired && (c->res.next_delete_seconds == 0 || left < c->res.next_delete_seconds))
                         c->res.next_delete_seconds = left;
                 for (size_t k = 0; k < t->n_packs; k++) {
+                        /* NULL: not a pack name (or no memory): the pack, if
+                         * garbage, is simply trashed again (safe) */
                         ppack *p = pack_get(c, t->packs[k]);
                         if (!p)
-                                return -ENOMEM;
+                                continue;
                         p->trashed = true;
                         p->expired |= expired;
                 }
