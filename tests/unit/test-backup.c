@@ -836,6 +836,58 @@ static void test_forget_prune(void **state) {
         assert_true(st.unique_size > 0 && st.stored_size > 0);
 }
 
+typedef struct find_data_pack {
+        char pack[80];
+} find_data_pack;
+
+static int find_data_pack_cb(const char *pack, const sk_blob_info *bi, void *ud) {
+        find_data_pack *f = ud;
+        if (bi->type == SK_BLOB_DATA && !f->pack[0])
+                snprintf(f->pack, sizeof(f->pack), "%s", pack);
+        return 0;
+}
+
+/* A pack that vanished from storage (deleted by hand, or by an old prune
+ * racing a stalled backup): check reports its index entries, prune drops
+ * them, and the next backup stores the data again instead of
+ * deduplicating against blobs that no longer exist. */
+static void test_missing_pack_entries_dropped(void **state) {
+        env *e = *state;
+        sk_backup_result r1, r2;
+        do_backup(e, &r1, true);
+        find_data_pack fp = {};
+        assert_int_equal(sk_repo_foreach_blob(e->repo, find_data_pack_cb, &fp), 0);
+        assert_true(fp.pack[0]);
+        char *path;
+        assert_true(asprintf(&path, "%s/data/%.2s/%s", e->repo_path, fp.pack, fp.pack) > 0);
+        assert_int_equal(unlink(path), 0);
+        free(path);
+
+        problems cp = {};
+        sk_check_options co = { .problem = on_problem, .userdata = &cp };
+        sk_check_result cr;
+        assert_int_equal(sk_check_run(e->repo, &co, &cr), -EBADMSG);
+        assert_true(cr.errors > 0);
+
+        sk_prune_options po = {};
+        sk_prune_result pres;
+        assert_int_equal(sk_prune_run(e->repo, &po, &pres), 0);
+        assert_true(pres.index_entries_missing > 0);
+
+        do_backup(e, &r2, true);
+        problems pr = {};
+        char *dst = restore_to(e, r2.id, "dst-after-missing", 0, &pr);
+        char *restored;
+        assert_true(asprintf(&restored, "%s/src", dst) > 0);
+        cmp c;
+        bool same = trees_identical(&c, e->src, restored);
+        if (!same)
+                print_message("difference: %s\n", c.why);
+        assert_true(same);
+        free(restored);
+        free(dst);
+}
+
 typedef struct prog {
         int calls;
         uint64_t last_files, last_bytes;
@@ -898,6 +950,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_corruption, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_forget_prune, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_progress_cancel, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_missing_pack_entries_dropped, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
