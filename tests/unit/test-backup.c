@@ -888,6 +888,85 @@ static void test_missing_pack_entries_dropped(void **state) {
         free(dst);
 }
 
+typedef struct tree_packs {
+        char *v[64];
+        size_t n;
+} tree_packs;
+
+static int tree_pack_cb(const char *pack, const sk_blob_info *bi, void *ud) {
+        tree_packs *t = ud;
+        if (bi->type != SK_BLOB_TREE)
+                return 0;
+        for (size_t i = 0; i < t->n; i++)
+                if (strcmp(t->v[i], pack) == 0)
+                        return 0;
+        assert_true(t->n < sizeof(t->v) / sizeof(t->v[0]));
+        t->v[t->n++] = strdup(pack);
+        return 0;
+}
+
+/* Delayed deletion's undelete: packs trashed while unreferenced, then named
+ * again by a backup that appeared before their grace period ended (here: its
+ * manifest put back, and only its trees indexed again), are not deleted by
+ * the prune after the grace period: their blobs are indexed again and the
+ * backup restores. */
+static void test_prune_undelete(void **state) {
+        env *e = *state;
+        sk_backup_result r1;
+        do_backup(e, &r1, true);
+        tree_packs tp = {};
+        assert_int_equal(sk_repo_foreach_blob(e->repo, tree_pack_cb, &tp), 0);
+        assert_true(tp.n > 0);
+        char *mpath, *mdir;
+        void *mbuf;
+        size_t mlen;
+        assert_true(asprintf(&mdir, "%s/backups", e->repo_path) > 0);
+        assert_true(asprintf(&mpath, "%s/%s", mdir, r1.id) > 0);
+        assert_int_equal(sk_read_file(AT_FDCWD, mpath, 1 << 20, &mbuf, &mlen), 0);
+        assert_int_equal(sk_repo_delete_object(e->repo, "backups", r1.id), 0);
+
+        sk_prune_options po = { .grace_seconds = 1 };
+        sk_prune_result pres;
+        assert_int_equal(sk_prune_run(e->repo, &po, &pres), 0);
+        assert_true(pres.packs_trashed > tp.n);
+        assert_int_equal(pres.packs_deleted, 0);
+
+        /* the backup is back, its trees indexed, its data only in trashed packs */
+        int dfd = open(mdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(dfd >= 0);
+        assert_int_equal(sk_write_file_atomic(dfd, r1.id, mbuf, mlen, 0600), 0);
+        close(dfd);
+        assert_int_equal(sk_repo_rewrite_index_add(e->repo, NULL, NULL, tp.v, tp.n), 0);
+
+        sleep(2);
+        assert_int_equal(sk_prune_run(e->repo, &po, &pres), 0);
+        assert_true(pres.packs_undeleted > tp.n);
+        assert_int_equal(pres.packs_deleted, 0);
+        assert_int_equal(pres.trash_records_removed, 1);
+
+        problems cp = {};
+        sk_check_options co = { .read_data = true, .problem = on_problem, .userdata = &cp };
+        sk_check_result cr;
+        assert_int_equal(sk_check_run(e->repo, &co, &cr), 0);
+        assert_int_equal(cr.warnings, 0);
+        problems pr = {};
+        char *dst = restore_to(e, r1.id, "dst-undeleted", 0, &pr);
+        char *restored;
+        assert_true(asprintf(&restored, "%s/src", dst) > 0);
+        cmp c;
+        bool same = trees_identical(&c, e->src, restored);
+        if (!same)
+                print_message("difference: %s\n", c.why);
+        assert_true(same);
+        free(restored);
+        free(dst);
+        free(mbuf);
+        free(mpath);
+        free(mdir);
+        for (size_t i = 0; i < tp.n; i++)
+                free(tp.v[i]);
+}
+
 typedef struct prog {
         int calls;
         uint64_t last_files, last_bytes;
@@ -951,6 +1030,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_forget_prune, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_progress_cancel, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_missing_pack_entries_dropped, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_prune_undelete, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
