@@ -466,6 +466,21 @@ static char *restore_to(env *e, const char *id, const char *name, int expect, pr
         return dst;
 }
 
+/* Backup id restores to e->tmp/name, identical to e->src. */
+static void assert_restores_src(env *e, const char *id, const char *name) {
+        problems pr = {};
+        char *dst = restore_to(e, id, name, 0, &pr);
+        char *restored;
+        assert_true(asprintf(&restored, "%s/src", dst) > 0);
+        cmp c;
+        bool same = trees_identical(&c, e->src, restored);
+        if (!same)
+                print_message("difference: %s\n", c.why);
+        assert_true(same);
+        free(restored);
+        free(dst);
+}
+
 /* ---- tests ---------------------------------------------------------------------------- */
 
 static void test_roundtrip(void **state) {
@@ -818,17 +833,7 @@ static void test_forget_prune(void **state) {
         sk_check_result cr;
         assert_int_equal(sk_check_run(e->repo, &co, &cr), 0);
         assert_int_equal(cr.backups, 1);
-        problems pr = {};
-        char *dst = restore_to(e, r[2].id, "dst-after-prune", 0, &pr);
-        char *restored;
-        assert_true(asprintf(&restored, "%s/src", dst) > 0);
-        cmp c;
-        bool same = trees_identical(&c, e->src, restored);
-        if (!same)
-                print_message("difference: %s\n", c.why);
-        assert_true(same);
-        free(restored);
-        free(dst);
+        assert_restores_src(e, r[2].id, "dst-after-prune");
 
         sk_stats st;
         assert_int_equal(sk_stats_compute(e->repo, NULL, NULL, NULL, &st), 0);
@@ -875,17 +880,7 @@ static void test_missing_pack_entries_dropped(void **state) {
         assert_true(pres.index_entries_missing > 0);
 
         do_backup(e, &r2, true);
-        problems pr = {};
-        char *dst = restore_to(e, r2.id, "dst-after-missing", 0, &pr);
-        char *restored;
-        assert_true(asprintf(&restored, "%s/src", dst) > 0);
-        cmp c;
-        bool same = trees_identical(&c, e->src, restored);
-        if (!same)
-                print_message("difference: %s\n", c.why);
-        assert_true(same);
-        free(restored);
-        free(dst);
+        assert_restores_src(e, r2.id, "dst-after-missing");
 }
 
 typedef struct tree_packs {
@@ -949,17 +944,7 @@ static void test_prune_undelete(void **state) {
         sk_check_result cr;
         assert_int_equal(sk_check_run(e->repo, &co, &cr), 0);
         assert_int_equal(cr.warnings, 0);
-        problems pr = {};
-        char *dst = restore_to(e, r1.id, "dst-undeleted", 0, &pr);
-        char *restored;
-        assert_true(asprintf(&restored, "%s/src", dst) > 0);
-        cmp c;
-        bool same = trees_identical(&c, e->src, restored);
-        if (!same)
-                print_message("difference: %s\n", c.why);
-        assert_true(same);
-        free(restored);
-        free(dst);
+        assert_restores_src(e, r1.id, "dst-undeleted");
         free(mbuf);
         free(mpath);
         free(mdir);
