@@ -308,7 +308,7 @@ static int check_remote(sk_lock *l) {
                 }
                 pthread_mutex_lock(&l->mu);
                 set_lost_locked(l, "removed as stale by host %s pid %ld %llds ago (by a prune, unlock or another "
-                                "request); our last refresh was %llds before that check",
+                                "request); our last successful refresh was %llds ago",
                                 host, pid, (long long) time(NULL) - (long long) t,
                                 (long long) ((boot_ns() - l->last_ok) / 1000000000LL));
                 pthread_mutex_unlock(&l->mu);

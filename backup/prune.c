@@ -252,7 +252,7 @@ int sk_prune_run(sk_repo *repo, const sk_prune_options *o, sk_prune_result *ret_
         pctx c = { .repo = repo, .o = o, .prog.phase = SK_PHASE_PRUNE };
         sk_lock *lock = NULL;
         char **ids = NULL, **trash = NULL, **readd = NULL;
-        size_t n_ids = 0, n_trash = 0, n_readd = 0, n_recs = 0;
+        size_t n_ids = 0, n_trash = 0, n_readd = 0, n_recs = 0, n_del = 0;
         sk_trash_record *recs = NULL;
         unsigned threshold = o->repack_below_pct ? o->repack_below_pct : 50;
         uint64_t now = (uint64_t) time(NULL);
@@ -376,7 +376,7 @@ int sk_prune_run(sk_repo *repo, const sk_prune_options *o, sk_prune_result *ret_
         for (size_t i = 0; i < c.n_packs; i++) {
                 if (!c.packs[i].del)
                         continue;
-                if ((i & 63) == 63 && (r = sk_lock_check(lock, false)) < 0) {
+                if ((++n_del & 63) == 0 && (r = sk_lock_check(lock, false)) < 0) {
                         r = sk_repo_lock_check(repo, lock);
                         goto out;
                 }
