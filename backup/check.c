@@ -10,6 +10,7 @@
 #include "backup/check.h"
 #include "backup/engine-internal.h"
 #include "backup/inspect.h"
+#include "backup/trash.h"
 #include "common/macro.h"
 
 typedef struct bad_blob {
@@ -22,6 +23,7 @@ typedef struct pack_rec {
         char name[SK_PACK_NAME_HEX + 1];
         uint64_t size;
         bool in_storage, in_index;
+        bool trashed;           /* named by a prune's trash record */
 } pack_rec;
 
 typedef struct cctx {
@@ -339,6 +341,20 @@ int sk_check_run(sk_repo *repo, const sk_check_options *o, sk_check_result *resu
         r = sk_repo_foreach_blob(repo, on_index_blob, &c);
         if (r < 0)
                 goto out;
+        /* Packs a prune trashed are out of the index on purpose and wait for
+         * their deletion (FORMAT.md 9b): not leftovers. */
+        sk_trash_record *recs = NULL;
+        size_t n_recs = 0;
+        r = sk_trash_load(repo, &recs, &n_recs, NULL);
+        if (r < 0)
+                goto out;
+        for (size_t i = 0; i < n_recs; i++)
+                for (size_t k = 0; k < recs[i].n_packs; k++) {
+                        pack_rec *p = pack_get(&c, recs[i].packs[k]);
+                        if (p)
+                                p->trashed = true;
+                }
+        sk_trash_free(recs, n_recs);
         if (c.n_packs > 1)
                 qsort(c.packs, c.n_packs, sizeof(pack_rec), pack_name_cmp);
         /* qsort broke pack_ids' indexes; not used after this point. */
@@ -348,13 +364,18 @@ int sk_check_run(sk_repo *repo, const sk_check_options *o, sk_check_result *resu
                 if (p->in_storage)
                         result->packs++;
                 if (p->in_index && !p->in_storage) {
+                        /* an error even if no backup needs it: a new backup
+                         * would deduplicate against these entries */
                         problem(&c, SK_PROBLEM_ERROR, -ENOENT, NULL, NULL, p->name, NULL,
-                                "pack is in the index but missing from storage");
+                                "pack is in the index but missing from storage (new backups would deduplicate "
+                                "against it; 'snapkeep prune' drops its index entries)");
                         c.prog.current = p->name;
                         r = sk_repo_foreach_blob(repo, on_missing_pack_blob, &c);
                         if (r < 0)
                                 goto out;
-                } else if (!p->in_index && p->in_storage)
+                } else if (p->trashed && p->in_storage)
+                        result->packs_trashed++;
+                else if (!p->in_index && p->in_storage)
                         problem(&c, SK_PROBLEM_WARNING, 0, NULL, NULL, p->name, NULL,
                                 "pack not in the index (left by an interrupted backup; prune removes it)");
         }

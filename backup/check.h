@@ -31,6 +31,7 @@ typedef struct sk_check_result {
         uint64_t trees;
         uint64_t blobs_referenced;
         uint64_t packs;
+        uint64_t packs_trashed;         /* out of the index, awaiting deletion by a later prune */
         uint64_t packs_read;
         uint64_t blobs_read;
         uint64_t errors;                /* problems reported with SK_PROBLEM_ERROR */

@@ -3,10 +3,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backup/engine-internal.h"
 #include "backup/inspect.h"
 #include "backup/prune.h"
+#include "backup/trash.h"
 #include "common/macro.h"
 
 typedef struct ppack {
@@ -15,7 +17,12 @@ typedef struct ppack {
         uint64_t total, live;           /* record bytes per the index */
         uint64_t n_blobs, n_live;
         bool in_storage, in_index;
-        bool drop;                      /* delete (after repacking its live blobs if repack) */
+        bool trashed;                   /* named by a trash record */
+        bool expired;                   /* ... older than the grace period */
+        bool trash;                     /* to name in this run's new record */
+        bool drop;                      /* leaves the index now */
+        bool del;                       /* deleted now */
+        bool readd;                     /* undeleted: indexed again from its blob table */
         bool repack;
 } ppack;
 
@@ -162,12 +169,127 @@ static int on_unindexed_scan(const char *pack, const sk_blob_info *bi, int statu
         return 0;
 }
 
+/* Does pack p (not in the index) hold a live blob the index has nowhere
+ * else? Conservative: a pack that cannot be read counts as holding one. */
+static int holds_live_only_copy(pctx *c, ppack *p, bool *ret) {
+        c->scan_hit_live = false;
+        int r = sk_repo_check_pack(c->repo, p->name, false, on_unindexed_scan, c);
+        if (r == -ENOMEM)
+                return r;
+        if (r == -ENOENT) {
+                *ret = false;
+                return 0;
+        }
+        *ret = c->scan_hit_live || (r < 0 && r != -EBADMSG);
+        return 0;
+}
+
+/* Load the trash records; mark their packs. *ret_recs owned. */
+static int load_trash(pctx *c, uint64_t now, uint64_t grace, sk_trash_record **ret_recs, size_t *ret_n) {
+        size_t bad = 0;
+        int r = sk_trash_load(c->repo, ret_recs, ret_n, &bad);
+        if (r < 0)
+                return r;
+        if (bad)
+                sk_engine_problem(c->o->problem, c->o->userdata, SK_PROBLEM_WARNING, -EBADMSG, NULL, NULL, NULL,
+                                  NULL, "unreadable trash record(s) ignored: their packs are trashed again");
+        for (size_t i = 0; i < *ret_n; i++) {
+                sk_trash_record *t = &(*ret_recs)[i];
+                bool expired = t->time <= now && now - t->time >= grace;
+                uint64_t left = expired ? 0 : t->time + grace - now;
+                if (!expired && (c->res.next_delete_seconds == 0 || left < c->res.next_delete_seconds))
+                        c->res.next_delete_seconds = left;
+                for (size_t k = 0; k < t->n_packs; k++) {
+                        /* NULL: not a pack name (or no memory): the pack, if
+                         * garbage, is simply trashed again (safe) */
+                        ppack *p = pack_get(c, t->packs[k]);
+                        if (!p)
+                                continue;
+                        p->trashed = true;
+                        p->expired |= expired;
+                }
+        }
+        return 0;
+}
+
+/* Classify one pack in storage. */
+static int classify(pctx *c, ppack *p, unsigned threshold, bool immediate) {
+        bool only_copy = false;
+        int r;
+        if (p->trashed) {
+                if (p->in_index && p->n_live > 0) {
+                        /* named by a backup written after it was trashed (a
+                         * crash left it indexed): keep it; its record goes */
+                        if (p->expired)
+                                c->res.packs_undeleted++;
+                        return 0;
+                }
+                p->drop = p->in_index;
+                c->res.blobs_removed += p->in_index ? p->n_blobs : 0;
+                if (!p->expired) {
+                        c->res.packs_waiting++;
+                        return 0;
+                }
+                if (!p->in_index) {
+                        r = holds_live_only_copy(c, p, &only_copy);
+                        if (r < 0)
+                                return r;
+                        if (only_copy) {
+                                /* a backup that names it was written after the
+                                 * trash record: index it again */
+                                p->readd = true;
+                                c->res.packs_undeleted++;
+                                return 0;
+                        }
+                }
+                p->del = true;
+                c->res.packs_deleted++;
+                c->res.bytes_freed += p->size;
+                return 0;
+        }
+        if (!p->in_index) {
+                r = holds_live_only_copy(c, p, &only_copy);
+                if (r < 0)
+                        return r;
+                if (only_copy) {
+                        sk_engine_problem(c->o->problem, c->o->userdata, SK_PROBLEM_WARNING, 0, NULL, NULL, p->name,
+                                          NULL, "unindexed pack holds live blobs: kept (run rebuild-index)");
+                        return 0;
+                }
+        } else if (p->n_live == 0) {
+                c->res.blobs_removed += p->n_blobs;
+        } else if (p->live * 100 < p->total * threshold) {
+                p->repack = true;
+                c->res.packs_repacked++;
+                c->res.blobs_removed += p->n_blobs - p->n_live;
+        } else
+                return 0;
+        p->drop = p->in_index;
+        if (immediate) {
+                p->del = true;
+                if (!p->in_index)
+                        c->res.packs_unindexed_deleted++;
+                else if (!p->repack)
+                        c->res.packs_deleted++;
+                /* a repacked pack's live bytes are written again */
+                c->res.bytes_freed += !p->repack ? p->size : p->size > p->live ? p->size - p->live : 0;
+        } else {
+                p->trash = true;
+                c->res.packs_trashed++;
+                c->res.bytes_trashed += p->size;
+        }
+        return 0;
+}
+
 int sk_prune_run(sk_repo *repo, const sk_prune_options *o, sk_prune_result *ret_result) {
         pctx c = { .repo = repo, .o = o, .prog.phase = SK_PHASE_PRUNE };
         sk_lock *lock = NULL;
-        char **ids = NULL;
-        size_t n_ids = 0;
+        char **ids = NULL, **trash = NULL, **readd = NULL;
+        size_t n_ids = 0, n_trash = 0, n_readd = 0, n_recs = 0, n_del = 0;
+        sk_trash_record *recs = NULL;
         unsigned threshold = o->repack_below_pct ? o->repack_below_pct : 50;
+        uint64_t now = (uint64_t) time(NULL);
+        uint64_t grace = o->grace_seconds ? o->grace_seconds : sk_prune_default_grace(repo);
         int r;
 
         r = sk_repo_lock(repo, true, o->lock_wait_seconds, &lock);
@@ -195,43 +317,32 @@ int sk_prune_run(sk_repo *repo, const sk_prune_options *o, sk_prune_result *ret_
         }
         c.res.blobs_live = c.live[SK_BLOB_DATA].n + c.live[SK_BLOB_TREE].n;
 
-        /* 2. Sweep: classify packs. */
+        /* 2. Sweep: classify packs (FORMAT.md 9b). */
         r = sk_repo_list_packs(repo, on_storage, &c);
         if (r < 0)
                 goto out;
         r = sk_repo_foreach_blob(repo, on_blob, &c);
         if (r < 0)
                 goto out;
+        r = load_trash(&c, now, grace, &recs, &n_recs);
+        if (r < 0)
+                goto out;
         for (size_t i = 0; i < c.n_packs; i++) {
                 ppack *p = &c.packs[i];
-                if (!p->in_storage)
-                        continue;
-                if (!p->in_index) {
-                        c.scan_hit_live = false;
-                        r = sk_repo_check_pack(repo, p->name, false, on_unindexed_scan, &c);
-                        if (r == -ENOMEM)
-                                goto out;
-                        if (c.scan_hit_live) {
-                                sk_engine_problem(o->problem, o->userdata, SK_PROBLEM_WARNING, 0, NULL, NULL, p->name,
-                                                  NULL, "unindexed pack holds live blobs: kept (run rebuild-index)");
-                                continue;
+                if (!p->in_storage) {
+                        if (p->in_index) {
+                                /* gone from storage (lost, or deleted by hand or by an old prune): no
+                                 * backup may deduplicate against it any more */
+                                p->drop = true;
+                                c.res.index_entries_missing += p->n_blobs;
+                                sk_engine_problem(o->problem, o->userdata, SK_PROBLEM_WARNING, -ENOENT, NULL, NULL,
+                                                  p->name, NULL, "indexed pack is missing: its index entries dropped");
                         }
-                        p->drop = true;
-                        c.res.packs_unindexed_deleted++;
-                        c.res.bytes_freed += p->size;
                         continue;
                 }
-                if (p->n_live == 0) {
-                        p->drop = true;
-                        c.res.packs_deleted++;
-                        c.res.blobs_removed += p->n_blobs;
-                        c.res.bytes_freed += p->size;
-                } else if (p->live * 100 < p->total * threshold) {
-                        p->drop = p->repack = true;
-                        c.res.packs_repacked++;
-                        c.res.blobs_removed += p->n_blobs - p->n_live;
-                        c.res.bytes_freed += p->size > p->live ? p->size - p->live : 0;
-                }
+                r = classify(&c, p, threshold, o->no_grace);
+                if (r < 0)
+                        goto out;
         }
         if (o->dry_run) {
                 r = 0;
@@ -265,13 +376,45 @@ int sk_prune_run(sk_repo *repo, const sk_prune_options *o, sk_prune_result *ret_
                         goto out;
         }
 
-        /* 4. New index without the dropped packs, then delete them. */
-        r = sk_repo_rewrite_index(repo, drop_cb, &c);
+        /* 4. The new trash record first, then the index without the dropped
+         * packs (and with the undeleted ones): a crash in between leaves a
+         * record of packs still indexed, which the next prune re-checks. */
+        trash = calloc(MAX(c.n_packs, 1u), sizeof(char *));
+        readd = calloc(MAX(c.n_packs, 1u), sizeof(char *));
+        if (!trash || !readd) {
+                r = -ENOMEM;
+                goto out;
+        }
+        for (size_t i = 0; i < c.n_packs; i++) {
+                if (c.packs[i].trash)
+                        trash[n_trash++] = c.packs[i].name;
+                if (c.packs[i].readd)
+                        readd[n_readd++] = c.packs[i].name;
+        }
+        if (n_trash) {
+                r = sk_trash_write(repo, now, trash, n_trash);
+                if (r < 0)
+                        goto out;
+                if (c.res.next_delete_seconds == 0 || grace < c.res.next_delete_seconds)
+                        c.res.next_delete_seconds = grace;
+        }
+        r = sk_repo_rewrite_index_add(repo, drop_cb, &c, readd, n_readd);
+        if (r < 0)
+                goto out;
+
+        /* 5. Delete what was trashed long enough ago and is still garbage;
+         * only while our lock is provably ours (a prune stalled past the
+         * stale time must not delete under a backup that started meanwhile). */
+        r = sk_repo_lock_check(repo, lock);
         if (r < 0)
                 goto out;
         for (size_t i = 0; i < c.n_packs; i++) {
-                if (!c.packs[i].drop || !c.packs[i].in_storage)
+                if (!c.packs[i].del)
                         continue;
+                if ((++n_del & 63) == 0 && (r = sk_lock_check(lock, false)) < 0) {
+                        r = sk_repo_lock_check(repo, lock);
+                        goto out;
+                }
                 r = sk_repo_delete_pack(repo, c.packs[i].name);
                 if (r < 0 && r != -ENOENT)
                         goto out;
@@ -279,9 +422,21 @@ int sk_prune_run(sk_repo *repo, const sk_prune_options *o, sk_prune_result *ret_
                 if (o->progress)
                         (void) o->progress(&c.prog, o->userdata);
         }
+        /* every pack of an expired record is deleted or undeleted now */
+        for (size_t i = 0; i < n_recs; i++) {
+                if (recs[i].time > now || now - recs[i].time < grace)
+                        continue;
+                r = sk_trash_remove(repo, recs[i].name);
+                if (r < 0)
+                        goto out;
+                c.res.trash_records_removed++;
+        }
         /* Temp files of killed writers: every writer holds a shared lock, we hold
          * the exclusive one; the margin covers lock and key writes, which take none. */
         r = sk_repo_remove_leftovers(repo, 60, &c.res.temp_files_removed);
+        if (r < 0)
+                goto out;
+        r = sk_repo_remove_lock_tombstones(repo, &c.res.tombstones_removed);
         if (r < 0)
                 goto out;
         r = 0;
@@ -289,6 +444,9 @@ done:
         if (ret_result)
                 *ret_result = c.res;
 out:
+        free(trash);
+        free(readd);
+        sk_trash_free(recs, n_recs);
         sk_strv_free(ids, n_ids);
         for (size_t i = 0; i < ARRAY_SIZE(c.live); i++)
                 sk_idmap_done(&c.live[i]);
@@ -297,4 +455,8 @@ out:
         free(c.packs);
         sk_lock_release(lock);
         return r;
+}
+
+uint64_t sk_prune_default_grace(sk_repo *repo) {
+        return MAX((uint64_t) SK_PRUNE_GRACE_SECONDS, 2 * (uint64_t) sk_repo_lock_stale(repo));
 }

@@ -129,6 +129,8 @@ struct sk_repo {
         strv bad_index;
         sk_packcache *read_ahead[2];    /* by blob type (cur_slot); made by the first begin */
         _Atomic unsigned read_ahead_users;
+        sk_lock *guard;                 /* the lock writes are made under (sk_repo_lock); repo->lock */
+        unsigned lock_stale_seconds;    /* 0 = SK_LOCK_STALE_SECONDS */
 };
 
 /* Cached spans are keyed by the index's pack numbers: a new index renumbers
@@ -161,6 +163,43 @@ _printf_(2, 3) static int fail(int r, const char *fmt, ...) {
 const char *sk_repo_last_error(const sk_repo *repo) {
         (void) repo;
         return last_error;
+}
+
+/* --- lock guard --- */
+
+static sk_lock *guard_get(sk_repo *repo) {
+        pthread_mutex_lock(&repo->lock);
+        sk_lock *g = repo->guard;
+        pthread_mutex_unlock(&repo->lock);
+        return g;
+}
+
+static int guard_check(sk_repo *repo, sk_lock *g, const char *path, bool written) {
+        int r = sk_lock_check(g, true);
+        if (r >= 0)
+                return 0;
+        if (written)
+                (void) sk_backend_del(repo->b, path);
+        if (r == -ESTALE)
+                return fail(r, "repository lock %s lost (%s); %s %s", sk_lock_id(g), sk_lock_lost_reason(g), path,
+                            written ? "was written but is removed again" : "not written");
+        return fail(r, "checking repository lock %s before %s: %s", sk_lock_id(g), path, strerror(-r));
+}
+
+/* Index files and manifests name data. They are written only under a lock
+ * known to be ours just before and just after the write (FORMAT.md 9): a
+ * lock lost meanwhile may have let a prune trash what they name, so the
+ * object written goes again and the write fails. The lock is read here, not
+ * passed: the caller releases it only after its writes are done. */
+static int guarded_put(sk_repo *repo, const char *path, const void *buf, size_t len) {
+        sk_lock *g = guard_get(repo);
+        int r;
+        if (g && (r = guard_check(repo, g, path, false)) < 0)
+                return r;
+        r = sk_backend_put(repo->b, path, buf, len);
+        if (r < 0)
+                return fail(r, "writing %s: %s", path, strerror(-r));
+        return g ? guard_check(repo, g, path, true) : 0;
 }
 
 static int strv_add(strv *s, const char *str) {
@@ -1010,9 +1049,7 @@ static int write_index_locked_out(sk_repo *repo, stored_pack *sp, size_t n) {
                 if (r >= 0) {
                         sk_hex_encode(digest, 32, hex);
                         snprintf(path, sizeof(path), "index/%s", hex);
-                        r = sk_backend_put(repo->b, path, file, flen);
-                        if (r < 0)
-                                fail(r, "writing index file %s: %s", hex, strerror(-r));
+                        r = guarded_put(repo, path, file, flen);
                 }
                 if (r >= 0) {
                         pthread_mutex_lock(&repo->lock);
@@ -1301,7 +1338,7 @@ void sk_repo_read_ahead_end(sk_repo *repo) {
 /* --- objects --- */
 
 static bool dir_valid(const char *dir) {
-        static const char *const reserved[] = { "config", "keys", "data", "index", "locks" };
+        static const char *const reserved[] = { "config", "keys", "data", "index", "locks", "lockgone" };
         size_t n = strlen(dir);
         if (n < 1 || n > 16)
                 return false;
@@ -1375,10 +1412,7 @@ int sk_repo_put_object(sk_repo *repo, const char *dir, const char *name, const v
                 return fail(r, "sealing object failed");
         char path[160];
         snprintf(path, sizeof(path), "%s/%s", dir, name);
-        r = sk_backend_put(repo->b, path, file, SK_FILE_HEADER_SIZE + SK_SEAL_OVERHEAD + blen);
-        if (r < 0)
-                return fail(r, "writing %s: %s", path, strerror(-r));
-        return 0;
+        return guarded_put(repo, path, file, SK_FILE_HEADER_SIZE + SK_SEAL_OVERHEAD + blen);
 }
 
 int sk_repo_get_object(sk_repo *repo, const char *dir, const char *name, void **ret_buf, size_t *ret_len) {
@@ -1881,9 +1915,9 @@ static int write_index_groups(sk_repo *repo, group_entry *v, size_t n, strv *wri
                         return r;
                 sk_hex_encode(digest, 32, hex);
                 snprintf(path, sizeof(path), "index/%s", hex);
-                r = sk_backend_put(repo->b, path, file, flen);
+                r = guarded_put(repo, path, file, flen);
                 if (r < 0)
-                        return fail(r, "writing index file %s: %s", hex, strerror(-r));
+                        return r;
                 r = strv_add(written, hex);
                 if (r < 0)
                         return r;
@@ -1953,7 +1987,20 @@ out:
         return r;
 }
 
+typedef struct rebuild_ctx {
+        sk_repo *repo;
+        group_entry *v;
+        size_t n, cap;
+        uint64_t packs, bad;
+} rebuild_ctx;
+
+static int rebuild_pack(const char *hex, uint64_t size, void *userdata);
+
 int sk_repo_rewrite_index(sk_repo *repo, sk_repo_drop_fn drop, void *userdata) {
+        return sk_repo_rewrite_index_add(repo, drop, userdata, NULL, 0);
+}
+
+int sk_repo_rewrite_index_add(sk_repo *repo, sk_repo_drop_fn drop, void *userdata, char *const *add, size_t n_add) {
         /* Entries of unreadable index files are not in memory: rewriting now
          * would drop them and make their packs look unreferenced. */
         if (repo->bad_index.n > 0)
@@ -1987,8 +2034,14 @@ int sk_repo_rewrite_index(sk_repo *repo, sk_repo_drop_fn drop, void *userdata) {
                 };
         }
         free(c.v);
-        r = replace_index(repo, v, n);
-        free(v);
+        /* Packs the index does not name (prune's undelete): their records as
+         * rebuild-index would read them, after the kept entries. */
+        rebuild_ctx rc = { .repo = repo, .v = v, .n = n, .cap = MAX(c.n, 1u) };
+        for (size_t i = 0; i < n_add && r >= 0; i++)
+                r = rebuild_pack(add[i], 0, &rc);
+        if (r >= 0)
+                r = replace_index(repo, rc.v, rc.n);
+        free(rc.v);
         return r;
 }
 
@@ -2015,13 +2068,6 @@ int sk_repo_remove_leftovers(sk_repo *repo, uint64_t min_age, uint64_t *ret_remo
                 return fail(r, "removing leftovers: %s", strerror(-r));
         return 0;
 }
-
-typedef struct rebuild_ctx {
-        sk_repo *repo;
-        group_entry *v;
-        size_t n, cap;
-        uint64_t packs, bad;
-} rebuild_ctx;
 
 static int rebuild_pack(const char *hex, uint64_t size, void *userdata) {
         rebuild_ctx *c = userdata;
@@ -2164,10 +2210,39 @@ int sk_repo_key_passwd(sk_repo *repo, const sk_secret *new_secret, char **ret_sl
 
 /* --- locks --- */
 
+static void guard_released(sk_lock *l, void *userdata) {
+        sk_repo *repo = userdata;
+        pthread_mutex_lock(&repo->lock);
+        if (repo->guard == l)
+                repo->guard = NULL;
+        pthread_mutex_unlock(&repo->lock);
+}
+
+int sk_repo_set_lock_stale(sk_repo *repo, unsigned seconds) {
+        if (seconds != 0 && seconds < 2)
+                return fail(-EINVAL, "lock stale time of %us is too short (at least 2)", seconds);
+        repo->lock_stale_seconds = seconds;
+        return 0;
+}
+
+unsigned sk_repo_lock_stale(const sk_repo *repo) {
+        return repo->lock_stale_seconds ? repo->lock_stale_seconds : SK_LOCK_STALE_SECONDS;
+}
+
+int sk_repo_lock_check(sk_repo *repo, sk_lock *l) {
+        (void) repo;
+        int r = sk_lock_check(l, true);
+        if (r == -ESTALE)
+                return fail(r, "repository lock %s lost (%s)", sk_lock_id(l), sk_lock_lost_reason(l));
+        if (r < 0)
+                return fail(r, "checking repository lock %s: %s", sk_lock_id(l), strerror(-r));
+        return 0;
+}
+
 int sk_repo_lock(sk_repo *repo, bool exclusive, unsigned wait_seconds, sk_lock **ret) {
         char *holder = NULL;
         sk_lock *l = NULL;
-        int r = sk_lock_acquire(repo->b, exclusive, wait_seconds, 0, &l, &holder);
+        int r = sk_lock_acquire(repo->b, exclusive, wait_seconds, repo->lock_stale_seconds, &l, &holder);
         if (r == -EBUSY) {
                 fail(r, "repository is locked: %s", holder ? holder : "by another process");
                 free(holder);
@@ -2182,13 +2257,25 @@ int sk_repo_lock(sk_repo *repo, bool exclusive, unsigned wait_seconds, sk_lock *
                 sk_lock_release(l);
                 return r;
         }
+        /* From now on index and object writes check this lock (guarded_put). */
+        sk_lock_on_release(l, guard_released, repo);
+        pthread_mutex_lock(&repo->lock);
+        repo->guard = l;
+        pthread_mutex_unlock(&repo->lock);
         *ret = l;
         return 0;
 }
 
 int sk_repo_unlock_stale(sk_repo *repo, unsigned *ret_removed) {
-        int r = sk_lock_remove_stale(repo->b, 0, ret_removed);
+        int r = sk_lock_remove_stale(repo->b, repo->lock_stale_seconds, ret_removed);
         if (r < 0)
                 return fail(r, "removing stale locks: %s", strerror(-r));
+        return 0;
+}
+
+int sk_repo_remove_lock_tombstones(sk_repo *repo, unsigned *ret_removed) {
+        int r = sk_lock_remove_tombstones(repo->b, SK_LOCK_TOMBSTONE_SECONDS, ret_removed);
+        if (r < 0)
+                return fail(r, "removing old lock tombstones: %s", strerror(-r));
         return 0;
 }

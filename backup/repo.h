@@ -19,6 +19,8 @@
  *   -EPROTONOSUPPORT  unknown URL scheme
  *   -EEXIST           sk_repo_init on an existing repository
  *   -EBUSY            a conflicting lock is held (detail names the holder)
+ *   -ESTALE           the repository lock was lost (detail says why); nothing
+ *                     naming data was written
  *   -ENOMEM           out of memory (everywhere)
  *
  * Thread safety: an sk_repo may be used from several threads at once for
@@ -197,7 +199,7 @@ int sk_repo_flush(sk_repo *repo);
 /* --- small sealed objects (manifests) ----------------------------------------- */
 
 /* dir is a lowercase word ([a-z]{1,16}) other than the reserved "config",
- * "keys", "data", "index", "locks" — the engine uses "backups". name matches
+ * "keys", "data", "index", "locks", "lockgone" — the engine uses "backups". name matches
  * [A-Za-z0-9._-]{1,128} and does not start with '.'; else -EINVAL. The object
  * is sealed with its dir/name bound as AAD (a renamed object fails to open).
  * put replaces atomically and durably. len <= 256 MiB (-EFBIG). */
@@ -286,6 +288,9 @@ int sk_repo_repack_blob(sk_repo *repo, sk_blob_type type, const sk_blob_id *id);
  * sk_repo_rebuild_index() first. */
 typedef bool (*sk_repo_drop_fn)(const char *pack, const sk_blob_info *bi, void *userdata);
 int sk_repo_rewrite_index(sk_repo *repo, sk_repo_drop_fn drop, void *userdata);
+/* The same, and also index every blob of the packs add[0..n_add) (pack names,
+ * read from storage as rebuild-index does; corrupt blobs are left out). */
+int sk_repo_rewrite_index_add(sk_repo *repo, sk_repo_drop_fn drop, void *userdata, char *const *add, size_t n_add);
 
 /* Delete a pack from storage and forget its blobs in the in-memory index.
  * Only safe under an exclusive lock, after sk_repo_rewrite_index() stopped
@@ -331,8 +336,8 @@ int sk_repo_key_passwd(sk_repo *repo, const sk_secret *new_secret, char **ret_sl
  * held (sk_repo_last_error() names host, pid, age); > 0 retries until then.
  * Stale locks (holder on this host with a dead pid, or not refreshed for
  * SK_LOCK_STALE_SECONDS = 30 min) are ignored (and removed by an exclusive
- * request). The holder must call sk_lock_refresh() at least every 5 minutes
- * during long operations. The lock borrows repo; release it before
+ * request, after a tombstone). A thread of the lock refreshes it on a timer
+ * (lock.h); callers need not. The lock borrows repo; release it before
  * sk_repo_free(). *ret owned: sk_lock_release().
  * After acquiring, the in-memory index is brought up to date
  * (sk_repo_reload_index): the index loaded at open may predate a prune that
@@ -346,7 +351,28 @@ int sk_repo_lock(sk_repo *repo, bool exclusive, unsigned wait_seconds, sk_lock *
  * unflushed blobs of this handle -> -EBUSY. Called by sk_repo_lock. */
 int sk_repo_reload_index(sk_repo *repo);
 
-/* sk_lock_refresh() and sk_lock_release() are in lock.h. */
+/* While a lock taken by sk_repo_lock lives, every index file and sealed
+ * object this handle writes is checked against it (sk_lock_check, remote)
+ * just before and just after the write: a lost lock fails the write with
+ * -ESTALE naming the lock and why it was lost, and an object already written
+ * is deleted again, so nothing that names possibly-trashed data survives
+ * (docs/FORMAT.md section 9). With several locks, the latest one guards.
+ * sk_lock_refresh() and sk_lock_release() are in lock.h. */
+
+/* 0 if lock l is still ours (looks at storage), -ESTALE with last_error
+ * naming the lock and the reason, or a storage error. */
+int sk_repo_lock_check(sk_repo *repo, sk_lock *l);
+
+/* Stale time for locks taken and judged by this handle (0 = default
+ * SK_LOCK_STALE_SECONDS; at least 2 s, else -EINVAL). Every node must use
+ * the same value; shorter values are for tests (the CLI reads
+ * SNAPKEEP_LOCK_STALE_SECONDS). Refresh interval and freshness limit follow
+ * from it (lock.h). */
+int sk_repo_set_lock_stale(sk_repo *repo, unsigned seconds);
+unsigned sk_repo_lock_stale(const sk_repo *repo);
 
 /* Remove stale locks (see sk_repo_lock); *ret_removed (may be NULL) counts. */
 int sk_repo_unlock_stale(sk_repo *repo, unsigned *ret_removed);
+
+/* Remove lock tombstones older than SK_LOCK_TOMBSTONE_SECONDS (prune). */
+int sk_repo_remove_lock_tombstones(sk_repo *repo, unsigned *ret_removed);

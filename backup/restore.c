@@ -456,10 +456,11 @@ static void report(rctx *c, sk_problem_kind k, int err, const char *path, const 
 
 static int progress(rctx *c) {
         time_t now = time(NULL);
+        /* The lock refreshes itself on a timer (also inside one long file);
+         * this only stops early once it is known lost (no I/O). */
         if (c->lock && now - c->last_refresh >= 60) {
-                int r = sk_lock_refresh(c->lock);
-                if (r < 0)
-                        return r;
+                if (sk_lock_check(c->lock, false) < 0)
+                        return sk_repo_lock_check(c->repo, c->lock);
                 c->last_refresh = now;
         }
         if (!c->o->progress)
@@ -1020,6 +1021,11 @@ int sk_restore_run(sk_repo *repo, const char *id, const sk_restore_options *o, s
         pthread_cond_destroy(&c.pool.cv_fetch);
         if (r >= 0 && result->errors > 0)
                 r = -EIO;
+        /* A restore whose lock was lost may have raced a prune: success only
+         * with the lock still ours at the end; otherwise the error names the
+         * lost lock rather than a pack that went missing. */
+        if (lock && sk_lock_check(lock, r >= 0) == -ESTALE)
+                r = sk_repo_lock_check(repo, lock);
 out:
         if (c.rootfd >= 0)
                 close(c.rootfd);

@@ -150,6 +150,7 @@ static const char *errno_text(int r) {
         case EPROTO: return "unsupported repository format version or feature";
         case ENOTUNIQ: return "ambiguous backup id prefix";
         case ECANCELED: return "interrupted";
+        case ESTALE: return "repository lock lost";
         default: return strerror(-r);
         }
 }
@@ -278,11 +279,23 @@ int sk_cli_get_new_secret(sk_cli *cli, const char *new_password_file, const char
         return prompt_secret(cli, "New passphrase: ", true, ret);
 }
 
-int sk_cli_open_repo(sk_cli *cli, sk_repo **ret) {
-        if (cli->opened_repo) {
-                *ret = TAKE_PTR(cli->opened_repo);
-                return SK_EXIT_OK;
+/* Test knob (docs/man ENVIRONMENT): a short lock stale time makes
+ * stalled-writer races reproducible in seconds. Takes repo. */
+static int set_lock_stale(sk_cli *cli, sk_repo *repo, sk_repo **ret) {
+        const char *st = getenv("SNAPKEEP_LOCK_STALE_SECONDS");
+        uint64_t sv;
+        if (st && *st &&
+            (sk_cli_parse_u64(st, &sv) < 0 || sv > 86400 || sk_repo_set_lock_stale(repo, (unsigned) sv) < 0)) {
+                sk_repo_free(repo);
+                return sk_cli_usage_error(cli, "invalid SNAPKEEP_LOCK_STALE_SECONDS: %s (2..86400)", st);
         }
+        *ret = repo;
+        return SK_EXIT_OK;
+}
+
+int sk_cli_open_repo(sk_cli *cli, sk_repo **ret) {
+        if (cli->opened_repo)
+                return set_lock_stale(cli, TAKE_PTR(cli->opened_repo), ret);
         if (!cli->repo_url)
                 return sk_cli_usage_error(cli, "no repository given: use --repo URL or set SNAPKEEP_REPO");
         sk_secret *secret = NULL;
@@ -306,7 +319,7 @@ int sk_cli_open_repo(sk_cli *cli, sk_repo **ret) {
         }
         if (r < 0)
                 return sk_cli_fail(cli, r, "cannot open repository %s", cli->repo_url);
-        *ret = repo;
+        return set_lock_stale(cli, repo, ret);
         return SK_EXIT_OK;
 }
 

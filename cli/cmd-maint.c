@@ -31,6 +31,7 @@ enum {
         OPT_DRY_RUN,
         OPT_REPACK_BELOW,
         OPT_LOCK_WAIT,
+        OPT_GRACE,
 };
 
 /* --- check ------------------------------------------------------------------- */
@@ -134,10 +135,30 @@ int sk_cmd_check(sk_cli *cli, int argc, char **argv) {
 
 /* --- prune ------------------------------------------------------------------- */
 
-static int run_prune(sk_cli *cli, sk_repo *repo, unsigned repack_below, bool dry_run, bool in_json_object) {
+/* --grace DURATION: N with an optional unit s, m, h or d; 0 allowed. */
+static int parse_grace(sk_cli *cli, const char *arg, int64_t *ret) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long v = strtoull(arg, &end, 10);
+        uint64_t mul = 1;
+        if (end && *end && !end[1])
+                mul = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600 : *end == 'd' ? 86400 : 0;
+        else if (end && *end)
+                mul = 0;
+        if (errno || end == arg || arg[0] == '-' || mul == 0 || v > 365ULL * 86400 / mul)
+                return sk_cli_usage_error(cli, "invalid --grace: %s (e.g. 0, 90m, 2h, 1d; at most 365d)", arg);
+        *ret = (int64_t) (v * mul);
+        return 0;
+}
+
+/* grace: < 0 default, 0 delete at once, else seconds */
+static int run_prune(sk_cli *cli, sk_repo *repo, unsigned repack_below, bool dry_run, bool in_json_object,
+                     int64_t grace) {
         sk_prune_options po = {
                 .repack_below_pct = repack_below,
                 .dry_run = dry_run,
+                .grace_seconds = grace > 0 ? (uint64_t) grace : 0,
+                .no_grace = grace == 0,
                 .lock_wait_seconds = cli->lock_wait,
                 .progress = sk_cli_progress_cb,
                 .problem = sk_cli_problem_cb,
@@ -168,6 +189,12 @@ static int run_prune(sk_cli *cli, sk_repo *repo, unsigned repack_below, bool dry
                 sk_json_kv_u64(j, "packs_unindexed_deleted", res.packs_unindexed_deleted);
                 sk_json_kv_u64(j, "bytes_freed", res.bytes_freed);
                 sk_json_kv_u64(j, "blobs_retyped", res.blobs_retyped);
+                sk_json_kv_u64(j, "packs_trashed", res.packs_trashed);
+                sk_json_kv_u64(j, "bytes_trashed", res.bytes_trashed);
+                sk_json_kv_u64(j, "packs_waiting", res.packs_waiting);
+                sk_json_kv_u64(j, "packs_undeleted", res.packs_undeleted);
+                sk_json_kv_u64(j, "index_entries_missing", res.index_entries_missing);
+                sk_json_kv_u64(j, "next_delete_seconds", res.next_delete_seconds);
                 if (r < 0)
                         sk_json_kv_str(j, "error", r == -EBUSY ? "locked" : strerror(-r));
                 sk_json_end_object(j);
@@ -181,10 +208,13 @@ static int run_prune(sk_cli *cli, sk_repo *repo, unsigned repack_below, bool dry
                 return sk_cli_fail(cli, r,
                                    "prune stopped without deleting anything: a backup could not be read "
                                    "(run 'snapkeep check')");
+        if (r == -ESTALE)
+                return sk_cli_fail(cli, r, "prune stopped: it lost its lock (stopped or suspended too long?); "
+                                           "what it did so far is consistent, run it again");
         if (r < 0)
                 return sk_cli_fail(cli, r, "prune of %s failed", cli->repo_url);
         if (!cli->json && !cli->quiet) {
-                char a[32];
+                char a[32], b[32];
                 printf("%s%llu backups, %llu live blobs; removed %llu blobs; deleted %llu packs (%llu crash "
                        "leftovers), repacked %llu; %s freed\n",
                        dry_run ? "dry run (nothing changed): " : "", (unsigned long long) res.backups,
@@ -195,6 +225,19 @@ static int run_prune(sk_cli *cli, sk_repo *repo, unsigned repack_below, bool dry
                         printf("%s %llu blobs an older snapkeep had deduplicated across blob types under the "
                                "type their backups need\n", dry_run ? "would store" : "stored",
                                (unsigned long long) res.blobs_retyped);
+                if (res.packs_trashed || res.packs_waiting)
+                        printf("%s%llu packs (%s) marked for deletion, %llu marked earlier; a prune in %llus or "
+                               "later deletes those still unreferenced then\n",
+                               dry_run ? "would be: " : "", (unsigned long long) res.packs_trashed,
+                               sk_cli_format_size(res.bytes_trashed, b, sizeof(b)),
+                               (unsigned long long) res.packs_waiting,
+                               (unsigned long long) res.next_delete_seconds);
+                if (res.packs_undeleted)
+                        printf("%llu marked packs are referenced again and were kept\n",
+                               (unsigned long long) res.packs_undeleted);
+                if (res.index_entries_missing)
+                        printf("%llu index entries named missing packs and were dropped\n",
+                               (unsigned long long) res.index_entries_missing);
         }
         return cli->problems ? SK_EXIT_INTEGRITY : SK_EXIT_OK;
 }
@@ -212,10 +255,12 @@ int sk_cmd_prune(sk_cli *cli, int argc, char **argv) {
                 { "dry-run", no_argument, NULL, OPT_DRY_RUN },
                 { "repack-below", required_argument, NULL, OPT_REPACK_BELOW },
                 { "lock-wait", required_argument, NULL, OPT_LOCK_WAIT },
+                { "grace", required_argument, NULL, OPT_GRACE },
                 {}
         };
         bool dry_run = false;
         unsigned repack = 0;
+        int64_t grace = -1;
         int c;
         cli->command = "prune";
         while ((c = sk_cli_getopt(cli, argc, argv, "n", opts, sk_help_for("prune"))) != -1) {
@@ -234,6 +279,10 @@ int sk_cmd_prune(sk_cli *cli, int argc, char **argv) {
                         if (parse_lock_wait(cli, optarg))
                                 return SK_EXIT_USAGE;
                         break;
+                case OPT_GRACE:
+                        if (parse_grace(cli, optarg, &grace))
+                                return SK_EXIT_USAGE;
+                        break;
                 default: return SK_EXIT_USAGE;
                 }
         }
@@ -244,7 +293,7 @@ int sk_cmd_prune(sk_cli *cli, int argc, char **argv) {
         int e = sk_cli_open_repo(cli, &repo);
         if (e != SK_EXIT_OK)
                 return e;
-        return run_prune(cli, repo, repack, dry_run, false);
+        return run_prune(cli, repo, repack, dry_run, false, grace);
 }
 
 /* --- forget ------------------------------------------------------------------ */
@@ -299,9 +348,11 @@ int sk_cmd_forget(sk_cli *cli, int argc, char **argv) {
                 { "prune", no_argument, NULL, OPT_PRUNE },
                 { "dry-run", no_argument, NULL, OPT_DRY_RUN },
                 { "lock-wait", required_argument, NULL, OPT_LOCK_WAIT },
+                { "grace", required_argument, NULL, OPT_GRACE },
                 {}
         };
         sk_forget_policy pol = {};
+        int64_t grace = -1;
         _cleanup_free_ const char **tags = NULL;
         bool prune = false, dry_run = false, any_rule = false;
         int c;
@@ -331,6 +382,10 @@ int sk_cmd_forget(sk_cli *cli, int argc, char **argv) {
                 case OPT_DRY_RUN: dry_run = true; break;
                 case OPT_LOCK_WAIT:
                         if (parse_lock_wait(cli, optarg))
+                                return SK_EXIT_USAGE;
+                        break;
+                case OPT_GRACE:
+                        if (parse_grace(cli, optarg, &grace))
                                 return SK_EXIT_USAGE;
                         break;
                 default: return SK_EXIT_USAGE;
@@ -419,7 +474,7 @@ int sk_cmd_forget(sk_cli *cli, int argc, char **argv) {
                        (unsigned long long) res.kept, (unsigned long long) res.removed);
         int ret = SK_EXIT_OK;
         if (prune && !dry_run)
-                ret = run_prune(cli, repo, 0, false, true);
+                ret = run_prune(cli, repo, 0, false, true, grace);
         if (cli->json)
                 sk_json_end_object(&cli->js);
         return ret;

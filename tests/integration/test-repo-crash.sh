@@ -51,8 +51,15 @@ rm -rf "$T/out"
 [ $killed -ge 3 ] && ok "$killed of 5 backups were killed mid-run" || notok "only $killed of 5 backups were killed mid-run"
 
 before=$(sk_pack_bytes)
-sk prune --json >"$T/prune.json"; rc=$?
-[ $rc -eq 0 ] && ok "prune ($(jq -c '{packs_deleted, packs_unindexed_deleted, bytes_freed}' "$T/prune.json"))" || notok "prune (exit $rc)"
+# Delayed deletion (FORMAT.md 9b): the first prune only marks the leftovers
+# (and takes them out of the index); one after the grace period deletes.
+sk prune --json >"$T/prune0.json"; rc=$?
+[ $rc -eq 0 ] && [ "$(jq .packs_trashed "$T/prune0.json")" -gt 0 ] && [ "$(jq .packs_deleted "$T/prune0.json")" = 0 ] \
+  && [ "$(sk_pack_bytes)" -ge "$before" ] && ok "prune marks the leftovers, deletes nothing yet ($(jq -c '{packs_trashed}' "$T/prune0.json"))" \
+  || notok "first prune (exit $rc): $(jq -c . "$T/prune0.json")"
+sleep 2
+sk prune --grace 1s --json >"$T/prune.json"; rc=$?
+[ $rc -eq 0 ] && ok "prune after the grace period ($(jq -c '{packs_deleted, packs_undeleted, bytes_freed}' "$T/prune.json"))" || notok "prune (exit $rc)"
 after=$(sk_pack_bytes)
 echo "figure: packs before prune $before bytes, after $after bytes"
 sk check --read-data --json >"$T/check.json"; rc=$?
@@ -68,6 +75,8 @@ pc=$(jq .repository.pack_count "$T/stats.json")
 
 # Against a clean repository of the final tree.
 expect_rc 0 "forget all but the newest backup, then prune" sk forget -q --keep-last 1 --prune
+sleep 2
+expect_rc 0 "prune after the grace period" sk prune -q --grace 1s
 crashed=$(sk_pack_bytes)
 SNAPKEEP_REPO=$T/clean sk_init --pack-size 1M
 SNAPKEEP_REPO=$T/clean sk backup -q "$T/src" >/dev/null

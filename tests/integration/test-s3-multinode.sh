@@ -50,6 +50,9 @@ wait $p1; r1=$?; wait $p2; r2=$?; wait $p3; r3=$?
 [ $r2 -eq 0 ] && ok "node2 backup completed" || { notok "node2 backup exit $r2"; cat "$T/b2.err"; }
 [ $waited -eq 1 ] && ok "node3 forget+prune waited for the backups' locks" || echo "note: could not observe node3 waiting"
 [ $r3 -eq 0 ] && ok "node3 forget --prune completed" || { notok "node3 forget --prune exit $r3"; cat "$T/prune.err"; }
+# delayed deletion: that prune marked the data; one after the grace period deletes it
+sleep 2
+expect_rc 0 "node3 prune after the grace period" node node3 prune -q --grace 1s
 packs_after=$("$SKOBJ" "$SNAPKEEP_REPO" du data/)
 echo "figure: pack bytes before the concurrent backups $packs_before, at the end $packs_after"
 # without the prune, the old files (2 x 24 MiB) would still be stored

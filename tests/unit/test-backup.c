@@ -466,6 +466,21 @@ static char *restore_to(env *e, const char *id, const char *name, int expect, pr
         return dst;
 }
 
+/* Backup id restores to e->tmp/name, identical to e->src. */
+static void assert_restores_src(env *e, const char *id, const char *name) {
+        problems pr = {};
+        char *dst = restore_to(e, id, name, 0, &pr);
+        char *restored;
+        assert_true(asprintf(&restored, "%s/src", dst) > 0);
+        cmp c;
+        bool same = trees_identical(&c, e->src, restored);
+        if (!same)
+                print_message("difference: %s\n", c.why);
+        assert_true(same);
+        free(restored);
+        free(dst);
+}
+
 /* ---- tests ---------------------------------------------------------------------------- */
 
 static void test_roundtrip(void **state) {
@@ -787,10 +802,23 @@ static void test_forget_prune(void **state) {
         assert_int_equal(sk_forget_run(e->repo, &pol, false, 0, NULL, NULL, &fr), 0);
         assert_int_equal(fr.removed, 2);
         assert_int_equal(fr.kept, 1);
-        sk_prune_options po = {};
+        /* Delayed deletion: the first prune only marks (and repacks), so a
+         * backup whose lock was wrongly judged stale loses nothing; one after
+         * the grace period deletes. */
+        sk_prune_options po = { .grace_seconds = 2 };
         sk_prune_result pres;
         assert_int_equal(sk_prune_run(e->repo, &po, &pres), 0);
-        assert_true(pres.packs_deleted + pres.packs_repacked >= 1);
+        assert_true(pres.packs_trashed >= 1);
+        assert_int_equal(pres.packs_deleted, 0);
+        assert_int_equal(sk_repo_get_stats(e->repo, &after), 0);
+        assert_true(after.pack_bytes >= before.pack_bytes);
+        assert_int_equal(sk_prune_run(e->repo, &po, &pres), 0);
+        assert_int_equal(pres.packs_deleted, 0);        /* not yet */
+        assert_true(pres.packs_waiting >= 1);
+        sleep(3);
+        assert_int_equal(sk_prune_run(e->repo, &po, &pres), 0);
+        assert_true(pres.packs_deleted >= 1);
+        assert_int_equal(pres.packs_trashed, 0);
         assert_int_equal(sk_repo_get_stats(e->repo, &after), 0);
         assert_true(after.pack_bytes < before.pack_bytes);
         print_message("figure: prune freed %llu bytes (%llu packs deleted, %llu repacked)\n",
@@ -805,22 +833,123 @@ static void test_forget_prune(void **state) {
         sk_check_result cr;
         assert_int_equal(sk_check_run(e->repo, &co, &cr), 0);
         assert_int_equal(cr.backups, 1);
-        problems pr = {};
-        char *dst = restore_to(e, r[2].id, "dst-after-prune", 0, &pr);
-        char *restored;
-        assert_true(asprintf(&restored, "%s/src", dst) > 0);
-        cmp c;
-        bool same = trees_identical(&c, e->src, restored);
-        if (!same)
-                print_message("difference: %s\n", c.why);
-        assert_true(same);
-        free(restored);
-        free(dst);
+        assert_restores_src(e, r[2].id, "dst-after-prune");
 
         sk_stats st;
         assert_int_equal(sk_stats_compute(e->repo, NULL, NULL, NULL, &st), 0);
         assert_int_equal(st.backups, 1);
         assert_true(st.unique_size > 0 && st.stored_size > 0);
+}
+
+typedef struct find_data_pack {
+        char pack[80];
+} find_data_pack;
+
+static int find_data_pack_cb(const char *pack, const sk_blob_info *bi, void *ud) {
+        find_data_pack *f = ud;
+        if (bi->type == SK_BLOB_DATA && !f->pack[0])
+                snprintf(f->pack, sizeof(f->pack), "%s", pack);
+        return 0;
+}
+
+/* A pack that vanished from storage (deleted by hand, or by an old prune
+ * racing a stalled backup): check reports its index entries, prune drops
+ * them, and the next backup stores the data again instead of
+ * deduplicating against blobs that no longer exist. */
+static void test_missing_pack_entries_dropped(void **state) {
+        env *e = *state;
+        sk_backup_result r1, r2;
+        do_backup(e, &r1, true);
+        find_data_pack fp = {};
+        assert_int_equal(sk_repo_foreach_blob(e->repo, find_data_pack_cb, &fp), 0);
+        assert_true(fp.pack[0]);
+        char *path;
+        assert_true(asprintf(&path, "%s/data/%.2s/%s", e->repo_path, fp.pack, fp.pack) > 0);
+        assert_int_equal(unlink(path), 0);
+        free(path);
+
+        problems cp = {};
+        sk_check_options co = { .problem = on_problem, .userdata = &cp };
+        sk_check_result cr;
+        assert_int_equal(sk_check_run(e->repo, &co, &cr), -EBADMSG);
+        assert_true(cr.errors > 0);
+
+        sk_prune_options po = {};
+        sk_prune_result pres;
+        assert_int_equal(sk_prune_run(e->repo, &po, &pres), 0);
+        assert_true(pres.index_entries_missing > 0);
+
+        do_backup(e, &r2, true);
+        assert_restores_src(e, r2.id, "dst-after-missing");
+}
+
+typedef struct tree_packs {
+        char *v[64];
+        size_t n;
+} tree_packs;
+
+static int tree_pack_cb(const char *pack, const sk_blob_info *bi, void *ud) {
+        tree_packs *t = ud;
+        if (bi->type != SK_BLOB_TREE)
+                return 0;
+        for (size_t i = 0; i < t->n; i++)
+                if (strcmp(t->v[i], pack) == 0)
+                        return 0;
+        assert_true(t->n < sizeof(t->v) / sizeof(t->v[0]));
+        t->v[t->n++] = strdup(pack);
+        return 0;
+}
+
+/* Delayed deletion's undelete: packs trashed while unreferenced, then named
+ * again by a backup that appeared before their grace period ended (here: its
+ * manifest put back, and only its trees indexed again), are not deleted by
+ * the prune after the grace period: their blobs are indexed again and the
+ * backup restores. */
+static void test_prune_undelete(void **state) {
+        env *e = *state;
+        sk_backup_result r1;
+        do_backup(e, &r1, true);
+        tree_packs tp = {};
+        assert_int_equal(sk_repo_foreach_blob(e->repo, tree_pack_cb, &tp), 0);
+        assert_true(tp.n > 0);
+        char *mpath, *mdir;
+        void *mbuf;
+        size_t mlen;
+        assert_true(asprintf(&mdir, "%s/backups", e->repo_path) > 0);
+        assert_true(asprintf(&mpath, "%s/%s", mdir, r1.id) > 0);
+        assert_int_equal(sk_read_file(AT_FDCWD, mpath, 1 << 20, &mbuf, &mlen), 0);
+        assert_int_equal(sk_repo_delete_object(e->repo, "backups", r1.id), 0);
+
+        sk_prune_options po = { .grace_seconds = 1 };
+        sk_prune_result pres;
+        assert_int_equal(sk_prune_run(e->repo, &po, &pres), 0);
+        assert_true(pres.packs_trashed > tp.n);
+        assert_int_equal(pres.packs_deleted, 0);
+
+        /* the backup is back, its trees indexed, its data only in trashed packs */
+        int dfd = open(mdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(dfd >= 0);
+        assert_int_equal(sk_write_file_atomic(dfd, r1.id, mbuf, mlen, 0600), 0);
+        close(dfd);
+        assert_int_equal(sk_repo_rewrite_index_add(e->repo, NULL, NULL, tp.v, tp.n), 0);
+
+        sleep(2);
+        assert_int_equal(sk_prune_run(e->repo, &po, &pres), 0);
+        assert_true(pres.packs_undeleted > tp.n);
+        assert_int_equal(pres.packs_deleted, 0);
+        assert_int_equal(pres.trash_records_removed, 1);
+
+        problems cp = {};
+        sk_check_options co = { .read_data = true, .problem = on_problem, .userdata = &cp };
+        sk_check_result cr;
+        assert_int_equal(sk_check_run(e->repo, &co, &cr), 0);
+        assert_int_equal(cr.warnings, 0);
+        assert_restores_src(e, r1.id, "dst-undeleted");
+        free(mbuf);
+        free(mpath);
+        free(mdir);
+        for (size_t i = 0; i < tp.n; i++)
+                free(tp.v[i]);
 }
 
 typedef struct prog {
@@ -885,6 +1014,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_corruption, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_forget_prune, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_progress_cancel, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_missing_pack_entries_dropped, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_prune_undelete, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

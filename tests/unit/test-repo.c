@@ -716,6 +716,66 @@ static void test_locks(void **state) {
         assert_int_equal(sk_lock_release(x), 0);
 }
 
+static int count_names(const char *name, uint64_t size, void *ud) {
+        (void) name;
+        (void) size;
+        (*(int *) ud)++;
+        return 0;
+}
+
+static int n_index_files(fixture *f) {
+        char path[700];
+        int n = 0;
+        DIR *d;
+        snprintf(path, sizeof(path), "%s/repo/index", f->dir);
+        assert_non_null(d = opendir(path));
+        for (struct dirent *de; (de = readdir(d));)
+                n += de->d_name[0] != '.';
+        closedir(d);
+        return n;
+}
+
+/* A writer whose lock was removed as stale (by a prune on another handle)
+ * writes no index file and no manifest: both fail with -ESTALE naming the
+ * lock, and nothing is left behind that names its data. */
+static void test_lost_lock_blocks_writes(void **state) {
+        fixture *f = *state;
+        sk_repo *w = NULL;
+        sk_lock *s = NULL, *x = NULL;
+        (void) count_names;
+        assert_int_equal(sk_repo_open(f->url, f->pw, &w), 0);
+        assert_int_equal(sk_repo_lock(w, false, 0, &s), 0);
+        uint8_t *d = blob_data(30000, 77, false);
+        assert_int_equal(sk_repo_put_blob(w, SK_BLOB_DATA, d, 30000, NULL, NULL), 0);
+        free(d);
+        assert_int_equal(sk_repo_put_object(w, "backups", "before", "x", 1), 0);
+        int n_before = n_index_files(f);
+
+        /* the lock looks an hour old to the other handle's exclusive request */
+        char path[700], buf[256];
+        snprintf(path, sizeof(path), "%s/repo/locks/%s", f->dir, sk_lock_id(s));
+        FILE *fp = fopen(path, "w");
+        assert_non_null(fp);
+        fprintf(fp, "snapkeep-lock 1\nexclusive 0\nhost elsewhere\npid 1\ncreated 1\ntime %ld\n",
+                (long) time(NULL) - 3600);
+        fclose(fp);
+        assert_int_equal(sk_repo_lock(f->repo, true, 0, &x), 0);
+        assert_int_equal(sk_lock_release(x), 0);
+
+        assert_int_equal(sk_repo_flush(w), -ESTALE);
+        assert_non_null(strstr(sk_repo_last_error(w), "lost"));
+        assert_non_null(strstr(sk_repo_last_error(w), sk_lock_id(s)));
+        assert_int_equal(n_index_files(f), n_before);
+        assert_int_equal(sk_repo_put_object(w, "backups", "after", "x", 1), -ESTALE);
+        snprintf(buf, sizeof(buf), "%s/repo/backups/after", f->dir);
+        assert_int_equal(access(buf, F_OK), -1);
+        assert_int_equal(sk_repo_lock_check(w, s), -ESTALE);
+        assert_int_equal(sk_lock_release(s), 0);
+        /* without a lock (released), writes are not guarded any more */
+        assert_int_equal(sk_repo_put_object(w, "backups", "after", "x", 1), 0);
+        sk_repo_free(w);
+}
+
 static void test_stale_index_after_prune(void **state) {
         fixture *f = *state;
         sk_blob_id ids[20];
@@ -977,6 +1037,7 @@ int main(void) {
                 T(test_repack),
                 T(test_keys),
                 T(test_locks),
+                T(test_lost_lock_blocks_writes),
                 T(test_stale_index_after_prune),
                 T(test_write_failure_sticky),
                 T(test_empty_repo_ops),
