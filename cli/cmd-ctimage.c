@@ -295,9 +295,11 @@ static int ct_restore(sk_cli *cli, sk_repo *repo, const char *id, const char *ta
                 _cleanup_close_ int lfd = open(sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (lfd < 0) {
                         r = negative_errno();
+                        struct stat st;
+                        bool link = lstat(sub, &st) == 0 && S_ISLNK(st.st_mode);
                         e = sk_cli_fail(cli, r, "layer backup %s: %s/ is %s", m.layers[i], LAYER_DIR,
-                                        r == -ENOENT ? "missing" : r == -ELOOP ? "a symbolic link, not a directory"
-                                                                               : "not a directory");
+                                        r == -ENOENT ? "missing" : link ? "a symbolic link, not a directory"
+                                                                        : "not a directory");
                         goto out;
                 }
                 if (layer_only) {
