@@ -77,16 +77,20 @@ static void fetch_submit(sk_rpool *p, sk_rfetch *f, const uint8_t id[SK_TREE_ID_
 }
 
 /* Wait for f (fetching it ourselves if nobody has started). */
+/* Take pending f off the list and fetch it; called and returns with p->mu held. */
+static void fetch_pending(sk_rpool *p, sk_rfetch *f) {
+        pend_unlink(p, f);
+        f->state = FETCH_TAKEN;
+        pthread_mutex_unlock(&p->mu);
+        fetch_one(p->repo, f);
+        pthread_mutex_lock(&p->mu);
+        f->state = FETCH_DONE;
+}
+
 static void fetch_wait(sk_rpool *p, sk_rfetch *f) {
         pthread_mutex_lock(&p->mu);
-        if (f->state == FETCH_PENDING) {
-                pend_unlink(p, f);
-                f->state = FETCH_TAKEN;
-                pthread_mutex_unlock(&p->mu);
-                fetch_one(p->repo, f);
-                pthread_mutex_lock(&p->mu);
-                f->state = FETCH_DONE;
-        }
+        if (f->state == FETCH_PENDING)
+                fetch_pending(p, f);
         while (f->state != FETCH_DONE)
                 pthread_cond_wait(&p->cv_fetch, &p->mu);
         pthread_mutex_unlock(&p->mu);
@@ -296,13 +300,7 @@ void *sk_rpool_worker(void *arg) {
         for (;;) {
                 /* Fetches first: they finish files already started (bounded memory). */
                 if (p->pend_head) {
-                        sk_rfetch *f = p->pend_head;
-                        pend_unlink(p, f);
-                        f->state = FETCH_TAKEN;
-                        pthread_mutex_unlock(&p->mu);
-                        fetch_one(p->repo, f);
-                        pthread_mutex_lock(&p->mu);
-                        f->state = FETCH_DONE;
+                        fetch_pending(p, p->pend_head);
                         pthread_cond_broadcast(&p->cv_fetch);
                         continue;
                 }

@@ -462,6 +462,15 @@ static int defer_free(rctx *c, sk_dir *d) {
         return 0;
 }
 
+/* Report tree id's listing as unreadable (r) at the current path; frees detail. */
+static void report_listing(rctx *c, const uint8_t id[SK_TREE_ID_BYTES], int r, char *detail) {
+        char hex[SK_TREE_ID_BYTES * 2 + 1];
+        sk_hex(id, SK_TREE_ID_BYTES, hex);
+        report(c, SK_PROBLEM_ERROR, r, c->path.p ?: "", hex,
+               detail ?: "directory listing unreadable; its contents are not restored");
+        free(detail);
+}
+
 /* A directory being walked. The walk keeps these on an explicit stack
  * (rctx.frames) rather than recursing: the backup sets the depth. */
 typedef struct rframe {
@@ -552,11 +561,7 @@ static int enter_dir(rctx *c, int dirfd, const sk_node *n, size_t path_old, bool
         }
         if (r < 0) {
                 /* Its own metadata is still applied: it stays as an empty directory. */
-                char hex[SK_TREE_ID_BYTES * 2 + 1];
-                sk_hex(n->subtree, SK_TREE_ID_BYTES, hex);
-                report(c, SK_PROBLEM_ERROR, r, c->path.p, hex,
-                       detail ?: "directory listing unreadable; its contents are not restored");
-                free(detail);
+                report_listing(c, n->subtree, r, detail);
                 d = NULL;
         }
         if (c->n_frames == c->cap_frames) {
@@ -637,15 +642,12 @@ static int restore_walk(rctx *c, const uint8_t root[SK_TREE_ID_BYTES], bool all)
         char *detail = NULL;
         int r = sk_dir_load(c->repo, root, &d, &detail);
         if (r < 0) {
-                if (r != -ENOMEM) {
-                        char hex[SK_TREE_ID_BYTES * 2 + 1];
-                        sk_hex(root, SK_TREE_ID_BYTES, hex);
-                        report(c, SK_PROBLEM_ERROR, r, "", hex,
-                               detail ?: "directory listing unreadable; its contents are not restored");
-                        r = 0;
+                if (r == -ENOMEM) {
+                        free(detail);
+                        return r;
                 }
-                free(detail);
-                return r;
+                report_listing(c, root, r, detail);
+                return 0;
         }
         c->frames = calloc(64, sizeof(rframe));
         if (!c->frames) {
