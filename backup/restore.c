@@ -70,7 +70,6 @@ typedef struct rctx {
 
 /* A restored directory waiting for its metadata. */
 typedef struct pdir {
-        int parent_fd;          /* owned (a dup) */
         int fd;                 /* owned */
         const sk_node *node;    /* borrowed from a listing in rctx.dead or still being walked */
         char *path;             /* owned */
@@ -79,8 +78,8 @@ typedef struct pdir {
 /* Directories restored between two applications of their metadata. Each
  * application drains the worker pool first (no file creation may touch a
  * directory's mtime afterwards); doing it per batch rather than per
- * directory keeps the pool busy across directory boundaries. Each holds two
- * fds. */
+ * directory keeps the pool busy across directory boundaries. Each holds its
+ * directory's fd (metadata is applied through it, never by name). */
 #define DIR_BATCH 128
 
 
@@ -422,7 +421,7 @@ static int flush_dirs(rctx *c) {
         for (size_t i = 0; i < c->n_pdirs; i++) {
                 pdir *pd = &c->pdirs[i];
                 const char *what = NULL;
-                int q = sk_fsmeta_apply(pd->parent_fd, pd->node->name, pd->fd, pd->node, c->flags, &what);
+                int q = sk_fsmeta_apply(-1, pd->node->name, pd->fd, pd->node, c->flags, &what);
                 if (q < 0) {
                         char *d = NULL;
                         if (asprintf(&d, "metadata not restored (%s): %s", what ?: "?", strerror(-q)) < 0)
@@ -434,7 +433,6 @@ static int flush_dirs(rctx *c) {
                 c->res->dirs++;
                 c->prog.files_done++;
                 close(pd->fd);
-                close(pd->parent_fd);
                 free(pd->path);
         }
         c->n_pdirs = 0;
@@ -597,19 +595,11 @@ static int leave_dir(rctx *c) {
                         c->cap_pdirs = cap;
                 }
         }
-        pdir pd = { .parent_fd = -1, .fd = f->fd, .node = f->node, .path = NULL };
-        if (r >= 0) {
-                pd.parent_fd = fcntl(parent->fd, F_DUPFD_CLOEXEC, 3);
-                pd.path = strdup(c->path.p);
-                if (pd.parent_fd < 0 || !pd.path)
-                        r = pd.parent_fd < 0 ? negative_errno() : -ENOMEM;
-        }
-        if (r < 0) {
-                if (pd.parent_fd >= 0)
-                        close(pd.parent_fd);
-                free(pd.path);
+        pdir pd = { .fd = f->fd, .node = f->node, .path = NULL };
+        if (r >= 0 && !(pd.path = strdup(c->path.p)))
+                r = -ENOMEM;
+        if (r < 0)
                 return r; /* the frame (and f->fd) is released by walk_abort() */
-        }
         c->pdirs[c->n_pdirs++] = pd;
         f->fd = -1; /* owned by the list now */
         sk_pathbuf_pop(&c->path, f->path_old);
