@@ -8,7 +8,8 @@
 # active key. After each, nothing outside the snapshot has changed (a
 # fingerprint of $SK_TMP/outside, which every hostile symlink names), and
 # the run either failed with a clear error and left no snapshot behind, or
-# gave a safe result.
+# gave a safe result. The daemon's own restore into a host directory
+# (`snapkeep daemon restore ID --target DIR`) is checked on the same backups.
 set -u
 SK_SRC=${SK_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$SK_SRC/tests/lib/nodes.sh"
@@ -70,6 +71,12 @@ for sc in "fs-symlink $OUT/dir" fs-file; do
   no_snapshot "$cid" && sk_ok "${args[0]}: no snapshot left" || sk_notok "${args[0]}: snapshot left behind"
   outside_same "${args[0]}"
   gone "$cid"
+  # The daemon's restore into a host directory moves the restored fs there.
+  out=$(skc a daemon restore "$ID" --target "$SK_TMP/dr-${args[0]}" 2>&1); rc=$?
+  if [ $rc -ne 0 ] && [ ! -e "$SK_TMP/dr-${args[0]}" ] && [ ! -L "$SK_TMP/dr-${args[0]}" ] && grep -q "not a directory" <<<"$out"; then
+    sk_ok "${args[0]}: daemon restore --target fails and leaves no target"
+  else sk_notok "${args[0]}: daemon restore --target (exit $rc)" "$out"; fi
+  outside_same "${args[0]}, daemon restore"
 done
 
 # ---- malformed names, type confusion, oversized: clear errors ---------------------------
