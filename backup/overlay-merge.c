@@ -18,7 +18,7 @@
 #define OVL_PREFIX "trusted.overlay."
 /* As deep as a restore may create (SK_RESTORE_MAX_DEPTH): each level costs
  * its name list, not a stack frame or fds. */
-#define MAX_DEPTH 1000000u
+#define MAX_DEPTH 131072u
 
 typedef struct mctx {
         char **detail;

@@ -294,7 +294,7 @@ static int plan_tree(rctx *c, const uint8_t tree[SK_TREE_ID_BYTES]) {
         for (;;) {
                 if (id) {
                         sk_dir *d = NULL;
-                        if (n < SK_RESTORE_MAX_DEPTH && sk_dir_load(c->repo, id, &d, NULL) >= 0) {
+                        if (n <= SK_RESTORE_MAX_DEPTH && sk_dir_load(c->repo, id, &d, NULL) >= 0) {
                                 if (n == cap) {
                                         size_t nc = cap ? cap * 2 : 64;
                                         pframe *ns = realloc(st, nc * sizeof(*st));
@@ -523,11 +523,11 @@ static int reopen_parent(rctx *c, rframe *parent, int child_fd) {
  * this directory alone are reported and skip it (returns 0). */
 static int enter_dir(rctx *c, int dirfd, const sk_node *n, size_t path_old, bool all) {
         int r;
-        if (c->n_frames >= SK_RESTORE_MAX_DEPTH) {
+        if (c->n_frames > SK_RESTORE_MAX_DEPTH) { /* n's tree would be level n_frames */
                 char *d = NULL;
-                if (asprintf(&d, "directory tree deeper than %u levels: not restored below", SK_RESTORE_MAX_DEPTH) < 0)
+                if (asprintf(&d, "tree nested deeper than %u levels: not restored below", SK_RESTORE_MAX_DEPTH) < 0)
                         d = NULL;
-                report(c, SK_PROBLEM_ERROR, -ELOOP, c->path.p, NULL, d);
+                report(c, SK_PROBLEM_ERROR, -EBADMSG, c->path.p, NULL, d);
                 free(d);
                 return 0;
         }

@@ -57,10 +57,13 @@ typedef struct sk_restore_options {
         void *userdata;
 } sk_restore_options;
 
-/* Directories nest at most this deep below the target; deeper ones are
- * reported (-ELOOP) and not restored. The walk holds each level's listing
- * (and its name in the path), not a stack frame or an fd. */
-#define SK_RESTORE_MAX_DEPTH 1000000u
+/* The deepest tree level restored (the root tree is level 0); a deeper
+ * tree is reported as malformed (-EBADMSG) and its directory stays empty.
+ * The same bound as the tree format's nesting limit (SK_TREE_MAX_DEPTH,
+ * FORMAT-tree.md "Nesting", on the hard-recursion branch). The walk holds
+ * each level's listing (and its name in the path), not a stack frame or an
+ * fd. */
+#define SK_RESTORE_MAX_DEPTH 131072u
 
 typedef struct sk_restore_result {
         uint64_t files;         /* non-directory entries restored */
