@@ -9,7 +9,8 @@
 # fingerprint of $SK_TMP/outside, which every hostile symlink names), and
 # the run either failed with a clear error and left no snapshot behind, or
 # gave a safe result. The daemon's own restore into a host directory
-# (`snapkeep daemon restore ID --target DIR`) is checked on the same backups.
+# (`snapkeep daemon restore ID --target DIR`) is checked on the same backups,
+# and so is the rehydration of image layers on a fresh node.
 set -u
 SK_SRC=${SK_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$SK_SRC/tests/lib/nodes.sh"
@@ -110,5 +111,33 @@ if restore_as h-deep; then sk_ok "a 3,000-deep fs restores through Prepare"
 else sk_notok "deep fs: Prepare" "$RESTORE_OUT"; fi
 outside_same "deep"
 gone h-deep
+
+# ---- image layers rehydrated on a fresh node (the remote-snapshotter path) ----------------
+# Every layer backup's fs becomes a symlink to $OUT/dir; node B unpacks the
+# image through containerd's pull unpacker (tests/go/storepull), which asks
+# snapkeepd to rehydrate each layer from the repository.
+STOREPULL=${STOREPULL:-$BUILD_DIR/go-bin/storepull}
+BUILD_DIR=$BUILD_DIR bash "$SK_SRC/tests/go/build.sh" storepull >/dev/null 2>&1
+if [ ! -x "$STOREPULL" ]; then
+  echo "SKIP part: tests/go/storepull could not be built (golang-go, containerd Go sources)"
+else
+  n_layers=0
+  for lb in $("$SNAPKEEP" --no-progress backups --json | jq -r '.[] | select(.tags | index("snapkeep:layer")) | .id'); do
+    "$SKHOSTILE" "$NODES_REPO" "$NODES_PASS" --id "$lb" fs-symlink "$OUT/dir" >/dev/null && n_layers=$((n_layers + 1))
+  done
+  [ "$n_layers" -ge 1 ] && sk_ok "rewrote $n_layers layer backups with a symlinked fs" || sk_notok "no layer backup to rewrite"
+  node_start b || { sk_notok "node B starts"; nodes_finish; }
+  sk_check "B: ctr images import --no-unpack (content only)" sk_ctr b images import --no-unpack "$NODES_IMG_TAR"
+  out=$("$STOREPULL" -address "$(sk_csock b)" -namespace "$SK_NAMESPACE" -snapshotter snapkeep "$NODES_IMG" 2>&1); rc=$?
+  n_rehyd=$(jq -r .layers_rehydrated <<<"$(skc b daemon status --json 2>&1)" 2>/dev/null)
+  # Safe result: rehydration refused (logged), containerd unpacks the layers
+  # from the image's own content instead.
+  if [ $rc -eq 0 ] && [ "$n_rehyd" = 0 ] && grep -q "its fs is not a directory (a symbolic link)" "$(sk_dir b)/snapkeepd.log"; then
+    sk_ok "B: no layer whose fs is a symlink is rehydrated (refusal logged); containerd unpacked the image itself"
+  else sk_notok "B: hostile layer rehydration (exit $rc, layers_rehydrated $n_rehyd)" "$out"; fi
+  links=$(find "$(sk_root b)" -name fs -type l 2>/dev/null | wc -l)
+  [ "$links" -eq 0 ] && sk_ok "B: no snapshot's fs is a symlink" || sk_notok "B: $links snapshot fs are symlinks"
+  outside_same "layer rehydration"
+fi
 
 nodes_finish
