@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -38,9 +39,6 @@ static ssize_t x_list(int fd, const char *path, char *buf, size_t size) {
 }
 static ssize_t x_get(int fd, const char *path, const char *name, void *buf, size_t size) {
         return fd >= 0 ? fgetxattr(fd, name, buf, size) : lgetxattr(path, name, buf, size);
-}
-static int x_set(int fd, const char *path, const char *name, const void *v, size_t size) {
-        return fd >= 0 ? fsetxattr(fd, name, v, size, 0) : lsetxattr(path, name, v, size, 0);
 }
 
 static int xattr_cmp(const void *a, const void *b) {
@@ -224,10 +222,11 @@ int sk_fsmeta_create_special(int dirfd, const char *name, const sk_node *n) {
                 return symlinkat(n->target, dirfd, name) < 0 ? negative_errno() : 0;
         case SK_NODE_CHR:
         case SK_NODE_BLK:
-                return mknodat(dirfd, name, (n->type == SK_NODE_CHR ? S_IFCHR : S_IFBLK) | (n->mode & 07777),
+                /* Owner-only until sk_fsmeta_apply() sets the final mode. */
+                return mknodat(dirfd, name, (n->type == SK_NODE_CHR ? S_IFCHR : S_IFBLK) | 0600,
                                makedev(n->rdev_major, n->rdev_minor)) < 0 ? negative_errno() : 0;
         case SK_NODE_FIFO:
-                return mkfifoat(dirfd, name, n->mode & 07777) < 0 ? negative_errno() : 0;
+                return mkfifoat(dirfd, name, 0600) < 0 ? negative_errno() : 0;
         case SK_NODE_SOCKET:
                 return -EOPNOTSUPP;
         default:
@@ -239,43 +238,99 @@ static bool is_cap(const char *name) {
         return strcmp(name, "security.capability") == 0;
 }
 
+/* chmod through an O_PATH descriptor: fchmod() refuses those, fchmodat2()
+ * (Linux 6.6) takes AT_EMPTY_PATH; older kernels go through the /proc magic
+ * link, which resolves to the descriptor's inode itself, never through a
+ * name. Never used for symlinks (their mode cannot change). */
+static int chmod_opath(int pfd, const char *proc, mode_t mode) {
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+        if (syscall(SYS_fchmodat2, pfd, "", mode, AT_EMPTY_PATH) == 0)
+                return 0;
+        if (errno != ENOSYS && errno != EINVAL)
+                return negative_errno();
+        return chmod(proc, mode) < 0 ? negative_errno() : 0;
+}
+
+int sk_fsmeta_mode(const sk_node *n, unsigned flags) {
+        mode_t m = n->mode & 07777;
+        /* setgid on a directory only passes its group on; on anything else
+         * setuid/setgid run as the owner, which this restore did not check
+         * (GNU tar clears them likewise when it does not restore owners). */
+        if ((flags & SK_APPLY_NO_PRIVS) && n->type != SK_NODE_DIR)
+                m &= ~(mode_t) (S_ISUID | S_ISGID);
+        return (int) m;
+}
+
 int sk_fsmeta_apply(int dirfd, const char *name, int fd, const sk_node *n, unsigned flags, const char **ret_what) {
         int first = 0;
         const char *what = NULL;
-        _cleanup_free_ char *path = NULL;
+        char path[64];
+        _cleanup_close_ int pfd = -1;
 #define FAIL(w) do { if (!first) { first = negative_errno(); what = (w); } } while (0)
 
+        if (fd < 0) {
+                /* Everything below acts on this descriptor, never again on
+                 * the name: whoever can write to dirfd could swap the entry
+                 * for a symlink between its creation and these calls. */
+                pfd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+                if (pfd < 0) {
+                        if (ret_what)
+                                *ret_what = "open";
+                        return negative_errno();
+                }
+                struct stat st;
+                int r = fstat(pfd, &st) < 0 ? negative_errno() : 0;
+                if (r == 0 && sk_fsmeta_type(st.st_mode) != (int) n->type)
+                        r = -ESTALE; /* not what was created: someone swapped it */
+                if (r < 0) {
+                        if (ret_what)
+                                *ret_what = "type check";
+                        return r;
+                }
+                snprintf(path, sizeof(path), "/proc/self/fd/%d", pfd);
+        }
         if (!(flags & SK_APPLY_ONLY_TIMES)) {
-                if (fd < 0) {
-                        int r = proc_path(dirfd, name, &path);
-                        if (r < 0)
-                                return r;
-                }
-                if (!(flags & SK_APPLY_NO_OWNER)) {
+                bool chowned = !(flags & SK_APPLY_NO_OWNER);
+                if (chowned) {
                         int r = fd >= 0 ? fchown(fd, n->uid, n->gid)
-                                        : fchownat(dirfd, name, n->uid, n->gid, AT_SYMLINK_NOFOLLOW);
-                        if (r < 0)
+                                        : fchownat(pfd, "", n->uid, n->gid, AT_EMPTY_PATH);
+                        if (r < 0) {
                                 FAIL("chown");
+                                chowned = false;
+                        }
                 }
-                /* Two passes: security.capability last, after chown (which clears it). */
+                /* Two passes: security.capability last, after chown (which
+                 * clears it). A capability, like setuid, is a privilege of
+                 * the file: not granted without the owner or with NO_PRIVS. */
+                bool caps = chowned && !(flags & SK_APPLY_NO_PRIVS);
                 for (int pass = 0; pass < 2; pass++)
                         for (size_t i = 0; i < n->n_xattrs; i++) {
                                 const sk_xattr *x = &n->xattrs[i];
-                                if (is_cap(x->name) != (pass == 1))
+                                if (is_cap(x->name) != (pass == 1) || (pass == 1 && !caps))
                                         continue;
-                                if (x_set(fd, path, x->name, x->value, x->value_len) < 0)
+                                /* The magic link is followed to the inode
+                                 * itself (a symlink included), not beyond. */
+                                int r = fd >= 0 ? fsetxattr(fd, x->name, x->value, x->value_len, 0)
+                                                : setxattr(path, x->name, x->value, x->value_len, 0);
+                                if (r < 0)
                                         FAIL("setxattr");
                         }
                 /* Symlink modes cannot be changed on Linux and are always 0777. */
                 if (n->type != SK_NODE_SYMLINK) {
-                        int r = fd >= 0 ? fchmod(fd, n->mode) : fchmodat(dirfd, name, n->mode, 0);
-                        if (r < 0)
+                        unsigned mflags = chowned ? flags : flags | SK_APPLY_NO_PRIVS;
+                        mode_t mode = (mode_t) sk_fsmeta_mode(n, mflags);
+                        int r = fd >= 0 ? (fchmod(fd, mode) < 0 ? negative_errno() : 0) : chmod_opath(pfd, path, mode);
+                        if (r < 0) {
+                                errno = -r;
                                 FAIL("chmod");
+                        }
                 }
         }
         if (!(flags & SK_APPLY_NO_TIMES)) {
                 struct timespec ts[2] = { n->atime, n->mtime };
-                int r = fd >= 0 ? futimens(fd, ts) : utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW);
+                int r = fd >= 0 ? futimens(fd, ts) : utimensat(pfd, "", ts, AT_EMPTY_PATH);
                 if (r < 0)
                         FAIL("utimensat");
         }

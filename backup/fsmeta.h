@@ -4,7 +4,8 @@
  * a component is ever passed to the kernel. Xattrs of files and directories
  * go through an fd (f*xattr); for symlinks, devices and FIFOs, which must not
  * be opened, through "/proc/self/fd/<dirfd>/<name>" with the l*xattr calls,
- * which do not follow the last component. Apply order matters: chown first
+ * which do not follow the last component; apply opens such entries O_PATH
+ * and acts on the descriptor. Apply order matters: chown first
  * (it clears setuid/setgid and security.capability), then xattrs (ACLs and
  * security.capability), then chmod, then times (utimensat with
  * AT_SYMLINK_NOFOLLOW, after content). */
@@ -34,14 +35,25 @@ enum {
         SK_APPLY_NO_OWNER = 1 << 0,     /* skip chown (unprivileged restore) */
         SK_APPLY_NO_TIMES = 1 << 1,     /* caller sets times later (dirs) */
         SK_APPLY_ONLY_TIMES = 1 << 2,   /* just utimensat */
+        /* Grant no privilege the restore did not check: setuid/setgid are
+         * cleared (except setgid on directories) and security.capability is
+         * not set. Both are also dropped whenever the owner is not restored
+         * (SK_APPLY_NO_OWNER or a failed chown), as GNU tar does. */
+        SK_APPLY_NO_PRIVS = 1 << 3,
 };
+
+/* The permission bits n gets under flags (see SK_APPLY_NO_PRIVS). */
+int sk_fsmeta_mode(const sk_node *n, unsigned flags);
 
 /* Create a non-regular, non-directory node (symlink, device, FIFO) named name
  * in dirfd. Sockets: -EOPNOTSUPP (caller warns). */
 int sk_fsmeta_create_special(int dirfd, const char *name, const sk_node *n);
 
 /* Apply owner, xattrs, mode and (unless SK_APPLY_NO_TIMES) times of n to the
- * existing entry. fd: an open fd of a file/dir, or -1 to use dirfd+name.
+ * existing entry. fd: an open fd of a file/dir, or -1 to use dirfd+name: the
+ * name is then opened once (O_PATH|O_NOFOLLOW), its type checked against n
+ * (-ESTALE if it differs: it was swapped), and everything is applied through
+ * that descriptor, so a name swapped for a symlink is never followed.
  * Applies everything it can; returns the first error. If set, *ret_what
  * receives a static string naming the step that failed ("chown", "xattr
  * trusted.overlay.opaque", ...; borrowed, static storage). */

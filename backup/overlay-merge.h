@@ -13,7 +13,10 @@
  * move because inodes move, not names. trusted.overlay.* xattrs, which only
  * mean something to overlayfs, are removed from the result. Directory times
  * are set after their contents are final (post-order), so they come out as
- * the top layer recorded them. All work is relative to directory fds. */
+ * the top layer recorded them. All work is relative to directory fds and
+ * never follows a symlink. The walk keeps an explicit stack (the layer sets
+ * the depth) holding a bounded number of fds: deep directories' fds are
+ * closed and reopened as ".." of their child, checked to be the same. */
 #pragma once
 
 /* Apply layer directory layer_dirfd onto target_dirfd (see DESIGN). On

@@ -28,65 +28,11 @@
 #include "backup/engine-internal.h"
 #include "backup/fsmeta.h"
 #include "backup/inspect.h"
+#include "backup/restore-pool.h"
 #include "backup/restore.h"
 #include "common/fsutil.h"
 #include "common/macro.h"
 #include "io/ioengine.h"
-
-#define RESTORE_WORKERS 2
-#define RESTORE_QUEUE 64
-
-typedef struct rjob {
-        int dirfd;              /* borrowed: the directory stays open until drained */
-        const sk_node *node;    /* borrowed: its sk_dir lives until drained */
-        char *path;             /* owned */
-        unsigned flags;
-        bool overwrite;
-        /* results */
-        int err;                /* data failure: file removed */
-        int meta_err;           /* metadata failure: file kept */
-        const char *meta_what;
-        char *detail;
-        char blob[SK_TREE_ID_BYTES * 2 + 1];
-        uint64_t bytes;
-        struct rjob *next;
-} rjob;
-
-/* One blob fetch of a file's prefetch window. The file's worker consumes
- * them in order; idle workers take pending ones, so a single large file is
- * decrypted and decompressed on every core. */
-typedef struct rfetch {
-        sk_blob_id id;
-        int state;              /* FETCH_* */
-        void *buf;
-        size_t len;
-        int err;
-        char *detail;
-        bool writing;           /* buf is in flight in a write: keep it until reaped */
-        struct rfetch *prev, *next;     /* in the pool's pending list */
-} rfetch;
-
-enum { FETCH_IDLE, FETCH_PENDING, FETCH_TAKEN, FETCH_DONE };
-#define FETCH_WINDOW 6
-
-struct rpool;
-typedef struct rworker_slot {
-        struct rpool *p;
-        sk_io *io;
-} rworker_slot;
-
-typedef struct rpool {
-        pthread_mutex_t mu;
-        pthread_cond_t cv_work, cv_done, cv_fetch;
-        rfetch *pend_head, *pend_tail;
-        rjob *queue_head, *queue_tail, *done_head, *done_tail;
-        size_t queued, in_flight;       /* in_flight: queued + running */
-        bool stop;
-        pthread_t threads[RESTORE_WORKERS];
-        rworker_slot slots[RESTORE_WORKERS];
-        unsigned n_threads;
-        sk_repo *repo;
-} rpool;
 
 typedef struct hl_rec {
         uint64_t dev, ino;
@@ -103,7 +49,8 @@ typedef struct rctx {
         size_t n_incs, n_incs_alloc;
         sk_pathbuf path;
         unsigned flags;
-        rpool pool;
+        bool drop_privs;        /* no devices, no setuid/setgid/capabilities */
+        sk_rpool pool;
         hl_rec *hl;
         size_t hl_cap, hl_n;
         int rootfd;
@@ -115,13 +62,14 @@ typedef struct rctx {
          * listings whose nodes and fds jobs and those entries borrow. */
         struct pdir *pdirs;
         size_t n_pdirs, cap_pdirs;
+        struct rframe *frames;  /* the walk's stack of open directories */
+        size_t n_frames, cap_frames;
         sk_dir **dead;
         size_t n_dead, cap_dead;
 } rctx;
 
 /* A restored directory waiting for its metadata. */
 typedef struct pdir {
-        int parent_fd;          /* owned (a dup) */
         int fd;                 /* owned */
         const sk_node *node;    /* borrowed from a listing in rctx.dead or still being walked */
         char *path;             /* owned */
@@ -130,319 +78,10 @@ typedef struct pdir {
 /* Directories restored between two applications of their metadata. Each
  * application drains the worker pool first (no file creation may touch a
  * directory's mtime afterwards); doing it per batch rather than per
- * directory keeps the pool busy across directory boundaries. Each holds two
- * fds. */
+ * directory keeps the pool busy across directory boundaries. Each holds its
+ * directory's fd (metadata is applied through it, never by name). */
 #define DIR_BATCH 128
 
-static void le64(uint8_t b[8], uint64_t v) {
-        for (int i = 0; i < 8; i++)
-                b[i] = (uint8_t) (v >> (8 * i));
-}
-
-/* ---- one file (runs in a worker) -------------------------------------------- */
-
-static int open_target(int dirfd, const char *name, bool overwrite) {
-        int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0 && errno == EEXIST && overwrite) {
-                if (unlinkat(dirfd, name, 0) < 0)
-                        return negative_errno();
-                fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        }
-        return fd < 0 ? negative_errno() : fd;
-}
-
-static void fetch_one(sk_repo *repo, rfetch *f) {
-        f->err = sk_repo_get_blob(repo, SK_BLOB_DATA, &f->id, &f->buf, &f->len);
-        if (f->err < 0) {
-                char hex[SK_BLOB_ID_HEX + 1];
-                sk_hex(f->id.b, SK_BLOB_ID_SIZE, hex);
-                f->detail = sk_engine_detail(repo, "blob %s", hex);
-        }
-}
-
-static void pend_unlink(rpool *p, rfetch *f) {
-        if (f->prev)
-                f->prev->next = f->next;
-        else
-                p->pend_head = f->next;
-        if (f->next)
-                f->next->prev = f->prev;
-        else
-                p->pend_tail = f->prev;
-        f->prev = f->next = NULL;
-}
-
-static void fetch_submit(rpool *p, rfetch *f, const uint8_t id[SK_TREE_ID_BYTES]) {
-        memset(f, 0, sizeof(*f));
-        memcpy(f->id.b, id, SK_TREE_ID_BYTES);
-        pthread_mutex_lock(&p->mu);
-        f->state = FETCH_PENDING;
-        f->prev = p->pend_tail;
-        if (p->pend_tail)
-                p->pend_tail->next = f;
-        else
-                p->pend_head = f;
-        p->pend_tail = f;
-        pthread_cond_signal(&p->cv_work);
-        pthread_mutex_unlock(&p->mu);
-}
-
-/* Wait for f (fetching it ourselves if nobody has started). */
-static void fetch_wait(rpool *p, rfetch *f) {
-        pthread_mutex_lock(&p->mu);
-        if (f->state == FETCH_PENDING) {
-                pend_unlink(p, f);
-                f->state = FETCH_TAKEN;
-                pthread_mutex_unlock(&p->mu);
-                fetch_one(p->repo, f);
-                pthread_mutex_lock(&p->mu);
-                f->state = FETCH_DONE;
-        }
-        while (f->state != FETCH_DONE)
-                pthread_cond_wait(&p->cv_fetch, &p->mu);
-        pthread_mutex_unlock(&p->mu);
-}
-
-static void fetch_release(rfetch *f) {
-        free(f->buf);
-        free(f->detail);
-        memset(f, 0, sizeof(*f));
-}
-
-/* Reap write completions until `until` is no longer being written (NULL:
- * until no write is in flight). The first write error goes to *werr. A
- * completion's user_data is its chunk's index in the file. */
-static int wait_writes(sk_io *io, rfetch *win, rfetch *until, int *werr) {
-        while (until ? until->writing : sk_io_outstanding(io) > 0) {
-                sk_io_completion cq[FETCH_WINDOW];
-                int n = sk_io_reap(io, cq, ARRAY_SIZE(cq), 1);
-                if (n < 0)
-                        return n;
-                if (n == 0)
-                        return -EPROTO;
-                for (int i = 0; i < n; i++) {
-                        rfetch *f = &win[cq[i].user_data % FETCH_WINDOW];
-                        if (cq[i].op != SK_IO_OP_WRITE || !f->writing || cq[i].buf != f->buf)
-                                return -EPROTO; /* a completion we never asked for */
-                        if (cq[i].res < 0 && *werr == 0)
-                                *werr = (int) cq[i].res;
-                        fetch_release(f);
-                }
-        }
-        return 0;
-}
-
-/* fallocate through the engine, waited for. */
-static int io_fallocate(sk_io *io, int fd, uint64_t len) {
-        sk_io_completion cq;
-        int r = sk_io_fallocate(io, UINT64_MAX, fd, 0, 0, len);
-        if (r < 0)
-                return r;
-        r = sk_io_reap(io, &cq, 1, 1);
-        if (r < 0)
-                return r;
-        if (r != 1 || cq.op != SK_IO_OP_FALLOCATE)
-                return -EPROTO;
-        return (int) cq.res;
-}
-
-static void run_job(rpool *p, sk_io *io, rjob *j) {
-        const sk_node *n = j->node;
-        EVP_MD_CTX *md = NULL;
-        rfetch win[FETCH_WINDOW];
-        size_t next = 0, k = 0;
-        int werr = 0;
-        int fd = open_target(j->dirfd, n->name, j->overwrite);
-        int r = 0;
-        memset(win, 0, sizeof(win));
-        if (fd < 0) {
-                j->err = fd;
-                if (asprintf(&j->detail, "cannot create file: %s", strerror(-fd)) < 0)
-                        j->detail = NULL;
-                return;
-        }
-        if (n->size > 0 && ftruncate(fd, (off_t) n->size) < 0) {
-                r = negative_errno();
-                if (asprintf(&j->detail, "ftruncate: %s", strerror(-r)) < 0)
-                        j->detail = NULL;
-                goto fail;
-        }
-        /* A dense file gets its blocks up front: fewer extents, and a full
-         * disk shows here, before any data is written. Sparse files are
-         * not fallocated: that would fill their holes. */
-        if (n->size > 0 && n->n_extents == 1 && n->extents[0].offset == 0 && n->extents[0].length == n->size) {
-                r = io_fallocate(io, fd, n->size);
-                if (r < 0 && r != -EOPNOTSUPP && r != -ENOSYS) {
-                        if (asprintf(&j->detail, "fallocate: %s", strerror(-r)) < 0)
-                                j->detail = NULL;
-                        goto fail;
-                }
-                r = 0;
-        }
-        md = EVP_MD_CTX_new();
-        if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-                r = -ENOMEM;
-                goto fail;
-        }
-        for (size_t e = 0; e < n->n_extents; e++) {
-                const sk_extent *x = &n->extents[e];
-                uint64_t off = x->offset;
-                for (uint32_t c = 0; c < x->n_chunks; c++, k++) {
-                        const sk_chunk_ref *cr = &n->chunks[k];
-                        /* Keep the window full: chunks k .. k+WINDOW-1 requested,
-                         * each slot's earlier write finished before it is reused. */
-                        for (; next < n->n_chunks && next < k + FETCH_WINDOW; next++) {
-                                rfetch *s = &win[next % FETCH_WINDOW];
-                                r = wait_writes(io, win, s, &werr);
-                                if (r >= 0 && werr < 0)
-                                        r = werr;
-                                if (r < 0)
-                                        goto write_fail;
-                                fetch_submit(p, s, n->chunks[next].id);
-                        }
-                        rfetch *f = &win[k % FETCH_WINDOW];
-                        fetch_wait(p, f);
-                        if (f->err < 0 || f->len != cr->len) {
-                                sk_hex(cr->id, SK_TREE_ID_BYTES, j->blob);
-                                if (f->err >= 0) {
-                                        r = -EBADMSG;
-                                        if (asprintf(&j->detail, "blob %s has length %zu, tree says %u", j->blob,
-                                                     f->len, cr->len) < 0)
-                                                j->detail = NULL;
-                                } else {
-                                        r = f->err;
-                                        j->detail = TAKE_PTR(f->detail);
-                                }
-                                fetch_release(f);
-                                k++;
-                                goto fail;
-                        }
-                        /* The hash reads the buffer while the write is in flight: both only read it. */
-                        if (EVP_DigestUpdate(md, f->buf, f->len) != 1) {
-                                fetch_release(f);
-                                k++;
-                                r = -EIO;
-                                goto fail;
-                        }
-                        r = sk_io_write(io, k, fd, f->buf, f->len, off);
-                        if (r == -EAGAIN) { /* engine full: let the earlier writes finish */
-                                r = wait_writes(io, win, NULL, &werr);
-                                if (r >= 0)
-                                        r = sk_io_write(io, k, fd, f->buf, f->len, off);
-                        }
-                        off += f->len;
-                        j->bytes += f->len;
-                        if (r < 0) {
-                                fetch_release(f);
-                                k++;
-                                goto write_fail;
-                        }
-                        f->writing = true;
-                }
-                uint8_t tail[16];
-                le64(tail, x->offset);
-                le64(tail + 8, x->length);
-                if (EVP_DigestUpdate(md, tail, sizeof(tail)) != 1) {
-                        r = -EIO;
-                        goto fail;
-                }
-        }
-        r = wait_writes(io, win, NULL, &werr);
-        if (r >= 0 && werr < 0)
-                r = werr;
-        if (r < 0)
-                goto write_fail;
-        uint8_t tail[8], h[32];
-        unsigned int hl = 0;
-        le64(tail, n->size);
-        if (EVP_DigestUpdate(md, tail, 8) != 1 || EVP_DigestFinal_ex(md, h, &hl) != 1) {
-                r = -EIO;
-                goto fail;
-        }
-        if (memcmp(h, n->content_hash, sizeof(h)) != 0) {
-                r = -EBADMSG;
-                if (asprintf(&j->detail, "content hash mismatch: restored data differs from the backed-up file") < 0)
-                        j->detail = NULL;
-                goto fail;
-        }
-        EVP_MD_CTX_free(md);
-        j->meta_err = sk_fsmeta_apply(j->dirfd, n->name, fd, n, j->flags, &j->meta_what);
-        if (close(fd) < 0 && !j->meta_err) {
-                /* A failed close can mean lost data (NFS, quota): treat as a data error. */
-                j->err = negative_errno();
-                unlinkat(j->dirfd, n->name, 0);
-                if (asprintf(&j->detail, "close: %s", strerror(-j->err)) < 0)
-                        j->detail = NULL;
-        }
-        return;
-write_fail:
-        if (asprintf(&j->detail, "write: %s", strerror(-r)) < 0)
-                j->detail = NULL;
-fail:
-        /* Writes in flight and requests still in the window must be finished
-         * before their memory goes. */
-        (void) wait_writes(io, win, NULL, &werr);
-        for (; k < next; k++) {
-                rfetch *f = &win[k % FETCH_WINDOW];
-                pthread_mutex_lock(&p->mu);
-                if (f->state == FETCH_PENDING) {
-                        pend_unlink(p, f);
-                        f->state = FETCH_DONE;
-                }
-                while (f->state != FETCH_DONE)
-                        pthread_cond_wait(&p->cv_fetch, &p->mu);
-                pthread_mutex_unlock(&p->mu);
-                fetch_release(f);
-        }
-        EVP_MD_CTX_free(md);
-        close(fd);
-        (void) unlinkat(j->dirfd, n->name, 0);
-        j->err = r < 0 ? r : -EIO;
-}
-
-static void *rworker(void *arg) {
-        rworker_slot *slot = arg;
-        rpool *p = slot->p;
-        pthread_mutex_lock(&p->mu);
-        for (;;) {
-                /* Fetches first: they finish files already started (bounded memory). */
-                if (p->pend_head) {
-                        rfetch *f = p->pend_head;
-                        pend_unlink(p, f);
-                        f->state = FETCH_TAKEN;
-                        pthread_mutex_unlock(&p->mu);
-                        fetch_one(p->repo, f);
-                        pthread_mutex_lock(&p->mu);
-                        f->state = FETCH_DONE;
-                        pthread_cond_broadcast(&p->cv_fetch);
-                        continue;
-                }
-                if (p->queue_head) {
-                        rjob *j = p->queue_head;
-                        p->queue_head = j->next;
-                        if (!p->queue_head)
-                                p->queue_tail = NULL;
-                        p->queued--;
-                        pthread_mutex_unlock(&p->mu);
-                        j->next = NULL;
-                        run_job(p, slot->io, j);
-                        pthread_mutex_lock(&p->mu);
-                        if (p->done_tail)
-                                p->done_tail->next = j;
-                        else
-                                p->done_head = j;
-                        p->done_tail = j;
-                        p->in_flight--;
-                        pthread_cond_broadcast(&p->cv_done);
-                        continue;
-                }
-                if (p->stop)
-                        break;
-                pthread_cond_wait(&p->cv_work, &p->mu);
-        }
-        pthread_mutex_unlock(&p->mu);
-        return NULL;
-}
 
 /* ---- the walking thread ---------------------------------------------------------- */
 
@@ -501,9 +140,9 @@ static hl_rec *hl_lookup(rctx *c, uint64_t dev, uint64_t ino, bool insert) {
 }
 
 /* Handle finished jobs (main thread only). */
-static void reap(rctx *c, rjob *list) {
+static void reap(rctx *c, sk_rjob *list) {
         while (list) {
-                rjob *j = list;
+                sk_rjob *j = list;
                 list = j->next;
                 if (j->err) {
                         report(c, SK_PROBLEM_ERROR, j->err, j->path, j->blob[0] ? j->blob : NULL, j->detail);
@@ -536,19 +175,19 @@ static void reap(rctx *c, rjob *list) {
         }
 }
 
-static rjob *take_done(rpool *p) {
-        rjob *l = p->done_head;
+static sk_rjob *take_done(sk_rpool *p) {
+        sk_rjob *l = p->done_head;
         p->done_head = p->done_tail = NULL;
         return l;
 }
 
 /* Wait until every job finished and reap them. */
 static int drain(rctx *c) {
-        rpool *p = &c->pool;
+        sk_rpool *p = &c->pool;
         pthread_mutex_lock(&p->mu);
         while (p->in_flight > 0)
                 pthread_cond_wait(&p->cv_done, &p->mu);
-        rjob *l = take_done(p);
+        sk_rjob *l = take_done(p);
         pthread_mutex_unlock(&p->mu);
         reap(c, l);
         return progress(c);
@@ -567,9 +206,9 @@ static void hint_packs(rctx *c, const sk_node *node) {
 }
 
 static int submit(rctx *c, int dirfd, const sk_node *node) {
-        rpool *p = &c->pool;
+        sk_rpool *p = &c->pool;
         hint_packs(c, node);
-        rjob *j = calloc(1, sizeof(*j));
+        sk_rjob *j = calloc(1, sizeof(*j));
         if (!j)
                 return -ENOMEM;
         j->dirfd = dirfd;
@@ -592,7 +231,7 @@ static int submit(rctx *c, int dirfd, const sk_node *node) {
         p->queued++;
         p->in_flight++;
         pthread_cond_signal(&p->cv_work);
-        rjob *l = take_done(p);
+        sk_rjob *l = take_done(p);
         pthread_mutex_unlock(&p->mu);
         reap(c, l);
         return 0;
@@ -626,38 +265,83 @@ static int open_parent(int rootfd, const char *rel, const char **ret_base) {
         return fd;
 }
 
-static bool under(const char *path, const char *inc) {
-        size_t l = strlen(inc);
-        return l == 0 || (strncmp(path, inc, l) == 0 && (path[l] == 0 || path[l] == '/'));
+/* Is a (al bytes) at or below b (bl bytes)? Lengths are passed: paths
+ * grow with the depth, which the backup sets. */
+static bool under(const char *a, size_t al, const char *b, size_t bl) {
+        return bl == 0 || (al >= bl && memcmp(a, b, bl) == 0 && (al == bl || a[bl] == '/'));
 }
 
-static int restore_tree(rctx *c, int dirfd, const uint8_t tree[SK_TREE_ID_BYTES], bool all);
+/* Device nodes grant access to whatever they name: restored only with
+ * privileges kept. Overlayfs whiteouts (char 0:0) name nothing and are
+ * always restored, or deleted files would come back in the merged view. */
+static bool skip_device(rctx *c, const sk_node *n) {
+        if (!c->drop_privs || (n->type != SK_NODE_CHR && n->type != SK_NODE_BLK))
+                return false;
+        return !(n->type == SK_NODE_CHR && n->rdev_major == 0 && n->rdev_minor == 0);
+}
 
 /* Before a full restore: name every data blob it will read, so that each
  * pack is fetched in one request covering all of its blobs that are needed
  * (sk_repo_read_ahead_plan). Walking the trees twice costs little: they are
  * few and sit in tree packs that the read-ahead holds. A tree that cannot
- * be read is left for the restore itself to report. */
+ * be read (or lies deeper than SK_RESTORE_MAX_DEPTH) is left for the
+ * restore itself to report. The stack is explicit: the data sets the depth. */
 static int plan_tree(rctx *c, const uint8_t tree[SK_TREE_ID_BYTES]) {
-        sk_dir *d = NULL;
-        if (sk_dir_load(c->repo, tree, &d, NULL) < 0)
-                return 0;
+        typedef struct { sk_dir *d; size_t next; } pframe;
+        pframe *st = NULL;
+        size_t n = 0, cap = 0;
         int r = 0;
-        for (size_t i = 0; i < d->n && r >= 0; i++) {
-                const sk_node *n = &d->entries[i];
-                if (n->type == SK_NODE_DIR)
-                        r = plan_tree(c, n->subtree);
-                for (size_t k = 0; k < n->n_chunks && r >= 0; k++) {
-                        sk_blob_id id;
-                        memcpy(id.b, n->chunks[k].id, SK_TREE_ID_BYTES);
-                        r = sk_repo_read_ahead_plan(c->repo, SK_BLOB_DATA, &id);
+        const uint8_t *id = tree;
+        for (;;) {
+                if (id) {
+                        sk_dir *d = NULL;
+                        if (n <= SK_RESTORE_MAX_DEPTH && sk_dir_load(c->repo, id, &d, NULL) >= 0) {
+                                if (n == cap) {
+                                        size_t nc = cap ? cap * 2 : 64;
+                                        pframe *ns = realloc(st, nc * sizeof(*st));
+                                        if (!ns) {
+                                                sk_dir_free(d);
+                                                r = -ENOMEM;
+                                                break;
+                                        }
+                                        st = ns;
+                                        cap = nc;
+                                }
+                                st[n++] = (pframe) { d, 0 };
+                        }
+                        id = NULL;
                 }
+                if (n == 0)
+                        break;
+                pframe *f = &st[n - 1];
+                if (f->next == f->d->n) {
+                        sk_dir_free(f->d);
+                        n--;
+                        continue;
+                }
+                const sk_node *e = &f->d->entries[f->next++];
+                for (size_t k = 0; k < e->n_chunks && r >= 0; k++) {
+                        sk_blob_id bid;
+                        memcpy(bid.b, e->chunks[k].id, SK_TREE_ID_BYTES);
+                        r = sk_repo_read_ahead_plan(c->repo, SK_BLOB_DATA, &bid);
+                }
+                if (r < 0)
+                        break;
+                if (e->type == SK_NODE_DIR)
+                        id = e->subtree;
         }
-        sk_dir_free(d);
+        while (n > 0)
+                sk_dir_free(st[--n].d);
+        free(st);
         return r;
 }
 
 static int restore_special(rctx *c, int dirfd, const sk_node *n) {
+        if (skip_device(c, n)) {
+                report(c, SK_PROBLEM_WARNING, -EPERM, c->path.p, NULL,
+                       "device node not restored (privileges are not restored: see --keep-privileges)");
+                return 0;
+        }
         int r = sk_fsmeta_create_special(dirfd, n->name, n);
         if (r == -EEXIST && c->o->overwrite) {
                 if (unlinkat(dirfd, n->name, 0) < 0)
@@ -738,7 +422,7 @@ static int flush_dirs(rctx *c) {
         for (size_t i = 0; i < c->n_pdirs; i++) {
                 pdir *pd = &c->pdirs[i];
                 const char *what = NULL;
-                int q = sk_fsmeta_apply(pd->parent_fd, pd->node->name, pd->fd, pd->node, c->flags, &what);
+                int q = sk_fsmeta_apply(-1, pd->node->name, pd->fd, pd->node, c->flags, &what);
                 if (q < 0) {
                         char *d = NULL;
                         if (asprintf(&d, "metadata not restored (%s): %s", what ?: "?", strerror(-q)) < 0)
@@ -750,7 +434,6 @@ static int flush_dirs(rctx *c) {
                 c->res->dirs++;
                 c->prog.files_done++;
                 close(pd->fd);
-                close(pd->parent_fd);
                 free(pd->path);
         }
         c->n_pdirs = 0;
@@ -778,8 +461,77 @@ static int defer_free(rctx *c, sk_dir *d) {
         return 0;
 }
 
-static int restore_dir_entry(rctx *c, int dirfd, const sk_node *n, bool all) {
+/* Report tree id's listing as unreadable (r) at the current path; frees detail. */
+static void report_listing(rctx *c, const uint8_t id[SK_TREE_ID_BYTES], int r, char *detail) {
+        char hex[SK_TREE_ID_BYTES * 2 + 1];
+        sk_hex(id, SK_TREE_ID_BYTES, hex);
+        report(c, SK_PROBLEM_ERROR, r, c->path.p ?: "", hex,
+               detail ?: "directory listing unreadable; its contents are not restored");
+        free(detail);
+}
+
+/* A directory being walked. The walk keeps these on an explicit stack
+ * (rctx.frames) rather than recursing: the backup sets the depth. */
+typedef struct rframe {
+        sk_dir *d;              /* owned; NULL: its listing was unreadable (reported) */
+        size_t next;            /* next entry of d */
+        int fd;                 /* owned (frame 0: rootfd, borrowed); -1 while closed (FD_WINDOW) */
+        const sk_node *node;    /* its entry in the parent's listing; NULL for frame 0 */
+        size_t path_old;        /* c->path's length before this directory's name */
+        bool all;               /* everything below is selected */
+        dev_t dev;              /* identity, checked when fd is reopened */
+        ino_t ino;
+} rframe;
+
+/* Frames deeper than this many below the top have their fd closed, so fd
+ * use does not grow with depth; a frame's fd is reopened as ".." of its
+ * child's when the walk climbs back to it. */
+#define FD_WINDOW 32
+
+/* Close fds of frames that fell out of the window. Jobs borrow the fd of
+ * the directory they write into: drain them first. */
+static int bound_fds(rctx *c) {
+        if (c->n_frames <= FD_WINDOW + 1)
+                return 0;
+        rframe *f = &c->frames[c->n_frames - 1 - FD_WINDOW];
+        if (f->fd < 0 || f == &c->frames[0])
+                return 0;
+        int r = drain(c);
+        if (r < 0)
+                return r;
+        close(f->fd);
+        f->fd = -1;
+        return 0;
+}
+
+/* Give parent (whose fd was closed) its fd back, from child_fd's "..",
+ * checking it is the same directory: one moved meanwhile is not followed. */
+static int reopen_parent(rctx *c, rframe *parent, int child_fd) {
+        int fd = openat(child_fd, "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        struct stat st;
+        if (fstat(fd, &st) < 0 || st.st_dev != parent->dev || st.st_ino != parent->ino) {
+                close(fd);
+                report(c, SK_PROBLEM_ERROR, -ESTALE, c->path.p, NULL, "a directory was moved during the restore");
+                return -ESTALE;
+        }
+        parent->fd = fd;
+        return 0;
+}
+
+/* Create (or reuse) directory n in dirfd and push its frame. Problems with
+ * this directory alone are reported and skip it (returns 0). */
+static int enter_dir(rctx *c, int dirfd, const sk_node *n, size_t path_old, bool all) {
         int r;
+        if (c->n_frames > SK_RESTORE_MAX_DEPTH) { /* n's tree would be level n_frames */
+                char *d = NULL;
+                if (asprintf(&d, "tree nested deeper than %u levels: not restored below", SK_RESTORE_MAX_DEPTH) < 0)
+                        d = NULL;
+                report(c, SK_PROBLEM_ERROR, -EBADMSG, c->path.p, NULL, d);
+                free(d);
+                return 0;
+        }
         if (mkdirat(dirfd, n->name, 0700) < 0) {
                 r = negative_errno();
                 struct stat st;
@@ -793,70 +545,132 @@ static int restore_dir_entry(rctx *c, int dirfd, const sk_node *n, bool all) {
                 }
         }
         _cleanup_close_ int fd = openat(dirfd, n->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0) {
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0) {
                 r = negative_errno();
                 report(c, SK_PROBLEM_ERROR, r, c->path.p, NULL, "cannot open created directory");
                 return 0;
         }
-        r = restore_tree(c, fd, n->subtree, all);
-        if (r < 0) {
-                (void) drain(c); /* jobs in this directory borrow fd */
-                return r;
-        }
-        /* Children are all created: the directory's own metadata (times
-         * last) waits for the next batch, after the pool has drained. */
-        if (c->n_pdirs == c->cap_pdirs) {
-                size_t cap = c->cap_pdirs ? c->cap_pdirs * 2 : 16;
-                pdir *np = realloc(c->pdirs, cap * sizeof(pdir));
-                if (!np) {
-                        (void) drain(c);
-                        return -ENOMEM;
-                }
-                c->pdirs = np;
-                c->cap_pdirs = cap;
-        }
-        pdir pd = { .parent_fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3), .fd = fd, .node = n, .path = strdup(c->path.p) };
-        if (pd.parent_fd < 0 || !pd.path) {
-                r = pd.parent_fd < 0 ? negative_errno() : -ENOMEM;
-                if (pd.parent_fd >= 0)
-                        close(pd.parent_fd);
-                free(pd.path);
-                (void) drain(c);
-                return r;
-        }
-        fd = -1; /* owned by the list now */
-        c->pdirs[c->n_pdirs++] = pd;
-        return c->n_pdirs >= DIR_BATCH ? flush_dirs(c) : 0;
-}
-
-static int restore_tree(rctx *c, int dirfd, const uint8_t tree[SK_TREE_ID_BYTES], bool all) {
         sk_dir *d = NULL;
         char *detail = NULL;
-        int r = sk_dir_load(c->repo, tree, &d, &detail);
+        r = sk_dir_load(c->repo, n->subtree, &d, &detail);
+        if (r == -ENOMEM) {
+                free(detail);
+                return r;
+        }
+        if (r < 0) {
+                /* Its own metadata is still applied: it stays as an empty directory. */
+                report_listing(c, n->subtree, r, detail);
+                d = NULL;
+        }
+        if (c->n_frames == c->cap_frames) {
+                size_t cap = c->cap_frames ? c->cap_frames * 2 : 64;
+                rframe *nf = realloc(c->frames, cap * sizeof(rframe));
+                if (!nf) {
+                        sk_dir_free(d);
+                        return -ENOMEM;
+                }
+                c->frames = nf;
+                c->cap_frames = cap;
+        }
+        c->frames[c->n_frames++] = (rframe) { .d = d, .fd = TAKE_FD(fd), .node = n, .path_old = path_old,
+                                              .all = all, .dev = st.st_dev, .ino = st.st_ino };
+        return bound_fds(c);
+}
+
+/* The top frame's entries are all done: its directory waits for its own
+ * metadata (times last) until the next batch, after the pool has drained. */
+static int leave_dir(rctx *c) {
+        rframe *f = &c->frames[c->n_frames - 1];
+        rframe *parent = &c->frames[c->n_frames - 2];
+        int r = 0;
+        if (parent->fd < 0)
+                r = reopen_parent(c, parent, f->fd);
+        if (r >= 0 && c->n_pdirs == c->cap_pdirs) {
+                size_t cap = c->cap_pdirs ? c->cap_pdirs * 2 : 16;
+                pdir *np = realloc(c->pdirs, cap * sizeof(pdir));
+                if (!np)
+                        r = -ENOMEM;
+                else {
+                        c->pdirs = np;
+                        c->cap_pdirs = cap;
+                }
+        }
+        pdir pd = { .fd = f->fd, .node = f->node, .path = NULL };
+        if (r >= 0 && !(pd.path = strdup(c->path.p)))
+                r = -ENOMEM;
+        if (r < 0)
+                return r; /* the frame (and f->fd) is released by walk_abort() */
+        c->pdirs[c->n_pdirs++] = pd;
+        f->fd = -1; /* owned by the list now */
+        sk_pathbuf_pop(&c->path, f->path_old);
+        c->n_frames--;
+        /* Jobs and the waiting directory borrow the listing's nodes. */
+        r = f->d ? defer_free(c, f->d) : 0;
+        if (r >= 0 && c->n_pdirs >= DIR_BATCH)
+                r = flush_dirs(c);
+        return r;
+}
+
+/* A fatal error: jobs borrow the frames' fds and waiting directories their
+ * listings; release the fds after the jobs and keep the listings for the
+ * final flush. */
+static void walk_abort(rctx *c) {
+        (void) drain(c);
+        for (size_t i = c->n_frames; i-- > 0;) {
+                rframe *f = &c->frames[i];
+                if (i > 0 && f->fd >= 0)
+                        close(f->fd);
+                if (f->d && defer_free(c, f->d) < 0)
+                        break; /* defer_free flushed and freed it */
+        }
+        c->n_frames = 0;
+}
+
+/* Restore every selected entry of the backup's root tree into rootfd. */
+static int restore_walk(rctx *c, const uint8_t root[SK_TREE_ID_BYTES], bool all) {
+        sk_dir *d = NULL;
+        char *detail = NULL;
+        int r = sk_dir_load(c->repo, root, &d, &detail);
         if (r < 0) {
                 if (r == -ENOMEM) {
                         free(detail);
                         return r;
                 }
-                char hex[SK_TREE_ID_BYTES * 2 + 1];
-                sk_hex(tree, SK_TREE_ID_BYTES, hex);
-                report(c, SK_PROBLEM_ERROR, r, c->path.p ?: "", hex,
-                       detail ?: "directory listing unreadable; its contents are not restored");
-                free(detail);
+                report_listing(c, root, r, detail);
                 return 0;
         }
-        for (size_t i = 0; i < d->n && r >= 0; i++) {
-                const sk_node *n = &d->entries[i];
+        c->frames = calloc(64, sizeof(rframe));
+        if (!c->frames) {
+                sk_dir_free(d);
+                return -ENOMEM;
+        }
+        c->cap_frames = 64;
+        c->frames[0] = (rframe) { .d = d, .fd = c->rootfd, .all = all };
+        c->n_frames = 1;
+        while (r >= 0 && c->n_frames > 0) {
+                rframe *f = &c->frames[c->n_frames - 1];
+                if (!f->d || f->next == f->d->n) {
+                        if (c->n_frames == 1) {
+                                r = defer_free(c, f->d);
+                                c->n_frames = 0;
+                        } else
+                                r = leave_dir(c);
+                        continue;
+                }
+                const sk_node *n = &f->d->entries[f->next++];
+                int dirfd = f->fd;
                 size_t old;
                 r = sk_pathbuf_push(&c->path, n->name, &old);
                 if (r < 0)
                         break;
-                bool sel = all;
+                bool sel = f->all;
                 bool anc = false;
                 for (size_t k = 0; k < c->n_incs && !sel; k++) {
-                        if (under(c->path.p, c->incs[k]))
+                        size_t il = strlen(c->incs[k]);
+                        if (under(c->path.p, c->path.len, c->incs[k], il))
                                 sel = true;
-                        else if (under(c->incs[k], c->path.p))
+                        else if (under(c->incs[k], il, c->path.p, c->path.len))
                                 anc = true;
                 }
                 if (!sel && !anc) {
@@ -865,7 +679,7 @@ static int restore_tree(rctx *c, int dirfd, const uint8_t tree[SK_TREE_ID_BYTES]
                 }
                 switch (n->type) {
                 case SK_NODE_DIR:
-                        r = restore_dir_entry(c, dirfd, n, sel);
+                        r = enter_dir(c, dirfd, n, old, sel);
                         break;
                 case SK_NODE_FILE: {
                         if (anc)
@@ -886,20 +700,22 @@ static int restore_tree(rctx *c, int dirfd, const uint8_t tree[SK_TREE_ID_BYTES]
                         /* Symlinks, FIFOs and devices can be hardlinked too
                          * (overlay layers hold such groups): link them alike. */
                         bool done = false;
-                        if (n->nlink > 1)
+                        if (n->nlink > 1 && !skip_device(c, n))
                                 r = restore_hardlink(c, dirfd, n, &done);
                         if (r >= 0 && !done)
                                 r = restore_special(c, dirfd, n);
                         break;
                 }
                 }
-                sk_pathbuf_pop(&c->path, old);
+                /* A directory entered keeps its name on the path until it is left. */
+                if (!(n->type == SK_NODE_DIR && c->n_frames > 0 && c->frames[c->n_frames - 1].node == n))
+                        sk_pathbuf_pop(&c->path, old);
                 if (r >= 0 && (c->prog.files_done & 255) == 0)
                         r = progress(c);
         }
-        /* The jobs borrow d's nodes: d lives until the next flush. */
-        int r2 = defer_free(c, d);
-        return r < 0 ? r : r2;
+        if (r < 0)
+                walk_abort(c);
+        return r;
 }
 
 int sk_restore_run(sk_repo *repo, const char *id, const sk_restore_options *o, sk_restore_result *result) {
@@ -936,6 +752,13 @@ int sk_restore_run(sk_repo *repo, const char *id, const sk_restore_options *o, s
                 c.flags = 0;
         else
                 c.flags = SK_APPLY_NO_OWNER;
+        /* Privileges (devices, setuid/setgid, capabilities) are the
+         * backup's to grant only where every entry gets back the owner it
+         * was backed up with: root restoring owners. */
+        c.drop_privs = o->privileges == SK_RESTORE_PRIV_DROP ||
+                       (o->privileges == SK_RESTORE_PRIV_AUTO && c.flags & SK_APPLY_NO_OWNER);
+        if (c.drop_privs)
+                c.flags |= SK_APPLY_NO_PRIVS;
 
         if (o->n_includes) {
                 c.incs = calloc(o->n_includes, sizeof(char *));
@@ -964,7 +787,8 @@ int sk_restore_run(sk_repo *repo, const char *id, const sk_restore_options *o, s
                 r = negative_errno();
                 goto out;
         }
-        c.rootfd = open(o->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        /* A symlink planted at the target's name is not followed. */
+        c.rootfd = open(o->target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (c.rootfd < 0) {
                 r = negative_errno();
                 goto out;
@@ -977,7 +801,7 @@ int sk_restore_run(sk_repo *repo, const char *id, const sk_restore_options *o, s
         pthread_cond_init(&c.pool.cv_fetch, NULL);
         int io_err = 0;
         for (unsigned i = 0; i < RESTORE_WORKERS; i++) {
-                rworker_slot *slot = &c.pool.slots[i];
+                sk_rworker_slot *slot = &c.pool.slots[i];
                 slot->p = &c.pool;
                 /* Queue depth: every chunk of a window in a write, plus a fallocate. */
                 io_err = sk_io_new(&(sk_io_options) { .backend = o->io_backend, .queue_depth = FETCH_WINDOW + 2,
@@ -985,7 +809,7 @@ int sk_restore_run(sk_repo *repo, const char *id, const sk_restore_options *o, s
                                    &slot->io);
                 if (io_err < 0)
                         break;
-                if (pthread_create(&c.pool.threads[i], NULL, rworker, slot) != 0) {
+                if (pthread_create(&c.pool.threads[i], NULL, sk_rpool_worker, slot) != 0) {
                         sk_io_free(TAKE_PTR(slot->io));
                         break;
                 }
@@ -1001,7 +825,7 @@ int sk_restore_run(sk_repo *repo, const char *id, const sk_restore_options *o, s
                 if (r >= 0 && c.n_incs == 0)
                         r = plan_tree(&c, m->root);
                 if (r >= 0)
-                        r = restore_tree(&c, c.rootfd, m->root, c.n_incs == 0);
+                        r = restore_walk(&c, m->root, c.n_incs == 0);
                 int r2 = flush_dirs(&c);
                 if (r >= 0)
                         r = r2;
@@ -1033,6 +857,7 @@ out:
                 free(c.hl[i].path);
         free(c.hl);
         free(c.pdirs); /* empty: flush_dirs() ran after the walk */
+        free(c.frames); /* empty: the walk pops or aborts every frame */
         free(c.dead);
         sk_strv_free(c.incs, c.n_incs_alloc);
         free(c.path.p);

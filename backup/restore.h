@@ -1,13 +1,18 @@
 /* Restore a backup (or parts of it) into a directory.
  *
- * DESIGN: the trees are walked depth-first; directories are created first,
+ * DESIGN: the trees are walked depth-first, on an explicit stack (the backup
+ * sets the depth: SK_RESTORE_MAX_DEPTH) that keeps a bounded number of
+ * directory fds open however deep it goes; directories are created first,
  * then each file is written (ftruncate to its size, then only its data
  * extents, so holes stay holes), its content hash checked end to end, and its
  * metadata applied (owner, xattrs with security.capability after chown, mode,
  * times with nanoseconds). Directory metadata is applied deepest-first after
  * all their children exist, so mtimes stay exact. Hardlink groups are rebuilt
  * with linkat() to the first member restored. All syscalls are relative to
- * directory fds, so paths longer than PATH_MAX restore. Every blob is verified
+ * directory fds, so paths longer than PATH_MAX restore, and never follow a
+ * symlink: not at the target, not on the way down (names in trees are single
+ * components, checked by the decoder), not when applying metadata. Nothing
+ * is ever created outside the target. Every blob is verified
  * by the repository on read. A file whose blob is missing or corrupt, or whose
  * content hash does not match, is reported (naming the file, the pack and the
  * blob), its partial data removed, and the restore goes on with other files. */
@@ -30,6 +35,15 @@ typedef struct sk_restore_options {
         /* Do not chown (default: chown only when running as root, since an
          * unprivileged chown fails). */
         bool no_owner;
+        /* Device nodes (except overlayfs whiteouts, char 0:0), setuid/setgid
+         * bits (not setgid on directories) and security.capability grant
+         * privileges. AUTO keeps them only where owners are restored (root,
+         * no no_owner): each entry then gets back the owner it had, so the
+         * backup grants nothing its owners did not have. DROP skips devices
+         * (with a warning) and clears the rest; KEEP restores them even as
+         * root with no_owner, except setuid/setgid and capabilities on
+         * entries whose owner is not restored, which are always cleared. */
+        enum { SK_RESTORE_PRIV_AUTO, SK_RESTORE_PRIV_KEEP, SK_RESTORE_PRIV_DROP } privileges;
         /* Existing files in target are replaced; default is to fail on them. */
         bool overwrite;
         /* File writes (and fallocate) go through sk_io engines of this backend,
@@ -42,6 +56,14 @@ typedef struct sk_restore_options {
         sk_problem_fn problem;
         void *userdata;
 } sk_restore_options;
+
+/* The deepest tree level restored (the root tree is level 0); a deeper
+ * tree is reported as malformed (-EBADMSG) and its directory stays empty.
+ * The same bound as the tree format's nesting limit (SK_TREE_MAX_DEPTH,
+ * FORMAT-tree.md "Nesting", on the hard-recursion branch). The walk holds
+ * each level's listing (and its name in the path), not a stack frame or an
+ * fd. */
+#define SK_RESTORE_MAX_DEPTH 131072u
 
 typedef struct sk_restore_result {
         uint64_t files;         /* non-directory entries restored */

@@ -27,6 +27,8 @@ enum {
         OPT_OVERWRITE,
         OPT_NO_OWNER,
         OPT_IO,
+        OPT_KEEP_PRIVS,
+        OPT_DROP_PRIVS,
 };
 
 /* Resolve --io (or $SNAPKEEP_IO, else auto) to the backend that will really
@@ -221,6 +223,8 @@ int sk_cmd_restore(sk_cli *cli, int argc, char **argv) {
                 { "overwrite", no_argument, NULL, OPT_OVERWRITE },
                 { "no-owner", no_argument, NULL, OPT_NO_OWNER },
                 { "io", required_argument, NULL, OPT_IO },
+                { "keep-privileges", no_argument, NULL, OPT_KEEP_PRIVS },
+                { "drop-privileges", no_argument, NULL, OPT_DROP_PRIVS },
                 {}
         };
         const char *io_arg = NULL;
@@ -245,6 +249,8 @@ int sk_cmd_restore(sk_cli *cli, int argc, char **argv) {
                 }
                 case OPT_OVERWRITE: ro.overwrite = true; break;
                 case OPT_NO_OWNER: ro.no_owner = true; break;
+                case OPT_KEEP_PRIVS: ro.privileges = SK_RESTORE_PRIV_KEEP; break;
+                case OPT_DROP_PRIVS: ro.privileges = SK_RESTORE_PRIV_DROP; break;
                 case OPT_IO: io_arg = optarg; break;
                 default: return SK_EXIT_USAGE;
                 }

@@ -35,6 +35,8 @@ enum {
         OPT_CMD,
         OPT_TMPDIR,
         OPT_COMPRESS,
+        OPT_KEEP_PRIVS,
+        OPT_DROP_PRIVS,
 };
 
 /* ---- container metadata (object containers/<id>) -------------------------- */
@@ -153,13 +155,14 @@ static const char ct_restore_help[] =
         "  --layer                  restore only the writable layer (the diff)\n";
 
 static int restore_layer_into(sk_cli *cli, sk_repo *repo, const char *id, const char *dir, bool no_owner,
-                              uint64_t *files, uint64_t *bytes) {
+                              int privileges, uint64_t *files, uint64_t *bytes) {
         const char *inc[] = { SK_CONTAINER_FS_DIR };
         sk_restore_options ro = {
                 .target = dir,
                 .includes = inc,
                 .n_includes = 1,
                 .no_owner = no_owner,
+                .privileges = privileges,
                 .progress = sk_cli_progress_cb,
                 .problem = sk_cli_problem_cb,
                 .userdata = cli,
@@ -190,7 +193,7 @@ static int prepare_target(sk_cli *cli, const char *target) {
 }
 
 static int ct_restore(sk_cli *cli, sk_repo *repo, const char *id, const char *target, bool layer_only,
-                      bool no_owner) {
+                      bool no_owner, int privileges) {
         int e = prepare_target(cli, target);
         if (e != SK_EXIT_OK)
                 return e;
@@ -230,7 +233,7 @@ static int ct_restore(sk_cli *cli, sk_repo *repo, const char *id, const char *ta
         for (size_t i = 0; i < m.n_layers; i++) {
                 char name[PATH_MAX];
                 snprintf(name, sizeof(name), "%s/%zu", work, i);
-                e = restore_layer_into(cli, repo, m.layers[i], name, no_owner, &files, &bytes);
+                e = restore_layer_into(cli, repo, m.layers[i], name, no_owner, privileges, &files, &bytes);
                 if (e != SK_EXIT_OK)
                         goto out;
                 free(sub);
@@ -239,18 +242,25 @@ static int ct_restore(sk_cli *cli, sk_repo *repo, const char *id, const char *ta
                         e = sk_cli_fail(cli, -ENOMEM, "out of memory");
                         goto out;
                 }
+                /* A layer's fs comes from the repository: it must be a
+                 * directory itself, never a symlink to one (the merge would
+                 * move the entries of whatever it names, anywhere). */
+                _cleanup_close_ int lfd = open(sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (lfd < 0) {
+                        r = negative_errno();
+                        struct stat st;
+                        bool link = lstat(sub, &st) == 0 && S_ISLNK(st.st_mode);
+                        e = sk_cli_fail(cli, r, "layer backup %s: %s/ is %s", m.layers[i], SK_CONTAINER_FS_DIR,
+                                        r == -ENOENT ? "missing" : link ? "a symbolic link, not a directory"
+                                                                        : "not a directory");
+                        goto out;
+                }
                 if (layer_only) {
                         if (rename(sub, target) < 0) {
                                 e = sk_cli_fail(cli, negative_errno(), "moving the restored layer to %s", target);
                                 goto out;
                         }
                         break;
-                }
-                _cleanup_close_ int lfd = open(sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (lfd < 0) {
-                        e = sk_cli_fail(cli, negative_errno(), "layer backup %s has no %s/ directory", m.layers[i],
-                                        SK_CONTAINER_FS_DIR);
-                        goto out;
                 }
                 _cleanup_free_ char *detail = NULL;
                 r = sk_overlay_apply(merged_fd, lfd, &detail);
@@ -308,6 +318,8 @@ int sk_cmd_restore_ct(sk_cli *cli, int argc, char **argv) {
                 { "no-owner", no_argument, NULL, OPT_NO_OWNER },
                 { "io", required_argument, NULL, OPT_IO },
                 { "layer", no_argument, NULL, OPT_LAYER },
+                { "keep-privileges", no_argument, NULL, OPT_KEEP_PRIVS },
+                { "drop-privileges", no_argument, NULL, OPT_DROP_PRIVS },
                 {}
         };
         _cleanup_free_ char *help = NULL;
@@ -315,6 +327,7 @@ int sk_cmd_restore_ct(sk_cli *cli, int argc, char **argv) {
                 help = NULL;
         const char *target = NULL;
         bool layer = false, no_owner = false, other = false;
+        int privileges = SK_RESTORE_PRIV_AUTO;
         int c;
         int verbose0 = cli->verbose; /* the plain restore parses -v again */
         cli->command = "restore";
@@ -325,6 +338,8 @@ int sk_cmd_restore_ct(sk_cli *cli, int argc, char **argv) {
                 case OPT_TARGET: target = optarg; break;
                 case OPT_LAYER: layer = true; break;
                 case OPT_NO_OWNER: no_owner = true; break;
+                case OPT_KEEP_PRIVS: privileges = SK_RESTORE_PRIV_KEEP; break;
+                case OPT_DROP_PRIVS: privileges = SK_RESTORE_PRIV_DROP; break;
                 case 'i':
                 case OPT_INCLUDE:
                 case OPT_OVERWRITE:
@@ -360,7 +375,7 @@ int sk_cmd_restore_ct(sk_cli *cli, int argc, char **argv) {
         }
         if (other)
                 return sk_cli_usage_error(cli, "--include, --overwrite and --io do not apply to container backups");
-        return ct_restore(cli, repo, id, target, layer, no_owner);
+        return ct_restore(cli, repo, id, target, layer, no_owner, privileges);
 }
 
 /* ---- export ---------------------------------------------------------------- */

@@ -871,6 +871,17 @@ int sk_capture_keys_for_all(sk_capture *c, char ***ret, size_t *ret_n) {
 
 /* --- restore ------------------------------------------------------------------------- */
 
+/* 0 if path (a restored "fs") is a directory itself, not a symlink to one
+ * or anything else: -ELOOP for a symlink, -ENOTDIR otherwise. */
+static int check_restored_dir(const char *path) {
+        struct stat st;
+        if (lstat(path, &st) < 0)
+                return negative_errno();
+        if (S_ISLNK(st.st_mode))
+                return -ELOOP;
+        return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
 /* Restore backup id's "fs" into <snapdir>/fs, which must be empty, reading
  * through repo (a restore handle, see repopool.h). */
 static int rehydrate_fs(sk_capture *c, sk_repo *repo, const char *id, const char *key, const char *snapdir,
@@ -903,6 +914,14 @@ static int rehydrate_fs(sk_capture *c, sk_repo *repo, const char *id, const char
                 else
                         errorf(ret_error, "restoring backup %s failed: %s%s%s", id, strerror(-r),
                                *sk_repo_last_error(repo) ? ": " : "", sk_repo_last_error(repo));
+                goto out;
+        }
+        /* The snapshot's fs is mounted (upper dir or bind source): a
+         * symlink there would be followed by the kernel to any host path. */
+        r = check_restored_dir(from);
+        if (r < 0) {
+                errorf(ret_error, "restoring backup %s: its fs is not a directory%s", id,
+                       r == -ELOOP ? " (a symbolic link)" : "");
                 goto out;
         }
         if (rmdir(fs) < 0 && errno != ENOENT) {
@@ -1255,6 +1274,13 @@ int sk_capture_restore_dir(sk_capture *c, const char *backup_id, const char *tar
         r = sk_restore_run(c->repo, id, &ro, &rr);
         if (r < 0) {
                 errorf(ret_error, "restore of %s failed: %s", id, o.first_error[0] ? o.first_error : strerror(-r));
+                (void) sk_rm_rf(tmp);
+                goto out;
+        }
+        r = check_restored_dir(from);
+        if (r < 0) {
+                errorf(ret_error, "restore of %s: its fs is not a directory%s", id,
+                       r == -ELOOP ? " (a symbolic link)" : "");
                 (void) sk_rm_rf(tmp);
                 goto out;
         }

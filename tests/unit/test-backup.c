@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -1007,6 +1008,81 @@ static void test_progress_cancel(void **state) {
         free(dst);
 }
 
+/* Deeper than restore's window of open directory fds (32) and than the fds
+ * it may use (RLIMIT_NOFILE 256 during the restore: fd use must not grow
+ * with depth): files before and after each subdirectory, so the walk writes
+ * into directories whose fd it closed and reopened; every directory's mtime
+ * is checked. A restore cancelled deep down (walk abandoned with jobs in
+ * flight) cleans up. */
+#define DEEP 300
+static void test_deep_restore(void **state) {
+        env *e = *state;
+        int fds[DEEP + 1];
+        fds[0] = open(e->src, O_RDONLY | O_DIRECTORY);
+        assert_int_equal(mkdirat(fds[0], "deep", 0755), 0);
+        int top = openat(fds[0], "deep", O_RDONLY | O_DIRECTORY);
+        close(fds[0]);
+        fds[0] = top;
+        for (int i = 0; i < DEEP; i++) {
+                char buf[32];
+                for (int k = 0; k < 2; k++) {
+                        int fd = openat(fds[i], k ? "z" : "a", O_WRONLY | O_CREAT | O_EXCL, 0644);
+                        int l = snprintf(buf, sizeof(buf), "%c%d", k ? 'z' : 'a', i);
+                        assert_int_equal(write(fd, buf, (size_t) l), l);
+                        close(fd);
+                }
+                assert_int_equal(mkdirat(fds[i], "d", 0755), 0);
+                fds[i + 1] = openat(fds[i], "d", O_RDONLY | O_DIRECTORY);
+                assert_true(fds[i + 1] >= 0);
+        }
+        for (int i = DEEP; i >= 0; i--) {
+                struct timespec ts[2] = { { 1500000000 + i, 0 }, { 1500000000 + i, 0 } };
+                assert_int_equal(futimens(fds[i], ts), 0);
+                close(fds[i]);
+        }
+        sk_backup_result res;
+        do_backup(e, &res, false);
+        problems pr = {};
+        struct rlimit saved, low;
+        assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+        low = saved;
+        low.rlim_cur = 256;
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+        char *dst = restore_to(e, res.id, "dst-deep", 0, &pr);
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+        assert_int_equal(pr.n_err, 0);
+        char *p;
+        assert_true(asprintf(&p, "%s/src/deep", dst) > 0);
+        int cur = open(p, O_RDONLY | O_DIRECTORY);
+        free(p);
+        for (int i = 0; i <= DEEP; i++) {
+                assert_true(cur >= 0);
+                struct stat st;
+                assert_int_equal(fstat(cur, &st), 0);
+                assert_int_equal(st.st_mtim.tv_sec, 1500000000 + i);
+                for (int k = 0; k < 2 && i < DEEP; k++) {
+                        char want[32], got[32] = { 0 };
+                        snprintf(want, sizeof(want), "%c%d", k ? 'z' : 'a', i);
+                        int fd = openat(cur, k ? "z" : "a", O_RDONLY);
+                        assert_true(fd >= 0);
+                        assert_true(read(fd, got, sizeof(got) - 1) > 0);
+                        close(fd);
+                        assert_string_equal(got, want);
+                }
+                int next = i < DEEP ? openat(cur, "d", O_RDONLY | O_DIRECTORY) : -1;
+                close(cur);
+                cur = next;
+        }
+        free(dst);
+
+        prog g = { .cancel_after = 3 };
+        assert_true(asprintf(&dst, "%s/dst-deep-cancel", e->tmp) > 0);
+        sk_restore_options ro = { .target = dst, .progress = on_progress, .userdata = &g };
+        sk_restore_result rr;
+        assert_int_equal(sk_restore_run(e->repo, res.id, &ro, &rr), -ECANCELED);
+        free(dst);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
@@ -1016,6 +1092,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_progress_cancel, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_missing_pack_entries_dropped, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_prune_undelete, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_deep_restore, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 
 #include "backup/fsmeta.h"
 #include "common/fsutil.h"
+#include "common/macro.h"
 #include "tests/lib/testutil.h"
 
 typedef struct env {
@@ -239,6 +240,73 @@ static void test_long_names(void **state) {
         close(cur);
 }
 
+/* Size of b/name's security.capability, or -1. */
+static ssize_t getxattr_at(env *e, const char *name) {
+        char *p = NULL;
+        assert_true(asprintf(&p, "%s/b/%s", e->tmp, name) > 0);
+        ssize_t l = lgetxattr(p, "security.capability", NULL, 0);
+        free(p);
+        return l;
+}
+/* A FIFO (or device) swapped for a symlink between its creation and the
+ * metadata step: apply must not change the symlink's target. */
+static void test_special_swapped_for_symlink(void **state) {
+        env *e = *state;
+        int fd = openat(e->a, "victim", O_WRONLY | O_CREAT | O_EXCL, 0600);
+        assert_true(fd >= 0);
+        close(fd);
+        sk_node x = { .name = (char *) "p", .type = SK_NODE_FIFO, .mode = 0666, .uid = 4321, .gid = 4321 };
+        assert_int_equal(sk_fsmeta_create_special(e->b, "p", &x), 0);
+        assert_int_equal(unlinkat(e->b, "p", 0), 0);
+        char *target = NULL;
+        assert_true(asprintf(&target, "%s/a/victim", e->tmp) > 0);
+        assert_int_equal(symlinkat(target, e->b, "p"), 0);
+        free(target);
+        const char *what = NULL;
+        assert_int_equal(sk_fsmeta_apply(e->b, "p", -1, &x, e->root ? 0 : SK_APPLY_NO_OWNER, &what), -ESTALE);
+        struct stat st;
+        assert_int_equal(fstatat(e->a, "victim", &st, 0), 0);
+        assert_int_equal(st.st_mode & 07777, 0600);
+        assert_int_equal(st.st_uid, geteuid());
+}
+
+/* Without the owner (or with NO_PRIVS) setuid/setgid and file capabilities
+ * are not restored; setgid on a directory is. */
+static void test_no_owner_drops_setid(void **state) {
+        env *e = *state;
+        static const uint8_t cap[20] = { 0x01, 0x00, 0x00, 0x02, 0x00, 0x04 };
+        sk_xattr xa = { .name = (char *) "security.capability", .value = (uint8_t *) cap, .value_len = sizeof(cap) };
+        sk_node f = { .name = (char *) "s", .type = SK_NODE_FILE, .mode = 06755, .uid = 0, .gid = 0,
+                      .xattrs = &xa, .n_xattrs = e->root ? 1 : 0 };
+        sk_node d = { .name = (char *) "d", .type = SK_NODE_DIR, .mode = 02775 };
+        const unsigned cases[] = { SK_APPLY_NO_OWNER, SK_APPLY_NO_PRIVS };
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                int fd = openat(e->b, "s", O_WRONLY | O_CREAT | O_EXCL, 0600);
+                assert_true(fd >= 0);
+                assert_int_equal(sk_fsmeta_apply(e->b, "s", fd, &f, cases[i], NULL), 0);
+                close(fd);
+                struct stat st;
+                assert_int_equal(fstatat(e->b, "s", &st, 0), 0);
+                assert_int_equal(st.st_mode & 07777, 0755);
+                assert_true(getxattr_at(e, "s") < 0);
+                assert_int_equal(unlinkat(e->b, "s", 0), 0);
+                assert_int_equal(mkdirat(e->b, "d", 0700), 0);
+                assert_int_equal(sk_fsmeta_apply(e->b, "d", -1, &d, cases[i], NULL), 0);
+                assert_int_equal(fstatat(e->b, "d", &st, 0), 0);
+                assert_int_equal(st.st_mode & 07777, 02775);
+                assert_int_equal(unlinkat(e->b, "d", AT_REMOVEDIR), 0);
+        }
+        if (!e->root)
+                return;
+        /* Owners restored by root: kept. */
+        int fd = openat(e->b, "s", O_WRONLY | O_CREAT | O_EXCL, 0600);
+        assert_int_equal(sk_fsmeta_apply(e->b, "s", fd, &f, 0, NULL), 0);
+        close(fd);
+        struct stat st;
+        assert_int_equal(fstatat(e->b, "s", &st, 0), 0);
+        assert_int_equal(st.st_mode & 07777, 06755);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_file, setup, teardown),
@@ -246,6 +314,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_devices_and_overlay, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_capability_after_chown, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_long_names, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_special_swapped_for_symlink, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_no_owner_drops_setid, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -122,9 +123,68 @@ static void test_merge(void **state) {
         free(tmp);
 }
 
+/* A layer deeper than the fds the merge may use (RLIMIT_NOFILE 64 while it
+ * runs): fd use must not grow with depth. Files before and after each
+ * subdirectory are moved into directories whose fds were closed and
+ * reopened; every directory's mtime comes from the layer. */
+#define DEEP 300
+static void test_deep(void **state) {
+        (void) state;
+        char *tmp = sk_test_mkdtemp("sk-test-ovl-deep");
+        int root = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_int_equal(mkdirat(root, "t", 0755), 0);
+        assert_int_equal(mkdirat(root, "l", 0755), 0);
+        int fds[DEEP + 1];
+        fds[0] = opendirat(root, "l");
+        for (int i = 0; i < DEEP; i++) {
+                put(fds[i], "a", "a");
+                put(fds[i], "z", "z");
+                assert_int_equal(mkdirat(fds[i], "d", 0755), 0);
+                fds[i + 1] = opendirat(fds[i], "d");
+                assert_true(fds[i + 1] >= 0);
+        }
+        for (int i = DEEP; i >= 0; i--) {
+                struct timespec ts[2] = { { 1600000000 + i, 0 }, { 1600000000 + i, 0 } };
+                assert_int_equal(futimens(fds[i], ts), 0);
+                close(fds[i]);
+        }
+        int t = opendirat(root, "t"), l = opendirat(root, "l");
+        struct rlimit saved, low;
+        assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+        low = saved;
+        low.rlim_cur = 64;
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+        char *detail = NULL;
+        int r = sk_overlay_apply(t, l, &detail);
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+        if (r < 0)
+                fail_msg("apply: %s", detail ? detail : strerror(-r));
+        free(detail);
+        int cur = dup(t);
+        for (int i = 0; i <= DEEP; i++) {
+                struct stat st;
+                assert_int_equal(fstat(cur, &st), 0);
+                assert_int_equal(st.st_mtim.tv_sec, 1600000000 + i);
+                if (i == DEEP)
+                        break;
+                assert_true(exists(cur, "a") && exists(cur, "z"));
+                int next = opendirat(cur, "d");
+                close(cur);
+                cur = next;
+                assert_true(cur >= 0);
+        }
+        close(cur);
+        close(t);
+        close(l);
+        close(root);
+        assert_int_equal(sk_rm_rf(tmp), 0);
+        free(tmp);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_merge),
+                cmocka_unit_test(test_deep),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# The hostile-repository suite, CLI side: backups written with the repository
+# key by tests/tools/skhostile (well-formed but malicious: a symlinked or
+# non-directory fs, "..", "." and "/" in names, device nodes, setuid and
+# capability files, hardlink groups reaching outside the included tree or
+# mixing a symlink with a file, oversized sizes and counts, type-confused
+# blobs, a 100,000-deep tree (and a 5,000-deep container layer merged), a
+# container record naming another backup's layers) are restored with
+# `snapkeep restore` (plain, --include, --layer and the merged container
+# restore). After every restore nothing outside the
+# target has changed (a fingerprint of $T/outside, which every hostile
+# symlink names, and of everything else in $T) and the run ended with a
+# clear error or a safe result.
+set -u
+SK_SRC=${SK_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$SK_SRC/tests/lib/repo.sh"
+SKHOSTILE=${SKHOSTILE:-$BUILD_DIR/tools/skhostile}
+SKPUTOBJ=${SKPUTOBJ:-$BUILD_DIR/tools/skputobj}
+sk_repo_setup
+[ -x "$SKHOSTILE" ] || { echo "SKIP: $SKHOSTILE not built"; exit 77; }
+[ -x "$SKPUTOBJ" ] || { echo "SKIP: $SKPUTOBJ not built"; exit 77; }
+command -v getfattr >/dev/null || { echo "SKIP: getfattr (attr) missing"; exit 77; }
+sk_init || { notok "repo init"; sk_finish; }
+
+OUT=$T/outside W=$T/w S=$T/scratch
+mkdir -p "$OUT/dir" "$W" "$S"
+echo sentinel >"$OUT/passwd"
+echo keep >"$OUT/dir/file"
+chmod 0600 "$OUT/passwd"
+# Everything in $T but the repository, the targets under $W and scratch files.
+fingerprint() {
+  (cd "$T" && find . -mindepth 1 \( -path ./repo -o -path ./w -o -path ./scratch \) -prune -o \
+     -printf '%p %y %m %u %g %s %T@\n' | LC_ALL=C sort
+   sha256sum outside/passwd outside/dir/file)
+}
+fp0=$(fingerprint)
+outside_same() { # MSG
+  local now; now=$(fingerprint)
+  if [ "$now" = "$fp0" ]; then ok "$1: nothing outside the target changed"
+  else notok "$1: something outside the target changed"; diff <(echo "$fp0") <(echo "$now") | head -20; fi
+}
+hostile() { "$SKHOSTILE" "$SNAPKEEP_REPO" "$T/pass" "$@"; }
+# A hostile container backup: tag and a containers/ record with no layers below.
+hostile_ct() {
+  local id; id=$(hostile --tag snapkeep:container "$@") || return 1
+  printf 'snapkeep-container 1\nkind active\nsnapshot ns/9/c\nchain-id -\n' |
+    "$SKPUTOBJ" "$SNAPKEEP_REPO" "$T/pass" containers "$id" || return 1
+  echo "$id"
+}
+n=0
+tgt() { n=$((n + 1)); t=$W/t$n; }
+
+# ---- defect 2: fs is a symlink / not a directory ------------------------------
+id=$(hostile_ct fs-symlink "$OUT/dir") || { notok "skhostile fs-symlink"; sk_finish; }
+tgt
+sk restore "$id" --target "$t" --layer >"$S/log" 2>&1; rc=$?
+if [ $rc -ne 0 ] && [ ! -e "$t" ] && [ ! -L "$t" ] && grep -q "symbolic link" "$S/log"; then
+  ok "restore --layer of a symlinked fs fails, naming it, and leaves no target"
+else notok "restore --layer of a symlinked fs (exit $rc, target $(stat -c %F "$t" 2>&1))"; cat "$S/log"; fi
+outside_same "restore --layer, symlinked fs"
+tgt
+sk restore "$id" --target "$t" >"$S/log" 2>&1; rc=$?
+if [ $rc -ne 0 ] && [ ! -e "$t" ] && grep -q "symbolic link" "$S/log"; then
+  ok "merged restore of a symlinked fs fails, naming it"
+else notok "merged restore of a symlinked fs (exit $rc)"; cat "$S/log"; fi
+outside_same "merged restore, symlinked fs (the merge would move and delete the entries it names)"
+id=$(hostile fs-symlink "$OUT/dir") || notok "skhostile fs-symlink (plain)"
+tgt
+sk restore "$id" --target "$t" --include fs >"$S/log" 2>&1; rc=$?
+if [ -L "$t/fs" ] && [ "$(readlink "$t/fs")" = "$OUT/dir" ]; then
+  ok "plain restore of a symlinked fs restores the symlink itself, inside the target (exit $rc)"
+else notok "plain restore of a symlinked fs (exit $rc)"; cat "$S/log"; fi
+outside_same "plain restore, symlinked fs"
+
+id=$(hostile_ct fs-file) || notok "skhostile fs-file"
+tgt
+sk restore "$id" --target "$t" --layer >"$S/log" 2>&1; rc=$?
+[ $rc -ne 0 ] && [ ! -e "$t" ] && grep -q "not a directory" "$S/log" &&
+  ok "restore --layer of a non-directory fs fails, naming it" || { notok "restore --layer, fs a file (exit $rc)"; cat "$S/log"; }
+outside_same "restore --layer, fs a file"
+
+# ---- defect 5: the target itself is a planted symlink --------------------------
+id=$(hostile specials) || notok "skhostile specials"
+ln -s "$OUT/dir" "$W/planted"
+sk restore "$id" --target "$W/planted" >"$S/log" 2>&1; rc=$?
+[ $rc -ne 0 ] && ok "restore into a target that is a symlink fails (exit $rc)" || notok "restore into a planted symlink succeeded"
+outside_same "restore into a planted symlink"
+
+# ---- defect 5: devices, setuid/setgid, capabilities ------------------------------
+mode() { stat -c %a "$1" 2>/dev/null; }
+hascap() { getfattr -h -n security.capability "$1" >/dev/null 2>&1; }
+tgt
+sk restore "$id" --target "$t" --no-owner >"$S/log" 2>&1; rc=$?
+if [ ! -e "$t/fs/mem" ] && [ ! -e "$t/fs/disk" ] && [ "$(stat -c '%F %t:%T' "$t/fs/whiteout")" = "character special file 0:0" ] &&
+   [ "$(mode "$t/fs/suid")" = 755 ] && [ "$(mode "$t/fs/sgid")" = 755 ] && ! hascap "$t/fs/cap" &&
+   [ "$(stat -c %F "$t/fs/fifo")" = fifo ]; then
+  ok "restore --no-owner as root: no devices (whiteout kept), setuid/setgid cleared, no capability (exit $rc)"
+else
+  notok "restore --no-owner as root grants privileges: $(cd "$t/fs" 2>/dev/null && stat -c '%n %F %a' * | tr '\n' ';')"
+  cat "$S/log"
+fi
+grep -q "device node not restored" "$S/log" && ok "skipped devices are reported" || notok "skipped devices are not reported"
+tgt
+sk restore "$id" --target "$t" --drop-privileges >/dev/null 2>&1
+[ ! -e "$t/fs/mem" ] && [ "$(mode "$t/fs/suid")" = 755 ] && ! hascap "$t/fs/cap" &&
+  ok "restore --drop-privileges as root: no devices, no setuid, no capability" || notok "restore --drop-privileges"
+tgt
+sk restore "$id" --target "$t" >/dev/null 2>&1
+[ "$(stat -c '%F %t:%T' "$t/fs/mem")" = "character special file 1:1" ] && [ "$(mode "$t/fs/suid")" = 4755 ] &&
+  ok "root restoring owners keeps devices and setuid (the documented trusted case)" || notok "default root restore"
+outside_same "privilege cases"
+
+# ---- names the format forbids ------------------------------------------------------
+for kind in dotdot dot slash abs; do
+  id=$(hostile names "$kind" "$OUT") || { notok "skhostile names $kind"; continue; }
+  tgt
+  sk restore "$id" --target "$t" >"$S/log" 2>&1; rc=$?
+  if [ $rc -ne 0 ] && grep -q "malformed tree" "$S/log" && [ ! -e "$t/fs/a" ]; then
+    ok "a tree with a \"$kind\" name is refused as malformed (exit $rc)"
+  else notok "tree with a \"$kind\" name (exit $rc)"; cat "$S/log"; fi
+  outside_same "name $kind"
+done
+
+# ---- hardlinks ------------------------------------------------------------------------
+id=$(hostile hardlink "$OUT/passwd") || notok "skhostile hardlink"
+tgt
+sk restore "$id" --target "$t" --include fs >"$S/log" 2>&1; rc=$?
+if [ $rc -eq 0 ] && [ "$(cat "$t/fs/h")" = "first member, outside fs" ] && [ ! -e "$t/aaa" ] &&
+   [ -L "$t/fs/l" ] && [ "$(stat -c %i "$t/fs/l")" = "$(stat -c %i "$t/fs/m")" ]; then
+  ok "hardlink groups stay inside the target (first member left out: content restored; symlink+file group: linked to the symlink)"
+else notok "hardlink groups (exit $rc)"; ls -l "$t/fs" 2>&1; cat "$S/log"; fi
+[ "$(cat "$OUT/passwd")" = sentinel ] && ok "the hardlinked symlink's target was not written" || notok "wrote through a hardlinked symlink"
+outside_same "hardlinks"
+
+# ---- oversized sizes and counts -----------------------------------------------------
+id=$(hostile oversized) || notok "skhostile oversized"
+tgt
+sk restore "$id" --target "$t" >"$S/log" 2>&1; rc=$?
+if [ $rc -eq 4 ] && grep -q "malformed tree" "$S/log" && [ -f "$t/fs/xattr" ]; then
+  ok "oversized: the bad count is refused, the rest restores or fails by itself (exit 4)"
+else notok "oversized (exit $rc)"; cat "$S/log"; fi
+outside_same "oversized"
+
+# ---- type confusion -----------------------------------------------------------------
+id=$(hostile type-confused) || notok "skhostile type-confused"
+tgt
+sk restore "$id" --target "$t" >"$S/log" 2>&1; rc=$?
+if [ $rc -eq 4 ] && grep -q "not of type tree" "$S/log" && grep -q "not of type data" "$S/log" && [ ! -e "$t/fs/f" ]; then
+  ok "a data blob named as a tree and a tree blob named as file content are both refused"
+else notok "type confusion (exit $rc; f: $(stat -c %s "$t/fs/f" 2>&1))"; cat "$S/log"; fi
+outside_same "type confusion"
+
+# ---- a containers/ record naming another backup's layers ---------------------------------
+mkdir -p "$S/src-b/fs"; echo "container B data" >"$S/src-b/fs/secret"
+bid=$(sk backup --json --tag snapkeep:container "$S/src-b/fs" | jq -r .id)
+printf 'snapkeep-container 1\nkind active\nsnapshot ns/8/b\nchain-id -\n' | "$SKPUTOBJ" "$SNAPKEEP_REPO" "$T/pass" containers "$bid"
+aid=$(hostile --tag snapkeep:container fs-file) &&
+  printf 'snapkeep-container 1\nkind active\nsnapshot ns/9/a\nchain-id -\nlayer sha256:00 %s\nlayer sha256:01 latest\nlayer sha256:02 ../../../etc\n' "$bid" |
+  "$SKPUTOBJ" "$SNAPKEEP_REPO" "$T/pass" containers "$aid"
+tgt
+sk restore "$aid" --target "$t" >"$S/log" 2>&1; rc=$?
+[ $rc -ne 0 ] && [ ! -e "$t" ] && ok "a record naming another container's layer, 'latest' and a path fails cleanly (exit $rc)" ||
+  { notok "containers/ record naming other layers (exit $rc)"; cat "$S/log"; }
+outside_same "containers/ record naming other layers"
+ls "$W" | grep -q snapkeep-restore && notok "a work directory was left next to the target" || ok "no work directory left behind"
+
+# ---- a 100,000-deep tree ------------------------------------------------------------------
+start=$SECONDS
+id=$(hostile deep 100000) || notok "skhostile deep"
+echo "figure: writing the 100,000-deep backup took $((SECONDS - start)) s"
+tgt
+start=$SECONDS
+# A bound on fds: depth must not cost one per level.
+(ulimit -n 1024 && sk restore "$id" --target "$t" --json) >"$S/deep.json" 2>"$S/log"; rc=$?
+echo "figure: restoring it took $((SECONDS - start)) s"
+dirs=$(jq .dirs "$S/deep.json" 2>/dev/null) files=$(jq .files "$S/deep.json" 2>/dev/null)
+if [ $rc -eq 0 ] && [ "$dirs" = 100000 ] && [ "$files" = 1 ] && [ "$(jq .errors "$S/deep.json")" = 0 ]; then
+  ok "a 100,000-deep tree restores with at most 1024 fds ($dirs directories and the file at the bottom)"
+else notok "100,000-deep tree (exit $rc, $dirs dirs, $files files)"; tail -5 "$S/log"; fi
+outside_same "deep tree"
+
+# The merged container restore walks the layer again (overlay merge; its fd
+# bound is tests/unit/test-overlay-merge.c's test_deep). No fd limit here:
+# the work directory's removal (common/fsutil.c sk_rm_rf) holds one fd per
+# level until the hard-recursion branch replaces it.
+id=$(hostile_ct deep 5000) || notok "skhostile deep (container)"
+tgt
+sk restore "$id" --target "$t" -q >"$S/log" 2>&1; rc=$?
+find "$t" -printf '%y %f\n' 2>/dev/null >"$S/deep.list"
+if [ $rc -eq 0 ] && [ "$(grep -c '^d ' "$S/deep.list")" -eq 5000 ] && grep -q '^f bottom$' "$S/deep.list"; then
+  ok "a 5,000-deep container layer restores merged"
+else notok "5,000-deep merged restore (exit $rc)"; tail -5 "$S/log"; fi
+outside_same "deep merged restore"
+ls "$W" | grep -q snapkeep-restore && notok "deep merged restore: a work directory was left next to the target" ||
+  ok "deep merged restore: no work directory left behind"
+
+sk_finish
