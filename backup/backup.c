@@ -52,8 +52,44 @@ typedef struct pf_slot {
 typedef struct pf_dir {
         pf_slot ring[PF_FILES];
         size_t head, count;
-        size_t next;            /* next entry to consider */
 } pf_dir;
+
+/* One directory being walked (see "the walk" below). */
+typedef struct wframe {
+        int fd;                 /* -1 while closed (an older frame of a deep walk) or lost */
+        dev_t dev;              /* identity, checked when the fd is re-opened */
+        ino_t ino;
+        char **names;           /* entries, sorted, stat'ed up front */
+        size_t n_names, next;   /* next: the entry the walk does next */
+        struct stat *sts;
+        int *errs;
+        pf_dir *pf;             /* read-ahead; NULL until the first candidate */
+        size_t pf_next;         /* next entry to consider for read-ahead */
+        sk_dir *pdir;           /* this directory in the parent backup, or NULL */
+        sk_tree_builder *b;     /* its entries done so far */
+        sk_node node;           /* its own entry; subtree set when it is done */
+        size_t path_old;        /* c->path length to restore when it is done */
+} wframe;
+
+/* Flags of every open of a file to back up. O_NONBLOCK: a FIFO (or a device)
+ * swapped in for the regular file seen by the stat must not block the open,
+ * which would hang the backup holding the repository lock; the type is then
+ * checked on the descriptor (open_regular). */
+#define OPEN_FILE_FLAGS (O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+
+/* fd was opened with OPEN_FILE_FLAGS: -EAGAIN if it is not a regular file
+ * (anymore), else 0 with O_NONBLOCK cleared again. */
+static int open_regular(int fd) {
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (!S_ISREG(st.st_mode))
+                return -EAGAIN;
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+                return negative_errno();
+        return 0;
+}
 
 /* ---- worker pool: compress + seal + pack the chunks the walker cuts ---------- */
 
@@ -648,7 +684,13 @@ static int pf_dispatch(bctx *c, const sk_io_completion *cq) {
                         break;
                 }
                 s->fd = (int) cq->res;
-                int r = sk_io_read(c->pf_io, cq->user_data, s->fd, s->buf, s->size, 0);
+                /* Opened O_NONBLOCK (a FIFO swapped in since the stat must not
+                 * block the engine): make sure it is still a regular file, and
+                 * make reads blocking again (io_uring fails a read of an
+                 * O_NONBLOCK file with EAGAIN instead of waiting for it). */
+                int r = open_regular(s->fd);
+                if (r >= 0)
+                        r = sk_io_read(c->pf_io, cq->user_data, s->fd, s->buf, s->size, 0);
                 if (r < 0) {
                         s->err = r;
                         s->state = PF_DONE;
@@ -703,28 +745,28 @@ static bool pf_candidate(bctx *c, const struct stat *st, const sk_node *pnode) {
 
 /* Start read-ahead for the directory's next candidates after entry `cur`
  * (the one the walker is at), within the budget. */
-static void pf_top_up(bctx *c, pf_dir *d, size_t cur, int dirfd, char **names, const struct stat *sts,
-                      const int *errs, const sk_dir *pdir, size_t n_names) {
+static void pf_top_up(bctx *c, wframe *f, size_t cur) {
+        pf_dir *d = f->pf;
         /* Entries the walker reached while the budget was spent are read by
          * the walker itself: reading them ahead now would be wasted. */
-        if (d->next < cur)
-                d->next = cur;
-        while (d->count < PF_FILES && c->pf_files < PF_FILES && d->next < n_names) {
-                size_t i = d->next;
-                if (errs[i] || !pf_candidate(c, &sts[i], pdir ? sk_dir_find(pdir, names[i]) : NULL)) {
-                        d->next++;
+        size_t i = MAX(f->pf_next, cur);
+        for (; i < f->n_names && c->pf_files < PF_FILES && (!d || d->count < PF_FILES); i++) {
+                if (f->errs[i] || !pf_candidate(c, &f->sts[i], f->pdir ? sk_dir_find(f->pdir, f->names[i]) : NULL))
                         continue;
-                }
-                size_t size = (size_t) sts[i].st_size;
+                size_t size = (size_t) f->sts[i].st_size;
                 if (c->pf_bytes + size > PF_BYTES)
+                        break;
+                /* Allocated on the first candidate: a directory without small
+                 * files (every level of a deep chain) costs nothing here. */
+                if (!d && !(d = f->pf = calloc(1, sizeof(*d))))
                         break;
                 pf_slot *s = &d->ring[(d->head + d->count) % PF_FILES];
                 *s = (pf_slot) { .entry = i, .fd = -1, .size = size, .state = PF_OPENING };
                 s->buf = malloc(size);
                 if (!s->buf)
                         break; /* read-ahead is optional: the walker reads it itself */
-                if (sk_io_openat(c->pf_io, (uint64_t) (uintptr_t) s, dirfd, names[i],
-                                 O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NOATIME, 0) < 0) {
+                if (sk_io_openat(c->pf_io, (uint64_t) (uintptr_t) s, f->fd, f->names[i], OPEN_FILE_FLAGS | O_NOATIME,
+                                 0) < 0) {
                         free(s->buf);
                         s->buf = NULL;
                         break;
@@ -732,14 +774,15 @@ static void pf_top_up(bctx *c, pf_dir *d, size_t cur, int dirfd, char **names, c
                 c->pf_bytes += size;
                 c->pf_files++;
                 d->count++;
-                d->next++;
         }
-        (void) sk_io_submit(c->pf_io);
+        f->pf_next = i;
+        if (d)
+                (void) sk_io_submit(c->pf_io);
 }
 
 /* The slot for entry i, waited for, or NULL if i was not read ahead. */
 static pf_slot *pf_take(bctx *c, pf_dir *d, size_t i) {
-        if (d->count == 0 || d->ring[d->head].entry != i)
+        if (!d || d->count == 0 || d->ring[d->head].entry != i)
                 return NULL;
         pf_slot *s = &d->ring[d->head];
         if (pf_wait(c, s) < 0) {
@@ -757,7 +800,7 @@ static void pf_pop(bctx *c, pf_dir *d) {
 
 /* Wait for the directory's outstanding read-ahead and drop it. */
 static void pf_finish(bctx *c, pf_dir *d) {
-        while (d->count > 0) {
+        while (d && d->count > 0) {
                 pf_slot *s = &d->ring[d->head];
                 if (pf_wait(c, s) < 0) {
                         /* The engine broke: cancel, and leak rather than free a buffer in flight. */
@@ -804,21 +847,21 @@ static int backup_file(bctx *c, int dirfd, const char *name, const struct stat *
                 fd = pf->fd;
                 pf->fd = -1;
                 pre = pf->buf;
-        } else
-                fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NOATIME);
-        if (fd < 0 && errno == EPERM)
-                fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0) {
-                r = negative_errno();
-                goto fail;
+        } else {
+                fd = openat(dirfd, name, OPEN_FILE_FLAGS | O_NOATIME);
+                if (fd < 0 && errno == EPERM)
+                        fd = openat(dirfd, name, OPEN_FILE_FLAGS);
+                if (fd < 0) {
+                        r = negative_errno();
+                        goto fail;
+                }
+                r = open_regular(fd);
+                if (r < 0)
+                        goto fail;
         }
         struct stat st2;
         if (fstat(fd, &st2) < 0) {
                 r = negative_errno();
-                goto fail;
-        }
-        if (!S_ISREG(st2.st_mode)) {
-                r = -EAGAIN;
                 goto fail;
         }
         /* Read-ahead data counts only if nothing changed between the stat
@@ -851,9 +894,15 @@ done:
         return 0;
 fail:
         sk_node_clear(&n);
-        if (is_entry_error(r) || r == -EAGAIN) {
+        if (r == -EAGAIN) {
+                /* Like a file that vanished (a warning too): what is there now
+                 * was not there at the stat, and opening it could block. */
+                problem(c, SK_PROBLEM_WARNING, r, "file replaced by a non-regular file during backup; skipped");
+                return 1;
+        }
+        if (is_entry_error(r)) {
                 char *d = NULL;
-                if (asprintf(&d, "cannot back up file: %s", r == -EAGAIN ? "changed type" : strerror(-r)) < 0)
+                if (asprintf(&d, "cannot back up file: %s", strerror(-r)) < 0)
                         d = NULL;
                 problem(c, SK_PROBLEM_ERROR, r, d);
                 free(d);
@@ -862,96 +911,45 @@ fail:
         return r;
 }
 
-static int backup_dir_contents(bctx *c, int fd, const sk_dir *pdir, uint8_t ret_id[SK_TREE_ID_BYTES]);
-static int store_tree(const void *buf, size_t len, uint8_t ret_id[SK_TREE_ID_BYTES], void *userdata);
+/* ---- the walk --------------------------------------------------------------------
+ *
+ * Depth-first over an explicit stack of directory frames on the heap: a deep
+ * tree costs memory (a few hundred bytes a level), never C stack, which a
+ * container could otherwise exhaust in snapkeepd. A directory deeper than the
+ * format allows (SK_TREE_MAX_DEPTH) is recorded empty with a named error.
+ *
+ * Descriptors stay bounded too: only the WALK_FDS newest frames keep their
+ * directory open. An older one is closed (its read-ahead finished first, as
+ * that opens files relative to it) when a deeper frame opens, and re-opened
+ * as ".." of its child when the walk climbs back to it; its (dev, ino) must be
+ * the recorded ones. If the directory was moved meanwhile, the rest of it is
+ * not backed up and that is reported. */
+
+#define WALK_FDS 16
+
+typedef struct wstack {
+        wframe *f;
+        size_t n, cap;
+        size_t lowest_open;     /* frames below this one have their fd closed */
+} wstack;
+
+static int store_tree(const void *buf, size_t len, uint8_t ret_id[SK_TREE_ID_BYTES], void *userdata) {
+        bctx *c = userdata;
+        sk_blob_id id;
+        bool was_new = false;
+        int r = sk_repo_put_blob(c->repo, SK_BLOB_TREE, buf, len, &id, &was_new);
+        if (r < 0)
+                return r;
+        if (was_new) {
+                c->tree_blobs_added++;
+                c->tree_bytes_added += len;
+        }
+        memcpy(ret_id, id.b, SK_TREE_ID_BYTES);
+        return 0;
+}
 
 static int name_cmp(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
-/* One entry (file, dir, special). tree_name: the name it gets in the tree.
- * 0: *ret filled; 1: skipped (reported); < 0 fatal. */
-static int backup_entry(bctx *c, int dirfd, const char *name, const char *tree_name, const struct stat *st,
-                        const sk_node *pnode, pf_slot *pf, sk_node *ret) {
-        sk_node n = {};
-        int r, t = sk_fsmeta_type(st->st_mode);
-
-        if (t == SK_NODE_FILE) {
-                r = backup_file(c, dirfd, name, st, pnode, pf, &n);
-        } else if (t == SK_NODE_DIR) {
-                _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                struct stat st2;
-                if (fd < 0 || fstat(fd, &st2) < 0) {
-                        r = negative_errno();
-                        goto entry_fail;
-                }
-                r = sk_fsmeta_capture(dirfd, name, fd, &st2, &n);
-                if (r < 0)
-                        goto entry_fail;
-                if (c->o->one_file_system && st2.st_dev != c->source_dev) {
-                        /* A mount point: recorded, not entered. */
-                        sk_tree_builder *eb = NULL;
-                        r = sk_tree_builder_new(&eb);
-                        if (r >= 0)
-                                r = sk_tree_builder_finish(eb, store_tree, c, n.subtree);
-                        sk_tree_builder_free(eb);
-                } else {
-                        sk_dir *pdir = NULL;
-                        if (pnode && pnode->type == SK_NODE_DIR &&
-                            sk_dir_load(c->repo, pnode->subtree, &pdir, NULL) < 0)
-                                pdir = NULL; /* unreadable parent tree: just read everything */
-                        r = backup_dir_contents(c, fd, pdir, n.subtree);
-                        sk_dir_free(pdir);
-                }
-                if (r < 0) {
-                        sk_node_clear(&n);
-                        return r;
-                }
-                c->sum.dirs++;
-        } else if (t > 0) {
-                r = sk_fsmeta_capture(dirfd, name, -1, st, &n);
-                if (r < 0)
-                        goto entry_fail;
-                if (t == SK_NODE_SOCKET)
-                        problem(c, SK_PROBLEM_WARNING, 0, "socket recorded; restore will skip it");
-        } else {
-                r = t;
-                goto entry_fail;
-        }
-        if (r != 0) {
-                sk_node_clear(&n);
-                return r;
-        }
-        if (t != SK_NODE_DIR)
-                c->sum.files++;
-        if (strcmp(n.name, tree_name) != 0) {
-                char *tn = strdup(tree_name);
-                if (!tn) {
-                        sk_node_clear(&n);
-                        return -ENOMEM;
-                }
-                free(n.name);
-                n.name = tn;
-        }
-        c->prog.files_done++;
-        r = tick(c, true);
-        if (r < 0) {
-                sk_node_clear(&n);
-                return r;
-        }
-        *ret = n;
-        return 0;
-entry_fail:
-        sk_node_clear(&n);
-        if (is_entry_error(r) || r == -EOPNOTSUPP) {
-                char *d = NULL;
-                if (asprintf(&d, "cannot back up entry: %s", strerror(-r)) < 0)
-                        d = NULL;
-                problem(c, SK_PROBLEM_ERROR, r, d);
-                free(d);
-                return 1;
-        }
-        return r;
 }
 
 static int read_names(int fd, char ***ret, size_t *ret_n) {
@@ -1005,89 +1003,282 @@ static int read_names(int fd, char ***ret, size_t *ret_n) {
         return 0;
 }
 
-static int store_tree(const void *buf, size_t len, uint8_t ret_id[SK_TREE_ID_BYTES], void *userdata) {
-        bctx *c = userdata;
-        sk_blob_id id;
-        bool was_new = false;
-        int r = sk_repo_put_blob(c->repo, SK_BLOB_TREE, buf, len, &id, &was_new);
-        if (r < 0)
-                return r;
-        if (was_new) {
-                c->tree_blobs_added++;
-                c->tree_bytes_added += len;
+/* Close a frame's directory; its read-ahead opens files relative to it. */
+static void frame_close(bctx *c, wframe *f) {
+        pf_finish(c, f->pf);
+        if (f->fd >= 0)
+                close(f->fd);
+        f->fd = -1;
+}
+
+static void frame_free(bctx *c, wframe *f) {
+        frame_close(c, f);
+        free(f->pf);
+        sk_strv_free(f->names, f->n_names);
+        free(f->sts);
+        free(f->errs);
+        sk_dir_free(f->pdir);
+        sk_tree_builder_free(f->b);
+        sk_node_clear(&f->node);
+        memset(f, 0, sizeof(*f));
+}
+
+static void wstack_free(bctx *c, wstack *s) {
+        while (s->n > 0)
+                frame_free(c, &s->f[--s->n]);
+        free(s->f);
+}
+
+/* Push the frame of directory fd (taken over) whose entry is *node (taken
+ * over): read and stat its entries. */
+static int push_dir(bctx *c, wstack *s, int fd, const struct stat *st, sk_node *node, const sk_node *pnode) {
+        if (s->n == s->cap) {
+                size_t cap = s->cap ? s->cap * 2 : 64;
+                wframe *nf = realloc(s->f, cap * sizeof(*nf));
+                if (!nf) {
+                        close(fd);
+                        sk_node_clear(node);
+                        return -ENOMEM;
+                }
+                s->f = nf;
+                s->cap = cap;
         }
-        memcpy(ret_id, id.b, SK_TREE_ID_BYTES);
+        wframe *f = &s->f[s->n];
+        *f = (wframe) { .fd = fd, .dev = st->st_dev, .ino = st->st_ino, .node = *node };
+        memset(node, 0, sizeof(*node));
+        if (pnode && pnode->type == SK_NODE_DIR && sk_dir_load(c->repo, pnode->subtree, &f->pdir, NULL) < 0)
+                f->pdir = NULL; /* unreadable parent tree: just read everything */
+        int r = sk_tree_builder_new(&f->b);
+        if (r < 0)
+                goto fail;
+        r = read_names(fd, &f->names, &f->n_names);
+        if (r < 0) {
+                if (!is_entry_error(r))
+                        goto fail;
+                problem(c, SK_PROBLEM_ERROR, r, "cannot read directory; stored as empty");
+                f->names = NULL;
+                f->n_names = 0;
+        }
+        /* Stat every entry first: that says which small files to read ahead. */
+        f->sts = malloc(MAX(f->n_names, (size_t) 1) * sizeof(*f->sts));
+        f->errs = calloc(MAX(f->n_names, (size_t) 1), sizeof(*f->errs));
+        if (!f->sts || !f->errs) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        for (size_t i = 0; i < f->n_names; i++)
+                if (fstatat(fd, f->names[i], &f->sts[i], AT_SYMLINK_NOFOLLOW) < 0)
+                        f->errs[i] = negative_errno();
+        s->n++;
+        if (s->n - s->lowest_open > WALK_FDS)
+                frame_close(c, &s->f[s->lowest_open++]);
+        return 0;
+fail:
+        frame_free(c, f);
+        return r;
+}
+
+/* Give n the name it has in the tree (a source's differs from its own). */
+static int set_tree_name(sk_node *n, const char *tree_name) {
+        if (strcmp(n->name, tree_name) == 0)
+                return 0;
+        char *tn = strdup(tree_name);
+        if (!tn)
+                return -ENOMEM;
+        free(n->name);
+        n->name = tn;
         return 0;
 }
 
-static int backup_dir_contents(bctx *c, int fd, const sk_dir *pdir, uint8_t ret_id[SK_TREE_ID_BYTES]) {
-        char **names = NULL;
-        size_t n_names = 0;
-        sk_tree_builder *b = NULL;
-        _cleanup_free_ struct stat *sts = NULL;
-        _cleanup_free_ int *errs = NULL;
-        _cleanup_free_ pf_dir *pf = NULL;
-        int r = read_names(fd, &names, &n_names);
-        if (r < 0) {
-                if (!is_entry_error(r))
-                        return r;
-                problem(c, SK_PROBLEM_ERROR, r, "cannot read directory; stored as empty");
-                names = NULL;
-                n_names = 0;
-        }
-        r = sk_tree_builder_new(&b);
-        if (r < 0)
-                goto out;
-        /* Stat every entry first: that says which small files to read ahead. */
-        sts = malloc(MAX(n_names, (size_t) 1) * sizeof(*sts));
-        errs = calloc(MAX(n_names, (size_t) 1), sizeof(*errs));
-        pf = calloc(1, sizeof(*pf));
-        if (!sts || !errs || !pf) {
-                r = -ENOMEM;
-                goto out;
-        }
-        for (size_t i = 0; i < n_names; i++)
-                if (fstatat(fd, names[i], &sts[i], AT_SYMLINK_NOFOLLOW) < 0)
-                        errs[i] = negative_errno();
-        for (size_t i = 0; i < n_names; i++) {
-                size_t old;
-                pf_top_up(c, pf, i, fd, names, sts, errs, pdir, n_names);
-                r = sk_pathbuf_push(&c->path, names[i], &old);
+/* One entry (file, dir, special) in dirfd. tree_name: the name it gets in
+ * the tree. 0: *ret filled; 1: skipped (reported); 2: a directory whose
+ * frame was pushed on s (its node comes out when the frame is done); < 0
+ * fatal. */
+static int backup_entry(bctx *c, wstack *s, int dirfd, const char *name, const char *tree_name,
+                        const struct stat *st, const sk_node *pnode, pf_slot *pf, sk_node *ret) {
+        sk_node n = {};
+        int r, t = sk_fsmeta_type(st->st_mode);
+
+        if (t == SK_NODE_FILE) {
+                r = backup_file(c, dirfd, name, st, pnode, pf, &n);
+        } else if (t == SK_NODE_DIR) {
+                _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                struct stat st2;
+                if (fd < 0 || fstat(fd, &st2) < 0) {
+                        r = negative_errno();
+                        goto entry_fail;
+                }
+                r = sk_fsmeta_capture(dirfd, name, fd, &st2, &n);
                 if (r < 0)
-                        goto out;
-                if (errs[i] < 0) {
-                        r = errs[i];
+                        goto entry_fail;
+                r = set_tree_name(&n, tree_name);
+                if (r < 0) {
+                        sk_node_clear(&n);
+                        return r;
+                }
+                bool mount = c->o->one_file_system && st2.st_dev != c->source_dev;
+                /* The stack holds the directories of levels 1..s->n below the root tree. */
+                if (!mount && s->n + 1 > SK_TREE_MAX_DEPTH) {
+                        char *d = NULL;
+                        if (asprintf(&d, "directory nested deeper than %u levels: stored as empty",
+                                     (unsigned) SK_TREE_MAX_DEPTH) < 0)
+                                d = NULL;
+                        problem(c, SK_PROBLEM_ERROR, -ELOOP, d);
+                        free(d);
+                }
+                if (mount || s->n + 1 > SK_TREE_MAX_DEPTH) {
+                        /* A mount point (one_file_system) is recorded, not entered. */
+                        sk_tree_builder *eb = NULL;
+                        r = sk_tree_builder_new(&eb);
+                        if (r >= 0)
+                                r = sk_tree_builder_finish(eb, store_tree, c, n.subtree);
+                        sk_tree_builder_free(eb);
+                        if (r < 0) {
+                                sk_node_clear(&n);
+                                return r;
+                        }
+                        c->sum.dirs++;
+                } else {
+                        r = push_dir(c, s, TAKE_FD(fd), &st2, &n, pnode);
+                        return r < 0 ? r : 2;
+                }
+        } else if (t > 0) {
+                r = sk_fsmeta_capture(dirfd, name, -1, st, &n);
+                if (r < 0)
+                        goto entry_fail;
+                if (t == SK_NODE_SOCKET)
+                        problem(c, SK_PROBLEM_WARNING, 0, "socket recorded; restore will skip it");
+        } else {
+                r = t;
+                goto entry_fail;
+        }
+        if (r != 0) {
+                sk_node_clear(&n);
+                return r;
+        }
+        if (t != SK_NODE_DIR)
+                c->sum.files++;
+        c->prog.files_done++;
+        r = set_tree_name(&n, tree_name);
+        if (r >= 0)
+                r = tick(c, true);
+        if (r < 0) {
+                sk_node_clear(&n);
+                return r;
+        }
+        *ret = n;
+        return 0;
+entry_fail:
+        sk_node_clear(&n);
+        if (is_entry_error(r) || r == -EOPNOTSUPP) {
+                char *d = NULL;
+                if (asprintf(&d, "cannot back up entry: %s", strerror(-r)) < 0)
+                        d = NULL;
+                problem(c, SK_PROBLEM_ERROR, r, d);
+                free(d);
+                return 1;
+        }
+        return r;
+}
+
+/* Climbing back from the top frame to its parent, whose fd was closed:
+ * re-open the parent as ".." of the top one and check it is the same
+ * directory. If not (it was moved), the parent stays closed: its remaining
+ * entries are skipped, reported here. */
+static void reopen_parent(bctx *c, wstack *s) {
+        wframe *f = &s->f[s->n - 1], *p = &s->f[s->n - 2];
+        struct stat st;
+        int fd = f->fd < 0 ? -1 : openat(f->fd, "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == p->dev && st.st_ino == p->ino) {
+                p->fd = fd;
+                s->lowest_open = s->n - 2;
+                return;
+        }
+        if (fd >= 0)
+                close(fd);
+        if (p->next < p->n_names)
+                problem(c, SK_PROBLEM_ERROR, -ESTALE,
+                        "directory moved during backup: its remaining entries are not backed up");
+}
+
+/* The top frame is done: store its tree and hand its node to the parent's
+ * builder, or to *ret if it was the bottom one. */
+static int pop_dir(bctx *c, wstack *s, sk_node *ret) {
+        wframe *f = &s->f[s->n - 1];
+        int r = sk_tree_builder_finish(f->b, store_tree, c, f->node.subtree);
+        if (r < 0)
+                return r;
+        sk_node n = f->node;
+        memset(&f->node, 0, sizeof(f->node));
+        c->sum.dirs++;
+        sk_pathbuf_pop(&c->path, f->path_old);
+        if (s->n > 1 && s->f[s->n - 2].fd < 0)
+                reopen_parent(c, s);
+        frame_free(c, f);
+        s->n--;
+        c->prog.files_done++;
+        r = tick(c, true);
+        if (r < 0) {
+                sk_node_clear(&n);
+                return r;
+        }
+        if (s->n == 0) {
+                *ret = n;
+                return 0;
+        }
+        return sk_tree_builder_add(s->f[s->n - 1].b, &n);
+}
+
+/* Walk until the stack is empty; the bottom directory's node goes to *ret. */
+static int walk(bctx *c, wstack *s, sk_node *ret) {
+        int r;
+        while (s->n > 0) {
+                wframe *f = &s->f[s->n - 1];
+                /* fd < 0 on the top frame: lost (reopen_parent), nothing more to read. */
+                if (f->fd < 0 || f->next == f->n_names) {
+                        r = pop_dir(c, s, ret);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                size_t i = f->next++, old;
+                pf_top_up(c, f, i);
+                r = sk_pathbuf_push(&c->path, f->names[i], &old);
+                if (r < 0)
+                        return r;
+                if (f->errs[i] < 0) {
+                        r = f->errs[i];
                         if (r == -ENOENT) /* vanished since readdir: not an error */
                                 problem(c, SK_PROBLEM_WARNING, r, "vanished during backup");
                         else if (is_entry_error(r))
                                 problem(c, SK_PROBLEM_ERROR, r, "cannot stat entry");
                         else
-                                goto out;
+                                return r;
                         sk_pathbuf_pop(&c->path, old);
                         continue;
                 }
                 sk_node node = {};
-                pf_slot *slot = pf_take(c, pf, i);
-                r = backup_entry(c, fd, names[i], names[i], &sts[i], pdir ? sk_dir_find(pdir, names[i]) : NULL, slot,
-                                 &node);
+                pf_slot *slot = pf_take(c, f->pf, i);
+                r = backup_entry(c, s, f->fd, f->names[i], f->names[i], &f->sts[i],
+                                 f->pdir ? sk_dir_find(f->pdir, f->names[i]) : NULL, slot, &node);
+                /* The stack may have grown (and moved): entry i's frame is below a pushed one. */
+                f = &s->f[s->n - (r == 2 ? 2 : 1)];
                 if (slot)
-                        pf_pop(c, pf);
+                        pf_pop(c, f->pf);
+                if (r == 2) {
+                        s->f[s->n - 1].path_old = old;
+                        continue;
+                }
                 sk_pathbuf_pop(&c->path, old);
                 if (r < 0)
-                        goto out;
+                        return r;
                 if (r == 0) {
-                        r = sk_tree_builder_add(b, &node);
+                        r = sk_tree_builder_add(f->b, &node);
                         if (r < 0)
-                                goto out;
+                                return r;
                 }
         }
-        r = sk_tree_builder_finish(b, store_tree, c, ret_id);
-out:
-        if (pf)
-                pf_finish(c, pf);
-        sk_tree_builder_free(b);
-        sk_strv_free(names, n_names);
-        return r;
+        return 0;
 }
 
 /* Absolute, lexically normalized source path ("/" stays "/"). */
@@ -1280,10 +1471,16 @@ static int backup_source(bctx *c, const char *src, const char *tree_name, const 
                 return negative_errno();
         c->source_dev = st.st_dev;
         size_t old;
+        wstack s = {};
         int r = sk_pathbuf_push(&c->path, tree_name, &old);
         if (r < 0)
                 return r;
-        r = backup_entry(c, pfd, name, tree_name, &st, proot ? sk_dir_find(proot, tree_name) : NULL, NULL, ret);
+        r = backup_entry(c, &s, pfd, name, tree_name, &st, proot ? sk_dir_find(proot, tree_name) : NULL, NULL, ret);
+        if (r == 2) {
+                s.f[0].path_old = old;
+                r = walk(c, &s, ret);
+        }
+        wstack_free(c, &s);
         sk_pathbuf_pop(&c->path, old);
         if (r == 1)
                 return -EIO; /* a source itself failed: reported already */
