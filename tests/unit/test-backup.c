@@ -878,6 +878,82 @@ static void test_progress_cancel(void **state) {
         free(dst);
 }
 
+/* ---- a regular file replaced by a FIFO between the stat and the open ----------------- */
+
+typedef struct swap_ctx {
+        env *e;
+        bool done;
+} swap_ctx;
+
+/* The first progress report comes after the first entry, when every entry of
+ * the directory was stat'ed already: turn two regular files into FIFOs. */
+static swap_ctx *swap_state;
+
+static int swap_to_fifo(const sk_progress *p, void *ud) {
+        swap_ctx *sc = swap_state;
+        (void) p;
+        (void) ud;
+        if (sc->done)
+                return 0;
+        sc->done = true;
+        const char *victims[] = { "zz-big", "zz-small" };
+        for (size_t i = 0; i < 2; i++) {
+                char *path;
+                assert_true(asprintf(&path, "%s/swap/%s", sc->e->src, victims[i]) > 0);
+                assert_int_equal(unlink(path), 0);
+                assert_int_equal(mkfifo(path, 0644), 0);
+                free(path);
+        }
+        return 0;
+}
+
+static void on_problem_swap(const sk_problem *p, void *ud) {
+        problems *pr = ud;
+        on_problem(p, ud);
+        if (p->kind == SK_PROBLEM_WARNING && strstr(p->detail ?: "", "replaced by a non-regular file"))
+                pr->saw_path_with[0] = true;
+}
+
+/* It used to block in open() forever (no writer), holding the repository
+ * lock. Both ways of opening are covered: the walker's own open (a large
+ * file) and the read-ahead's (a small file behind 40 others, so that its
+ * read-ahead starts only after the swap). */
+static void test_fifo_swap(void **state) {
+        env *e = *state;
+        char *dir;
+        assert_true(asprintf(&dir, "%s/swap", e->src) > 0);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+        assert_true(dfd >= 0);
+        for (int i = 0; i < 40; i++) {
+                char name[16];
+                snprintf(name, sizeof(name), "f%02d", i);
+                write_file(dfd, name, "x", 1, 0644);
+        }
+        static uint8_t big[512 << 10];
+        write_file(dfd, "zz-big", big, sizeof(big), 0644);
+        write_file(dfd, "zz-small", "y", 1, 0644);
+        close(dfd);
+
+        const char *srcs[] = { dir };
+        problems pr = {};
+        swap_ctx sc = { .e = e };
+        sk_backup_options o = { .sources = srcs, .n_sources = 1, .hostname = "testhost", .no_parent = true,
+                                .progress = swap_to_fifo, .problem = on_problem_swap, .userdata = &pr };
+        sk_backup_result res;
+        swap_state = &sc;
+        alarm(60); /* a hang fails the test instead of the whole run's timeout */
+        assert_int_equal(sk_backup_run(e->repo, &o, &res), 0);
+        alarm(0);
+        swap_state = NULL;
+        assert_true(sc.done);
+        assert_true(pr.saw_path_with[0]);
+        assert_int_equal(res.warnings, 2);
+        assert_int_equal(res.summary.errors, 0);
+        assert_int_equal(res.summary.files, 40);
+        free(dir);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
@@ -885,6 +961,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_corruption, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_forget_prune, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_progress_cancel, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_fifo_swap, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
