@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -954,6 +955,100 @@ static void test_fifo_swap(void **state) {
         free(dir);
 }
 
+/* ---- a deep tree: the walk and every reader run without recursion ----------------------- */
+
+static int count_fds(void) {
+        int n = 0;
+        DIR *d = opendir("/proc/self/fd");
+        if (!d)
+                return -1;
+        while (readdir(d))
+                n++;
+        closedir(d);
+        return n;
+}
+
+static int count_ls(const char *path, const sk_node *node, void *ud) {
+        (void) path;
+        (void) node;
+        (*(size_t *) ud)++;
+        return 0;
+}
+
+/* Deeper than one descriptor per level allows under the limit set here: the
+ * walk used to recurse (a 40,000-deep chain crashed the CLI with SIGSEGV)
+ * holding a descriptor per level (EMFILE here). The readers (ls, diff, check,
+ * stats, prune) recursed too. */
+static void test_deep_tree(void **state) {
+        env *e = *state;
+        const int depth = 3000; /* the 100,000-deep case is tests/integration/test-deep-trees.sh */
+        char *dir;
+        assert_true(asprintf(&dir, "%s/deep", e->tmp) > 0);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        int fd = open(dir, O_RDONLY | O_DIRECTORY);
+        assert_true(fd >= 0);
+        for (int i = 0; i < depth; i++) {
+                assert_int_equal(mkdirat(fd, "d", 0755), 0);
+                int c = openat(fd, "d", O_RDONLY | O_DIRECTORY);
+                assert_true(c >= 0);
+                close(fd);
+                fd = c;
+        }
+        write_file(fd, "leaf", "bottom", 6, 0644);
+        close(fd);
+
+        struct rlimit old, lim;
+        assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+        lim = old;
+        lim.rlim_cur = 256;
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+        int fds = count_fds();
+
+        problems pr = {};
+        const char *srcs[] = { dir };
+        sk_backup_options o = { .sources = srcs, .n_sources = 1, .hostname = "testhost", .no_parent = true,
+                                .problem = on_problem, .userdata = &pr };
+        sk_backup_result r1, r2;
+        assert_int_equal(sk_backup_run(e->repo, &o, &r1), 0);
+        assert_int_equal(pr.n_err, 0);
+        assert_int_equal(r1.summary.dirs, depth + 1);
+        assert_int_equal(r1.summary.files, 1);
+        /* An incremental backup (parent trees loaded per level) after a change at the bottom. */
+        o.no_parent = false;
+        int c = open(dir, O_RDONLY | O_DIRECTORY);
+        for (int i = 0; i < depth; i++) {
+                int n = openat(c, "d", O_RDONLY | O_DIRECTORY);
+                assert_true(n >= 0);
+                close(c);
+                c = n;
+        }
+        write_file(c, "leaf2", "x", 1, 0644);
+        close(c);
+        assert_int_equal(sk_backup_run(e->repo, &o, &r2), 0);
+        assert_int_equal(r2.summary.files_unmodified, 1);
+        assert_int_equal(r2.summary.files_new, 1);
+
+        size_t n = 0;
+        assert_int_equal(sk_ls(e->repo, r1.id, "", true, count_ls, &n), 0);
+        assert_int_equal(n, (size_t) depth + 2); /* deep, depth x d, leaf */
+        sk_diff_result dr;
+        assert_int_equal(sk_diff(e->repo, r1.id, r2.id, NULL, NULL, &dr), 0);
+        assert_int_equal(dr.added, 1);
+        sk_check_options co = {};
+        sk_check_result cr;
+        assert_int_equal(sk_check_run(e->repo, &co, &cr), 0);
+        assert_int_equal(cr.trees, 2 * (depth + 2)); /* every level changed: root, deep, depth x d, twice */
+        sk_stats st;
+        assert_int_equal(sk_stats_compute(e->repo, r2.id, NULL, NULL, &st), 0);
+        assert_int_equal(st.files, 2);
+        sk_prune_options po = {};
+        sk_prune_result pres;
+        assert_int_equal(sk_prune_run(e->repo, &po, &pres), 0);
+        assert_int_equal(count_fds(), fds);
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+        free(dir);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
@@ -962,6 +1057,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_forget_prune, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_progress_cancel, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_fifo_swap, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_deep_tree, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
