@@ -957,17 +957,6 @@ static void test_fifo_swap(void **state) {
 
 /* ---- a deep tree: the walk and every reader run without recursion ----------------------- */
 
-static int count_fds(void) {
-        int n = 0;
-        DIR *d = opendir("/proc/self/fd");
-        if (!d)
-                return -1;
-        while (readdir(d))
-                n++;
-        closedir(d);
-        return n;
-}
-
 static int count_ls(const char *path, const sk_node *node, void *ud) {
         (void) path;
         (void) node;
@@ -985,15 +974,8 @@ static void test_deep_tree(void **state) {
         char *dir;
         assert_true(asprintf(&dir, "%s/deep", e->tmp) > 0);
         assert_int_equal(mkdir(dir, 0755), 0);
-        int fd = open(dir, O_RDONLY | O_DIRECTORY);
+        int fd = sk_test_chain(dir, depth, 1);
         assert_true(fd >= 0);
-        for (int i = 0; i < depth; i++) {
-                assert_int_equal(mkdirat(fd, "d", 0755), 0);
-                int c = openat(fd, "d", O_RDONLY | O_DIRECTORY);
-                assert_true(c >= 0);
-                close(fd);
-                fd = c;
-        }
         write_file(fd, "leaf", "bottom", 6, 0644);
         close(fd);
 
@@ -1002,7 +984,7 @@ static void test_deep_tree(void **state) {
         lim = old;
         lim.rlim_cur = 256;
         assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
-        int fds = count_fds();
+        int fds = sk_test_count_fds();
 
         problems pr = {};
         const char *srcs[] = { dir };
@@ -1015,13 +997,8 @@ static void test_deep_tree(void **state) {
         assert_int_equal(r1.summary.files, 1);
         /* An incremental backup (parent trees loaded per level) after a change at the bottom. */
         o.no_parent = false;
-        int c = open(dir, O_RDONLY | O_DIRECTORY);
-        for (int i = 0; i < depth; i++) {
-                int n = openat(c, "d", O_RDONLY | O_DIRECTORY);
-                assert_true(n >= 0);
-                close(c);
-                c = n;
-        }
+        int c = sk_test_chain(dir, depth, 0);
+        assert_true(c >= 0);
         write_file(c, "leaf2", "x", 1, 0644);
         close(c);
         assert_int_equal(sk_backup_run(e->repo, &o, &r2), 0);
@@ -1044,7 +1021,7 @@ static void test_deep_tree(void **state) {
         sk_prune_options po = {};
         sk_prune_result pres;
         assert_int_equal(sk_prune_run(e->repo, &po, &pres), 0);
-        assert_int_equal(count_fds(), fds);
+        assert_int_equal(sk_test_count_fds(), fds);
         assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
         free(dir);
 }

@@ -468,32 +468,6 @@ static void test_usage(void **state) {
         free(more);
 }
 
-/* Build a chain of `depth` directories named "d" below dir, holding at most
- * two descriptors (paths that deep exceed PATH_MAX). */
-static void make_chain(const char *dir, int depth) {
-        int fd = open(dir, O_RDONLY | O_DIRECTORY);
-        assert_true(fd >= 0);
-        for (int i = 0; i < depth; i++) {
-                assert_int_equal(mkdirat(fd, "d", 0755), 0);
-                int c = openat(fd, "d", O_RDONLY | O_DIRECTORY);
-                assert_true(c >= 0);
-                close(fd);
-                fd = c;
-        }
-        close(fd);
-}
-
-static int count_fds(void) {
-        int n = 0;
-        DIR *d = opendir("/proc/self/fd");
-        if (!d)
-                return -1;
-        while (readdir(d))
-                n++;
-        closedir(d);
-        return n;
-}
-
 /* A container's 20,000-deep tree (deep enough for one descriptor per level
  * to exceed the limit set below; 100,000 levels is the integration-size case): the usage walk (Usage, Commit) and the
  * removal (Remove) finish with a few descriptors and no stack overflow. They
@@ -503,23 +477,25 @@ static void test_deep_tree(void **state) {
         const int depth = 20000;
         prepare(f->s, "a", NULL);
         char *fs = data_path(f, "a", "fs");
-        make_chain(fs, depth);
+        int bottom = sk_test_chain(fs, depth, 1);
+        assert_true(bottom >= 0);
+        close(bottom);
         struct rlimit old, lim;
         assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
         lim = old;
         lim.rlim_cur = 256; /* far below one descriptor per level */
         assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
-        int fds = count_fds();
+        int fds = sk_test_count_fds();
         sk_usage u;
         assert_int_equal(sk_snapshotter_usage(f->s, "a", &u), 0);
         assert_int_equal(u.inodes, depth + 1);
-        assert_int_equal(count_fds(), fds);
+        assert_int_equal(sk_test_count_fds(), fds);
         assert_int_equal(sk_snapshotter_commit(f->s, "c", "a", NULL, 0), 0);
         assert_int_equal(sk_snapshotter_usage(f->s, "c", &u), 0);
         assert_int_equal(u.inodes, depth + 1);
         char *cfs = data_path(f, "c", "fs");
         assert_int_equal(sk_snapshotter_remove(f->s, "c"), 0);
-        assert_int_equal(count_fds(), fds);
+        assert_int_equal(sk_test_count_fds(), fds);
         assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
         struct stat st;
         assert_int_equal(stat(cfs, &st), -1);
