@@ -15,9 +15,11 @@
 #include <openssl/rand.h>
 
 #include "backup/backup.h"
+#include "backup/backup-pool.h"
 #include "backup/chunker.h"
 #include "backup/engine-internal.h"
 #include "backup/fsmeta.h"
+#include "backup/hardlinks.h"
 #include "backup/inspect.h"
 #include "common/fsutil.h"
 #include "common/macro.h"
@@ -29,7 +31,6 @@
 /* How recent a lock refresh must be for the manifest PUT to rely on it. */
 #define MANIFEST_LOCK_FRESH_NS (60 * 1000000000LL)
 #define LOCK_REFRESH_NS (60LL * 1000000000LL)
-#define QUEUE_PER_WORKER 2
 #define READ_DEPTH 2            /* reads in flight per large file */
 #define IO_QUEUE_DEPTH 8
 enum { IO_TAG_SMALL = 1, IO_TAG_READER = 2 };
@@ -91,258 +92,6 @@ static int open_regular(int fd) {
         return 0;
 }
 
-/* ---- worker pool: compress + seal + pack the chunks the walker cuts ---------- */
-
-typedef struct job {
-        void *buf;
-        size_t len, cap;
-} job;
-
-typedef struct pool {
-        pthread_mutex_t mu;
-        pthread_cond_t not_empty, not_full, idle;
-        job *q;
-        size_t cap, head, count;
-        unsigned busy;
-        bool stop;
-        pthread_t *threads;
-        unsigned n_threads;
-        sk_repo *repo;
-        int err;
-        char *err_detail;
-        uint64_t added_bytes, blobs_added;
-        /* Recycled chunk buffers: a fixed set that the walker fills and the
-         * workers hand back, instead of a malloc/free per chunk (which makes
-         * glibc's per-thread arenas hoard memory). */
-        job *spare;
-        size_t n_spare, cap_spare;
-} pool;
-
-static void *worker_main(void *arg) {
-        pool *p = arg;
-        pthread_mutex_lock(&p->mu);
-        for (;;) {
-                while (p->count == 0 && !p->stop)
-                        pthread_cond_wait(&p->not_empty, &p->mu);
-                if (p->count == 0)
-                        break;
-                job j = p->q[p->head];
-                p->head = (p->head + 1) % p->cap;
-                p->count--;
-                p->busy++;
-                pthread_cond_signal(&p->not_full);
-                pthread_mutex_unlock(&p->mu);
-
-                bool was_new = false;
-                int r = p->err ? 0 : sk_repo_put_blob(p->repo, SK_BLOB_DATA, j.buf, j.len, NULL, &was_new);
-                char *detail = r < 0 ? sk_engine_detail(p->repo, "storing a data chunk") : NULL;
-
-                pthread_mutex_lock(&p->mu);
-                if (p->n_spare < p->cap_spare)
-                        p->spare[p->n_spare++] = j;
-                else
-                        free(j.buf);
-                p->busy--;
-                if (r < 0 && !p->err) {
-                        p->err = r;
-                        p->err_detail = detail;
-                        detail = NULL;
-                        pthread_cond_broadcast(&p->not_full);
-                }
-                free(detail);
-                if (was_new) {
-                        p->added_bytes += j.len;
-                        p->blobs_added++;
-                }
-                if (p->count == 0 && p->busy == 0)
-                        pthread_cond_broadcast(&p->idle);
-        }
-        pthread_mutex_unlock(&p->mu);
-        return NULL;
-}
-
-static int pool_start(pool *p, sk_repo *repo, unsigned n) {
-        memset(p, 0, sizeof(*p));
-        p->repo = repo;
-        p->cap = (size_t) n * QUEUE_PER_WORKER;
-        p->q = calloc(p->cap, sizeof(job));
-        p->threads = calloc(n, sizeof(pthread_t));
-        p->cap_spare = p->cap + n + 1;
-        p->spare = calloc(p->cap_spare, sizeof(job));
-        if (!p->q || !p->threads || !p->spare) {
-                free(p->q);
-                free(p->threads);
-                free(p->spare);
-                return -ENOMEM;
-        }
-        pthread_mutex_init(&p->mu, NULL);
-        pthread_cond_init(&p->not_empty, NULL);
-        pthread_cond_init(&p->not_full, NULL);
-        pthread_cond_init(&p->idle, NULL);
-        for (unsigned i = 0; i < n; i++) {
-                int r = pthread_create(&p->threads[i], NULL, worker_main, p);
-                if (r != 0) {
-                        if (i == 0)
-                                return -r;
-                        break;
-                }
-                p->n_threads++;
-        }
-        return 0;
-}
-
-/* Queue a copy of data. Blocks while the queue is full (bounded memory). */
-static int pool_submit(pool *p, const void *data, size_t len) {
-        pthread_mutex_lock(&p->mu);
-        while (p->count == p->cap && !p->err)
-                pthread_cond_wait(&p->not_full, &p->mu);
-        int r = p->err;
-        job j = {};
-        if (!r && p->n_spare)
-                j = p->spare[--p->n_spare];
-        pthread_mutex_unlock(&p->mu);
-        if (r)
-                return r;
-        if (j.cap < len || !j.buf) {
-                free(j.buf);
-                j.cap = MAX(len, (size_t) 1);
-                j.buf = malloc(j.cap);
-                if (!j.buf)
-                        return -ENOMEM;
-        }
-        memcpy(j.buf, data, len);
-        j.len = len;
-        pthread_mutex_lock(&p->mu);
-        /* Only the walker submits, so the slot freed above is still ours. */
-        p->q[(p->head + p->count) % p->cap] = j;
-        p->count++;
-        pthread_cond_signal(&p->not_empty);
-        pthread_mutex_unlock(&p->mu);
-        return 0;
-}
-
-static int pool_drain(pool *p) {
-        pthread_mutex_lock(&p->mu);
-        while (p->count > 0 || p->busy > 0)
-                pthread_cond_wait(&p->idle, &p->mu);
-        int r = p->err;
-        pthread_mutex_unlock(&p->mu);
-        return r;
-}
-
-static void pool_stop(pool *p) {
-        if (!p->q)
-                return;
-        pthread_mutex_lock(&p->mu);
-        p->stop = true;
-        pthread_cond_broadcast(&p->not_empty);
-        pthread_mutex_unlock(&p->mu);
-        for (unsigned i = 0; i < p->n_threads; i++)
-                pthread_join(p->threads[i], NULL);
-        for (size_t i = 0; i < p->count; i++)
-                free(p->q[(p->head + i) % p->cap].buf);
-        for (size_t i = 0; i < p->n_spare; i++)
-                free(p->spare[i].buf);
-        free(p->spare);
-        free(p->q);
-        free(p->threads);
-        free(p->err_detail);
-        pthread_mutex_destroy(&p->mu);
-        pthread_cond_destroy(&p->not_empty);
-        pthread_cond_destroy(&p->not_full);
-        pthread_cond_destroy(&p->idle);
-        p->q = NULL;
-}
-
-/* ---- hardlink map: (dev, ino) -> content already captured in this run -------- */
-
-typedef struct hl_entry {
-        uint64_t dev, ino;
-        sk_node content;        /* only size/hash/extents/chunks used */
-        bool used;
-} hl_entry;
-
-typedef struct hl_map {
-        hl_entry *e;
-        size_t cap, n;
-} hl_map;
-
-static size_t hl_slot(const hl_map *m, uint64_t dev, uint64_t ino) {
-        uint64_t h = (dev * 0x9e3779b97f4a7c15ULL) ^ (ino * 0xc2b2ae3d27d4eb4fULL);
-        size_t i = (size_t) (h ^ (h >> 29)) & (m->cap - 1);
-        while (m->e[i].used && (m->e[i].dev != dev || m->e[i].ino != ino))
-                i = (i + 1) & (m->cap - 1);
-        return i;
-}
-
-static const sk_node *hl_find(const hl_map *m, uint64_t dev, uint64_t ino) {
-        if (!m->cap)
-                return NULL;
-        size_t i = hl_slot(m, dev, ino);
-        return m->e[i].used ? &m->e[i].content : NULL;
-}
-
-static int hl_put(hl_map *m, const sk_node *n) {
-        if ((m->n + 1) * 2 > m->cap) {
-                size_t cap = m->cap ? m->cap * 2 : 64;
-                hl_map nm = { .e = calloc(cap, sizeof(hl_entry)), .cap = cap };
-                if (!nm.e)
-                        return -ENOMEM;
-                for (size_t i = 0; i < m->cap; i++)
-                        if (m->e[i].used) {
-                                size_t s = hl_slot(&nm, m->e[i].dev, m->e[i].ino);
-                                nm.e[s] = m->e[i];
-                                nm.n++;
-                        }
-                free(m->e);
-                *m = nm;
-        }
-        size_t i = hl_slot(m, n->dev, n->ino);
-        if (m->e[i].used)
-                return 0;
-        sk_node c = { .type = SK_NODE_FILE, .size = n->size };
-        memcpy(c.content_hash, n->content_hash, sizeof(c.content_hash));
-        if (n->n_extents) {
-                c.extents = malloc(n->n_extents * sizeof(sk_extent));
-                c.chunks = malloc(n->n_chunks * sizeof(sk_chunk_ref));
-                if (!c.extents || !c.chunks) {
-                        sk_node_clear(&c);
-                        return -ENOMEM;
-                }
-                memcpy(c.extents, n->extents, n->n_extents * sizeof(sk_extent));
-                memcpy(c.chunks, n->chunks, n->n_chunks * sizeof(sk_chunk_ref));
-                c.n_extents = n->n_extents;
-                c.n_chunks = n->n_chunks;
-        }
-        m->e[i] = (hl_entry) { .dev = n->dev, .ino = n->ino, .content = c, .used = true };
-        m->n++;
-        return 0;
-}
-
-static void hl_free(hl_map *m) {
-        for (size_t i = 0; i < m->cap; i++)
-                if (m->e[i].used)
-                        sk_node_clear(&m->e[i].content);
-        free(m->e);
-}
-
-/* Copy content fields (size, hash, extents, chunks) of src into dst. */
-static int copy_content(sk_node *dst, const sk_node *src) {
-        dst->size = src->size;
-        memcpy(dst->content_hash, src->content_hash, sizeof(dst->content_hash));
-        if (!src->n_extents)
-                return 0;
-        dst->extents = malloc(src->n_extents * sizeof(sk_extent));
-        dst->chunks = malloc(src->n_chunks * sizeof(sk_chunk_ref));
-        if (!dst->extents || !dst->chunks)
-                return -ENOMEM;
-        memcpy(dst->extents, src->extents, src->n_extents * sizeof(sk_extent));
-        memcpy(dst->chunks, src->chunks, src->n_chunks * sizeof(sk_chunk_ref));
-        dst->n_extents = src->n_extents;
-        dst->n_chunks = src->n_chunks;
-        return 0;
-}
-
 /* ---- the run ------------------------------------------------------------------- */
 
 typedef struct bctx {
@@ -356,13 +105,13 @@ typedef struct bctx {
         sk_io *io;              /* the walker's file reads */
         sk_io *pf_io;           /* read-ahead of small files */
         size_t pf_bytes, pf_files;
-        pool pool;
+        sk_chunk_pool pool;
         sk_pathbuf path;
         sk_backup_summary sum;
         uint64_t bytes_read, warnings, tree_blobs_added, tree_bytes_added;
         uint64_t last_progress_bytes;
         sk_progress prog;
-        hl_map hl;
+        sk_hl_map hl;
         dev_t source_dev;
         /* Chunk list being built for the current file. */
         sk_chunk_ref *chunks;
@@ -421,7 +170,7 @@ static int emit_chunk(bctx *c, const uint8_t *data, size_t len) {
                 return r;
         if (r > 0)
                 return 0;
-        return pool_submit(&c->pool, data, len);
+        return sk_chunk_pool_submit(&c->pool, data, len);
 }
 
 static void le64(uint8_t b[8], uint64_t v) {
@@ -822,17 +571,17 @@ static int backup_file(bctx *c, int dirfd, const char *name, const struct stat *
         if (unchanged(c, pnode, st)) {
                 r = sk_fsmeta_capture_unchanged(name, st, pnode, &n);
                 if (r >= 0)
-                        r = copy_content(&n, pnode);
+                        r = sk_node_copy_content(&n, pnode);
                 if (r < 0)
                         goto fail;
                 c->sum.files_unmodified++;
                 goto done;
         }
-        const sk_node *hl = st->st_nlink > 1 ? hl_find(&c->hl, st->st_dev, st->st_ino) : NULL;
+        const sk_node *hl = st->st_nlink > 1 ? sk_hl_find(&c->hl, st->st_dev, st->st_ino) : NULL;
         if (hl) {
                 r = sk_fsmeta_capture(dirfd, name, -1, st, &n);
                 if (r >= 0)
-                        r = copy_content(&n, hl);
+                        r = sk_node_copy_content(&n, hl);
                 if (r < 0)
                         goto fail;
                 if (pnode)
@@ -885,7 +634,7 @@ static int backup_file(bctx *c, int dirfd, const char *name, const struct stat *
                 c->sum.files_new++;
 done:
         if (n.nlink > 1) {
-                r = hl_put(&c->hl, &n);
+                r = sk_hl_put(&c->hl, &n);
                 if (r < 0)
                         goto fail;
         }
@@ -1543,7 +1292,7 @@ int sk_backup_run(sk_repo *repo, const sk_backup_options *o, sk_backup_result *r
                 goto out;
         }
         (void) sk_repo_get_stats(repo, &before);
-        r = pool_start(&c.pool, repo, o->workers ? o->workers : 2);
+        r = sk_chunk_pool_start(&c.pool, repo, o->workers ? o->workers : 2);
         if (r < 0)
                 goto out;
 
@@ -1575,7 +1324,7 @@ int sk_backup_run(sk_repo *repo, const sk_backup_options *o, sk_backup_result *r
         r = sk_tree_builder_finish(b, store_tree, &c, m->root);
         if (r < 0)
                 goto out;
-        r = pool_drain(&c.pool);
+        r = sk_chunk_pool_drain(&c.pool);
         if (r < 0)
                 goto out;
         r = sk_repo_flush(repo);
@@ -1618,7 +1367,7 @@ out:
         if (r < 0 && c.pool.err_detail)
                 sk_engine_problem(o->problem, o->userdata, SK_PROBLEM_ERROR, c.pool.err, NULL, NULL, NULL, NULL,
                                   c.pool.err_detail);
-        pool_stop(&c.pool);
+        sk_chunk_pool_stop(&c.pool);
         if (r < 0 && c.lock)
                 (void) sk_repo_flush(repo); /* keep what was stored: the next backup dedups against it */
         sk_lock_release(c.lock);
@@ -1627,7 +1376,7 @@ out:
         sk_dir_free(proot);
         sk_manifest_free(parent);
         sk_manifest_free(m);
-        hl_free(&c.hl);
+        sk_hl_free(&c.hl);
         free(c.chunks);
         sk_io_free(c.pf_io);
         sk_io_free(c.io);
