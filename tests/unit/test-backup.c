@@ -978,6 +978,21 @@ static void test_deep_tree(void **state) {
         assert_true(fd >= 0);
         write_file(fd, "leaf", "bottom", 6, 0644);
         close(fd);
+        /* A small file after "d" in each of the top levels: read ahead when the
+         * walk is at "d", dropped when the level's descriptor is closed deeper
+         * down, then read through the re-opened ('..') descriptor. */
+        const int zlevels = 40;
+        uint64_t zbytes = 0;
+        for (int i = 0; i < zlevels; i++) {
+                char buf[8];
+                size_t len = 1 + (size_t) (i % 7);
+                memset(buf, 'a' + i % 26, len);
+                int z = sk_test_chain(dir, i, 0);
+                assert_true(z >= 0);
+                write_file(z, "z", buf, len, 0644);
+                close(z);
+                zbytes += len;
+        }
 
         struct rlimit old, lim;
         assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
@@ -994,7 +1009,27 @@ static void test_deep_tree(void **state) {
         assert_int_equal(sk_backup_run(e->repo, &o, &r1), 0);
         assert_int_equal(pr.n_err, 0);
         assert_int_equal(r1.summary.dirs, depth + 1);
-        assert_int_equal(r1.summary.files, 1);
+        assert_int_equal(r1.summary.files, 1 + zlevels);
+        assert_int_equal(r1.summary.bytes, 6 + zbytes);
+        for (int i = 0; i < zlevels; i += 13) {
+                /* Each z holds its own level's bytes (not another level's). */
+                char *path = NULL;
+                assert_true(asprintf(&path, "deep") > 0);
+                for (int k = 0; k < i; k++) {
+                        char *np = NULL;
+                        assert_true(asprintf(&np, "%s/d", path) > 0);
+                        free(path);
+                        path = np;
+                }
+                char *zp = NULL;
+                assert_true(asprintf(&zp, "%s/z", path) > 0);
+                sk_node zn = {};
+                assert_int_equal(sk_backup_lookup(e->repo, r1.id, zp, &zn), 0);
+                assert_int_equal(zn.size, 1 + (uint64_t) (i % 7));
+                sk_node_clear(&zn);
+                free(zp);
+                free(path);
+        }
         /* An incremental backup (parent trees loaded per level) after a change at the bottom. */
         o.no_parent = false;
         int c = sk_test_chain(dir, depth, 0);
@@ -1002,12 +1037,12 @@ static void test_deep_tree(void **state) {
         write_file(c, "leaf2", "x", 1, 0644);
         close(c);
         assert_int_equal(sk_backup_run(e->repo, &o, &r2), 0);
-        assert_int_equal(r2.summary.files_unmodified, 1);
+        assert_int_equal(r2.summary.files_unmodified, 1 + zlevels);
         assert_int_equal(r2.summary.files_new, 1);
 
         size_t n = 0;
         assert_int_equal(sk_ls(e->repo, r1.id, "", true, count_ls, &n), 0);
-        assert_int_equal(n, (size_t) depth + 2); /* deep, depth x d, leaf */
+        assert_int_equal(n, (size_t) (depth + 2 + zlevels)); /* deep, depth x d, leaf, the z files */
         sk_diff_result dr;
         assert_int_equal(sk_diff(e->repo, r1.id, r2.id, NULL, NULL, &dr), 0);
         assert_int_equal(dr.added, 1);
@@ -1017,7 +1052,7 @@ static void test_deep_tree(void **state) {
         assert_int_equal(cr.trees, 2 * (depth + 2)); /* every level changed: root, deep, depth x d, twice */
         sk_stats st;
         assert_int_equal(sk_stats_compute(e->repo, r2.id, NULL, NULL, &st), 0);
-        assert_int_equal(st.files, 2);
+        assert_int_equal(st.files, 2 + zlevels);
         sk_prune_options po = {};
         sk_prune_result pres;
         assert_int_equal(sk_prune_run(e->repo, &po, &pres), 0);
