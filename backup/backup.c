@@ -15,9 +15,11 @@
 #include <openssl/rand.h>
 
 #include "backup/backup.h"
+#include "backup/backup-pool.h"
 #include "backup/chunker.h"
 #include "backup/engine-internal.h"
 #include "backup/fsmeta.h"
+#include "backup/hardlinks.h"
 #include "backup/inspect.h"
 #include "common/fsutil.h"
 #include "common/macro.h"
@@ -27,7 +29,6 @@
 #define READ_SIZE (2u << 20)
 #define PROGRESS_BYTES (64u << 20)
 /* How recent a lock refresh must be for the manifest PUT to rely on it. */
-#define QUEUE_PER_WORKER 2
 #define READ_DEPTH 2            /* reads in flight per large file */
 #define IO_QUEUE_DEPTH 8
 enum { IO_TAG_SMALL = 1, IO_TAG_READER = 2 };
@@ -50,258 +51,42 @@ typedef struct pf_slot {
 typedef struct pf_dir {
         pf_slot ring[PF_FILES];
         size_t head, count;
-        size_t next;            /* next entry to consider */
 } pf_dir;
 
-/* ---- worker pool: compress + seal + pack the chunks the walker cuts ---------- */
+/* One directory being walked (see "the walk" below). */
+typedef struct wframe {
+        int fd;                 /* -1 while closed (an older frame of a deep walk) or lost */
+        dev_t dev;              /* identity, checked when the fd is re-opened */
+        ino_t ino;
+        char **names;           /* entries, sorted, stat'ed up front */
+        size_t n_names, next;   /* next: the entry the walk does next */
+        struct stat *sts;
+        int *errs;
+        pf_dir *pf;             /* read-ahead; NULL until the first candidate */
+        size_t pf_next;         /* next entry to consider for read-ahead */
+        sk_dir *pdir;           /* this directory in the parent backup, or NULL */
+        sk_tree_builder *b;     /* its entries done so far */
+        sk_node node;           /* its own entry; subtree set when it is done */
+        size_t path_old;        /* c->path length to restore when it is done */
+} wframe;
 
-typedef struct job {
-        void *buf;
-        size_t len, cap;
-} job;
+/* Flags of every open of a file to back up. O_NONBLOCK: a FIFO (or a device)
+ * swapped in for the regular file seen by the stat must not block the open,
+ * which would hang the backup holding the repository lock; the type is then
+ * checked on the descriptor (open_regular). */
+#define OPEN_FILE_FLAGS (O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
 
-typedef struct pool {
-        pthread_mutex_t mu;
-        pthread_cond_t not_empty, not_full, idle;
-        job *q;
-        size_t cap, head, count;
-        unsigned busy;
-        bool stop;
-        pthread_t *threads;
-        unsigned n_threads;
-        sk_repo *repo;
-        int err;
-        char *err_detail;
-        uint64_t added_bytes, blobs_added;
-        /* Recycled chunk buffers: a fixed set that the walker fills and the
-         * workers hand back, instead of a malloc/free per chunk (which makes
-         * glibc's per-thread arenas hoard memory). */
-        job *spare;
-        size_t n_spare, cap_spare;
-} pool;
-
-static void *worker_main(void *arg) {
-        pool *p = arg;
-        pthread_mutex_lock(&p->mu);
-        for (;;) {
-                while (p->count == 0 && !p->stop)
-                        pthread_cond_wait(&p->not_empty, &p->mu);
-                if (p->count == 0)
-                        break;
-                job j = p->q[p->head];
-                p->head = (p->head + 1) % p->cap;
-                p->count--;
-                p->busy++;
-                pthread_cond_signal(&p->not_full);
-                pthread_mutex_unlock(&p->mu);
-
-                bool was_new = false;
-                int r = p->err ? 0 : sk_repo_put_blob(p->repo, SK_BLOB_DATA, j.buf, j.len, NULL, &was_new);
-                char *detail = r < 0 ? sk_engine_detail(p->repo, "storing a data chunk") : NULL;
-
-                pthread_mutex_lock(&p->mu);
-                if (p->n_spare < p->cap_spare)
-                        p->spare[p->n_spare++] = j;
-                else
-                        free(j.buf);
-                p->busy--;
-                if (r < 0 && !p->err) {
-                        p->err = r;
-                        p->err_detail = detail;
-                        detail = NULL;
-                        pthread_cond_broadcast(&p->not_full);
-                }
-                free(detail);
-                if (was_new) {
-                        p->added_bytes += j.len;
-                        p->blobs_added++;
-                }
-                if (p->count == 0 && p->busy == 0)
-                        pthread_cond_broadcast(&p->idle);
-        }
-        pthread_mutex_unlock(&p->mu);
-        return NULL;
-}
-
-static int pool_start(pool *p, sk_repo *repo, unsigned n) {
-        memset(p, 0, sizeof(*p));
-        p->repo = repo;
-        p->cap = (size_t) n * QUEUE_PER_WORKER;
-        p->q = calloc(p->cap, sizeof(job));
-        p->threads = calloc(n, sizeof(pthread_t));
-        p->cap_spare = p->cap + n + 1;
-        p->spare = calloc(p->cap_spare, sizeof(job));
-        if (!p->q || !p->threads || !p->spare) {
-                free(p->q);
-                free(p->threads);
-                free(p->spare);
-                return -ENOMEM;
-        }
-        pthread_mutex_init(&p->mu, NULL);
-        pthread_cond_init(&p->not_empty, NULL);
-        pthread_cond_init(&p->not_full, NULL);
-        pthread_cond_init(&p->idle, NULL);
-        for (unsigned i = 0; i < n; i++) {
-                int r = pthread_create(&p->threads[i], NULL, worker_main, p);
-                if (r != 0) {
-                        if (i == 0)
-                                return -r;
-                        break;
-                }
-                p->n_threads++;
-        }
-        return 0;
-}
-
-/* Queue a copy of data. Blocks while the queue is full (bounded memory). */
-static int pool_submit(pool *p, const void *data, size_t len) {
-        pthread_mutex_lock(&p->mu);
-        while (p->count == p->cap && !p->err)
-                pthread_cond_wait(&p->not_full, &p->mu);
-        int r = p->err;
-        job j = {};
-        if (!r && p->n_spare)
-                j = p->spare[--p->n_spare];
-        pthread_mutex_unlock(&p->mu);
-        if (r)
-                return r;
-        if (j.cap < len || !j.buf) {
-                free(j.buf);
-                j.cap = MAX(len, (size_t) 1);
-                j.buf = malloc(j.cap);
-                if (!j.buf)
-                        return -ENOMEM;
-        }
-        memcpy(j.buf, data, len);
-        j.len = len;
-        pthread_mutex_lock(&p->mu);
-        /* Only the walker submits, so the slot freed above is still ours. */
-        p->q[(p->head + p->count) % p->cap] = j;
-        p->count++;
-        pthread_cond_signal(&p->not_empty);
-        pthread_mutex_unlock(&p->mu);
-        return 0;
-}
-
-static int pool_drain(pool *p) {
-        pthread_mutex_lock(&p->mu);
-        while (p->count > 0 || p->busy > 0)
-                pthread_cond_wait(&p->idle, &p->mu);
-        int r = p->err;
-        pthread_mutex_unlock(&p->mu);
-        return r;
-}
-
-static void pool_stop(pool *p) {
-        if (!p->q)
-                return;
-        pthread_mutex_lock(&p->mu);
-        p->stop = true;
-        pthread_cond_broadcast(&p->not_empty);
-        pthread_mutex_unlock(&p->mu);
-        for (unsigned i = 0; i < p->n_threads; i++)
-                pthread_join(p->threads[i], NULL);
-        for (size_t i = 0; i < p->count; i++)
-                free(p->q[(p->head + i) % p->cap].buf);
-        for (size_t i = 0; i < p->n_spare; i++)
-                free(p->spare[i].buf);
-        free(p->spare);
-        free(p->q);
-        free(p->threads);
-        free(p->err_detail);
-        pthread_mutex_destroy(&p->mu);
-        pthread_cond_destroy(&p->not_empty);
-        pthread_cond_destroy(&p->not_full);
-        pthread_cond_destroy(&p->idle);
-        p->q = NULL;
-}
-
-/* ---- hardlink map: (dev, ino) -> content already captured in this run -------- */
-
-typedef struct hl_entry {
-        uint64_t dev, ino;
-        sk_node content;        /* only size/hash/extents/chunks used */
-        bool used;
-} hl_entry;
-
-typedef struct hl_map {
-        hl_entry *e;
-        size_t cap, n;
-} hl_map;
-
-static size_t hl_slot(const hl_map *m, uint64_t dev, uint64_t ino) {
-        uint64_t h = (dev * 0x9e3779b97f4a7c15ULL) ^ (ino * 0xc2b2ae3d27d4eb4fULL);
-        size_t i = (size_t) (h ^ (h >> 29)) & (m->cap - 1);
-        while (m->e[i].used && (m->e[i].dev != dev || m->e[i].ino != ino))
-                i = (i + 1) & (m->cap - 1);
-        return i;
-}
-
-static const sk_node *hl_find(const hl_map *m, uint64_t dev, uint64_t ino) {
-        if (!m->cap)
-                return NULL;
-        size_t i = hl_slot(m, dev, ino);
-        return m->e[i].used ? &m->e[i].content : NULL;
-}
-
-static int hl_put(hl_map *m, const sk_node *n) {
-        if ((m->n + 1) * 2 > m->cap) {
-                size_t cap = m->cap ? m->cap * 2 : 64;
-                hl_map nm = { .e = calloc(cap, sizeof(hl_entry)), .cap = cap };
-                if (!nm.e)
-                        return -ENOMEM;
-                for (size_t i = 0; i < m->cap; i++)
-                        if (m->e[i].used) {
-                                size_t s = hl_slot(&nm, m->e[i].dev, m->e[i].ino);
-                                nm.e[s] = m->e[i];
-                                nm.n++;
-                        }
-                free(m->e);
-                *m = nm;
-        }
-        size_t i = hl_slot(m, n->dev, n->ino);
-        if (m->e[i].used)
-                return 0;
-        sk_node c = { .type = SK_NODE_FILE, .size = n->size };
-        memcpy(c.content_hash, n->content_hash, sizeof(c.content_hash));
-        if (n->n_extents) {
-                c.extents = malloc(n->n_extents * sizeof(sk_extent));
-                c.chunks = malloc(n->n_chunks * sizeof(sk_chunk_ref));
-                if (!c.extents || !c.chunks) {
-                        sk_node_clear(&c);
-                        return -ENOMEM;
-                }
-                memcpy(c.extents, n->extents, n->n_extents * sizeof(sk_extent));
-                memcpy(c.chunks, n->chunks, n->n_chunks * sizeof(sk_chunk_ref));
-                c.n_extents = n->n_extents;
-                c.n_chunks = n->n_chunks;
-        }
-        m->e[i] = (hl_entry) { .dev = n->dev, .ino = n->ino, .content = c, .used = true };
-        m->n++;
-        return 0;
-}
-
-static void hl_free(hl_map *m) {
-        for (size_t i = 0; i < m->cap; i++)
-                if (m->e[i].used)
-                        sk_node_clear(&m->e[i].content);
-        free(m->e);
-}
-
-/* Copy content fields (size, hash, extents, chunks) of src into dst. */
-static int copy_content(sk_node *dst, const sk_node *src) {
-        dst->size = src->size;
-        memcpy(dst->content_hash, src->content_hash, sizeof(dst->content_hash));
-        if (!src->n_extents)
-                return 0;
-        dst->extents = malloc(src->n_extents * sizeof(sk_extent));
-        dst->chunks = malloc(src->n_chunks * sizeof(sk_chunk_ref));
-        if (!dst->extents || !dst->chunks)
-                return -ENOMEM;
-        memcpy(dst->extents, src->extents, src->n_extents * sizeof(sk_extent));
-        memcpy(dst->chunks, src->chunks, src->n_chunks * sizeof(sk_chunk_ref));
-        dst->n_extents = src->n_extents;
-        dst->n_chunks = src->n_chunks;
+/* fd was opened with OPEN_FILE_FLAGS: -EAGAIN if it is not a regular file
+ * (anymore), else 0 with O_NONBLOCK cleared again. */
+static int open_regular(int fd) {
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (!S_ISREG(st.st_mode))
+                return -EAGAIN;
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+                return negative_errno();
         return 0;
 }
 
@@ -317,13 +102,13 @@ typedef struct bctx {
         sk_io *io;              /* the walker's file reads */
         sk_io *pf_io;           /* read-ahead of small files */
         size_t pf_bytes, pf_files;
-        pool pool;
+        sk_chunk_pool pool;
         sk_pathbuf path;
         sk_backup_summary sum;
         uint64_t bytes_read, warnings, tree_blobs_added, tree_bytes_added;
         uint64_t last_progress_bytes;
         sk_progress prog;
-        hl_map hl;
+        sk_hl_map hl;
         dev_t source_dev;
         /* Chunk list being built for the current file. */
         sk_chunk_ref *chunks;
@@ -380,7 +165,7 @@ static int emit_chunk(bctx *c, const uint8_t *data, size_t len) {
                 return r;
         if (r > 0)
                 return 0;
-        return pool_submit(&c->pool, data, len);
+        return sk_chunk_pool_submit(&c->pool, data, len);
 }
 
 static void le64(uint8_t b[8], uint64_t v) {
@@ -643,7 +428,13 @@ static int pf_dispatch(bctx *c, const sk_io_completion *cq) {
                         break;
                 }
                 s->fd = (int) cq->res;
-                int r = sk_io_read(c->pf_io, cq->user_data, s->fd, s->buf, s->size, 0);
+                /* Opened O_NONBLOCK (a FIFO swapped in since the stat must not
+                 * block the engine): make sure it is still a regular file, and
+                 * make reads blocking again (io_uring fails a read of an
+                 * O_NONBLOCK file with EAGAIN instead of waiting for it). */
+                int r = open_regular(s->fd);
+                if (r >= 0)
+                        r = sk_io_read(c->pf_io, cq->user_data, s->fd, s->buf, s->size, 0);
                 if (r < 0) {
                         s->err = r;
                         s->state = PF_DONE;
@@ -698,28 +489,28 @@ static bool pf_candidate(bctx *c, const struct stat *st, const sk_node *pnode) {
 
 /* Start read-ahead for the directory's next candidates after entry `cur`
  * (the one the walker is at), within the budget. */
-static void pf_top_up(bctx *c, pf_dir *d, size_t cur, int dirfd, char **names, const struct stat *sts,
-                      const int *errs, const sk_dir *pdir, size_t n_names) {
+static void pf_top_up(bctx *c, wframe *f, size_t cur) {
+        pf_dir *d = f->pf;
         /* Entries the walker reached while the budget was spent are read by
          * the walker itself: reading them ahead now would be wasted. */
-        if (d->next < cur)
-                d->next = cur;
-        while (d->count < PF_FILES && c->pf_files < PF_FILES && d->next < n_names) {
-                size_t i = d->next;
-                if (errs[i] || !pf_candidate(c, &sts[i], pdir ? sk_dir_find(pdir, names[i]) : NULL)) {
-                        d->next++;
+        size_t i = MAX(f->pf_next, cur);
+        for (; i < f->n_names && c->pf_files < PF_FILES && (!d || d->count < PF_FILES); i++) {
+                if (f->errs[i] || !pf_candidate(c, &f->sts[i], f->pdir ? sk_dir_find(f->pdir, f->names[i]) : NULL))
                         continue;
-                }
-                size_t size = (size_t) sts[i].st_size;
+                size_t size = (size_t) f->sts[i].st_size;
                 if (c->pf_bytes + size > PF_BYTES)
+                        break;
+                /* Allocated on the first candidate: a directory without small
+                 * files (every level of a deep chain) costs nothing here. */
+                if (!d && !(d = f->pf = calloc(1, sizeof(*d))))
                         break;
                 pf_slot *s = &d->ring[(d->head + d->count) % PF_FILES];
                 *s = (pf_slot) { .entry = i, .fd = -1, .size = size, .state = PF_OPENING };
                 s->buf = malloc(size);
                 if (!s->buf)
                         break; /* read-ahead is optional: the walker reads it itself */
-                if (sk_io_openat(c->pf_io, (uint64_t) (uintptr_t) s, dirfd, names[i],
-                                 O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NOATIME, 0) < 0) {
+                if (sk_io_openat(c->pf_io, (uint64_t) (uintptr_t) s, f->fd, f->names[i], OPEN_FILE_FLAGS | O_NOATIME,
+                                 0) < 0) {
                         free(s->buf);
                         s->buf = NULL;
                         break;
@@ -727,14 +518,15 @@ static void pf_top_up(bctx *c, pf_dir *d, size_t cur, int dirfd, char **names, c
                 c->pf_bytes += size;
                 c->pf_files++;
                 d->count++;
-                d->next++;
         }
-        (void) sk_io_submit(c->pf_io);
+        f->pf_next = i;
+        if (d)
+                (void) sk_io_submit(c->pf_io);
 }
 
 /* The slot for entry i, waited for, or NULL if i was not read ahead. */
 static pf_slot *pf_take(bctx *c, pf_dir *d, size_t i) {
-        if (d->count == 0 || d->ring[d->head].entry != i)
+        if (!d || d->count == 0 || d->ring[d->head].entry != i)
                 return NULL;
         pf_slot *s = &d->ring[d->head];
         if (pf_wait(c, s) < 0) {
@@ -752,7 +544,7 @@ static void pf_pop(bctx *c, pf_dir *d) {
 
 /* Wait for the directory's outstanding read-ahead and drop it. */
 static void pf_finish(bctx *c, pf_dir *d) {
-        while (d->count > 0) {
+        while (d && d->count > 0) {
                 pf_slot *s = &d->ring[d->head];
                 if (pf_wait(c, s) < 0) {
                         /* The engine broke: cancel, and leak rather than free a buffer in flight. */
@@ -774,17 +566,17 @@ static int backup_file(bctx *c, int dirfd, const char *name, const struct stat *
         if (unchanged(c, pnode, st)) {
                 r = sk_fsmeta_capture_unchanged(name, st, pnode, &n);
                 if (r >= 0)
-                        r = copy_content(&n, pnode);
+                        r = sk_node_copy_content(&n, pnode);
                 if (r < 0)
                         goto fail;
                 c->sum.files_unmodified++;
                 goto done;
         }
-        const sk_node *hl = st->st_nlink > 1 ? hl_find(&c->hl, st->st_dev, st->st_ino) : NULL;
+        const sk_node *hl = st->st_nlink > 1 ? sk_hl_find(&c->hl, st->st_dev, st->st_ino) : NULL;
         if (hl) {
                 r = sk_fsmeta_capture(dirfd, name, -1, st, &n);
                 if (r >= 0)
-                        r = copy_content(&n, hl);
+                        r = sk_node_copy_content(&n, hl);
                 if (r < 0)
                         goto fail;
                 if (pnode)
@@ -799,21 +591,21 @@ static int backup_file(bctx *c, int dirfd, const char *name, const struct stat *
                 fd = pf->fd;
                 pf->fd = -1;
                 pre = pf->buf;
-        } else
-                fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NOATIME);
-        if (fd < 0 && errno == EPERM)
-                fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0) {
-                r = negative_errno();
-                goto fail;
+        } else {
+                fd = openat(dirfd, name, OPEN_FILE_FLAGS | O_NOATIME);
+                if (fd < 0 && errno == EPERM)
+                        fd = openat(dirfd, name, OPEN_FILE_FLAGS);
+                if (fd < 0) {
+                        r = negative_errno();
+                        goto fail;
+                }
+                r = open_regular(fd);
+                if (r < 0)
+                        goto fail;
         }
         struct stat st2;
         if (fstat(fd, &st2) < 0) {
                 r = negative_errno();
-                goto fail;
-        }
-        if (!S_ISREG(st2.st_mode)) {
-                r = -EAGAIN;
                 goto fail;
         }
         /* Read-ahead data counts only if nothing changed between the stat
@@ -837,7 +629,7 @@ static int backup_file(bctx *c, int dirfd, const char *name, const struct stat *
                 c->sum.files_new++;
 done:
         if (n.nlink > 1) {
-                r = hl_put(&c->hl, &n);
+                r = sk_hl_put(&c->hl, &n);
                 if (r < 0)
                         goto fail;
         }
@@ -846,9 +638,15 @@ done:
         return 0;
 fail:
         sk_node_clear(&n);
-        if (is_entry_error(r) || r == -EAGAIN) {
+        if (r == -EAGAIN) {
+                /* Like a file that vanished (a warning too): what is there now
+                 * was not there at the stat, and opening it could block. */
+                problem(c, SK_PROBLEM_WARNING, r, "file replaced by a non-regular file during backup; skipped");
+                return 1;
+        }
+        if (is_entry_error(r)) {
                 char *d = NULL;
-                if (asprintf(&d, "cannot back up file: %s", r == -EAGAIN ? "changed type" : strerror(-r)) < 0)
+                if (asprintf(&d, "cannot back up file: %s", strerror(-r)) < 0)
                         d = NULL;
                 problem(c, SK_PROBLEM_ERROR, r, d);
                 free(d);
@@ -857,96 +655,45 @@ fail:
         return r;
 }
 
-static int backup_dir_contents(bctx *c, int fd, const sk_dir *pdir, uint8_t ret_id[SK_TREE_ID_BYTES]);
-static int store_tree(const void *buf, size_t len, uint8_t ret_id[SK_TREE_ID_BYTES], void *userdata);
+/* ---- the walk --------------------------------------------------------------------
+ *
+ * Depth-first over an explicit stack of directory frames on the heap: a deep
+ * tree costs memory (a few hundred bytes a level), never C stack, which a
+ * container could otherwise exhaust in snapkeepd. A directory deeper than the
+ * format allows (SK_TREE_MAX_DEPTH) is recorded empty with a named error.
+ *
+ * Descriptors stay bounded too: only the WALK_FDS newest frames keep their
+ * directory open. An older one is closed (its read-ahead finished first, as
+ * that opens files relative to it) when a deeper frame opens, and re-opened
+ * as ".." of its child when the walk climbs back to it; its (dev, ino) must be
+ * the recorded ones. If the directory was moved meanwhile, the rest of it is
+ * not backed up and that is reported. */
+
+#define WALK_FDS 16
+
+typedef struct wstack {
+        wframe *f;
+        size_t n, cap;
+        size_t lowest_open;     /* frames below this one have their fd closed */
+} wstack;
+
+static int store_tree(const void *buf, size_t len, uint8_t ret_id[SK_TREE_ID_BYTES], void *userdata) {
+        bctx *c = userdata;
+        sk_blob_id id;
+        bool was_new = false;
+        int r = sk_repo_put_blob(c->repo, SK_BLOB_TREE, buf, len, &id, &was_new);
+        if (r < 0)
+                return r;
+        if (was_new) {
+                c->tree_blobs_added++;
+                c->tree_bytes_added += len;
+        }
+        memcpy(ret_id, id.b, SK_TREE_ID_BYTES);
+        return 0;
+}
 
 static int name_cmp(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
-/* One entry (file, dir, special). tree_name: the name it gets in the tree.
- * 0: *ret filled; 1: skipped (reported); < 0 fatal. */
-static int backup_entry(bctx *c, int dirfd, const char *name, const char *tree_name, const struct stat *st,
-                        const sk_node *pnode, pf_slot *pf, sk_node *ret) {
-        sk_node n = {};
-        int r, t = sk_fsmeta_type(st->st_mode);
-
-        if (t == SK_NODE_FILE) {
-                r = backup_file(c, dirfd, name, st, pnode, pf, &n);
-        } else if (t == SK_NODE_DIR) {
-                _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                struct stat st2;
-                if (fd < 0 || fstat(fd, &st2) < 0) {
-                        r = negative_errno();
-                        goto entry_fail;
-                }
-                r = sk_fsmeta_capture(dirfd, name, fd, &st2, &n);
-                if (r < 0)
-                        goto entry_fail;
-                if (c->o->one_file_system && st2.st_dev != c->source_dev) {
-                        /* A mount point: recorded, not entered. */
-                        sk_tree_builder *eb = NULL;
-                        r = sk_tree_builder_new(&eb);
-                        if (r >= 0)
-                                r = sk_tree_builder_finish(eb, store_tree, c, n.subtree);
-                        sk_tree_builder_free(eb);
-                } else {
-                        sk_dir *pdir = NULL;
-                        if (pnode && pnode->type == SK_NODE_DIR &&
-                            sk_dir_load(c->repo, pnode->subtree, &pdir, NULL) < 0)
-                                pdir = NULL; /* unreadable parent tree: just read everything */
-                        r = backup_dir_contents(c, fd, pdir, n.subtree);
-                        sk_dir_free(pdir);
-                }
-                if (r < 0) {
-                        sk_node_clear(&n);
-                        return r;
-                }
-                c->sum.dirs++;
-        } else if (t > 0) {
-                r = sk_fsmeta_capture(dirfd, name, -1, st, &n);
-                if (r < 0)
-                        goto entry_fail;
-                if (t == SK_NODE_SOCKET)
-                        problem(c, SK_PROBLEM_WARNING, 0, "socket recorded; restore will skip it");
-        } else {
-                r = t;
-                goto entry_fail;
-        }
-        if (r != 0) {
-                sk_node_clear(&n);
-                return r;
-        }
-        if (t != SK_NODE_DIR)
-                c->sum.files++;
-        if (strcmp(n.name, tree_name) != 0) {
-                char *tn = strdup(tree_name);
-                if (!tn) {
-                        sk_node_clear(&n);
-                        return -ENOMEM;
-                }
-                free(n.name);
-                n.name = tn;
-        }
-        c->prog.files_done++;
-        r = tick(c, true);
-        if (r < 0) {
-                sk_node_clear(&n);
-                return r;
-        }
-        *ret = n;
-        return 0;
-entry_fail:
-        sk_node_clear(&n);
-        if (is_entry_error(r) || r == -EOPNOTSUPP) {
-                char *d = NULL;
-                if (asprintf(&d, "cannot back up entry: %s", strerror(-r)) < 0)
-                        d = NULL;
-                problem(c, SK_PROBLEM_ERROR, r, d);
-                free(d);
-                return 1;
-        }
-        return r;
 }
 
 static int read_names(int fd, char ***ret, size_t *ret_n) {
@@ -1000,89 +747,282 @@ static int read_names(int fd, char ***ret, size_t *ret_n) {
         return 0;
 }
 
-static int store_tree(const void *buf, size_t len, uint8_t ret_id[SK_TREE_ID_BYTES], void *userdata) {
-        bctx *c = userdata;
-        sk_blob_id id;
-        bool was_new = false;
-        int r = sk_repo_put_blob(c->repo, SK_BLOB_TREE, buf, len, &id, &was_new);
-        if (r < 0)
-                return r;
-        if (was_new) {
-                c->tree_blobs_added++;
-                c->tree_bytes_added += len;
+/* Close a frame's directory; its read-ahead opens files relative to it. */
+static void frame_close(bctx *c, wframe *f) {
+        pf_finish(c, f->pf);
+        if (f->fd >= 0)
+                close(f->fd);
+        f->fd = -1;
+}
+
+static void frame_free(bctx *c, wframe *f) {
+        frame_close(c, f);
+        free(f->pf);
+        sk_strv_free(f->names, f->n_names);
+        free(f->sts);
+        free(f->errs);
+        sk_dir_free(f->pdir);
+        sk_tree_builder_free(f->b);
+        sk_node_clear(&f->node);
+        memset(f, 0, sizeof(*f));
+}
+
+static void wstack_free(bctx *c, wstack *s) {
+        while (s->n > 0)
+                frame_free(c, &s->f[--s->n]);
+        free(s->f);
+}
+
+/* Push the frame of directory fd (taken over) whose entry is *node (taken
+ * over): read and stat its entries. */
+static int push_dir(bctx *c, wstack *s, int fd, const struct stat *st, sk_node *node, const sk_node *pnode) {
+        if (s->n == s->cap) {
+                size_t cap = s->cap ? s->cap * 2 : 64;
+                wframe *nf = realloc(s->f, cap * sizeof(*nf));
+                if (!nf) {
+                        close(fd);
+                        sk_node_clear(node);
+                        return -ENOMEM;
+                }
+                s->f = nf;
+                s->cap = cap;
         }
-        memcpy(ret_id, id.b, SK_TREE_ID_BYTES);
+        wframe *f = &s->f[s->n];
+        *f = (wframe) { .fd = fd, .dev = st->st_dev, .ino = st->st_ino, .node = *node };
+        memset(node, 0, sizeof(*node));
+        if (pnode && pnode->type == SK_NODE_DIR && sk_dir_load(c->repo, pnode->subtree, &f->pdir, NULL) < 0)
+                f->pdir = NULL; /* unreadable parent tree: just read everything */
+        int r = sk_tree_builder_new(&f->b);
+        if (r < 0)
+                goto fail;
+        r = read_names(fd, &f->names, &f->n_names);
+        if (r < 0) {
+                if (!is_entry_error(r))
+                        goto fail;
+                problem(c, SK_PROBLEM_ERROR, r, "cannot read directory; stored as empty");
+                f->names = NULL;
+                f->n_names = 0;
+        }
+        /* Stat every entry first: that says which small files to read ahead. */
+        f->sts = malloc(MAX(f->n_names, (size_t) 1) * sizeof(*f->sts));
+        f->errs = calloc(MAX(f->n_names, (size_t) 1), sizeof(*f->errs));
+        if (!f->sts || !f->errs) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        for (size_t i = 0; i < f->n_names; i++)
+                if (fstatat(fd, f->names[i], &f->sts[i], AT_SYMLINK_NOFOLLOW) < 0)
+                        f->errs[i] = negative_errno();
+        s->n++;
+        if (s->n - s->lowest_open > WALK_FDS)
+                frame_close(c, &s->f[s->lowest_open++]);
+        return 0;
+fail:
+        frame_free(c, f);
+        return r;
+}
+
+/* Give n the name it has in the tree (a source's differs from its own). */
+static int set_tree_name(sk_node *n, const char *tree_name) {
+        if (strcmp(n->name, tree_name) == 0)
+                return 0;
+        char *tn = strdup(tree_name);
+        if (!tn)
+                return -ENOMEM;
+        free(n->name);
+        n->name = tn;
         return 0;
 }
 
-static int backup_dir_contents(bctx *c, int fd, const sk_dir *pdir, uint8_t ret_id[SK_TREE_ID_BYTES]) {
-        char **names = NULL;
-        size_t n_names = 0;
-        sk_tree_builder *b = NULL;
-        _cleanup_free_ struct stat *sts = NULL;
-        _cleanup_free_ int *errs = NULL;
-        _cleanup_free_ pf_dir *pf = NULL;
-        int r = read_names(fd, &names, &n_names);
-        if (r < 0) {
-                if (!is_entry_error(r))
-                        return r;
-                problem(c, SK_PROBLEM_ERROR, r, "cannot read directory; stored as empty");
-                names = NULL;
-                n_names = 0;
-        }
-        r = sk_tree_builder_new(&b);
-        if (r < 0)
-                goto out;
-        /* Stat every entry first: that says which small files to read ahead. */
-        sts = malloc(MAX(n_names, (size_t) 1) * sizeof(*sts));
-        errs = calloc(MAX(n_names, (size_t) 1), sizeof(*errs));
-        pf = calloc(1, sizeof(*pf));
-        if (!sts || !errs || !pf) {
-                r = -ENOMEM;
-                goto out;
-        }
-        for (size_t i = 0; i < n_names; i++)
-                if (fstatat(fd, names[i], &sts[i], AT_SYMLINK_NOFOLLOW) < 0)
-                        errs[i] = negative_errno();
-        for (size_t i = 0; i < n_names; i++) {
-                size_t old;
-                pf_top_up(c, pf, i, fd, names, sts, errs, pdir, n_names);
-                r = sk_pathbuf_push(&c->path, names[i], &old);
+/* One entry (file, dir, special) in dirfd. tree_name: the name it gets in
+ * the tree. 0: *ret filled; 1: skipped (reported); 2: a directory whose
+ * frame was pushed on s (its node comes out when the frame is done); < 0
+ * fatal. */
+static int backup_entry(bctx *c, wstack *s, int dirfd, const char *name, const char *tree_name,
+                        const struct stat *st, const sk_node *pnode, pf_slot *pf, sk_node *ret) {
+        sk_node n = {};
+        int r, t = sk_fsmeta_type(st->st_mode);
+
+        if (t == SK_NODE_FILE) {
+                r = backup_file(c, dirfd, name, st, pnode, pf, &n);
+        } else if (t == SK_NODE_DIR) {
+                _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                struct stat st2;
+                if (fd < 0 || fstat(fd, &st2) < 0) {
+                        r = negative_errno();
+                        goto entry_fail;
+                }
+                r = sk_fsmeta_capture(dirfd, name, fd, &st2, &n);
                 if (r < 0)
-                        goto out;
-                if (errs[i] < 0) {
-                        r = errs[i];
+                        goto entry_fail;
+                r = set_tree_name(&n, tree_name);
+                if (r < 0) {
+                        sk_node_clear(&n);
+                        return r;
+                }
+                bool mount = c->o->one_file_system && st2.st_dev != c->source_dev;
+                /* The stack holds the directories of levels 1..s->n below the root tree. */
+                if (!mount && s->n + 1 > SK_TREE_MAX_DEPTH) {
+                        char *d = NULL;
+                        if (asprintf(&d, "directory nested deeper than %u levels: stored as empty",
+                                     (unsigned) SK_TREE_MAX_DEPTH) < 0)
+                                d = NULL;
+                        problem(c, SK_PROBLEM_ERROR, -ELOOP, d);
+                        free(d);
+                }
+                if (mount || s->n + 1 > SK_TREE_MAX_DEPTH) {
+                        /* A mount point (one_file_system) is recorded, not entered. */
+                        sk_tree_builder *eb = NULL;
+                        r = sk_tree_builder_new(&eb);
+                        if (r >= 0)
+                                r = sk_tree_builder_finish(eb, store_tree, c, n.subtree);
+                        sk_tree_builder_free(eb);
+                        if (r < 0) {
+                                sk_node_clear(&n);
+                                return r;
+                        }
+                        c->sum.dirs++;
+                } else {
+                        r = push_dir(c, s, TAKE_FD(fd), &st2, &n, pnode);
+                        return r < 0 ? r : 2;
+                }
+        } else if (t > 0) {
+                r = sk_fsmeta_capture(dirfd, name, -1, st, &n);
+                if (r < 0)
+                        goto entry_fail;
+                if (t == SK_NODE_SOCKET)
+                        problem(c, SK_PROBLEM_WARNING, 0, "socket recorded; restore will skip it");
+        } else {
+                r = t;
+                goto entry_fail;
+        }
+        if (r != 0) {
+                sk_node_clear(&n);
+                return r;
+        }
+        if (t != SK_NODE_DIR)
+                c->sum.files++;
+        c->prog.files_done++;
+        r = set_tree_name(&n, tree_name);
+        if (r >= 0)
+                r = tick(c, true);
+        if (r < 0) {
+                sk_node_clear(&n);
+                return r;
+        }
+        *ret = n;
+        return 0;
+entry_fail:
+        sk_node_clear(&n);
+        if (is_entry_error(r) || r == -EOPNOTSUPP) {
+                char *d = NULL;
+                if (asprintf(&d, "cannot back up entry: %s", strerror(-r)) < 0)
+                        d = NULL;
+                problem(c, SK_PROBLEM_ERROR, r, d);
+                free(d);
+                return 1;
+        }
+        return r;
+}
+
+/* Climbing back from the top frame to its parent, whose fd was closed:
+ * re-open the parent as ".." of the top one and check it is the same
+ * directory. If not (it was moved), the parent stays closed: its remaining
+ * entries are skipped, reported here. */
+static void reopen_parent(bctx *c, wstack *s) {
+        wframe *f = &s->f[s->n - 1], *p = &s->f[s->n - 2];
+        struct stat st;
+        int fd = f->fd < 0 ? -1 : openat(f->fd, "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == p->dev && st.st_ino == p->ino) {
+                p->fd = fd;
+                s->lowest_open = s->n - 2;
+                return;
+        }
+        if (fd >= 0)
+                close(fd);
+        if (p->next < p->n_names)
+                problem(c, SK_PROBLEM_ERROR, -ESTALE,
+                        "directory moved during backup: its remaining entries are not backed up");
+}
+
+/* The top frame is done: store its tree and hand its node to the parent's
+ * builder, or to *ret if it was the bottom one. */
+static int pop_dir(bctx *c, wstack *s, sk_node *ret) {
+        wframe *f = &s->f[s->n - 1];
+        int r = sk_tree_builder_finish(f->b, store_tree, c, f->node.subtree);
+        if (r < 0)
+                return r;
+        sk_node n = f->node;
+        memset(&f->node, 0, sizeof(f->node));
+        c->sum.dirs++;
+        sk_pathbuf_pop(&c->path, f->path_old);
+        if (s->n > 1 && s->f[s->n - 2].fd < 0)
+                reopen_parent(c, s);
+        frame_free(c, f);
+        s->n--;
+        c->prog.files_done++;
+        r = tick(c, true);
+        if (r < 0) {
+                sk_node_clear(&n);
+                return r;
+        }
+        if (s->n == 0) {
+                *ret = n;
+                return 0;
+        }
+        return sk_tree_builder_add(s->f[s->n - 1].b, &n);
+}
+
+/* Walk until the stack is empty; the bottom directory's node goes to *ret. */
+static int walk(bctx *c, wstack *s, sk_node *ret) {
+        int r;
+        while (s->n > 0) {
+                wframe *f = &s->f[s->n - 1];
+                /* fd < 0 on the top frame: lost (reopen_parent), nothing more to read. */
+                if (f->fd < 0 || f->next == f->n_names) {
+                        r = pop_dir(c, s, ret);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                size_t i = f->next++, old;
+                pf_top_up(c, f, i);
+                r = sk_pathbuf_push(&c->path, f->names[i], &old);
+                if (r < 0)
+                        return r;
+                if (f->errs[i] < 0) {
+                        r = f->errs[i];
                         if (r == -ENOENT) /* vanished since readdir: not an error */
                                 problem(c, SK_PROBLEM_WARNING, r, "vanished during backup");
                         else if (is_entry_error(r))
                                 problem(c, SK_PROBLEM_ERROR, r, "cannot stat entry");
                         else
-                                goto out;
+                                return r;
                         sk_pathbuf_pop(&c->path, old);
                         continue;
                 }
                 sk_node node = {};
-                pf_slot *slot = pf_take(c, pf, i);
-                r = backup_entry(c, fd, names[i], names[i], &sts[i], pdir ? sk_dir_find(pdir, names[i]) : NULL, slot,
-                                 &node);
+                pf_slot *slot = pf_take(c, f->pf, i);
+                r = backup_entry(c, s, f->fd, f->names[i], f->names[i], &f->sts[i],
+                                 f->pdir ? sk_dir_find(f->pdir, f->names[i]) : NULL, slot, &node);
+                /* The stack may have grown (and moved): entry i's frame is below a pushed one. */
+                f = &s->f[s->n - (r == 2 ? 2 : 1)];
                 if (slot)
-                        pf_pop(c, pf);
+                        pf_pop(c, f->pf);
+                if (r == 2) {
+                        s->f[s->n - 1].path_old = old;
+                        continue;
+                }
                 sk_pathbuf_pop(&c->path, old);
                 if (r < 0)
-                        goto out;
+                        return r;
                 if (r == 0) {
-                        r = sk_tree_builder_add(b, &node);
+                        r = sk_tree_builder_add(f->b, &node);
                         if (r < 0)
-                                goto out;
+                                return r;
                 }
         }
-        r = sk_tree_builder_finish(b, store_tree, c, ret_id);
-out:
-        if (pf)
-                pf_finish(c, pf);
-        sk_tree_builder_free(b);
-        sk_strv_free(names, n_names);
-        return r;
+        return 0;
 }
 
 /* Absolute, lexically normalized source path ("/" stays "/"). */
@@ -1275,10 +1215,16 @@ static int backup_source(bctx *c, const char *src, const char *tree_name, const 
                 return negative_errno();
         c->source_dev = st.st_dev;
         size_t old;
+        wstack s = {};
         int r = sk_pathbuf_push(&c->path, tree_name, &old);
         if (r < 0)
                 return r;
-        r = backup_entry(c, pfd, name, tree_name, &st, proot ? sk_dir_find(proot, tree_name) : NULL, NULL, ret);
+        r = backup_entry(c, &s, pfd, name, tree_name, &st, proot ? sk_dir_find(proot, tree_name) : NULL, NULL, ret);
+        if (r == 2) {
+                s.f[0].path_old = old;
+                r = walk(c, &s, ret);
+        }
+        wstack_free(c, &s);
         sk_pathbuf_pop(&c->path, old);
         if (r == 1)
                 return -EIO; /* a source itself failed: reported already */
@@ -1340,7 +1286,7 @@ int sk_backup_run(sk_repo *repo, const sk_backup_options *o, sk_backup_result *r
                 goto out;
         }
         (void) sk_repo_get_stats(repo, &before);
-        r = pool_start(&c.pool, repo, o->workers ? o->workers : 2);
+        r = sk_chunk_pool_start(&c.pool, repo, o->workers ? o->workers : 2);
         if (r < 0)
                 goto out;
 
@@ -1372,7 +1318,7 @@ int sk_backup_run(sk_repo *repo, const sk_backup_options *o, sk_backup_result *r
         r = sk_tree_builder_finish(b, store_tree, &c, m->root);
         if (r < 0)
                 goto out;
-        r = pool_drain(&c.pool);
+        r = sk_chunk_pool_drain(&c.pool);
         if (r < 0)
                 goto out;
         r = sk_repo_flush(repo);
@@ -1409,7 +1355,7 @@ out:
         if (r < 0 && c.pool.err_detail)
                 sk_engine_problem(o->problem, o->userdata, SK_PROBLEM_ERROR, c.pool.err, NULL, NULL, NULL, NULL,
                                   c.pool.err_detail);
-        pool_stop(&c.pool);
+        sk_chunk_pool_stop(&c.pool);
         if (r < 0 && c.lock)
                 (void) sk_repo_flush(repo); /* keep what was stored: the next backup dedups against it */
         sk_lock_release(c.lock);
@@ -1418,7 +1364,7 @@ out:
         sk_dir_free(proot);
         sk_manifest_free(parent);
         sk_manifest_free(m);
-        hl_free(&c.hl);
+        sk_hl_free(&c.hl);
         free(c.chunks);
         sk_io_free(c.pf_io);
         sk_io_free(c.io);

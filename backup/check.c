@@ -11,6 +11,7 @@
 #include "backup/engine-internal.h"
 #include "backup/inspect.h"
 #include "backup/trash.h"
+#include "backup/treewalk.h"
 #include "common/macro.h"
 
 typedef struct bad_blob {
@@ -82,6 +83,21 @@ static int add_bad(cctx *c, const sk_blob_info *bi, const char *pack, const char
 
 /* ---- structure: manifests and trees ---------------------------------------------- */
 
+/* Iterative (treewalk.h): the depth of a tree is up to whoever wrote the
+ * repository. Trees seen before (in this or an earlier backup) are skipped. */
+/* A tree an older snapkeep stored only as a data blob (it deduplicated it
+ * against a file with the same bytes) still restores; say how it heals. */
+static void legacy_tree_warning(cctx *c, const uint8_t id[32], const char *path) {
+        if (!sk_engine_is_legacy(c->repo, SK_BLOB_TREE, id))
+                return;
+        char hex[65];
+        sk_hex(id, 32, hex);
+        problem(c, SK_PROBLEM_WARNING, 0, c->backup, path, NULL, hex,
+                "directory's tree blob exists only as a data blob (an older snapkeep deduplicated it against a "
+                "file with the same bytes); it restores, and 'snapkeep prune' or the next backup of this "
+                "directory stores it as a tree blob");
+}
+
 static int walk_tree(cctx *c, const uint8_t id[32]) {
         sk_idmap_entry *e;
         int r = sk_idmap_get(&c->trees, id, &e);
@@ -89,37 +105,37 @@ static int walk_tree(cctx *c, const uint8_t id[32]) {
                 return r;
         e->a = 1;
         c->res->trees++;
-        if (sk_engine_is_legacy(c->repo, SK_BLOB_TREE, id)) {
-                char hex[65];
-                sk_hex(id, 32, hex);
-                problem(c, SK_PROBLEM_WARNING, 0, c->backup, c->pb.p ?: "", NULL, hex,
-                        "directory's tree blob exists only as a data blob (an older snapkeep deduplicated it "
-                        "against a file with the same bytes); it restores, and 'snapkeep prune' or the next "
-                        "backup of this directory stores it as a tree blob");
-        }
-        sk_dir *d = NULL;
-        char *detail = NULL;
-        r = sk_dir_load(c->repo, id, &d, &detail);
-        if (r < 0) {
-                if (r == -ENOMEM) {
-                        free(detail);
-                        return r;
+        legacy_tree_warning(c, id, "");
+        sk_treewalk *w = NULL;
+        r = sk_treewalk_new(c->repo, id, NULL, &w);
+        sk_walk_item it;
+        while (r >= 0 && (r = sk_treewalk_step(w, &it)) >= 0 && it.event != SK_WALK_END) {
+                const sk_node *n = it.node;
+                if (it.event == SK_WALK_LEAVE)
+                        continue;
+                if (it.event == SK_WALK_UNREADABLE) {
+                        if (it.error == -ENOMEM) {
+                                r = it.error;
+                                break;
+                        }
+                        char hex[65];
+                        sk_hex(n->subtree, 32, hex);
+                        sk_idmap_find(&c->trees, n->subtree)->a = 2;
+                        problem(c, SK_PROBLEM_ERROR, it.error, c->backup, it.path, NULL, hex, it.detail);
+                        continue;
                 }
-                char hex[65];
-                sk_hex(id, 32, hex);
-                sk_idmap_find(&c->trees, id)->a = 2;
-                problem(c, SK_PROBLEM_ERROR, r, c->backup, c->pb.p ?: "", NULL, hex, detail ?: "tree unreadable");
-                free(detail);
-                return 0;
-        }
-        for (size_t i = 0; i < d->n && r >= 0; i++) {
-                const sk_node *n = &d->entries[i];
-                size_t old;
-                r = sk_pathbuf_push(&c->pb, n->name, &old);
-                if (r < 0)
-                        break;
-                if (n->type == SK_NODE_DIR)
-                        r = walk_tree(c, n->subtree);
+                if (it.depth > 0 && n->type == SK_NODE_DIR) {
+                        r = sk_idmap_get(&c->trees, n->subtree, &e);
+                        if (r < 0)
+                                break;
+                        if (r == 0) {
+                                sk_treewalk_skip(w);
+                        } else {
+                                e->a = 1;
+                                c->res->trees++;
+                                legacy_tree_warning(c, n->subtree, it.path);
+                        }
+                }
                 for (size_t k = 0; k < n->n_chunks && r >= 0; k++) {
                         sk_idmap_entry *be;
                         r = sk_idmap_get(&c->blobs, n->chunks[k].id, &be);
@@ -133,7 +149,7 @@ static int walk_tree(cctx *c, const uint8_t id[32]) {
                                 be->a = 1;
                                 char hex[65];
                                 sk_hex(n->chunks[k].id, 32, hex);
-                                problem(c, SK_PROBLEM_WARNING, 0, c->backup, c->pb.p, NULL, hex,
+                                problem(c, SK_PROBLEM_WARNING, 0, c->backup, it.path, NULL, hex,
                                         "file's data blob exists only as a tree blob (an older snapkeep "
                                         "deduplicated it against a directory with the same bytes); it restores, "
                                         "and 'snapkeep prune' or the next backup of this file stores it as a "
@@ -141,14 +157,13 @@ static int walk_tree(cctx *c, const uint8_t id[32]) {
                         } else if (be->a == 2) {
                                 char hex[65];
                                 sk_hex(n->chunks[k].id, 32, hex);
-                                problem(c, SK_PROBLEM_ERROR, -ENOENT, c->backup, c->pb.p, NULL, hex,
+                                problem(c, SK_PROBLEM_ERROR, -ENOENT, c->backup, it.path, NULL, hex,
                                         "data blob referenced but not in the index");
                         }
                 }
-                sk_pathbuf_pop(&c->pb, old);
         }
-        sk_dir_free(d);
-        return r;
+        sk_treewalk_free(w);
+        return r < 0 ? r : 0;
 }
 
 /* ---- packs ------------------------------------------------------------------------ */
@@ -225,37 +240,49 @@ static bool in_subset(const char *name, uint64_t seed, unsigned pct) {
 /* ---- mapping bad blobs to backups and files ---------------------------------------- */
 
 /* Returns 1 if tree id (or anything below) is affected. Clean trees are
- * memoised in `clean` so every backup walks only its damaged paths. */
+ * memoised in `clean` so every backup walks only its damaged paths. A
+ * directory's verdict is known when the walk leaves it (acc[0]: affected). */
 static int map_tree(cctx *c, sk_idmap *clean, const uint8_t id[32]) {
-        if (sk_idmap_find(clean, id))
-                return 0;
-        sk_idmap_entry *be = sk_idmap_find(&c->bad_ids[SK_BLOB_TREE], id);
-        const sk_idmap_entry *te = sk_idmap_find(&c->trees, id);
-        if (be || (te && te->a == 2)) {
-                char hex[65];
-                sk_hex(id, 32, hex);
-                const bad_blob *b = be ? &c->bad[be->a - 1] : NULL;
-                problem(c, SK_PROBLEM_ERROR, -EBADMSG, c->backup, c->pb.p ?: "", b ? b->pack : NULL, hex,
-                        "directory affected: its tree blob is damaged");
-                return 1;
-        }
-        sk_dir *d = NULL;
-        int r = sk_dir_load(c->repo, id, &d, NULL);
-        if (r < 0)
-                return r == -ENOMEM ? r : 1;
-        int affected = 0;
-        for (size_t i = 0; i < d->n && r >= 0; i++) {
-                const sk_node *n = &d->entries[i];
-                size_t old;
-                r = sk_pathbuf_push(&c->pb, n->name, &old);
-                if (r < 0)
-                        break;
-                if (n->type == SK_NODE_DIR) {
-                        r = map_tree(c, clean, n->subtree);
-                        if (r > 0)
-                                affected = 1;
+        sk_treewalk *w = NULL;
+        uint64_t *top = NULL;
+        int r = sk_treewalk_new(c->repo, id, NULL, &w);
+        sk_walk_item it;
+        while (r >= 0 && (r = sk_treewalk_step(w, &it)) >= 0 && it.event != SK_WALK_END) {
+                const sk_node *n = it.node;
+                if (it.depth == 0)
+                        top = it.acc;
+                if (it.event == SK_WALK_UNREADABLE) {
+                        if (it.error == -ENOMEM)
+                                r = it.error;
+                        it.acc[0] = 1;
+                        continue;
                 }
-                for (size_t k = 0; k < n->n_chunks && r >= 0; k++) {
+                if (it.event == SK_WALK_LEAVE) {
+                        if (it.sub[0])
+                                it.acc[0] = 1;
+                        else
+                                r = sk_idmap_get(clean, n->subtree, &(sk_idmap_entry *) { NULL });
+                        continue;
+                }
+                if (n->type == SK_NODE_DIR) {
+                        if (sk_idmap_find(clean, n->subtree)) {
+                                sk_treewalk_skip(w);
+                                continue;
+                        }
+                        sk_idmap_entry *be = sk_idmap_find(&c->bad_ids[SK_BLOB_TREE], n->subtree);
+                        const sk_idmap_entry *te = sk_idmap_find(&c->trees, n->subtree);
+                        if (be || (te && te->a == 2)) {
+                                char hex[65];
+                                sk_hex(n->subtree, 32, hex);
+                                const bad_blob *b = be ? &c->bad[be->a - 1] : NULL;
+                                problem(c, SK_PROBLEM_ERROR, -EBADMSG, c->backup, it.path, b ? b->pack : NULL, hex,
+                                        "directory affected: its tree blob is damaged");
+                                it.acc[0] = 1;
+                                sk_treewalk_skip(w);
+                                continue;
+                        }
+                }
+                for (size_t k = 0; k < n->n_chunks; k++) {
                         sk_idmap_entry *e = sk_idmap_find(&c->bad_ids[SK_BLOB_DATA], n->chunks[k].id);
                         if (!e)
                                 continue;
@@ -264,23 +291,15 @@ static int map_tree(cctx *c, sk_idmap *clean, const uint8_t id[32]) {
                         sk_hex(b->id, 32, hex);
                         if (asprintf(&det, "file affected: %s", *b->detail ? b->detail : "blob damaged") < 0)
                                 det = NULL;
-                        problem(c, SK_PROBLEM_ERROR, -EBADMSG, c->backup, c->pb.p, b->pack[0] ? b->pack : NULL, hex,
+                        problem(c, SK_PROBLEM_ERROR, -EBADMSG, c->backup, it.path, b->pack[0] ? b->pack : NULL, hex,
                                 det);
                         free(det);
-                        affected = 1;
+                        it.acc[0] = 1;
                 }
-                sk_pathbuf_pop(&c->pb, old);
         }
-        sk_dir_free(d);
-        if (r < 0)
-                return r;
-        if (!affected) {
-                sk_idmap_entry *e;
-                r = sk_idmap_get(clean, id, &e);
-                if (r < 0)
-                        return r;
-        }
-        return affected;
+        int affected = top && top[0] ? 1 : 0;
+        sk_treewalk_free(w);
+        return r < 0 ? r : affected;
 }
 
 int sk_check_run(sk_repo *repo, const sk_check_options *o, sk_check_result *result) {

@@ -21,6 +21,9 @@ typedef struct sk_dir {
 } sk_dir;
 
 void sk_dir_free(sk_dir *d);
+/* Load and decode one tree blob (leaf or split; parts not followed). On
+ * failure *ret_detail (may be NULL) receives an owned message naming it. */
+int sk_tree_blob_load(sk_repo *repo, const uint8_t id[SK_TREE_ID_BYTES], sk_tree **ret, char **ret_detail);
 /* Load and decode tree id (following split parts). On failure *ret_detail
  * (may be NULL) receives an owned message naming the tree blob and the
  * repository's detail. */

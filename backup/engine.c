@@ -34,7 +34,7 @@ char *sk_engine_detail(sk_repo *repo, const char *fmt, ...) {
         return r < 0 ? NULL : out;
 }
 
-static int load_leaf(sk_repo *repo, const uint8_t id[SK_TREE_ID_BYTES], sk_tree **ret, char **ret_detail) {
+int sk_tree_blob_load(sk_repo *repo, const uint8_t id[SK_TREE_ID_BYTES], sk_tree **ret, char **ret_detail) {
         sk_blob_id bid;
         char hex[SK_TREE_ID_BYTES * 2 + 1];
         _cleanup_free_ void *buf = NULL;
@@ -77,7 +77,7 @@ static int dir_take(sk_dir *d, sk_tree *t, size_t *cap) {
 
 int sk_dir_load(sk_repo *repo, const uint8_t id[SK_TREE_ID_BYTES], sk_dir **ret, char **ret_detail) {
         sk_tree *t = NULL;
-        int r = load_leaf(repo, id, &t, ret_detail);
+        int r = sk_tree_blob_load(repo, id, &t, ret_detail);
         if (r < 0)
                 return r;
         sk_dir *d = calloc(1, sizeof(*d));
@@ -91,7 +91,7 @@ int sk_dir_load(sk_repo *repo, const uint8_t id[SK_TREE_ID_BYTES], sk_dir **ret,
         } else {
                 for (size_t i = 0; i < sk_tree_n_parts(t) && r >= 0; i++) {
                         sk_tree *p = NULL;
-                        r = load_leaf(repo, sk_tree_part(t, i), &p, ret_detail);
+                        r = sk_tree_blob_load(repo, sk_tree_part(t, i), &p, ret_detail);
                         if (r >= 0 && sk_tree_is_split(p)) {
                                 r = -EBADMSG;
                                 if (ret_detail && asprintf(ret_detail, "tree part is itself split") < 0)

@@ -6,6 +6,7 @@
 
 #include "backup/engine-internal.h"
 #include "backup/inspect.h"
+#include "backup/treewalk.h"
 #include "common/macro.h"
 
 void sk_backup_list_free(sk_manifest **list, size_t n) {
@@ -150,30 +151,29 @@ int sk_backup_lookup(sk_repo *repo, const char *id, const char *path, sk_node *r
         return r;
 }
 
-static int ls_dir(sk_repo *repo, const uint8_t tree[SK_TREE_ID_BYTES], sk_pathbuf *pb, bool recursive, sk_ls_fn fn,
-                  void *ud) {
-        sk_dir *d = NULL;
-        int r = sk_dir_load(repo, tree, &d, NULL);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < d->n && r >= 0; i++) {
-                size_t old;
-                r = sk_pathbuf_push(pb, d->entries[i].name, &old);
-                if (r < 0)
-                        break;
-                r = fn(pb->p, &d->entries[i], ud);
-                if (r >= 0 && recursive && d->entries[i].type == SK_NODE_DIR)
-                        r = ls_dir(repo, d->entries[i].subtree, pb, recursive, fn, ud);
-                sk_pathbuf_pop(pb, old);
+/* Report the entries below tree (all of them if recursive). Iterative
+ * (treewalk.h): the depth of a tree is up to whoever wrote the repository. */
+static int ls_dir(sk_repo *repo, const uint8_t tree[SK_TREE_ID_BYTES], const char *prefix, bool recursive,
+                  sk_ls_fn fn, void *ud) {
+        sk_treewalk *w = NULL;
+        int r = sk_treewalk_new(repo, tree, prefix, &w);
+        sk_walk_item it;
+        while (r >= 0 && (r = sk_treewalk_step(w, &it)) >= 0 && it.event != SK_WALK_END) {
+                if (it.event == SK_WALK_UNREADABLE)
+                        r = it.error;
+                else if (it.event == SK_WALK_ENTRY && it.depth > 0) {
+                        r = fn(it.path, it.node, ud);
+                        if (!recursive)
+                                sk_treewalk_skip(w);
+                }
         }
-        sk_dir_free(d);
+        sk_treewalk_free(w);
         return r < 0 ? r : 0;
 }
 
 int sk_ls(sk_repo *repo, const char *id, const char *path, bool recursive, sk_ls_fn fn, void *userdata) {
         sk_manifest *m = NULL;
         _cleanup_free_ char *norm = NULL;
-        sk_pathbuf pb = {};
         sk_node node = {};
         int r = sk_path_normalize(path ? path : "", &norm);
         if (r < 0)
@@ -189,14 +189,9 @@ int sk_ls(sk_repo *repo, const char *id, const char *path, bool recursive, sk_ls
                 if (r < 0)
                         goto out;
         }
-        if (node.type == SK_NODE_DIR) {
-                size_t old;
-                r = *norm ? sk_pathbuf_push(&pb, norm, &old) : 0;
-                if (r >= 0)
-                        r = ls_dir(repo, node.subtree, &pb, recursive, fn, userdata);
-        }
+        if (node.type == SK_NODE_DIR)
+                r = ls_dir(repo, node.subtree, norm, recursive, fn, userdata);
 out:
-        free(pb.p);
         sk_node_clear(&node);
         sk_manifest_free(m);
         return r < 0 ? r : 0;
@@ -212,35 +207,30 @@ typedef struct dctx {
         sk_pathbuf pb;
 } dctx;
 
-static int d_emit(dctx *c, sk_diff_kind k, const sk_node *o, const sk_node *n) {
+static int d_emit(dctx *c, sk_diff_kind k, const char *path, const sk_node *o, const sk_node *n) {
         switch (k) {
         case SK_DIFF_ADDED: c->res.added++; break;
         case SK_DIFF_REMOVED: c->res.removed++; break;
         case SK_DIFF_MODIFIED: c->res.modified++; break;
         case SK_DIFF_METADATA: c->res.metadata++; break;
         }
-        return c->fn ? c->fn(k, c->pb.p, o, n, c->ud) : 0;
+        return c->fn ? c->fn(k, path, o, n, c->ud) : 0;
 }
 
 /* Report everything below a directory that exists on one side only. */
 static int d_oneside(dctx *c, const uint8_t tree[SK_TREE_ID_BYTES], sk_diff_kind k) {
-        sk_dir *d = NULL;
-        int r = sk_dir_load(c->repo, tree, &d, NULL);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < d->n && r >= 0; i++) {
-                size_t old;
-                const sk_node *e = &d->entries[i];
-                r = sk_pathbuf_push(&c->pb, e->name, &old);
-                if (r < 0)
-                        break;
-                r = d_emit(c, k, k == SK_DIFF_REMOVED ? e : NULL, k == SK_DIFF_ADDED ? e : NULL);
-                if (r >= 0 && e->type == SK_NODE_DIR)
-                        r = d_oneside(c, e->subtree, k);
-                sk_pathbuf_pop(&c->pb, old);
+        sk_treewalk *w = NULL;
+        int r = sk_treewalk_new(c->repo, tree, c->pb.p, &w);
+        sk_walk_item it;
+        while (r >= 0 && (r = sk_treewalk_step(w, &it)) >= 0 && it.event != SK_WALK_END) {
+                const sk_node *e = it.node;
+                if (it.event == SK_WALK_UNREADABLE)
+                        r = it.error;
+                else if (it.event == SK_WALK_ENTRY && it.depth > 0)
+                        r = d_emit(c, k, it.path, k == SK_DIFF_REMOVED ? e : NULL, k == SK_DIFF_ADDED ? e : NULL);
         }
-        sk_dir_free(d);
-        return r;
+        sk_treewalk_free(w);
+        return r < 0 ? r : 0;
 }
 
 static bool dir_meta_equal(const sk_node *a, const sk_node *b) {
@@ -253,7 +243,7 @@ static bool dir_meta_equal(const sk_node *a, const sk_node *b) {
 static int d_pair(dctx *c, const sk_node *o, const sk_node *n) {
         int r;
         if (o->type != n->type) {
-                r = d_emit(c, SK_DIFF_MODIFIED, o, n);
+                r = d_emit(c, SK_DIFF_MODIFIED, c->pb.p, o, n);
                 if (r >= 0 && o->type == SK_NODE_DIR)
                         r = d_oneside(c, o->subtree, SK_DIFF_REMOVED);
                 if (r >= 0 && n->type == SK_NODE_DIR)
@@ -262,7 +252,7 @@ static int d_pair(dctx *c, const sk_node *o, const sk_node *n) {
         }
         if (o->type == SK_NODE_DIR) {
                 if (!dir_meta_equal(o, n)) {
-                        r = d_emit(c, SK_DIFF_METADATA, o, n);
+                        r = d_emit(c, SK_DIFF_METADATA, c->pb.p, o, n);
                         if (r < 0)
                                 return r;
                 }
@@ -278,50 +268,95 @@ static int d_pair(dctx *c, const sk_node *o, const sk_node *n) {
         x.mtime = n->mtime;
         x.xattrs = n->xattrs;
         x.n_xattrs = n->n_xattrs;
-        return d_emit(c, sk_node_meta_equal(&x, n) ? SK_DIFF_METADATA : SK_DIFF_MODIFIED, o, n);
+        return d_emit(c, sk_node_meta_equal(&x, n) ? SK_DIFF_METADATA : SK_DIFF_MODIFIED, c->pb.p, o, n);
 }
 
-static int d_tree(dctx *c, const uint8_t a[SK_TREE_ID_BYTES], const uint8_t b[SK_TREE_ID_BYTES]) {
+/* A pair of directories being compared: entries i of da and j of db next. */
+typedef struct dframe {
+        sk_dir *da, *db;
+        size_t i, j;
+        size_t path_len;
+} dframe;
+
+typedef struct dstack {
+        dframe *f;
+        size_t n, cap;
+} dstack;
+
+/* Push the pair (a, b) unless the ids are equal (nothing changed below). */
+static int d_push(dctx *c, dstack *s, const uint8_t a[SK_TREE_ID_BYTES], const uint8_t b[SK_TREE_ID_BYTES]) {
         if (memcmp(a, b, SK_TREE_ID_BYTES) == 0)
                 return 0;
-        sk_dir *da = NULL, *db = NULL;
-        int r = sk_dir_load(c->repo, a, &da, NULL);
-        if (r < 0)
-                return r;
-        r = sk_dir_load(c->repo, b, &db, NULL);
+        if (s->n > SK_TREE_MAX_DEPTH)
+                return -EBADMSG; /* deeper than any valid tree */
+        if (s->n == s->cap) {
+                size_t cap = s->cap ? s->cap * 2 : 32;
+                dframe *nf = realloc(s->f, cap * sizeof(*nf));
+                if (!nf)
+                        return -ENOMEM;
+                s->f = nf;
+                s->cap = cap;
+        }
+        dframe f = { .path_len = c->pb.len };
+        int r = sk_dir_load(c->repo, a, &f.da, NULL);
+        if (r >= 0)
+                r = sk_dir_load(c->repo, b, &f.db, NULL);
         if (r < 0) {
-                sk_dir_free(da);
+                sk_dir_free(f.da);
                 return r;
         }
-        size_t i = 0, j = 0;
-        while (r >= 0 && (i < da->n || j < db->n)) {
-                int cmp = i >= da->n ? 1 : j >= db->n ? -1 : strcmp(da->entries[i].name, db->entries[j].name);
-                const sk_node *o = cmp <= 0 ? &da->entries[i] : NULL, *n = cmp >= 0 ? &db->entries[j] : NULL;
+        s->f[s->n++] = f;
+        return 0;
+}
+
+/* Both trees side by side in name order, with an explicit stack (the depth
+ * of a tree is up to whoever wrote the repository). */
+static int d_tree(dctx *c, const uint8_t a[SK_TREE_ID_BYTES], const uint8_t b[SK_TREE_ID_BYTES]) {
+        dstack s = {};
+        int r = d_push(c, &s, a, b);
+        while (r >= 0 && s.n > 0) {
+                dframe *f = &s.f[s.n - 1];
+                sk_dir *da = f->da, *db = f->db;
+                sk_pathbuf_pop(&c->pb, f->path_len);
+                if (f->i >= da->n && f->j >= db->n) {
+                        sk_dir_free(da);
+                        sk_dir_free(db);
+                        s.n--;
+                        continue;
+                }
+                int cmp = f->i >= da->n   ? 1
+                          : f->j >= db->n ? -1
+                                          : strcmp(da->entries[f->i].name, db->entries[f->j].name);
+                const sk_node *o = cmp <= 0 ? &da->entries[f->i] : NULL, *n = cmp >= 0 ? &db->entries[f->j] : NULL;
+                /* Advance first: a push may move the frames. */
+                if (cmp <= 0)
+                        f->i++;
+                if (cmp >= 0)
+                        f->j++;
                 size_t old;
                 r = sk_pathbuf_push(&c->pb, (o ? o : n)->name, &old);
                 if (r < 0)
                         break;
                 if (!n) {
-                        r = d_emit(c, SK_DIFF_REMOVED, o, NULL);
+                        r = d_emit(c, SK_DIFF_REMOVED, c->pb.p, o, NULL);
                         if (r >= 0 && o->type == SK_NODE_DIR)
                                 r = d_oneside(c, o->subtree, SK_DIFF_REMOVED);
                 } else if (!o) {
-                        r = d_emit(c, SK_DIFF_ADDED, NULL, n);
+                        r = d_emit(c, SK_DIFF_ADDED, c->pb.p, NULL, n);
                         if (r >= 0 && n->type == SK_NODE_DIR)
                                 r = d_oneside(c, n->subtree, SK_DIFF_ADDED);
                 } else {
                         r = d_pair(c, o, n);
                         if (r == 0x100)
-                                r = d_tree(c, o->subtree, n->subtree);
+                                r = d_push(c, &s, o->subtree, n->subtree);
                 }
-                sk_pathbuf_pop(&c->pb, old);
-                if (cmp <= 0)
-                        i++;
-                if (cmp >= 0)
-                        j++;
         }
-        sk_dir_free(da);
-        sk_dir_free(db);
+        while (s.n > 0) {
+                s.n--;
+                sk_dir_free(s.f[s.n].da);
+                sk_dir_free(s.f[s.n].db);
+        }
+        free(s.f);
         return r < 0 ? r : 0;
 }
 
@@ -355,34 +390,47 @@ typedef struct sctx {
         sk_progress prog;
 } sctx;
 
+/* Size and file count below tree id, memoised per tree id. Iterative
+ * (treewalk.h): acc[0] sums sizes, acc[1] files. */
 static int s_tree(sctx *c, const uint8_t id[SK_TREE_ID_BYTES], uint64_t *ret_size, uint64_t *ret_files) {
-        sk_idmap_entry *e;
-        int r = sk_idmap_get(&c->trees, id, &e);
-        if (r < 0)
-                return r;
-        if (r == 0) {
-                *ret_size = e->a;
-                *ret_files = e->b;
-                return 0;
-        }
-        sk_dir *d = NULL;
-        r = sk_dir_load(c->repo, id, &d, NULL);
-        if (r < 0)
-                return r;
-        uint64_t size = 0, files = 0;
-        for (size_t i = 0; i < d->n && r >= 0; i++) {
-                const sk_node *n = &d->entries[i];
-                if (n->type == SK_NODE_DIR) {
-                        uint64_t s, f;
-                        r = s_tree(c, n->subtree, &s, &f);
-                        size += s;
-                        files += f;
+        sk_treewalk *w = NULL;
+        uint64_t *top = NULL;
+        int r = sk_treewalk_new(c->repo, id, NULL, &w);
+        sk_walk_item it;
+        while (r >= 0 && (r = sk_treewalk_step(w, &it)) >= 0 && it.event != SK_WALK_END) {
+                const sk_node *n = it.node;
+                sk_idmap_entry *e;
+                if (it.depth == 0)
+                        top = it.acc;
+                if (it.event == SK_WALK_UNREADABLE) {
+                        r = it.error;
+                        break;
+                }
+                if (it.event == SK_WALK_LEAVE) {
+                        r = sk_idmap_get(&c->trees, n->subtree, &e);
+                        if (r < 0)
+                                break;
+                        e->a = it.sub[0];
+                        e->b = it.sub[1];
+                        it.acc[0] += it.sub[0];
+                        it.acc[1] += it.sub[1];
+                        c->prog.files_done += 1;
+                        if (c->progress)
+                                r = c->progress(&c->prog, c->ud);
                         continue;
                 }
-                files++;
+                if (n->type == SK_NODE_DIR) {
+                        if ((e = sk_idmap_find(&c->trees, n->subtree))) {
+                                it.acc[0] += e->a;
+                                it.acc[1] += e->b;
+                                sk_treewalk_skip(w);
+                        }
+                        continue;
+                }
+                it.acc[1]++;
                 if (n->type != SK_NODE_FILE)
                         continue;
-                size += n->size;
+                it.acc[0] += n->size;
                 for (size_t k = 0; k < n->n_chunks && r >= 0; k++) {
                         sk_idmap_entry *be;
                         r = sk_idmap_get(&c->blobs, n->chunks[k].id, &be);
@@ -392,19 +440,12 @@ static int s_tree(sctx *c, const uint8_t id[SK_TREE_ID_BYTES], uint64_t *ret_siz
                         }
                 }
         }
-        sk_dir_free(d);
-        if (r < 0)
-                return r;
-        /* Re-find: the map may have grown meanwhile. */
-        e = sk_idmap_find(&c->trees, id);
-        e->a = size;
-        e->b = files;
-        *ret_size = size;
-        *ret_files = files;
-        c->prog.files_done += 1;
-        if (c->progress)
-                return c->progress(&c->prog, c->ud);
-        return 0;
+        if (r >= 0) {
+                *ret_size = top ? top[0] : 0;
+                *ret_files = top ? top[1] : 0;
+        }
+        sk_treewalk_free(w);
+        return r < 0 ? r : 0;
 }
 
 int sk_stats_compute(sk_repo *repo, const char *id, sk_progress_fn progress, void *userdata, sk_stats *ret_stats) {
@@ -428,7 +469,7 @@ int sk_stats_compute(sk_repo *repo, const char *id, sk_progress_fn progress, voi
                         return r;
         }
         for (size_t i = 0; i < n && r >= 0; i++) {
-                uint64_t s, f;
+                uint64_t s = 0, f = 0;
                 r = s_tree(&c, list[i]->root, &s, &f);
                 c.st.total_size += s;
                 c.st.files += f;

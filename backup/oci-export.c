@@ -19,6 +19,7 @@
 #include "backup/inspect.h"
 #include "backup/le.h"
 #include "backup/oci-export.h"
+#include "backup/treewalk.h"
 #include "common/fsutil.h"
 #include "common/macro.h"
 
@@ -81,7 +82,7 @@ typedef struct ectx {
         uint64_t written;
         int io_err;                     /* first write error of the callback */
         hl_map hl;
-        sk_pathbuf path;                /* tar path of the current entry */
+        const char *path;               /* tar path of the current entry (the walk's), or NULL */
         uint64_t entries, bytes;
 } ectx;
 
@@ -92,7 +93,7 @@ static void report(ectx *c, sk_problem_kind kind, int err, const char *path, con
 static int progress(ectx *c) {
         if (!c->o->progress)
                 return 0;
-        c->prog.current = c->path.p ?: "";
+        c->prog.current = c->path ?: "";
         return c->o->progress(&c->prog, c->o->userdata);
 }
 
@@ -211,7 +212,7 @@ static int ar_fail(ectx *c, struct archive *a, const char *what) {
         _cleanup_free_ char *d = NULL;
         if (asprintf(&d, "%s: %s", what, archive_error_string(a) ?: strerror(-r)) < 0)
                 d = NULL;
-        report(c, SK_PROBLEM_ERROR, r, c->path.p, NULL, d ?: what);
+        report(c, SK_PROBLEM_ERROR, r, c->path, NULL, d ?: what);
         return r;
 }
 
@@ -240,9 +241,9 @@ static void fill_common(struct archive_entry *e, const sk_node *n, const char *p
 }
 
 /* An empty regular file marker (".wh.NAME", ".wh..wh..opq"). */
-static int write_marker(ectx *c, const char *dirpath, const char *name, const sk_node *like) {
+static int write_marker(ectx *c, const char *dirpath, size_t dirlen, const char *name, const sk_node *like) {
         _cleanup_free_ char *p = NULL;
-        if (asprintf(&p, "%s%s%s", dirpath, *dirpath ? "/" : "", name) < 0)
+        if (asprintf(&p, "%.*s%s%s", (int) dirlen, dirpath, dirlen ? "/" : "", name) < 0)
                 return -ENOMEM;
         struct archive_entry *e = archive_entry_new();
         if (!e)
@@ -286,7 +287,7 @@ static int write_content(ectx *c, const sk_node *n) {
                 const sk_extent *ext = &n->extents[x];
                 if (ext->offset < pos || ext->first_chunk + ext->n_chunks > n->n_chunks) {
                         r = -EBADMSG;
-                        report(c, SK_PROBLEM_ERROR, r, c->path.p, NULL, "malformed extent list");
+                        report(c, SK_PROBLEM_ERROR, r, c->path, NULL, "malformed extent list");
                         goto out;
                 }
                 r = write_zeros(c, ext->offset - pos);
@@ -310,7 +311,7 @@ static int write_content(ectx *c, const sk_node *n) {
                                         d = NULL;
                                 if (r >= 0)
                                         r = -EBADMSG;
-                                report(c, SK_PROBLEM_ERROR, r, c->path.p, hex, d ?: "chunk unreadable");
+                                report(c, SK_PROBLEM_ERROR, r, c->path, hex, d ?: "chunk unreadable");
                                 free(buf);
                                 goto out;
                         }
@@ -339,7 +340,7 @@ static int write_content(ectx *c, const sk_node *n) {
         }
         if (pos > n->size) {
                 r = -EBADMSG;
-                report(c, SK_PROBLEM_ERROR, r, c->path.p, NULL, "extents exceed the file size");
+                report(c, SK_PROBLEM_ERROR, r, c->path, NULL, "extents exceed the file size");
                 goto out;
         }
         r = write_zeros(c, n->size - pos);
@@ -354,7 +355,7 @@ static int write_content(ectx *c, const sk_node *n) {
         }
         if (memcmp(h, n->content_hash, sizeof(h)) != 0) {
                 r = -EBADMSG;
-                report(c, SK_PROBLEM_ERROR, r, c->path.p, NULL,
+                report(c, SK_PROBLEM_ERROR, r, c->path, NULL,
                        "content hash mismatch: data read from the repository differs from the backed-up file");
         }
 out:
@@ -362,24 +363,25 @@ out:
         return r;
 }
 
-static int walk(ectx *c, const uint8_t tree[SK_TREE_ID_BYTES]);
-
-static int write_node(ectx *c, const sk_node *n, const char *dirpath) {
+/* One entry, at c->path. Directories are entered by the walk. */
+static int write_node(ectx *c, const sk_node *n) {
         int r = 0;
         if (is_whiteout(n)) {
                 _cleanup_free_ char *wh = NULL;
                 if (asprintf(&wh, ".wh.%s", n->name) < 0)
                         return -ENOMEM;
-                return write_marker(c, dirpath, wh, n);
+                /* The marker goes in the entry's directory: its path minus the name. */
+                const char *slash = strrchr(c->path, '/');
+                return write_marker(c, c->path, slash ? (size_t) (slash - c->path) : 0, wh, n);
         }
         if (n->type == SK_NODE_SOCKET) {
-                report(c, SK_PROBLEM_WARNING, -EOPNOTSUPP, c->path.p, NULL, "socket not exported");
+                report(c, SK_PROBLEM_WARNING, -EOPNOTSUPP, c->path, NULL, "socket not exported");
                 return 0;
         }
         struct archive_entry *e = archive_entry_new();
         if (!e)
                 return -ENOMEM;
-        fill_common(e, n, c->path.p);
+        fill_common(e, n, c->path);
         bool content = false;
         switch (n->type) {
         case SK_NODE_DIR: archive_entry_set_filetype(e, AE_IFDIR); break;
@@ -398,7 +400,7 @@ static int write_node(ectx *c, const sk_node *n, const char *dirpath) {
                 archive_entry_set_filetype(e, AE_IFREG);
                 const char *first = NULL;
                 if (n->nlink > 1) {
-                        first = hl_get_or_add(&c->hl, n->dev, n->ino, c->path.p, &r);
+                        first = hl_get_or_add(&c->hl, n->dev, n->ino, c->path, &r);
                         if (r < 0)
                                 goto out;
                 }
@@ -413,7 +415,7 @@ static int write_node(ectx *c, const sk_node *n, const char *dirpath) {
         }
         default:
                 r = -EBADMSG;
-                report(c, SK_PROBLEM_ERROR, r, c->path.p, NULL, "unknown entry type");
+                report(c, SK_PROBLEM_ERROR, r, c->path, NULL, "unknown entry type");
                 goto out;
         }
         if (archive_write_header(c->a, e) != ARCHIVE_OK) {
@@ -424,45 +426,36 @@ static int write_node(ectx *c, const sk_node *n, const char *dirpath) {
         c->prog.files_done++;
         if (content)
                 r = write_content(c, n);
-        if (r >= 0 && n->type == SK_NODE_DIR) {
-                if (is_opaque(n))
-                        r = write_marker(c, c->path.p, ".wh..wh..opq", n);
-                if (r >= 0)
-                        r = walk(c, n->subtree);
-        }
+        if (r >= 0 && n->type == SK_NODE_DIR && is_opaque(n))
+                r = write_marker(c, c->path, strlen(c->path), ".wh..wh..opq", n);
 out:
         archive_entry_free(e);
         return r;
 }
 
+/* Every entry below tree, in tar order (a directory before its entries).
+ * Iterative (treewalk.h): the depth of a tree is up to whoever wrote the
+ * repository. */
 static int walk(ectx *c, const uint8_t tree[SK_TREE_ID_BYTES]) {
-        sk_dir *d = NULL;
-        _cleanup_free_ char *detail = NULL;
-        int r = sk_dir_load(c->repo, tree, &d, &detail);
-        if (r < 0) {
-                char hex[SK_TREE_ID_BYTES * 2 + 1];
-                sk_hex(tree, SK_TREE_ID_BYTES, hex);
-                report(c, SK_PROBLEM_ERROR, r, c->path.p ?: "", hex, detail ?: "directory listing unreadable");
-                return r;
+        sk_treewalk *w = NULL;
+        int r = sk_treewalk_new(c->repo, tree, NULL, &w);
+        sk_walk_item it;
+        while (r >= 0 && (r = sk_treewalk_step(w, &it)) >= 0 && it.event != SK_WALK_END) {
+                c->path = it.path;
+                if (it.event == SK_WALK_UNREADABLE) {
+                        char hex[SK_TREE_ID_BYTES * 2 + 1];
+                        sk_hex(it.node->subtree, SK_TREE_ID_BYTES, hex);
+                        report(c, SK_PROBLEM_ERROR, it.error, it.path, hex, it.detail);
+                        r = it.error;
+                } else if (it.event == SK_WALK_ENTRY && it.depth > 0) {
+                        r = write_node(c, it.node);
+                        if (r >= 0 && (c->prog.files_done & 255) == 0)
+                                r = progress(c);
+                }
         }
-        /* The entries' tar paths are below the current one. */
-        _cleanup_free_ char *dirpath = strdup(c->path.p ?: "");
-        if (!dirpath) {
-                sk_dir_free(d);
-                return -ENOMEM;
-        }
-        for (size_t i = 0; i < d->n && r >= 0; i++) {
-                size_t old;
-                r = sk_pathbuf_push(&c->path, d->entries[i].name, &old);
-                if (r < 0)
-                        break;
-                r = write_node(c, &d->entries[i], dirpath);
-                if (r >= 0 && (c->prog.files_done & 255) == 0)
-                        r = progress(c);
-                sk_pathbuf_pop(&c->path, old);
-        }
-        sk_dir_free(d);
-        return r;
+        c->path = NULL;
+        sk_treewalk_free(w);
+        return r < 0 ? r : 0;
 }
 
 static char *tmp_name(const char *dir, const char *what) {
@@ -932,6 +925,5 @@ out:
         free(cfg);
         free(man);
         free(idx);
-        free(c.path.p);
         return r;
 }

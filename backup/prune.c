@@ -9,6 +9,7 @@
 #include "backup/inspect.h"
 #include "backup/prune.h"
 #include "backup/trash.h"
+#include "backup/treewalk.h"
 #include "common/macro.h"
 
 typedef struct ppack {
@@ -62,6 +63,8 @@ static int retype(pctx *c, sk_blob_type type, const uint8_t id[32]) {
         return r < 0 ? r : 0;
 }
 
+/* Mark every blob reachable from tree id live. Iterative (treewalk.h): the
+ * depth of a tree is up to whoever wrote the repository. */
 static int mark_tree(pctx *c, const uint8_t id[32]) {
         sk_idmap_entry *e;
         int r = sk_idmap_get(&c->live[SK_BLOB_TREE], id, &e);
@@ -70,31 +73,41 @@ static int mark_tree(pctx *c, const uint8_t id[32]) {
         r = retype(c, SK_BLOB_TREE, id);
         if (r < 0)
                 return r;
-        sk_dir *d = NULL;
-        char *detail = NULL;
-        r = sk_dir_load(c->repo, id, &d, &detail);
-        if (r < 0) {
-                /* A tree we cannot read may reference blobs we must not delete. */
-                sk_engine_problem(c->o->problem, c->o->userdata, SK_PROBLEM_ERROR, r, NULL, NULL, NULL, NULL,
-                                  detail ? detail : "tree unreadable; prune aborted");
-                free(detail);
-                return r == -ENOMEM ? r : -EBADMSG;
-        }
-        for (size_t i = 0; i < d->n && r >= 0; i++) {
-                const sk_node *n = &d->entries[i];
-                if (n->type == SK_NODE_DIR)
-                        r = mark_tree(c, n->subtree);
+        sk_treewalk *w = NULL;
+        r = sk_treewalk_new(c->repo, id, NULL, &w);
+        sk_walk_item it;
+        while (r >= 0 && (r = sk_treewalk_step(w, &it)) >= 0 && it.event != SK_WALK_END) {
+                const sk_node *n = it.node;
+                if (it.event == SK_WALK_UNREADABLE) {
+                        /* A tree we cannot read may reference blobs we must not delete. */
+                        sk_engine_problem(c->o->problem, c->o->userdata, SK_PROBLEM_ERROR, it.error, NULL, it.path,
+                                          NULL, NULL, it.detail);
+                        r = it.error == -ENOMEM ? -ENOMEM : -EBADMSG;
+                        break;
+                }
+                if (it.event == SK_WALK_LEAVE) {
+                        c->prog.files_done++;
+                        if (c->o->progress && (c->prog.files_done & 63) == 0)
+                                r = c->o->progress(&c->prog, c->o->userdata);
+                        continue;
+                }
+                /* Live sets per type: an id seen as a file chunk says nothing
+                 * about the tree with the same id (FORMAT.md 6). */
+                if (it.depth > 0 && n->type == SK_NODE_DIR) {
+                        r = sk_idmap_get(&c->live[SK_BLOB_TREE], n->subtree, &e);
+                        if (r == 0)
+                                sk_treewalk_skip(w); /* marked already, with all below it */
+                        else if (r > 0)
+                                r = retype(c, SK_BLOB_TREE, n->subtree);
+                }
                 for (size_t k = 0; k < n->n_chunks && r >= 0; k++) {
                         r = sk_idmap_get(&c->live[SK_BLOB_DATA], n->chunks[k].id, &e);
                         if (r > 0)
                                 r = retype(c, SK_BLOB_DATA, n->chunks[k].id);
                 }
         }
-        sk_dir_free(d);
-        c->prog.files_done++;
-        if (r >= 0 && c->o->progress && (c->prog.files_done & 63) == 0)
-                r = c->o->progress(&c->prog, c->o->userdata);
-        return r;
+        sk_treewalk_free(w);
+        return r < 0 ? r : 0;
 }
 
 static ppack *pack_get(pctx *c, const char *name) {

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "backup/engine.h"
+#include "backup/tree.h"
 #include "io/ioengine.h"
 
 typedef struct sk_restore_options {
@@ -59,11 +60,10 @@ typedef struct sk_restore_options {
 
 /* The deepest tree level restored (the root tree is level 0); a deeper
  * tree is reported as malformed (-EBADMSG) and its directory stays empty.
- * The same bound as the tree format's nesting limit (SK_TREE_MAX_DEPTH,
- * FORMAT-tree.md "Nesting", on the hard-recursion branch). The walk holds
- * each level's listing (and its name in the path), not a stack frame or an
- * fd. */
-#define SK_RESTORE_MAX_DEPTH 131072u
+ * It is the tree format's nesting limit (FORMAT-tree.md "Nesting"). The walk
+ * holds each level's listing (and its name in the path), not a stack frame
+ * or an fd. */
+#define SK_RESTORE_MAX_DEPTH SK_TREE_MAX_DEPTH
 
 typedef struct sk_restore_result {
         uint64_t files;         /* non-directory entries restored */

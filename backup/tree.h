@@ -20,6 +20,12 @@
 #include "backup/engine.h"
 
 #define SK_TREE_ID_BYTES 32     /* = blob id size of the repository */
+/* Deepest tree level a backup may hold (FORMAT-tree.md "Nesting"): the root
+ * tree is level 0, the tree of a directory listed in a level-n tree is level
+ * n+1. Writers refuse to go deeper (the directory is stored empty, with an
+ * error), readers reject deeper trees (-EBADMSG). Walks use explicit stacks,
+ * so this bounds their memory, not C stack. */
+#define SK_TREE_MAX_DEPTH 131072u
 #define SK_CONTENT_HASH_BYTES 32
 
 typedef enum sk_node_type {

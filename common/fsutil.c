@@ -1,4 +1,5 @@
 #include "common/fsutil.h"
+#include "common/dirstack.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -174,48 +175,40 @@ int sk_mkdir_p(const char *path, mode_t mode) {
         return 0;
 }
 
+/* Removal walks the tree with sk_dirwalk: no recursion (the depth of a
+ * container's files is the container's choice), bounded descriptors. Files
+ * go as they are seen, directories when left; errors are noted and the walk
+ * goes on, so as much as possible is removed. */
+typedef struct rm_walk {
+        dev_t dev;
+        int err;
+} rm_walk;
+
+static int rm_entry(int dirfd, const char *name, const struct stat *st, void *ud) {
+        rm_walk *w = ud;
+        if (S_ISDIR(st->st_mode)) {
+                if (st->st_dev == w->dev)
+                        return 1;
+                if (w->err == 0)
+                        w->err = -EBUSY; /* a mount point: never cross */
+                return 0;
+        }
+        if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT && w->err == 0)
+                w->err = negative_errno();
+        return 0;
+}
+
+static int rm_leave(int dirfd, const char *name, void *ud) {
+        rm_walk *w = ud;
+        if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && w->err == 0)
+                w->err = negative_errno();
+        return 0;
+}
+
 static int rm_children(int fd, dev_t dev) {
-        DIR *d = fdopendir(fd);
-        int r = 0;
-        if (!d) {
-                r = negative_errno();
-                close(fd);
-                return r;
-        }
-        struct dirent *de;
-        while ((errno = 0, de = readdir(d))) {
-                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                        continue;
-                struct stat st;
-                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                        if (errno != ENOENT && r == 0)
-                                r = negative_errno();
-                        continue;
-                }
-                if (S_ISDIR(st.st_mode)) {
-                        if (st.st_dev != dev) {
-                                if (r == 0)
-                                        r = -EBUSY; /* a mount point: never cross */
-                                continue;
-                        }
-                        int cfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                        if (cfd < 0) {
-                                if (errno != ENOENT && r == 0)
-                                        r = negative_errno();
-                                continue;
-                        }
-                        int q = rm_children(cfd, dev);
-                        if (q < 0 && r == 0)
-                                r = q;
-                        if (unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT && r == 0)
-                                r = negative_errno();
-                } else if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT && r == 0)
-                        r = negative_errno();
-        }
-        if (errno != 0 && r == 0)
-                r = negative_errno();
-        closedir(d);
-        return r;
+        rm_walk w = { .dev = dev };
+        int r = sk_dirwalk(fd, rm_entry, rm_leave, &w);
+        return w.err < 0 ? w.err : r;
 }
 
 int sk_rm_rf_at(int dirfd, const char *name) {

@@ -1,6 +1,10 @@
 /* DESIGN
- * A recursive openat()/fdopendir() walk: thread-safe (no chdir, no nftw global
- * state) and bounded by directory depth in open descriptors. Only inodes that
+ * An openat()/fdopendir() walk: thread-safe (no chdir, no nftw global state).
+ * The tree is a container's, so its depth is the container's choice: the walk
+ * (sk_dirwalk) keeps its stack on the heap, not in C recursion that a deep
+ * tree would overflow in snapkeepd, and holds a bounded number of open
+ * directories. A directory moved away meanwhile is not counted, like one
+ * removed. Only inodes that
  * could be seen twice (non-directories with st_nlink > 1) go into the hash set
  * that removes duplicates; everything else is counted directly. */
 #include "snapshot/usage.h"
@@ -12,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/dirstack.h"
 #include "common/macro.h"
 
 typedef struct inode_set {
@@ -73,46 +78,26 @@ static int account(du_state *st, const struct stat *sb) {
         return 0;
 }
 
+typedef struct du_walk {
+        du_state *st;
+        dev_t dev;
+} du_walk;
+
+static int du_entry(int dirfd, const char *name, const struct stat *sb, void *ud) {
+        du_walk *w = ud;
+        (void) dirfd;
+        (void) name;
+        int r = account(w->st, sb);
+        if (r < 0)
+                return r;
+        return S_ISDIR(sb->st_mode) && sb->st_dev == w->dev;
+}
+
 /* Takes ownership of fd. */
 static int walk_dir(du_state *st, int fd, dev_t dev) {
-        DIR *d = fdopendir(fd);
-        if (!d) {
-                int r = negative_errno();
-                close(fd);
-                return r;
-        }
-        struct dirent *de;
-        int r = 0;
-        while ((errno = 0, de = readdir(d))) {
-                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                        continue;
-                struct stat sb;
-                if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
-                        if (errno == ENOENT) /* removed while we walk: not ours to count */
-                                continue;
-                        r = negative_errno();
-                        break;
-                }
-                r = account(st, &sb);
-                if (r < 0)
-                        break;
-                if (S_ISDIR(sb.st_mode) && sb.st_dev == dev) {
-                        int cfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                        if (cfd < 0) {
-                                if (errno == ENOENT)
-                                        continue;
-                                r = negative_errno();
-                                break;
-                        }
-                        r = walk_dir(st, cfd, dev);
-                        if (r < 0)
-                                break;
-                }
-        }
-        if (r == 0 && errno != 0)
-                r = negative_errno();
-        closedir(d);
-        return r;
+        du_walk w = { .st = st, .dev = dev };
+        int r = sk_dirwalk(fd, du_entry, NULL, &w);
+        return r == -ESTALE ? 0 : r;
 }
 
 int sk_disk_usage(const char *path, sk_usage *ret) {

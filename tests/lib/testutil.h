@@ -16,3 +16,11 @@ char *sk_test_mkdtemp(const char *prefix);
  * shows what it asked for before it checked. */
 bool sk_test_track_allocs(void);
 size_t sk_test_max_alloc(void);
+
+/* Open descriptors of this process (entries of /proc/self/fd), or -1. */
+int sk_test_count_fds(void);
+
+/* Walk a chain of `depth` directories named "d" below dir, creating them if
+ * create, holding at most two descriptors (such paths exceed PATH_MAX).
+ * Returns an fd of the deepest directory (the caller closes it) or -errno. */
+int sk_test_chain(const char *dir, int depth, int create);

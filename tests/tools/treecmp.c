@@ -2,7 +2,9 @@
  *
  * DESIGN: both trees are walked together, directory by directory, through
  * dirfds (openat/fstatat), so paths of any length work: a full path string is
- * kept only for messages. Entries are matched by their raw name bytes, sorted
+ * kept only for messages. The walk keeps its stack on the heap and a bounded
+ * number of open directories per tree (common/dirstack.h), so trees of any
+ * depth (100,000 levels in the tests) compare without recursion or EMFILE. Entries are matched by their raw name bytes, sorted
  * with memcmp so the output order is deterministic. Per entry we compare type,
  * mode bits (incl. setuid/setgid/sticky), uid/gid, mtime in ns (atime with
  * --atime), every xattr of every namespace (read through
@@ -33,6 +35,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "common/dirstack.h"
 #include "common/macro.h"
 
 static bool opt_atime;
@@ -113,21 +116,6 @@ _printf_(2, 3) static void err(const char *path, const char *fmt, ...) {
         for (const unsigned char *c = (const unsigned char *) path; *c; c++)
                 fprintf(stderr, (*c < 0x20 || *c >= 0x7f) ? "\\x%02x" : "%c", *c);
         fputc('\n', stderr);
-}
-
-static char *join(const char *dir, const char *name) {
-        size_t a = strlen(dir), b = strlen(name);
-        char *p = malloc(a + b + 2);
-        if (!p) {
-                fputs("treecmp: out of memory\n", stderr);
-                exit(2);
-        }
-        if (a) {
-                memcpy(p, dir, a);
-                p[a++] = '/';
-        }
-        memcpy(p + a, name, b + 1);
-        return p;
 }
 
 static bool excluded(const char *path) {
@@ -522,7 +510,6 @@ static int list_dir(int dfd, const char *path, char ***ret, size_t *ret_n) {
         return 0;
 }
 
-static void cmp_dir(int da, int db, const char *path);
 
 /* readlink() updates a symlink's atime and has no O_NOATIME; when it moved,
  * put the atime seen before back (UTIME_OMIT keeps mtime), so that another
@@ -543,16 +530,35 @@ static void ts_str(char *buf, size_t sz, const struct timespec *t) {
         snprintf(buf, sz, "%lld.%09ld", (long long) t->tv_sec, t->tv_nsec);
 }
 
-/* Compare DA/NAME with DB/NAME (NAME "." for the roots). */
-static void cmp_entry(int da, int db, const char *name, const char *path, bool is_root) {
+/* Timestamps are compared last: for directories, after the walk below
+ * (which does not modify them; O_NOATIME keeps reads from touching atime). */
+static void cmp_times(const char *path, const struct stat *sa, const struct stat *sb) {
+        char a[48], b[48];
+        if (sa->st_mtim.tv_sec != sb->st_mtim.tv_sec || sa->st_mtim.tv_nsec != sb->st_mtim.tv_nsec) {
+                ts_str(a, sizeof(a), &sa->st_mtim);
+                ts_str(b, sizeof(b), &sb->st_mtim);
+                diff(path, "mtime differs: A=%s B=%s", a, b);
+        }
+        if (opt_atime && (sa->st_atim.tv_sec != sb->st_atim.tv_sec || sa->st_atim.tv_nsec != sb->st_atim.tv_nsec)) {
+                ts_str(a, sizeof(a), &sa->st_atim);
+                ts_str(b, sizeof(b), &sb->st_atim);
+                diff(path, "atime differs: A=%s B=%s", a, b);
+        }
+}
+
+/* Compare DA/NAME with DB/NAME (NAME "." for the roots). Returns true for a
+ * pair of directories, to be walked (*ret_sa, *ret_sb: their stats, whose
+ * times the caller compares after the walk, if *ret_meta). */
+static bool cmp_entry(int da, int db, const char *name, const char *path, bool is_root, struct stat *ret_sa,
+                      struct stat *ret_sb, bool *ret_meta) {
         struct stat sa, sb;
         if (fstatat(da, name, &sa, AT_SYMLINK_NOFOLLOW) < 0 || fstatat(db, name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
                 err(path, "stat: %m");
-                return;
+                return false;
         }
         if ((sa.st_mode & S_IFMT) != (sb.st_mode & S_IFMT)) {
                 diff(path, "type differs: A=%s B=%s", type_name(sa.st_mode), type_name(sb.st_mode));
-                return;
+                return false;
         }
         bool meta = !(is_root && opt_skip_root);
         if (meta) {
@@ -592,58 +598,149 @@ static void cmp_entry(int da, int db, const char *name, const char *path, bool i
                 note_link(path, &sa, &sb);
 
         if (S_ISDIR(sa.st_mode)) {
-                _cleanup_close_ int ca = openat(da, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-                _cleanup_close_ int cb = openat(db, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-                if (ca < 0 || cb < 0) {
-                        err(path, "open directory: %m");
-                        return;
-                }
-                cmp_dir(ca, cb, path);
+                *ret_sa = sa;
+                *ret_sb = sb;
+                *ret_meta = meta;
+                return true;
         }
-        /* Timestamps last: for directories, after the walk below (which does
-         * not modify them; O_NOATIME keeps reads from touching atime). */
-        if (meta) {
-                char a[48], b[48];
-                if (sa.st_mtim.tv_sec != sb.st_mtim.tv_sec || sa.st_mtim.tv_nsec != sb.st_mtim.tv_nsec) {
-                        ts_str(a, sizeof(a), &sa.st_mtim);
-                        ts_str(b, sizeof(b), &sb.st_mtim);
-                        diff(path, "mtime differs: A=%s B=%s", a, b);
-                }
-                if (opt_atime && (sa.st_atim.tv_sec != sb.st_atim.tv_sec || sa.st_atim.tv_nsec != sb.st_atim.tv_nsec)) {
-                        ts_str(a, sizeof(a), &sa.st_atim);
-                        ts_str(b, sizeof(b), &sb.st_atim);
-                        diff(path, "atime differs: A=%s B=%s", a, b);
-                }
-        }
+        if (meta)
+                cmp_times(path, &sa, &sb);
+        return false;
 }
 
-static void cmp_dir(int da, int db, const char *path) {
-        char **a = NULL, **b = NULL;
-        size_t na = 0, nb = 0, i = 0, j = 0;
-        if (list_dir(da, path, &a, &na) < 0 || list_dir(db, path, &b, &nb) < 0) {
-                err(path, "list directory: %m");
-                return;
-        }
-        while (i < na || j < nb) {
-                int c = i >= na ? 1 : j >= nb ? -1 : name_cmp(&a[i], &b[j]);
-                const char *nm = c <= 0 ? a[i] : b[j];
-                char *child = join(path, nm);
-                if (!excluded(child)) {
-                        if (c < 0)
-                                diff(child, "only in A");
-                        else if (c > 0)
-                                diff(child, "only in B");
-                        else
-                                cmp_entry(da, db, nm, child, false);
+/* A pair of directories being compared. */
+typedef struct cframe {
+        char **a, **b;
+        size_t na, nb, i, j;
+        struct stat sa, sb;
+        bool meta;
+        size_t path_len;        /* of this directory's path in path[] */
+} cframe;
+
+static char *path;
+static size_t path_len, path_cap;
+
+static void path_set(size_t len, const char *name) {
+        size_t nl = name ? strlen(name) : 0;
+        if (len + nl + 2 > path_cap) {
+                path_cap = MAX(path_cap * 2, len + nl + 256);
+                path = realloc(path, path_cap);
+                if (!path) {
+                        fputs("treecmp: out of memory\n", stderr);
+                        exit(2);
                 }
-                free(child);
-                if (c <= 0)
-                        free(a[i++]);
-                if (c >= 0)
-                        free(b[j++]);
         }
-        free(a);
-        free(b);
+        path_len = len;
+        if (name) {
+                if (path_len)
+                        path[path_len++] = '/';
+                memcpy(path + path_len, name, nl);
+                path_len += nl;
+        }
+        path[path_len] = 0;
+}
+
+static void push_frame(sk_dirstack *A, sk_dirstack *B, cframe **st, size_t *n, size_t *cap, const struct stat *sa,
+                       const struct stat *sb, bool meta);
+
+/* Open DA/NAME and DB/NAME (directories) and push them. False on error. */
+static bool enter(sk_dirstack *A, sk_dirstack *B, const char *name, cframe **st, size_t *n, size_t *cap,
+                  const struct stat *sa, const struct stat *sb, bool meta) {
+        int ca = openat(sk_dirstack_top(A), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+        int cb = openat(sk_dirstack_top(B), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+        if (ca < 0 || cb < 0) {
+                err(path, "open directory: %m");
+                if (ca >= 0)
+                        close(ca);
+                if (cb >= 0)
+                        close(cb);
+                return false;
+        }
+        if (sk_dirstack_push(A, ca) < 0 || sk_dirstack_push(B, cb) < 0) {
+                err(path, "out of memory");
+                exit(2);
+        }
+        push_frame(A, B, st, n, cap, sa, sb, meta);
+        return true;
+}
+
+/* The frame of the directories now on top of A and B. */
+static void push_frame(sk_dirstack *A, sk_dirstack *B, cframe **st, size_t *n, size_t *cap, const struct stat *sa,
+                       const struct stat *sb, bool meta) {
+        if (*n == *cap) {
+                *cap = *cap ? *cap * 2 : 64;
+                *st = realloc(*st, *cap * sizeof(**st));
+                if (!*st)
+                        exit(2);
+        }
+        cframe *f = &(*st)[(*n)++];
+        *f = (cframe) { .sa = *sa, .sb = *sb, .meta = meta, .path_len = path_len };
+        if (list_dir(sk_dirstack_top(A), path, &f->a, &f->na) < 0 ||
+            list_dir(sk_dirstack_top(B), path, &f->b, &f->nb) < 0)
+                err(path, "list directory: %m");
+}
+
+/* Compare the trees below the open directories ra and rb (taken over). */
+static void cmp_tree(int ra, int rb) {
+        sk_dirstack A = SK_DIRSTACK_INIT, B = SK_DIRSTACK_INIT;
+        cframe *st = NULL;
+        size_t n = 0, cap = 0;
+        struct stat sa, sb;
+        bool meta;
+        path_set(0, NULL);
+        if (sk_dirstack_push(&A, ra) < 0 || sk_dirstack_push(&B, rb) < 0)
+                exit(2);
+        /* The roots are compared as "." relative to themselves. */
+        if (cmp_entry(ra, rb, ".", "", true, &sa, &sb, &meta))
+                push_frame(&A, &B, &st, &n, &cap, &sa, &sb, meta);
+        while (n > 0) {
+                cframe *f = &st[n - 1];
+                path_set(f->path_len, NULL);
+                if (f->i >= f->na && f->j >= f->nb) {
+                        if (f->meta)
+                                cmp_times(path, &f->sa, &f->sb);
+                        free(f->a);
+                        free(f->b);
+                        n--;
+                        if (n == 0)
+                                break; /* the roots stay on A and B */
+                        if (sk_dirstack_pop(&A) < 0 || sk_dirstack_pop(&B) < 0) {
+                                err(path, "directory moved during the comparison");
+                                break;
+                        }
+                        continue;
+                }
+                int c = f->i >= f->na ? 1 : f->j >= f->nb ? -1 : name_cmp(&f->a[f->i], &f->b[f->j]);
+                char *nm = c <= 0 ? f->a[f->i] : f->b[f->j];
+                char *other = c == 0 ? f->b[f->j] : NULL;
+                if (c <= 0)
+                        f->i++;
+                if (c >= 0)
+                        f->j++;
+                path_set(f->path_len, nm);
+                if (!excluded(path)) {
+                        if (c < 0)
+                                diff(path, "only in A");
+                        else if (c > 0)
+                                diff(path, "only in B");
+                        else if (cmp_entry(sk_dirstack_top(&A), sk_dirstack_top(&B), nm, path, false, &sa, &sb, &meta))
+                                enter(&A, &B, nm, &st, &n, &cap, &sa, &sb, meta);
+                }
+                free(nm);
+                free(other);
+        }
+        while (n > 0) {
+                n--;
+                for (size_t k = st[n].i; k < st[n].na; k++)
+                        free(st[n].a[k]);
+                for (size_t k = st[n].j; k < st[n].nb; k++)
+                        free(st[n].b[k]);
+                free(st[n].a);
+                free(st[n].b);
+        }
+        free(st);
+        sk_dirstack_free(&A);
+        sk_dirstack_free(&B);
 }
 
 static void usage(FILE *f) {
@@ -694,14 +791,14 @@ int main(int argc, char **argv) {
                 usage(stderr);
                 return 2;
         }
-        _cleanup_close_ int ra = open(argv[optind], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        _cleanup_close_ int rb = open(argv[optind + 1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int ra = open(argv[optind], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int rb = open(argv[optind + 1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (ra < 0 || rb < 0) {
                 fprintf(stderr, "treecmp: cannot open %s: %m\n", ra < 0 ? argv[optind] : argv[optind + 1]);
                 return 2;
         }
-        /* The roots are compared as "." relative to themselves. */
-        cmp_entry(ra, rb, ".", "", true);
+        cmp_tree(ra, rb);
+        free(path);
         cmp_links();
         if (hard_error)
                 return 2;

@@ -1081,6 +1081,186 @@ static void test_deep_restore(void **state) {
         sk_restore_result rr;
         assert_int_equal(sk_restore_run(e->repo, res.id, &ro, &rr), -ECANCELED);
         free(dst);
+/* ---- a regular file replaced by a FIFO between the stat and the open ----------------- */
+
+typedef struct swap_ctx {
+        env *e;
+        bool done;
+} swap_ctx;
+
+/* The first progress report comes after the first entry, when every entry of
+ * the directory was stat'ed already: turn two regular files into FIFOs. */
+static swap_ctx *swap_state;
+
+static int swap_to_fifo(const sk_progress *p, void *ud) {
+        swap_ctx *sc = swap_state;
+        (void) p;
+        (void) ud;
+        if (sc->done)
+                return 0;
+        sc->done = true;
+        const char *victims[] = { "zz-big", "zz-small" };
+        for (size_t i = 0; i < 2; i++) {
+                char *path;
+                assert_true(asprintf(&path, "%s/swap/%s", sc->e->src, victims[i]) > 0);
+                assert_int_equal(unlink(path), 0);
+                assert_int_equal(mkfifo(path, 0644), 0);
+                free(path);
+        }
+        return 0;
+}
+
+static void on_problem_swap(const sk_problem *p, void *ud) {
+        problems *pr = ud;
+        on_problem(p, ud);
+        if (p->kind == SK_PROBLEM_WARNING && strstr(p->detail ?: "", "replaced by a non-regular file"))
+                pr->saw_path_with[0] = true;
+}
+
+/* It used to block in open() forever (no writer), holding the repository
+ * lock. Both ways of opening are covered: the walker's own open (a large
+ * file) and the read-ahead's (a small file behind 40 others, so that its
+ * read-ahead starts only after the swap). */
+static void test_fifo_swap(void **state) {
+        env *e = *state;
+        char *dir;
+        assert_true(asprintf(&dir, "%s/swap", e->src) > 0);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+        assert_true(dfd >= 0);
+        for (int i = 0; i < 40; i++) {
+                char name[16];
+                snprintf(name, sizeof(name), "f%02d", i);
+                write_file(dfd, name, "x", 1, 0644);
+        }
+        static uint8_t big[512 << 10];
+        write_file(dfd, "zz-big", big, sizeof(big), 0644);
+        write_file(dfd, "zz-small", "y", 1, 0644);
+        close(dfd);
+
+        const char *srcs[] = { dir };
+        problems pr = {};
+        swap_ctx sc = { .e = e };
+        sk_backup_options o = { .sources = srcs, .n_sources = 1, .hostname = "testhost", .no_parent = true,
+                                .progress = swap_to_fifo, .problem = on_problem_swap, .userdata = &pr };
+        sk_backup_result res;
+        swap_state = &sc;
+        alarm(60); /* a hang fails the test instead of the whole run's timeout */
+        assert_int_equal(sk_backup_run(e->repo, &o, &res), 0);
+        alarm(0);
+        swap_state = NULL;
+        assert_true(sc.done);
+        assert_true(pr.saw_path_with[0]);
+        assert_int_equal(res.warnings, 2);
+        assert_int_equal(res.summary.errors, 0);
+        assert_int_equal(res.summary.files, 40);
+        free(dir);
+}
+
+/* ---- a deep tree: the walk and every reader run without recursion ----------------------- */
+
+static int count_ls(const char *path, const sk_node *node, void *ud) {
+        (void) path;
+        (void) node;
+        (*(size_t *) ud)++;
+        return 0;
+}
+
+/* Deeper than one descriptor per level allows under the limit set here: the
+ * walk used to recurse (a 40,000-deep chain crashed the CLI with SIGSEGV)
+ * holding a descriptor per level (EMFILE here). The readers (ls, diff, check,
+ * stats, prune) recursed too. */
+static void test_deep_tree(void **state) {
+        env *e = *state;
+        const int depth = 3000; /* the 100,000-deep case is tests/integration/test-deep-trees.sh */
+        char *dir;
+        assert_true(asprintf(&dir, "%s/deep", e->tmp) > 0);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        int fd = sk_test_chain(dir, depth, 1);
+        assert_true(fd >= 0);
+        write_file(fd, "leaf", "bottom", 6, 0644);
+        close(fd);
+        /* A small file after "d" in each of the top levels: read ahead when the
+         * walk is at "d", dropped when the level's descriptor is closed deeper
+         * down, then read through the re-opened ('..') descriptor. */
+        const int zlevels = 40;
+        uint64_t zbytes = 0;
+        for (int i = 0; i < zlevels; i++) {
+                char buf[8];
+                size_t len = 1 + (size_t) (i % 7);
+                memset(buf, 'a' + i % 26, len);
+                int z = sk_test_chain(dir, i, 0);
+                assert_true(z >= 0);
+                write_file(z, "z", buf, len, 0644);
+                close(z);
+                zbytes += len;
+        }
+
+        struct rlimit old, lim;
+        assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+        lim = old;
+        lim.rlim_cur = 256;
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+        int fds = sk_test_count_fds();
+
+        problems pr = {};
+        const char *srcs[] = { dir };
+        sk_backup_options o = { .sources = srcs, .n_sources = 1, .hostname = "testhost", .no_parent = true,
+                                .problem = on_problem, .userdata = &pr };
+        sk_backup_result r1, r2;
+        assert_int_equal(sk_backup_run(e->repo, &o, &r1), 0);
+        assert_int_equal(pr.n_err, 0);
+        assert_int_equal(r1.summary.dirs, depth + 1);
+        assert_int_equal(r1.summary.files, 1 + zlevels);
+        assert_int_equal(r1.summary.bytes, 6 + zbytes);
+        for (int i = 0; i < zlevels; i += 13) {
+                /* Each z holds its own level's bytes (not another level's). */
+                char *path = NULL;
+                assert_true(asprintf(&path, "deep") > 0);
+                for (int k = 0; k < i; k++) {
+                        char *np = NULL;
+                        assert_true(asprintf(&np, "%s/d", path) > 0);
+                        free(path);
+                        path = np;
+                }
+                char *zp = NULL;
+                assert_true(asprintf(&zp, "%s/z", path) > 0);
+                sk_node zn = {};
+                assert_int_equal(sk_backup_lookup(e->repo, r1.id, zp, &zn), 0);
+                assert_int_equal(zn.size, 1 + (uint64_t) (i % 7));
+                sk_node_clear(&zn);
+                free(zp);
+                free(path);
+        }
+        /* An incremental backup (parent trees loaded per level) after a change at the bottom. */
+        o.no_parent = false;
+        int c = sk_test_chain(dir, depth, 0);
+        assert_true(c >= 0);
+        write_file(c, "leaf2", "x", 1, 0644);
+        close(c);
+        assert_int_equal(sk_backup_run(e->repo, &o, &r2), 0);
+        assert_int_equal(r2.summary.files_unmodified, 1 + zlevels);
+        assert_int_equal(r2.summary.files_new, 1);
+
+        size_t n = 0;
+        assert_int_equal(sk_ls(e->repo, r1.id, "", true, count_ls, &n), 0);
+        assert_int_equal(n, (size_t) (depth + 2 + zlevels)); /* deep, depth x d, leaf, the z files */
+        sk_diff_result dr;
+        assert_int_equal(sk_diff(e->repo, r1.id, r2.id, NULL, NULL, &dr), 0);
+        assert_int_equal(dr.added, 1);
+        sk_check_options co = {};
+        sk_check_result cr;
+        assert_int_equal(sk_check_run(e->repo, &co, &cr), 0);
+        assert_int_equal(cr.trees, 2 * (depth + 2)); /* every level changed: root, deep, depth x d, twice */
+        sk_stats st;
+        assert_int_equal(sk_stats_compute(e->repo, r2.id, NULL, NULL, &st), 0);
+        assert_int_equal(st.files, 2 + zlevels);
+        sk_prune_options po = {};
+        sk_prune_result pres;
+        assert_int_equal(sk_prune_run(e->repo, &po, &pres), 0);
+        assert_int_equal(sk_test_count_fds(), fds);
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+        free(dir);
 }
 
 int main(void) {
@@ -1093,6 +1273,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_missing_pack_entries_dropped, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_prune_undelete, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_deep_restore, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_fifo_swap, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_deep_tree, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

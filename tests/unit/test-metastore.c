@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -491,6 +492,41 @@ static void test_usage(void **state) {
         free(more);
 }
 
+/* A container's 20,000-deep tree (deep enough for one descriptor per level
+ * to exceed the limit set below; 100,000 levels is the integration-size case): the usage walk (Usage, Commit) and the
+ * removal (Remove) finish with a few descriptors and no stack overflow. They
+ * recursed once per level, holding a descriptor each. */
+static void test_deep_tree(void **state) {
+        fixture *f = *state;
+        const int depth = 20000;
+        prepare(f->s, "a", NULL);
+        char *fs = data_path(f, "a", "fs");
+        int bottom = sk_test_chain(fs, depth, 1);
+        assert_true(bottom >= 0);
+        close(bottom);
+        struct rlimit old, lim;
+        assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+        lim = old;
+        lim.rlim_cur = 256; /* far below one descriptor per level */
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+        int fds = sk_test_count_fds();
+        sk_usage u;
+        assert_int_equal(sk_snapshotter_usage(f->s, "a", &u), 0);
+        assert_int_equal(u.inodes, depth + 1);
+        assert_int_equal(sk_test_count_fds(), fds);
+        assert_int_equal(sk_snapshotter_commit(f->s, "c", "a", NULL, 0), 0);
+        assert_int_equal(sk_snapshotter_usage(f->s, "c", &u), 0);
+        assert_int_equal(u.inodes, depth + 1);
+        char *cfs = data_path(f, "c", "fs");
+        assert_int_equal(sk_snapshotter_remove(f->s, "c"), 0);
+        assert_int_equal(sk_test_count_fds(), fds);
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+        struct stat st;
+        assert_int_equal(stat(cfs, &st), -1);
+        free(fs);
+        free(cfs);
+}
+
 static void test_reopen_persistence(void **state) {
         fixture *f = *state;
         sk_label l[] = { { "containerd.io/gc.root", "x" }, { "k", "v" } };
@@ -787,6 +823,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_crash_leftovers, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_deep_tree, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,30 @@
+/* Hardlinks within one backup run: (dev, ino) -> the content (size, hash,
+ * extents, chunks) already captured for that inode, so later members of a
+ * group are not read again. Internal to backup.c. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backup/tree.h"
+
+typedef struct sk_hl_entry {
+        uint64_t dev, ino;
+        sk_node content;        /* only size/hash/extents/chunks used */
+        bool used;
+} sk_hl_entry;
+
+typedef struct sk_hl_map {
+        sk_hl_entry *e;
+        size_t cap, n;
+} sk_hl_map;
+
+/* The content captured for (dev, ino), borrowed, or NULL. */
+const sk_node *sk_hl_find(const sk_hl_map *m, uint64_t dev, uint64_t ino);
+/* Remember n's content under (n->dev, n->ino) (a copy; the first one stays). */
+int sk_hl_put(sk_hl_map *m, const sk_node *n);
+void sk_hl_free(sk_hl_map *m);
+
+/* Copy the content fields (size, hash, extents, chunks) of src into dst. */
+int sk_node_copy_content(sk_node *dst, const sk_node *src);
