@@ -692,61 +692,6 @@ static int store_tree(const void *buf, size_t len, uint8_t ret_id[SK_TREE_ID_BYT
         return 0;
 }
 
-static int name_cmp(const void *a, const void *b) {
-        return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
-static int read_names(int fd, char ***ret, size_t *ret_n) {
-        int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        if (dfd < 0)
-                return negative_errno();
-        DIR *d = fdopendir(dfd);
-        if (!d) {
-                int r = negative_errno();
-                close(dfd);
-                return r;
-        }
-        rewinddir(d);
-        char **v = NULL;
-        size_t n = 0, cap = 0;
-        int r = 0;
-        for (;;) {
-                errno = 0;
-                struct dirent *de = readdir(d);
-                if (!de) {
-                        if (errno)
-                                r = -errno;
-                        break;
-                }
-                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                        continue;
-                if (n == cap) {
-                        cap = cap ? cap * 2 : 32;
-                        char **nv = realloc(v, cap * sizeof(char *));
-                        if (!nv) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        v = nv;
-                }
-                if (!(v[n] = strdup(de->d_name))) {
-                        r = -ENOMEM;
-                        break;
-                }
-                n++;
-        }
-        closedir(d);
-        if (r < 0) {
-                sk_strv_free(v, n);
-                return r;
-        }
-        if (n > 1)
-                qsort(v, n, sizeof(char *), name_cmp);
-        *ret = v;
-        *ret_n = n;
-        return 0;
-}
-
 /* Close a frame's directory; its read-ahead opens files relative to it. */
 static void frame_close(bctx *c, wframe *f) {
         pf_finish(c, f->pf);
@@ -795,7 +740,7 @@ static int push_dir(bctx *c, wstack *s, int fd, const struct stat *st, sk_node *
         int r = sk_tree_builder_new(&f->b);
         if (r < 0)
                 goto fail;
-        r = read_names(fd, &f->names, &f->n_names);
+        r = sk_dir_names(fd, true, &f->names, &f->n_names);
         if (r < 0) {
                 if (!is_entry_error(r))
                         goto fail;

@@ -34,55 +34,6 @@ static int fail(mctx *c, int r, const char *name, const char *what) {
 
 static bool is_ovl(const char *n) { return strncmp(n, OVL_PREFIX, strlen(OVL_PREFIX)) == 0; }
 
-/* The names of a directory's entries (except . and ..), owned. */
-static int list_names(int dirfd, char ***ret, size_t *ret_n) {
-        int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        DIR *d = fdopendir(fd);
-        if (!d) {
-                int r = negative_errno();
-                close(fd);
-                return r;
-        }
-        char **v = NULL;
-        size_t n = 0, cap = 0;
-        int r = 0;
-        struct dirent *de;
-        errno = 0;
-        while ((de = readdir(d))) {
-                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                        continue;
-                if (n == cap) {
-                        cap = cap ? cap * 2 : 32;
-                        char **nv = realloc(v, cap * sizeof(char *));
-                        if (!nv) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        v = nv;
-                }
-                if (!(v[n] = strdup(de->d_name))) {
-                        r = -ENOMEM;
-                        break;
-                }
-                n++;
-                errno = 0;
-        }
-        if (r == 0 && errno)
-                r = negative_errno();
-        closedir(d);
-        if (r < 0) {
-                for (size_t i = 0; i < n; i++)
-                        free(v[i]);
-                free(v);
-                return r;
-        }
-        *ret = v;
-        *ret_n = n;
-        return 0;
-}
-
 static void free_names(char **v, size_t n) {
         for (size_t i = 0; i < n; i++)
                 free(v[i]);
@@ -248,7 +199,7 @@ static int push_dir(mctx *c, mstack *st, int tfd, int lfd, const char *name, boo
         mframe f = { .tfd = -1, .lfd = -1 };
         if (fstat(ld, &f.lst) < 0 || fstat(td, &f.tst) < 0)
                 return fail(c, negative_errno(), name, "stat");
-        r = list_names(ld, &f.names, &f.n);
+        r = sk_dir_names(ld, false, &f.names, &f.n);
         if (r < 0)
                 return fail(c, r, name, "reading layer directory");
         if (st->n == st->cap) {
@@ -299,7 +250,7 @@ static int apply_tree(mctx *c, int tfd, int lfd) {
                 return -ENOMEM;
         st.cap = 64;
         st.f[0] = (mframe) { .tfd = tfd, .lfd = lfd };
-        int r = list_names(lfd, &st.f[0].names, &st.f[0].n);
+        int r = sk_dir_names(lfd, false, &st.f[0].names, &st.f[0].n);
         if (r < 0) {
                 free(st.f);
                 return fail(c, r, ".", "reading layer directory");

@@ -229,3 +229,59 @@ int sk_rm_rf_at(int dirfd, const char *name) {
 }
 
 int sk_rm_rf(const char *path) { return sk_rm_rf_at(AT_FDCWD, path); }
+
+static int name_cmp(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+int sk_dir_names(int dirfd, bool sorted, char ***ret, size_t *ret_n) {
+        int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                int r = negative_errno();
+                close(fd);
+                return r;
+        }
+        char **v = NULL;
+        size_t n = 0, cap = 0;
+        int r = 0;
+        for (;;) {
+                errno = 0;
+                struct dirent *de = readdir(d);
+                if (!de) {
+                        if (errno)
+                                r = -errno;
+                        break;
+                }
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                        continue;
+                if (n == cap) {
+                        cap = cap ? cap * 2 : 32;
+                        char **nv = realloc(v, cap * sizeof(char *));
+                        if (!nv) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        v = nv;
+                }
+                if (!(v[n] = strdup(de->d_name))) {
+                        r = -ENOMEM;
+                        break;
+                }
+                n++;
+        }
+        closedir(d);
+        if (r < 0) {
+                for (size_t i = 0; i < n; i++)
+                        free(v[i]);
+                free(v);
+                return r;
+        }
+        if (sorted && n > 1)
+                qsort(v, n, sizeof(char *), name_cmp);
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}

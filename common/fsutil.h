@@ -2,6 +2,8 @@
  * and never print. */
 #pragma once
 
+#include <stdbool.h>
+
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -25,6 +27,11 @@ int sk_mkdir_p(const char *path, mode_t mode);
 /* Remove path and everything below it, without following symlinks or
  * crossing into mounted filesystems. A missing path is success. */
 int sk_rm_rf_at(int dirfd, const char *name);
+
+/* The names of directory dirfd's entries except "." and "..", owned (free
+ * each, then the array), in strcmp order if sorted. Reads through a new open
+ * of "." so that dirfd's own offset is untouched. */
+int sk_dir_names(int dirfd, bool sorted, char ***ret, size_t *ret_n);
 int sk_rm_rf(const char *path);
 
 /* write()/pwrite() that retry on EINTR and short writes. */

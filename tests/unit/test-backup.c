@@ -1081,6 +1081,8 @@ static void test_deep_restore(void **state) {
         sk_restore_result rr;
         assert_int_equal(sk_restore_run(e->repo, res.id, &ro, &rr), -ECANCELED);
         free(dst);
+}
+
 /* ---- a regular file replaced by a FIFO between the stat and the open ----------------- */
 
 typedef struct swap_ctx {
