@@ -405,7 +405,9 @@ int sk_prune_run(sk_repo *repo, const sk_prune_options *o, sk_prune_result *ret_
                         readd[n_readd++] = c.packs[i].name;
         }
         if (n_trash) {
-                r = sk_trash_write(repo, now, trash, n_trash);
+                /* The grace period starts now, when the packs leave the index,
+                 * not when prune started (it may have waited for its lock). */
+                r = sk_trash_write(repo, (uint64_t) time(NULL), trash, n_trash);
                 if (r < 0)
                         goto out;
                 if (c.res.next_delete_seconds == 0 || grace < c.res.next_delete_seconds)

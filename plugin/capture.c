@@ -627,6 +627,12 @@ static int backup_one(sk_capture *c, const sk_info *info, const char *chain_id, 
                 errorf(ret_error, "backup of %s failed: %s%s%s", info->name, strerror(-r),
                        *sk_repo_last_error(c->repo) ? ": " : "", sk_repo_last_error(c->repo));
                 post_event(c, "error", info->name, NULL, 0, 0, 0, "backup failed: %s", strerror(-r));
+                /* A failed write (a lost lock, a full store) is sticky in the
+                 * handle, whose index may also name packs that never got an
+                 * index file: the next backup opens a fresh one. */
+                (void) sk_repo_flush(c->repo);
+                sk_repo_free(c->repo);
+                c->repo = NULL;
                 return r;
         }
         r = put_records(c, br.id, info, chain_id, below, below_backups);

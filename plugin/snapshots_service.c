@@ -444,9 +444,18 @@ static int on_update(sk_call *call, const ProtobufCMessage *msg, void *userdata)
                 n_paths = req->update_mask->n_paths;
         }
 
-        sk_info updated = {};
         size_t n_keep;
         const char *const *keep = sk_labels_daemon_keys(&n_keep);
+        /* A path "labels.K" with no value deletes K: snapkeepd's own labels
+         * (the restoring marker, backup records) are not the client's to drop. */
+        for (size_t i = 0; i < n_paths; i++)
+                for (size_t k = 0; k < n_keep; k++)
+                        if (strncmp(paths[i], "labels.", 7) == 0 && strcmp(paths[i] + 7, keep[k]) == 0)
+                                return sk_call_error(call, GRPC_STATUS_INVALID_ARGUMENT,
+                                                     "update %s: label %s is set by snapkeepd only", in.name,
+                                                     keep[k]);
+
+        sk_info updated = {};
         r = sk_snapshotter_update_keep(userdata, &in, paths, n_paths, keep, n_keep, &updated);
         if (r < 0)
                 return fail(call, r, "update %s", in.name);

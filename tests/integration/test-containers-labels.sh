@@ -90,6 +90,13 @@ binfo=$(sk_backend_ctr a info "$(node_backend_key a victim)")
   [ "$(jq -r '.Labels["containerd.io/snapshot/x"] // empty' <<<"$binfo")" = 1 ] &&
   sk_ok "after an Update replacing every label, the snapshot keeps snapkeep.backup=$ID and has the new label" ||
   sk_notok "labels after an Update replacing every label" "$(jq -c .Labels <<<"$binfo")"
+# An Update naming one of snapkeepd's labels with no value deletes it: refused.
+out=$(sk_ctr a snapshots --snapshotter snapkeep label victim "containerd.io/snapshot/snapkeep.backup=" 2>&1); rc=$?
+binfo=$(sk_backend_ctr a info "$(node_backend_key a victim)")
+[ $rc -ne 0 ] && grep -q "set by snapkeepd only" <<<"$out" &&
+  [ "$(jq -r '.Labels["containerd.io/snapshot/snapkeep.backup"] // empty' <<<"$binfo")" = "$ID" ] &&
+  sk_ok "deleting snapkeep.backup through an Update path is refused; the label stays" ||
+  sk_notok "deleting snapkeep.backup through an Update path (exit $rc)" "$out $(jq -c .Labels <<<"$binfo")"
 # (not through sk_check: its subshell would lose the new daemon's pid)
 node_snapkeepd_restart a >/dev/null 2>&1 && sk_ok "snapkeepd restarts" || sk_notok "snapkeepd restarts"
 if [ -n "$(node_backend_key a victim)" ] && node_exec a victim 'cat /work/secret' >/dev/null 2>&1; then

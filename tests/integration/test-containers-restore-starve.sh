@@ -26,7 +26,7 @@ BUILD_DIR=${BUILD_DIR:-$SK_SRC/build}
 SKPREPARE=${SKPREPARE:-$BUILD_DIR/go-bin/skprepare}
 BUILD_DIR=$BUILD_DIR bash "$SK_SRC/tests/go/build.sh" skprepare >/dev/null 2>&1
 [ -x "$SKPREPARE" ] || sk_skip "tests/go/skprepare could not be built (golang-go, containerd Go sources)"
-BOUND_MS=${BOUND_MS:-2000}
+BOUND_MS=${BOUND_MS:-3000}
 
 node_start a --workers 2 || { sk_notok "node A starts"; sk_finish; }
 sk_check "A: import the image" sk_ctr a images import --snapshotter snapkeep "$NODES_IMG_TAR" || sk_finish

@@ -121,10 +121,11 @@ stalled_writers_cases() {
   rm -rf "$T/one-out"
   start=$SECONDS
   "$SNAPKEEP" --no-progress restore "$id" -q --target "$T/one-out" 2>"$T/one-restore.err" & rpid=$!
-  # slow it down: stopped 0.8 s of every second (< the 3 s freshness limit)
+  # slow it down: stopped 0.9 s of every second (< the 3 s freshness limit),
+  # so that even on a quiet machine it outlives the 6 s stale time
   while kill -0 "$rpid" 2>/dev/null; do
-    kill -STOP "$rpid" 2>/dev/null; sleep 0.8; kill -CONT "$rpid" 2>/dev/null; sleep 0.2
-    if [ $prc -lt 0 ] && [ $((SECONDS - start)) -ge 8 ] && kill -0 "$rpid" 2>/dev/null; then
+    kill -STOP "$rpid" 2>/dev/null; sleep 0.9; kill -CONT "$rpid" 2>/dev/null; sleep 0.1
+    if [ $prc -lt 0 ] && [ $((SECONDS - start)) -ge 7 ] && kill -0 "$rpid" 2>/dev/null; then
       sk prune --grace 0 >"$T/one-prune.out" 2>&1; prc=$?
     fi
   done

@@ -806,7 +806,7 @@ static void test_forget_prune(void **state) {
         /* Delayed deletion: the first prune only marks (and repacks), so a
          * backup whose lock was wrongly judged stale loses nothing; one after
          * the grace period deletes. */
-        sk_prune_options po = { .grace_seconds = 2 };
+        sk_prune_options po = { .grace_seconds = 4 };   /* room for a loaded machine */
         sk_prune_result pres;
         assert_int_equal(sk_prune_run(e->repo, &po, &pres), 0);
         assert_true(pres.packs_trashed >= 1);
@@ -816,7 +816,7 @@ static void test_forget_prune(void **state) {
         assert_int_equal(sk_prune_run(e->repo, &po, &pres), 0);
         assert_int_equal(pres.packs_deleted, 0);        /* not yet */
         assert_true(pres.packs_waiting >= 1);
-        sleep(3);
+        sleep(5);
         assert_int_equal(sk_prune_run(e->repo, &po, &pres), 0);
         assert_true(pres.packs_deleted >= 1);
         assert_int_equal(pres.packs_trashed, 0);
