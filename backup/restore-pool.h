@@ -23,7 +23,7 @@
 typedef struct sk_rjob {
         int dirfd;              /* borrowed: the directory stays open until drained */
         const sk_node *node;    /* borrowed: its sk_dir lives until drained */
-        char *path;             /* owned */
+        struct sk_pathnode *dir; /* referenced: where the file goes (for reports) */
         unsigned flags;
         bool overwrite;
         /* results */

@@ -28,6 +28,7 @@
 #include "backup/engine-internal.h"
 #include "backup/fsmeta.h"
 #include "backup/inspect.h"
+#include "backup/pathnode.h"
 #include "backup/restore-pool.h"
 #include "backup/restore.h"
 #include "common/fsutil.h"
@@ -36,7 +37,8 @@
 
 typedef struct hl_rec {
         uint64_t dev, ino;
-        char *path;             /* relative to target; NULL once known bad */
+        sk_pathnode *dir;       /* where the first member is; NULL once known bad */
+        char *name;             /* the first member's name in dir */
         bool used;
 } hl_rec;
 
@@ -72,7 +74,7 @@ typedef struct rctx {
 typedef struct pdir {
         int fd;                 /* owned */
         const sk_node *node;    /* borrowed from a listing in rctx.dead or still being walked */
-        char *path;             /* owned */
+        sk_pathnode *dir;       /* referenced: its path, for reports */
 } pdir;
 
 /* Directories restored between two applications of their metadata. Each
@@ -91,6 +93,14 @@ static void report(rctx *c, sk_problem_kind k, int err, const char *path, const 
         else
                 c->res->warnings++;
         sk_engine_problem(c->o->problem, c->o->userdata, k, err, c->id, path, NULL, blob, detail);
+}
+
+/* report() at dir/name (name NULL: dir itself), for paths remembered as
+ * chains; without memory for the string the problem is still counted. */
+static void report_at(rctx *c, sk_problem_kind k, int err, const sk_pathnode *dir, const char *name,
+                      const char *blob, const char *detail) {
+        _cleanup_free_ char *path = sk_pathnode_join(dir, name);
+        report(c, k, err, path ?: "(path not known: out of memory)", blob, detail);
 }
 
 static int progress(rctx *c) {
@@ -139,19 +149,34 @@ static hl_rec *hl_lookup(rctx *c, uint64_t dev, uint64_t ino, bool insert) {
         return &c->hl[s];
 }
 
+/* The first member of h's group is gone (it failed): the next member
+ * becomes the first. */
+static void hl_forget(hl_rec *h) {
+        sk_pathnode_unref(TAKE_PTR(h->dir));
+        free(TAKE_PTR(h->name));
+}
+
+/* Remember dir/name as h's first member. */
+static int hl_remember(hl_rec *h, sk_pathnode *dir, const char *name) {
+        h->name = strdup(name);
+        if (!h->name)
+                return -ENOMEM;
+        h->dir = sk_pathnode_ref(dir);
+        return 0;
+}
+
 /* Handle finished jobs (main thread only). */
 static void reap(rctx *c, sk_rjob *list) {
         while (list) {
                 sk_rjob *j = list;
                 list = j->next;
                 if (j->err) {
-                        report(c, SK_PROBLEM_ERROR, j->err, j->path, j->blob[0] ? j->blob : NULL, j->detail);
+                        report_at(c, SK_PROBLEM_ERROR, j->err, j->dir, j->node->name, j->blob[0] ? j->blob : NULL,
+                                  j->detail);
                         if (j->node->nlink > 1) {
                                 hl_rec *h = hl_lookup(c, j->node->dev, j->node->ino, false);
-                                if (h && h->path && strcmp(h->path, j->path) == 0) {
-                                        free(h->path);
-                                        h->path = NULL;
-                                }
+                                if (h && h->dir == j->dir && strcmp(h->name, j->node->name) == 0)
+                                        hl_forget(h);
                         }
                 } else {
                         c->res->files++;
@@ -163,14 +188,14 @@ static void reap(rctx *c, sk_rjob *list) {
                                 if (asprintf(&d, "metadata not restored (%s): %s", j->meta_what ?: "?",
                                              strerror(-j->meta_err)) < 0)
                                         d = NULL;
-                                report(c, (j->meta_err == -EPERM || j->meta_err == -EOPNOTSUPP) ? SK_PROBLEM_WARNING
-                                                                                                  : SK_PROBLEM_ERROR,
-                                       j->meta_err, j->path, NULL, d);
+                                report_at(c, (j->meta_err == -EPERM || j->meta_err == -EOPNOTSUPP) ? SK_PROBLEM_WARNING
+                                                                                                     : SK_PROBLEM_ERROR,
+                                          j->meta_err, j->dir, j->node->name, NULL, d);
                                 free(d);
                         }
                 }
                 free(j->detail);
-                free(j->path);
+                sk_pathnode_unref(j->dir);
                 free(j);
         }
 }
@@ -205,7 +230,7 @@ static void hint_packs(rctx *c, const sk_node *node) {
         }
 }
 
-static int submit(rctx *c, int dirfd, const sk_node *node) {
+static int submit(rctx *c, int dirfd, sk_pathnode *dir, const sk_node *node) {
         sk_rpool *p = &c->pool;
         hint_packs(c, node);
         sk_rjob *j = calloc(1, sizeof(*j));
@@ -215,11 +240,7 @@ static int submit(rctx *c, int dirfd, const sk_node *node) {
         j->node = node;
         j->flags = c->flags;
         j->overwrite = c->o->overwrite;
-        j->path = strdup(c->path.p);
-        if (!j->path) {
-                free(j);
-                return -ENOMEM;
-        }
+        j->dir = sk_pathnode_ref(dir);
         pthread_mutex_lock(&p->mu);
         while (p->queued >= RESTORE_QUEUE)
                 pthread_cond_wait(&p->cv_done, &p->mu);
@@ -235,34 +256,6 @@ static int submit(rctx *c, int dirfd, const sk_node *node) {
         pthread_mutex_unlock(&p->mu);
         reap(c, l);
         return 0;
-}
-
-/* Open the directory holding relative path rel (below rootfd) without ever
- * passing a long path to the kernel; *ret_base points into rel. */
-static int open_parent(int rootfd, const char *rel, const char **ret_base) {
-        int fd = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
-        if (fd < 0)
-                return negative_errno();
-        const char *p = rel;
-        for (;;) {
-                const char *slash = strchr(p, '/');
-                if (!slash)
-                        break;
-                _cleanup_free_ char *comp = strndup(p, (size_t) (slash - p));
-                if (!comp) {
-                        close(fd);
-                        return -ENOMEM;
-                }
-                int nfd = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                int r = negative_errno();
-                close(fd);
-                if (nfd < 0)
-                        return r;
-                fd = nfd;
-                p = slash + 1;
-        }
-        *ret_base = p;
-        return fd;
 }
 
 /* Is a (al bytes) at or below b (bl bytes)? Lengths are passed: paths
@@ -373,37 +366,36 @@ static int restore_special(rctx *c, int dirfd, const sk_node *n) {
         return 0;
 }
 
-static int restore_hardlink(rctx *c, int dirfd, const sk_node *n, bool *ret_done) {
+/* n (in dir, open as dirfd) is a member of a hardlink group: link it to
+ * the group's first member (*ret_done), or remember it as the first. */
+static int restore_hardlink(rctx *c, int dirfd, sk_pathnode *dir, const sk_node *n, bool *ret_done) {
         hl_rec *h = hl_lookup(c, n->dev, n->ino, false);
         *ret_done = false;
-        if (!h || !h->path) {
+        if (!h || !h->dir) {
                 h = hl_lookup(c, n->dev, n->ino, true);
                 if (!h)
                         return -ENOMEM;
-                if (!h->path && !(h->path = strdup(c->path.p)))
-                        return -ENOMEM;
-                return 0; /* first member: caller restores the content */
+                return h->dir ? 0 : hl_remember(h, dir, n->name); /* caller restores the content */
         }
         /* The first member may still be in flight, or may have failed. */
         int r = drain(c);
         if (r < 0)
                 return r;
-        if (!h->path) {
-                h->path = strdup(c->path.p);
-                return h->path ? 0 : -ENOMEM;
-        }
-        const char *base;
-        int pfd = open_parent(c->rootfd, h->path, &base);
+        if (!h->dir)
+                return hl_remember(h, dir, n->name);
+        int pfd = sk_pathnode_open(c->rootfd, h->dir);
         if (pfd >= 0) {
-                r = linkat(pfd, base, dirfd, n->name, 0) < 0 ? negative_errno() : 0;
+                /* pfd is O_PATH: linkat() takes it as a directory. */
+                r = linkat(pfd, h->name, dirfd, n->name, 0) < 0 ? negative_errno() : 0;
                 if (r == -EEXIST && c->o->overwrite && unlinkat(dirfd, n->name, 0) >= 0)
-                        r = linkat(pfd, base, dirfd, n->name, 0) < 0 ? negative_errno() : 0;
+                        r = linkat(pfd, h->name, dirfd, n->name, 0) < 0 ? negative_errno() : 0;
                 close(pfd);
         } else
                 r = pfd;
         if (r < 0) {
+                _cleanup_free_ char *first = sk_pathnode_join(h->dir, h->name);
                 char *d = NULL;
-                if (asprintf(&d, "cannot link to %s: %s", h->path, strerror(-r)) < 0)
+                if (asprintf(&d, "cannot link to %s: %s", first ?: "its first member", strerror(-r)) < 0)
                         d = NULL;
                 report(c, SK_PROBLEM_ERROR, r, c->path.p, NULL, d);
                 free(d);
@@ -427,14 +419,14 @@ static int flush_dirs(rctx *c) {
                         char *d = NULL;
                         if (asprintf(&d, "metadata not restored (%s): %s", what ?: "?", strerror(-q)) < 0)
                                 d = NULL;
-                        report(c, (q == -EPERM || q == -EOPNOTSUPP) ? SK_PROBLEM_WARNING : SK_PROBLEM_ERROR, q,
-                               pd->path, NULL, d);
+                        report_at(c, (q == -EPERM || q == -EOPNOTSUPP) ? SK_PROBLEM_WARNING : SK_PROBLEM_ERROR, q,
+                                  pd->dir, NULL, NULL, d);
                         free(d);
                 }
                 c->res->dirs++;
                 c->prog.files_done++;
                 close(pd->fd);
-                free(pd->path);
+                sk_pathnode_unref(pd->dir);
         }
         c->n_pdirs = 0;
         for (size_t i = 0; i < c->n_dead; i++)
@@ -478,6 +470,7 @@ typedef struct rframe {
         int fd;                 /* owned (frame 0: rootfd, borrowed); -1 while closed (FD_WINDOW) */
         const sk_node *node;    /* its entry in the parent's listing; NULL for frame 0 */
         size_t path_old;        /* c->path's length before this directory's name */
+        sk_pathnode *pn;        /* referenced: its path, kept by what outlives the frame */
         bool all;               /* everything below is selected */
         dev_t dev;              /* identity, checked when fd is reopened */
         ino_t ino;
@@ -563,18 +556,24 @@ static int enter_dir(rctx *c, int dirfd, const sk_node *n, size_t path_old, bool
                 report_listing(c, n->subtree, r, detail);
                 d = NULL;
         }
-        if (c->n_frames == c->cap_frames) {
+        sk_pathnode *pn = NULL;
+        r = sk_pathnode_new(c->frames[c->n_frames - 1].pn, n->name, &pn);
+        if (r >= 0 && c->n_frames == c->cap_frames) {
                 size_t cap = c->cap_frames ? c->cap_frames * 2 : 64;
                 rframe *nf = realloc(c->frames, cap * sizeof(rframe));
-                if (!nf) {
-                        sk_dir_free(d);
-                        return -ENOMEM;
-                }
-                c->frames = nf;
-                c->cap_frames = cap;
+                if (nf) {
+                        c->frames = nf;
+                        c->cap_frames = cap;
+                } else
+                        r = -ENOMEM;
+        }
+        if (r < 0) {
+                sk_pathnode_unref(pn);
+                sk_dir_free(d);
+                return r;
         }
         c->frames[c->n_frames++] = (rframe) { .d = d, .fd = TAKE_FD(fd), .node = n, .path_old = path_old,
-                                              .all = all, .dev = st.st_dev, .ino = st.st_ino };
+                                              .pn = pn, .all = all, .dev = st.st_dev, .ino = st.st_ino };
         return bound_fds(c);
 }
 
@@ -596,12 +595,9 @@ static int leave_dir(rctx *c) {
                         c->cap_pdirs = cap;
                 }
         }
-        pdir pd = { .fd = f->fd, .node = f->node, .path = NULL };
-        if (r >= 0 && !(pd.path = strdup(c->path.p)))
-                r = -ENOMEM;
         if (r < 0)
                 return r; /* the frame (and f->fd) is released by walk_abort() */
-        c->pdirs[c->n_pdirs++] = pd;
+        c->pdirs[c->n_pdirs++] = (pdir) { .fd = f->fd, .node = f->node, .dir = TAKE_PTR(f->pn) };
         f->fd = -1; /* owned by the list now */
         sk_pathbuf_pop(&c->path, f->path_old);
         c->n_frames--;
@@ -621,6 +617,7 @@ static void walk_abort(rctx *c) {
                 rframe *f = &c->frames[i];
                 if (i > 0 && f->fd >= 0)
                         close(f->fd);
+                sk_pathnode_unref(f->pn);
                 if (f->d && defer_free(c, f->d) < 0)
                         break; /* defer_free flushed and freed it */
         }
@@ -647,12 +644,18 @@ static int restore_walk(rctx *c, const uint8_t root[SK_TREE_ID_BYTES], bool all)
         }
         c->cap_frames = 64;
         c->frames[0] = (rframe) { .d = d, .fd = c->rootfd, .all = all };
+        r = sk_pathnode_new(NULL, "", &c->frames[0].pn);
+        if (r < 0) {
+                sk_dir_free(d);
+                return r;
+        }
         c->n_frames = 1;
         while (r >= 0 && c->n_frames > 0) {
                 rframe *f = &c->frames[c->n_frames - 1];
                 if (!f->d || f->next == f->d->n) {
                         if (c->n_frames == 1) {
                                 r = defer_free(c, f->d);
+                                sk_pathnode_unref(f->pn);
                                 c->n_frames = 0;
                         } else
                                 r = leave_dir(c);
@@ -660,6 +663,7 @@ static int restore_walk(rctx *c, const uint8_t root[SK_TREE_ID_BYTES], bool all)
                 }
                 const sk_node *n = &f->d->entries[f->next++];
                 int dirfd = f->fd;
+                sk_pathnode *dir = f->pn; /* f moves when frames grow */
                 size_t old;
                 r = sk_pathbuf_push(&c->path, n->name, &old);
                 if (r < 0)
@@ -686,9 +690,9 @@ static int restore_walk(rctx *c, const uint8_t root[SK_TREE_ID_BYTES], bool all)
                                 break; /* an include names something below a file: nothing */
                         bool done = false;
                         if (n->nlink > 1)
-                                r = restore_hardlink(c, dirfd, n, &done);
+                                r = restore_hardlink(c, dirfd, dir, n, &done);
                         if (r >= 0 && !done)
-                                r = submit(c, dirfd, n);
+                                r = submit(c, dirfd, dir, n);
                         break;
                 }
                 case SK_NODE_SOCKET:
@@ -701,7 +705,7 @@ static int restore_walk(rctx *c, const uint8_t root[SK_TREE_ID_BYTES], bool all)
                          * (overlay layers hold such groups): link them alike. */
                         bool done = false;
                         if (n->nlink > 1 && !skip_device(c, n))
-                                r = restore_hardlink(c, dirfd, n, &done);
+                                r = restore_hardlink(c, dirfd, dir, n, &done);
                         if (r >= 0 && !done)
                                 r = restore_special(c, dirfd, n);
                         break;
@@ -854,7 +858,7 @@ out:
         if (c.rootfd >= 0)
                 close(c.rootfd);
         for (size_t i = 0; i < c.hl_cap; i++)
-                free(c.hl[i].path);
+                hl_forget(&c.hl[i]);
         free(c.hl);
         free(c.pdirs); /* empty: flush_dirs() ran after the walk */
         free(c.frames); /* empty: the walk pops or aborts every frame */

@@ -4,7 +4,8 @@
 # non-directory fs, "..", "." and "/" in names, device nodes, setuid and
 # capability files, hardlink groups reaching outside the included tree or
 # mixing a symlink with a file, oversized sizes and counts, type-confused
-# blobs, a 100,000-deep tree (and a 5,000-deep container layer merged), a
+# blobs, a 100,000-deep tree (and a 5,000-deep container layer merged), deep
+# hardlink groups with long names, a
 # container record naming another backup's layers) are restored with
 # `snapkeep restore` (plain, --include, --layer and the merged container
 # restore). After every restore nothing outside the
@@ -186,6 +187,19 @@ if [ $rc -eq 0 ] && [ "$dirs" = 100000 ] && [ "$files" = 1 ] && [ "$(jq .errors 
   ok "a 100,000-deep tree restores with at most 1024 fds ($dirs directories and the file at the bottom)"
 else notok "100,000-deep tree (exit $rc, $dirs dirs, $files files)"; tail -5 "$S/log"; fi
 outside_same "deep tree"
+
+# Remembered paths must not grow as depth x count: 8,000 levels of 255-byte
+# names, each holding a hardlink group of its own. Kept as strings, the
+# groups' first paths alone would take 8,000^2 x 128 bytes (8 GB); the address
+# space here is 2 GiB.
+id=$(hostile deep-links 8000) || notok "skhostile deep-links"
+tgt
+(ulimit -v 2097152 && sk restore "$id" --target "$t" --json) >"$S/links.json" 2>"$S/log"; rc=$?
+dirs=$(jq .dirs "$S/links.json" 2>/dev/null) files=$(jq .files "$S/links.json" 2>/dev/null)
+if [ $rc -eq 0 ] && [ "$dirs" = 8000 ] && [ "$files" = 8000 ] && [ "$(jq .errors "$S/links.json")" = 0 ]; then
+  ok "8,000 levels of 255-byte names, a hardlink group on each, restore in 2 GiB of address space"
+else notok "deep hardlink groups (exit $rc, $dirs dirs, $files files)"; tail -5 "$S/log"; fi
+outside_same "deep hardlink groups"
 
 # The merged container restore walks the layer again (overlay merge; its fd
 # bound is tests/unit/test-overlay-merge.c's test_deep). No fd limit here:

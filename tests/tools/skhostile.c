@@ -29,6 +29,11 @@
  *   type-confused       fs/ holds a directory whose tree id is a data blob
  *                       and a file whose chunk is a tree blob
  *   deep N              fs/d/d/.../d (N levels) with a file at the bottom
+ *   deep-links N        fs/D/D/.../D (N levels, D a 255-byte name), each level
+ *                       holding a file "h" of a hardlink group of its own
+ *                       (nlink 2, the other member absent): a restore that
+ *                       kept each group's first path as a string would
+ *                       hold N^2 x 128 bytes
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -277,6 +282,24 @@ static size_t scenario(const char *what, const char *arg, const char *arg2, sk_n
                 sk_node cur = file("bottom", 0644, "bottom\n");
                 for (long i = 0; i < levels; i++)
                         cur = dir_of("d", &cur, 1);
+                free(cur.name);
+                cur.name = strdup("fs");
+                out[n++] = cur;
+        } else if (!strcmp(what, "deep-links")) {
+                long levels = arg ? strtol(arg, NULL, 10) : 0;
+                if (levels < 1)
+                        die(-EINVAL, "deep-links N");
+                char name[256];
+                memset(name, 'D', 255);
+                name[255] = 0;
+                sk_node h = file("h", 0644, "h\n");
+                h.nlink = 2;
+                sk_node cur = dir_of(name, &h, 1);
+                for (long i = 1; i < levels; i++) {
+                        sk_node e[2] = { cur, file("h", 0644, "h\n") }; /* sorted: 'D' < 'h' */
+                        e[1].nlink = 2;
+                        cur = dir_of(name, e, 2);
+                }
                 free(cur.name);
                 cur.name = strdup("fs");
                 out[n++] = cur;

@@ -187,7 +187,7 @@ static void test_determinism(void **state) {
         assert_int_equal(sk_tree_builder_finish(b, mem_put, s, id2), -EEXIST);
         /* Empty directory: a valid empty leaf. */
         assert_int_equal(sk_tree_builder_finish(b, mem_put, s, id2), 0);
-        size_t len;
+        size_t len = 0;
         const void *buf = mem_get(s, id2, &len);
         sk_tree *t = NULL;
         assert_non_null(buf);
@@ -211,7 +211,7 @@ static void add_many(sk_tree_builder *b, size_t count, const char *extra) {
 }
 
 static size_t collect(mem_store *s, const uint8_t id[32], uint8_t parts[][32], size_t max, size_t *ret_entries) {
-        size_t len;
+        size_t len = 0;
         const void *buf = mem_get(s, id, &len);
         sk_tree *t = NULL;
         assert_non_null(buf);
@@ -278,7 +278,7 @@ static void test_reject(void **state) {
         sk_node v[8];
         size_t n = make_nodes(v);
         uint8_t *buf = NULL;
-        size_t len;
+        size_t len = 0;
         sk_tree *t = NULL;
         assert_int_equal(sk_tree_encode_leaf(v, n, (void **) &buf, &len), 0);
         /* Every truncation and any trailing byte is rejected. */
@@ -337,7 +337,7 @@ static void test_xattr_count_bound(void **state) {
         (void) state;
         sk_node n = { .type = SK_NODE_DIR, .mode = 0755, .name = (char *) "d" };
         uint8_t *buf;
-        size_t len;
+        size_t len = 0;
         assert_int_equal(sk_tree_encode_leaf(&n, 1, (void **) &buf, &len), 0);
         /* header 12, rec_len 4, type 1, flags 1, name_len 2, name 1, fixed fields 84 */
         size_t nx = 12 + 4 + 4 + 1 + 84;
