@@ -18,9 +18,12 @@
 typedef struct sk_dir {
         sk_node *entries;
         size_t n;
+        size_t footprint;       /* sk_tree_footprint of its blobs, summed */
 } sk_dir;
 
-void sk_dir_free(sk_dir *d);
+sk_dir *sk_dir_free(sk_dir *d);
+/* The detail of a walk stopped by SK_WALK_HELD_MAX (caller frees; NULL without memory). */
+char *sk_engine_held_detail(void);
 /* Load and decode one tree blob (leaf or split; parts not followed). On
  * failure *ret_detail (may be NULL) receives an owned message naming it. */
 int sk_tree_blob_load(sk_repo *repo, const uint8_t id[SK_TREE_ID_BYTES], sk_tree **ret, char **ret_detail);

@@ -8,13 +8,14 @@
 #include "backup/engine-internal.h"
 #include "common/macro.h"
 
-void sk_dir_free(sk_dir *d) {
+sk_dir *sk_dir_free(sk_dir *d) {
         if (!d)
-                return;
+                return NULL;
         for (size_t i = 0; i < d->n; i++)
                 sk_node_clear(&d->entries[i]);
         free(d->entries);
         free(d);
+        return NULL;
 }
 
 char *sk_engine_detail(sk_repo *repo, const char *fmt, ...) {
@@ -56,8 +57,17 @@ int sk_tree_blob_load(sk_repo *repo, const uint8_t id[SK_TREE_ID_BYTES], sk_tree
         return r;
 }
 
+char *sk_engine_held_detail(void) {
+        char *d = NULL;
+        if (asprintf(&d, "directory listings held along this path would exceed %zu MiB (a listing repeated down a deep path?)",
+                     SK_WALK_HELD_MAX >> 20) < 0)
+                d = NULL;
+        return d;
+}
+
 static int dir_take(sk_dir *d, sk_tree *t, size_t *cap) {
         size_t n = sk_tree_n_entries(t);
+        d->footprint += sk_tree_footprint(t);
         if (d->n + n > *cap) {
                 size_t nc = MAX(*cap * 2, d->n + n);
                 sk_node *e = realloc(d->entries, nc * sizeof(sk_node));

@@ -68,6 +68,7 @@ typedef struct rctx {
         size_t n_frames, cap_frames;
         sk_dir **dead;
         size_t n_dead, cap_dead;
+        size_t held;            /* footprint of the listings in frames and dead */
 } rctx;
 
 /* A restored directory waiting for its metadata. */
@@ -282,13 +283,16 @@ static bool skip_device(rctx *c, const sk_node *n) {
 static int plan_tree(rctx *c, const uint8_t tree[SK_TREE_ID_BYTES]) {
         typedef struct { sk_dir *d; size_t next; } pframe;
         pframe *st = NULL;
-        size_t n = 0, cap = 0;
+        size_t n = 0, cap = 0, held = 0;
         int r = 0;
         const uint8_t *id = tree;
         for (;;) {
                 if (id) {
                         sk_dir *d = NULL;
-                        if (n <= SK_RESTORE_MAX_DEPTH && sk_dir_load(c->repo, id, &d, NULL) >= 0) {
+                        if (n <= SK_RESTORE_MAX_DEPTH && sk_dir_load(c->repo, id, &d, NULL) >= 0 &&
+                            held + d->footprint > SK_WALK_HELD_MAX)
+                                d = sk_dir_free(d); /* left for the restore to report */
+                        if (d) {
                                 if (n == cap) {
                                         size_t nc = cap ? cap * 2 : 64;
                                         pframe *ns = realloc(st, nc * sizeof(*st));
@@ -301,6 +305,7 @@ static int plan_tree(rctx *c, const uint8_t tree[SK_TREE_ID_BYTES]) {
                                         cap = nc;
                                 }
                                 st[n++] = (pframe) { d, 0 };
+                                held += d->footprint;
                         }
                         id = NULL;
                 }
@@ -308,6 +313,7 @@ static int plan_tree(rctx *c, const uint8_t tree[SK_TREE_ID_BYTES]) {
                         break;
                 pframe *f = &st[n - 1];
                 if (f->next == f->d->n) {
+                        held -= f->d->footprint;
                         sk_dir_free(f->d);
                         n--;
                         continue;
@@ -407,6 +413,13 @@ static int restore_hardlink(rctx *c, int dirfd, sk_pathnode *dir, const sk_node 
         return 0;
 }
 
+/* Free a listing counted in c->held. */
+static void listing_free(rctx *c, sk_dir *d) {
+        if (d)
+                c->held -= d->footprint;
+        sk_dir_free(d);
+}
+
 /* Drain the pool, then apply the metadata of every directory waiting for it
  * (children before parents, as they finished) and free the listings. */
 static int flush_dirs(rctx *c) {
@@ -430,7 +443,7 @@ static int flush_dirs(rctx *c) {
         }
         c->n_pdirs = 0;
         for (size_t i = 0; i < c->n_dead; i++)
-                sk_dir_free(c->dead[i]);
+                listing_free(c, c->dead[i]);
         c->n_dead = 0;
         return r;
 }
@@ -443,7 +456,7 @@ static int defer_free(rctx *c, sk_dir *d) {
                 sk_dir **nd = realloc(c->dead, cap * sizeof(sk_dir *));
                 if (!nd) {
                         int r = flush_dirs(c);
-                        sk_dir_free(d);
+                        listing_free(c, d);
                         return r < 0 ? r : -ENOMEM;
                 }
                 c->dead = nd;
@@ -551,6 +564,11 @@ static int enter_dir(rctx *c, int dirfd, const sk_node *n, size_t path_old, bool
                 free(detail);
                 return r;
         }
+        if (r >= 0 && c->held + d->footprint > SK_WALK_HELD_MAX) {
+                d = sk_dir_free(d);
+                r = -E2BIG;
+                detail = sk_engine_held_detail();
+        }
         if (r < 0) {
                 /* Its own metadata is still applied: it stays as an empty directory. */
                 report_listing(c, n->subtree, r, detail);
@@ -572,6 +590,8 @@ static int enter_dir(rctx *c, int dirfd, const sk_node *n, size_t path_old, bool
                 sk_dir_free(d);
                 return r;
         }
+        if (d)
+                c->held += d->footprint;
         c->frames[c->n_frames++] = (rframe) { .d = d, .fd = TAKE_FD(fd), .node = n, .path_old = path_old,
                                               .pn = pn, .all = all, .dev = st.st_dev, .ino = st.st_ino };
         return bound_fds(c);
@@ -644,6 +664,7 @@ static int restore_walk(rctx *c, const uint8_t root[SK_TREE_ID_BYTES], bool all)
         }
         c->cap_frames = 64;
         c->frames[0] = (rframe) { .d = d, .fd = c->rootfd, .all = all };
+        c->held += d->footprint;
         r = sk_pathnode_new(NULL, "", &c->frames[0].pn);
         if (r < 0) {
                 sk_dir_free(d);

@@ -563,6 +563,7 @@ struct sk_tree {
         size_t n_entries;
         uint8_t (*parts)[SK_TREE_ID_BYTES];
         size_t n_parts;
+        size_t footprint;
 };
 
 sk_tree *sk_tree_free(sk_tree *t) {
@@ -595,6 +596,9 @@ int sk_tree_decode(const void *buf, size_t len, sk_tree **ret_tree) {
         if (!t)
                 return -ENOMEM;
         t->kind = kind;
+        /* The encoded bytes stand for what entries point to (names, chunks,
+         * xattrs, all copied out); the node array comes on top. */
+        t->footprint = sizeof(*t) + len + (kind == KIND_LEAF ? (size_t) count * sizeof(sk_node) : 0);
         int rr = -EBADMSG;
         if (kind == KIND_SPLIT) {
                 if (count < 2 || (uint64_t) count * SK_TREE_ID_BYTES != len - r.off)
@@ -640,6 +644,8 @@ fail:
 }
 
 bool sk_tree_is_split(const sk_tree *t) { return t->kind == KIND_SPLIT; }
+
+size_t sk_tree_footprint(const sk_tree *t) { return t->footprint; }
 size_t sk_tree_n_entries(const sk_tree *t) { return t->n_entries; }
 const sk_node *sk_tree_entry(const sk_tree *t, size_t i) { return i < t->n_entries ? &t->entries[i] : NULL; }
 size_t sk_tree_n_parts(const sk_tree *t) { return t->n_parts; }

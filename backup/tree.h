@@ -26,6 +26,14 @@
  * error), readers reject deeper trees (-EBADMSG). Walks use explicit stacks,
  * so this bounds their memory, not C stack. */
 #define SK_TREE_MAX_DEPTH 131072u
+/* Decoded listings a walk may hold at once along one path (sk_tree_footprint
+ * summed over its stack). The depth bound alone does not bound memory: a
+ * repository writer can name the same big part of a split directory at
+ * every level of a deep chain, so a few MiB stored cost depth x MiB decoded.
+ * A walk that would exceed this reports the directory it was entering as
+ * unreadable (-E2BIG) and goes on with its siblings. Trees that real
+ * filesystems produce stay far below it. */
+#define SK_WALK_HELD_MAX ((size_t) 512 << 20)
 #define SK_CONTENT_HASH_BYTES 32
 
 typedef enum sk_node_type {
@@ -113,6 +121,8 @@ sk_tree *sk_tree_free(sk_tree *t);
 /* A leaf tree holds entries; a split tree (huge directory) holds the ids of
  * its part trees, each a leaf, whose entries concatenated are the directory. */
 bool sk_tree_is_split(const sk_tree *t);
+/* Memory the decoded tree holds, about (what SK_WALK_HELD_MAX counts). */
+size_t sk_tree_footprint(const sk_tree *t);
 size_t sk_tree_n_entries(const sk_tree *t);
 /* Borrowed, valid until sk_tree_free(). Sorted by name bytes. */
 const sk_node *sk_tree_entry(const sk_tree *t, size_t i);

@@ -29,6 +29,7 @@ struct sk_treewalk {
         uint64_t left[2];       /* sub of the last LEAVE */
         sk_pathbuf pb;
         char *detail;
+        size_t held;            /* sk_tree_footprint of every frame's trees */
 };
 
 int sk_treewalk_new(sk_repo *repo, const uint8_t root[SK_TREE_ID_BYTES], const char *prefix, sk_treewalk **ret) {
@@ -50,7 +51,12 @@ int sk_treewalk_new(sk_repo *repo, const uint8_t root[SK_TREE_ID_BYTES], const c
         return 0;
 }
 
-static void frame_clear(wframe *f) {
+static size_t tree_held(const sk_tree *t) {
+        return t ? sk_tree_footprint(t) : 0;
+}
+
+static void frame_clear(sk_treewalk *w, wframe *f) {
+        w->held -= tree_held(f->split) + tree_held(f->leaf);
         sk_tree_free(f->split);
         sk_tree_free(f->leaf);
         free(f->last);
@@ -60,7 +66,7 @@ sk_treewalk *sk_treewalk_free(sk_treewalk *w) {
         if (!w)
                 return NULL;
         while (w->n > 0)
-                frame_clear(&w->f[--w->n]);
+                frame_clear(w, &w->f[--w->n]);
         free(w->f);
         free(w->pb.p);
         free(w->detail);
@@ -78,6 +84,16 @@ static void set_detail(sk_treewalk *w, char *d) {
         w->detail = d;
 }
 
+/* Count t against SK_WALK_HELD_MAX: -E2BIG (detail set) if it would exceed it. */
+static int hold(sk_treewalk *w, const sk_tree *t) {
+        if (w->held + sk_tree_footprint(t) > SK_WALK_HELD_MAX) {
+                set_detail(w, sk_engine_held_detail());
+                return -E2BIG;
+        }
+        w->held += sk_tree_footprint(t);
+        return 0;
+}
+
 /* Load the first leaf of a directory into f (zeroed but for node/path_len). */
 static int frame_load(sk_treewalk *w, wframe *f, const uint8_t id[SK_TREE_ID_BYTES]) {
         char *d = NULL;
@@ -86,6 +102,11 @@ static int frame_load(sk_treewalk *w, wframe *f, const uint8_t id[SK_TREE_ID_BYT
         set_detail(w, d);
         if (r < 0)
                 return r;
+        r = hold(w, t);
+        if (r < 0) {
+                sk_tree_free(t);
+                return r;
+        }
         if (sk_tree_is_split(t))
                 f->split = t;
         else
@@ -104,13 +125,18 @@ static int frame_next_part(sk_treewalk *w, wframe *f) {
                 if (!f->last)
                         return -ENOMEM;
         }
+        w->held -= tree_held(f->leaf);
         f->leaf = sk_tree_free(f->leaf);
         f->i = 0;
         char *d = NULL;
         int r = sk_tree_blob_load(w->repo, id, &f->leaf, &d);
         set_detail(w, d);
-        if (r < 0)
+        if (r >= 0)
+                r = hold(w, f->leaf);
+        if (r < 0) {
+                f->leaf = sk_tree_free(f->leaf);
                 return r;
+        }
         f->part++;
         char hex[SK_TREE_ID_BYTES * 2 + 1];
         const char *why = NULL;
@@ -197,13 +223,13 @@ int sk_treewalk_step(sk_treewalk *w, sk_walk_item *it) {
                         const sk_node *node = f->node;
                         if (r < 0) {
                                 /* A part failed: the directory is unreadable from here on. */
-                                frame_clear(f);
+                                frame_clear(w, f);
                                 w->n--;
                                 unreadable(w, it, node, r);
                                 return 0;
                         }
                         uint64_t sub[2] = { f->acc[0], f->acc[1] };
-                        frame_clear(f);
+                        frame_clear(w, f);
                         w->n--;
                         memcpy(w->left, sub, sizeof(sub));
                         *it = (sk_walk_item) { .event = SK_WALK_LEAVE, .node = node, .path = w->pb.p,

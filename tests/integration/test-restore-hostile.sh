@@ -5,7 +5,7 @@
 # capability files, hardlink groups reaching outside the included tree or
 # mixing a symlink with a file, oversized sizes and counts, type-confused
 # blobs, a 100,000-deep tree (and a 5,000-deep container layer merged), deep
-# hardlink groups with long names, a
+# hardlink groups with long names, a split listing repeated down a deep path, a
 # container record naming another backup's layers) are restored with
 # `snapkeep restore` (plain, --include, --layer and the merged container
 # restore). After every restore nothing outside the
@@ -200,6 +200,21 @@ if [ $rc -eq 0 ] && [ "$dirs" = 8000 ] && [ "$files" = 8000 ] && [ "$(jq .errors
   ok "8,000 levels of 255-byte names, a hardlink group on each, restore in 2 GiB of address space"
 else notok "deep hardlink groups (exit $rc, $dirs dirs, $files files)"; tail -5 "$S/log"; fi
 outside_same "deep hardlink groups"
+
+# Listings held along one path are bounded too (SK_WALK_HELD_MAX): 1,000
+# levels naming the same split-directory parts (2 MiB stored, ~2 GiB decoded
+# along the path). The restore stops descending where the bound is reached,
+# naming it, instead of running out of memory (as it did before).
+id=$(hostile deep-wide 1000) || notok "skhostile deep-wide"
+tgt
+inc="fs$(printf '/z%.0s' $(seq 999))"
+(ulimit -v 2097152 && sk restore "$id" --target "$t" --include "$inc" --json) >"$S/wide.json" 2>"$S/log"; rc=$?
+dirs=$(jq .dirs "$S/wide.json" 2>/dev/null)
+if [ $rc -eq 4 ] && [ "$(jq .errors "$S/wide.json")" = 1 ] && [ "${dirs:-0}" -ge 100 ] && [ "$dirs" -lt 1000 ] &&
+   grep -q "directory listings held along this path would exceed 512 MiB" "$S/log"; then
+  ok "a listing repeated 1,000 levels deep: restored down to the memory bound ($dirs levels), then a named error"
+else notok "deep repeated listings (exit $rc, $dirs dirs)"; tail -3 "$S/log" | cut -c1-300; fi
+outside_same "deep repeated listings"
 
 # The merged container restore walks the layer again (overlay merge; its fd
 # bound is tests/unit/test-overlay-merge.c's test_deep). No fd limit here:

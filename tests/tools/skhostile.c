@@ -34,6 +34,10 @@
  *                       (nlink 2, the other member absent): a restore that
  *                       kept each group's first path as a string would
  *                       hold N^2 x 128 bytes
+ *   deep-wide N         fs/z/z/.../z (N levels), each level a split directory
+ *                       of the same 4,000 files (same inodes, long names) and
+ *                       "z": every level names the same part blobs, so a few
+ *                       MiB stored decode to N x ~2.5 MiB along one path
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -179,6 +183,36 @@ static void patch_name(void *buf, size_t len, const char *from, const char *to) 
         memcpy(p + 2, to, l);
 }
 
+static int store_tree(const void *buf, size_t len, uint8_t ret_id[SK_TREE_ID_BYTES], void *userdata) {
+        (void) userdata;
+        put(SK_BLOB_TREE, buf, len, ret_id);
+        return 0;
+}
+
+/* One level of deep-wide: the shared files and, unless sub is NULL, "z". */
+static sk_node wide_level(sk_node *sub) {
+        sk_tree_builder *b = NULL;
+        if (sk_tree_builder_new(&b) < 0)
+                die(-ENOMEM, "tree builder");
+        for (int i = 0; i < 4000; i++) {
+                char name[256];
+                snprintf(name, sizeof(name), "f%05d-%0240d", i, 0);
+                sk_node f = node(name, SK_NODE_FILE, 0644);
+                f.ino = 500000 + (uint64_t) i; /* the same at every level: parts are shared */
+                content_hash("", 0, 0, f.content_hash);
+                if (sk_tree_builder_add(b, &f) < 0)
+                        die(-ENOMEM, "tree builder add");
+        }
+        if (sub && sk_tree_builder_add(b, sub) < 0)
+                die(-ENOMEM, "tree builder add");
+        sk_node d = node("z", SK_NODE_DIR, 0755);
+        int r = sk_tree_builder_finish(b, store_tree, NULL, d.subtree);
+        if (r < 0)
+                die(r, "tree builder finish");
+        sk_tree_builder_free(b);
+        return d;
+}
+
 static size_t scenario(const char *what, const char *arg, const char *arg2, sk_node *out) {
         size_t n = 0;
         if (!strcmp(what, "fs-symlink")) {
@@ -300,6 +334,16 @@ static size_t scenario(const char *what, const char *arg, const char *arg2, sk_n
                         e[1].nlink = 2;
                         cur = dir_of(name, e, 2);
                 }
+                free(cur.name);
+                cur.name = strdup("fs");
+                out[n++] = cur;
+        } else if (!strcmp(what, "deep-wide")) {
+                long levels = arg ? strtol(arg, NULL, 10) : 0;
+                if (levels < 1)
+                        die(-EINVAL, "deep-wide N");
+                sk_node cur = wide_level(NULL);
+                for (long i = 1; i < levels; i++)
+                        cur = wide_level(&cur);
                 free(cur.name);
                 cur.name = strdup("fs");
                 out[n++] = cur;
