@@ -109,6 +109,7 @@ typedef struct bctx {
         uint64_t last_progress_bytes;
         sk_progress prog;
         sk_hl_map hl;
+        size_t pdir_held;       /* footprint of the frames' parent listings */
         dev_t source_dev;
         /* Chunk list being built for the current file. */
         sk_chunk_ref *chunks;
@@ -706,6 +707,8 @@ static void frame_free(bctx *c, wframe *f) {
         sk_strv_free(f->names, f->n_names);
         free(f->sts);
         free(f->errs);
+        if (f->pdir)
+                c->pdir_held -= f->pdir->footprint;
         sk_dir_free(f->pdir);
         sk_tree_builder_free(f->b);
         sk_node_clear(&f->node);
@@ -737,6 +740,11 @@ static int push_dir(bctx *c, wstack *s, int fd, const struct stat *st, sk_node *
         memset(node, 0, sizeof(*node));
         if (pnode && pnode->type == SK_NODE_DIR && sk_dir_load(c->repo, pnode->subtree, &f->pdir, NULL) < 0)
                 f->pdir = NULL; /* unreadable parent tree: just read everything */
+        /* The parent backup's listings only spare reads: past SK_WALK_HELD_MAX
+         * along the path (a parent repeating a listing down a deep chain),
+         * this directory is read as if new rather than held. */
+        if (f->pdir && sk_held_add(&c->pdir_held, f->pdir->footprint) < 0)
+                f->pdir = sk_dir_free(f->pdir);
         int r = sk_tree_builder_new(&f->b);
         if (r < 0)
                 goto fail;

@@ -120,7 +120,10 @@ static int walk_tree(cctx *c, const uint8_t id[32]) {
                         }
                         char hex[65];
                         sk_hex(n->subtree, 32, hex);
-                        sk_idmap_find(&c->trees, n->subtree)->a = 2;
+                        /* Over the walk's memory bound the tree itself may be
+                         * fine (and readable by a shorter path): not damaged. */
+                        if (it.error != -E2BIG)
+                                sk_idmap_find(&c->trees, n->subtree)->a = 2;
                         problem(c, SK_PROBLEM_ERROR, it.error, c->backup, it.path, NULL, hex, it.detail);
                         continue;
                 }

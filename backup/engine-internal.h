@@ -22,6 +22,9 @@ typedef struct sk_dir {
 } sk_dir;
 
 sk_dir *sk_dir_free(sk_dir *d);
+/* Count footprint bytes more in *held, a walk's listings held along one
+ * path: -E2BIG (nothing counted) if that would pass SK_WALK_HELD_MAX. */
+int sk_held_add(size_t *held, size_t footprint);
 /* The detail of a walk stopped by SK_WALK_HELD_MAX (caller frees; NULL without memory). */
 char *sk_engine_held_detail(void);
 /* Load and decode one tree blob (leaf or split; parts not followed). On

@@ -57,6 +57,13 @@ int sk_tree_blob_load(sk_repo *repo, const uint8_t id[SK_TREE_ID_BYTES], sk_tree
         return r;
 }
 
+int sk_held_add(size_t *held, size_t footprint) {
+        if (footprint > SK_WALK_HELD_MAX - *held)
+                return -E2BIG;
+        *held += footprint;
+        return 0;
+}
+
 char *sk_engine_held_detail(void) {
         char *d = NULL;
         if (asprintf(&d, "directory listings held along this path would exceed %zu MiB (a listing repeated down a deep path?)",

@@ -281,6 +281,7 @@ typedef struct dframe {
 typedef struct dstack {
         dframe *f;
         size_t n, cap;
+        size_t held;            /* footprint of the frames' listings (SK_WALK_HELD_MAX) */
 } dstack;
 
 /* Push the pair (a, b) unless the ids are equal (nothing changed below). */
@@ -301,8 +302,11 @@ static int d_push(dctx *c, dstack *s, const uint8_t a[SK_TREE_ID_BYTES], const u
         int r = sk_dir_load(c->repo, a, &f.da, NULL);
         if (r >= 0)
                 r = sk_dir_load(c->repo, b, &f.db, NULL);
+        if (r >= 0)
+                r = sk_held_add(&s->held, f.da->footprint + f.db->footprint);
         if (r < 0) {
                 sk_dir_free(f.da);
+                sk_dir_free(f.db);
                 return r;
         }
         s->f[s->n++] = f;
@@ -319,6 +323,7 @@ static int d_tree(dctx *c, const uint8_t a[SK_TREE_ID_BYTES], const uint8_t b[SK
                 sk_dir *da = f->da, *db = f->db;
                 sk_pathbuf_pop(&c->pb, f->path_len);
                 if (f->i >= da->n && f->j >= db->n) {
+                        s.held -= da->footprint + db->footprint;
                         sk_dir_free(da);
                         sk_dir_free(db);
                         s.n--;

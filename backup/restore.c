@@ -290,13 +290,14 @@ static int plan_tree(rctx *c, const uint8_t tree[SK_TREE_ID_BYTES]) {
                 if (id) {
                         sk_dir *d = NULL;
                         if (n <= SK_RESTORE_MAX_DEPTH && sk_dir_load(c->repo, id, &d, NULL) >= 0 &&
-                            held + d->footprint > SK_WALK_HELD_MAX)
+                            sk_held_add(&held, d->footprint) < 0)
                                 d = sk_dir_free(d); /* left for the restore to report */
                         if (d) {
                                 if (n == cap) {
                                         size_t nc = cap ? cap * 2 : 64;
                                         pframe *ns = realloc(st, nc * sizeof(*st));
                                         if (!ns) {
+                                                held -= d->footprint;
                                                 sk_dir_free(d);
                                                 r = -ENOMEM;
                                                 break;
@@ -305,7 +306,6 @@ static int plan_tree(rctx *c, const uint8_t tree[SK_TREE_ID_BYTES]) {
                                         cap = nc;
                                 }
                                 st[n++] = (pframe) { d, 0 };
-                                held += d->footprint;
                         }
                         id = NULL;
                 }
@@ -564,9 +564,17 @@ static int enter_dir(rctx *c, int dirfd, const sk_node *n, size_t path_old, bool
                 free(detail);
                 return r;
         }
-        if (r >= 0 && c->held + d->footprint > SK_WALK_HELD_MAX) {
+        /* Listings of finished directories wait for the next batch: free
+         * them first, so that only the path's own listings count. */
+        if (r >= 0 && c->held + d->footprint > SK_WALK_HELD_MAX && c->n_dead > 0) {
+                r = flush_dirs(c);
+                if (r < 0) {
+                        sk_dir_free(d);
+                        return r;
+                }
+        }
+        if (r >= 0 && (r = sk_held_add(&c->held, d->footprint)) < 0) {
                 d = sk_dir_free(d);
-                r = -E2BIG;
                 detail = sk_engine_held_detail();
         }
         if (r < 0) {
@@ -587,11 +595,9 @@ static int enter_dir(rctx *c, int dirfd, const sk_node *n, size_t path_old, bool
         }
         if (r < 0) {
                 sk_pathnode_unref(pn);
-                sk_dir_free(d);
+                listing_free(c, d);
                 return r;
         }
-        if (d)
-                c->held += d->footprint;
         c->frames[c->n_frames++] = (rframe) { .d = d, .fd = TAKE_FD(fd), .node = n, .path_old = path_old,
                                               .pn = pn, .all = all, .dev = st.st_dev, .ino = st.st_ino };
         return bound_fds(c);
@@ -638,8 +644,8 @@ static void walk_abort(rctx *c) {
                 if (i > 0 && f->fd >= 0)
                         close(f->fd);
                 sk_pathnode_unref(f->pn);
-                if (f->d && defer_free(c, f->d) < 0)
-                        break; /* defer_free flushed and freed it */
+                if (f->d)
+                        (void) defer_free(c, f->d); /* on failure it flushed and freed it */
         }
         c->n_frames = 0;
 }
@@ -663,13 +669,16 @@ static int restore_walk(rctx *c, const uint8_t root[SK_TREE_ID_BYTES], bool all)
                 return -ENOMEM;
         }
         c->cap_frames = 64;
-        c->frames[0] = (rframe) { .d = d, .fd = c->rootfd, .all = all };
-        c->held += d->footprint;
         r = sk_pathnode_new(NULL, "", &c->frames[0].pn);
         if (r < 0) {
                 sk_dir_free(d);
                 return r;
         }
+        /* The root listing is held whatever its size: without it there is nothing to do. */
+        c->held += d->footprint;
+        c->frames[0].d = d;
+        c->frames[0].fd = c->rootfd;
+        c->frames[0].all = all;
         c->n_frames = 1;
         while (r >= 0 && c->n_frames > 0) {
                 rframe *f = &c->frames[c->n_frames - 1];

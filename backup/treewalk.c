@@ -86,12 +86,10 @@ static void set_detail(sk_treewalk *w, char *d) {
 
 /* Count t against SK_WALK_HELD_MAX: -E2BIG (detail set) if it would exceed it. */
 static int hold(sk_treewalk *w, const sk_tree *t) {
-        if (w->held + sk_tree_footprint(t) > SK_WALK_HELD_MAX) {
+        int r = sk_held_add(&w->held, sk_tree_footprint(t));
+        if (r < 0)
                 set_detail(w, sk_engine_held_detail());
-                return -E2BIG;
-        }
-        w->held += sk_tree_footprint(t);
-        return 0;
+        return r;
 }
 
 /* Load the first leaf of a directory into f (zeroed but for node/path_len). */

@@ -409,6 +409,9 @@ int sk_cmd_diff(sk_cli *cli, int argc, char **argv) {
                 sk_json_kv_u64(j, "metadata", res.metadata);
                 sk_json_end_object(j);
         }
+        if (r == -E2BIG)
+                return sk_cli_fail(cli, r, "cannot compare backups %.16s and %.16s: directory listings along one path "
+                                   "would exceed %zu MiB of memory", a, b, SK_WALK_HELD_MAX >> 20);
         if (r < 0)
                 return sk_cli_fail(cli, r, "cannot compare backups %.16s and %.16s", a, b);
         if (!cli->json && !cli->quiet)
