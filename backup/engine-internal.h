@@ -25,8 +25,11 @@ sk_dir *sk_dir_free(sk_dir *d);
 /* Count footprint bytes more in *held, a walk's listings held along one
  * path: -E2BIG (nothing counted) if that would pass SK_WALK_HELD_MAX. */
 int sk_held_add(size_t *held, size_t footprint);
+/* The same against max instead of SK_WALK_HELD_MAX. */
+int sk_held_add_max(size_t *held, size_t footprint, size_t max);
 /* The detail of a walk stopped by SK_WALK_HELD_MAX (caller frees; NULL without memory). */
 char *sk_engine_held_detail(void);
+char *sk_engine_held_detail_max(size_t max);
 /* Load and decode one tree blob (leaf or split; parts not followed). On
  * failure *ret_detail (may be NULL) receives an owned message naming it. */
 int sk_tree_blob_load(sk_repo *repo, const uint8_t id[SK_TREE_ID_BYTES], sk_tree **ret, char **ret_detail);

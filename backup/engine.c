@@ -57,19 +57,28 @@ int sk_tree_blob_load(sk_repo *repo, const uint8_t id[SK_TREE_ID_BYTES], sk_tree
         return r;
 }
 
-int sk_held_add(size_t *held, size_t footprint) {
-        if (footprint > SK_WALK_HELD_MAX - *held)
+int sk_held_add_max(size_t *held, size_t footprint, size_t max) {
+        if (*held > max || footprint > max - *held)
                 return -E2BIG;
         *held += footprint;
         return 0;
 }
 
-char *sk_engine_held_detail(void) {
+int sk_held_add(size_t *held, size_t footprint) {
+        return sk_held_add_max(held, footprint, SK_WALK_HELD_MAX);
+}
+
+char *sk_engine_held_detail_max(size_t max) {
         char *d = NULL;
-        if (asprintf(&d, "directory listings held along this path would exceed %zu MiB (a listing repeated down a deep path?)",
-                     SK_WALK_HELD_MAX >> 20) < 0)
+        bool mib = max % (1u << 20) == 0;
+        if (asprintf(&d, "directory listings held along this path would exceed %zu %s (a listing repeated down a deep path?)",
+                     mib ? max >> 20 : max >> 10, mib ? "MiB" : "KiB") < 0)
                 d = NULL;
         return d;
+}
+
+char *sk_engine_held_detail(void) {
+        return sk_engine_held_detail_max(SK_WALK_HELD_MAX);
 }
 
 static int dir_take(sk_dir *d, sk_tree *t, size_t *cap) {

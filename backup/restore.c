@@ -69,6 +69,7 @@ typedef struct rctx {
         sk_dir **dead;
         size_t n_dead, cap_dead;
         size_t held;            /* footprint of the listings in frames and dead */
+        size_t held_max;        /* o->walk_memory_max or SK_WALK_HELD_MAX */
 } rctx;
 
 /* A restored directory waiting for its metadata. */
@@ -290,7 +291,7 @@ static int plan_tree(rctx *c, const uint8_t tree[SK_TREE_ID_BYTES]) {
                 if (id) {
                         sk_dir *d = NULL;
                         if (n <= SK_RESTORE_MAX_DEPTH && sk_dir_load(c->repo, id, &d, NULL) >= 0 &&
-                            sk_held_add(&held, d->footprint) < 0)
+                            sk_held_add_max(&held, d->footprint, c->held_max) < 0)
                                 d = sk_dir_free(d); /* left for the restore to report */
                         if (d) {
                                 if (n == cap) {
@@ -566,16 +567,16 @@ static int enter_dir(rctx *c, int dirfd, const sk_node *n, size_t path_old, bool
         }
         /* Listings of finished directories wait for the next batch: free
          * them first, so that only the path's own listings count. */
-        if (r >= 0 && c->held + d->footprint > SK_WALK_HELD_MAX && c->n_dead > 0) {
+        if (r >= 0 && sk_held_add_max(&(size_t) { c->held }, d->footprint, c->held_max) < 0 && c->n_dead > 0) {
                 r = flush_dirs(c);
                 if (r < 0) {
                         sk_dir_free(d);
                         return r;
                 }
         }
-        if (r >= 0 && (r = sk_held_add(&c->held, d->footprint)) < 0) {
+        if (r >= 0 && (r = sk_held_add_max(&c->held, d->footprint, c->held_max)) < 0) {
                 d = sk_dir_free(d);
-                detail = sk_engine_held_detail();
+                detail = sk_engine_held_detail_max(c->held_max);
         }
         if (r < 0) {
                 /* Its own metadata is still applied: it stays as an empty directory. */
@@ -753,7 +754,8 @@ static int restore_walk(rctx *c, const uint8_t root[SK_TREE_ID_BYTES], bool all)
 }
 
 int sk_restore_run(sk_repo *repo, const char *id, const sk_restore_options *o, sk_restore_result *result) {
-        rctx c = { .repo = repo, .o = o, .res = result, .rootfd = -1, .prog.phase = SK_PHASE_RESTORE };
+        rctx c = { .repo = repo, .o = o, .res = result, .rootfd = -1, .prog.phase = SK_PHASE_RESTORE,
+                   .held_max = o->walk_memory_max ? o->walk_memory_max : SK_WALK_HELD_MAX };
         sk_manifest *m = NULL;
         sk_lock *lock = NULL;
         int r;

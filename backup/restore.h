@@ -53,6 +53,11 @@ typedef struct sk_restore_options {
         /* The run holds the repository's shared lock (so prune cannot delete
          * packs meanwhile); wait this long if prune holds it (0: -EBUSY). */
         unsigned lock_wait_seconds;
+        /* Decoded directory listings the walk may hold along one path; a
+         * directory past it is reported (-E2BIG) and left empty. 0:
+         * SK_WALK_HELD_MAX. A bound against hostile repositories (a listing
+         * repeated down a deep chain); lower it where memory is tight. */
+        size_t walk_memory_max;
         sk_progress_fn progress;
         sk_problem_fn problem;
         void *userdata;

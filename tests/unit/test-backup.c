@@ -1083,6 +1083,81 @@ static void test_deep_restore(void **state) {
         free(dst);
 }
 
+/* ---- the walk's memory bound (walk_memory_max) ----------------------------------------- */
+
+/* Fill directory fd with n small files with long names (a listing of ~40 KB decoded). */
+static void fill_listing(int fd, int n) {
+        for (int i = 0; i < n; i++) {
+                char name[160];
+                snprintf(name, sizeof(name), "%03d-%0140d", i, 0);
+                int f = openat(fd, name, O_WRONLY | O_CREAT | O_EXCL, 0644);
+                assert_true(f >= 0);
+                assert_int_equal(write(f, name, 3), 3);
+                close(f);
+        }
+}
+
+/* Only the listings along one path count: twelve wide siblings restore
+ * whole under a bound that three of them would pass (finished siblings wait
+ * for their metadata, and their listings are freed before anything is
+ * refused), while twelve such listings nested are cut where the bound is
+ * reached, with one named error. */
+static void test_walk_memory_bound(void **state) {
+        env *e = *state;
+        int src = open(e->src, O_RDONLY | O_DIRECTORY);
+        assert_true(src >= 0);
+        assert_int_equal(mkdirat(src, "wide", 0755), 0);
+        int wide = openat(src, "wide", O_RDONLY | O_DIRECTORY);
+        for (int i = 0; i < 12; i++) {
+                char name[8];
+                snprintf(name, sizeof(name), "s%02d", i);
+                assert_int_equal(mkdirat(wide, name, 0755), 0);
+                int fd = openat(wide, name, O_RDONLY | O_DIRECTORY);
+                fill_listing(fd, 60);
+                close(fd);
+        }
+        close(wide);
+        assert_int_equal(mkdirat(src, "nest", 0755), 0);
+        int cur = openat(src, "nest", O_RDONLY | O_DIRECTORY);
+        for (int i = 0; i < 12; i++) {
+                fill_listing(cur, 60);
+                assert_int_equal(mkdirat(cur, "zz", 0755), 0);
+                int next = openat(cur, "zz", O_RDONLY | O_DIRECTORY);
+                close(cur);
+                cur = next;
+        }
+        close(cur);
+        close(src);
+        sk_backup_result res;
+        do_backup(e, &res, false);
+
+        problems pr = { .want = { "src/wide", "src/nest/zz/zz" } };
+        char *dst;
+        assert_true(asprintf(&dst, "%s/dst-bound", e->tmp) > 0);
+        sk_restore_options ro = { .target = dst, .problem = on_problem, .userdata = &pr,
+                                  .walk_memory_max = 160 << 10 };
+        sk_restore_result rr;
+        assert_int_equal(sk_restore_run(e->repo, res.id, &ro, &rr), -EIO);
+        /* The fixture's "many" (a big listing of its own) is refused too. */
+        assert_int_equal(pr.n_err, 2);
+        assert_false(pr.saw_path_with[0]);
+        assert_true(pr.saw_path_with[1]);
+        assert_non_null(strstr(pr.last_detail, "would exceed 160 KiB"));
+        char *p;
+        struct stat st;
+        assert_true(asprintf(&p, "%s/src/wide/s11/011-%0140d", dst, 0) > 0);
+        assert_int_equal(stat(p, &st), 0); /* the last sibling is whole */
+        free(p);
+        /* Two listings nested fit, twelve do not. */
+        assert_true(asprintf(&p, "%s/src/nest/zz/000-%0140d", dst, 0) > 0);
+        assert_int_equal(stat(p, &st), 0);
+        free(p);
+        assert_true(asprintf(&p, "%s/src/nest/zz/zz/zz/zz/zz/zz/zz/zz/zz/zz/zz/000-%0140d", dst, 0) > 0);
+        assert_int_equal(stat(p, &st), -1);
+        free(p);
+        free(dst);
+}
+
 /* ---- a regular file replaced by a FIFO between the stat and the open ----------------- */
 
 typedef struct swap_ctx {
@@ -1277,6 +1352,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_deep_restore, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_fifo_swap, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_deep_tree, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_walk_memory_bound, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
