@@ -1109,7 +1109,7 @@ static void test_walk_memory_bound(void **state) {
         assert_int_equal(mkdirat(src, "wide", 0755), 0);
         int wide = openat(src, "wide", O_RDONLY | O_DIRECTORY);
         for (int i = 0; i < 12; i++) {
-                char name[8];
+                char name[16];
                 snprintf(name, sizeof(name), "s%02d", i);
                 assert_int_equal(mkdirat(wide, name, 0755), 0);
                 int fd = openat(wide, name, O_RDONLY | O_DIRECTORY);
