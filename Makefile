@@ -49,21 +49,25 @@ LDFLAGS += $(SANFLAGS)
 EXT_common :=
 EXT_snapshot := -llmdb
 EXT_io := -luring -lpthread
-EXT_backup := -lzstd -lcrypto -lcurl -larchive -lpthread
+EXT_store := -lcurl -lcrypto -lpthread
+EXT_repo := -lzstd -lcrypto -lpthread
+EXT_backup := -lpthread
 EXT_proto := -lprotobuf-c
 EXT_plugin := -lgrpc -lgpr -linih -lpthread
 EXT_cli := -linih -lgrpc -lgpr
-EXT_container :=
+EXT_container := -larchive -lpthread
 
 # Which of our libraries each directory may use (itself first, leaves last).
 DEPS_common := common
 DEPS_snapshot := snapshot common
 DEPS_io := io common
-DEPS_backup := backup io common
+DEPS_store := store common
+DEPS_repo := repo store common
+DEPS_backup := backup repo store io common
 DEPS_proto := proto
-DEPS_container := container backup io common
-DEPS_plugin := plugin proto snapshot container backup io common
-DEPS_cli := cli proto container backup io common
+DEPS_container := container snapshot backup repo store io common
+DEPS_plugin := plugin proto container snapshot backup repo store io common
+DEPS_cli := cli proto container snapshot backup repo store io common
 
 ifeq ($(V),1)
 Q :=
@@ -73,7 +77,7 @@ Q := @
 say = @printf '  %-7s %s\n' $(1) $(2)
 endif
 
-LIBDIRS := common snapshot io backup container plugin cli
+LIBDIRS := common snapshot io store repo backup container plugin cli
 # main() lives in plugin/main.c and cli/main.c; everything else goes into libraries.
 MAINS := plugin/main.c cli/main.c
 lib_srcs = $(filter-out $(MAINS),$(wildcard $(1)/*.c))
@@ -144,7 +148,9 @@ $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(call libs_for,cli)
 # holding <module>.c (or of <dir> itself for test-<dir>.c), plus cmocka.
 UNIT_SRCS := $(wildcard tests/unit/test-*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
-unit_dir = $(or $(patsubst %/,%,$(firstword $(dir $(wildcard $(addsuffix /$(1).c,$(LIBDIRS)))))),$(filter $(1),$(LIBDIRS)),plugin)
+# UNIT_DIR_<module> overrides that, for a test that needs a room above its module's.
+UNIT_DIR_backend-local := repo
+unit_dir = $(or $(UNIT_DIR_$(1)),$(patsubst %/,%,$(firstword $(dir $(wildcard $(addsuffix /$(1).c,$(LIBDIRS)))))),$(filter $(1),$(LIBDIRS)),plugin)
 
 define unit_rule
 $(BUILD)/tests/$(1): $(BUILD)/obj/tests/unit/$(1).o $$(call libs_for,$$(call unit_dir,$(2))) $(BUILD)/obj/tests/lib/testutil.o
@@ -190,11 +196,12 @@ fuzz-build:
 fuzz-bins: $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(FUZZ_SRCS))
 
 # A harness links the libraries of the directories FUZZ_DIRS_<name> lists
-# (default: backup and snapshot), as a unit test links its module's.
+# (default: repo), as a unit test links its module's.
+FUZZ_DIRS_fuzz-filter := snapshot
 FUZZ_DIRS_fuzz-record := container
 FUZZ_DIRS_fuzz-config := plugin
 FUZZ_DIRS_fuzz-pbcheck := plugin
-fuzz_dirs = $(or $(FUZZ_DIRS_$(1)),backup snapshot)
+fuzz_dirs = $(or $(FUZZ_DIRS_$(1)),repo)
 fuzz_libs = $(foreach d,$(call fuzz_dirs,$(1)),$(call libs_for,$(d)))
 fuzz_ext = $(sort $(foreach d,$(call fuzz_dirs,$(1)),$(call ext_for,$(d))))
 

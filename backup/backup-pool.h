@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "backup/repo.h"
+#include "repo/repo.h"
 
 #define SK_CHUNK_QUEUE_PER_WORKER 2
 

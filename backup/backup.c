@@ -16,7 +16,7 @@
 
 #include "backup/backup.h"
 #include "backup/backup-pool.h"
-#include "backup/chunker.h"
+#include "repo/chunker.h"
 #include "backup/engine-internal.h"
 #include "backup/fsmeta.h"
 #include "backup/hardlinks.h"

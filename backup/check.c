@@ -10,7 +10,7 @@
 #include "backup/check.h"
 #include "backup/engine-internal.h"
 #include "backup/inspect.h"
-#include "backup/trash.h"
+#include "repo/trash.h"
 #include "backup/treewalk.h"
 #include "common/macro.h"
 

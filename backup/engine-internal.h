@@ -7,8 +7,8 @@
 #include <stdint.h>
 
 #include "backup/engine.h"
-#include "backup/repo.h"
-#include "backup/tree.h"
+#include "repo/repo.h"
+#include "repo/tree.h"
 
 #define SK_PROGRAM_VERSION "snapkeep 0.1"
 #define SK_BACKUPS_DIR "backups"

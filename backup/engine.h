@@ -17,13 +17,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "repo/manifest-codec.h"
+
 typedef struct sk_repo sk_repo;
 
 /* A backup id is 32 random bytes, written as 64 lowercase hex digits. It names
  * the manifest object backups/<id>. Commands accept any unique prefix of at
  * least 4 digits, or "latest" (see sk_backup_resolve() in inspect.h). */
-#define SK_BACKUP_ID_BYTES 32
-#define SK_BACKUP_ID_HEX (SK_BACKUP_ID_BYTES * 2)
 
 typedef enum sk_phase {
         SK_PHASE_SCAN,          /* walking the source / the trees */

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "backup/engine.h"
-#include "backup/tree.h"
+#include "repo/tree.h"
 
 typedef struct sk_forget_policy {
         unsigned keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly;

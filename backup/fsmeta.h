@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <sys/stat.h>
 
-#include "backup/tree.h"
+#include "repo/tree.h"
 
 /* Fill *ret from st (type, mode, owner, times, dev/ino/nlink, rdev, size) and
  * read the symlink target and all xattrs. fd is an open fd of the entry (file

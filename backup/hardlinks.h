@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "backup/tree.h"
+#include "repo/tree.h"
 
 typedef struct sk_hl_entry {
         uint64_t dev, ino;

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "backup/engine.h"
-#include "backup/tree.h"
+#include "repo/tree.h"
 
 /* Every readable manifest, sorted by time (oldest first, ties by id). Manifests
  * that fail to load are reported through problem (may be NULL) and skipped.

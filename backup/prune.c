@@ -8,7 +8,7 @@
 #include "backup/engine-internal.h"
 #include "backup/inspect.h"
 #include "backup/prune.h"
-#include "backup/trash.h"
+#include "repo/trash.h"
 #include "backup/treewalk.h"
 #include "common/macro.h"
 

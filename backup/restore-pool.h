@@ -13,8 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "backup/repo.h"
-#include "backup/tree.h"
+#include "repo/repo.h"
+#include "repo/tree.h"
 #include "io/ioengine.h"
 
 #define RESTORE_WORKERS 2

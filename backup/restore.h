@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #include "backup/engine.h"
-#include "backup/tree.h"
+#include "repo/tree.h"
 #include "io/ioengine.h"
 
 typedef struct sk_restore_options {

@@ -16,8 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "backup/repo.h"
-#include "backup/tree.h"
+#include "repo/repo.h"
+#include "repo/tree.h"
 
 typedef struct sk_treewalk sk_treewalk;
 

@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backup/repo.h"
+#include "repo/repo.h"
 #include "common/macro.h"
 
 volatile int sk_cli_interrupted;

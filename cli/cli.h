@@ -4,7 +4,7 @@
  * DESIGN: the CLI is thin. Every command parses its arguments (getopt_long
  * with the global options merged into its own table, so --repo, --json...
  * work before or after the command name), opens the repository through
- * backup/repo.h, calls one engine function and renders its result structs and
+ * repo/repo.h, calls one engine function and renders its result structs and
  * callbacks as text or --json. No backup logic lives here. Errors are reported
  * once, at the point where we know the most (naming the repository, backup,
  * pack or file), and mapped to the documented exit codes below. */
@@ -16,7 +16,7 @@
 #include <stdio.h>
 
 #include "backup/engine.h"
-#include "backup/keyring.h"
+#include "repo/keyring.h"
 #include "cli/json.h"
 
 /* Exit codes (documented in `snapkeep --help` and snapkeep(1)). */

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "backup/backup.h"
-#include "backup/repo.h"
+#include "repo/repo.h"
 #include "backup/restore.h"
 #include "cli/cli.h"
 #include "cli/container.h"

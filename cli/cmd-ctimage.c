@@ -10,9 +10,9 @@
 #include <unistd.h>
 
 #include "backup/inspect.h"
-#include "backup/oci-export.h"
-#include "backup/overlay-merge.h"
-#include "backup/repo.h"
+#include "container/oci-export.h"
+#include "container/overlay-merge.h"
+#include "repo/repo.h"
 #include "backup/restore.h"
 #include "cli/cli.h"
 #include "cli/ctimage.h"

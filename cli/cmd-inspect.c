@@ -5,7 +5,7 @@
 #include <time.h>
 
 #include "backup/inspect.h"
-#include "backup/repo.h"
+#include "repo/repo.h"
 #include "cli/cli.h"
 #include "common/macro.h"
 

@@ -8,9 +8,9 @@
 #include "backup/check.h"
 #include "backup/forget.h"
 #include "backup/inspect.h"
-#include "backup/lock.h"
+#include "repo/lock.h"
 #include "backup/prune.h"
-#include "backup/repo.h"
+#include "repo/repo.h"
 #include "cli/cli.h"
 #include "common/macro.h"
 

@@ -4,8 +4,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "backup/lock.h"
-#include "backup/repo.h"
+#include "repo/lock.h"
+#include "repo/repo.h"
 #include "cli/cli.h"
 #include "common/macro.h"
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backup/repo.h"
+#include "repo/repo.h"
 #include "cli/cli.h"
 #include "cli/container.h"
 #include "cli/ctimage.h"

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backup/crypto.h"
+#include "repo/crypto.h"
 #include "common/macro.h"
 
 #define HEADER_KEY "snapkeep-container"

@@ -9,7 +9,7 @@
  * up to wait_ms (capped) for the first one, then ends. */
 #pragma once
 
-#include "plugin/capture.h"
+#include "container/capture.h"
 #include "plugin/server.h"
 
 typedef struct sk_control_info {

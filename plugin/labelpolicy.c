@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "common/macro.h"
-#include "plugin/capture.h"
+#include "container/capture.h"
 
 static const char *const daemon_owned[] = {
         SK_LABEL_RESTORING,

@@ -25,7 +25,7 @@
 #include <grpc/grpc.h>
 
 #include "common/log.h"
-#include "plugin/capture.h"
+#include "container/capture.h"
 #include "plugin/config.h"
 #include "plugin/control_service.h"
 #include "plugin/server.h"

@@ -7,7 +7,7 @@
 
 #include "common/log.h"
 #include "google/protobuf/empty.pb-c.h"
-#include "plugin/capture.h"
+#include "container/capture.h"
 #include "plugin/labelpolicy.h"
 #include "snapshot/filter.h"
 #include "snapshots.pb-c.h"

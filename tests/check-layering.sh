@@ -3,7 +3,7 @@
 set -u
 cd "$(dirname "$0")/.."
 bad=0
-if grep -nE '#include\s*[<"](grpc/|protobuf-c/|google/|.*\.pb-c\.h|plugin/|cli/|snapshot/)' backup/*.[ch] io/*.[ch] 2>/dev/null; then
+if grep -nE '#include\s*[<"](grpc/|protobuf-c/|google/|.*\.pb-c\.h|plugin/|cli/|snapshot/)' store/*.[ch] repo/*.[ch] backup/*.[ch] io/*.[ch] 2>/dev/null; then
   echo "layering: backup/ and io/ must not include gRPC, protobuf, containerd, plugin, cli or snapshot headers" >&2; bad=1
 fi
 if grep -nE '#include\s*"(backup|io|snapshot|container)/[a-z0-9_-]+-internal\.h"' plugin/*.[ch] cli/*.[ch] 2>/dev/null; then

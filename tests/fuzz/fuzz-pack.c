@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backup/pack.h"
+#include "repo/pack.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,4 @@
-/* libFuzzer harness for backup/tree.c: the input is tried as a tree blob and
+/* libFuzzer harness for repo/tree.c: the input is tried as a tree blob and
  * as a backup manifest. Every decode must either fail cleanly (-EBADMSG,
  * -EPROTONOSUPPORT, -ENOMEM) or succeed; and because the format is
  * canonical, whatever decodes must re-encode to exactly the input bytes. */
@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backup/tree.h"
+#include "repo/tree.h"
+#include "repo/manifest-codec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

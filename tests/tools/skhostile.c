@@ -50,9 +50,9 @@
 #include <openssl/evp.h>
 
 #include "backup/inspect.h"
-#include "backup/keyring.h"
-#include "backup/repo.h"
-#include "backup/tree.h"
+#include "repo/keyring.h"
+#include "repo/repo.h"
+#include "repo/tree.h"
 
 static sk_repo *repo;
 static uint64_t next_ino = 1000;

@@ -19,8 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "backup/backend-s3.h"
-#include "backup/backend.h"
+#include "store/backend-s3.h"
+#include "store/backend.h"
 
 typedef struct entry {
         char *name;

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backup/keyring.h"
-#include "backup/repo.h"
+#include "repo/keyring.h"
+#include "repo/repo.h"
 
 int main(int argc, char **argv) {
         if (argc != 5) {

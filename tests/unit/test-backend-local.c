@@ -19,8 +19,8 @@
 
 #include <cmocka.h>
 
-#include "backup/backend.h"
-#include "backup/repo.h"
+#include "store/backend.h"
+#include "repo/repo.h"
 #include "common/fsutil.h"
 #include "tests/lib/testutil.h"
 

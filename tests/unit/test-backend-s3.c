@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "backup/backend-s3.h"
+#include "store/backend-s3.h"
 #include "common/fsutil.h"
 #include "tests/lib/testutil.h"
 

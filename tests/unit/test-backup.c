@@ -28,7 +28,7 @@
 #include "backup/forget.h"
 #include "backup/inspect.h"
 #include "backup/prune.h"
-#include "backup/repo.h"
+#include "repo/repo.h"
 #include "backup/restore.h"
 #include "common/fsutil.h"
 #include "tests/lib/testutil.h"

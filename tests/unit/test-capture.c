@@ -1,4 +1,4 @@
-/* plugin/capture.c: layer-aware backup and rehydration against a real
+/* container/capture.c: layer-aware backup and rehydration against a real
  * snapshotter root and a real repository in a temp dir (no containerd). */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,11 +15,10 @@
 #include <cmocka.h>
 
 #include "backup/inspect.h"
-#include "backup/keyring.h"
-#include "backup/repo.h"
+#include "repo/keyring.h"
+#include "repo/repo.h"
 #include "common/fsutil.h"
-#include "plugin/capture.h"
-#include "plugin/config.h"
+#include "container/capture.h"
 #include "snapshot/snapshotter.h"
 #include "tests/lib/testutil.h"
 
@@ -365,51 +364,8 @@ static void test_no_repo(void **state) {
         sk_capture_free(c);
 }
 
-static void test_config_keys(void **state _unused_) {
-        char *tmp = sk_test_mkdtemp("test-capture-cfg"), *path, *error = NULL;
-        sk_config c;
-        assert_int_equal(sk_config_init(&c), 0);
-        assert_string_equal(c.admin_socket, SK_DEFAULT_ADMIN_SOCKET);
-        assert_string_equal(c.repo, SK_DEFAULT_REPO);
-        assert_true(c.remote_layers);
-        assert_null(c.password_file);
-        write_at(tmp, "a.conf",
-                 "[snapkeepd]\nadmin_socket = /tmp/x.sock\nrepo = s3://b/r\npassword_file = /etc/pw\n"
-                 "remote_layers = false\n");
-        assert_true(asprintf(&path, "%s/a.conf", tmp) > 0);
-        assert_int_equal(sk_config_load_file(&c, path, &error), 0);
-        assert_string_equal(c.admin_socket, "/tmp/x.sock");
-        assert_string_equal(c.repo, "s3://b/r");
-        assert_string_equal(c.password_file, "/etc/pw");
-        assert_false(c.remote_layers);
-        free(path);
-        write_at(tmp, "b.conf", "[snapkeepd]\nremote_layers = maybe\n");
-        assert_true(asprintf(&path, "%s/b.conf", tmp) > 0);
-        assert_int_equal(sk_config_load_file(&c, path, &error), -EINVAL);
-        assert_non_null(strstr(error, "true or false"));
-        free(error);
-        free(path);
-        sk_config_clear(&c);
-
-        sk_config_action action;
-        char *argv[] = { (char *) "snapkeepd", (char *) "--config=", (char *) "--admin-socket=/run/a.sock",
-                         (char *) "--key-file=/k", (char *) "--no-remote-layers", (char *) "--repo=/r", NULL };
-        assert_int_equal(sk_config_from_args(6, argv, &c, &action, &error), 0);
-        assert_string_equal(c.admin_socket, "/run/a.sock");
-        assert_string_equal(c.key_file, "/k");
-        assert_string_equal(c.repo, "/r");
-        assert_false(c.remote_layers);
-        sk_config_clear(&c);
-        char *bad[] = { (char *) "snapkeepd", (char *) "--config=", (char *) "--password-file=relative", NULL };
-        assert_int_equal(sk_config_from_args(3, bad, &c, &action, &error), -EINVAL);
-        free(error);
-        sk_rm_rf(tmp);
-        free(tmp);
-}
-
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_config_keys),
                 cmocka_unit_test_setup_teardown(test_backup_restore, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_fresh_node_layers, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_forgotten_layer, setup, teardown),

@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "backup/chunker.h"
-#include "backup/crypto.h"
+#include "repo/chunker.h"
+#include "repo/crypto.h"
 
 #define MIN_SZ (2 * 1024)
 #define AVG_SZ (8 * 1024)

@@ -350,6 +350,46 @@ static void test_shipped_config(void **state _unused_) {
         free(path);
 }
 
+/* The container keys (moved from test-capture, which links container/ only). */
+static void test_config_keys(void **state) {
+        fixture *f = *state;
+        char *path, *error = NULL;
+        sk_config c;
+        assert_int_equal(sk_config_init(&c), 0);
+        assert_string_equal(c.admin_socket, SK_DEFAULT_ADMIN_SOCKET);
+        assert_string_equal(c.repo, SK_DEFAULT_REPO);
+        assert_true(c.remote_layers);
+        assert_null(c.password_file);
+        path = write_conf(f, "a.conf",
+                          "[snapkeepd]\nadmin_socket = /tmp/x.sock\nrepo = s3://b/r\npassword_file = /etc/pw\n"
+                          "remote_layers = false\n");
+        assert_int_equal(sk_config_load_file(&c, path, &error), 0);
+        assert_string_equal(c.admin_socket, "/tmp/x.sock");
+        assert_string_equal(c.repo, "s3://b/r");
+        assert_string_equal(c.password_file, "/etc/pw");
+        assert_false(c.remote_layers);
+        free(path);
+        path = write_conf(f, "b.conf", "[snapkeepd]\nremote_layers = maybe\n");
+        assert_int_equal(sk_config_load_file(&c, path, &error), -EINVAL);
+        assert_non_null(strstr(error, "true or false"));
+        free(error);
+        free(path);
+        sk_config_clear(&c);
+
+        sk_config_action action;
+        char *argv[] = { (char *) "snapkeepd", (char *) "--config=", (char *) "--admin-socket=/run/a.sock",
+                         (char *) "--key-file=/k", (char *) "--no-remote-layers", (char *) "--repo=/r", NULL };
+        assert_int_equal(sk_config_from_args(6, argv, &c, &action, &error), 0);
+        assert_string_equal(c.admin_socket, "/run/a.sock");
+        assert_string_equal(c.key_file, "/k");
+        assert_string_equal(c.repo, "/r");
+        assert_false(c.remote_layers);
+        sk_config_clear(&c);
+        char *bad[] = { (char *) "snapkeepd", (char *) "--config=", (char *) "--password-file=relative", NULL };
+        assert_int_equal(sk_config_from_args(3, bad, &c, &action, &error), -EINVAL);
+        free(error);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_defaults),
@@ -360,6 +400,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_bad_file_leaves_config, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
                 cmocka_unit_test(test_flag_errors),
+                cmocka_unit_test_setup_teardown(test_config_keys, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_restore_keys, setup, teardown),
                 cmocka_unit_test(test_help_version),
                 cmocka_unit_test(test_shipped_config),

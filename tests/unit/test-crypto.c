@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "backup/crypto.h"
+#include "repo/crypto.h"
 
 static size_t unhex(const char *hex, uint8_t *out) {
         size_t n = strlen(hex) / 2;

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "backup/index.h"
+#include "repo/index.h"
 #include "common/fsutil.h"
 
 static const uint8_t session_key[32] = { 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42,

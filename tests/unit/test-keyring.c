@@ -16,9 +16,9 @@
 
 #include <cmocka.h>
 
-#include "backup/backend.h"
-#include "backup/crypto.h"
-#include "backup/keyring.h"
+#include "store/backend.h"
+#include "repo/crypto.h"
+#include "repo/keyring.h"
 #include "common/fsutil.h"
 #include "tests/lib/testutil.h"
 

@@ -7,7 +7,7 @@
 #include <cmocka.h>
 
 #include "common/macro.h"
-#include "plugin/capture.h"
+#include "container/capture.h"
 #include "plugin/labelpolicy.h"
 
 #define FULL_ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

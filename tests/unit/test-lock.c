@@ -18,8 +18,8 @@
 
 #include <cmocka.h>
 
-#include "backup/backend.h"
-#include "backup/lock.h"
+#include "store/backend.h"
+#include "repo/lock.h"
 #include "common/fsutil.h"
 #include "tests/lib/testutil.h"
 

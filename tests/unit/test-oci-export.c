@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "backup/oci-export.h"
+#include "container/oci-export.h"
 
 static void test_normalize(void **state) {
         (void) state;

@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "backup/overlay-merge.h"
+#include "container/overlay-merge.h"
 #include "common/fsutil.h"
 #include "tests/lib/testutil.h"
 

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "backup/pack.h"
+#include "repo/pack.h"
 #include "common/fsutil.h"
 
 /* The fuzz harness uses the same constants. */

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "backup/packcache.h"
+#include "repo/packcache.h"
 #include "common/macro.h"
 
 #define NPACKS 8

@@ -21,9 +21,9 @@
 
 #include <cmocka.h>
 
-#include "backup/backend.h"
-#include "backup/chunker.h"
-#include "backup/repo.h"
+#include "store/backend.h"
+#include "repo/chunker.h"
+#include "repo/repo.h"
 #include "common/fsutil.h"
 #include "tests/lib/testutil.h"
 

@@ -8,10 +8,10 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "backup/keyring.h"
-#include "backup/repo.h"
+#include "repo/keyring.h"
+#include "repo/repo.h"
 #include "common/fsutil.h"
-#include "plugin/repopool.h"
+#include "container/repopool.h"
 #include "tests/lib/testutil.h"
 
 typedef struct fixture {

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "backup/sigv4.h"
+#include "store/sigv4.h"
 
 static void test_uri_encode(void **state) {
         (void) state;

@@ -11,7 +11,8 @@
 #include <cmocka.h>
 #include <openssl/sha.h>
 
-#include "backup/tree.h"
+#include "repo/tree.h"
+#include "repo/manifest-codec.h"
 #include "tests/lib/testutil.h"
 
 /* An in-memory blob store: id = SHA-256 of the bytes. */

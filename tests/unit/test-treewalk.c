@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "backup/engine-internal.h"
-#include "backup/repo.h"
+#include "repo/repo.h"
 #include "backup/treewalk.h"
 #include "common/fsutil.h"
 #include "tests/lib/testutil.h"

@@ -17,8 +17,8 @@
 
 #include "backup/engine-internal.h"
 #include "backup/inspect.h"
-#include "backup/le.h"
-#include "backup/oci-export.h"
+#include "repo/le.h"
+#include "container/oci-export.h"
 #include "backup/treewalk.h"
 #include "common/fsutil.h"
 #include "common/macro.h"

@@ -1,5 +1,5 @@
 /* Metadata cache over a remote backend; see s3-cache.h. */
-#include "backup/s3-cache.h"
+#include "store/s3-cache.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* Repository locks; see lock.h and docs/FORMAT.md section 8. */
-#include "backup/lock.h"
+#include "repo/lock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -11,8 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backup/backend.h"
-#include "backup/crypto.h"
+#include "store/backend.h"
+#include "repo/crypto.h"
 #include "common/macro.h"
 
 #define TOMB_PREFIX "lockgone/"

@@ -1,5 +1,5 @@
 /* AWS Signature Version 4; see sigv4.h. */
-#include "backup/sigv4.h"
+#include "store/sigv4.h"
 
 #include <ctype.h>
 #include <errno.h>

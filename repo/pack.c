@@ -3,7 +3,7 @@
  * DESIGN: parsers treat every byte as hostile: each length is checked against
  * the buffer before it is used, 64-bit arithmetic avoids overflow, and the
  * payload is only trusted after the AEAD tag and the HMAC id both verified. */
-#include "backup/pack.h"
+#include "repo/pack.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -13,7 +13,7 @@
 #include <string.h>
 #include <zstd.h>
 
-#include "backup/le.h"
+#include "repo/le.h"
 #include "common/macro.h"
 
 static const char pack_magic[8] = { 'S', 'K', 'P', 'A', 'C', 'K', 'H', 'D' };

@@ -43,9 +43,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "backup/keyring.h"
-#include "backup/pack.h"
-#include "backup/lock.h"
+#include "repo/keyring.h"
+#include "repo/pack.h"
+#include "repo/lock.h"
 
 typedef struct sk_repo sk_repo;
 

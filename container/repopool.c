@@ -1,4 +1,4 @@
-#include "plugin/repopool.h"
+#include "container/repopool.h"
 
 #include <errno.h>
 #include <pthread.h>

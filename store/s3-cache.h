@@ -19,7 +19,7 @@
  * just a miss. */
 #pragma once
 
-#include "backup/backend.h"
+#include "store/backend.h"
 
 /* Wrap inner (ownership passes to the wrapper, also on failure) with a cache
  * rooted at dir (created on first use, mode 0700). *ret owned:

@@ -18,7 +18,7 @@
  *   return it, so a backup can never reference a blob that was not stored.
  * - Every writer session has its own random salt and session key, and nonces
  *   come from an atomic counter: see FORMAT.md section 3. */
-#include "backup/repo.h"
+#include "repo/repo.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -30,13 +30,13 @@
 #include <time.h>
 #include <zstd.h>
 
-#include "backup/backend-s3.h"
-#include "backup/backend.h"
-#include "backup/chunker.h"
-#include "backup/crypto.h"
-#include "backup/index.h"
-#include "backup/le.h"
-#include "backup/packcache.h"
+#include "store/backend-s3.h"
+#include "store/backend.h"
+#include "repo/chunker.h"
+#include "repo/crypto.h"
+#include "repo/index.h"
+#include "repo/le.h"
+#include "repo/packcache.h"
 #include "common/macro.h"
 
 #define PENDING_BIT 0x80000000u

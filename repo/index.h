@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "backup/pack.h"
+#include "repo/pack.h"
 
 typedef struct sk_index sk_index;
 

@@ -11,7 +11,7 @@
  * Holders only read: idle handles have nothing to flush. */
 #pragma once
 
-#include "backup/repo.h"
+#include "repo/repo.h"
 #include "common/macro.h"
 
 typedef struct sk_repo_pool sk_repo_pool;

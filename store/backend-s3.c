@@ -18,7 +18,7 @@
  * whole new object) and durable when acknowledged. DELETE of a missing key
  * succeeds in S3; we return 0 for it rather than spend a HEAD per delete
  * (every caller treats -ENOENT from del as success anyway). */
-#include "backup/backend-s3.h"
+#include "store/backend-s3.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -38,8 +38,8 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include "backup/s3-cache.h"
-#include "backup/sigv4.h"
+#include "store/s3-cache.h"
+#include "store/sigv4.h"
 #include "common/macro.h"
 
 #define MIN_PART_SIZE (5ull * 1024 * 1024)

@@ -7,12 +7,12 @@
  * FastCDC's speed comes from. The hash uses the high bits of a 64-bit gear
  * hash: bit k of h depends on the last k+1 bytes, so high bits see a full
  * window. */
-#include "backup/chunker.h"
+#include "repo/chunker.h"
 
 #include <errno.h>
 #include <string.h>
 
-#include "backup/crypto.h"
+#include "repo/crypto.h"
 
 int sk_gear_table_derive(const uint8_t key[32], sk_gear_table *ret) {
         uint8_t stream[256 * 8];

@@ -1,7 +1,7 @@
 /* OpenSSL wrappers; see crypto.h. DESIGN: each function clears OpenSSL's
  * error queue on failure and reports -EIO (or -ENOMEM / -EBADMSG), so OpenSSL
  * state never leaks into the next caller's error. */
-#include "backup/crypto.h"
+#include "repo/crypto.h"
 
 #include <errno.h>
 #include <string.h>

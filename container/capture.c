@@ -1,4 +1,4 @@
-#include "plugin/capture.h"
+#include "container/capture.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,14 +14,14 @@
 
 #include "backup/backup.h"
 #include "backup/inspect.h"
-#include "backup/keyring.h"
-#include "backup/repo.h"
+#include "repo/keyring.h"
+#include "repo/repo.h"
 #include "backup/restore.h"
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "container/meta.h"
 #include "container/record.h"
-#include "plugin/repopool.h"
+#include "container/repopool.h"
 
 #define EVENT_RING 256
 #define LOCK_WAIT_SECONDS 60

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "backup/crypto.h"
+#include "repo/crypto.h"
 
 #define SK_BLOB_ID_SIZE 32
 #define SK_BLOB_ID_HEX (SK_BLOB_ID_SIZE * 2)

@@ -17,7 +17,6 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "backup/engine.h"
 
 #define SK_TREE_ID_BYTES 32     /* = blob id size of the repository */
 /* Deepest tree level a backup may hold (FORMAT-tree.md "Nesting"): the root
@@ -148,40 +147,6 @@ int sk_tree_builder_finish(sk_tree_builder *b, sk_tree_store_fn store, void *use
                            uint8_t ret_id[SK_TREE_ID_BYTES]);
 /* Encode a single leaf blob of the given sorted entries (tests, fuzz seeds). */
 int sk_tree_encode_leaf(const sk_node *entries, size_t n, void **ret_buf, size_t *ret_len);
-
-/* ---- manifests ----------------------------------------------------------- */
-
-typedef struct sk_backup_summary {
-        uint64_t files;         /* non-directory entries */
-        uint64_t dirs;
-        uint64_t bytes;         /* logical size of all regular files */
-        uint64_t added_bytes;   /* plaintext bytes of blobs this backup added */
-        uint64_t added_stored;  /* bytes this backup added to packs (compressed+sealed) */
-        uint64_t files_new, files_changed, files_unmodified;
-        uint64_t errors;        /* entries skipped because they could not be read */
-        int64_t duration_ns;
-} sk_backup_summary;
-
-/* A backup manifest. All pointers owned (sk_manifest_free()). */
-typedef struct sk_manifest {
-        char id[SK_BACKUP_ID_HEX + 1];
-        struct timespec time;   /* start of the backup, UTC */
-        char *hostname;
-        char **sources;         /* absolute source paths as given, raw bytes */
-        size_t n_sources;
-        char **tags;            /* sorted, unique */
-        size_t n_tags;
-        uint8_t root[SK_TREE_ID_BYTES];  /* tree id; its entries are the sources (see FORMAT-tree.md) */
-        bool has_parent;
-        char parent_id[SK_BACKUP_ID_HEX + 1];
-        char *program_version;
-        sk_backup_summary summary;
-} sk_manifest;
-
-sk_manifest *sk_manifest_free(sk_manifest *m);
-int sk_manifest_encode(const sk_manifest *m, void **ret_buf, size_t *ret_len);
-/* -EBADMSG: malformed; -EPROTONOSUPPORT: unknown version. */
-int sk_manifest_decode(const void *buf, size_t len, sk_manifest **ret);
 
 /* Hex helpers (lowercase). out must hold 2*len+1 bytes. */
 void sk_hex(const uint8_t *in, size_t len, char *out);

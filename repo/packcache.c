@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backup/packcache.h"
+#include "repo/packcache.h"
 #include "common/macro.h"
 
 /* The read-ahead never shrinks below this: one small request per scattered

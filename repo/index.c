@@ -1,12 +1,12 @@
 /* Blob index: in-memory table and index file codec; see index.h and
  * docs/FORMAT.md sections 1 and 6. */
-#include "backup/index.h"
+#include "repo/index.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "backup/le.h"
+#include "repo/le.h"
 #include "common/macro.h"
 
 struct sk_index {

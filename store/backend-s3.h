@@ -27,7 +27,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "backup/backend.h"
+#include "store/backend.h"
 
 typedef struct sk_s3_config {
         char *endpoint;                 /* "http://127.0.0.1:7480" */

@@ -11,7 +11,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "backup/overlay-merge.h"
+#include "container/overlay-merge.h"
 #include "common/fsutil.h"
 #include "common/macro.h"
 

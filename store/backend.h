@@ -54,7 +54,7 @@ typedef struct sk_backend_ops {
 
 struct sk_backend {
         const sk_backend_ops *ops;
-        const char *scheme;     /* "file", later "s3" */
+        const char *scheme;     /* "file" or "s3" */
 };
 
 /* Open the backend for a repository URL: "/path", "relative/path",
@@ -63,7 +63,7 @@ struct sk_backend {
  * without, a missing directory is -ENOENT. *ret owned: sk_backend_free(). */
 int sk_backend_open(const char *url, int create, sk_backend **ret);
 
-/* Local directory backend (backend-local.c). */
+/* Local directory backend (backend-local.c). The dispatcher is store.c. */
 int sk_backend_local_open(const char *path, int create, sk_backend **ret);
 
 /* Accepts NULL. */

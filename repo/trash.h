@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "backup/repo.h"
+#include "repo/repo.h"
 
 #define SK_TRASH_DIR "trash"
 

@@ -1,12 +1,12 @@
 /* Trash records; see trash.h and docs/FORMAT.md section 9b. */
-#include "backup/trash.h"
+#include "repo/trash.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "backup/crypto.h"
+#include "repo/crypto.h"
 #include "common/macro.h"
 
 int sk_trash_write(sk_repo *repo, uint64_t t, char *const *packs, size_t n) {

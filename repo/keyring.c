@@ -1,5 +1,5 @@
 /* Secrets and key slots; see keyring.h and docs/FORMAT.md section 3. */
-#include "backup/keyring.h"
+#include "repo/keyring.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,10 +10,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backup/backend.h"
-#include "backup/crypto.h"
-#include "backup/index.h"
-#include "backup/le.h"
+#include "store/backend.h"
+#include "repo/crypto.h"
+#include "repo/index.h"
+#include "repo/le.h"
 #include "common/fsutil.h"
 #include "common/macro.h"
 

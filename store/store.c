@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Room store/: where a repository's bytes live. A backend stores opaque named
+ * objects (put, ranged get, head, list, delete) in a local directory or an
+ * S3-compatible bucket; it knows nothing of what the objects mean. Depends on
+ * common/ only.
+ *
+ * This file is the URL dispatcher and the thin method wrappers, kept apart
+ * from the backends so no backend includes another. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/backend.h"
+#include "store/backend-s3.h"
+
+int sk_backend_open(const char *url, int create, sk_backend **ret) {
+        if (!url || !*url)
+                return -EINVAL;
+        if (strncmp(url, "file://", 7) == 0) {
+                const char *p = url + 7;
+                if (p[0] != '/')
+                        return -EINVAL; /* file://host/... is not supported */
+                return sk_backend_local_open(p, create, ret);
+        }
+        if (strncmp(url, "s3://", 5) == 0)
+                return sk_backend_s3_open(url, create, ret);
+        const char *colon = strstr(url, "://");
+        if (colon) {
+                /* a scheme: letters/digits/+.- before "://" */
+                bool scheme = colon > url;
+                for (const char *c = url; c < colon; c++)
+                        if (!(('a' <= *c && *c <= 'z') || ('A' <= *c && *c <= 'Z') || ('0' <= *c && *c <= '9') ||
+                              *c == '+' || *c == '-' || *c == '.'))
+                                scheme = false;
+                if (scheme)
+                        return -EPROTONOSUPPORT;
+        }
+        return sk_backend_local_open(url, create, ret);
+}
+
+void sk_backend_free(sk_backend *b) {
+        if (b)
+                b->ops->free(b);
+}
+
+int sk_backend_put(sk_backend *b, const char *name, const void *buf, size_t len) {
+        return b->ops->put(b, name, buf, len);
+}
+int sk_backend_get(sk_backend *b, const char *name, uint64_t offset, size_t len, void **ret_buf, size_t *ret_len) {
+        return b->ops->get(b, name, offset, len, ret_buf, ret_len);
+}
+int sk_backend_get_whole(sk_backend *b, const char *name, size_t max, void **ret_buf, size_t *ret_len) {
+        void *buf = NULL;
+        size_t len = 0;
+        if (max >= SIZE_MAX)
+                return -EINVAL;
+        if (b->ops->get_whole)
+                return b->ops->get_whole(b, name, max, ret_buf, ret_len);
+        int r = b->ops->get(b, name, 0, max + 1, &buf, &len);
+        if (r < 0)
+                return r;
+        if (len > max) {
+                free(buf);
+                return -EFBIG;
+        }
+        *ret_buf = buf;
+        *ret_len = len;
+        return 0;
+}
+int sk_backend_head(sk_backend *b, const char *name, uint64_t *ret_size) {
+        return b->ops->head(b, name, ret_size);
+}
+int sk_backend_list(sk_backend *b, const char *prefix, sk_backend_list_fn cb, void *userdata) {
+        return b->ops->list(b, prefix, cb, userdata);
+}
+int sk_backend_del(sk_backend *b, const char *name) {
+        return b->ops->del(b, name);
+}
+int sk_backend_cleanup(sk_backend *b, uint64_t min_age, uint64_t *ret_removed) {
+        if (!b->ops->cleanup) {
+                if (ret_removed)
+                        *ret_removed = 0;
+                return 0;
+        }
+        return b->ops->cleanup(b, min_age, ret_removed);
+}
