@@ -40,8 +40,21 @@ int sk_cli_refuse_argv_secret(sk_cli *cli) {
         return SK_EXIT_USAGE;
 }
 
+/* The storage settings the CLI gives a repository: its own flags first,
+ * then the environment variable of the same name (store/backend-s3.h lists
+ * them). */
+static const char *cli_setting(const char *name, void *userdata) {
+        sk_cli *cli = userdata;
+        if (cli->s3_endpoint && strcmp(name, "SNAPKEEP_S3_ENDPOINT") == 0)
+                return cli->s3_endpoint;
+        if (cli->no_cache && strcmp(name, "SNAPKEEP_CACHE_DIR") == 0)
+                return "off";
+        return getenv(name);
+}
+
 void sk_cli_init(sk_cli *cli, const char *prog) {
         *cli = (sk_cli){ .prog = prog };
+        cli->store = (sk_store_options){ .setting = cli_setting, .userdata = cli };
         cli->repo_url = getenv("SNAPKEEP_REPO");
         cli->password_file = getenv("SNAPKEEP_PASSWORD_FILE");
         cli->key_file = getenv("SNAPKEEP_KEY_FILE");
@@ -95,10 +108,7 @@ int sk_cli_getopt(sk_cli *cli, int argc, char **argv, const char *shortopts, con
                 case SK_OPT_PASSWORD_FILE: cli->password_file = optarg; continue;
                 case SK_OPT_KEY_FILE: cli->key_file = optarg; continue;
                 case SK_OPT_NO_PROGRESS: cli->progress = false; continue;
-                case SK_OPT_S3_ENDPOINT:
-                        /* Read by the S3 backend at open; set before any open. */
-                        setenv("SNAPKEEP_S3_ENDPOINT", optarg, 1);
-                        continue;
+                case SK_OPT_S3_ENDPOINT: cli->s3_endpoint = optarg; continue;
                 case SK_OPT_PASSWORD_ARGV:
                         if (optarg)
                                 explicit_bzero(optarg, strlen(optarg));
@@ -303,7 +313,7 @@ int sk_cli_open_repo(sk_cli *cli, sk_repo **ret) {
         if (e != SK_EXIT_OK)
                 return e;
         sk_repo *repo = NULL;
-        int r = sk_repo_open(cli->repo_url, secret, &repo);
+        int r = sk_repo_open_store(cli->repo_url, &cli->store, secret, &repo);
         sk_secret_free(secret);
         if (r == -EKEYREJECTED) {
                 fprintf(stderr, "%s %s: error: wrong passphrase or key file for repository %s\n", cli->prog,

@@ -17,6 +17,7 @@
 
 #include "backup/engine.h"
 #include "repo/keyring.h"
+#include "store/backend.h"
 #include "cli/json.h"
 
 /* Exit codes (documented in `snapkeep --help` and snapkeep(1)). */
@@ -53,6 +54,12 @@ typedef struct sk_cli {
          * the next sk_cli_open_repo() takes it instead of opening again, so
          * the passphrase is asked once and the metadata read once. */
         sk_repo *opened_repo;
+        /* Storage settings (S3, metadata cache): --s3-endpoint and a command's
+         * choice to bypass the cache win over the environment; see
+         * sk_cli_setting(). store points back at this sk_cli. */
+        const char *s3_endpoint;
+        bool no_cache;
+        sk_store_options store;
 } sk_cli;
 
 /* Global option ids (values above any short option char). */
@@ -66,7 +73,7 @@ enum {
         SK_OPT_HELP,
         SK_OPT_NO_PROGRESS,
         SK_OPT_PASSWORD_ARGV,   /* --password/--passphrase: refused (secrets never in argv) */
-        SK_OPT_S3_ENDPOINT,     /* --s3-endpoint URL: sets SNAPKEEP_S3_ENDPOINT for the S3 backend */
+        SK_OPT_S3_ENDPOINT,     /* --s3-endpoint URL: the S3 backend's SNAPKEEP_S3_ENDPOINT setting */
         SK_OPT_FIRST_COMMAND_OPTION,
 };
 

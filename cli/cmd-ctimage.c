@@ -125,7 +125,7 @@ static int classify_quiet(sk_cli *cli, const char *arg, sk_repo **ret_repo, char
         if (sk_cli_get_secret(cli, &secret) != SK_EXIT_OK)
                 return SK_EXIT_OK;
         sk_repo *repo = NULL;
-        int r = sk_repo_open(cli->repo_url, secret, &repo);
+        int r = sk_repo_open_store(cli->repo_url, &cli->store, secret, &repo);
         sk_secret_free(secret);
         if (r < 0)
                 return SK_EXIT_OK;

@@ -48,7 +48,7 @@ int sk_cmd_check(sk_cli *cli, int argc, char **argv) {
         cli->command = "check";
         /* check verifies the repository itself, never a node's local copy of
          * its metadata (the S3 metadata cache, docs/S3.md) */
-        setenv("SNAPKEEP_CACHE_DIR", "off", 1);
+        cli->no_cache = true;
         while ((c = sk_cli_getopt(cli, argc, argv, "", opts, sk_help_for("check"))) != -1) {
                 uint64_t v;
                 switch (c) {

@@ -42,7 +42,7 @@ static int repo_init(sk_cli *cli, int argc, char **argv) {
                 { "scrypt-log2n", required_argument, NULL, OPT_SCRYPT },
                 {}
         };
-        sk_repo_init_opts io = {};
+        sk_repo_init_opts io = { .store = &cli->store };
         int c;
         cli->command = "repo init";
         while ((c = sk_cli_getopt(cli, argc, argv, "", opts, sk_help_for("repo init"))) != -1) {

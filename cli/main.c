@@ -56,7 +56,7 @@ int main(int argc, char **argv) {
                 case SK_OPT_PASSWORD_FILE: cli.password_file = optarg; break;
                 case SK_OPT_KEY_FILE: cli.key_file = optarg; break;
                 case SK_OPT_NO_PROGRESS: cli.progress = false; break;
-                case SK_OPT_S3_ENDPOINT: setenv("SNAPKEEP_S3_ENDPOINT", optarg, 1); break;
+                case SK_OPT_S3_ENDPOINT: cli.s3_endpoint = optarg; break;
                 case SK_OPT_PASSWORD_ARGV:
                         if (optarg)
                                 explicit_bzero(optarg, strlen(optarg));

@@ -30,6 +30,7 @@ struct sk_capture {
         sk_snapshotter *snap;
         char *url, *password_file, *key_file;
         bool remote_layers;
+        sk_store_options store;
 
         pthread_mutex_t repo_mutex; /* serialises every operation on repo */
         sk_repo *repo;
@@ -165,6 +166,7 @@ int sk_capture_new(sk_snapshotter *snap, const sk_capture_options *opts, sk_capt
                 return -ENOMEM;
         c->snap = snap;
         c->remote_layers = opts->remote_layers;
+        c->store = opts->store;
         pthread_mutex_init(&c->repo_mutex, NULL);
         pthread_mutex_init(&c->ev_mutex, NULL);
         pthread_cond_init(&c->ev_cond, NULL);
@@ -221,7 +223,7 @@ static int open_handle(sk_capture *c, sk_repo **ret, char **ret_error, char *sta
                 return r;
         }
         sk_repo *repo = NULL;
-        r = sk_repo_open(c->url, secret, &repo);
+        r = sk_repo_open_store(c->url, &c->store, secret, &repo);
         sk_secret_free(secret);
         if (r < 0) {
                 const char *why = r == -EKEYREJECTED ? "wrong passphrase or key file"

@@ -40,6 +40,7 @@
 #include "common/macro.h"
 #include "container/record.h" /* SK_TAG_CONTAINER, SK_TAG_LAYER */
 #include "snapshot/snapshotter.h"
+#include "store/backend.h"
 
 typedef struct sk_capture sk_capture;
 
@@ -56,6 +57,7 @@ typedef struct sk_capture_options {
         const char *key_file;
         bool remote_layers;        /* Prepare with snapshot.ref may rehydrate layers */
         unsigned max_restores;     /* concurrent restores in Prepare, <= SK_CAPTURE_RESTORES_MAX; 0 = 1 */
+        sk_store_options store;    /* storage settings (S3, cache); its userdata must outlive the object */
 } sk_capture_options;
 
 #define SK_CAPTURE_RESTORES_MAX 16

@@ -38,21 +38,77 @@ int sk_config_init(sk_config *c) {
         return 0;
 }
 
+/* Every owned string of sk_config, so that copying and clearing cannot
+ * forget one when a key is added. */
+static const size_t string_fields[] = {
+        offsetof(sk_config, root),          offsetof(sk_config, socket),
+        offsetof(sk_config, config_path),   offsetof(sk_config, admin_socket),
+        offsetof(sk_config, repo),          offsetof(sk_config, password_file),
+        offsetof(sk_config, key_file),      offsetof(sk_config, s3_endpoint),
+        offsetof(sk_config, s3_region),     offsetof(sk_config, s3_style),
+        offsetof(sk_config, s3_credentials_file), offsetof(sk_config, s3_profile),
+        offsetof(sk_config, cache_dir),
+};
+
+static char **string_field(sk_config *c, size_t i) {
+        return (char **) ((char *) c + string_fields[i]);
+}
+
 void sk_config_clear(sk_config *c) {
-        free(c->root);
-        free(c->socket);
-        free(c->config_path);
-        free(c->admin_socket);
-        free(c->repo);
-        free(c->password_file);
-        free(c->key_file);
+        for (size_t i = 0; i < ARRAY_SIZE(string_fields); i++)
+                free(*string_field(c, i));
         *c = (sk_config) {};
+}
+
+/* A deep copy of src into *ret. */
+static int config_copy(const sk_config *src, sk_config *ret) {
+        int r = 0;
+        *ret = *src;
+        for (size_t i = 0; i < ARRAY_SIZE(string_fields); i++) {
+                char **f = string_field(ret, i);
+                if (*f && r == 0 && !(*f = strdup(*f)))
+                        r = -ENOMEM;
+                else if (r < 0)
+                        *f = NULL;      /* not copied: must not be freed */
+        }
+        if (r < 0)
+                sk_config_clear(ret);
+        return r;
+}
+
+/* Storage settings: the file's key for each name the store understands. */
+static const struct {
+        const char *name;
+        size_t field;
+} store_settings[] = {
+        { "SNAPKEEP_S3_ENDPOINT", offsetof(sk_config, s3_endpoint) },
+        { "SNAPKEEP_S3_REGION", offsetof(sk_config, s3_region) },
+        { "SNAPKEEP_S3_STYLE", offsetof(sk_config, s3_style) },
+        { "AWS_SHARED_CREDENTIALS_FILE", offsetof(sk_config, s3_credentials_file) },
+        { "AWS_PROFILE", offsetof(sk_config, s3_profile) },
+        { "SNAPKEEP_CACHE_DIR", offsetof(sk_config, cache_dir) },
+};
+
+const char *sk_config_store_setting(const sk_config *c, const char *name) {
+        for (size_t i = 0; i < ARRAY_SIZE(store_settings); i++)
+                if (strcmp(store_settings[i].name, name) == 0)
+                        return *(char *const *) ((const char *) c + store_settings[i].field);
+        return NULL;
 }
 
 /* --- values: shared by the file and the flags ------------------------------ */
 
 /* Each setter validates value and returns 0 or -EINVAL/-ENOMEM, with a reason
  * in *why (static text) on -EINVAL. */
+
+static int set_string(char **field, const char *value) {
+        char *p = strdup(value);
+        if (!p)
+                return -ENOMEM;
+        free(*field);
+        *field = p;
+        return 0;
+}
 
 static int set_path(char **field, const char *value, size_t max, const char **why) {
         if (value[0] != '/') {
@@ -63,12 +119,7 @@ static int set_path(char **field, const char *value, size_t max, const char **wh
                 *why = "is too long for a unix socket path";
                 return -EINVAL;
         }
-        char *p = strdup(value);
-        if (!p)
-                return -ENOMEM;
-        free(*field);
-        *field = p;
-        return 0;
+        return set_string(field, value);
 }
 
 /* A decimal count from 1 to max into *field. */
@@ -97,17 +148,38 @@ static int set_value(sk_config *c, const char *key, const char *value, const cha
                 return set_path(&c->password_file, value, 0, why);
         if (strcmp(key, "key_file") == 0)
                 return set_path(&c->key_file, value, 0, why);
+        if (strcmp(key, "s3_endpoint") == 0) {
+                if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0) {
+                        *why = "must be an http:// or https:// URL";
+                        return -EINVAL;
+                }
+                return set_string(&c->s3_endpoint, value);
+        }
+        if (strcmp(key, "s3_region") == 0 || strcmp(key, "s3_profile") == 0) {
+                if (!value[0] || strpbrk(value, " \t/")) {
+                        *why = "must be a name without spaces or slashes";
+                        return -EINVAL;
+                }
+                return set_string(key[3] == 'r' ? &c->s3_region : &c->s3_profile, value);
+        }
+        if (strcmp(key, "s3_style") == 0) {
+                if (strcmp(value, "path") != 0 && strcmp(value, "virtual") != 0) {
+                        *why = "must be path or virtual";
+                        return -EINVAL;
+                }
+                return set_string(&c->s3_style, value);
+        }
+        if (strcmp(key, "s3_credentials_file") == 0)
+                return set_path(&c->s3_credentials_file, value, 0, why);
+        if (strcmp(key, "cache_dir") == 0)
+                return strcmp(value, "off") == 0 ? set_string(&c->cache_dir, value)
+                                                 : set_path(&c->cache_dir, value, 0, why);
         if (strcmp(key, "repo") == 0) {
                 if (value[0] == '\0') {
                         *why = "must not be empty";
                         return -EINVAL;
                 }
-                char *p = strdup(value);
-                if (!p)
-                        return -ENOMEM;
-                free(c->repo);
-                c->repo = p;
-                return 0;
+                return set_string(&c->repo, value);
         }
         if (strcmp(key, "remote_layers") == 0) {
                 if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "1") == 0)
@@ -231,28 +303,12 @@ int sk_config_load_file(sk_config *c, const char *path, char **ret_error) {
 
 int sk_config_load_stream(sk_config *c, FILE *f, const char *path, char **ret_error) {
         /* Parse into a copy so a bad file leaves c untouched. */
-        sk_config tmp = {
-                .root = strdup(c->root),
-                .socket = strdup(c->socket),
-                .log_level = c->log_level,
-                .workers = c->workers,
-                .admin_socket = strdup(c->admin_socket),
-                .admin_socket_set = c->admin_socket_set,
-                .repo = strdup(c->repo),
-                .password_file = c->password_file ? strdup(c->password_file) : NULL,
-                .key_file = c->key_file ? strdup(c->key_file) : NULL,
-                .remote_layers = c->remote_layers,
-                .restore_selectors = c->restore_selectors,
-                .restores = c->restores,
-        };
+        sk_config tmp;
         file_state st = { .config = &tmp, .path = path };
         _cleanup_free_ char *text = NULL;
-        int r;
-        if (!tmp.root || !tmp.socket || !tmp.admin_socket || !tmp.repo || (c->password_file && !tmp.password_file) ||
-            (c->key_file && !tmp.key_file)) {
-                r = -ENOMEM;
-                goto out;
-        }
+        int r = config_copy(c, &tmp);
+        if (r < 0)
+                return r;
 
         int line = read_text(f, &st, &text);
         if (line < 0) {
@@ -280,26 +336,11 @@ int sk_config_load_stream(sk_config *c, FILE *f, const char *path, char **ret_er
                 r = -ENOMEM;
                 goto out;
         }
-        free(c->root);
-        free(c->socket);
-        free(c->config_path);
-        free(c->admin_socket);
-        free(c->repo);
-        free(c->password_file);
-        free(c->key_file);
-        c->root = TAKE_PTR(tmp.root);
-        c->socket = TAKE_PTR(tmp.socket);
-        c->config_path = p;
-        c->log_level = tmp.log_level;
-        c->workers = tmp.workers;
-        c->admin_socket = TAKE_PTR(tmp.admin_socket);
-        c->admin_socket_set = tmp.admin_socket_set;
-        c->repo = TAKE_PTR(tmp.repo);
-        c->password_file = TAKE_PTR(tmp.password_file);
-        c->key_file = TAKE_PTR(tmp.key_file);
-        c->remote_layers = tmp.remote_layers;
-        c->restore_selectors = tmp.restore_selectors;
-        c->restores = tmp.restores;
+        free(tmp.config_path);
+        tmp.config_path = p;
+        sk_config_clear(c);
+        *c = tmp;
+        tmp = (sk_config) {};
 out:
         free(st.message);
         sk_config_clear(&tmp);
@@ -518,6 +559,13 @@ void sk_config_print_help(FILE *f, const char *prog) {
                 "  remote_layers = true\n"
                 "  restore_selectors = none   (or: latest, prefix)\n"
                 "  restores = 2\n"
+                "  # how the repository is reached (else the environment's SNAPKEEP_S3_*, AWS_*):\n"
+                "  s3_endpoint = http://10.0.0.5:7480\n"
+                "  s3_region = us-east-1\n"
+                "  s3_style = path         (or: virtual)\n"
+                "  s3_credentials_file = /etc/snapkeep/aws-credentials\n"
+                "  s3_profile = default\n"
+                "  cache_dir = /var/cache/snapkeep   (or: off)\n"
                 "\n"
                 "containerd (config version 2) uses it with:\n"
                 "  [proxy_plugins.snapkeep]\n"

@@ -68,7 +68,20 @@ typedef struct sk_config {
         bool remote_layers;
         unsigned restore_selectors; /* SK_RESTORE_ALLOW_* (plugin/labelpolicy.h) */
         unsigned restores;          /* concurrent restores, 1..SK_RESTORES_MAX */
+        /* How the repository's storage is reached (NULL if unset; then the
+         * environment variable of the same meaning applies): */
+        char *s3_endpoint;          /* SNAPKEEP_S3_ENDPOINT */
+        char *s3_region;            /* SNAPKEEP_S3_REGION */
+        char *s3_style;             /* SNAPKEEP_S3_STYLE: path or virtual */
+        char *s3_credentials_file;  /* AWS_SHARED_CREDENTIALS_FILE */
+        char *s3_profile;           /* AWS_PROFILE */
+        char *cache_dir;            /* SNAPKEEP_CACHE_DIR: a directory or "off" */
 } sk_config;
+
+/* The config file's value for a storage setting named as store/backend-s3.h
+ * names them ("SNAPKEEP_S3_ENDPOINT", ...), NULL if the file does not set it
+ * (the daemon then looks in its environment). Borrowed from c. */
+const char *sk_config_store_setting(const sk_config *c, const char *name);
 
 /* Defaults: the embedded root and socket, log level info, and workers = the
  * number of CPUs clamped to 2..4. */

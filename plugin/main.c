@@ -91,6 +91,13 @@ static int start_admin(const sk_config *cfg, sk_snapshotter *snap, sk_capture *c
         return 0;
 }
 
+/* The repository's storage settings: the config file first, then the
+ * environment (the library never reads the environment itself). */
+static const char *daemon_store_setting(const char *name, void *userdata) {
+        const char *v = sk_config_store_setting(userdata, name);
+        return v ? v : getenv(name);
+}
+
 static int run(const sk_config *cfg, const sigset_t *stop_signals) {
         _cleanup_(sk_snapshotter_freep) sk_snapshotter *snap = NULL;
         _cleanup_(sk_capture_freep) sk_capture *capture = NULL;
@@ -107,6 +114,7 @@ static int run(const sk_config *cfg, const sigset_t *stop_signals) {
                 .key_file = cfg->key_file,
                 .remote_layers = cfg->remote_layers,
                 .max_restores = cfg->restores,
+                .store = { .setting = daemon_store_setting, .userdata = (void *) cfg },
         };
         r = sk_capture_new(snap, &copts, &capture);
         if (r < 0)

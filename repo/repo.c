@@ -30,7 +30,6 @@
 #include <time.h>
 #include <zstd.h>
 
-#include "store/backend-s3.h"
 #include "store/backend.h"
 #include "repo/chunker.h"
 #include "repo/crypto.h"
@@ -150,12 +149,12 @@ _printf_(2, 3) static int fail(int r, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(last_error, sizeof(last_error), fmt, ap);
         va_end(ap);
-        /* the storage layer's own detail (S3: object, HTTP status, S3 error code) */
-        const char *d = sk_backend_s3_last_error();
+        /* the storage's own detail (S3: object, HTTP status, S3 error code) */
+        const char *d = sk_store_last_detail();
         if (*d) {
                 size_t n = strlen(last_error);
                 snprintf(last_error + n, sizeof(last_error) - n, ": %s", d);
-                sk_backend_s3_clear_error();
+                sk_store_clear_detail();
         }
         return r;
 }
@@ -401,7 +400,7 @@ int sk_repo_init(const char *url, const sk_repo_init_opts *opts, const sk_secret
         repo->zstd_level = o.zstd_level;
         repo->scrypt_log2n = o.scrypt_log2n;
 
-        r = sk_backend_open(url, 1, &repo->b);
+        r = sk_backend_open(url, 1, o.store, &repo->b);
         if (r < 0)
                 return fail(r, "%s: cannot open storage: %s", url, strerror(-r));
         r = sk_backend_head(repo->b, "config", &size);
@@ -559,6 +558,10 @@ int sk_repo_reload_index(sk_repo *repo) {
 }
 
 int sk_repo_open(const char *url, const sk_secret *secret, sk_repo **ret) {
+        return sk_repo_open_store(url, NULL, secret, ret);
+}
+
+int sk_repo_open_store(const char *url, const sk_store_options *store, const sk_secret *secret, sk_repo **ret) {
         _cleanup_(sk_repo_freep) sk_repo *repo = NULL;
         _cleanup_free_ uint8_t *buf = NULL;
         _cleanup_free_ uint8_t *body = NULL;
@@ -570,7 +573,7 @@ int sk_repo_open(const char *url, const sk_secret *secret, sk_repo **ret) {
         r = repo_alloc(&repo);
         if (r < 0)
                 return r;
-        r = sk_backend_open(url, 0, &repo->b);
+        r = sk_backend_open(url, 0, store, &repo->b);
         if (r == -EPROTONOSUPPORT)
                 return fail(r, "%s: unsupported repository URL scheme", url);
         if (r < 0)

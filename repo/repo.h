@@ -44,6 +44,7 @@
 #include <stdint.h>
 
 #include "repo/keyring.h"
+#include "store/backend.h"
 #include "repo/pack.h"
 #include "repo/lock.h"
 
@@ -75,6 +76,7 @@ typedef struct sk_repo_init_opts {
         int zstd_level;
         uint32_t pack_size;
         uint8_t scrypt_log2n;
+        const sk_store_options *store;  /* settings of the storage (S3, cache); NULL = defaults */
 } sk_repo_init_opts;
 
 /* Create a repository at url ("/path", "relative/path" or "file:///path";
@@ -91,6 +93,10 @@ int sk_repo_init(const char *url, const sk_repo_init_opts *opts, const sk_secret
  * sk_repo_stats.index_files_bad (see sk_repo_foreach_bad_index) so that
  * check and rebuild-index can still run. */
 int sk_repo_open(const char *url, const sk_secret *secret, sk_repo **ret);
+
+/* sk_repo_open with the storage's settings (store/backend.h): how S3 is
+ * reached and where the metadata cache is. store may be NULL (defaults). */
+int sk_repo_open_store(const char *url, const sk_store_options *store, const sk_secret *secret, sk_repo **ret);
 
 /* Flushes nothing: call sk_repo_flush() first to keep pending blobs (blobs
  * put since the last flush are otherwise lost, which is crash-equivalent and

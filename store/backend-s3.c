@@ -96,28 +96,12 @@ typedef struct s3_backend {
         size_t ra_seen_next;
 } s3_backend;
 
-static __thread char s3_error[1024];
-
-_printf_(1, 2) static void set_error(const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(s3_error, sizeof(s3_error), fmt, ap);
-        va_end(ap);
-}
-
-const char *sk_backend_s3_last_error(void) {
-        return s3_error;
-}
-
-void sk_backend_s3_clear_error(void) {
-        s3_error[0] = 0;
-}
-
 /* --- configuration --- */
 
-static int env_u64(const char *name, uint64_t def, uint64_t min, uint64_t max, uint64_t *ret) {
-        const char *v = getenv(name);
-        if (!v || !*v) {
+static int setting_u64(const sk_store_options *o, const char *name, uint64_t def, uint64_t min, uint64_t max,
+                       uint64_t *ret) {
+        const char *v = sk_store_setting(o, name);
+        if (!v) {
                 *ret = def;
                 return 0;
         }
@@ -137,7 +121,7 @@ static int env_u64(const char *name, uint64_t def, uint64_t min, uint64_t max, u
         *ret = x;
         return 0;
 bad:
-        set_error("%s=%s: not a number in %llu..%llu", name, v, (unsigned long long) min, (unsigned long long) max);
+        sk_store_set_detail("%s=%s: not a number in %llu..%llu", name, v, (unsigned long long) min, (unsigned long long) max);
         return -EINVAL;
 }
 
@@ -151,14 +135,14 @@ static char *trim(char *s) {
 }
 
 /* AWS shared credentials file: INI, [profile] sections, key = value. */
-static int read_credentials_file(sk_s3_config *c) {
-        const char *path = getenv("AWS_SHARED_CREDENTIALS_FILE");
-        const char *profile = getenv("AWS_PROFILE");
+static int read_credentials_file(const sk_store_options *o, sk_s3_config *c) {
+        const char *path = sk_store_setting(o, "AWS_SHARED_CREDENTIALS_FILE");
+        const char *profile = sk_store_setting(o, "AWS_PROFILE");
         _cleanup_free_ char *def = NULL;
         if (!profile || !*profile)
                 profile = "default";
         if (!path || !*path) {
-                const char *home = getenv("HOME");
+                const char *home = sk_store_setting(o, "HOME");
                 if (!home)
                         return -ENOENT;
                 if (asprintf(&def, "%s/.aws/credentials", home) < 0) {
@@ -225,64 +209,68 @@ void sk_s3_config_done(sk_s3_config *c) {
         memset(c, 0, sizeof(*c));
 }
 
-int sk_s3_config_from_env(sk_s3_config *ret) {
+int sk_s3_config_load(const sk_store_options *o, sk_s3_config *ret) {
         sk_s3_config c = { 0 };
         uint64_t v;
         int r;
-        const char *ep = getenv("SNAPKEEP_S3_ENDPOINT");
-        const char *region = getenv("SNAPKEEP_S3_REGION");
-        const char *style = getenv("SNAPKEEP_S3_STYLE");
-        if (!region || !*region)
-                region = getenv("AWS_REGION");
-        if (!region || !*region)
+        const char *ep = sk_store_setting(o, "SNAPKEEP_S3_ENDPOINT");
+        const char *region = sk_store_setting(o, "SNAPKEEP_S3_REGION");
+        const char *style = sk_store_setting(o, "SNAPKEEP_S3_STYLE");
+        if (!region)
+                region = sk_store_setting(o, "AWS_REGION");
+        if (!region)
                 region = "us-east-1";
-        c.endpoint = strdup(ep && *ep ? ep : "https://s3.amazonaws.com");
+        c.endpoint = strdup(ep ? ep : "https://s3.amazonaws.com");
         c.region = strdup(region);
         if (!c.endpoint || !c.region) {
                 r = -ENOMEM;
                 goto fail;
         }
-        if (!style || !*style)
-                c.virtual_host = !(ep && *ep);
+        if (!style)
+                c.virtual_host = !ep;
         else if (strcmp(style, "path") == 0)
                 c.virtual_host = false;
         else if (strcmp(style, "virtual") == 0)
                 c.virtual_host = true;
         else {
-                set_error("SNAPKEEP_S3_STYLE=%s: expected \"path\" or \"virtual\"", style);
+                sk_store_set_detail("SNAPKEEP_S3_STYLE=%s: expected \"path\" or \"virtual\"", style);
                 r = -EINVAL;
                 goto fail;
         }
-        if ((r = env_u64("SNAPKEEP_S3_CONNECTIONS", 8, 1, 256, &v)) < 0)
+        if ((r = setting_u64(o, "SNAPKEEP_S3_CONNECTIONS", 8, 1, 256, &v)) < 0)
                 goto fail;
         c.connections = (unsigned) v;
-        if ((r = env_u64("SNAPKEEP_S3_RETRY_SECONDS", 120, 0, 86400, &v)) < 0)
+        if ((r = setting_u64(o, "SNAPKEEP_S3_RETRY_SECONDS", 120, 0, 86400, &v)) < 0)
                 goto fail;
         c.retry_seconds = (unsigned) v;
-        if ((r = env_u64("SNAPKEEP_S3_MULTIPART_THRESHOLD", 64ull << 20, MIN_PART_SIZE, 5ull << 30,
+        if ((r = setting_u64(o, "SNAPKEEP_S3_MULTIPART_THRESHOLD", 64ull << 20, MIN_PART_SIZE, 5ull << 30,
                          &c.multipart_threshold)) < 0)
                 goto fail;
-        if ((r = env_u64("SNAPKEEP_S3_PART_SIZE", 16ull << 20, MIN_PART_SIZE, 5ull << 30, &c.part_size)) < 0)
+        if ((r = setting_u64(o, "SNAPKEEP_S3_PART_SIZE", 16ull << 20, MIN_PART_SIZE, 5ull << 30, &c.part_size)) < 0)
                 goto fail;
-        if ((r = env_u64("SNAPKEEP_S3_READAHEAD", 16ull << 20, 0, 256ull << 20, &c.readahead)) < 0)
+        if ((r = setting_u64(o, "SNAPKEEP_S3_READAHEAD", 16ull << 20, 0, 256ull << 20, &c.readahead)) < 0)
                 goto fail;
 
-        const char *ak = getenv("AWS_ACCESS_KEY_ID"), *sk = getenv("AWS_SECRET_ACCESS_KEY");
-        if (ak && *ak && sk && *sk) {
-                const char *tok = getenv("AWS_SESSION_TOKEN");
+        if ((r = setting_u64(o, "SNAPKEEP_S3_LIST_PAGE", 0, 0, 1000, &v)) < 0)
+                goto fail;
+        c.list_page = (unsigned) v;
+
+        const char *ak = sk_store_setting(o, "AWS_ACCESS_KEY_ID"), *sk = sk_store_setting(o, "AWS_SECRET_ACCESS_KEY");
+        if (ak && sk) {
+                const char *tok = sk_store_setting(o, "AWS_SESSION_TOKEN");
                 c.access_key = strdup(ak);
                 c.secret_key = strdup(sk);
-                c.session_token = tok && *tok ? strdup(tok) : NULL;
-                if (!c.access_key || !c.secret_key || (tok && *tok && !c.session_token)) {
+                c.session_token = tok ? strdup(tok) : NULL;
+                if (!c.access_key || !c.secret_key || (tok && !c.session_token)) {
                         r = -ENOMEM;
                         goto fail;
                 }
         } else {
-                r = read_credentials_file(&c);
+                r = read_credentials_file(o, &c);
                 if (r == -ENOMEM)
                         goto fail;
                 if (r < 0 || !c.access_key || !c.secret_key) {
-                        set_error("no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or put them "
+                        sk_store_set_detail("no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or put them "
                                   "in ~/.aws/credentials (AWS_SHARED_CREDENTIALS_FILE, profile AWS_PROFILE)");
                         r = -EACCES;
                         goto fail;
@@ -749,11 +737,11 @@ static int s3_request(s3_backend *b, const s3_req *rq, s3_resp *resp) {
                 if (r == -EIO) {
                         if (!retryable_curl(cc)) {
                                 if (cc == CURLE_WRITE_ERROR && resp->too_large) {
-                                        set_error("%s %s/%s: response larger than the %zu bytes this read allows", rq->method,
+                                        sk_store_set_detail("%s %s/%s: response larger than the %zu bytes this read allows", rq->method,
                                                   b->display, show_key(rq), resp->limit);
                                         return -EFBIG;
                                 }
-                                set_error("%s %s/%s: %s", rq->method, b->display, show_key(rq),
+                                sk_store_set_detail("%s %s/%s: %s", rq->method, b->display, show_key(rq),
                                           cc == CURLE_WRITE_ERROR ? "out of memory"
                                                                   : (curl_err[0] ? curl_err : curl_easy_strerror(cc)));
                                 return cc == CURLE_WRITE_ERROR ? -ENOMEM : -EIO;
@@ -771,14 +759,14 @@ static int s3_request(s3_backend *b, const s3_req *rq, s3_resp *resp) {
                 uint64_t delay = cap / 2 + rnd % (cap / 2 + 1);
                 if (elapsed + delay > budget) {
                         if (r == -EIO)
-                                set_error("%s %s/%s: %s (gave up after %u attempts in %.1f s)", rq->method,
+                                sk_store_set_detail("%s %s/%s: %s (gave up after %u attempts in %.1f s)", rq->method,
                                           b->display, show_key(rq), curl_err[0] ? curl_err : curl_easy_strerror(cc),
                                           attempt + 1, (double) elapsed / 1000);
                         else {
                                 char code[128] = "";
                                 if (resp->body)
                                         xml_text(resp->body, NULL, "Code", code, sizeof(code), NULL);
-                                set_error("%s %s/%s: HTTP %ld %s (gave up after %u attempts in %.1f s)", rq->method,
+                                sk_store_set_detail("%s %s/%s: HTTP %ld %s (gave up after %u attempts in %.1f s)", rq->method,
                                           b->display, show_key(rq), resp->status, code, attempt + 1,
                                           (double) elapsed / 1000);
                         }
@@ -798,7 +786,7 @@ static int s3_request(s3_backend *b, const s3_req *rq, s3_resp *resp) {
 static int s3_fail(s3_backend *b, const s3_req *rq, const s3_resp *resp) {
         const char *code = resp->code;
         if (strcmp(code, "NoSuchBucket") == 0 || (resp->status == 404 && !rq->key && !*code)) {
-                set_error("bucket %s does not exist at %s://%s (create it first)", b->bucket, b->scheme, b->host);
+                sk_store_set_detail("bucket %s does not exist at %s://%s (create it first)", b->bucket, b->scheme, b->host);
                 return -ENOENT;
         }
         const char *hint = "";
@@ -810,7 +798,7 @@ static int s3_fail(s3_backend *b, const s3_req *rq, const s3_resp *resp) {
                 hint = " (this machine's clock differs too much from the server's)";
         else if (resp->status == 403 && !*code)
                 hint = " (access denied; wrong credentials?)";
-        set_error("%s %s/%s: HTTP %ld %s%s%s%s", rq->method, b->display, show_key(rq), resp->status,
+        sk_store_set_detail("%s %s/%s: HTTP %ld %s%s%s%s", rq->method, b->display, show_key(rq), resp->status,
                   *code ? code : "", *resp->message ? ": " : "", resp->message, hint);
         if (resp->status == 403)
                 return -EACCES;
@@ -842,11 +830,11 @@ static void abort_multipart(s3_backend *b, const char *key, const char *upload_i
         sk_sigv4_pair q[] = { { "uploadId", upload_id } };
         s3_req rq = { .method = "DELETE", .key = key, .query = q, .n_query = 1 };
         s3_resp resp = { .limit = 1 << 20 };
-        char saved[sizeof(s3_error)];
-        memcpy(saved, s3_error, sizeof(saved));         /* keep the cause, not the cleanup's outcome */
+        char saved[1024];
+        snprintf(saved, sizeof(saved), "%s", sk_store_last_detail());  /* keep the cause, not the cleanup's outcome */
         (void) s3_request(b, &rq, &resp);
         resp_done(&resp);
-        memcpy(s3_error, saved, sizeof(saved));
+        sk_store_set_detail("%s", saved);
 }
 
 static int put_multipart(s3_backend *b, const char *key, const uint8_t *buf, size_t len) {
@@ -864,7 +852,7 @@ static int put_multipart(s3_backend *b, const char *key, const uint8_t *buf, siz
                 if (r >= 0 && resp.status / 100 != 2)
                         r = s3_fail(b, &rq, &resp);
                 if (r >= 0 && !xml_value(resp.body, NULL, "UploadId", upload_id, sizeof(upload_id))) {
-                        set_error("POST %s/%s?uploads: no UploadId in the reply", b->display, key);
+                        sk_store_set_detail("POST %s/%s?uploads: no UploadId in the reply", b->display, key);
                         r = -EIO;
                 }
                 resp_done(&resp);
@@ -890,7 +878,7 @@ static int put_multipart(s3_backend *b, const char *key, const uint8_t *buf, siz
                 if (r >= 0 && resp.status / 100 != 2)
                         r = s3_fail(b, &rq, &resp);
                 if (r >= 0 && !resp.etag[0]) {
-                        set_error("PUT %s/%s part %zu: no ETag in the reply", b->display, key, i + 1);
+                        sk_store_set_detail("PUT %s/%s part %zu: no ETag in the reply", b->display, key, i + 1);
                         r = -EIO;
                 }
                 if (r >= 0) {
@@ -932,7 +920,7 @@ static int put_multipart(s3_backend *b, const char *key, const uint8_t *buf, siz
         if (r >= 0 && hr.status / 100 != 2)
                 r = s3_fail(b, &hq, &hr);
         if (r >= 0 && (!hr.have_length || hr.content_length != len)) {
-                set_error("PUT %s/%s: multipart upload completed with size %llu, expected %zu", b->display, key,
+                sk_store_set_detail("PUT %s/%s: multipart upload completed with size %llu, expected %zu", b->display, key,
                           (unsigned long long) hr.content_length, len);
                 r = -EIO;
         }
@@ -945,7 +933,7 @@ static int s3_put(sk_backend *base, const char *name, const void *buf, size_t le
         _cleanup_free_ char *key = object_key(b, name);
         if (!key)
                 return -ENOMEM;
-        s3_error[0] = 0;
+        sk_store_clear_detail();
         if (len > b->cfg.multipart_threshold)
                 return put_multipart(b, key, buf, len);
         return put_single(b, key, buf, len);
@@ -958,7 +946,7 @@ static int head_key(s3_backend *b, const char *key, uint64_t *ret_size) {
         if (r >= 0 && resp.status / 100 != 2)
                 r = s3_fail(b, &rq, &resp);
         if (r >= 0 && !resp.have_length) {
-                set_error("HEAD %s/%s: no Content-Length in the reply", b->display, key);
+                sk_store_set_detail("HEAD %s/%s: no Content-Length in the reply", b->display, key);
                 r = -EIO;
         }
         if (r >= 0)
@@ -972,7 +960,7 @@ static int s3_head(sk_backend *base, const char *name, uint64_t *ret_size) {
         _cleanup_free_ char *key = object_key(b, name);
         if (!key)
                 return -ENOMEM;
-        s3_error[0] = 0;
+        sk_store_clear_detail();
         return head_key(b, key, ret_size);
 }
 
@@ -1094,7 +1082,7 @@ static int s3_get(sk_backend *base, const char *name, uint64_t offset, size_t le
         _cleanup_free_ char *key = object_key(b, name);
         if (!key)
                 return -ENOMEM;
-        s3_error[0] = 0;
+        sk_store_clear_detail();
         if (b->ra_window == 0 || strncmp(name, "data/", 5) != 0 || len == 0 || len >= b->ra_window / 2)
                 return get_range(b, key, offset, len, ret_buf, ret_len);
 
@@ -1175,14 +1163,16 @@ static int s3_list(sk_backend *base, const char *prefix, sk_backend_list_fn cb, 
         int r = 0;
         if (!kp)
                 return -ENOMEM;
-        s3_error[0] = 0;
+        sk_store_clear_detail();
         for (;;) {
                 sk_sigv4_pair q[4] = { { "list-type", "2" }, { "prefix", kp } };
                 size_t nq = 2;
                 /* undocumented: small pages make tests exercise continuation */
-                const char *page = getenv("SNAPKEEP_S3_LIST_PAGE");
-                if (page && *page)
+                char page[16];
+                if (b->cfg.list_page) {
+                        snprintf(page, sizeof(page), "%u", b->cfg.list_page);
                         q[nq++] = (sk_sigv4_pair) { "max-keys", page };
+                }
                 if (token)
                         q[nq++] = (sk_sigv4_pair) { "continuation-token", token };
                 s3_req rq = { .method = "GET", .key = NULL, .query = q, .n_query = nq };
@@ -1244,7 +1234,7 @@ static int s3_list(sk_backend *base, const char *prefix, sk_backend_list_fn cb, 
                         xml_text(resp.body, NULL, "IsTruncated", trunc, sizeof(trunc), NULL);
                         xml_value(resp.body, NULL, "NextContinuationToken", next, sizeof(next));
                 } else if (r == -EIO)
-                        set_error("GET %s (list %s): malformed ListObjectsV2 reply", b->display, prefix);
+                        sk_store_set_detail("GET %s (list %s): malformed ListObjectsV2 reply", b->display, prefix);
                 resp_done(&resp);
                 for (size_t i = 0; i < n; i++) {
                         if (r >= 0)
@@ -1257,7 +1247,7 @@ static int s3_list(sk_backend *base, const char *prefix, sk_backend_list_fn cb, 
                 if (strcmp(trunc, "true") != 0)
                         return 0;
                 if (!next[0]) {
-                        set_error("GET %s (list %s): truncated listing without a continuation token", b->display,
+                        sk_store_set_detail("GET %s (list %s): truncated listing without a continuation token", b->display,
                                   prefix);
                         return -EIO;
                 }
@@ -1273,7 +1263,7 @@ static int s3_del(sk_backend *base, const char *name) {
         _cleanup_free_ char *key = object_key(b, name);
         if (!key)
                 return -ENOMEM;
-        s3_error[0] = 0;
+        sk_store_clear_detail();
         s3_req rq = { .method = "DELETE", .key = key };
         s3_resp resp = { .limit = 1 << 20 };
         int r = s3_request(b, &rq, &resp);
@@ -1339,11 +1329,11 @@ static char *dup_or_null(const char *s) {
 }
 
 int sk_backend_s3_open_config(const char *url, const sk_s3_config *cfg, int create, sk_backend **ret) {
-        s3_error[0] = 0;
+        sk_store_clear_detail();
         if (!url || strncmp(url, "s3://", 5) != 0)
                 return -EINVAL;
         if (pthread_once(&curl_once, curl_init) != 0 || curl_init_result != CURLE_OK) {
-                set_error("libcurl initialisation failed");
+                sk_store_set_detail("libcurl initialisation failed");
                 return -EIO;
         }
         const char *bs = url + 5, *slash = strchr(bs, '/');
@@ -1351,7 +1341,7 @@ int sk_backend_s3_open_config(const char *url, const sk_s3_config *cfg, int crea
         if (!bucket)
                 return -ENOMEM;
         if (!valid_bucket(bucket)) {
-                set_error("%s: \"%s\" is not a valid bucket name", url, bucket);
+                sk_store_set_detail("%s: \"%s\" is not a valid bucket name", url, bucket);
                 return -EINVAL;
         }
         /* prefix: collapse to "a/b/" with no empty, "." or ".." components */
@@ -1365,7 +1355,7 @@ int sk_backend_s3_open_config(const char *url, const sk_s3_config *cfg, int crea
                 const char *e = strchrnul(p, '/');
                 size_t n = (size_t) (e - p);
                 if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.')) {
-                        set_error("%s: \".\" and \"..\" are not allowed in the prefix", url);
+                        sk_store_set_detail("%s: \".\" and \"..\" are not allowed in the prefix", url);
                         return -EINVAL;
                 }
                 if (n) {
@@ -1379,13 +1369,13 @@ int sk_backend_s3_open_config(const char *url, const sk_s3_config *cfg, int crea
 
         const char *ep = cfg->endpoint, *sep = strstr(ep, "://");
         if (!sep || (strncmp(ep, "http://", 7) != 0 && strncmp(ep, "https://", 8) != 0)) {
-                set_error("S3 endpoint %s: expected http://host[:port] or https://host[:port]", ep);
+                sk_store_set_detail("S3 endpoint %s: expected http://host[:port] or https://host[:port]", ep);
                 return -EINVAL;
         }
         const char *hs = sep + 3;
         size_t hl = strcspn(hs, "/?#");
         if (hl == 0 || (hs[hl] && strspn(hs + hl, "/") != strlen(hs + hl))) {
-                set_error("S3 endpoint %s: expected http://host[:port] with no path", ep);
+                sk_store_set_detail("S3 endpoint %s: expected http://host[:port] with no path", ep);
                 return -EINVAL;
         }
         if (cfg->connections < 1 || !cfg->access_key || !cfg->secret_key || !cfg->region)
@@ -1443,10 +1433,10 @@ int sk_backend_s3_open_config(const char *url, const sk_s3_config *cfg, int crea
         return 0;
 }
 
-int sk_backend_s3_open(const char *url, int create, sk_backend **ret) {
+int sk_backend_s3_open(const char *url, int create, const sk_store_options *opts, sk_backend **ret) {
         sk_s3_config cfg;
-        s3_error[0] = 0;
-        int r = sk_s3_config_from_env(&cfg);
+        sk_store_clear_detail();
+        int r = sk_s3_config_load(opts, &cfg);
         if (r < 0)
                 return r;
         sk_backend *b;
@@ -1454,7 +1444,7 @@ int sk_backend_s3_open(const char *url, int create, sk_backend **ret) {
         sk_s3_config_done(&cfg);
         if (r < 0)
                 return r;
-        _cleanup_free_ char *cache = sk_backend_cache_default_dir();
+        _cleanup_free_ char *cache = sk_backend_cache_default_dir(opts);
         if (!cache) {
                 *ret = b;
                 return 0;

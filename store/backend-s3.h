@@ -1,9 +1,9 @@
 /* S3-compatible object store backend (AWS S3, Ceph radosgw, ...).
  *
  * URL: s3://BUCKET[/PREFIX]. Every repository object NAME is stored under the
- * key PREFIX/NAME. Configuration comes from the environment (the CLI turns
- * its flags into these variables before opening a repository), never from
- * argv for secrets:
+ * key PREFIX/NAME. Configuration comes from the store options' settings
+ * (backend.h: the shells answer them from flags, config file and
+ * environment), by these names; secrets never come from argv:
  *   SNAPKEEP_S3_ENDPOINT     http(s)://host[:port] (default https://s3.amazonaws.com)
  *   SNAPKEEP_S3_REGION       signing region (default us-east-1, else $AWS_REGION)
  *   SNAPKEEP_S3_STYLE        "path" or "virtual" (default: path with an explicit
@@ -21,7 +21,7 @@
  *
  * Errors: 403 -> -EACCES, 404 (NoSuchKey, NoSuchBucket) -> -ENOENT, anything
  * else after retries -> -EIO. The calling thread's last failure is described
- * by sk_backend_s3_last_error() (object, HTTP status, S3 error code). */
+ * by sk_store_last_detail() (object, HTTP status, S3 error code). */
 #pragma once
 
 #include <stdbool.h>
@@ -41,12 +41,13 @@ typedef struct sk_s3_config {
         char *access_key;
         char *secret_key;               /* wiped by sk_s3_config_done */
         char *session_token;            /* NULL if none */
+        unsigned list_page;             /* max-keys of a listing page, 0 = the server's (tests) */
 } sk_s3_config;
 
-/* Fill *ret from the environment and credentials file as described above.
- * No credentials -> -EACCES (detail in sk_backend_s3_last_error()); a bad
- * value -> -EINVAL. *ret owned: sk_s3_config_done(). */
-int sk_s3_config_from_env(sk_s3_config *ret);
+/* Fill *ret from o's settings and the credentials file as described above.
+ * No credentials -> -EACCES (detail in sk_store_last_detail()); a bad value
+ * -> -EINVAL. *ret owned: sk_s3_config_done(). */
+int sk_s3_config_load(const sk_store_options *o, sk_s3_config *ret);
 
 /* Free and wipe. Accepts a zeroed struct. */
 void sk_s3_config_done(sk_s3_config *c);
@@ -58,17 +59,9 @@ void sk_s3_config_done(sk_s3_config *c);
  * scatter repositories). *ret owned: sk_backend_free(). */
 int sk_backend_s3_open_config(const char *url, const sk_s3_config *cfg, int create, sk_backend **ret);
 
-/* sk_backend_open() for s3:// URLs: sk_s3_config_from_env + open_config,
+/* sk_backend_open() for s3:// URLs: sk_s3_config_load + open_config,
  * wrapped in the metadata cache (s3-cache.h) unless SNAPKEEP_CACHE_DIR=off. */
-int sk_backend_s3_open(const char *url, int create, sk_backend **ret);
-
-/* The calling thread's most recent S3 failure ("PUT s3://b/p/data/ab/ab12…:
- * HTTP 403 SignatureDoesNotMatch: …"), "" if none. Borrowed, valid until the
- * thread's next S3 call. */
-const char *sk_backend_s3_last_error(void);
-
-/* Forget the calling thread's last S3 failure (after reporting it). */
-void sk_backend_s3_clear_error(void);
+int sk_backend_s3_open(const char *url, int create, const sk_store_options *opts, sk_backend **ret);
 
 /* Request counters (for stats and the benchmark); b must be an S3 backend,
  * possibly inside the cache wrapper, else -EINVAL. */

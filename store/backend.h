@@ -57,11 +57,40 @@ struct sk_backend {
         const char *scheme;     /* "file" or "s3" */
 };
 
+/* Settings for a store, by name ("SNAPKEEP_S3_ENDPOINT", "AWS_PROFILE",
+ * "HOME", ...; store/backend-s3.h lists them). The library never reads the
+ * environment: the shells (cli/, plugin/) answer these names from their flags,
+ * config file and environment, in their own order. setting returns NULL for
+ * "not set"; the string is borrowed until open returns. NULL options, or a
+ * NULL setting, mean every setting has its default. */
+typedef struct sk_store_options {
+        const char *(*setting)(const char *name, void *userdata);
+        void *userdata;
+} sk_store_options;
+
+/* The named setting of o, NULL if unset (also for NULL o). An empty value
+ * counts as unset, as an empty environment variable always has. */
+const char *sk_store_setting(const sk_store_options *o, const char *name);
+
 /* Open the backend for a repository URL: "/path", "relative/path",
- * "file:///abs/path"; other schemes -> -EPROTONOSUPPORT. With create, a
- * missing local directory is created (mode 0700) with its subdirectories;
- * without, a missing directory is -ENOENT. *ret owned: sk_backend_free(). */
-int sk_backend_open(const char *url, int create, sk_backend **ret);
+ * "file:///abs/path", "s3://BUCKET[/PREFIX]"; other schemes ->
+ * -EPROTONOSUPPORT. With create, a missing local directory is created (mode
+ * 0700) with its subdirectories; without, a missing directory is -ENOENT.
+ * opts may be NULL. *ret owned: sk_backend_free(). */
+int sk_backend_open(const char *url, int create, const sk_store_options *opts, sk_backend **ret);
+
+/* The calling thread's most recent storage failure in words (S3: "PUT
+ * s3://b/p/data/ab/ab12…: HTTP 403 SignatureDoesNotMatch: …"), "" if none.
+ * Backends are called from several threads at once, so the detail belongs to
+ * the calling thread: it describes that thread's last failed call, whichever
+ * backend it was. Borrowed, valid until the thread's next store call. */
+const char *sk_store_last_detail(void);
+
+/* Forget the calling thread's detail (after reporting it). */
+void sk_store_clear_detail(void);
+
+/* For backends: set the calling thread's detail (printf-style). */
+void sk_store_set_detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Local directory backend (backend-local.c). The dispatcher is store.c. */
 int sk_backend_local_open(const char *path, int create, sk_backend **ret);

@@ -302,22 +302,22 @@ int sk_backend_cache_wrap(sk_backend *inner, const char *dir, sk_backend **ret) 
         return 0;
 }
 
-char *sk_backend_cache_default_dir(void) {
-        const char *e = getenv("SNAPKEEP_CACHE_DIR");
+char *sk_backend_cache_default_dir(const sk_store_options *o) {
+        const char *e = sk_store_setting(o, "SNAPKEEP_CACHE_DIR");
         char *d = NULL;
-        if (e && *e) {
+        if (e) {
                 if (strcmp(e, "off") == 0)
                         return NULL;
                 return strdup(e);
         }
-        e = getenv("XDG_CACHE_HOME");
-        if (e && *e && e[0] == '/') {
+        e = sk_store_setting(o, "XDG_CACHE_HOME");
+        if (e && e[0] == '/') {
                 if (asprintf(&d, "%s/snapkeep", e) < 0)
                         return NULL;
                 return d;
         }
-        e = getenv("HOME");
-        if (e && *e && e[0] == '/') {
+        e = sk_store_setting(o, "HOME");
+        if (e && e[0] == '/') {
                 if (asprintf(&d, "%s/.cache/snapkeep", e) < 0)
                         return NULL;
                 return d;

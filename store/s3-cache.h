@@ -26,10 +26,10 @@
  * sk_backend_free(). */
 int sk_backend_cache_wrap(sk_backend *inner, const char *dir, sk_backend **ret);
 
-/* The default cache root: $SNAPKEEP_CACHE_DIR, else $XDG_CACHE_HOME/snapkeep,
- * else $HOME/.cache/snapkeep. NULL (no cache) if SNAPKEEP_CACHE_DIR is "off"
- * or no home is known. Owned string (free()). */
-char *sk_backend_cache_default_dir(void);
+/* The default cache root from o's settings: SNAPKEEP_CACHE_DIR, else
+ * XDG_CACHE_HOME/snapkeep, else HOME/.cache/snapkeep. NULL (no cache) if
+ * SNAPKEEP_CACHE_DIR is "off" or no home is known. Owned string (free()). */
+char *sk_backend_cache_default_dir(const sk_store_options *o);
 
 /* The backend a cache wraps (borrowed), or b itself if b is no cache. */
 sk_backend *sk_backend_cache_inner(sk_backend *b);

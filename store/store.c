@@ -7,6 +7,8 @@
  * This file is the URL dispatcher and the thin method wrappers, kept apart
  * from the backends so no backend includes another. */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,7 +17,33 @@
 #include "store/backend.h"
 #include "store/backend-s3.h"
 
-int sk_backend_open(const char *url, int create, sk_backend **ret) {
+const char *sk_store_setting(const sk_store_options *o, const char *name) {
+        if (!o || !o->setting)
+                return NULL;
+        const char *v = o->setting(name, o->userdata);
+        return v && *v ? v : NULL;
+}
+
+/* Per thread: pack writers and restore workers call one backend at once, and
+ * each must report its own failure, not a neighbour's. */
+static __thread char last_detail[1024];
+
+void sk_store_set_detail(const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(last_detail, sizeof(last_detail), fmt, ap);
+        va_end(ap);
+}
+
+const char *sk_store_last_detail(void) {
+        return last_detail;
+}
+
+void sk_store_clear_detail(void) {
+        last_detail[0] = 0;
+}
+
+int sk_backend_open(const char *url, int create, const sk_store_options *opts, sk_backend **ret) {
         if (!url || !*url)
                 return -EINVAL;
         if (strncmp(url, "file://", 7) == 0) {
@@ -25,7 +53,7 @@ int sk_backend_open(const char *url, int create, sk_backend **ret) {
                 return sk_backend_local_open(p, create, ret);
         }
         if (strncmp(url, "s3://", 5) == 0)
-                return sk_backend_s3_open(url, create, ret);
+                return sk_backend_s3_open(url, create, opts, ret);
         const char *colon = strstr(url, "://");
         if (colon) {
                 /* a scheme: letters/digits/+.- before "://" */

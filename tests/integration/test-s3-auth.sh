@@ -81,4 +81,41 @@ grep -q "\"PUT /${vurl#s3://"$CEPH_BUCKET"/}/keys/" "$CEPH_RGW_LOG" && ok "virtu
 unset SNAPKEEP_S3_STYLE
 # and the objects are where path style finds them
 [ -n "$(s3_objects "$vurl" keys/)" ] && ok "path style sees the virtual-hosted repository's objects" || notok "path style listing of $vurl"
+# 7. snapkeepd takes the S3 settings from its config file, not only from its
+#    environment (the library reads neither: the daemon passes them on). Its
+#    environment points at a dead endpoint and holds no keys; the file names the
+#    real endpoint and the credentials file (profile ci).
+SNAPKEEPD=${SNAPKEEPD:-$BUILD_DIR/snapkeepd}
+if [ -x "$SNAPKEEPD" ]; then
+  mkdir -p "$T/d"
+  cat > "$T/d/snapkeepd.conf" <<EOC
+[snapkeepd]
+root = $T/d/root
+socket = $T/d/sk.sock
+admin_socket = $T/d/admin.sock
+repo = $SNAPKEEP_REPO
+password_file = $T/pass
+s3_endpoint = $SNAPKEEP_S3_ENDPOINT
+s3_credentials_file = $T/credentials
+s3_profile = ci
+cache_dir = $T/d/cache
+EOC
+  env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SHARED_CREDENTIALS_FILE -u AWS_PROFILE \
+    SNAPKEEP_S3_ENDPOINT=http://127.0.0.1:9 SNAPKEEP_CACHE_DIR=$T/d/wrong-cache HOME=$T/nohome \
+    "$SNAPKEEPD" --config "$T/d/snapkeepd.conf" >"$T/d/log" 2>&1 & dpid=$!
+  for _ in $(seq 1 100); do [ -S "$T/d/admin.sock" ] && break; sleep 0.1; done
+  st=""
+  for _ in $(seq 1 50); do
+    st=$(SNAPKEEP_ADMIN_SOCKET=$T/d/admin.sock "$SNAPKEEP" daemon status --json 2>"$T/d/err") && \
+      [ "$(jq -r .repo_open <<<"$st")" = true ] && break
+    sleep 0.2
+  done
+  [ "$(jq -r .repo_open <<<"$st" 2>/dev/null)" = true ] && ok "snapkeepd opened the S3 repository with the settings of its config file" \
+    || notok "snapkeepd with S3 settings in its config file: $st $(head -c 300 "$T/d/err") $(tail -5 "$T/d/log")"
+  [ -d "$T/d/cache" ] && [ ! -e "$T/d/wrong-cache" ] && ok "snapkeepd's metadata cache is where its config file says" \
+    || notok "cache: $(ls "$T/d")"
+  kill "$dpid"; wait "$dpid" 2>/dev/null
+else
+  echo "note: $SNAPKEEPD not built; daemon config case not run"
+fi
 sk_finish

@@ -53,6 +53,7 @@
 #include "repo/keyring.h"
 #include "repo/repo.h"
 #include "repo/tree.h"
+#include "tests/lib/toolenv.h"
 
 static sk_repo *repo;
 static uint64_t next_ino = 1000;
@@ -391,7 +392,7 @@ int main(int argc, char **argv) {
         int r = sk_secret_from_file(SK_SECRET_PASSPHRASE, argv[2], &s);
         if (r < 0)
                 die(r, "password file");
-        r = sk_repo_open(argv[1], s, &repo);
+        r = sk_repo_open_store(argv[1], &sk_tool_store, s, &repo);
         sk_secret_free(s);
         if (r < 0)
                 die(r, "open repository");

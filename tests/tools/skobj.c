@@ -21,6 +21,7 @@
 
 #include "store/backend-s3.h"
 #include "store/backend.h"
+#include "tests/lib/toolenv.h"
 
 typedef struct entry {
         char *name;
@@ -56,7 +57,7 @@ static int cmp_entry(const void *a, const void *b) {
 }
 
 static int fail(int r, const char *what) {
-        const char *d = sk_backend_s3_last_error();
+        const char *d = sk_store_last_detail();
         fprintf(stderr, "skobj: %s: %s%s%s\n", what, strerror(-r), *d ? ": " : "", d);
         return r == -ENOENT ? 2 : 1;
 }
@@ -98,7 +99,7 @@ int main(int argc, char **argv) {
         }
         const char *url = argv[1], *cmd = argv[2], *arg = argv[3];
         sk_backend *b;
-        int r = sk_backend_open(url, 0, &b);
+        int r = sk_backend_open(url, 0, &sk_tool_store, &b);
         if (r < 0)
                 return fail(r, url);
         int rc = 0;

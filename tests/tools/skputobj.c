@@ -11,6 +11,7 @@
 
 #include "repo/keyring.h"
 #include "repo/repo.h"
+#include "tests/lib/toolenv.h"
 
 int main(int argc, char **argv) {
         if (argc != 5) {
@@ -24,7 +25,7 @@ int main(int argc, char **argv) {
                 return 1;
         }
         sk_repo *repo = NULL;
-        r = sk_repo_open(argv[1], s, &repo);
+        r = sk_repo_open_store(argv[1], &sk_tool_store, s, &repo);
         sk_secret_free(s);
         if (r < 0) {
                 fprintf(stderr, "skputobj: open %s: %s\n", argv[1], strerror(-r));

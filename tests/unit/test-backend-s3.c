@@ -24,6 +24,7 @@
 #include "store/backend-s3.h"
 #include "common/fsutil.h"
 #include "tests/lib/testutil.h"
+#include "tests/lib/toolenv.h"
 
 static const char *vars[] = {
         "SNAPKEEP_S3_ENDPOINT", "SNAPKEEP_S3_REGION", "SNAPKEEP_S3_STYLE", "SNAPKEEP_S3_CONNECTIONS",
@@ -64,7 +65,7 @@ static void test_env_defaults(void **state) {
         sk_s3_config c;
         setenv("AWS_ACCESS_KEY_ID", "AK", 1);
         setenv("AWS_SECRET_ACCESS_KEY", "SK", 1);
-        assert_int_equal(sk_s3_config_from_env(&c), 0);
+        assert_int_equal(sk_s3_config_load(&sk_tool_store, &c), 0);
         assert_string_equal(c.endpoint, "https://s3.amazonaws.com");
         assert_string_equal(c.region, "us-east-1");
         assert_true(c.virtual_host);            /* AWS default */
@@ -80,7 +81,7 @@ static void test_env_defaults(void **state) {
         setenv("SNAPKEEP_S3_PART_SIZE", "8M", 1);
         setenv("AWS_REGION", "eu-west-1", 1);
         setenv("AWS_SESSION_TOKEN", "TOK", 1);
-        assert_int_equal(sk_s3_config_from_env(&c), 0);
+        assert_int_equal(sk_s3_config_load(&sk_tool_store, &c), 0);
         assert_false(c.virtual_host);           /* explicit endpoint: path style */
         assert_string_equal(c.region, "eu-west-1");
         assert_int_equal(c.connections, 3);
@@ -90,7 +91,7 @@ static void test_env_defaults(void **state) {
 
         setenv("SNAPKEEP_S3_STYLE", "virtual", 1);
         setenv("SNAPKEEP_S3_REGION", "default", 1);
-        assert_int_equal(sk_s3_config_from_env(&c), 0);
+        assert_int_equal(sk_s3_config_load(&sk_tool_store, &c), 0);
         assert_true(c.virtual_host);
         assert_string_equal(c.region, "default");  /* SNAPKEEP_S3_REGION wins over AWS_REGION */
         sk_s3_config_done(&c);
@@ -102,16 +103,16 @@ static void test_bad_values(void **state) {
         setenv("AWS_ACCESS_KEY_ID", "AK", 1);
         setenv("AWS_SECRET_ACCESS_KEY", "SK", 1);
         setenv("SNAPKEEP_S3_STYLE", "sideways", 1);
-        assert_int_equal(sk_s3_config_from_env(&c), -EINVAL);
-        assert_non_null(strstr(sk_backend_s3_last_error(), "SNAPKEEP_S3_STYLE"));
+        assert_int_equal(sk_s3_config_load(&sk_tool_store, &c), -EINVAL);
+        assert_non_null(strstr(sk_store_last_detail(), "SNAPKEEP_S3_STYLE"));
         unsetenv("SNAPKEEP_S3_STYLE");
         setenv("SNAPKEEP_S3_CONNECTIONS", "0", 1);
-        assert_int_equal(sk_s3_config_from_env(&c), -EINVAL);
+        assert_int_equal(sk_s3_config_load(&sk_tool_store, &c), -EINVAL);
         setenv("SNAPKEEP_S3_CONNECTIONS", "4x", 1);
-        assert_int_equal(sk_s3_config_from_env(&c), -EINVAL);
+        assert_int_equal(sk_s3_config_load(&sk_tool_store, &c), -EINVAL);
         unsetenv("SNAPKEEP_S3_CONNECTIONS");
         setenv("SNAPKEEP_S3_PART_SIZE", "1M", 1);     /* parts must be >= 5 MiB */
-        assert_int_equal(sk_s3_config_from_env(&c), -EINVAL);
+        assert_int_equal(sk_s3_config_load(&sk_tool_store, &c), -EINVAL);
 }
 
 static void test_credentials_file(void **state) {
@@ -120,30 +121,30 @@ static void test_credentials_file(void **state) {
         write_creds("# comment\n[default]\naws_access_key_id = DEFAULTKEY\naws_secret_access_key=defaultsecret\n"
                     "\n[profile ci]\n  aws_access_key_id =  CIKEY  \n; other comment\naws_secret_access_key = ci/secret+x\n"
                     "[other]\naws_access_key_id = OTHER\n");
-        assert_int_equal(sk_s3_config_from_env(&c), 0);
+        assert_int_equal(sk_s3_config_load(&sk_tool_store, &c), 0);
         assert_string_equal(c.access_key, "DEFAULTKEY");
         assert_string_equal(c.secret_key, "defaultsecret");
         sk_s3_config_done(&c);
         setenv("AWS_PROFILE", "ci", 1);
-        assert_int_equal(sk_s3_config_from_env(&c), 0);
+        assert_int_equal(sk_s3_config_load(&sk_tool_store, &c), 0);
         assert_string_equal(c.access_key, "CIKEY");
         assert_string_equal(c.secret_key, "ci/secret+x");
         sk_s3_config_done(&c);
         /* a profile without a secret is no credentials */
         setenv("AWS_PROFILE", "other", 1);
-        assert_int_equal(sk_s3_config_from_env(&c), -EACCES);
-        assert_non_null(strstr(sk_backend_s3_last_error(), "no S3 credentials"));
+        assert_int_equal(sk_s3_config_load(&sk_tool_store, &c), -EACCES);
+        assert_non_null(strstr(sk_store_last_detail(), "no S3 credentials"));
         /* the environment wins over the file */
         setenv("AWS_ACCESS_KEY_ID", "ENVKEY", 1);
         setenv("AWS_SECRET_ACCESS_KEY", "envsecret", 1);
-        assert_int_equal(sk_s3_config_from_env(&c), 0);
+        assert_int_equal(sk_s3_config_load(&sk_tool_store, &c), 0);
         assert_string_equal(c.access_key, "ENVKEY");
         sk_s3_config_done(&c);
         /* nothing anywhere */
         unsetenv("AWS_ACCESS_KEY_ID");
         unsetenv("AWS_SECRET_ACCESS_KEY");
         setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
-        assert_int_equal(sk_s3_config_from_env(&c), -EACCES);
+        assert_int_equal(sk_s3_config_load(&sk_tool_store, &c), -EACCES);
 }
 
 static void test_bad_urls(void **state) {
@@ -153,15 +154,15 @@ static void test_bad_urls(void **state) {
         setenv("AWS_ACCESS_KEY_ID", "AK", 1);
         setenv("AWS_SECRET_ACCESS_KEY", "SK", 1);
         setenv("SNAPKEEP_S3_ENDPOINT", "http://127.0.0.1:9", 1);
-        assert_int_equal(sk_s3_config_from_env(&c), 0);
+        assert_int_equal(sk_s3_config_load(&sk_tool_store, &c), 0);
         assert_int_equal(sk_backend_s3_open_config("s3://ab/x", &c, 0, &b), -EINVAL);   /* bucket too short */
-        assert_non_null(strstr(sk_backend_s3_last_error(), "not a valid bucket name"));
+        assert_non_null(strstr(sk_store_last_detail(), "not a valid bucket name"));
         assert_int_equal(sk_backend_s3_open_config("s3://bucket/a/../b", &c, 0, &b), -EINVAL);
         assert_int_equal(sk_backend_s3_open_config("file:///x", &c, 0, &b), -EINVAL);
         free(c.endpoint);
         c.endpoint = strdup("ftp://host");
         assert_int_equal(sk_backend_s3_open_config("s3://bucket/x", &c, 0, &b), -EINVAL);
-        assert_non_null(strstr(sk_backend_s3_last_error(), "endpoint"));
+        assert_non_null(strstr(sk_store_last_detail(), "endpoint"));
         free(c.endpoint);
         c.endpoint = strdup("http://host:1/path");
         assert_int_equal(sk_backend_s3_open_config("s3://bucket/x", &c, 0, &b), -EINVAL);
@@ -306,7 +307,7 @@ static void test_hostile_length(void **state) {
         size_t len;
         int r = sk_backend_get(b, "obj", 0, SIZE_MAX, &buf, &len);
         size_t max_alloc = sk_test_max_alloc();
-        print_message("get: %d (%s), largest allocation %zu\n", r, sk_backend_s3_last_error(), max_alloc);
+        print_message("get: %d (%s), largest allocation %zu\n", r, sk_store_last_detail(), max_alloc);
         assert_true(r < 0);     /* the body ended early */
         if (tracked)
                 assert_true(max_alloc < (8u << 20));
@@ -330,7 +331,7 @@ static void test_body_bound(void **state) {
                 int r = sk_backend_get_whole(b, "obj", 1000, &buf, &len);
                 size_t max_alloc = sk_test_max_alloc();
                 print_message("%s: get_whole: %d (%s), largest allocation %zu\n", modes[i], r,
-                              sk_backend_s3_last_error(), max_alloc);
+                              sk_store_last_detail(), max_alloc);
                 assert_int_equal(r, -EFBIG);
                 if (tracked)
                         assert_true(max_alloc < (1u << 20));

@@ -390,6 +390,46 @@ static void test_config_keys(void **state) {
         free(error);
 }
 
+/* The repository's storage settings come from the file (the daemon falls back
+ * to its environment for what the file leaves unset); bad values name the
+ * file and line. */
+static void test_store_settings(void **state) {
+        fixture *f = *state;
+        sk_config c;
+        sk_config_action action;
+        char *error = NULL;
+        char *path = write_conf(f, "s3.conf",
+                                "[snapkeepd]\nrepo = s3://bucket/prefix\ns3_endpoint = http://127.0.0.1:7480\n"
+                                "s3_region = eu-west-1\ns3_style = virtual\n"
+                                "s3_credentials_file = /etc/snapkeep/aws\ns3_profile = backup\ncache_dir = off\n");
+        assert_int_equal(parse(&c, &action, &error, "-c", path, NULL), 0);
+        assert_string_equal(sk_config_store_setting(&c, "SNAPKEEP_S3_ENDPOINT"), "http://127.0.0.1:7480");
+        assert_string_equal(sk_config_store_setting(&c, "SNAPKEEP_S3_REGION"), "eu-west-1");
+        assert_string_equal(sk_config_store_setting(&c, "SNAPKEEP_S3_STYLE"), "virtual");
+        assert_string_equal(sk_config_store_setting(&c, "AWS_SHARED_CREDENTIALS_FILE"), "/etc/snapkeep/aws");
+        assert_string_equal(sk_config_store_setting(&c, "AWS_PROFILE"), "backup");
+        assert_string_equal(sk_config_store_setting(&c, "SNAPKEEP_CACHE_DIR"), "off");
+        /* secrets are never taken from the file */
+        assert_null(sk_config_store_setting(&c, "AWS_SECRET_ACCESS_KEY"));
+        assert_null(sk_config_store_setting(&c, "AWS_ACCESS_KEY_ID"));
+        sk_config_clear(&c);
+        free(path);
+
+        path = write_conf(f, "plain.conf", "[snapkeepd]\nrepo = /srv/repo\n");
+        assert_int_equal(parse(&c, &action, &error, "-c", path, NULL), 0);
+        assert_null(sk_config_store_setting(&c, "SNAPKEEP_S3_ENDPOINT"));
+        assert_null(sk_config_store_setting(&c, "SNAPKEEP_CACHE_DIR"));
+        sk_config_clear(&c);
+        free(path);
+
+        expect_file_error(f, "[snapkeepd]\ns3_endpoint = 127.0.0.1:7480\n", 2, "http://");
+        expect_file_error(f, "[snapkeepd]\n\ns3_style = sideways\n", 3, "path or virtual");
+        expect_file_error(f, "[snapkeepd]\ns3_region = eu west\n", 2, "without spaces");
+        expect_file_error(f, "[snapkeepd]\ncache_dir = relative/dir\n", 2, "absolute path");
+        expect_file_error(f, "[snapkeepd]\ns3_credentials_file = aws\n", 2, "absolute path");
+        expect_file_error(f, "[snapkeepd]\naws_secret_access_key = x\n", 2, "aws_secret_access_key");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_defaults),
@@ -401,6 +441,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
                 cmocka_unit_test(test_flag_errors),
                 cmocka_unit_test_setup_teardown(test_config_keys, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_store_settings, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_restore_keys, setup, teardown),
                 cmocka_unit_test(test_help_version),
                 cmocka_unit_test(test_shipped_config),
