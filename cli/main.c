@@ -41,31 +41,14 @@ int main(int argc, char **argv) {
         sk_cli_install_signals();
 
         /* Global options before the command name ('+': stop at the first
-         * non-option, which is the command). */
-        int c;
+         * non-option, which is the command); the same parser as every
+         * command's, so the two cannot drift apart. */
         opterr = 1;
-        while ((c = getopt_long(argc, argv, "+hqvr:", sk_cli_global_options, NULL)) != -1) {
-                switch (c) {
-                case 'r':
-                case SK_OPT_REPO: cli.repo_url = optarg; break;
-                case SK_OPT_JSON: cli.json = true; break;
-                case 'q':
-                case SK_OPT_QUIET: cli.quiet = true; break;
-                case 'v':
-                case SK_OPT_VERBOSE: cli.verbose++; break;
-                case SK_OPT_PASSWORD_FILE: cli.password_file = optarg; break;
-                case SK_OPT_KEY_FILE: cli.key_file = optarg; break;
-                case SK_OPT_NO_PROGRESS: cli.progress = false; break;
-                case SK_OPT_S3_ENDPOINT: cli.s3_endpoint = optarg; break;
-                case SK_OPT_PASSWORD_ARGV:
-                        if (optarg)
-                                explicit_bzero(optarg, strlen(optarg));
-                        return sk_cli_refuse_argv_secret(&cli);
-                case 'h':
-                case SK_OPT_HELP: fputs(sk_help_main, stdout); return SK_EXIT_OK;
-                default: fputs("Try 'snapkeep --help'.\n", stderr); return SK_EXIT_USAGE;
-                }
-        }
+        int c = sk_cli_getopt(&cli, argc, argv, "+", NULL, NULL);
+        if (c == 'h')
+                return SK_EXIT_OK;
+        if (c != -1)
+                return SK_EXIT_USAGE;
         if (optind >= argc) {
                 fputs(sk_help_main, stderr);
                 return SK_EXIT_USAGE;
