@@ -54,7 +54,7 @@ EXT_repo := -lzstd -lcrypto -lpthread
 EXT_backup := -lpthread
 EXT_proto := -lprotobuf-c
 EXT_plugin := -lgrpc -lgpr -linih -lpthread
-EXT_cli := -linih -lgrpc -lgpr
+EXT_cli := -linih -lgrpc -lgpr -ljansson
 EXT_container := -larchive -lpthread
 
 # Which of our libraries each directory may use (itself first, leaves last).

@@ -1,6 +1,10 @@
 #include "cli/json.h"
+#include "common/macro.h"
 #include "common/utf8.h"
 
+#include <jansson.h>
+
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -47,35 +51,50 @@ void sk_json_key(sk_json *j, const char *key) {
         j->after_key = true;
 }
 
+/* jansson encodes the string; it takes only valid UTF-8, so a byte that is not
+ * part of a valid sequence is first turned into the code point of the same
+ * value (Latin-1), which jansson then writes as that character. The mapping is
+ * ambiguous; sk_json_path() adds the exact bytes as "<key>_base64". */
 static void write_string(sk_json *j, const void *p, size_t n) {
         const unsigned char *s = p;
-        fputc('"', j->f);
-        while (n > 0) {
-                size_t l = sk_utf8_seq_len(s, n);
-                if (l == 0) {
-                        /* Not UTF-8: the byte as a Latin-1 code point. */
-                        fprintf(j->f, "\\u%04x", s[0]);
-                        l = 1;
-                } else if (l == 1) {
-                        unsigned char c = s[0];
-                        switch (c) {
-                        case '"': fputs("\\\"", j->f); break;
-                        case '\\': fputs("\\\\", j->f); break;
-                        case '\n': fputs("\\n", j->f); break;
-                        case '\t': fputs("\\t", j->f); break;
-                        case '\r': fputs("\\r", j->f); break;
-                        default:
-                                if (c < 0x20 || c == 0x7f)
-                                        fprintf(j->f, "\\u%04x", c);
-                                else
-                                        fputc(c, j->f);
-                        }
-                } else
-                        fwrite(s, 1, l, j->f);
-                s += l;
-                n -= l;
+        size_t bad = 0;
+        for (size_t i = 0; i < n;) {
+                size_t l = sk_utf8_seq_len(s + i, n - i);
+                bad += l == 0;
+                i += l ? l : 1;
         }
-        fputc('"', j->f);
+        _cleanup_free_ char *copy = NULL;
+        const char *text = p;
+        size_t len = n;
+        if (bad) {
+                /* each bad byte (>= 0x80) becomes two bytes of UTF-8 */
+                copy = malloc(n + bad);
+                if (!copy) {
+                        j->error = -ENOMEM;     /* reported at exit; the output stays valid JSON */
+                        fputs("\"\"", j->f);
+                        return;
+                }
+                len = 0;
+                for (size_t i = 0; i < n;) {
+                        size_t l = sk_utf8_seq_len(s + i, n - i);
+                        if (l == 0) {
+                                copy[len++] = (char) (0xc0 | s[i] >> 6);
+                                copy[len++] = (char) (0x80 | (s[i] & 0x3f));
+                                i++;
+                        } else {
+                                memcpy(copy + len, s + i, l);
+                                len += l;
+                                i += l;
+                        }
+                }
+                text = copy;
+        }
+        json_t *v = json_stringn_nocheck(text, len);
+        if (!v || json_dumpf(v, j->f, JSON_ENCODE_ANY) < 0) {
+                j->error = -ENOMEM;
+                fputs("\"\"", j->f);
+        }
+        json_decref(v);
 }
 
 void sk_json_bytes(sk_json *j, const void *p, size_t n) {

@@ -2,14 +2,16 @@
  *
  * Strings from the backup engine are byte strings that need not be UTF-8
  * (engine.h). sk_json_bytes() writes valid UTF-8 sequences as they are and
- * escapes every byte that is not part of one as \u00XX (the Latin-1 code point
- * of the byte); since that mapping is ambiguous, sk_json_path() additionally
+ * every byte that is not part of one as the character of the same value
+ * (Latin-1, U+0080..U+00FF); since that mapping is ambiguous, sk_json_path() additionally
  * writes a sibling field "<key>_base64" holding the exact bytes whenever the
  * value is not valid UTF-8. Consumers that need exact names use that field
  * when it is present (documented in snapkeep(1), section JSON OUTPUT).
  *
- * The writer tracks nesting to place commas; it never fails (output goes to a
- * stdio stream whose errors are checked at exit). */
+ * Strings are encoded by jansson. The writer tracks nesting to place commas;
+ * it does not fail mid-document: output goes to a stdio stream whose errors are
+ * checked at exit, and a string it could not encode (out of memory) is written
+ * as "" with error set, which the CLI also checks at exit. */
 #pragma once
 
 #include <stdbool.h>
@@ -26,6 +28,7 @@ typedef struct sk_json {
         bool need_comma[SK_JSON_MAX_DEPTH];
         bool after_key;
         bool pretty;
+        int error;              /* -ENOMEM if a string was lost; 0 otherwise */
 } sk_json;
 
 #define SK_JSON_INIT(stream) ((sk_json){ .f = (stream) })

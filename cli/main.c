@@ -67,6 +67,10 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "snapkeep: unknown command '%s'\nTry 'snapkeep --help'.\n", name);
                 return SK_EXIT_USAGE;
         }
+        if (cli.js.error < 0) {
+                fprintf(stderr, "snapkeep: writing JSON output: %s\n", strerror(-cli.js.error));
+                return rc ? rc : SK_EXIT_ERROR;
+        }
         if (fflush(stdout) != 0 || ferror(stdout)) {
                 perror("snapkeep: writing output");
                 return rc ? rc : SK_EXIT_ERROR;
