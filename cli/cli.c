@@ -530,3 +530,60 @@ void sk_cli_install_signals(void) {
         sigaction(SIGTERM, &sa, NULL);
         signal(SIGPIPE, SIG_IGN);
 }
+
+int sk_cli_finish_and_open(sk_cli *cli, int argc, char **argv, sk_repo **ret) {
+        if (optind != argc)
+                return sk_cli_usage_error(cli, "unexpected argument: %s", argv[optind]);
+        sk_cli_setup(cli);
+        return sk_cli_open_repo(cli, ret);
+}
+
+void sk_cli_json_problems_begin(sk_cli *cli, const char *key) {
+        if (!cli->json)
+                return;
+        if (key)
+                sk_json_key(&cli->js, key);
+        sk_json_begin_object(&cli->js);
+        sk_json_key(&cli->js, "problems");
+        sk_json_begin_array(&cli->js);
+        cli->json_problems = true;
+}
+
+void sk_cli_json_problems_end(sk_cli *cli) {
+        if (!cli->json)
+                return;
+        cli->json_problems = false;
+        sk_json_end_array(&cli->js);
+}
+
+void sk_cli_summary_json(sk_json *j, const sk_backup_summary *s) {
+        sk_json_begin_object(j);
+        sk_json_kv_u64(j, "files", s->files);
+        sk_json_kv_u64(j, "dirs", s->dirs);
+        sk_json_kv_u64(j, "bytes", s->bytes);
+        sk_json_kv_u64(j, "added_bytes", s->added_bytes);
+        sk_json_kv_u64(j, "added_stored", s->added_stored);
+        sk_json_kv_u64(j, "files_new", s->files_new);
+        sk_json_kv_u64(j, "files_changed", s->files_changed);
+        sk_json_kv_u64(j, "files_unmodified", s->files_unmodified);
+        sk_json_kv_u64(j, "errors", s->errors);
+        sk_json_kv_i64(j, "duration_ns", s->duration_ns);
+        sk_json_end_object(j);
+}
+
+int sk_cli_list_add(sk_cli *cli, const char ***list, size_t *n, const char *arg) {
+        const char **nl = realloc(*list, (*n + 1) * sizeof(**list));
+        if (!nl)
+                return sk_cli_fail(cli, -ENOMEM, "out of memory");
+        *list = nl;
+        nl[(*n)++] = arg;
+        return SK_EXIT_OK;
+}
+
+int sk_cli_parse_lock_wait(sk_cli *cli, const char *arg) {
+        uint64_t v;
+        if (sk_cli_parse_u64(arg, &v) < 0 || v > 86400)
+                return sk_cli_usage_error(cli, "invalid --lock-wait: %s (seconds, 0..86400)", arg);
+        cli->lock_wait = (unsigned) v;
+        return SK_EXIT_OK;
+}

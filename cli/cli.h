@@ -121,6 +121,28 @@ int sk_cli_get_new_secret(sk_cli *cli, const char *new_password_file, const char
  * X", "no repository at X") and return the exit code. */
 int sk_cli_open_repo(sk_cli *cli, sk_repo **ret);
 
+/* After a command's options: refuse any argument left (usage error), set up
+ * (sk_cli_setup) and open the repository. Returns an exit code. */
+int sk_cli_finish_and_open(sk_cli *cli, int argc, char **argv, sk_repo **ret);
+
+/* With --json, open the command's result object and its "problems" array, into
+ * which sk_cli_problem_cb then writes (key: the member the object is under, or
+ * NULL at top level); _end closes the array, leaving the object open for the
+ * command's counters. Both do nothing without --json. */
+void sk_cli_json_problems_begin(sk_cli *cli, const char *key);
+void sk_cli_json_problems_end(sk_cli *cli);
+
+/* Append arg (borrowed from argv) to a growing list of option values; prints
+ * and returns SK_EXIT_ERROR if out of memory, else SK_EXIT_OK. */
+int sk_cli_list_add(sk_cli *cli, const char ***list, size_t *n, const char *arg);
+
+/* --lock-wait SECONDS (0..86400) into cli->lock_wait; a usage error (printed,
+ * SK_EXIT_USAGE) if it is not one. */
+int sk_cli_parse_lock_wait(sk_cli *cli, const char *arg);
+
+/* A backup's summary as a JSON object (backup --json, backups --json). */
+void sk_cli_summary_json(sk_json *j, const sk_backup_summary *s);
+
 /* Engine callbacks that render through the CLI (userdata = sk_cli*). */
 int sk_cli_progress_cb(const sk_progress *p, void *userdata);
 void sk_cli_problem_cb(const sk_problem *p, void *userdata);

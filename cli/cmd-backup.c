@@ -53,21 +53,6 @@ static int resolve_io(sk_cli *cli, const char *arg, sk_io_backend *ret) {
         return SK_EXIT_OK;
 }
 
-static void put_summary_json(sk_json *j, const sk_backup_summary *s) {
-        sk_json_begin_object(j);
-        sk_json_kv_u64(j, "files", s->files);
-        sk_json_kv_u64(j, "dirs", s->dirs);
-        sk_json_kv_u64(j, "bytes", s->bytes);
-        sk_json_kv_u64(j, "added_bytes", s->added_bytes);
-        sk_json_kv_u64(j, "added_stored", s->added_stored);
-        sk_json_kv_u64(j, "files_new", s->files_new);
-        sk_json_kv_u64(j, "files_changed", s->files_changed);
-        sk_json_kv_u64(j, "files_unmodified", s->files_unmodified);
-        sk_json_kv_u64(j, "errors", s->errors);
-        sk_json_kv_i64(j, "duration_ns", s->duration_ns);
-        sk_json_end_object(j);
-}
-
 int sk_cmd_backup(sk_cli *cli, int argc, char **argv) {
         /* Live snapshots go through snapkeepd (cli/cmd-container.c). */
         if (sk_container_backup_wanted(argc, argv))
@@ -98,11 +83,9 @@ int sk_cmd_backup(sk_cli *cli, int argc, char **argv) {
                 case OPT_TAG: {
                         if (!*optarg)
                                 return sk_cli_usage_error(cli, "empty --tag");
-                        const char **nt = realloc(tags, (n_tags + 1) * sizeof(*tags));
-                        if (!nt)
-                                return sk_cli_fail(cli, -ENOMEM, "out of memory");
-                        tags = nt;
-                        tags[n_tags++] = optarg;
+                        int e = sk_cli_list_add(cli, &tags, &n_tags, optarg);
+                        if (e != SK_EXIT_OK)
+                                return e;
                         break;
                 }
                 case OPT_HOST: bo.hostname = optarg; break;
@@ -155,19 +138,11 @@ int sk_cmd_backup(sk_cli *cli, int argc, char **argv) {
         bo.problem = sk_cli_problem_cb;
         bo.userdata = cli;
 
-        if (cli->json) {
-                sk_json_begin_object(&cli->js);
-                sk_json_key(&cli->js, "problems");
-                sk_json_begin_array(&cli->js);
-                cli->json_problems = true;
-        }
+        sk_cli_json_problems_begin(cli, NULL);
         sk_backup_result res = {};
         int r = sk_backup_run(repo, &bo, &res);
         sk_cli_progress_done(cli);
-        if (cli->json) {
-                cli->json_problems = false;
-                sk_json_end_array(&cli->js);
-        }
+        sk_cli_json_problems_end(cli);
         if (r < 0) {
                 if (cli->json) {
                         sk_json_kv_str(&cli->js, "error", strerror(-r));
@@ -187,7 +162,7 @@ int sk_cmd_backup(sk_cli *cli, int argc, char **argv) {
                 sk_json_kv_str(j, "id", res.id);
                 sk_json_kv_str(j, "parent", *res.parent_id ? res.parent_id : NULL);
                 sk_json_key(j, "summary");
-                put_summary_json(j, &res.summary);
+                sk_cli_summary_json(j, &res.summary);
                 sk_json_kv_u64(j, "bytes_read", res.bytes_read);
                 sk_json_kv_u64(j, "blobs_added", res.blobs_added);
                 sk_json_kv_u64(j, "warnings", res.warnings);
@@ -240,11 +215,9 @@ int sk_cmd_restore(sk_cli *cli, int argc, char **argv) {
                 case OPT_TARGET: ro.target = optarg; break;
                 case 'i':
                 case OPT_INCLUDE: {
-                        const char **ni = realloc(incl, (n_incl + 1) * sizeof(*incl));
-                        if (!ni)
-                                return sk_cli_fail(cli, -ENOMEM, "out of memory");
-                        incl = ni;
-                        incl[n_incl++] = optarg;
+                        int e = sk_cli_list_add(cli, &incl, &n_incl, optarg);
+                        if (e != SK_EXIT_OK)
+                                return e;
                         break;
                 }
                 case OPT_OVERWRITE: ro.overwrite = true; break;
@@ -274,19 +247,13 @@ int sk_cmd_restore(sk_cli *cli, int argc, char **argv) {
         ro.progress = sk_cli_progress_cb;
         ro.problem = sk_cli_problem_cb;
         ro.userdata = cli;
-        if (cli->json) {
-                sk_json_begin_object(&cli->js);
-                sk_json_key(&cli->js, "problems");
-                sk_json_begin_array(&cli->js);
-                cli->json_problems = true;
-        }
+        sk_cli_json_problems_begin(cli, NULL);
         sk_restore_result res = {};
         int r = sk_restore_run(repo, id, &ro, &res);
         sk_cli_progress_done(cli);
+        sk_cli_json_problems_end(cli);
         if (cli->json) {
                 sk_json *j = &cli->js;
-                cli->json_problems = false;
-                sk_json_end_array(j);
                 sk_json_kv_str(j, "backup", id);
                 sk_json_path(j, "target", ro.target);
                 sk_json_kv_u64(j, "files", res.files);

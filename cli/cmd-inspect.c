@@ -64,18 +64,7 @@ static void manifest_json(sk_json *j, const sk_manifest *m) {
         sk_json_kv_str(j, "program_version", m->program_version);
         const sk_backup_summary *s = &m->summary;
         sk_json_key(j, "summary");
-        sk_json_begin_object(j);
-        sk_json_kv_u64(j, "files", s->files);
-        sk_json_kv_u64(j, "dirs", s->dirs);
-        sk_json_kv_u64(j, "bytes", s->bytes);
-        sk_json_kv_u64(j, "added_bytes", s->added_bytes);
-        sk_json_kv_u64(j, "added_stored", s->added_stored);
-        sk_json_kv_u64(j, "files_new", s->files_new);
-        sk_json_kv_u64(j, "files_changed", s->files_changed);
-        sk_json_kv_u64(j, "files_unmodified", s->files_unmodified);
-        sk_json_kv_u64(j, "errors", s->errors);
-        sk_json_kv_i64(j, "duration_ns", s->duration_ns);
-        sk_json_end_object(j);
+        sk_cli_summary_json(j, s);
         sk_json_end_object(j);
 }
 
@@ -107,11 +96,8 @@ int sk_cmd_backups(sk_cli *cli, int argc, char **argv) {
                 default: return SK_EXIT_USAGE;
                 }
         }
-        if (optind != argc)
-                return sk_cli_usage_error(cli, "unexpected argument: %s", argv[optind]);
-        sk_cli_setup(cli);
         _cleanup_(sk_repo_freep) sk_repo *repo = NULL;
-        int e = sk_cli_open_repo(cli, &repo);
+        int e = sk_cli_finish_and_open(cli, argc, argv, &repo);
         if (e != SK_EXIT_OK)
                 return e;
         sk_manifest **list = NULL;

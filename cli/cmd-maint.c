@@ -88,19 +88,13 @@ int sk_cmd_check(sk_cli *cli, int argc, char **argv) {
         co.progress = sk_cli_progress_cb;
         co.problem = sk_cli_problem_cb;
         co.userdata = cli;
-        if (cli->json) {
-                sk_json_begin_object(&cli->js);
-                sk_json_key(&cli->js, "problems");
-                sk_json_begin_array(&cli->js);
-                cli->json_problems = true;
-        }
+        sk_cli_json_problems_begin(cli, NULL);
         sk_check_result res = {};
         int r = sk_check_run(repo, &co, &res);
         sk_cli_progress_done(cli);
+        sk_cli_json_problems_end(cli);
         if (cli->json) {
                 sk_json *j = &cli->js;
-                cli->json_problems = false;
-                sk_json_end_array(j);
                 sk_json_kv_u64(j, "backups", res.backups);
                 sk_json_kv_u64(j, "trees", res.trees);
                 sk_json_kv_u64(j, "blobs_referenced", res.blobs_referenced);
@@ -166,20 +160,12 @@ static int run_prune(sk_cli *cli, sk_repo *repo, unsigned repack_below, bool dry
         };
         sk_prune_result res = {};
         int r;
-        if (cli->json) {
-                if (in_json_object)
-                        sk_json_key(&cli->js, "prune");
-                sk_json_begin_object(&cli->js);
-                sk_json_key(&cli->js, "problems");
-                sk_json_begin_array(&cli->js);
-                cli->json_problems = true;
-        }
+        sk_cli_json_problems_begin(cli, in_json_object ? "prune" : NULL);
         r = sk_prune_run(repo, &po, &res);
         sk_cli_progress_done(cli);
+        sk_cli_json_problems_end(cli);
         if (cli->json) {
                 sk_json *j = &cli->js;
-                cli->json_problems = false;
-                sk_json_end_array(j);
                 sk_json_kv_bool(j, "dry_run", dry_run);
                 sk_json_kv_u64(j, "backups", res.backups);
                 sk_json_kv_u64(j, "blobs_live", res.blobs_live);
@@ -242,14 +228,6 @@ static int run_prune(sk_cli *cli, sk_repo *repo, unsigned repack_below, bool dry
         return cli->problems ? SK_EXIT_INTEGRITY : SK_EXIT_OK;
 }
 
-static int parse_lock_wait(sk_cli *cli, const char *arg) {
-        uint64_t v;
-        if (sk_cli_parse_u64(arg, &v) < 0 || v > 86400)
-                return sk_cli_usage_error(cli, "invalid --lock-wait: %s (seconds, 0..86400)", arg);
-        cli->lock_wait = (unsigned) v;
-        return 0;
-}
-
 int sk_cmd_prune(sk_cli *cli, int argc, char **argv) {
         static const struct option opts[] = {
                 { "dry-run", no_argument, NULL, OPT_DRY_RUN },
@@ -276,7 +254,7 @@ int sk_cmd_prune(sk_cli *cli, int argc, char **argv) {
                         repack = (unsigned) v;
                         break;
                 case OPT_LOCK_WAIT:
-                        if (parse_lock_wait(cli, optarg))
+                        if (sk_cli_parse_lock_wait(cli, optarg) != SK_EXIT_OK)
                                 return SK_EXIT_USAGE;
                         break;
                 case OPT_GRACE:
@@ -286,11 +264,8 @@ int sk_cmd_prune(sk_cli *cli, int argc, char **argv) {
                 default: return SK_EXIT_USAGE;
                 }
         }
-        if (optind != argc)
-                return sk_cli_usage_error(cli, "unexpected argument: %s", argv[optind]);
-        sk_cli_setup(cli);
         _cleanup_(sk_repo_freep) sk_repo *repo = NULL;
-        int e = sk_cli_open_repo(cli, &repo);
+        int e = sk_cli_finish_and_open(cli, argc, argv, &repo);
         if (e != SK_EXIT_OK)
                 return e;
         return run_prune(cli, repo, repack, dry_run, false, grace);
@@ -369,11 +344,9 @@ int sk_cmd_forget(sk_cli *cli, int argc, char **argv) {
                 case OPT_KEEP_MONTHLY: slot = &pol.keep_monthly; break;
                 case OPT_KEEP_YEARLY: slot = &pol.keep_yearly; break;
                 case OPT_KEEP_TAG: {
-                        const char **nt = realloc(tags, (pol.n_keep_tags + 1) * sizeof(*tags));
-                        if (!nt)
-                                return sk_cli_fail(cli, -ENOMEM, "out of memory");
-                        tags = nt;
-                        tags[pol.n_keep_tags++] = optarg;
+                        int e = sk_cli_list_add(cli, &tags, &pol.n_keep_tags, optarg);
+                        if (e != SK_EXIT_OK)
+                                return e;
                         any_rule = true;
                         break;
                 }
@@ -381,7 +354,7 @@ int sk_cmd_forget(sk_cli *cli, int argc, char **argv) {
                 case 'n':
                 case OPT_DRY_RUN: dry_run = true; break;
                 case OPT_LOCK_WAIT:
-                        if (parse_lock_wait(cli, optarg))
+                        if (sk_cli_parse_lock_wait(cli, optarg) != SK_EXIT_OK)
                                 return SK_EXIT_USAGE;
                         break;
                 case OPT_GRACE:

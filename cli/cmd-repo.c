@@ -290,22 +290,17 @@ static int index_rebuild(sk_cli *cli, int argc, char **argv) {
         int c;
         cli->command = "index rebuild";
         while ((c = sk_cli_getopt(cli, argc, argv, "", opts, sk_help_for("index rebuild"))) != -1) {
-                uint64_t v;
                 switch (c) {
                 case 'h': return SK_EXIT_OK;
                 case OPT_LOCK_WAIT:
-                        if (sk_cli_parse_u64(optarg, &v) < 0 || v > 86400)
-                                return sk_cli_usage_error(cli, "invalid --lock-wait: %s", optarg);
-                        cli->lock_wait = (unsigned) v;
+                        if (sk_cli_parse_lock_wait(cli, optarg) != SK_EXIT_OK)
+                                return SK_EXIT_USAGE;
                         break;
                 default: return SK_EXIT_USAGE;
                 }
         }
-        if (optind != argc)
-                return sk_cli_usage_error(cli, "unexpected argument: %s", argv[optind]);
-        sk_cli_setup(cli);
         _cleanup_(sk_repo_freep) sk_repo *repo = NULL;
-        int e = sk_cli_open_repo(cli, &repo);
+        int e = sk_cli_finish_and_open(cli, argc, argv, &repo);
         if (e != SK_EXIT_OK)
                 return e;
         sk_lock *lock = NULL;
