@@ -202,12 +202,13 @@ layering:
 
 # The facts tests/check-layering.py reads (one per line; builds nothing). Rooms
 # are the libraries plus proto (the generated *.pb-c.h).
+# $(info) prints without starting a shell: the check runs this often.
 layering-facts:
-	@echo "ROOMS $(LIBDIRS) proto"
-	@echo "MAINS $(MAINS)"
-	@$(foreach v,$(sort $(filter DEPS_%,$(.VARIABLES))),echo "DEPS $(v:DEPS_%=%) $($(v))";)
-	@$(foreach v,$(sort $(filter PUBLIC_%,$(.VARIABLES))),echo "PUBLIC $(v:PUBLIC_%=%) $($(v))";)
-	@$(foreach d,$(LIBDIRS) proto,echo "EXT $(d) $(call ext_for,$(d))";)
+	$(info ROOMS $(LIBDIRS) proto)
+	$(info MAINS $(MAINS))
+	$(foreach v,$(sort $(filter DEPS_%,$(.VARIABLES))),$(info DEPS $(v:DEPS_%=%) $($(v))))
+	$(foreach v,$(sort $(filter PUBLIC_%,$(.VARIABLES))),$(info PUBLIC $(v:PUBLIC_%=%) $($(v))))
+	$(foreach d,$(LIBDIRS) proto,$(info EXT $(d) $(call ext_for,$(d))))
 
 run: deps all
 	@tests/lib/run-daemon.sh $(BUILD)/snapkeepd

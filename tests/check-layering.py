@@ -431,8 +431,11 @@ def main():
     root = os.path.abspath(sys.argv[1] if len(sys.argv) > 1
                            else os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+    # The Makefile's own facts, not the calling make's flags and overrides.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "MAKELEVEL")}
+
     def make(*args):  # started now, read later: the two runs overlap the scan
-        return subprocess.Popen(["make", "-s", "--no-print-directory", "-C", root, *args],
+        return subprocess.Popen(["make", "-s", "--no-print-directory", "-C", root, *args], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def output(proc):

@@ -37,7 +37,7 @@ fresh() {
   cp "$T/clean/Makefile" "$W/Makefile"
   cp "$T/clean/tests/layering/allow" "$W/tests/layering/allow" 2>/dev/null || rm -f "$W/tests/layering/allow"
 }
-check() { bash "$W/tests/check-layering.sh" >"$T/out" 2>"$T/err"; }
+check() { bash "$W/tests/check-layering.sh" </dev/null >"$T/out" 2>"$T/err"; }
 # put FILE TEXT: plant a new file (printf format: \n separates lines).
 put() {
   [ -e "$T/clean/$1" ] && { echo "put: $1 exists in the tree; plant new files only"; exit 1; }
@@ -62,40 +62,47 @@ case_() {
   elif [ -n "$exact" ] && [ "$(wc -l <"$T/out")" -ne 1 ]; then notok "$name (more than the planted violation)"; sed 's/^/    /' "$T/out" | head -10
   else ok "$name: $(head -1 "$T/out" | cut -c1-110)"; fi
 }
+# one FILE TEXT NAME EXPECT [HEADER...]: plant one new file (and empty new
+# headers it may include), expect exactly that violation.
+one() {
+  fresh
+  local h; for h in "${@:5}"; do put "$h" '#pragma once\n'; done
+  put "$1" "$2"; case_ "$3" "$4" exact
+}
 mlines() { wc -l <"$W/Makefile" | tr -d ' '; }
 
 # --- include spelling -------------------------------------------------------
-fresh; put io/zz-planted.h '#pragma once\n'; put io/zz-planted.c '/* planted */\n#include "zz-planted.h"\n'
-case_ 'a bare "x.h" include' 'io/zz-planted\.c:2: include-spelling: ' exact
-fresh; put io/zz-planted.c '#include <stdio.h>\n#include "../common/macro.h"\n'
-case_ 'a "../x.h" include' 'io/zz-planted\.c:2: include-spelling: ' exact
-fresh; put io/zz-planted.h '#pragma once\n'; put io/zz-planted.c '#include "./io/zz-planted.h"\n'
-case_ 'a "./x.h" include' 'io/zz-planted\.c:1: include-spelling: ' exact
-fresh; put io/zz-planted.h '#pragma once\n'; put io/zz-planted.c '\n\n#include <io/zz-planted.h>\n'
-case_ 'a project header in <>' 'io/zz-planted\.c:3: include-spelling: ' exact
-fresh; put io/zz-planted.c '#include "io/zz-missing.h"\n'
-case_ 'an include of no header' 'io/zz-planted\.c:1: include-spelling: ' exact
+one io/zz-planted.c '/* planted */\n#include "zz-planted.h"\n' \
+  'a bare "x.h" include' 'io/zz-planted\.c:2: include-spelling: ' io/zz-planted.h
+one io/zz-planted.c '#include <stdio.h>\n#include "../common/macro.h"\n' \
+  'a "../x.h" include' 'io/zz-planted\.c:2: include-spelling: '
+one io/zz-planted.c '#include "./io/zz-planted.h"\n' \
+  'a "./x.h" include' 'io/zz-planted\.c:1: include-spelling: ' io/zz-planted.h
+one io/zz-planted.c '\n\n#include <io/zz-planted.h>\n' \
+  'a project header in <>' 'io/zz-planted\.c:3: include-spelling: ' io/zz-planted.h
+one io/zz-planted.c '#include "io/zz-missing.h"\n' \
+  'an include of no header' 'io/zz-planted\.c:1: include-spelling: '
 
 # --- the DEPS matrix and public headers -----------------------------------------
 fresh; put io/zz-planted.h '#pragma once\n'; echo 'PUBLIC_io += io/zz-planted.h' >>"$W/Makefile"
 put common/zz-planted.c '#include <string.h>\n#include "io/zz-planted.h"\n'
 case_ 'common/ including io/ (not in DEPS_common)' 'common/zz-planted\.c:2: deps: ' exact
-fresh; put io/zz-planted.c '#include "control.pb-c.h"\n'
-case_ 'a generated *.pb-c.h in a room without proto' 'io/zz-planted\.c:1: deps: ' exact
-fresh; put io/zz-planted.c '#include "tests/lib/testutil.h"\n'
-case_ 'a library including test code' 'io/zz-planted\.c:1: deps: ' exact
-fresh; put repo/zz-planted.h '#pragma once\n'; put backup/zz-planted.c '#include "repo/zz-planted.h"\n'
-case_ 'a header not in PUBLIC_repo, from backup/' 'backup/zz-planted\.c:1: public: .*not in PUBLIC_repo' exact
-fresh; put backup/zz-planted-internal.h '#pragma once\n'; put cli/zz-planted.c '\n#include "backup/zz-planted-internal.h"\n'
-case_ 'a *-internal.h from another room' 'cli/zz-planted\.c:2: public: .*-internal\.h' exact
+one io/zz-planted.c '#include "control.pb-c.h"\n' \
+  'a generated *.pb-c.h in a room without proto' 'io/zz-planted\.c:1: deps: '
+one io/zz-planted.c '#include "tests/lib/testutil.h"\n' \
+  'a library including test code' 'io/zz-planted\.c:1: deps: '
+one backup/zz-planted.c '#include "repo/zz-planted.h"\n' \
+  'a header not in PUBLIC_repo, from backup/' 'backup/zz-planted\.c:1: public: .*not in PUBLIC_repo' repo/zz-planted.h
+one cli/zz-planted.c '\n#include "backup/zz-planted-internal.h"\n' \
+  'a *-internal.h from another room' 'cli/zz-planted\.c:2: public: .*-internal\.h' backup/zz-planted-internal.h
 fresh; put backup/zz-planted-internal.h '#pragma once\n'; put tests/unit/zz-planted.c '#include "backup/zz-planted-internal.h"\n'
 check && ok "tests/unit may include a private header" || { notok "tests/unit may include a private header"; head -5 "$T/out"; }
 
 # --- external libraries ------------------------------------------------------
-fresh; put io/zz-planted.c '#include <grpc/grpc.h>\n'
-case_ 'io/ including <grpc/...>' 'io/zz-planted\.c:1: external: ' exact
-fresh; put store/zz-planted.c '#include <stdint.h>\n#include <protobuf-c/protobuf-c.h>\n'
-case_ 'store/ including <protobuf-c/...>' 'store/zz-planted\.c:2: external: ' exact
+one io/zz-planted.c '#include <grpc/grpc.h>\n' \
+  'io/ including <grpc/...>' 'io/zz-planted\.c:1: external: '
+one store/zz-planted.c '#include <stdint.h>\n#include <protobuf-c/protobuf-c.h>\n' \
+  'store/ including <protobuf-c/...>' 'store/zz-planted\.c:2: external: '
 
 # --- knowledge: code and strings count, comments do not -------------------------
 for room_word in 'io:int use_grpc;' 'store:static int protobuf_len;' \
@@ -104,25 +111,20 @@ for room_word in 'io:int use_grpc;' 'store:static int protobuf_len;' \
                  'backup:static const char *upper = "Overlay upperdir";' \
                  'snapshot:static int grpc_status;'; do
   room=${room_word%%:*} code=${room_word#*:}
-  fresh; put "$room/zz-planted.c" "/* what it knows */\n$code\n"
-  case_ "$room/ naming it in code: $code" "$room/zz-planted\\.c:2: knowledge: " exact
+  one "$room/zz-planted.c" "/* what it knows */\n$code\n" "$room/ naming it in code: $code" "$room/zz-planted\\.c:2: knowledge: "
 done
 
 # --- the logger, the environment, exit, print ----------------------------------
-fresh; put backup/zz-planted.c '#include "common/log.h"\n'
-case_ 'backup/ including the logger' 'backup/zz-planted\.c:1: logger: ' exact
-fresh; put common/zz-planted.c '#include "common/log.h"\n'
-case_ 'common/ (not log.c) including the logger' 'common/zz-planted\.c:1: logger: ' exact
-fresh; put store/zz-planted.c '#include <stdlib.h>\nconst char *f(void);\nconst char *f(void) { return getenv("HOME"); }\n'
-case_ 'store/ calling getenv' 'store/zz-planted\.c:3: env: ' exact
-fresh; put repo/zz-planted.c '#include <stdlib.h>\nvoid f(void);\nvoid f(void) { abort(); }\n'
-case_ 'repo/ calling abort' 'repo/zz-planted\.c:3: exit: ' exact
-fresh; put container/zz-planted.c '#include <stdlib.h>\nvoid f(int);\nvoid f(int r) {\n        if (r < 0)\n                exit(1);\n}\n'
-case_ 'container/ calling exit' 'container/zz-planted\.c:5: exit: ' exact
-fresh; put io/zz-planted.c '#include <stdio.h>\nvoid f(void);\nvoid f(void) { printf("hello\\n"); }\n'
-case_ 'io/ calling printf' 'io/zz-planted\.c:3: print: ' exact
-fresh; put snapshot/zz-planted.c '#include <stdio.h>\nvoid f(void);\nvoid f(void) { fprintf(stderr, "x"); }\n'
-case_ 'snapshot/ writing to stderr' 'snapshot/zz-planted\.c:3: print: ' exact
+# FILE|TEXT (printf format)|NAME|EXPECT
+while IFS='|' read -r file text name expect; do one "$file" "$text" "$name" "$expect"; done <<'EOF'
+backup/zz-planted.c|#include "common/log.h"\n|backup/ including the logger|backup/zz-planted\.c:1: logger: 
+common/zz-planted.c|#include "common/log.h"\n|common/ (not log.c) including the logger|common/zz-planted\.c:1: logger: 
+store/zz-planted.c|#include <stdlib.h>\nconst char *f(void);\nconst char *f(void) { return getenv("HOME"); }\n|store/ calling getenv|store/zz-planted\.c:3: env: 
+repo/zz-planted.c|#include <stdlib.h>\nvoid f(void);\nvoid f(void) { abort(); }\n|repo/ calling abort|repo/zz-planted\.c:3: exit: 
+container/zz-planted.c|#include <stdlib.h>\nvoid f(int);\nvoid f(int r) {\n        if (r < 0)\n                exit(1);\n}\n|container/ calling exit|container/zz-planted\.c:5: exit: 
+io/zz-planted.c|#include <stdio.h>\nvoid f(void);\nvoid f(void) { printf("hello\\n"); }\n|io/ calling printf|io/zz-planted\.c:3: print: 
+snapshot/zz-planted.c|#include <stdio.h>\nvoid f(void);\nvoid f(void) { fprintf(stderr, "x"); }\n|snapshot/ writing to stderr|snapshot/zz-planted\.c:3: print: 
+EOF
 fresh; put cli/zz-planted.c '#include <stdio.h>\n#include <stdlib.h>\n#include "common/log.h"\nvoid f(void);\nvoid f(void) { printf("%%s", getenv("HOME")); exit(1); }\n'
 check && ok "cli/ may log, print, read the environment and exit" || { notok "cli/ may log, print, read the environment and exit"; head -5 "$T/out"; }
 
@@ -136,8 +138,8 @@ check && ok "forbidden words and calls only in comments (calls in strings) pass"
 fresh; put common/zz-planted-a.h '#pragma once\n#include "common/zz-planted-b.h"\n'
 put common/zz-planted-b.h '#pragma once\n/* b needs a */\n#include "common/zz-planted-a.h"\n'
 case_ 'an include cycle a.h -> b.h -> a.h' 'common/zz-planted-a\.h:2: include-cycle: common/zz-planted-a\.h -> common/zz-planted-b\.h -> common/zz-planted-a\.h' exact
-fresh; put common/zz-planted-a.h '#include "common/zz-planted-a.h"\n'
-case_ 'a header including itself' 'common/zz-planted-a\.h:1: include-cycle: ' exact
+one common/zz-planted-a.h '#include "common/zz-planted-a.h"\n' \
+  'a header including itself' 'common/zz-planted-a\.h:1: include-cycle: '
 
 # --- the DEPS lines themselves -------------------------------------------------
 fresh; echo 'DEPS_common := common io' >>"$W/Makefile"
@@ -158,8 +160,8 @@ if grep -q 'libsk-cli.a' "$W/Makefile" && [ -n "$n" ]; then
 else notok "planting a link violation (the snapkeepd link recipe changed shape)"; fi
 
 # --- files outside the rooms ---------------------------------------------------
-fresh; put lib/zz-planted.c 'int zz;\n'
-case_ 'a C file outside every room' 'lib/zz-planted\.c:1: room: ' exact
+one lib/zz-planted.c 'int zz;\n' \
+  'a C file outside every room' 'lib/zz-planted\.c:1: room: '
 
 # --- tests/layering/allow ---------------------------------------------------------
 fresh; put store/zz-planted.c '#include <stdlib.h>\nconst char *f(void);\nconst char *f(void) {\n        return getenv("HOME");\n}\n'
