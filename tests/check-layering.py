@@ -135,6 +135,7 @@ class Checker:
         self.includes = {}  # file -> [(line, target path)] of project headers
 
     def report(self, path, line, rule, msg):
+        assert rule in RULES, rule  # every rule is documented in RULES and DEVELOPERS.md
         self.found.append((path, line, rule, msg))
 
     def sources(self):
