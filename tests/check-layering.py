@@ -225,7 +225,9 @@ class Checker:
             self.report(path, no, "logger", f"{room}/ is a library: it returns errors and never logs "
                         f"(only {'/, '.join(sorted(self.f.edge))}/ include {LOGGER})")
         elif not owner:
-            self.report(path, no, "deps", f'"{target}" is test code; {room}/ may not include it')
+            # test programs (tests/tools) may share test helpers; libraries may not
+            if not (path.startswith("tests/") and target.startswith("tests/lib/")):
+                self.report(path, no, "deps", f'"{target}" is test code; {room}/ may not include it')
         elif owner == room:
             pass
         elif owner not in self.f.deps.get(room, ()):
