@@ -121,9 +121,8 @@ static inline bool slot_canceled(const io_slot *s) {
 
 /* --- ioengine.c: the slot table ------------------------------------------------- */
 
-/* Move slot idx to the finished FIFO (with threads: under io->lock). */
-void sk_io_push_done(sk_io *io, uint32_t idx);
-/* Set slot idx's result and move it to the finished FIFO. */
+/* Set slot idx's result and move it to the finished FIFO (with threads:
+ * under io->lock). */
 void sk_io_finish(sk_io *io, uint32_t idx, int64_t res);
 /* Move up to max finished slots into out, freeing them; how many. */
 size_t sk_io_deliver_done(sk_io *io, sk_io_completion *out, size_t max);

@@ -24,7 +24,7 @@
 
 /* ---- the slot table ------------------------------------------------------------- */
 
-void sk_io_push_done(sk_io *io, uint32_t idx) {
+static void push_done(sk_io *io, uint32_t idx) {
         io->slots[idx].state = SLOT_DONE;
         io->done_ring[(io->done_head + io->done_len) % io->depth] = idx;
         io->done_len++;
@@ -32,7 +32,7 @@ void sk_io_push_done(sk_io *io, uint32_t idx) {
 
 void sk_io_finish(sk_io *io, uint32_t idx, int64_t res) {
         io->slots[idx].res = res;
-        sk_io_push_done(io, idx);
+        push_done(io, idx);
 }
 
 static uint32_t pop_done(sk_io *io) {

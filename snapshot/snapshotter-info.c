@@ -198,33 +198,31 @@ int sk_snapshotter_update_keep(sk_snapshotter *s, const sk_info *info, const cha
         return 0;
 }
 
-int sk_snap_usage_of_id(sk_snapshotter *s, uint64_t id, sk_usage *ret) {
+static int usage_of_id(sk_snapshotter *s, uint64_t id, sk_usage *ret) {
         char path[PATH_MAX];
         if (snprintf(path, sizeof(path), "%s/snapshots/%" PRIu64 "/fs", s->root, id) >= (int) sizeof(path))
                 return -ENAMETOOLONG;
         return sk_disk_usage(path, ret);
 }
 
-int sk_snapshotter_usage(sk_snapshotter *s, const char *key, sk_usage *ret) {
-        _cleanup_txn_ sk_mtxn *t = NULL;
+int sk_snap_usage_now(sk_snapshotter *s, const char *key, uint64_t *ret_id, sk_usage *ret) {
         sk_record rec;
-        int r;
-
-        r = sk_snap_get(s, key, false, &t, &rec);
+        int r = sk_snap_lookup(s, key, &rec);
         if (r < 0)
                 return r;
-        sk_usage u = rec.usage;
-        sk_kind kind = rec.kind;
-        uint64_t id = rec.id;
-        sk_record_clear(&rec);
-        sk_mtxn_abort(TAKE_PTR(t));
-        if (kind == SK_KIND_ACTIVE) {
-                r = sk_snap_usage_of_id(s, id, &u);
+        if (rec.kind == SK_KIND_ACTIVE) {
+                r = usage_of_id(s, rec.id, &rec.usage);
                 if (r < 0)
                         return r;
         }
-        *ret = u;
+        if (ret_id)
+                *ret_id = rec.id;
+        *ret = rec.usage;
         return 0;
+}
+
+int sk_snapshotter_usage(sk_snapshotter *s, const char *key, sk_usage *ret) {
+        return sk_snap_usage_now(s, key, NULL, ret);
 }
 
 typedef struct walk_ctx {

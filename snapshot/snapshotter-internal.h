@@ -38,6 +38,9 @@ static inline struct timespec now(void) {
 int sk_snap_get(sk_snapshotter *s, const char *key, bool write, sk_mtxn **ret_t, sk_record *ret_rec);
 /* -EINVAL for a label without key or value, or over max_label_bytes. */
 int sk_snap_check_label(sk_snapshotter *s, const sk_label *l);
-/* The disk usage of snapshot id's fs directory (a walk: outside any
- * transaction). */
-int sk_snap_usage_of_id(sk_snapshotter *s, uint64_t id, sk_usage *ret);
+/* key's record without its strings (parent and labels empty), read in a
+ * short read transaction of its own. An empty key is -EINVAL. */
+int sk_snap_lookup(sk_snapshotter *s, const char *key, sk_record *ret);
+/* key's id and usage now: the stored figure, or for an active snapshot a walk
+ * of its upper directory, done outside any transaction (it can be long). */
+int sk_snap_usage_now(sk_snapshotter *s, const char *key, uint64_t *ret_id, sk_usage *ret);

@@ -81,18 +81,29 @@ int sk_snap_get(sk_snapshotter *s, const char *key, bool write, sk_mtxn **ret_t,
         return 0;
 }
 
-/* key's id and kind (either may be NULL) in transaction t. */
-static int get_id_kind(sk_mtxn *t, const char *key, uint64_t *ret_id, sk_kind *ret_kind) {
+/* key's record in transaction t without its strings (parent and labels
+ * left empty): the part that outlives the transaction. */
+static int peek(sk_mtxn *t, const char *key, sk_record *ret) {
         sk_record rec;
         int r = sk_mtxn_get(t, key, &rec);
         if (r < 0)
                 return r;
-        if (ret_id)
-                *ret_id = rec.id;
-        if (ret_kind)
-                *ret_kind = rec.kind;
+        *ret = rec;
+        ret->parent = NULL;
+        ret->labels = NULL;
+        ret->n_labels = 0;
         sk_record_clear(&rec);
         return 0;
+}
+
+int sk_snap_lookup(sk_snapshotter *s, const char *key, sk_record *ret) {
+        _cleanup_txn_ sk_mtxn *t = NULL;
+        if (!key || !*key)
+                return -EINVAL;
+        int r = sk_mtxn_begin(s->ms, false, &t);
+        if (r < 0)
+                return r;
+        return peek(t, key, ret);
 }
 
 /* A copy of rec's parent key (NULL for none), and rec cleared either way:
@@ -358,6 +369,22 @@ static int parent_chain(sk_mtxn *t, const char *parent, uint64_t **ret, size_t *
         return 0;
 }
 
+/* Store rec (created and updated now) under key, which must not exist yet,
+ * with its id -> key entry and, when parent_id is not 0, the parent's child
+ * entry: every index a record has, in write transaction t. */
+static int store_new(sk_mtxn *t, const char *key, sk_record *rec, uint64_t parent_id) {
+        rec->created = rec->updated = now();
+        int r = sk_mtxn_put(t, key, rec, false);
+        if (r < 0)
+                return r;
+        r = sk_mtxn_id_put(t, rec->id, key);
+        if (r < 0)
+                return r;
+        if (parent_id)
+                return sk_mtxn_child_put(t, parent_id, rec->id, key);
+        return 0;
+}
+
 static int make_snapshot_dir(sk_snapshotter *s, const char *tmp, sk_kind kind, uint64_t parent_id) {
         int r;
         /* A leftover of a transaction that never committed may hold this name. */
@@ -412,11 +439,11 @@ static int create_snapshot(sk_snapshotter *s, sk_kind kind, const char *key, con
         if (r < 0)
                 return r;
         if (parent) {
-                sk_kind pk;
-                r = get_id_kind(t, parent, NULL, &pk);
+                sk_record prec;
+                r = peek(t, parent, &prec);
                 if (r < 0)
                         return r; /* -ENOENT: missing parent is NotFound */
-                if (pk != SK_KIND_COMMITTED)
+                if (prec.kind != SK_KIND_COMMITTED)
                         return -EINVAL;
                 r = parent_chain(t, parent, &chain, &n_chain);
                 if (r < 0)
@@ -428,27 +455,16 @@ static int create_snapshot(sk_snapshotter *s, sk_kind kind, const char *key, con
         r = sk_mtxn_next_id(t, &id);
         if (r < 0)
                 return r;
-        struct timespec ts = now();
         sk_record rec = {
                 .id = id,
                 .kind = kind,
                 .parent = parent,
                 .labels = lbl,
                 .n_labels = n_lbl,
-                .created = ts,
-                .updated = ts,
         };
-        r = sk_mtxn_put(t, key, &rec, false);
+        r = store_new(t, key, &rec, n_chain > 0 ? chain[0] : 0);
         if (r < 0)
                 return r;
-        r = sk_mtxn_id_put(t, id, key);
-        if (r < 0)
-                return r;
-        if (n_chain > 0) {
-                r = sk_mtxn_child_put(t, chain[0], id, key);
-                if (r < 0)
-                        return r;
-        }
         r = sk_mounts_build(s->root, kind, id, chain, n_chain, s->index_off, &mounts);
         if (r < 0)
                 return r;
@@ -521,15 +537,6 @@ int sk_snapshotter_mounts(sk_snapshotter *s, const char *key, sk_mounts *ret) {
         return sk_mounts_build(s->root, kind, id, chain, n_chain, s->index_off, ret);
 }
 
-/* Look up key's id and kind in a short read transaction. */
-static int lookup(sk_snapshotter *s, const char *key, uint64_t *ret_id, sk_kind *ret_kind) {
-        _cleanup_txn_ sk_mtxn *t = NULL;
-        int r = sk_mtxn_begin(s->ms, false, &t);
-        if (r < 0)
-                return r;
-        return get_id_kind(t, key, ret_id, ret_kind);
-}
-
 int sk_snapshotter_commit(sk_snapshotter *s, const char *name, const char *key, const sk_label *labels,
                           size_t n_labels) {
         _cleanup_free_ sk_label *lbl = NULL;
@@ -549,19 +556,13 @@ int sk_snapshotter_commit(sk_snapshotter *s, const char *name, const char *key, 
          * usage walk and the write transaction; then walk again. */
         for (int attempt = 0; attempt < 3; attempt++) {
                 _cleanup_txn_ sk_mtxn *t = NULL;
-                sk_usage usage = {};
+                sk_usage usage;
                 uint64_t id;
-                sk_kind kind;
                 sk_record rec;
 
-                r = lookup(s, key, &id, &kind);
+                r = sk_snap_usage_now(s, key, &id, &usage);
                 if (r < 0)
                         return r;
-                if (kind == SK_KIND_ACTIVE) {
-                        r = sk_snap_usage_of_id(s, id, &usage);
-                        if (r < 0)
-                                return r;
-                }
 
                 r = sk_snap_get(s, key, true, &t, &rec);
                 if (r < 0)
@@ -583,38 +584,27 @@ int sk_snapshotter_commit(sk_snapshotter *s, const char *name, const char *key, 
                 if (r < 0)
                         return r;
 
-                uint64_t parent_id = 0;
+                sk_record prec = {};
                 if (parent) {
-                        r = get_id_kind(t, parent, &parent_id, NULL);
+                        r = peek(t, parent, &prec);
                         if (r < 0)
                                 return r;
                 }
 
-                struct timespec ts = now();
                 sk_record nrec = {
                         .id = id,
                         .kind = SK_KIND_COMMITTED,
                         .parent = parent,
                         .labels = lbl,
                         .n_labels = n_lbl,
-                        .created = ts,
-                        .updated = ts,
                         .usage = usage,
                 };
                 r = sk_mtxn_del(t, key);
                 if (r < 0)
                         return r;
-                r = sk_mtxn_put(t, name, &nrec, false);
+                r = store_new(t, name, &nrec, prec.id);
                 if (r < 0)
                         return r;
-                r = sk_mtxn_id_put(t, id, name);
-                if (r < 0)
-                        return r;
-                if (parent_id) {
-                        r = sk_mtxn_child_put(t, parent_id, id, name);
-                        if (r < 0)
-                                return r;
-                }
                 return sk_mtxn_commit(TAKE_PTR(t));
         }
         return -EAGAIN;
@@ -641,10 +631,10 @@ int sk_snapshotter_remove(sk_snapshotter *s, const char *key) {
         if (r > 0)
                 return -EBUSY;
         if (parent) {
-                uint64_t parent_id;
-                r = get_id_kind(t, parent, &parent_id, NULL);
+                sk_record prec;
+                r = peek(t, parent, &prec);
                 if (r == 0) {
-                        r = sk_mtxn_child_del(t, parent_id, id);
+                        r = sk_mtxn_child_del(t, prec.id, id);
                         if (r < 0)
                                 return r;
                 } else if (r != -ENOENT)
@@ -745,17 +735,14 @@ int sk_snapshotter_cleanup(sk_snapshotter *s) {
 }
 
 int sk_snapshotter_dir(sk_snapshotter *s, const char *key, uint64_t *ret_id, char **ret_dir) {
-        uint64_t id;
-        sk_kind kind;
+        sk_record rec;
         char *dir;
-        if (!key || !*key)
-                return -EINVAL;
-        int r = lookup(s, key, &id, &kind);
+        int r = sk_snap_lookup(s, key, &rec);
         if (r < 0)
                 return r;
-        if (asprintf(&dir, "%s/snapshots/%" PRIu64, s->root, id) < 0)
+        if (asprintf(&dir, "%s/snapshots/%" PRIu64, s->root, rec.id) < 0)
                 return -ENOMEM;
-        *ret_id = id;
+        *ret_id = rec.id;
         *ret_dir = dir;
         return 0;
 }
