@@ -67,11 +67,16 @@ static int parse_id(const char *s, uint64_t *ret) {
         return 0;
 }
 
-int sk_snap_get(sk_snapshotter *s, const char *key, bool write, sk_mtxn **ret_t, sk_record *ret_rec) {
-        _cleanup_txn_ sk_mtxn *t = NULL;
+/* A transaction for an operation on key: -EINVAL first for an empty key. */
+static int begin_for(sk_snapshotter *s, const char *key, bool write, sk_mtxn **ret_t) {
         if (!key || !*key)
                 return -EINVAL;
-        int r = sk_mtxn_begin(s->ms, write, &t);
+        return sk_mtxn_begin(s->ms, write, ret_t);
+}
+
+int sk_snap_get(sk_snapshotter *s, const char *key, bool write, sk_mtxn **ret_t, sk_record *ret_rec) {
+        _cleanup_txn_ sk_mtxn *t = NULL;
+        int r = begin_for(s, key, write, &t);
         if (r < 0)
                 return r;
         r = sk_mtxn_get(t, key, ret_rec);
@@ -98,9 +103,7 @@ static int peek(sk_mtxn *t, const char *key, sk_record *ret) {
 
 int sk_snap_lookup(sk_snapshotter *s, const char *key, sk_record *ret) {
         _cleanup_txn_ sk_mtxn *t = NULL;
-        if (!key || !*key)
-                return -EINVAL;
-        int r = sk_mtxn_begin(s->ms, false, &t);
+        int r = begin_for(s, key, false, &t);
         if (r < 0)
                 return r;
         return peek(t, key, ret);
