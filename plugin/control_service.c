@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "plugin/status.h"
 #include "control.pb-c.h"
 
 #define PB(name) Snapkeep__Control__V1__##name
@@ -18,30 +19,8 @@ typedef struct control {
 /* One per process: the service context lives as long as the server. */
 static control the_control;
 
-static grpc_status_code status_from_errno(int r) {
-        switch (-r) {
-        case ENOENT:
-                return GRPC_STATUS_NOT_FOUND;
-        case EINVAL:
-                return GRPC_STATUS_INVALID_ARGUMENT;
-        case EEXIST:
-                return GRPC_STATUS_ALREADY_EXISTS;
-        case ENOTUNIQ:
-        case ENOMEDIUM:
-        case ENOKEY:
-        case EKEYREJECTED:
-        case EPERM:
-        case EXDEV:
-        case EMEDIUMTYPE:
-        case EBUSY:
-                return GRPC_STATUS_FAILED_PRECONDITION;
-        default:
-                return GRPC_STATUS_UNKNOWN;
-        }
-}
-
 static int fail(sk_call *call, int r, char *error, const char *fallback) {
-        int k = sk_call_error(call, status_from_errno(r), "%s", error ? error : fallback);
+        int k = sk_call_error(call, sk_status_from_errno(r), "%s", error ? error : fallback);
         free(error);
         return k;
 }
@@ -62,7 +41,7 @@ static int on_backup(sk_call *call, const ProtobufCMessage *msg, void *userdata)
         if (req->all) {
                 r = sk_capture_keys_for_all(ctl->capture, &keys, &n);
                 if (r < 0)
-                        return sk_call_error(call, status_from_errno(r), "backup --all: %s", strerror(-r));
+                        return sk_call_error(call, sk_status_from_errno(r), "backup --all: %s", strerror(-r));
         } else {
                 keys = calloc(2, sizeof(char *));
                 if (!keys)
@@ -72,7 +51,7 @@ static int on_backup(sk_call *call, const ProtobufCMessage *msg, void *userdata)
                         r = sk_capture_resolve_container(ctl->capture, ns, req->container, &keys[0]);
                         if (r < 0) {
                                 free(keys);
-                                return sk_call_error(call, status_from_errno(r),
+                                return sk_call_error(call, sk_status_from_errno(r),
                                                      r == -ENOENT ? "backup: no active snapshot %s/<n>/%s: is there a container %s in namespace %s using snapshotter snapkeep?"
                                                                   : "backup: container %s/<n>/%s: %s%s",
                                                      ns, req->container, r == -ENOENT ? req->container : strerror(-r),

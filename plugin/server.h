@@ -22,8 +22,9 @@
  * RECV_CLOSE_ON_SERVER on its own tag reports a client that went away; the
  * remaining replies are then dropped.
  *
- * The method table is generic on purpose: the snapshots service is one
- * client of it and a later admin service adds its own descriptor the same way.
+ * The method table is generic on purpose: the Snapshots service
+ * (snapshots_service.c) and the Control service on the admin socket
+ * (control_service.c) each add their own descriptor the same way.
  *
  * Lifecycle: grpc_init() is the caller's (so that signals can be blocked
  * first); new -> add_service/listen_unix -> start -> stop -> free.
@@ -45,7 +46,8 @@ typedef struct sk_call sk_call;
  * arena, valid until the call ends). Return >= 0 after queueing the replies
  * with sk_call_send() (a unary method must queue exactly one), or a negative
  * errno: either from sk_call_error(), which sets the status, or a plain
- * -errno, which the server reports as UNKNOWN with strerror text. */
+ * -errno, which the server reports with sk_status_from_errno()'s code
+ * (plugin/status.h) and strerror text. */
 typedef int (*sk_method_fn)(sk_call *call, const ProtobufCMessage *request, void *userdata);
 
 typedef struct sk_method {

@@ -9,6 +9,7 @@
 #include "google/protobuf/empty.pb-c.h"
 #include "container/capture.h"
 #include "plugin/labelpolicy.h"
+#include "plugin/status.h"
 #include "snapshot/filter.h"
 #include "snapshots.pb-c.h"
 
@@ -18,24 +19,6 @@ typedef Containerd__Types__Mount pb_mount;
 typedef Google__Protobuf__Timestamp pb_timestamp;
 
 /* --- errors ------------------------------------------------------------------- */
-
-grpc_status_code sk_snapshots_status_from_errno(int r) {
-        switch (-r) {
-        case ENOENT:
-                return GRPC_STATUS_NOT_FOUND;
-        case EEXIST:
-                return GRPC_STATUS_ALREADY_EXISTS;
-        case EINVAL:
-                return GRPC_STATUS_INVALID_ARGUMENT;
-        case EBUSY:
-        case ENOTEMPTY:
-        case EPERM:
-        case EROFS:
-                return GRPC_STATUS_FAILED_PRECONDITION;
-        default:
-                return GRPC_STATUS_UNKNOWN;
-        }
-}
 
 static const char *reason(int r) {
         switch (-r) {
@@ -66,7 +49,7 @@ static int fail(sk_call *call, int r, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(what, sizeof(what), fmt, ap);
         va_end(ap);
-        return sk_call_error(call, sk_snapshots_status_from_errno(r), "%s: %s", what, reason(r));
+        return sk_call_error(call, sk_status_from_errno(r), "%s: %s", what, reason(r));
 }
 
 static int require_key(sk_call *call, const char *what, const char *key) {
@@ -278,21 +261,6 @@ static const char *find_label(const sk_label *l, size_t n, const char *key) {
         return NULL;
 }
 
-static grpc_status_code restore_status(int r) {
-        switch (-r) {
-        case EXDEV:       /* the image's chain differs from the backup's */
-        case EMEDIUMTYPE: /* the parent is not an image layer chain */
-        case ENOMEDIUM:   /* no repository */
-        case ENOKEY:
-        case EKEYREJECTED:
-                return GRPC_STATUS_FAILED_PRECONDITION;
-        case EAGAIN: /* every restore slot is busy */
-                return GRPC_STATUS_RESOURCE_EXHAUSTED;
-        default:
-                return sk_snapshots_status_from_errno(r);
-        }
-}
-
 static int prepare_with_capture(sk_call *call, sk_snapshotter *s, const PB(PrepareSnapshotRequest) *req,
                                 const sk_label *labels, size_t n) {
         const char *restore = find_label(labels, n, SK_LABEL_RESTORE);
@@ -305,7 +273,7 @@ static int prepare_with_capture(sk_call *call, sk_snapshotter *s, const PB(Prepa
                         return r;
                 r = sk_capture_prepare_restore(capture_hook, req->key, req->parent, labels, n, restore, &m, &error);
                 if (r < 0) {
-                        r = sk_call_error(call, restore_status(r), "prepare %s: %s", req->key,
+                        r = sk_call_error(call, sk_status_from_errno(r), "prepare %s: %s", req->key,
                                           error ? error : strerror(-r));
                         free(error);
                         return r;
@@ -519,7 +487,7 @@ static int on_list(sk_call *call, const ProtobufCMessage *msg, void *userdata) {
 
         int r = sk_filter_parse((const char *const *) req->filters, req->n_filters, &filter, &error);
         if (r < 0) {
-                r = sk_call_error(call, sk_snapshots_status_from_errno(r), "list: bad filter: %s",
+                r = sk_call_error(call, sk_status_from_errno(r), "list: bad filter: %s",
                                   error ? error : reason(r));
                 free(error);
                 return r;

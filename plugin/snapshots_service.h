@@ -4,8 +4,9 @@
  * The handlers are thin: they check what containerd's own service would
  * reject before it reaches the snapshotter (empty keys, a missing info),
  * convert protobuf <-> sk_* structs inside the call's arena, call the
- * snapshotter and map its -errno to the gRPC codes containerd reads. This is
- * the only place where errors become gRPC codes. Keys are opaque strings that
+ * snapshotter and map its -errno to the gRPC codes containerd reads, with
+ * sk_status_from_errno() (plugin/status.h), the daemon's one errno-to-gRPC
+ * map. Keys are opaque strings that
  * include the namespace ("default/12/k1"); they are passed through untouched.
  *
  * List walks the snapshotter in one read transaction, filters with
@@ -13,8 +14,6 @@
  * (or ~1 MiB); the server streams the queue one message at a time. Every Info
  * carries kind and both timestamps, with nanoseconds. */
 #pragma once
-
-#include <grpc/status.h>
 
 #include "plugin/server.h"
 #include "snapshot/snapshotter.h"
@@ -41,8 +40,3 @@ void sk_snapshots_service_set_capture(struct sk_capture *capture, unsigned allow
 
 /* Serve the Snapshots service from snap (borrowed; must outlive server). */
 int sk_snapshots_service_add(sk_server *server, sk_snapshotter *snap);
-
-/* The gRPC code for a snapshotter error (negative errno):
- * -ENOENT NOT_FOUND, -EEXIST ALREADY_EXISTS, -EINVAL INVALID_ARGUMENT,
- * -EBUSY/-ENOTEMPTY/-EPERM/-EROFS FAILED_PRECONDITION, anything else UNKNOWN. */
-grpc_status_code sk_snapshots_status_from_errno(int r);

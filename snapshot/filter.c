@@ -415,18 +415,26 @@ static int p_token_text(parser *p, size_t pos, char **ret) {
         return 0;
 }
 
-static int p_field(parser *p, char **ret) {
+/* The text of a field, or with value of a value (which may also be a bare
+ * value token; allow_alts lets a quoted one hold regexp alternations), and
+ * where it started. */
+static int p_text(parser *p, bool value, bool allow_alts, char **ret, size_t *ret_pos) {
         size_t pos;
         int tok = sc_scan(&p->sc, &pos);
+        *ret_pos = pos;
         switch (tok) {
+        case TOK_VALUE:
+                if (!value)
+                        break;
+                /* fall through */
         case TOK_FIELD:
                 return p_token_text(p, pos, ret);
         case TOK_QUOTED:
-                return p_unquote(p, pos, false, ret);
+                return p_unquote(p, pos, allow_alts, ret);
         case TOK_ILLEGAL:
                 return mkerr(p, pos, "%s", p->sc.err ? p->sc.err : "illegal token");
         }
-        return mkerr(p, pos, "expected field or quoted");
+        return mkerr(p, pos, value ? "expected value or quoted" : "expected field or quoted");
 }
 
 static void selector_clear(selector *s) {
@@ -442,7 +450,8 @@ static void selector_clear(selector *s) {
 static int p_fieldpath(parser *p, selector *sel) {
         for (;;) {
                 char *f = NULL;
-                int r = p_field(p, &f);
+                size_t fpos;
+                int r = p_text(p, false, false, &f, &fpos);
                 if (r < 0)
                         return r;
                 char **np = realloc(sel->path, (sel->n_path + 1) * sizeof(char *));
@@ -478,22 +487,6 @@ static int p_operator(parser *p, op *ret) {
         if (tok == TOK_ILLEGAL)
                 return mkerr(p, pos, "%s", p->sc.err ? p->sc.err : "illegal token");
         return mkerr(p, pos, "expected an operator (\"==\"|\"!=\"|\"~=\")");
-}
-
-static int p_value(parser *p, bool allow_alts, char **ret, size_t *ret_pos) {
-        size_t pos;
-        int tok = sc_scan(&p->sc, &pos);
-        *ret_pos = pos;
-        switch (tok) {
-        case TOK_VALUE:
-        case TOK_FIELD:
-                return p_token_text(p, pos, ret);
-        case TOK_QUOTED:
-                return p_unquote(p, pos, allow_alts, ret);
-        case TOK_ILLEGAL:
-                return mkerr(p, pos, "%s", p->sc.err ? p->sc.err : "illegal token");
-        }
-        return mkerr(p, pos, "expected value or quoted");
 }
 
 /* glibc's regcomp expands counted and stacked repetitions into copies of the
@@ -639,7 +632,7 @@ static int p_selector(parser *p, selector *sel) {
         if (r < 0)
                 return r;
         size_t vpos;
-        r = p_value(p, sel->op == OP_MATCH, &sel->value, &vpos);
+        r = p_text(p, true, sel->op == OP_MATCH, &sel->value, &vpos);
         if (r < 0)
                 return r;
         if (sel->op == OP_MATCH) {

@@ -1,7 +1,7 @@
 /* DESIGN
  * A thin layer over LMDB that knows the snapshot tables (metastore.h) and the
  * record encoding; the semantics (which checks happen in which order) live in
- * snapshotter.c. The environment is opened with MDB_NOTLS so a thread may hold
+ * snapshotter.c and snapshotter-info.c. The environment is opened with MDB_NOTLS so a thread may hold
  * several read transactions (a walk callback may call stat) and gRPC workers
  * need no thread affinity.
  *

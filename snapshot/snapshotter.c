@@ -1,4 +1,8 @@
-/* DESIGN (see also snapshotter.h)
+/* The snapshotter's write side: open and recovery, prepare/view and their
+ * mounts, commit, remove, and the snapshot directories' life cycle (cleanup).
+ * Stat, Update, Usage and the List walk are in snapshotter-info.c.
+ *
+ * DESIGN (see also snapshotter.h)
  * Every operation is one LMDB transaction (metastore.h). Directory changes that
  * belong to an operation happen while its write transaction is open, so they
  * are serialised with every other writer and with cleanup():
@@ -22,14 +26,13 @@
  *
  * Labels with an empty value are never stored (as containerd's boltutil); a
  * later duplicate key in an input array wins. */
-#include "snapshot/snapshotter.h"
+#include "snapshot/snapshotter-internal.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,25 +41,11 @@
 
 #include "common/fsutil.h"
 #include "common/macro.h"
-#include "snapshot/metastore.h"
 #include "snapshot/mounts.h"
-#include "snapshot/usage.h"
 
 /* containerd's overlayfs snapshotter refuses nothing deeper, but a loop in a
  * corrupt database must not spin forever. */
 #define MAX_CHAIN 4096
-
-struct sk_snapshotter {
-        char *root;
-        int snapshots_fd;
-        sk_metastore *ms;
-        size_t max_label_bytes;
-        bool index_off;
-        atomic_uint_fast64_t trash_seq;
-};
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(sk_mtxn *, sk_mtxn_abort)
-#define _cleanup_txn_ _cleanup_(sk_mtxn_abortp)
 
 static void strv_freep(char ***p) {
         if (!*p)
@@ -78,10 +67,58 @@ static int parse_id(const char *s, uint64_t *ret) {
         return 0;
 }
 
-static struct timespec now(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return ts;
+/* A transaction for an operation on key: -EINVAL first for an empty key. */
+static int begin_for(sk_snapshotter *s, const char *key, bool write, sk_mtxn **ret_t) {
+        if (!key || !*key)
+                return -EINVAL;
+        return sk_mtxn_begin(s->ms, write, ret_t);
+}
+
+int sk_snap_get(sk_snapshotter *s, const char *key, bool write, sk_mtxn **ret_t, sk_record *ret_rec) {
+        _cleanup_txn_ sk_mtxn *t = NULL;
+        int r = begin_for(s, key, write, &t);
+        if (r < 0)
+                return r;
+        r = sk_mtxn_get(t, key, ret_rec);
+        if (r < 0)
+                return r;
+        *ret_t = TAKE_PTR(t);
+        return 0;
+}
+
+/* key's record in transaction t without its strings (parent and labels
+ * left empty): the part that outlives the transaction. */
+static int peek(sk_mtxn *t, const char *key, sk_record *ret) {
+        sk_record rec;
+        int r = sk_mtxn_get(t, key, &rec);
+        if (r < 0)
+                return r;
+        *ret = rec;
+        ret->parent = NULL;
+        ret->labels = NULL;
+        ret->n_labels = 0;
+        sk_record_clear(&rec);
+        return 0;
+}
+
+int sk_snap_lookup(sk_snapshotter *s, const char *key, sk_record *ret) {
+        _cleanup_txn_ sk_mtxn *t = NULL;
+        int r = begin_for(s, key, false, &t);
+        if (r < 0)
+                return r;
+        return peek(t, key, ret);
+}
+
+/* A copy of rec's parent key (NULL for none), and rec cleared either way:
+ * the record's strings point into the map, the copy outlives the write. */
+static int take_parent(sk_record *rec, char **ret) {
+        char *parent = rec->parent ? strdup(rec->parent) : NULL;
+        bool oom = rec->parent && !parent;
+        sk_record_clear(rec);
+        if (oom)
+                return -ENOMEM;
+        *ret = parent;
+        return 0;
 }
 
 /* Directories open()/cleanup() may rename back into place. */
@@ -107,7 +144,56 @@ static int recover_dir(sk_snapshotter *s, sk_mtxn *t, const char *name) {
         return 1;
 }
 
-static int list_snapshot_dirs(sk_snapshotter *s, char ***ret, size_t *ret_n);
+/* The names in the snapshots directory, read completely before anything is
+ * renamed (a rename during readdir may or may not show up again). */
+static int list_snapshot_dirs(sk_snapshotter *s, char ***ret, size_t *ret_n) {
+        _cleanup_(strv_freep) char **names = NULL;
+        size_t n = 0, cap = 0;
+        int r = 0;
+
+        int fd = openat(s->snapshots_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                r = negative_errno();
+                close(fd);
+                return r;
+        }
+        struct dirent *de;
+        while ((errno = 0, de = readdir(d))) {
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                        continue;
+                if (n + 2 > cap) {
+                        cap = cap ? cap * 2 : 32;
+                        char **nn = realloc(names, cap * sizeof(char *));
+                        if (!nn) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        names = nn;
+                }
+                names[n] = strdup(de->d_name);
+                if (!names[n]) {
+                        r = -ENOMEM;
+                        break;
+                }
+                names[++n] = NULL;
+        }
+        if (r == 0 && errno != 0)
+                r = negative_errno();
+        closedir(d);
+        if (r < 0)
+                return r;
+        if (!names) {
+                names = calloc(1, sizeof(char *));
+                if (!names)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(names);
+        *ret_n = n;
+        return 0;
+}
 
 static int recover(sk_snapshotter *s) {
         _cleanup_txn_ sk_mtxn *t = NULL;
@@ -210,7 +296,7 @@ static int check_key(sk_snapshotter *s, const char *key) {
         return 0;
 }
 
-static int check_label(sk_snapshotter *s, const sk_label *l) {
+int sk_snap_check_label(sk_snapshotter *s, const sk_label *l) {
         if (!l->key || !l->value)
                 return -EINVAL;
         if (strlen(l->key) + strlen(l->value) > s->max_label_bytes)
@@ -224,7 +310,7 @@ static int labels_normalize(sk_snapshotter *s, const sk_label *in, size_t n, sk_
         sk_label *out = NULL;
         size_t m = 0;
         for (size_t i = 0; i < n; i++) {
-                int r = check_label(s, &in[i]);
+                int r = sk_snap_check_label(s, &in[i]);
                 if (r < 0)
                         return r;
         }
@@ -276,15 +362,29 @@ static int parent_chain(sk_mtxn *t, const char *parent, uint64_t **ret, size_t *
                         ids = nid;
                 }
                 ids[n++] = rec.id;
-                free(cur);
-                cur = rec.parent ? strdup(rec.parent) : NULL;
-                bool oom = rec.parent && !cur;
-                sk_record_clear(&rec);
-                if (oom)
-                        return -ENOMEM;
+                free(TAKE_PTR(cur));
+                r = take_parent(&rec, &cur);
+                if (r < 0)
+                        return r;
         }
         *ret = TAKE_PTR(ids);
         *ret_n = n;
+        return 0;
+}
+
+/* Store rec (created and updated now) under key, which must not exist yet,
+ * with its id -> key entry and, when parent_id is not 0, the parent's child
+ * entry: every index a record has, in write transaction t. */
+static int store_new(sk_mtxn *t, const char *key, sk_record *rec, uint64_t parent_id) {
+        rec->created = rec->updated = now();
+        int r = sk_mtxn_put(t, key, rec, false);
+        if (r < 0)
+                return r;
+        r = sk_mtxn_id_put(t, rec->id, key);
+        if (r < 0)
+                return r;
+        if (parent_id)
+                return sk_mtxn_child_put(t, parent_id, rec->id, key);
         return 0;
 }
 
@@ -343,12 +443,10 @@ static int create_snapshot(sk_snapshotter *s, sk_kind kind, const char *key, con
                 return r;
         if (parent) {
                 sk_record prec;
-                r = sk_mtxn_get(t, parent, &prec);
+                r = peek(t, parent, &prec);
                 if (r < 0)
                         return r; /* -ENOENT: missing parent is NotFound */
-                sk_kind pk = prec.kind;
-                sk_record_clear(&prec);
-                if (pk != SK_KIND_COMMITTED)
+                if (prec.kind != SK_KIND_COMMITTED)
                         return -EINVAL;
                 r = parent_chain(t, parent, &chain, &n_chain);
                 if (r < 0)
@@ -360,27 +458,16 @@ static int create_snapshot(sk_snapshotter *s, sk_kind kind, const char *key, con
         r = sk_mtxn_next_id(t, &id);
         if (r < 0)
                 return r;
-        struct timespec ts = now();
         sk_record rec = {
                 .id = id,
                 .kind = kind,
                 .parent = parent,
                 .labels = lbl,
                 .n_labels = n_lbl,
-                .created = ts,
-                .updated = ts,
         };
-        r = sk_mtxn_put(t, key, &rec, false);
+        r = store_new(t, key, &rec, n_chain > 0 ? chain[0] : 0);
         if (r < 0)
                 return r;
-        r = sk_mtxn_id_put(t, id, key);
-        if (r < 0)
-                return r;
-        if (n_chain > 0) {
-                r = sk_mtxn_child_put(t, chain[0], id, key);
-                if (r < 0)
-                        return r;
-        }
         r = sk_mounts_build(s->root, kind, id, chain, n_chain, s->index_off, &mounts);
         if (r < 0)
                 return r;
@@ -437,12 +524,7 @@ int sk_snapshotter_mounts(sk_snapshotter *s, const char *key, sk_mounts *ret) {
         sk_record rec;
         int r;
 
-        if (!key || !*key)
-                return -EINVAL;
-        r = sk_mtxn_begin(s->ms, false, &t);
-        if (r < 0)
-                return r;
-        r = sk_mtxn_get(t, key, &rec);
+        r = sk_snap_get(s, key, false, &t, &rec);
         if (r < 0)
                 return r;
         sk_kind kind = rec.kind;
@@ -456,29 +538,6 @@ int sk_snapshotter_mounts(sk_snapshotter *s, const char *key, sk_mounts *ret) {
         if (r < 0)
                 return r;
         return sk_mounts_build(s->root, kind, id, chain, n_chain, s->index_off, ret);
-}
-
-/* Look up key's id and kind in a short read transaction. */
-static int lookup(sk_snapshotter *s, const char *key, uint64_t *ret_id, sk_kind *ret_kind) {
-        _cleanup_txn_ sk_mtxn *t = NULL;
-        sk_record rec;
-        int r = sk_mtxn_begin(s->ms, false, &t);
-        if (r < 0)
-                return r;
-        r = sk_mtxn_get(t, key, &rec);
-        if (r < 0)
-                return r;
-        *ret_id = rec.id;
-        *ret_kind = rec.kind;
-        sk_record_clear(&rec);
-        return 0;
-}
-
-static int usage_of_id(sk_snapshotter *s, uint64_t id, sk_usage *ret) {
-        char path[PATH_MAX];
-        if (snprintf(path, sizeof(path), "%s/snapshots/%" PRIu64 "/fs", s->root, id) >= (int) sizeof(path))
-                return -ENAMETOOLONG;
-        return sk_disk_usage(path, ret);
 }
 
 int sk_snapshotter_commit(sk_snapshotter *s, const char *name, const char *key, const sk_label *labels,
@@ -500,24 +559,15 @@ int sk_snapshotter_commit(sk_snapshotter *s, const char *name, const char *key, 
          * usage walk and the write transaction; then walk again. */
         for (int attempt = 0; attempt < 3; attempt++) {
                 _cleanup_txn_ sk_mtxn *t = NULL;
-                sk_usage usage = {};
+                sk_usage usage;
                 uint64_t id;
-                sk_kind kind;
                 sk_record rec;
 
-                r = lookup(s, key, &id, &kind);
+                r = sk_snap_usage_now(s, key, &id, &usage);
                 if (r < 0)
                         return r;
-                if (kind == SK_KIND_ACTIVE) {
-                        r = usage_of_id(s, id, &usage);
-                        if (r < 0)
-                                return r;
-                }
 
-                r = sk_mtxn_begin(s->ms, true, &t);
-                if (r < 0)
-                        return r;
-                r = sk_mtxn_get(t, key, &rec);
+                r = sk_snap_get(s, key, true, &t, &rec);
                 if (r < 0)
                         return r;
                 if (rec.id != id) {
@@ -532,47 +582,32 @@ int sk_snapshotter_commit(sk_snapshotter *s, const char *name, const char *key, 
                         sk_record_clear(&rec);
                         return -EPERM;
                 }
-                _cleanup_free_ char *parent = rec.parent ? strdup(rec.parent) : NULL;
-                bool oom = rec.parent && !parent;
-                sk_record_clear(&rec);
-                if (oom)
-                        return -ENOMEM;
+                _cleanup_free_ char *parent = NULL;
+                r = take_parent(&rec, &parent);
+                if (r < 0)
+                        return r;
 
-                uint64_t parent_id = 0;
+                sk_record prec = {};
                 if (parent) {
-                        sk_record prec;
-                        r = sk_mtxn_get(t, parent, &prec);
+                        r = peek(t, parent, &prec);
                         if (r < 0)
                                 return r;
-                        parent_id = prec.id;
-                        sk_record_clear(&prec);
                 }
 
-                struct timespec ts = now();
                 sk_record nrec = {
                         .id = id,
                         .kind = SK_KIND_COMMITTED,
                         .parent = parent,
                         .labels = lbl,
                         .n_labels = n_lbl,
-                        .created = ts,
-                        .updated = ts,
                         .usage = usage,
                 };
                 r = sk_mtxn_del(t, key);
                 if (r < 0)
                         return r;
-                r = sk_mtxn_put(t, name, &nrec, false);
+                r = store_new(t, name, &nrec, prec.id);
                 if (r < 0)
                         return r;
-                r = sk_mtxn_id_put(t, id, name);
-                if (r < 0)
-                        return r;
-                if (parent_id) {
-                        r = sk_mtxn_child_put(t, parent_id, id, name);
-                        if (r < 0)
-                                return r;
-                }
                 return sk_mtxn_commit(TAKE_PTR(t));
         }
         return -EAGAIN;
@@ -584,20 +619,14 @@ int sk_snapshotter_remove(sk_snapshotter *s, const char *key) {
         sk_record rec;
         int r;
 
-        if (!key || !*key)
-                return -EINVAL;
-        r = sk_mtxn_begin(s->ms, true, &t);
-        if (r < 0)
-                return r;
-        r = sk_mtxn_get(t, key, &rec);
+        r = sk_snap_get(s, key, true, &t, &rec);
         if (r < 0)
                 return r;
         uint64_t id = rec.id;
-        _cleanup_free_ char *parent = rec.parent ? strdup(rec.parent) : NULL;
-        bool oom = rec.parent && !parent;
-        sk_record_clear(&rec);
-        if (oom)
-                return -ENOMEM;
+        _cleanup_free_ char *parent = NULL;
+        r = take_parent(&rec, &parent);
+        if (r < 0)
+                return r;
 
         r = sk_mtxn_has_children(t, id);
         if (r < 0)
@@ -606,10 +635,9 @@ int sk_snapshotter_remove(sk_snapshotter *s, const char *key) {
                 return -EBUSY;
         if (parent) {
                 sk_record prec;
-                r = sk_mtxn_get(t, parent, &prec);
+                r = peek(t, parent, &prec);
                 if (r == 0) {
                         r = sk_mtxn_child_del(t, prec.id, id);
-                        sk_record_clear(&prec);
                         if (r < 0)
                                 return r;
                 } else if (r != -ENOENT)
@@ -642,303 +670,6 @@ int sk_snapshotter_remove(sk_snapshotter *s, const char *key) {
         /* The record is gone; a failure here leaves garbage for cleanup(). */
         if (renamed)
                 (void) sk_rm_rf_at(s->snapshots_fd, rm);
-        return 0;
-}
-
-static int labels_dup(const sk_label *in, size_t n, sk_label **ret) {
-        sk_label *out = NULL;
-        if (n > 0) {
-                out = calloc(n, sizeof(*out));
-                if (!out)
-                        return -ENOMEM;
-        }
-        for (size_t i = 0; i < n; i++) {
-                out[i].key = strdup(in[i].key);
-                out[i].value = strdup(in[i].value);
-                if (!out[i].key || !out[i].value) {
-                        for (size_t j = 0; j <= i; j++) {
-                                free(out[j].key);
-                                free(out[j].value);
-                        }
-                        free(out);
-                        return -ENOMEM;
-                }
-        }
-        *ret = out;
-        return 0;
-}
-
-/* An owned sk_info from a record. */
-static int info_from_record(const char *key, const sk_record *rec, sk_info *ret) {
-        sk_info info = {
-                .kind = rec->kind,
-                .created = rec->created,
-                .updated = rec->updated,
-        };
-        info.name = strdup(key);
-        if (!info.name)
-                return -ENOMEM;
-        if (rec->parent) {
-                info.parent = strdup(rec->parent);
-                if (!info.parent) {
-                        free(info.name);
-                        return -ENOMEM;
-                }
-        }
-        int r = labels_dup(rec->labels, rec->n_labels, &info.labels);
-        if (r < 0) {
-                free(info.name);
-                free(info.parent);
-                return r;
-        }
-        info.n_labels = rec->n_labels;
-        *ret = info;
-        return 0;
-}
-
-void sk_info_clear(sk_info *info) {
-        if (!info)
-                return;
-        free(info->name);
-        free(info->parent);
-        for (size_t i = 0; i < info->n_labels; i++) {
-                free(info->labels[i].key);
-                free(info->labels[i].value);
-        }
-        free(info->labels);
-        *info = (sk_info) {};
-}
-
-int sk_snapshotter_stat(sk_snapshotter *s, const char *key, sk_info *ret) {
-        _cleanup_txn_ sk_mtxn *t = NULL;
-        sk_record rec;
-        int r;
-
-        if (!key || !*key)
-                return -EINVAL;
-        r = sk_mtxn_begin(s->ms, false, &t);
-        if (r < 0)
-                return r;
-        r = sk_mtxn_get(t, key, &rec);
-        if (r < 0)
-                return r;
-        r = info_from_record(key, &rec, ret);
-        sk_record_clear(&rec);
-        return r;
-}
-
-static const sk_label *find_label(const sk_label *l, size_t n, const char *key) {
-        const sk_label *found = NULL;
-        for (size_t i = 0; i < n; i++) /* the last one wins, as when decoding a protobuf map */
-                if (strcmp(l[i].key, key) == 0)
-                        found = &l[i];
-        return found;
-}
-
-/* Set (or with value "" delete) key in an array of borrowed labels with room
- * for one more. */
-static void label_set(sk_label *l, size_t *n, const char *key, const char *value) {
-        for (size_t i = 0; i < *n; i++)
-                if (strcmp(l[i].key, key) == 0) {
-                        if (*value)
-                                l[i].value = (char *) value;
-                        else
-                                l[i] = l[--*n];
-                        return;
-                }
-        if (*value)
-                l[(*n)++] = (sk_label) { .key = (char *) key, .value = (char *) value };
-}
-
-int sk_snapshotter_update(sk_snapshotter *s, const sk_info *info, const char *const *paths, size_t n_paths,
-                          sk_info *ret) {
-        return sk_snapshotter_update_keep(s, info, paths, n_paths, NULL, 0, ret);
-}
-
-int sk_snapshotter_update_keep(sk_snapshotter *s, const sk_info *info, const char *const *paths, size_t n_paths,
-                               const char *const *keep, size_t n_keep, sk_info *ret) {
-        static const char *const all[] = { "labels" };
-        _cleanup_txn_ sk_mtxn *t = NULL;
-        _cleanup_free_ sk_label *lbl = NULL;
-        size_t n_lbl = 0;
-        sk_record rec;
-        int r;
-
-        if (!info || !info->name || !*info->name)
-                return -EINVAL;
-        if (n_paths == 0) {
-                paths = all;
-                n_paths = 1;
-        }
-        for (size_t i = 0; i < n_paths; i++)
-                if (strcmp(paths[i], "labels") != 0 && strncmp(paths[i], "labels.", 7) != 0)
-                        return -EINVAL;
-        for (size_t i = 0; i < info->n_labels; i++) {
-                r = check_label(s, &info->labels[i]);
-                if (r < 0)
-                        return r;
-        }
-
-        r = sk_mtxn_begin(s->ms, true, &t);
-        if (r < 0)
-                return r;
-        r = sk_mtxn_get(t, info->name, &rec);
-        if (r < 0)
-                return r;
-
-        /* Room for the stored labels plus every input label. */
-        lbl = calloc(rec.n_labels + info->n_labels + 1, sizeof(*lbl));
-        if (!lbl) {
-                sk_record_clear(&rec);
-                return -ENOMEM;
-        }
-        for (size_t i = 0; i < rec.n_labels; i++)
-                lbl[n_lbl++] = rec.labels[i];
-        for (size_t i = 0; i < n_paths; i++) {
-                if (strcmp(paths[i], "labels") == 0) {
-                        n_lbl = 0;
-                        for (size_t j = 0; j < n_keep; j++) {
-                                const sk_label *l = find_label(rec.labels, rec.n_labels, keep[j]);
-                                if (l)
-                                        label_set(lbl, &n_lbl, l->key, l->value);
-                        }
-                        for (size_t j = 0; j < info->n_labels; j++)
-                                label_set(lbl, &n_lbl, info->labels[j].key, info->labels[j].value);
-                } else {
-                        const char *k = paths[i] + 7;
-                        const sk_label *l = find_label(info->labels, info->n_labels, k);
-                        label_set(lbl, &n_lbl, k, l ? l->value : "");
-                }
-        }
-
-        /* The label strings still point into the map: copy the result before
-         * the write invalidates them. */
-        sk_record nrec = rec;
-        nrec.labels = lbl;
-        nrec.n_labels = n_lbl;
-        nrec.updated = now();
-        sk_info out;
-        r = info_from_record(info->name, &nrec, &out);
-        if (r < 0) {
-                sk_record_clear(&rec);
-                return r;
-        }
-        /* nrec's strings are still valid here: nothing has been written yet. */
-        r = sk_mtxn_put(t, info->name, &nrec, true);
-        sk_record_clear(&rec);
-        if (r >= 0)
-                r = sk_mtxn_commit(TAKE_PTR(t));
-        if (r < 0) {
-                sk_info_clear(&out);
-                return r;
-        }
-        *ret = out;
-        return 0;
-}
-
-int sk_snapshotter_usage(sk_snapshotter *s, const char *key, sk_usage *ret) {
-        _cleanup_txn_ sk_mtxn *t = NULL;
-        sk_record rec;
-        int r;
-
-        if (!key || !*key)
-                return -EINVAL;
-        r = sk_mtxn_begin(s->ms, false, &t);
-        if (r < 0)
-                return r;
-        r = sk_mtxn_get(t, key, &rec);
-        if (r < 0)
-                return r;
-        sk_usage u = rec.usage;
-        sk_kind kind = rec.kind;
-        uint64_t id = rec.id;
-        sk_record_clear(&rec);
-        sk_mtxn_abort(TAKE_PTR(t));
-        if (kind == SK_KIND_ACTIVE) {
-                r = usage_of_id(s, id, &u);
-                if (r < 0)
-                        return r;
-        }
-        *ret = u;
-        return 0;
-}
-
-typedef struct walk_ctx {
-        sk_walk_fn fn;
-        void *userdata;
-} walk_ctx;
-
-static int walk_one(const char *key, const sk_record *rec, void *userdata) {
-        walk_ctx *c = userdata;
-        const sk_info info = {
-                .name = (char *) key,
-                .parent = (char *) rec->parent,
-                .kind = rec->kind,
-                .labels = rec->labels,
-                .n_labels = rec->n_labels,
-                .created = rec->created,
-                .updated = rec->updated,
-        };
-        return c->fn(&info, c->userdata);
-}
-
-int sk_snapshotter_walk(sk_snapshotter *s, sk_walk_fn fn, void *userdata) {
-        _cleanup_txn_ sk_mtxn *t = NULL;
-        walk_ctx c = { .fn = fn, .userdata = userdata };
-        int r = sk_mtxn_begin(s->ms, false, &t);
-        if (r < 0)
-                return r;
-        return sk_mtxn_foreach(t, walk_one, &c);
-}
-
-/* The names in the snapshots directory, read completely before anything is
- * renamed (a rename during readdir may or may not show up again). */
-static int list_snapshot_dirs(sk_snapshotter *s, char ***ret, size_t *ret_n) {
-        _cleanup_(strv_freep) char **names = NULL;
-        size_t n = 0, cap = 0;
-        int r = 0;
-
-        int fd = openat(s->snapshots_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        DIR *d = fdopendir(fd);
-        if (!d) {
-                r = negative_errno();
-                close(fd);
-                return r;
-        }
-        struct dirent *de;
-        while ((errno = 0, de = readdir(d))) {
-                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                        continue;
-                if (n + 2 > cap) {
-                        cap = cap ? cap * 2 : 32;
-                        char **nn = realloc(names, cap * sizeof(char *));
-                        if (!nn) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        names = nn;
-                }
-                names[n] = strdup(de->d_name);
-                if (!names[n]) {
-                        r = -ENOMEM;
-                        break;
-                }
-                names[++n] = NULL;
-        }
-        if (r == 0 && errno != 0)
-                r = negative_errno();
-        closedir(d);
-        if (r < 0)
-                return r;
-        if (!names) {
-                names = calloc(1, sizeof(char *));
-                if (!names)
-                        return -ENOMEM;
-        }
-        *ret = TAKE_PTR(names);
-        *ret_n = n;
         return 0;
 }
 
@@ -1007,17 +738,14 @@ int sk_snapshotter_cleanup(sk_snapshotter *s) {
 }
 
 int sk_snapshotter_dir(sk_snapshotter *s, const char *key, uint64_t *ret_id, char **ret_dir) {
-        uint64_t id;
-        sk_kind kind;
+        sk_record rec;
         char *dir;
-        if (!key || !*key)
-                return -EINVAL;
-        int r = lookup(s, key, &id, &kind);
+        int r = sk_snap_lookup(s, key, &rec);
         if (r < 0)
                 return r;
-        if (asprintf(&dir, "%s/snapshots/%" PRIu64, s->root, id) < 0)
+        if (asprintf(&dir, "%s/snapshots/%" PRIu64, s->root, rec.id) < 0)
                 return -ENOMEM;
-        *ret_id = id;
+        *ret_id = rec.id;
         *ret_dir = dir;
         return 0;
 }

@@ -1,5 +1,6 @@
 /* Unit tests for the snapshotter's metadata store and semantics
- * (snapshot/metastore.c, snapshot/snapshotter.c, snapshot/usage.c). */
+ * (snapshot/metastore.c, snapshot/snapshotter.c, snapshot/snapshotter-info.c,
+ * snapshot/usage.c). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
