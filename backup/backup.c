@@ -18,14 +18,18 @@
 #include "backup/backup-pool.h"
 #include "repo/chunker.h"
 #include "backup/engine-internal.h"
+#include "backup/dir.h"
+#include "backup/held.h"
+#include "backup/pathbuf.h"
 #include "backup/fsmeta.h"
 #include "backup/hardlinks.h"
-#include "backup/inspect.h"
+#include "backup/manifest.h"
 #include "common/fsutil.h"
 #include "common/macro.h"
 #include "io/ioengine.h"
 #include "io/ioreader.h"
 
+#define SK_PROGRAM_VERSION "snapkeep 0.1"
 #define READ_SIZE (2u << 20)
 #define PROGRESS_BYTES (64u << 20)
 /* How recent a lock refresh must be for the manifest PUT to rely on it. */
@@ -1192,7 +1196,6 @@ int sk_backup_run(sk_repo *repo, const sk_backup_options *o, sk_backup_result *r
         char **names = NULL;
         size_t n_names = 0;
         sk_repo_stats before = {}, after = {};
-        _cleanup_free_ void *mbuf = NULL;
         int64_t t0 = now_mono();
         int r;
 
@@ -1285,15 +1288,11 @@ int sk_backup_run(sk_repo *repo, const sk_backup_options *o, sk_backup_result *r
                                           ? after.blob_stored_bytes - before.blob_stored_bytes : 0;
         m->summary.duration_ns = now_mono() - t0;
 
-        size_t mlen;
-        r = sk_manifest_encode(m, &mbuf, &mlen);
-        if (r < 0)
-                goto out;
         /* FORMAT.md 9a point 6: the manifest, like the index files before it,
          * is written only under a lock known to be ours just before and just
          * after the write (sk_repo_put_object checks the lock sk_repo_lock
          * took); a lost lock fails the backup with -ESTALE and no manifest. */
-        r = sk_repo_put_object(repo, SK_BACKUPS_DIR, m->id, mbuf, mlen);
+        r = sk_backup_store(repo, m);
         if (r < 0)
                 goto out;
 

@@ -26,8 +26,11 @@
 #include <openssl/evp.h>
 
 #include "backup/engine-internal.h"
+#include "backup/dir.h"
+#include "backup/held.h"
+#include "backup/pathbuf.h"
 #include "backup/fsmeta.h"
-#include "backup/inspect.h"
+#include "backup/manifest.h"
 #include "backup/pathnode.h"
 #include "backup/restore-pool.h"
 #include "backup/restore.h"
@@ -576,7 +579,7 @@ static int enter_dir(rctx *c, int dirfd, const sk_node *n, size_t path_old, bool
         }
         if (r >= 0 && (r = sk_held_add_max(&c->held, d->footprint, c->held_max)) < 0) {
                 d = sk_dir_free(d);
-                detail = sk_engine_held_detail_max(c->held_max);
+                detail = sk_held_detail_max(c->held_max);
         }
         if (r < 0) {
                 /* Its own metadata is still applied: it stays as an empty directory. */

@@ -234,6 +234,12 @@ static int name_cmp(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
+void sk_strv_free(char **v, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+        free(v);
+}
+
 int sk_dir_names(int dirfd, bool sorted, char ***ret, size_t *ret_n) {
         int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
@@ -274,9 +280,7 @@ int sk_dir_names(int dirfd, bool sorted, char ***ret, size_t *ret_n) {
         }
         closedir(d);
         if (r < 0) {
-                for (size_t i = 0; i < n; i++)
-                        free(v[i]);
-                free(v);
+                sk_strv_free(v, n);
                 return r;
         }
         if (sorted && n > 1)

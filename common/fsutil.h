@@ -32,6 +32,8 @@ int sk_rm_rf_at(int dirfd, const char *name);
  * each, then the array), in strcmp order if sorted. Reads through a new open
  * of "." so that dirfd's own offset is untouched. */
 int sk_dir_names(int dirfd, bool sorted, char ***ret, size_t *ret_n);
+/* Free n owned strings and their array (a listing; NULL is fine). */
+void sk_strv_free(char **v, size_t n);
 int sk_rm_rf(const char *path);
 
 /* write()/pwrite() that retry on EINTR and short writes. */

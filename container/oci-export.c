@@ -16,7 +16,8 @@
 #include <zstd.h>
 
 #include "backup/engine-internal.h"
-#include "backup/inspect.h"
+#include "backup/browse.h"
+#include "backup/manifest.h"
 #include "repo/le.h"
 #include "container/oci-export.h"
 #include "backup/treewalk.h"
