@@ -11,12 +11,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "backup/backup.h"
 #include "backup/backup-pool.h"
 #include "repo/chunker.h"
+#include "repo/filehash.h"
 #include "backup/engine-internal.h"
 #include "backup/dir.h"
 #include "backup/held.h"
@@ -101,6 +101,7 @@ typedef struct bctx {
         const sk_backup_options *o;
         sk_lock *lock;
         sk_chunker chunker;
+        sk_filehash *fh;        /* the content hash of the file being read */
         uint8_t *buf;
         size_t buf_cap;
         sk_io *io;              /* the walker's file reads */
@@ -173,11 +174,6 @@ static int emit_chunk(bctx *c, const uint8_t *data, size_t len) {
         return sk_chunk_pool_submit(&c->pool, data, len);
 }
 
-static void le64(uint8_t b[8], uint64_t v) {
-        for (int i = 0; i < 8; i++)
-                b[i] = (uint8_t) (v >> (8 * i));
-}
-
 /* One read of len bytes at off through the engine, waited for (the walker
  * has the engine alone). Returns bytes read (< len only at end of file). */
 static ssize_t io_pread(bctx *c, int fd, void *buf, size_t len, uint64_t off) {
@@ -195,9 +191,10 @@ static ssize_t io_pread(bctx *c, int fd, void *buf, size_t len, uint64_t off) {
 
 /* Hash and chunk n new bytes at c->buf + *fill (the chunker's unconsumed
  * data starts at *start). Cut chunks go to the pool. */
-static int feed(bctx *c, EVP_MD_CTX *md, size_t *start, size_t *fill, size_t n) {
-        if (EVP_DigestUpdate(md, c->buf + *fill, n) != 1)
-                return -EIO;
+static int feed(bctx *c, size_t *start, size_t *fill, size_t n) {
+        int r = sk_filehash_update(c->fh, c->buf + *fill, n);
+        if (r < 0)
+                return r;
         c->bytes_read += n;
         c->prog.bytes_done += n;
         size_t p = *fill;
@@ -207,7 +204,7 @@ static int feed(bctx *c, EVP_MD_CTX *md, size_t *start, size_t *fill, size_t n) 
                 if (k == SK_CHUNKER_NO_CUT)
                         break;
                 p += k;
-                int r = emit_chunk(c, c->buf + *start, p - *start);
+                r = emit_chunk(c, c->buf + *start, p - *start);
                 if (r < 0)
                         return r;
                 *start = p;
@@ -223,7 +220,7 @@ static int feed(bctx *c, EVP_MD_CTX *md, size_t *start, size_t *fill, size_t n) 
  * READ_DEPTH reads in flight while this thread hashes and chunks, in file
  * order as the chunker and the content hash need; its data is copied into the
  * chunk buffer because a chunk may span two reads. */
-static int read_extent(bctx *c, int fd, const uint8_t *pre, EVP_MD_CTX *md, uint64_t off, uint64_t len,
+static int read_extent(bctx *c, int fd, const uint8_t *pre, uint64_t off, uint64_t len,
                        sk_extent *ret_ext, uint64_t *ret_got) {
         size_t start = 0, fill = 0;
         uint64_t got = 0;
@@ -242,7 +239,7 @@ static int read_extent(bctx *c, int fd, const uint8_t *pre, EVP_MD_CTX *md, uint
                         return (int) n;
                 got = (uint64_t) n;
                 if (n > 0) {
-                        r = feed(c, md, &start, &fill, (size_t) n);
+                        r = feed(c, &start, &fill, (size_t) n);
                         if (r < 0)
                                 return r;
                 }
@@ -268,7 +265,7 @@ static int read_extent(bctx *c, int fd, const uint8_t *pre, EVP_MD_CTX *md, uint
                         }
                         memcpy(c->buf + fill, data, n);
                         got += n;
-                        r = feed(c, md, &start, &fill, n);
+                        r = feed(c, &start, &fill, n);
                         if (r < 0)
                                 goto out;
                 }
@@ -279,13 +276,9 @@ static int read_extent(bctx *c, int fd, const uint8_t *pre, EVP_MD_CTX *md, uint
                         goto out;
         }
         if (got > 0) { /* an extent that turned out empty is not stored, so not hashed */
-                uint8_t tail[16];
-                le64(tail, off);
-                le64(tail + 8, got);
-                if (EVP_DigestUpdate(md, tail, sizeof(tail)) != 1) {
-                        r = -EIO;
+                r = sk_filehash_extent(c->fh, off, got);
+                if (r < 0)
                         goto out;
-                }
         }
         *ret_ext = (sk_extent) { .offset = off, .length = got, .first_chunk = first,
                                  .n_chunks = (uint32_t) (c->n_chunks - first) };
@@ -309,15 +302,9 @@ static int read_content(bctx *c, int fd, const uint8_t *pre, const struct stat *
         size_t n_ext = 0, cap_ext = 0;
         uint64_t size = (uint64_t) st->st_size, off = 0;
         bool dense = pre || (uint64_t) st->st_blocks * 512 >= size;
-        int r = 0;
-
-        EVP_MD_CTX *md = EVP_MD_CTX_new();
-        if (!md)
-                return -ENOMEM;
-        if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-                EVP_MD_CTX_free(md);
-                return -EIO;
-        }
+        int r = sk_filehash_reset(c->fh);
+        if (r < 0)
+                return r;
         c->n_chunks = 0;
         if (!pre)
                 (void) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -354,7 +341,7 @@ static int read_content(bctx *c, int fd, const uint8_t *pre, const struct stat *
                         ext = ne;
                 }
                 uint64_t got = 0;
-                r = read_extent(c, fd, pre, md, (uint64_t) d, (uint64_t) (h - d), &ext[n_ext], &got);
+                r = read_extent(c, fd, pre, (uint64_t) d, (uint64_t) (h - d), &ext[n_ext], &got);
                 if (r < 0)
                         goto out;
                 if (got > 0)
@@ -366,13 +353,9 @@ static int read_content(bctx *c, int fd, const uint8_t *pre, const struct stat *
                 }
                 off = (uint64_t) h;
         }
-        uint8_t tail[8];
-        unsigned int hl = 0;
-        le64(tail, size);
-        if (EVP_DigestUpdate(md, tail, 8) != 1 || EVP_DigestFinal_ex(md, n->content_hash, &hl) != 1) {
-                r = -EIO;
+        r = sk_filehash_final(c->fh, size, n->content_hash);
+        if (r < 0)
                 goto out;
-        }
         n->size = size;
         n->n_extents = n_ext;
         n->extents = TAKE_PTR(ext);
@@ -386,7 +369,6 @@ static int read_content(bctx *c, int fd, const uint8_t *pre, const struct stat *
         }
         n->n_chunks = c->n_chunks;
 out:
-        EVP_MD_CTX_free(md);
         return r;
 }
 
@@ -1223,6 +1205,8 @@ int sk_backup_run(sk_repo *repo, const sk_backup_options *o, sk_backup_result *r
         }
 
         r = sk_repo_chunker_init(repo, &c.chunker);
+        if (r >= 0)
+                r = sk_filehash_new(&c.fh);
         if (r < 0)
                 goto out;
         c.buf_cap = (size_t) c.chunker.max + READ_SIZE;
@@ -1318,6 +1302,7 @@ out:
         sk_manifest_free(m);
         sk_hl_free(&c.hl);
         free(c.chunks);
+        sk_filehash_free(c.fh);
         sk_io_free(c.pf_io);
         sk_io_free(c.io);
         free(c.buf);

@@ -18,7 +18,7 @@
 #include "backup/engine-internal.h"
 #include "backup/browse.h"
 #include "backup/manifest.h"
-#include "repo/le.h"
+#include "repo/filehash.h"
 #include "container/oci-export.h"
 #include "backup/treewalk.h"
 #include "common/fsutil.h"
@@ -274,14 +274,10 @@ static int write_zeros(ectx *c, uint64_t len) {
 /* Stream a file's chunks into the archive (holes as zeros) and check its
  * content hash over exactly the bytes written. */
 static int write_content(ectx *c, const sk_node *n) {
-        EVP_MD_CTX *md = EVP_MD_CTX_new();
-        if (!md)
-                return -ENOMEM;
-        int r = 0;
-        if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-                r = -EIO;
-                goto out;
-        }
+        _cleanup_(sk_filehash_freep) sk_filehash *fh = NULL;
+        int r = sk_filehash_new(&fh);
+        if (r < 0)
+                return r;
         uint64_t pos = 0;
         size_t k = 0;
         for (size_t x = 0; x < n->n_extents; x++) {
@@ -316,9 +312,9 @@ static int write_content(ectx *c, const sk_node *n) {
                                 free(buf);
                                 goto out;
                         }
-                        if (EVP_DigestUpdate(md, buf, len) != 1) {
+                        r = sk_filehash_update(fh, buf, len);
+                        if (r < 0) {
                                 free(buf);
-                                r = -EIO;
                                 goto out;
                         }
                         la_ssize_t w = archive_write_data(c->a, buf, len);
@@ -331,13 +327,9 @@ static int write_content(ectx *c, const sk_node *n) {
                         c->bytes += len;
                         c->prog.bytes_done += len;
                 }
-                uint8_t tail[16];
-                sk_put_le64(tail, ext->offset);
-                sk_put_le64(tail + 8, ext->length);
-                if (EVP_DigestUpdate(md, tail, sizeof(tail)) != 1) {
-                        r = -EIO;
+                r = sk_filehash_extent(fh, ext->offset, ext->length);
+                if (r < 0)
                         goto out;
-                }
         }
         if (pos > n->size) {
                 r = -EBADMSG;
@@ -347,20 +339,11 @@ static int write_content(ectx *c, const sk_node *n) {
         r = write_zeros(c, n->size - pos);
         if (r < 0)
                 goto out;
-        uint8_t tail[8], h[32];
-        unsigned int hl = 0;
-        sk_put_le64(tail, n->size);
-        if (EVP_DigestUpdate(md, tail, 8) != 1 || EVP_DigestFinal_ex(md, h, &hl) != 1) {
-                r = -EIO;
-                goto out;
-        }
-        if (memcmp(h, n->content_hash, sizeof(h)) != 0) {
-                r = -EBADMSG;
+        r = sk_filehash_verify(fh, n->size, n->content_hash);
+        if (r == -EBADMSG)
                 report(c, SK_PROBLEM_ERROR, r, c->path, NULL,
                        "content hash mismatch: data read from the repository differs from the backed-up file");
-        }
 out:
-        EVP_MD_CTX_free(md);
         return r;
 }
 
