@@ -263,7 +263,7 @@ int sk_dir_names(int dirfd, bool sorted, char ***ret, size_t *ret_n) {
                 }
                 if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
                         continue;
-                if (n == cap) {
+                if (n + 1 >= cap) { /* room for the name and the NULL after it */
                         cap = cap ? cap * 2 : 32;
                         char **nv = realloc(v, cap * sizeof(char *));
                         if (!nv) {
@@ -283,6 +283,9 @@ int sk_dir_names(int dirfd, bool sorted, char ***ret, size_t *ret_n) {
                 sk_strv_free(v, n);
                 return r;
         }
+        if (!v && !(v = malloc(sizeof(char *))))
+                return -ENOMEM;
+        v[n] = NULL;
         if (sorted && n > 1)
                 qsort(v, n, sizeof(char *), name_cmp);
         *ret = v;
