@@ -9,7 +9,12 @@
 
 #include "backup/check.h"
 #include "backup/engine-internal.h"
-#include "backup/inspect.h"
+#include "backup/pathbuf.h"
+#include "backup/idmap.h"
+#include "backup/pack-table.h"
+#include "backup/legacy-blobs.h"
+#include "common/fsutil.h"
+#include "backup/manifest.h"
 #include "repo/trash.h"
 #include "backup/treewalk.h"
 #include "common/macro.h"
@@ -88,7 +93,7 @@ static int add_bad(cctx *c, const sk_blob_info *bi, const char *pack, const char
 /* A tree an older snapkeep stored only as a data blob (it deduplicated it
  * against a file with the same bytes) still restores; say how it heals. */
 static void legacy_tree_warning(cctx *c, const uint8_t id[32], const char *path) {
-        if (!sk_engine_is_legacy(c->repo, SK_BLOB_TREE, id))
+        if (!sk_legacy_blob_is(c->repo, SK_BLOB_TREE, id))
                 return;
         char hex[65];
         sk_hex(id, 32, hex);
@@ -148,7 +153,7 @@ static int walk_tree(cctx *c, const uint8_t id[32]) {
                         memcpy(bid.b, n->chunks[k].id, 32);
                         be->a = sk_repo_has_blob(c->repo, SK_BLOB_DATA, &bid) == 1 ? 1 : 2;
                         r = 0;
-                        if (be->a == 2 && sk_engine_is_legacy(c->repo, SK_BLOB_DATA, n->chunks[k].id)) {
+                        if (be->a == 2 && sk_legacy_blob_is(c->repo, SK_BLOB_DATA, n->chunks[k].id)) {
                                 be->a = 1;
                                 char hex[65];
                                 sk_hex(n->chunks[k].id, 32, hex);

@@ -23,7 +23,7 @@ typedef struct sk_repo sk_repo;
 
 /* A backup id is 32 random bytes, written as 64 lowercase hex digits. It names
  * the manifest object backups/<id>. Commands accept any unique prefix of at
- * least 4 digits, or "latest" (see sk_backup_resolve() in inspect.h). */
+ * least 4 digits, or "latest" (see sk_backup_resolve() in manifest.h). */
 
 typedef enum sk_phase {
         SK_PHASE_SCAN,          /* walking the source / the trees */

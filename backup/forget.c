@@ -5,9 +5,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "backup/engine-internal.h"
 #include "backup/forget.h"
-#include "backup/inspect.h"
+#include "backup/manifest.h"
+#include "repo/repo.h"
 #include "common/macro.h"
 
 /* Group key: hostname NUL sorted sources joined by NUL. */

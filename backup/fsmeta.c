@@ -253,7 +253,8 @@ static int chmod_opath(int pfd, const char *proc, mode_t mode) {
         return chmod(proc, mode) < 0 ? negative_errno() : 0;
 }
 
-int sk_fsmeta_mode(const sk_node *n, unsigned flags) {
+/* The permission bits n gets under flags (see SK_APPLY_NO_PRIVS). */
+static int fsmeta_mode(const sk_node *n, unsigned flags) {
         mode_t m = n->mode & 07777;
         /* setgid on a directory only passes its group on; on anything else
          * setuid/setgid run as the owner, which this restore did not check
@@ -320,7 +321,7 @@ int sk_fsmeta_apply(int dirfd, const char *name, int fd, const sk_node *n, unsig
                 /* Symlink modes cannot be changed on Linux and are always 0777. */
                 if (n->type != SK_NODE_SYMLINK) {
                         unsigned mflags = chowned ? flags : flags | SK_APPLY_NO_PRIVS;
-                        mode_t mode = (mode_t) sk_fsmeta_mode(n, mflags);
+                        mode_t mode = (mode_t) fsmeta_mode(n, mflags);
                         int r = fd >= 0 ? (fchmod(fd, mode) < 0 ? negative_errno() : 0) : chmod_opath(pfd, path, mode);
                         if (r < 0) {
                                 errno = -r;

@@ -42,9 +42,6 @@ enum {
         SK_APPLY_NO_PRIVS = 1 << 3,
 };
 
-/* The permission bits n gets under flags (see SK_APPLY_NO_PRIVS). */
-int sk_fsmeta_mode(const sk_node *n, unsigned flags);
-
 /* Create a non-regular, non-directory node (symlink, device, FIFO) named name
  * in dirfd. Sockets: -EOPNOTSUPP (caller warns). */
 int sk_fsmeta_create_special(int dirfd, const char *name, const sk_node *n);

@@ -1,23 +1,18 @@
 /* Hardlinks within one backup run: (dev, ino) -> the content (size, hash,
  * extents, chunks) already captured for that inode, so later members of a
- * group are not read again. Internal to backup.c. */
+ * group are not read again (on common/inomap.h). Internal to backup.c. */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/inomap.h"
 #include "repo/tree.h"
 
-typedef struct sk_hl_entry {
-        uint64_t dev, ino;
-        sk_node content;        /* only size/hash/extents/chunks used */
-        bool used;
-} sk_hl_entry;
-
+/* Zero-initialised; the table is made on the first put. */
 typedef struct sk_hl_map {
-        sk_hl_entry *e;
-        size_t cap, n;
+        sk_inomap *m;           /* (dev, ino) -> sk_node (content fields only) */
 } sk_hl_map;
 
 /* The content captured for (dev, ino), borrowed, or NULL. */

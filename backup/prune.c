@@ -6,7 +6,11 @@
 #include <time.h>
 
 #include "backup/engine-internal.h"
-#include "backup/inspect.h"
+#include "backup/idmap.h"
+#include "backup/pack-table.h"
+#include "backup/legacy-blobs.h"
+#include "common/fsutil.h"
+#include "backup/manifest.h"
 #include "backup/prune.h"
 #include "repo/trash.h"
 #include "backup/treewalk.h"
@@ -46,10 +50,10 @@ typedef struct pctx {
 } pctx;
 
 /* A blob an older snapkeep deduplicated across types is stored again under
- * the type its reference needs (see sk_engine_store_as); it is read either
+ * the type its reference needs (see sk_legacy_blob_repair); it is read either
  * way, so a dry run only counts it. */
 static int retype(pctx *c, sk_blob_type type, const uint8_t id[32]) {
-        int r = c->o->dry_run ? sk_engine_is_legacy(c->repo, type, id) : sk_engine_store_as(c->repo, type, id);
+        int r = c->o->dry_run ? sk_legacy_blob_is(c->repo, type, id) : sk_legacy_blob_repair(c->repo, type, id);
         if (r > 0)
                 c->res.blobs_retyped++;
         if (r < 0) {

@@ -7,17 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "backup/engine-internal.h"
 #include "backup/fsmeta.h"
 #include "backup/restore-pool.h"
 #include "common/macro.h"
-
-static void le64(uint8_t b[8], uint64_t v) {
-        for (int i = 0; i < 8; i++)
-                b[i] = (uint8_t) (v >> (8 * i));
-}
+#include "repo/filehash.h"
 
 /* ---- one file (runs in a worker) -------------------------------------------- */
 
@@ -134,7 +128,7 @@ static int io_fallocate(sk_io *io, int fd, uint64_t len) {
 
 static void run_job(sk_rpool *p, sk_io *io, sk_rjob *j) {
         const sk_node *n = j->node;
-        EVP_MD_CTX *md = NULL;
+        sk_filehash *fh = NULL;
         sk_rfetch win[FETCH_WINDOW];
         size_t next = 0, k = 0;
         int werr = 0;
@@ -165,11 +159,9 @@ static void run_job(sk_rpool *p, sk_io *io, sk_rjob *j) {
                 }
                 r = 0;
         }
-        md = EVP_MD_CTX_new();
-        if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-                r = -ENOMEM;
+        r = sk_filehash_new(&fh);
+        if (r < 0)
                 goto fail;
-        }
         for (size_t e = 0; e < n->n_extents; e++) {
                 const sk_extent *x = &n->extents[e];
                 uint64_t off = x->offset;
@@ -204,10 +196,10 @@ static void run_job(sk_rpool *p, sk_io *io, sk_rjob *j) {
                                 goto fail;
                         }
                         /* The hash reads the buffer while the write is in flight: both only read it. */
-                        if (EVP_DigestUpdate(md, f->buf, f->len) != 1) {
+                        r = sk_filehash_update(fh, f->buf, f->len);
+                        if (r < 0) {
                                 fetch_release(f);
                                 k++;
-                                r = -EIO;
                                 goto fail;
                         }
                         r = sk_io_write(io, k, fd, f->buf, f->len, off);
@@ -225,33 +217,24 @@ static void run_job(sk_rpool *p, sk_io *io, sk_rjob *j) {
                         }
                         f->writing = true;
                 }
-                uint8_t tail[16];
-                le64(tail, x->offset);
-                le64(tail + 8, x->length);
-                if (EVP_DigestUpdate(md, tail, sizeof(tail)) != 1) {
-                        r = -EIO;
+                r = sk_filehash_extent(fh, x->offset, x->length);
+                if (r < 0)
                         goto fail;
-                }
         }
         r = wait_writes(io, win, NULL, &werr);
         if (r >= 0 && werr < 0)
                 r = werr;
         if (r < 0)
                 goto write_fail;
-        uint8_t tail[8], h[32];
-        unsigned int hl = 0;
-        le64(tail, n->size);
-        if (EVP_DigestUpdate(md, tail, 8) != 1 || EVP_DigestFinal_ex(md, h, &hl) != 1) {
-                r = -EIO;
-                goto fail;
-        }
-        if (memcmp(h, n->content_hash, sizeof(h)) != 0) {
-                r = -EBADMSG;
+        r = sk_filehash_verify(fh, n->size, n->content_hash);
+        if (r == -EBADMSG) {
                 if (asprintf(&j->detail, "content hash mismatch: restored data differs from the backed-up file") < 0)
                         j->detail = NULL;
                 goto fail;
         }
-        EVP_MD_CTX_free(md);
+        if (r < 0)
+                goto fail;
+        sk_filehash_free(fh);
         j->meta_err = sk_fsmeta_apply(j->dirfd, n->name, fd, n, j->flags, &j->meta_what);
         if (close(fd) < 0 && !j->meta_err) {
                 /* A failed close can mean lost data (NFS, quota): treat as a data error. */
@@ -280,7 +263,7 @@ fail:
                 pthread_mutex_unlock(&p->mu);
                 fetch_release(f);
         }
-        EVP_MD_CTX_free(md);
+        sk_filehash_free(fh);
         close(fd);
         (void) unlinkat(j->dirfd, n->name, 0);
         j->err = r < 0 ? r : -EIO;

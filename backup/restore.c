@@ -26,20 +26,24 @@
 #include <openssl/evp.h>
 
 #include "backup/engine-internal.h"
+#include "backup/dir.h"
+#include "backup/held.h"
+#include "backup/pathbuf.h"
 #include "backup/fsmeta.h"
-#include "backup/inspect.h"
+#include "backup/manifest.h"
 #include "backup/pathnode.h"
 #include "backup/restore-pool.h"
 #include "backup/restore.h"
 #include "common/fsutil.h"
+#include "common/inomap.h"
 #include "common/macro.h"
 #include "io/ioengine.h"
 
+/* A hardlink group's first member, the value of rctx.hl (keyed by the
+ * group's recorded (dev, ino)). */
 typedef struct hl_rec {
-        uint64_t dev, ino;
         sk_pathnode *dir;       /* where the first member is; NULL once known bad */
         char *name;             /* the first member's name in dir */
-        bool used;
 } hl_rec;
 
 typedef struct rctx {
@@ -53,8 +57,7 @@ typedef struct rctx {
         unsigned flags;
         bool drop_privs;        /* no devices, no setuid/setgid/capabilities */
         sk_rpool pool;
-        hl_rec *hl;
-        size_t hl_cap, hl_n;
+        sk_inomap *hl;          /* hardlink groups: (dev, ino) -> hl_rec; made on first use */
         int rootfd;
         sk_progress prog;
         sk_lock *lock;
@@ -120,35 +123,15 @@ static int progress(rctx *c) {
         return c->o->progress(&c->prog, c->o->userdata);
 }
 
+/* The record of group (dev, ino), or NULL if there is none (insert: made
+ * empty; NULL then means out of memory). */
 static hl_rec *hl_lookup(rctx *c, uint64_t dev, uint64_t ino, bool insert) {
-        if (insert && (c->hl_n + 1) * 2 > c->hl_cap) {
-                size_t cap = c->hl_cap ? c->hl_cap * 2 : 64;
-                hl_rec *n = calloc(cap, sizeof(hl_rec));
-                if (!n)
-                        return NULL;
-                for (size_t i = 0; i < c->hl_cap; i++)
-                        if (c->hl[i].used) {
-                                size_t s = (size_t) ((c->hl[i].dev * 31 + c->hl[i].ino) * 0x9e3779b97f4a7c15ULL) & (cap - 1);
-                                while (n[s].used)
-                                        s = (s + 1) & (cap - 1);
-                                n[s] = c->hl[i];
-                        }
-                free(c->hl);
-                c->hl = n;
-                c->hl_cap = cap;
-        }
-        if (!c->hl_cap)
-                return NULL;
-        size_t s = (size_t) ((dev * 31 + ino) * 0x9e3779b97f4a7c15ULL) & (c->hl_cap - 1);
-        while (c->hl[s].used && (c->hl[s].dev != dev || c->hl[s].ino != ino))
-                s = (s + 1) & (c->hl_cap - 1);
-        if (c->hl[s].used)
-                return &c->hl[s];
         if (!insert)
+                return sk_inomap_find(c->hl, dev, ino);
+        if (!c->hl && sk_inomap_new(sizeof(hl_rec), 0, &c->hl) < 0)
                 return NULL;
-        c->hl[s] = (hl_rec) { .dev = dev, .ino = ino, .used = true };
-        c->hl_n++;
-        return &c->hl[s];
+        void *h = NULL;
+        return sk_inomap_get(c->hl, dev, ino, &h) < 0 ? NULL : h;
 }
 
 /* The first member of h's group is gone (it failed): the next member
@@ -576,7 +559,7 @@ static int enter_dir(rctx *c, int dirfd, const sk_node *n, size_t path_old, bool
         }
         if (r >= 0 && (r = sk_held_add_max(&c->held, d->footprint, c->held_max)) < 0) {
                 d = sk_dir_free(d);
-                detail = sk_engine_held_detail_max(c->held_max);
+                detail = sk_held_detail_max(c->held_max);
         }
         if (r < 0) {
                 /* Its own metadata is still applied: it stays as an empty directory. */
@@ -889,9 +872,10 @@ int sk_restore_run(sk_repo *repo, const char *id, const sk_restore_options *o, s
 out:
         if (c.rootfd >= 0)
                 close(c.rootfd);
-        for (size_t i = 0; i < c.hl_cap; i++)
-                hl_forget(&c.hl[i]);
-        free(c.hl);
+        size_t it = 0;
+        for (hl_rec *h; (h = sk_inomap_next(c.hl, &it));)
+                hl_forget(h);
+        sk_inomap_free(c.hl);
         free(c.pdirs); /* empty: flush_dirs() ran after the walk */
         free(c.frames); /* empty: the walk pops or aborts every frame */
         free(c.dead);

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backup/engine-internal.h"
+#include "backup/dir.h"
+#include "backup/held.h"
+#include "backup/pathbuf.h"
 #include "backup/treewalk.h"
 #include "common/macro.h"
 
@@ -88,7 +90,7 @@ static void set_detail(sk_treewalk *w, char *d) {
 static int hold(sk_treewalk *w, const sk_tree *t) {
         int r = sk_held_add(&w->held, sk_tree_footprint(t));
         if (r < 0)
-                set_detail(w, sk_engine_held_detail());
+                set_detail(w, sk_held_detail());
         return r;
 }
 

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "backup/inspect.h"
+#include "backup/manifest.h"
 #include "container/oci-export.h"
 #include "container/overlay-merge.h"
 #include "repo/repo.h"

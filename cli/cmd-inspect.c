@@ -4,7 +4,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "backup/inspect.h"
+#include "backup/browse.h"
+#include "backup/manifest.h"
 #include "repo/repo.h"
 #include "cli/cli.h"
 #include "common/macro.h"

@@ -7,7 +7,7 @@
 
 #include "backup/check.h"
 #include "backup/forget.h"
-#include "backup/inspect.h"
+#include "backup/manifest.h"
 #include "repo/lock.h"
 #include "backup/prune.h"
 #include "repo/repo.h"

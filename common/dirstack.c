@@ -1,7 +1,6 @@
 /* Stack of open directories with a bounded number of descriptors (dirstack.h). */
 #include "common/dirstack.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -10,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fsutil.h"
 #include "common/macro.h"
 
 int sk_dirstack_push(sk_dirstack *s, int fd) {
@@ -89,54 +89,32 @@ static void dlevel_clear(dlevel *l) {
         *l = (dlevel) {};
 }
 
+/* List fd (sk_dir_names, so fd's own offset is untouched), stat each entry
+ * and report it; keep the names of those entry() says to enter. */
 static int read_level(int fd, dlevel *l, sk_dirwalk_entry_fn entry, void *ud) {
-        int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        if (dfd < 0)
-                return negative_errno();
-        DIR *d = fdopendir(dfd);
-        if (!d) {
-                int r = negative_errno();
-                close(dfd);
+        char **names = NULL;
+        size_t n = 0, keep = 0;
+        int r = sk_dir_names(fd, false, &names, &n);
+        if (r < 0)
                 return r;
-        }
-        struct dirent *de;
-        int r = 0;
-        while ((errno = 0, de = readdir(d))) {
-                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                        continue;
+        for (size_t i = 0; i < n; i++) {
                 struct stat st;
-                if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                        if (errno == ENOENT)
+                if (r < 0)
+                        ; /* failed: only free the rest */
+                else if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        if (errno != ENOENT) /* vanished since the listing: not an error */
+                                r = negative_errno();
+                } else {
+                        r = entry(fd, names[i], &st, ud);
+                        if (r > 0) {
+                                r = 0;
+                                names[keep++] = names[i];
                                 continue;
-                        r = negative_errno();
-                        break;
-                }
-                r = entry(fd, de->d_name, &st, ud);
-                if (r <= 0) {
-                        if (r < 0)
-                                break;
-                        continue;
-                }
-                r = 0;
-                if (l->n == l->cap) {
-                        size_t cap = l->cap ? l->cap * 2 : 16;
-                        char **nv = realloc(l->subdirs, cap * sizeof(char *));
-                        if (!nv) {
-                                r = -ENOMEM;
-                                break;
                         }
-                        l->subdirs = nv;
-                        l->cap = cap;
                 }
-                if (!(l->subdirs[l->n] = strdup(de->d_name))) {
-                        r = -ENOMEM;
-                        break;
-                }
-                l->n++;
+                free(names[i]);
         }
-        if (r == 0 && errno != 0)
-                r = negative_errno();
-        closedir(d);
+        *l = (dlevel) { .subdirs = names, .n = keep, .cap = n, .read = true };
         return r;
 }
 

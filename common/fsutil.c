@@ -234,6 +234,12 @@ static int name_cmp(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
+void sk_strv_free(char **v, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+        free(v);
+}
+
 int sk_dir_names(int dirfd, bool sorted, char ***ret, size_t *ret_n) {
         int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
@@ -257,7 +263,7 @@ int sk_dir_names(int dirfd, bool sorted, char ***ret, size_t *ret_n) {
                 }
                 if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
                         continue;
-                if (n == cap) {
+                if (n + 1 >= cap) { /* room for the name and the NULL after it */
                         cap = cap ? cap * 2 : 32;
                         char **nv = realloc(v, cap * sizeof(char *));
                         if (!nv) {
@@ -274,11 +280,12 @@ int sk_dir_names(int dirfd, bool sorted, char ***ret, size_t *ret_n) {
         }
         closedir(d);
         if (r < 0) {
-                for (size_t i = 0; i < n; i++)
-                        free(v[i]);
-                free(v);
+                sk_strv_free(v, n);
                 return r;
         }
+        if (!v && !(v = malloc(sizeof(char *))))
+                return -ENOMEM;
+        v[n] = NULL;
         if (sorted && n > 1)
                 qsort(v, n, sizeof(char *), name_cmp);
         *ret = v;

@@ -29,9 +29,14 @@ int sk_mkdir_p(const char *path, mode_t mode);
 int sk_rm_rf_at(int dirfd, const char *name);
 
 /* The names of directory dirfd's entries except "." and "..", owned (free
- * each, then the array), in strcmp order if sorted. Reads through a new open
- * of "." so that dirfd's own offset is untouched. */
+ * with sk_strv_free), in strcmp order if sorted, in readdir order otherwise.
+ * The array is never NULL and has a NULL after the last name. Reads through a
+ * new open of "." so that dirfd's own offset is untouched, and reads the
+ * whole directory before returning (renames during a readdir may or may not
+ * show up again: list first, then change). */
 int sk_dir_names(int dirfd, bool sorted, char ***ret, size_t *ret_n);
+/* Free n owned strings and their array (a listing; NULL is fine). */
+void sk_strv_free(char **v, size_t n);
 int sk_rm_rf(const char *path);
 
 /* write()/pwrite() that retry on EINTR and short writes. */

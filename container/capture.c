@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "backup/backup.h"
-#include "backup/inspect.h"
+#include "backup/manifest.h"
 #include "repo/keyring.h"
 #include "repo/repo.h"
 #include "backup/restore.h"

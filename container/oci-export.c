@@ -16,11 +16,13 @@
 #include <zstd.h>
 
 #include "backup/engine-internal.h"
-#include "backup/inspect.h"
-#include "repo/le.h"
+#include "backup/browse.h"
+#include "backup/manifest.h"
+#include "repo/filehash.h"
 #include "container/oci-export.h"
 #include "backup/treewalk.h"
 #include "common/fsutil.h"
+#include "common/inomap.h"
 #include "common/macro.h"
 
 #if defined(__x86_64__)
@@ -47,15 +49,10 @@
 #define MEDIA_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define COPY_BUF (1024 * 1024)
 
-/* Hardlink groups of one layer: (dev, ino) -> tar path of the first member. */
-typedef struct hl_entry {
-        uint64_t dev, ino;
-        char *path;
-} hl_entry;
-
+/* Hardlink groups of one layer: (dev, ino) -> tar path of the first member
+ * (an owned char *); the table is made on first use. */
 typedef struct hl_map {
-        hl_entry *e;
-        size_t cap, n;
+        sk_inomap *m;
 } hl_map;
 
 typedef struct layer_out {
@@ -99,54 +96,30 @@ static int progress(ectx *c) {
 
 /* ---- hardlink map ------------------------------------------------------- */
 
-static size_t hl_hash(uint64_t dev, uint64_t ino) {
-        uint64_t h = (dev * 0x9E3779B97F4A7C15ull) ^ (ino * 0xC2B2AE3D27D4EB4Full);
-        return (size_t) (h ^ (h >> 31));
-}
-
 static void hl_done(hl_map *m) {
-        for (size_t i = 0; i < m->cap; i++)
-                free(m->e[i].path);
-        free(m->e);
-        *m = (hl_map) { 0 };
+        size_t it = 0;
+        for (char **p; (p = sk_inomap_next(m->m, &it));)
+                free(*p);
+        m->m = sk_inomap_free(m->m);
 }
 
 /* Returns the first member's path (borrowed) or NULL after recording path as
  * the first member. -ENOMEM through *ret_err. */
 static const char *hl_get_or_add(hl_map *m, uint64_t dev, uint64_t ino, const char *path, int *ret_err) {
         *ret_err = 0;
-        if ((m->n + 1) * 2 > m->cap) {
-                size_t ncap = m->cap ? m->cap * 2 : 64;
-                hl_entry *ne = calloc(ncap, sizeof(hl_entry));
-                if (!ne) {
-                        *ret_err = -ENOMEM;
-                        return NULL;
-                }
-                for (size_t i = 0; i < m->cap; i++) {
-                        if (!m->e[i].path)
-                                continue;
-                        size_t k = hl_hash(m->e[i].dev, m->e[i].ino) & (ncap - 1);
-                        while (ne[k].path)
-                                k = (k + 1) & (ncap - 1);
-                        ne[k] = m->e[i];
-                }
-                free(m->e);
-                m->e = ne;
-                m->cap = ncap;
-        }
-        size_t k = hl_hash(dev, ino) & (m->cap - 1);
-        while (m->e[k].path) {
-                if (m->e[k].dev == dev && m->e[k].ino == ino)
-                        return m->e[k].path;
-                k = (k + 1) & (m->cap - 1);
-        }
-        char *p = strdup(path);
-        if (!p) {
-                *ret_err = -ENOMEM;
+        if (!m->m && (*ret_err = sk_inomap_new(sizeof(char *), 0, &m->m)) < 0)
+                return NULL;
+        char **first = NULL;
+        int r = sk_inomap_get(m->m, dev, ino, (void **) &first);
+        if (r < 0) {
+                *ret_err = r;
                 return NULL;
         }
-        m->e[k] = (hl_entry) { .dev = dev, .ino = ino, .path = p };
-        m->n++;
+        if (*first)
+                return *first;
+        /* New, or left empty by a failed strdup: path becomes the first member. */
+        if (!(*first = strdup(path)))
+                *ret_err = -ENOMEM;
         return NULL;
 }
 
@@ -273,14 +246,10 @@ static int write_zeros(ectx *c, uint64_t len) {
 /* Stream a file's chunks into the archive (holes as zeros) and check its
  * content hash over exactly the bytes written. */
 static int write_content(ectx *c, const sk_node *n) {
-        EVP_MD_CTX *md = EVP_MD_CTX_new();
-        if (!md)
-                return -ENOMEM;
-        int r = 0;
-        if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-                r = -EIO;
-                goto out;
-        }
+        _cleanup_(sk_filehash_freep) sk_filehash *fh = NULL;
+        int r = sk_filehash_new(&fh);
+        if (r < 0)
+                return r;
         uint64_t pos = 0;
         size_t k = 0;
         for (size_t x = 0; x < n->n_extents; x++) {
@@ -315,9 +284,9 @@ static int write_content(ectx *c, const sk_node *n) {
                                 free(buf);
                                 goto out;
                         }
-                        if (EVP_DigestUpdate(md, buf, len) != 1) {
+                        r = sk_filehash_update(fh, buf, len);
+                        if (r < 0) {
                                 free(buf);
-                                r = -EIO;
                                 goto out;
                         }
                         la_ssize_t w = archive_write_data(c->a, buf, len);
@@ -330,13 +299,9 @@ static int write_content(ectx *c, const sk_node *n) {
                         c->bytes += len;
                         c->prog.bytes_done += len;
                 }
-                uint8_t tail[16];
-                sk_put_le64(tail, ext->offset);
-                sk_put_le64(tail + 8, ext->length);
-                if (EVP_DigestUpdate(md, tail, sizeof(tail)) != 1) {
-                        r = -EIO;
+                r = sk_filehash_extent(fh, ext->offset, ext->length);
+                if (r < 0)
                         goto out;
-                }
         }
         if (pos > n->size) {
                 r = -EBADMSG;
@@ -346,20 +311,11 @@ static int write_content(ectx *c, const sk_node *n) {
         r = write_zeros(c, n->size - pos);
         if (r < 0)
                 goto out;
-        uint8_t tail[8], h[32];
-        unsigned int hl = 0;
-        sk_put_le64(tail, n->size);
-        if (EVP_DigestUpdate(md, tail, 8) != 1 || EVP_DigestFinal_ex(md, h, &hl) != 1) {
-                r = -EIO;
-                goto out;
-        }
-        if (memcmp(h, n->content_hash, sizeof(h)) != 0) {
-                r = -EBADMSG;
+        r = sk_filehash_verify(fh, n->size, n->content_hash);
+        if (r == -EBADMSG)
                 report(c, SK_PROBLEM_ERROR, r, c->path, NULL,
                        "content hash mismatch: data read from the repository differs from the backed-up file");
-        }
 out:
-        EVP_MD_CTX_free(md);
         return r;
 }
 

@@ -17,59 +17,22 @@
 #include <sys/stat.h>
 
 #include "common/dirstack.h"
+#include "common/inomap.h"
 #include "common/macro.h"
 
-typedef struct inode_set {
-        struct { dev_t dev; ino_t ino; } *slots; /* ino == 0 marks an empty slot */
-        size_t cap, n;
-} inode_set;
-
-static size_t hash_inode(dev_t dev, ino_t ino) {
-        uint64_t h = (uint64_t) ino * 0x9E3779B97F4A7C15ull ^ (uint64_t) dev * 0xC2B2AE3D27D4EB4Full;
-        return (size_t) (h ^ (h >> 29));
-}
-
-/* 1 if newly added, 0 if present, -ENOMEM. */
-static int inode_set_add(inode_set *s, dev_t dev, ino_t ino) {
-        if (ino == 0)
-                ino = (ino_t) -1; /* keep 0 as the empty marker; no real fs hands out both */
-        if ((s->n + 1) * 2 > s->cap) {
-                size_t ncap = s->cap ? s->cap * 2 : 64;
-                __typeof__(s->slots) ns = calloc(ncap, sizeof(*ns));
-                if (!ns)
-                        return -ENOMEM;
-                for (size_t i = 0; i < s->cap; i++) {
-                        if (s->slots[i].ino == 0)
-                                continue;
-                        size_t j = hash_inode(s->slots[i].dev, s->slots[i].ino) & (ncap - 1);
-                        while (ns[j].ino != 0)
-                                j = (j + 1) & (ncap - 1);
-                        ns[j] = s->slots[i];
-                }
-                free(s->slots);
-                s->slots = ns;
-                s->cap = ncap;
-        }
-        size_t j = hash_inode(dev, ino) & (s->cap - 1);
-        while (s->slots[j].ino != 0) {
-                if (s->slots[j].ino == ino && s->slots[j].dev == dev)
-                        return 0;
-                j = (j + 1) & (s->cap - 1);
-        }
-        s->slots[j].dev = dev;
-        s->slots[j].ino = ino;
-        s->n++;
-        return 1;
-}
-
 typedef struct du_state {
-        inode_set seen;
+        sk_inomap *seen;        /* inodes already counted; made on first use */
         int64_t size, inodes;
 } du_state;
 
 static int account(du_state *st, const struct stat *sb) {
         if (!S_ISDIR(sb->st_mode) && sb->st_nlink > 1) {
-                int r = inode_set_add(&st->seen, sb->st_dev, sb->st_ino);
+                if (!st->seen) {
+                        int r = sk_inomap_new(0, 0, &st->seen);
+                        if (r < 0)
+                                return r;
+                }
+                int r = sk_inomap_get(st->seen, sb->st_dev, sb->st_ino, NULL);
                 if (r <= 0)
                         return r;
         }
@@ -124,6 +87,6 @@ int sk_disk_usage(const char *path, sk_usage *ret) {
         ret->size = st.size;
         ret->inodes = st.inodes;
 out:
-        free(st.seen.slots);
+        sk_inomap_free(st.seen);
         return r;
 }

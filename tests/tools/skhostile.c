@@ -49,7 +49,7 @@
 
 #include <openssl/evp.h>
 
-#include "backup/inspect.h"
+#include "backup/manifest.h"
 #include "repo/keyring.h"
 #include "repo/repo.h"
 #include "repo/tree.h"

@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "backup/inspect.h"
+#include "backup/manifest.h"
 #include "repo/keyring.h"
 #include "repo/repo.h"
 #include "common/fsutil.h"

@@ -35,7 +35,7 @@
 #include "backup/backup.h"
 #include "backup/check.h"
 #include "backup/forget.h"
-#include "backup/inspect.h"
+#include "backup/browse.h"
 #include "backup/prune.h"
 #include "repo/repo.h"
 #include "backup/restore.h"

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "backup/engine-internal.h"
+#include "backup/dir.h"
 #include "repo/repo.h"
 #include "backup/treewalk.h"
 #include "common/fsutil.h"
@@ -61,11 +61,11 @@ static sk_node dir_node(const char *name, const uint8_t sub[SK_TREE_ID_BYTES]) {
 static void make_chain(env *e, size_t n, uint8_t top[SK_TREE_ID_BYTES]) {
         sk_tree_builder *b = NULL;
         assert_int_equal(sk_tree_builder_new(&b), 0);
-        assert_int_equal(sk_tree_builder_finish(b, sk_engine_store_tree, e->repo, top), 0);
+        assert_int_equal(sk_tree_builder_finish(b, sk_tree_blob_store, e->repo, top), 0);
         for (size_t i = 0; i < n; i++) {
                 sk_node d = dir_node("d", top);
                 assert_int_equal(sk_tree_builder_add(b, &d), 0);
-                assert_int_equal(sk_tree_builder_finish(b, sk_engine_store_tree, e->repo, top), 0);
+                assert_int_equal(sk_tree_builder_finish(b, sk_tree_blob_store, e->repo, top), 0);
         }
         sk_tree_builder_free(b);
 }
@@ -81,7 +81,7 @@ static void test_order(void **state) {
         sk_node f = { .type = SK_NODE_FILE, .mode = 0644, .nlink = 1 };
         f.name = strdup("x");
         assert_int_equal(sk_tree_builder_add(b, &f), 0);
-        assert_int_equal(sk_tree_builder_finish(b, sk_engine_store_tree, e->repo, sub), 0);
+        assert_int_equal(sk_tree_builder_finish(b, sk_tree_blob_store, e->repo, sub), 0);
         sk_node a = dir_node("a", sub), z = dir_node("z", empty), s = dir_node("skip", sub);
         f = (sk_node) { .type = SK_NODE_FILE, .mode = 0644, .nlink = 1 };
         f.name = strdup("m");
@@ -89,7 +89,7 @@ static void test_order(void **state) {
         assert_int_equal(sk_tree_builder_add(b, &f), 0);
         assert_int_equal(sk_tree_builder_add(b, &a), 0);
         assert_int_equal(sk_tree_builder_add(b, &s), 0);
-        assert_int_equal(sk_tree_builder_finish(b, sk_engine_store_tree, e->repo, root), 0);
+        assert_int_equal(sk_tree_builder_finish(b, sk_tree_blob_store, e->repo, root), 0);
         sk_tree_builder_free(b);
 
         sk_treewalk *w = NULL;
@@ -133,7 +133,7 @@ static void test_split(void **state) {
                 assert_true(asprintf(&f.name, "file-with-a-longish-name-%06zu", i) > 0);
                 assert_int_equal(sk_tree_builder_add(b, &f), 0);
         }
-        assert_int_equal(sk_tree_builder_finish(b, sk_engine_store_tree, e->repo, root), 0);
+        assert_int_equal(sk_tree_builder_finish(b, sk_tree_blob_store, e->repo, root), 0);
         sk_tree_builder_free(b);
         sk_tree *t = NULL;
         assert_int_equal(sk_tree_blob_load(e->repo, root, &t, NULL), 0);

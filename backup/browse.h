@@ -1,10 +1,11 @@
-/* Read-only views of the backups in a repository: list, resolve an id,
- * load a manifest, ls, diff and stats. Nothing here takes a lock or writes.
+/* Browsing the backups of a repository: look up one entry, ls, diff and
+ * stats. Nothing here takes a lock or writes.
  *
  * DESIGN: diff walks two trees side by side in name order and never descends
  * into a pair of subdirectories whose tree ids are equal (deterministic trees
  * make that "nothing changed below"), so diffing two backups of a mostly
- * unchanged tree costs only the changed paths. */
+ * unchanged tree costs only the changed paths. Backup ids are anything
+ * sk_backup_resolve() (manifest.h) accepts. */
 #pragma once
 
 #include <stdbool.h>
@@ -13,24 +14,6 @@
 
 #include "backup/engine.h"
 #include "repo/tree.h"
-
-/* Every readable manifest, sorted by time (oldest first, ties by id). Manifests
- * that fail to load are reported through problem (may be NULL) and skipped.
- * *ret_list is owned: release with sk_backup_list_free(list, n). */
-int sk_backup_list(sk_repo *repo, sk_problem_fn problem, void *userdata,
-                   sk_manifest ***ret_list, size_t *ret_n);
-void sk_backup_list_free(sk_manifest **list, size_t n);
-
-/* Resolve "latest", a full id or a unique prefix (>= 4 hex digits) to a full
- * id. -ENOENT: no match; -ENOTUNIQ: ambiguous prefix; -EINVAL: not hex. */
-int sk_backup_resolve(sk_repo *repo, const char *id_or_prefix, char ret_id[SK_BACKUP_ID_HEX + 1]);
-
-/* Load and decode one manifest (id as for sk_backup_resolve()). Owned result. */
-int sk_backup_load(sk_repo *repo, const char *id_or_prefix, sk_manifest **ret);
-
-/* Delete manifest backups/<id> (full id). Data stays until prune. Takes no
- * lock itself; sk_forget_run() does. */
-int sk_backup_delete(sk_repo *repo, const char *id);
 
 /* Called per entry: path is the entry's path inside the backup (borrowed),
  * node its metadata (borrowed). Return < 0 to stop (returned by the caller). */
