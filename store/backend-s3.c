@@ -49,6 +49,7 @@ typedef struct s3_backend {
         char *prefix;           /* "" or "some/prefix/" */
 
         size_t ra_window;               /* 0 = no read-ahead */
+        const char *ra_prefix;          /* the layout's readahead prefix, NULL = none */
         pthread_mutex_t ra_mu;
         pthread_cond_t ra_cv;
         ra_slot ra[RA_SLOTS];
@@ -321,7 +322,8 @@ static int s3_get(sk_backend *base, const char *name, uint64_t offset, size_t le
         if (!key)
                 return -ENOMEM;
         sk_store_clear_detail();
-        if (b->ra_window == 0 || strncmp(name, "data/", 5) != 0 || len == 0 || len >= b->ra_window / 2)
+        if (b->ra_window == 0 || !b->ra_prefix || strncmp(name, b->ra_prefix, strlen(b->ra_prefix)) != 0 ||
+            len == 0 || len >= b->ra_window / 2)
                 return get_range(b, key, offset, len, ret_buf, ret_len);
 
         ra_slot *s = NULL;
@@ -538,7 +540,8 @@ int sk_backend_s3_stats(sk_backend *base, sk_s3_stats *ret) {
         return 0;
 }
 
-int sk_backend_s3_open_config(const char *url, const sk_s3_config *cfg, int create, sk_backend **ret) {
+int sk_backend_s3_open_config(const char *url, const sk_s3_config *cfg, int create, const sk_store_layout *layout,
+                              sk_backend **ret) {
         _cleanup_free_ char *bucket = NULL, *prefix = NULL;
         sk_store_clear_detail();
         int r = sk_s3_parse_url(url, &bucket, &prefix);
@@ -555,6 +558,7 @@ int sk_backend_s3_open_config(const char *url, const sk_s3_config *cfg, int crea
         pthread_mutex_init(&b->ra_mu, NULL);
         pthread_cond_init(&b->ra_cv, NULL);
         b->ra_window = (size_t) cfg->readahead;
+        b->ra_prefix = layout ? layout->readahead : NULL;
         b->prefix = TAKE_PTR(prefix);
         r = sk_s3_http_init(&b->http, TAKE_PTR(bucket), cfg);
         if (r < 0) {
@@ -582,21 +586,25 @@ int sk_backend_s3_open_config(const char *url, const sk_s3_config *cfg, int crea
         return 0;
 }
 
-int sk_backend_s3_open(const char *url, int create, const sk_store_options *opts, sk_backend **ret) {
+int sk_backend_s3_open(const char *url, int create, const sk_store_options *opts, const sk_store_layout *layout,
+                       sk_backend **ret) {
         sk_s3_config cfg;
         sk_store_clear_detail();
         int r = sk_s3_config_load(opts, &cfg);
         if (r < 0)
                 return r;
         sk_backend *b;
-        r = sk_backend_s3_open_config(url, &cfg, create, &b);
+        r = sk_backend_s3_open_config(url, &cfg, create, layout, &b);
         sk_s3_config_done(&cfg);
         if (r < 0)
                 return r;
-        _cleanup_free_ char *cache = sk_backend_cache_default_dir(opts);
+        /* nothing to cache: no wrapper, whose every call would pass through */
+        _cleanup_free_ char *cache = NULL;
+        if (layout && layout->immutable && layout->immutable[0] && layout->id_object)
+                cache = sk_backend_cache_default_dir(opts);
         if (!cache) {
                 *ret = b;
                 return 0;
         }
-        return sk_backend_cache_wrap(b, cache, ret);
+        return sk_backend_cache_wrap(b, cache, layout, ret);
 }

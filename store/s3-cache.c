@@ -21,33 +21,55 @@
 
 #define TRAILER_MAGIC "SKCACHE1"
 #define TRAILER_SIZE (8 + SHA256_DIGEST_LENGTH)
-#define CONFIG_ID_OFFSET 24     /* common file header, then the 16-byte repository id */
-#define CONFIG_MAGIC "SKCONFIG"
+#define ID_MAX 32               /* bytes of the store's id, hex in the directory name */
 
 typedef struct cache_backend {
         sk_backend base;
         sk_backend *inner;
+        const sk_store_layout *layout;  /* never NULL: a NULL layout gets an empty one */
         char *root;                     /* e.g. ~/.cache/snapkeep */
         pthread_mutex_t mu;
         char *dir;                      /* root/<repo-id>, NULL until the id is known */
         atomic_uint_fast64_t hits, misses, tmp_serial;
 } cache_backend;
 
-static bool cached_name(const char *name) {
-        return (strncmp(name, "index/", 6) == 0 || strncmp(name, "backups/", 8) == 0) && !strstr(name, "..") &&
-               !strstr(name, ".tmp-") && strchr(strchr(name, '/') + 1, '/') == NULL;
+/* Is prefix one of the layout's immutable prefixes? */
+static bool immutable_prefix(const cache_backend *c, const char *prefix) {
+        for (const char *const *p = c->layout->immutable; p && *p; p++)
+                if (strcmp(prefix, *p) == 0)
+                        return true;
+        return false;
+}
+
+/* Cached: the objects directly below an immutable prefix. */
+static bool cached_name(const cache_backend *c, const char *name) {
+        if (strstr(name, "..") || strstr(name, ".tmp-"))
+                return false;
+        for (const char *const *p = c->layout->immutable; p && *p; p++) {
+                size_t n = strlen(*p);
+                if (strncmp(name, *p, n) == 0 && !strchr(name + n, '/'))
+                        return true;
+        }
+        return false;
+}
+
+static bool is_id_object(const cache_backend *c, const char *name) {
+        return c->layout->id_object && strcmp(name, c->layout->id_object) == 0;
 }
 
 static void learn_repo_id(cache_backend *c, const uint8_t *buf, size_t len) {
         static const char hex[] = "0123456789abcdef";
-        char id[33];
-        if (len < CONFIG_ID_OFFSET + 16 || memcmp(buf, CONFIG_MAGIC, 8) != 0)
+        const sk_store_layout *l = c->layout;
+        const char *magic = l->id_magic ? l->id_magic : "";
+        char id[2 * ID_MAX + 1];
+        if (l->id_len == 0 || l->id_len > ID_MAX || len < strlen(magic) || len < l->id_offset ||
+            len - l->id_offset < l->id_len || memcmp(buf, magic, strlen(magic)) != 0)
                 return;
-        for (int i = 0; i < 16; i++) {
-                id[2 * i] = hex[buf[CONFIG_ID_OFFSET + i] >> 4];
-                id[2 * i + 1] = hex[buf[CONFIG_ID_OFFSET + i] & 15];
+        for (size_t i = 0; i < l->id_len; i++) {
+                id[2 * i] = hex[buf[l->id_offset + i] >> 4];
+                id[2 * i + 1] = hex[buf[l->id_offset + i] & 15];
         }
-        id[32] = 0;
+        id[2 * l->id_len] = 0;
         pthread_mutex_lock(&c->mu);
         if (!c->dir) {
                 char *d;
@@ -60,7 +82,7 @@ static void learn_repo_id(cache_backend *c, const uint8_t *buf, size_t len) {
 /* Path of name's cache file, or NULL if not cacheable (yet). Owned. */
 static char *cache_path(cache_backend *c, const char *name) {
         char *p = NULL;
-        if (!cached_name(name))
+        if (!cached_name(c, name))
                 return NULL;
         pthread_mutex_lock(&c->mu);
         if (c->dir && asprintf(&p, "%s/%s", c->dir, name) < 0)
@@ -136,7 +158,7 @@ static int cache_put(sk_backend *base, const char *name, const void *buf, size_t
         int r = sk_backend_put(c->inner, name, buf, len);
         if (r < 0)
                 return r;
-        if (strcmp(name, "config") == 0)
+        if (is_id_object(c, name))
                 learn_repo_id(c, buf, len);
         _cleanup_free_ char *path = cache_path(c, name);
         if (path)
@@ -152,7 +174,7 @@ static int cache_get(sk_backend *base, const char *name, uint64_t offset, size_t
         size_t n;
         if (!path) {
                 int r = sk_backend_get(c->inner, name, offset, len, ret_buf, ret_len);
-                if (r >= 0 && offset == 0 && strcmp(name, "config") == 0)
+                if (r >= 0 && offset == 0 && is_id_object(c, name))
                         learn_repo_id(c, *ret_buf, *ret_len);
                 return r;
         }
@@ -246,8 +268,7 @@ static void drop_unlisted(const char *dir, seen_set *s) {
 static int cache_list(sk_backend *base, const char *prefix, sk_backend_list_fn cb, void *userdata) {
         cache_backend *c = (cache_backend *) base;
         _cleanup_free_ char *dir = NULL;
-        bool full = strcmp(prefix, "index/") == 0 || strcmp(prefix, "backups/") == 0;
-        if (full) {
+        if (immutable_prefix(c, prefix)) {
                 pthread_mutex_lock(&c->mu);
                 if (c->dir && asprintf(&dir, "%s/%.*s", c->dir, (int) strlen(prefix) - 1, prefix) < 0)
                         dir = NULL;
@@ -287,7 +308,8 @@ static const sk_backend_ops cache_ops = {
         .free = cache_free,
 };
 
-int sk_backend_cache_wrap(sk_backend *inner, const char *dir, sk_backend **ret) {
+int sk_backend_cache_wrap(sk_backend *inner, const char *dir, const sk_store_layout *layout, sk_backend **ret) {
+        static const sk_store_layout none = { 0 };
         cache_backend *c = calloc(1, sizeof(*c));
         if (!c || !(c->root = strdup(dir))) {
                 free(c);
@@ -297,6 +319,7 @@ int sk_backend_cache_wrap(sk_backend *inner, const char *dir, sk_backend **ret) 
         c->base.ops = &cache_ops;
         c->base.scheme = inner->scheme;
         c->inner = inner;
+        c->layout = layout ? layout : &none;
         pthread_mutex_init(&c->mu, NULL);
         *ret = &c->base;
         return 0;
