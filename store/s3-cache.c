@@ -1,7 +1,6 @@
 /* Metadata cache over a remote backend; see s3-cache.h. */
 #include "store/s3-cache.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -30,7 +29,7 @@ typedef struct cache_backend {
         char *root;                     /* e.g. ~/.cache/snapkeep */
         pthread_mutex_t mu;
         char *dir;                      /* root/<repo-id>, NULL until the id is known */
-        atomic_uint_fast64_t hits, misses, tmp_serial;
+        atomic_uint_fast64_t tmp_serial;       /* temporary file names */
 } cache_backend;
 
 /* Is prefix one of the layout's immutable prefixes? */
@@ -178,11 +177,8 @@ static int cache_get(sk_backend *base, const char *name, uint64_t offset, size_t
                         learn_repo_id(c, *ret_buf, *ret_len);
                 return r;
         }
-        if (cache_read(path, &buf, &n) >= 0) {
-                atomic_fetch_add(&c->hits, 1);
+        if (cache_read(path, &buf, &n) >= 0)
                 return slice(buf, n, offset, len, ret_buf, ret_len);
-        }
-        atomic_fetch_add(&c->misses, 1);
         /* Never more than the caller asked for (its bound, not the object's
          * size, decides the memory taken). Only a read from offset 0 that
          * came back shorter than asked holds the whole object to cache. */
@@ -251,18 +247,18 @@ static int cmp_str(const void *a, const void *b) {
 static void drop_unlisted(const char *dir, seen_set *s) {
         if (s->n)
                 qsort(s->v, s->n, sizeof(char *), cmp_str);
-        DIR *d = opendir(dir);
-        if (!d)
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        char **names = NULL;
+        size_t n = 0;
+        if (fd < 0 || sk_dir_names(fd, false, &names, &n) < 0)
                 return;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                if (de->d_name[0] == '.' && (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0))
-                        continue;
-                const char *key = de->d_name;
-                if (!s->n || !bsearch(&key, s->v, s->n, sizeof(char *), cmp_str) || strncmp(de->d_name, ".tmp-", 5) == 0)
-                        (void) unlinkat(dirfd(d), de->d_name, 0);
+        for (size_t i = 0; i < n; i++) {
+                const char *key = names[i];
+                if (!s->n || !bsearch(&key, s->v, s->n, sizeof(char *), cmp_str) || strncmp(key, ".tmp-", 5) == 0)
+                        (void) unlinkat(fd, key, 0);
+                free(names[i]);
         }
-        closedir(d);
+        free(names);
 }
 
 static int cache_list(sk_backend *base, const char *prefix, sk_backend_list_fn cb, void *userdata) {
@@ -350,13 +346,4 @@ char *sk_backend_cache_default_dir(const sk_store_options *o) {
 
 sk_backend *sk_backend_cache_inner(sk_backend *b) {
         return b && b->ops == &cache_ops ? ((cache_backend *) b)->inner : b;
-}
-
-int sk_backend_cache_counters(sk_backend *b, uint64_t *ret_hits, uint64_t *ret_misses) {
-        if (!b || b->ops != &cache_ops)
-                return -EINVAL;
-        cache_backend *c = (cache_backend *) b;
-        *ret_hits = atomic_load(&c->hits);
-        *ret_misses = atomic_load(&c->misses);
-        return 0;
 }

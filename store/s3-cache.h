@@ -36,5 +36,3 @@ char *sk_backend_cache_default_dir(const sk_store_options *o);
 /* The backend a cache wraps (borrowed), or b itself if b is no cache. */
 sk_backend *sk_backend_cache_inner(sk_backend *b);
 
-/* Hits and misses so far (for tests and stats); -EINVAL if b is no cache. */
-int sk_backend_cache_counters(sk_backend *b, uint64_t *ret_hits, uint64_t *ret_misses);
