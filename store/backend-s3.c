@@ -266,7 +266,8 @@ static int get_range(s3_backend *b, const char *key, uint64_t offset, size_t len
         return 0;
 }
 
-/* Read-ahead for packs. A restore reads the blobs of a pack one after the
+/* Read-ahead for the objects under the layout's readahead prefix: the
+ * repository's packs. A restore reads the blobs of a pack one after the
  * other, each with its own ranged GET: for small files one request per file.
  * A read of a pack's first blob, or any second read of the same pack, makes
  * the backend fetch the aligned window of SNAPKEEP_S3_READAHEAD bytes around
