@@ -36,6 +36,7 @@
 #include "repo/index.h"
 #include "repo/le.h"
 #include "repo/packcache.h"
+#include "repo/store-names.h"
 #include "common/macro.h"
 
 #define PENDING_BIT 0x80000000u
@@ -400,7 +401,7 @@ int sk_repo_init(const char *url, const sk_repo_init_opts *opts, const sk_secret
         repo->zstd_level = o.zstd_level;
         repo->scrypt_log2n = o.scrypt_log2n;
 
-        r = sk_backend_open(url, 1, o.store, &repo->b);
+        r = sk_backend_open(url, 1, o.store, sk_repo_store_layout(), &repo->b);
         if (r < 0)
                 return fail(r, "%s: cannot open storage: %s", url, strerror(-r));
         r = sk_backend_head(repo->b, "config", &size);
@@ -573,7 +574,7 @@ int sk_repo_open_store(const char *url, const sk_store_options *store, const sk_
         r = repo_alloc(&repo);
         if (r < 0)
                 return r;
-        r = sk_backend_open(url, 0, store, &repo->b);
+        r = sk_backend_open(url, 0, store, sk_repo_store_layout(), &repo->b);
         if (r == -EPROTONOSUPPORT)
                 return fail(r, "%s: unsupported repository URL scheme", url);
         if (r < 0)

@@ -1,10 +1,11 @@
-/* Local directory backend and the URL dispatcher; see backend.h.
+/* Local directory backend; see backend.h.
  *
  * DESIGN: object names map 1:1 to paths below the root directory, opened once
  * as a directory fd so that every operation is *at()-relative and immune to
  * the root being renamed under us. put follows the durable-write recipe
- * (sk_write_file_atomic); a parent directory created on demand (data/xx) is
- * itself made durable by fsyncing its parent. */
+ * (sk_write_file_atomic); a parent directory created on demand (a fan-out
+ * directory of packs, say) is itself made durable by fsyncing its parent.
+ * The directories created with the store are the layout's, not ours. */
 #include "store/backend.h"
 
 #include <dirent.h>
@@ -26,8 +27,6 @@ typedef struct local_backend {
         sk_backend base;
         int rootfd;
 } local_backend;
-
-static const char *const top_dirs[] = { "keys", "data", "index", "backups", "locks" };
 
 /* Names: relative, '/'-separated, no empty, "." or ".." components. */
 static bool name_valid(const char *name) {
@@ -298,7 +297,7 @@ static const sk_backend_ops local_ops = {
         .cleanup = local_cleanup,
 };
 
-int sk_backend_local_open(const char *path, int create, sk_backend **ret) {
+int sk_backend_local_open(const char *path, int create, const sk_store_layout *layout, sk_backend **ret) {
         if (!path || !*path)
                 return -EINVAL;
         if (create) {
@@ -318,8 +317,9 @@ int sk_backend_local_open(const char *path, int create, sk_backend **ret) {
         lb->base.scheme = "file";
         lb->rootfd = fd;
         if (create) {
-                for (size_t i = 0; i < ARRAY_SIZE(top_dirs); i++)
-                        if (mkdirat(fd, top_dirs[i], 0700) < 0 && errno != EEXIST) {
+                /* layout directories end in '/': mkdirat ignores a trailing slash */
+                for (const char *const *d = layout && layout->dirs ? layout->dirs : NULL; d && *d; d++)
+                        if (mkdirat(fd, *d, 0700) < 0 && errno != EEXIST) {
                                 int r = negative_errno();
                                 local_free(&lb->base);
                                 return r;

@@ -13,7 +13,8 @@
  *                            (default 120)
  *   SNAPKEEP_S3_MULTIPART_THRESHOLD / SNAPKEEP_S3_PART_SIZE  bytes (defaults
  *                            64 MiB / 16 MiB; parts >= 5 MiB)
- *   SNAPKEEP_S3_READAHEAD    pack read-ahead window for restores (16 MiB; 0 = off)
+ *   SNAPKEEP_S3_READAHEAD    read-ahead window (16 MiB; 0 = off) for the objects
+ *                            the layout names (the repository's packs)
  *   SNAPKEEP_CACHE_DIR       metadata cache root ("off" disables; s3-cache.h)
  *   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN), else the
  *   credentials file AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials,
@@ -37,7 +38,7 @@ typedef struct sk_s3_config {
         unsigned retry_seconds;
         uint64_t multipart_threshold;
         uint64_t part_size;
-        uint64_t readahead;             /* pack read-ahead window, 0 = off */
+        uint64_t readahead;             /* read-ahead window, 0 = off */
         char *access_key;
         char *secret_key;               /* wiped by sk_s3_config_done */
         char *session_token;            /* NULL if none */
@@ -52,16 +53,21 @@ int sk_s3_config_load(const sk_store_options *o, sk_s3_config *ret);
 /* Free and wipe. Accepts a zeroed struct. */
 void sk_s3_config_done(sk_s3_config *c);
 
-/* Open s3://BUCKET[/PREFIX] with cfg (copied). One ListObjectsV2 request
- * checks the bucket and the credentials: missing bucket -> -ENOENT ("bucket X
- * does not exist"), bad credentials -> -EACCES naming the S3 code. create
- * changes nothing (buckets are not created implicitly, so a typo cannot
- * scatter repositories). *ret owned: sk_backend_free(). */
-int sk_backend_s3_open_config(const char *url, const sk_s3_config *cfg, int create, sk_backend **ret);
+/* Open s3://BUCKET[/PREFIX] with cfg (copied). With create, one
+ * ListObjectsV2 request checks the bucket and the credentials first: missing
+ * bucket -> -ENOENT ("bucket X does not exist"), bad credentials -> -EACCES
+ * naming the S3 code; buckets are never created implicitly, so a typo cannot
+ * scatter repositories. Objects under layout's readahead prefix are read
+ * ahead (layout may be NULL: nothing is; borrowed, backend.h). *ret owned:
+ * sk_backend_free(). */
+int sk_backend_s3_open_config(const char *url, const sk_s3_config *cfg, int create, const sk_store_layout *layout,
+                              sk_backend **ret);
 
 /* sk_backend_open() for s3:// URLs: sk_s3_config_load + open_config,
- * wrapped in the metadata cache (s3-cache.h) unless SNAPKEEP_CACHE_DIR=off. */
-int sk_backend_s3_open(const char *url, int create, const sk_store_options *opts, sk_backend **ret);
+ * wrapped in the metadata cache (s3-cache.h) unless SNAPKEEP_CACHE_DIR=off
+ * or layout names nothing to cache. */
+int sk_backend_s3_open(const char *url, int create, const sk_store_options *opts, const sk_store_layout *layout,
+                       sk_backend **ret);
 
 /* Request counters (for stats and the benchmark); b must be an S3 backend,
  * possibly inside the cache wrapper, else -EINVAL. */

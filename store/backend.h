@@ -1,14 +1,19 @@
 /* Storage backends: where repository objects live.
  *
  * DESIGN: the repository engine addresses storage only through these five
- * operations on flat names ("config", "keys/0123…", "data/ab/ab12…"); it never
+ * operations on flat names (config, keys/0123…, data/ab/ab12…); it never
  * knows whether a directory or an object store is behind them. A backend is a
  * struct whose first member is struct sk_backend (the ops table), so an
  * implementation embeds it and casts back (the local directory in
- * backend-local.c; S3 later). Every operation must be safe to call from
- * several threads at once. Names use '/' as separator, never start with '/',
- * and contain no "." or ".." components; names containing ".tmp-" are
- * reserved for in-flight writes and never listed. */
+ * backend-local.c, the S3 store in backend-s3.c, the metadata cache over it
+ * in s3-cache.c). Every operation must be safe to call from several threads
+ * at once. Names use '/' as separator, never start with '/', and contain no
+ * "." or ".." components; names containing ".tmp-" are reserved for
+ * in-flight writes and never listed.
+ *
+ * Names are opaque to the backends: what a name means (which objects never
+ * change, which are read piecewise) is the repository's knowledge, and it
+ * tells the store through an sk_store_layout at open. */
 #pragma once
 
 #include <stddef.h>
@@ -34,7 +39,7 @@ typedef struct sk_backend_ops {
         /* Size of name. Missing -> -ENOENT. */
         int (*head)(sk_backend *b, const char *name, uint64_t *ret_size);
         /* Every object whose name starts with prefix, which ends in '/'
-         * ("data/" lists all packs of all fan-out directories). A missing
+         * (a prefix lists the objects of every directory below it). A missing
          * prefix is an empty listing. Order unspecified. */
         int (*list)(sk_backend *b, const char *prefix, sk_backend_list_fn cb, void *userdata);
         /* Remove name. Missing -> -ENOENT. */
@@ -72,12 +77,38 @@ typedef struct sk_store_options {
  * counts as unset, as an empty environment variable always has. */
 const char *sk_store_setting(const sk_store_options *o, const char *name);
 
+/* What the user of a store (the repository, repo/store-names.h) tells it
+ * about its names, so that no backend knows a layout of its own. Lists are
+ * NULL-terminated; prefixes end in '/'. Borrowed for the backend's whole
+ * life: pass a static constant. A NULL layout means none: nothing is
+ * created, cached or read ahead. */
+typedef struct sk_store_layout {
+        /* Directories a local store creates when created (a store on an
+         * object store needs none: "directories" there are implicit). */
+        const char *const *dirs;
+        /* Prefixes of objects written once and never modified, so that a
+         * metadata cache may keep a copy of the objects directly below them
+         * and drop those a listing of the prefix no longer shows. */
+        const char *const *immutable;
+        /* Prefix of the objects read in ranges one after another (packs), for
+         * which a remote store fetches windows ahead; NULL for none. */
+        const char *readahead;
+        /* The object that identifies the store's content: when it starts with
+         * the id_magic string, its id_len bytes (at most 32) at id_offset name
+         * the cache's directory. NULL id_object: no cache directory is ever
+         * known, so nothing is cached. */
+        const char *id_object;
+        const char *id_magic;
+        size_t id_offset, id_len;
+} sk_store_layout;
+
 /* Open the backend for a repository URL: "/path", "relative/path",
  * "file:///abs/path", "s3://BUCKET[/PREFIX]"; other schemes ->
  * -EPROTONOSUPPORT. With create, a missing local directory is created (mode
- * 0700) with its subdirectories; without, a missing directory is -ENOENT.
- * opts may be NULL. *ret owned: sk_backend_free(). */
-int sk_backend_open(const char *url, int create, const sk_store_options *opts, sk_backend **ret);
+ * 0700) with layout's directories; without, a missing directory is -ENOENT.
+ * opts and layout may be NULL. *ret owned: sk_backend_free(). */
+int sk_backend_open(const char *url, int create, const sk_store_options *opts, const sk_store_layout *layout,
+                    sk_backend **ret);
 
 /* The calling thread's most recent storage failure in words (S3: "PUT
  * s3://b/p/data/ab/ab12…: HTTP 403 SignatureDoesNotMatch: …"), "" if none.
@@ -93,7 +124,7 @@ void sk_store_clear_detail(void);
 void sk_store_set_detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Local directory backend (backend-local.c). The dispatcher is store.c. */
-int sk_backend_local_open(const char *path, int create, sk_backend **ret);
+int sk_backend_local_open(const char *path, int create, const sk_store_layout *layout, sk_backend **ret);
 
 /* Accepts NULL. */
 void sk_backend_free(sk_backend *b);

@@ -1,7 +1,6 @@
 /* Metadata cache over a remote backend; see s3-cache.h. */
 #include "store/s3-cache.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -21,33 +20,55 @@
 
 #define TRAILER_MAGIC "SKCACHE1"
 #define TRAILER_SIZE (8 + SHA256_DIGEST_LENGTH)
-#define CONFIG_ID_OFFSET 24     /* common file header, then the 16-byte repository id */
-#define CONFIG_MAGIC "SKCONFIG"
+#define ID_MAX 32               /* bytes of the store's id, hex in the directory name */
 
 typedef struct cache_backend {
         sk_backend base;
         sk_backend *inner;
+        const sk_store_layout *layout;  /* never NULL: a NULL layout gets an empty one */
         char *root;                     /* e.g. ~/.cache/snapkeep */
         pthread_mutex_t mu;
         char *dir;                      /* root/<repo-id>, NULL until the id is known */
-        atomic_uint_fast64_t hits, misses, tmp_serial;
+        atomic_uint_fast64_t tmp_serial;       /* temporary file names */
 } cache_backend;
 
-static bool cached_name(const char *name) {
-        return (strncmp(name, "index/", 6) == 0 || strncmp(name, "backups/", 8) == 0) && !strstr(name, "..") &&
-               !strstr(name, ".tmp-") && strchr(strchr(name, '/') + 1, '/') == NULL;
+/* Is prefix one of the layout's immutable prefixes? */
+static bool immutable_prefix(const cache_backend *c, const char *prefix) {
+        for (const char *const *p = c->layout->immutable; p && *p; p++)
+                if (strcmp(prefix, *p) == 0)
+                        return true;
+        return false;
+}
+
+/* Cached: the objects directly below an immutable prefix. */
+static bool cached_name(const cache_backend *c, const char *name) {
+        if (strstr(name, "..") || strstr(name, ".tmp-"))
+                return false;
+        for (const char *const *p = c->layout->immutable; p && *p; p++) {
+                size_t n = strlen(*p);
+                if (strncmp(name, *p, n) == 0 && !strchr(name + n, '/'))
+                        return true;
+        }
+        return false;
+}
+
+static bool is_id_object(const cache_backend *c, const char *name) {
+        return c->layout->id_object && strcmp(name, c->layout->id_object) == 0;
 }
 
 static void learn_repo_id(cache_backend *c, const uint8_t *buf, size_t len) {
         static const char hex[] = "0123456789abcdef";
-        char id[33];
-        if (len < CONFIG_ID_OFFSET + 16 || memcmp(buf, CONFIG_MAGIC, 8) != 0)
+        const sk_store_layout *l = c->layout;
+        const char *magic = l->id_magic ? l->id_magic : "";
+        char id[2 * ID_MAX + 1];
+        if (l->id_len == 0 || l->id_len > ID_MAX || len < strlen(magic) || len < l->id_offset ||
+            len - l->id_offset < l->id_len || memcmp(buf, magic, strlen(magic)) != 0)
                 return;
-        for (int i = 0; i < 16; i++) {
-                id[2 * i] = hex[buf[CONFIG_ID_OFFSET + i] >> 4];
-                id[2 * i + 1] = hex[buf[CONFIG_ID_OFFSET + i] & 15];
+        for (size_t i = 0; i < l->id_len; i++) {
+                id[2 * i] = hex[buf[l->id_offset + i] >> 4];
+                id[2 * i + 1] = hex[buf[l->id_offset + i] & 15];
         }
-        id[32] = 0;
+        id[2 * l->id_len] = 0;
         pthread_mutex_lock(&c->mu);
         if (!c->dir) {
                 char *d;
@@ -60,7 +81,7 @@ static void learn_repo_id(cache_backend *c, const uint8_t *buf, size_t len) {
 /* Path of name's cache file, or NULL if not cacheable (yet). Owned. */
 static char *cache_path(cache_backend *c, const char *name) {
         char *p = NULL;
-        if (!cached_name(name))
+        if (!cached_name(c, name))
                 return NULL;
         pthread_mutex_lock(&c->mu);
         if (c->dir && asprintf(&p, "%s/%s", c->dir, name) < 0)
@@ -136,7 +157,7 @@ static int cache_put(sk_backend *base, const char *name, const void *buf, size_t
         int r = sk_backend_put(c->inner, name, buf, len);
         if (r < 0)
                 return r;
-        if (strcmp(name, "config") == 0)
+        if (is_id_object(c, name))
                 learn_repo_id(c, buf, len);
         _cleanup_free_ char *path = cache_path(c, name);
         if (path)
@@ -152,15 +173,12 @@ static int cache_get(sk_backend *base, const char *name, uint64_t offset, size_t
         size_t n;
         if (!path) {
                 int r = sk_backend_get(c->inner, name, offset, len, ret_buf, ret_len);
-                if (r >= 0 && offset == 0 && strcmp(name, "config") == 0)
+                if (r >= 0 && offset == 0 && is_id_object(c, name))
                         learn_repo_id(c, *ret_buf, *ret_len);
                 return r;
         }
-        if (cache_read(path, &buf, &n) >= 0) {
-                atomic_fetch_add(&c->hits, 1);
+        if (cache_read(path, &buf, &n) >= 0)
                 return slice(buf, n, offset, len, ret_buf, ret_len);
-        }
-        atomic_fetch_add(&c->misses, 1);
         /* Never more than the caller asked for (its bound, not the object's
          * size, decides the memory taken). Only a read from offset 0 that
          * came back shorter than asked holds the whole object to cache. */
@@ -229,25 +247,24 @@ static int cmp_str(const void *a, const void *b) {
 static void drop_unlisted(const char *dir, seen_set *s) {
         if (s->n)
                 qsort(s->v, s->n, sizeof(char *), cmp_str);
-        DIR *d = opendir(dir);
-        if (!d)
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        char **names = NULL;
+        size_t n = 0;
+        if (fd < 0 || sk_dir_names(fd, false, &names, &n) < 0)
                 return;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                if (de->d_name[0] == '.' && (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0))
-                        continue;
-                const char *key = de->d_name;
-                if (!s->n || !bsearch(&key, s->v, s->n, sizeof(char *), cmp_str) || strncmp(de->d_name, ".tmp-", 5) == 0)
-                        (void) unlinkat(dirfd(d), de->d_name, 0);
+        for (size_t i = 0; i < n; i++) {
+                const char *key = names[i];
+                if (!s->n || !bsearch(&key, s->v, s->n, sizeof(char *), cmp_str) || strncmp(key, ".tmp-", 5) == 0)
+                        (void) unlinkat(fd, key, 0);
+                free(names[i]);
         }
-        closedir(d);
+        free(names);
 }
 
 static int cache_list(sk_backend *base, const char *prefix, sk_backend_list_fn cb, void *userdata) {
         cache_backend *c = (cache_backend *) base;
         _cleanup_free_ char *dir = NULL;
-        bool full = strcmp(prefix, "index/") == 0 || strcmp(prefix, "backups/") == 0;
-        if (full) {
+        if (immutable_prefix(c, prefix)) {
                 pthread_mutex_lock(&c->mu);
                 if (c->dir && asprintf(&dir, "%s/%.*s", c->dir, (int) strlen(prefix) - 1, prefix) < 0)
                         dir = NULL;
@@ -287,7 +304,8 @@ static const sk_backend_ops cache_ops = {
         .free = cache_free,
 };
 
-int sk_backend_cache_wrap(sk_backend *inner, const char *dir, sk_backend **ret) {
+int sk_backend_cache_wrap(sk_backend *inner, const char *dir, const sk_store_layout *layout, sk_backend **ret) {
+        static const sk_store_layout none = { 0 };
         cache_backend *c = calloc(1, sizeof(*c));
         if (!c || !(c->root = strdup(dir))) {
                 free(c);
@@ -297,6 +315,7 @@ int sk_backend_cache_wrap(sk_backend *inner, const char *dir, sk_backend **ret) 
         c->base.ops = &cache_ops;
         c->base.scheme = inner->scheme;
         c->inner = inner;
+        c->layout = layout ? layout : &none;
         pthread_mutex_init(&c->mu, NULL);
         *ret = &c->base;
         return 0;
@@ -327,13 +346,4 @@ char *sk_backend_cache_default_dir(const sk_store_options *o) {
 
 sk_backend *sk_backend_cache_inner(sk_backend *b) {
         return b && b->ops == &cache_ops ? ((cache_backend *) b)->inner : b;
-}
-
-int sk_backend_cache_counters(sk_backend *b, uint64_t *ret_hits, uint64_t *ret_misses) {
-        if (!b || b->ops != &cache_ops)
-                return -EINVAL;
-        cache_backend *c = (cache_backend *) b;
-        *ret_hits = atomic_load(&c->hits);
-        *ret_misses = atomic_load(&c->misses);
-        return 0;
 }

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Room store/: where a repository's bytes live. A backend stores opaque named
  * objects (put, ranged get, head, list, delete) in a local directory or an
- * S3-compatible bucket; it knows nothing of what the objects mean. Depends on
+ * S3-compatible bucket; it knows nothing of what the objects mean (the
+ * repository describes its layout at open: sk_store_layout). Depends on
  * common/ only.
  *
- * This file is the URL dispatcher and the thin method wrappers, kept apart
- * from the backends so no backend includes another. */
+ * This file is the URL dispatcher, the thin method wrappers, the settings
+ * lookup and the per-thread failure detail, kept apart from the backends so
+ * no backend includes another. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,17 +45,18 @@ void sk_store_clear_detail(void) {
         last_detail[0] = 0;
 }
 
-int sk_backend_open(const char *url, int create, const sk_store_options *opts, sk_backend **ret) {
+int sk_backend_open(const char *url, int create, const sk_store_options *opts, const sk_store_layout *layout,
+                    sk_backend **ret) {
         if (!url || !*url)
                 return -EINVAL;
         if (strncmp(url, "file://", 7) == 0) {
                 const char *p = url + 7;
                 if (p[0] != '/')
                         return -EINVAL; /* file://host/... is not supported */
-                return sk_backend_local_open(p, create, ret);
+                return sk_backend_local_open(p, create, layout, ret);
         }
         if (strncmp(url, "s3://", 5) == 0)
-                return sk_backend_s3_open(url, create, opts, ret);
+                return sk_backend_s3_open(url, create, opts, layout, ret);
         const char *colon = strstr(url, "://");
         if (colon) {
                 /* a scheme: letters/digits/+.- before "://" */
@@ -65,7 +68,7 @@ int sk_backend_open(const char *url, int create, const sk_store_options *opts, s
                 if (scheme)
                         return -EPROTONOSUPPORT;
         }
-        return sk_backend_local_open(url, create, ret);
+        return sk_backend_local_open(url, create, layout, ret);
 }
 
 void sk_backend_free(sk_backend *b) {

@@ -99,7 +99,7 @@ int main(int argc, char **argv) {
         }
         const char *url = argv[1], *cmd = argv[2], *arg = argv[3];
         sk_backend *b;
-        int r = sk_backend_open(url, 0, &sk_tool_store, &b);
+        int r = sk_backend_open(url, 0, &sk_tool_store, NULL, &b);
         if (r < 0)
                 return fail(r, url);
         int rc = 0;

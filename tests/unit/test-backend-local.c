@@ -71,7 +71,7 @@ static void sparse(fixture *f, const char *rel, off_t size) {
 static void test_get_whole(void **state) {
         fixture *f = *state;
         sk_backend *b = NULL;
-        assert_int_equal(sk_backend_open(f->repo_path, 0, NULL, &b), 0);
+        assert_int_equal(sk_backend_open(f->repo_path, 0, NULL, NULL, &b), 0);
         sparse(f, "t/exact", 100);
         sparse(f, "t/over", 101);
         void *buf;

@@ -32,7 +32,7 @@ typedef struct fixture {
 static int setup(void **state) {
         fixture *f = calloc(1, sizeof(*f));
         f->dir = sk_test_mkdtemp("sk-keyring");
-        if (!f->dir || sk_backend_open(f->dir, 1, NULL, &f->b) < 0)
+        if (!f->dir || sk_backend_open(f->dir, 1, NULL, NULL, &f->b) < 0)
                 return -1;
         sk_random_bytes(f->repo_id, 16);
         sk_random_bytes(f->master, 32);

@@ -31,7 +31,7 @@ typedef struct fixture {
 static int setup(void **state) {
         fixture *f = calloc(1, sizeof(*f));
         f->dir = sk_test_mkdtemp("sk-lock");
-        if (!f->dir || sk_backend_open(f->dir, 1, NULL, &f->b) < 0)
+        if (!f->dir || sk_backend_open(f->dir, 1, NULL, NULL, &f->b) < 0)
                 return -1;
         *state = f;
         return 0;
@@ -105,7 +105,7 @@ static void test_wait_succeeds_when_released(void **state) {
         assert_true(pid >= 0);
         if (pid == 0) {
                 sk_backend *b;
-                if (sk_backend_open(f->dir, 0, NULL, &b) < 0 || sk_lock_acquire(b, false, 0, 0, &s, NULL) < 0)
+                if (sk_backend_open(f->dir, 0, NULL, NULL, &b) < 0 || sk_lock_acquire(b, false, 0, 0, &s, NULL) < 0)
                         _exit(1);
                 (void) !write(pfd[1], "x", 1);
                 sleep(1);

@@ -935,8 +935,8 @@ static void test_backend_local(void **state) {
         char root[700];
         snprintf(root, sizeof(root), "%s/raw", f->dir);
         sk_backend *b = NULL;
-        assert_int_equal(sk_backend_open(root, 0, NULL, &b), -ENOENT);
-        assert_int_equal(sk_backend_open(root, 1, NULL, &b), 0);
+        assert_int_equal(sk_backend_open(root, 0, NULL, NULL, &b), -ENOENT);
+        assert_int_equal(sk_backend_open(root, 1, NULL, NULL, &b), 0);
         assert_string_equal(b->scheme, "file");
         assert_int_equal(sk_backend_put(b, "t/a/b/obj", "0123456789", 10), 0);
         assert_int_equal(sk_backend_put(b, "t/x", "", 0), 0);
@@ -981,9 +981,9 @@ static void test_backend_local(void **state) {
         assert_int_equal(sk_backend_get(b, "t/../../x", 0, 1, &g, &gl), -EINVAL);
         sk_backend_free(b);
         snprintf(root, sizeof(root), "file://%s/raw", f->dir);
-        assert_int_equal(sk_backend_open(root, 0, NULL, &b), 0);
+        assert_int_equal(sk_backend_open(root, 0, NULL, NULL, &b), 0);
         sk_backend_free(b);
-        assert_int_equal(sk_backend_open("file://relative", 0, NULL, &b), -EINVAL);
+        assert_int_equal(sk_backend_open("file://relative", 0, NULL, NULL, &b), -EINVAL);
 }
 
 static void test_chunker_from_repo(void **state) {
