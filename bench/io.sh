@@ -32,45 +32,20 @@
 # /var/tmp), SK_BENCH_RUNS, SK_BENCH_COLD=0 skips the cold-cache part,
 # SK_BENCH_TOOLS (default "sk-uring sk-threads restic borg").
 set -u
-. "$(dirname "$0")/lib/restore-target.sh"
-here=$(cd "$(dirname "$0")" && pwd)
-SK_SRC=${SK_SRC:-$(cd "$here/.." && pwd)}
-BUILD_DIR=${BUILD_DIR:-$SK_SRC/build}
-SNAPKEEP=${SNAPKEEP:-$BUILD_DIR/snapkeep}
-# The benches change directory: a relative path given by the caller must still work.
-SNAPKEEP=$(realpath -m "$SNAPKEEP")
-DATA=${SK_BENCH_DATA:-/var/tmp/snapkeep-bench-data}
+. "$(dirname "$0")/lib/dataset.sh"
 TOOLS=${SK_BENCH_TOOLS:-sk-uring sk-threads restic borg}
 RUNS=${SK_BENCH_RUNS:-3}
-SOURCES=(/usr/lib/x86_64-linux-gnu /usr/share/doc /usr/share/locale)
 
-[ -x "$SNAPKEEP" ] || { echo "SKIP: $SNAPKEEP not built"; exit 77; }
-[ -x /usr/bin/time ] || { echo "SKIP: /usr/bin/time missing (Debian package time)"; exit 77; }
+bench_need_snapkeep time
 for c in zstd tar; do command -v $c >/dev/null || { echo "SKIP: $c missing"; exit 77; }; done
-for t in $TOOLS; do
-  case $t in
-    restic) command -v restic >/dev/null || { echo "SKIP: restic missing"; exit 77; } ;;
-    borg) command -v borg >/dev/null || { echo "SKIP: borg missing"; exit 77; } ;;
-  esac
-done
+bench_need_tools $TOOLS
 if ! "$SNAPKEEP" --no-progress --help >/dev/null 2>&1; then echo "SKIP: $SNAPKEEP does not run"; exit 77; fi
 
-# --- the data set: same recipe and cache marker as bench/repository.sh ----------
-if [ ! -f "$DATA.done" ]; then
-  echo "building the data set in $DATA from ${SOURCES[*]}"
-  rm -rf "$DATA"; mkdir -p "$DATA"
-  for s in "${SOURCES[@]}"; do
-    cp -a "$s" "$DATA/$(echo "${s#/}" | tr / _)" || { echo "copying $s failed"; exit 1; }
-  done
-  { printf 'sources: %s\n' "${SOURCES[*]}"; du -sb --apparent-size "$DATA" | cut -f1; } >"$DATA.done"
-fi
-data_bytes=$(du -sb --apparent-size "$DATA" | cut -f1)
-data_file_bytes=$(file_bytes "$DATA")   # hardlinks counted per name, as in a restore
-data_files=$(find "$DATA" -type f | wc -l)
+# --- the data set: the same as bench/repository.sh's (lib/dataset.sh) ----------
+bench_dataset
 SMALL=("$DATA/usr_share_doc" "$DATA/usr_share_locale")
 small_files=$(find "${SMALL[@]}" -type f | wc -l)
 small_bytes=$(du -scb --apparent-size "${SMALL[@]}" | tail -1 | cut -f1)
-echo "figure: data set $DATA: $data_bytes bytes in $data_files files ($(head -1 "$DATA.done"))"
 echo "figure: small-files subset: $small_bytes bytes in $small_files files (usr_share_doc, usr_share_locale)"
 [ "$data_bytes" -ge "${SK_BENCH_MIN_BYTES:-1073741824}" ] || { echo "data set smaller than 1 GiB"; exit 1; }
 echo "figure: machine: $(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"

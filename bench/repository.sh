@@ -26,40 +26,14 @@
 # SK_BENCH_WORK (scratch, default /var/tmp), SK_BENCH_TOOLS (default
 # "snapkeep restic borg").
 set -u
-. "$(dirname "$0")/lib/restore-target.sh"
-here=$(cd "$(dirname "$0")" && pwd)
-SK_SRC=${SK_SRC:-$(cd "$here/.." && pwd)}
-BUILD_DIR=${BUILD_DIR:-$SK_SRC/build}
-SNAPKEEP=${SNAPKEEP:-$BUILD_DIR/snapkeep}
-# The benches change directory: a relative path given by the caller must still work.
-SNAPKEEP=$(realpath -m "$SNAPKEEP")
-DATA=${SK_BENCH_DATA:-/var/tmp/snapkeep-bench-data}
+. "$(dirname "$0")/lib/dataset.sh"
 TOOLS=${SK_BENCH_TOOLS:-snapkeep restic borg}
-SOURCES=(/usr/lib/x86_64-linux-gnu /usr/share/doc /usr/share/locale)
 
-[ -x "$SNAPKEEP" ] || { echo "SKIP: $SNAPKEEP not built"; exit 77; }
-[ -x /usr/bin/time ] || { echo "SKIP: /usr/bin/time missing (Debian package time)"; exit 77; }
-for t in $TOOLS; do
-  case $t in
-    restic) command -v restic >/dev/null || { echo "SKIP: restic missing"; exit 77; } ;;
-    borg) command -v borg >/dev/null || { echo "SKIP: borg missing"; exit 77; } ;;
-  esac
-done
+bench_need_snapkeep time
+bench_need_tools $TOOLS
 
-# --- the data set ---------------------------------------------------------------
-if [ ! -f "$DATA.done" ]; then
-  echo "building the data set in $DATA from ${SOURCES[*]}"
-  rm -rf "$DATA"; mkdir -p "$DATA"
-  for s in "${SOURCES[@]}"; do
-    dst="$DATA/$(echo "${s#/}" | tr / _)"
-    cp -a "$s" "$dst" || { echo "copying $s failed"; exit 1; }
-  done
-  { printf 'sources: %s\n' "${SOURCES[*]}"; du -sb --apparent-size "$DATA" | cut -f1; } >"$DATA.done"
-fi
-data_bytes=$(du -sb --apparent-size "$DATA" | cut -f1)
-data_file_bytes=$(file_bytes "$DATA")   # hardlinks counted per name, as in a restore
-data_files=$(find "$DATA" -type f | wc -l)
-echo "figure: data set $DATA: $data_bytes bytes in $data_files files ($(head -1 "$DATA.done"))"
+# --- the data set (lib/dataset.sh) ----------------------------------------------
+bench_dataset
 [ "$data_bytes" -ge "${SK_BENCH_MIN_BYTES:-1073741824}" ] || { echo "data set smaller than 1 GiB (issue 3 asks for at least that)"; exit 1; }
 
 W=$(mktemp -d "${SK_BENCH_WORK:-/var/tmp}/sk-bench-repo.XXXXXX")
