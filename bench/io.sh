@@ -51,12 +51,7 @@ echo "figure: small-files subset: $small_bytes bytes in $small_files files (usr_
 echo "figure: machine: $(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "figure: snapkeep binary: $SNAPKEEP"
 
-W=$(mktemp -d "${SK_BENCH_WORK:-/var/tmp}/sk-bench-io.XXXXXX")
-trap 'for o in "$W"/*-restore; do fresh_fs_release "$o"; done; rm -rf "$W"' EXIT
-printf 'bench passphrase\n' >"$W/pass"
-export RESTIC_PASSWORD_FILE=$W/pass RESTIC_CACHE_DIR=$W/restic-cache
-export BORG_PASSPHRASE="bench passphrase" BORG_BASE_DIR=$W/borg-base BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
-export SNAPKEEP_PASSWORD_FILE=$W/pass
+bench_workdir io
 unset SNAPKEEP_IO
 
 can_drop=0
@@ -91,13 +86,7 @@ step_cmd() { # TOOL STEP [REPO-SUFFIX]: one step's command line (no spaces in pa
     sk-*/first|sk-*/incr) echo "$SNAPKEEP --repo $repo --no-progress backup -q --io=$io $DATA" ;;
     sk-*/small) echo "$SNAPKEEP --repo $repo --no-progress backup -q --io=$io ${SMALL[*]}" ;;
     sk-*/restore) echo "$SNAPKEEP --repo $repo --no-progress restore -q --io=$io latest --target $out" ;;
-    restic/init) echo "restic -r $repo init --repository-version 2" ;;
-    restic/first|restic/incr) echo "restic -r $repo backup --compression auto $DATA" ;;
-    restic/restore) echo "restic -r $repo restore latest --target $out" ;;
-    borg/init) echo "borg init -e repokey $repo" ;;
-    borg/first) echo "borg create --compression zstd,3 $repo::first $DATA" ;;
-    borg/incr) echo "borg create --compression zstd,3 $repo::second-$RANDOM $DATA" ;;
-    borg/restore) echo "borg extract $repo::first" ;;
+    *) peer_step_cmd "$tool" "$step" "$repo" "$out" "second-$RANDOM" first ;;
   esac
 }
 run_step() { # TOOL STEP KEY [REPO-SUFFIX]
@@ -112,11 +101,7 @@ run_step() { # TOOL STEP KEY [REPO-SUFFIX]
 
 failed=0
 declare -A ok_tool
-for tool in $TOOLS; do
-  # shellcheck disable=SC2046
-  if $(step_cmd "$tool" init) >"$W/$tool-init.log" 2>&1; then ok_tool[$tool]=1
-  else echo "$tool init failed:"; tail -5 "$W/$tool-init.log"; failed=1; fi
-done
+bench_init_tools $TOOLS
 
 # --- warm cache -----------------------------------------------------------------
 cache warm "$DATA"

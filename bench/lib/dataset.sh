@@ -1,7 +1,8 @@
 # The setup the repository benchmarks share (repository.sh, io.sh, s3.sh),
 # sourced at their top. Why one file: they compare their figures across runs
-# and with each other, so they must find the binary the same way and measure
-# the very same data set, built by one recipe into one cache.
+# and with each other, so they must find the binary the same way, measure
+# the very same data set, built by one recipe into one cache, and run the
+# peer tools (restic, borg) with the same settings.
 #
 # Sets SK_SRC, BUILD_DIR, SNAPKEEP (an absolute path: the benches change
 # directory, and a relative path given by the caller must still work), DATA
@@ -16,6 +17,7 @@
 #                             delete $DATA to rebuild), set data_bytes,
 #                             data_file_bytes, data_files and print its
 #                             "figure: data set" line
+# bench_workdir, peer_step_cmd, bench_init_tools: below, with their comments
 _bench_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$_bench_lib/restore-target.sh"
 SK_SRC=${SK_SRC:-$(cd "$_bench_lib/../.." && pwd)}
@@ -56,4 +58,48 @@ bench_dataset() {
   data_file_bytes=$(file_bytes "$DATA")   # hardlinks counted per name, as in a restore
   data_files=$(find "$DATA" -type f | wc -l)
   echo "figure: data set $DATA: $data_bytes bytes in $data_files files ($(head -1 "$DATA.done"))"
+}
+
+# peer_step_cmd TOOL STEP REPO OUT INCR-ARCHIVE RESTORE-ARCHIVE prints the
+# command line (no spaces in paths) of one step (init, first, incr, restore)
+# of the peer tools, restic or borg, with the settings every bench compares
+# against: restic 0.14 repository v2, --compression auto; borg 1.2 repokey,
+# zstd,3. borg names its archives: INCR-ARCHIVE for the incremental backup,
+# RESTORE-ARCHIVE is the one extracted (into the current directory).
+peer_step_cmd() {
+  local tool=$1 step=$2 repo=$3 out=$4
+  case $tool/$step in
+    restic/init) echo "restic -r $repo init --repository-version 2" ;;
+    restic/first|restic/incr) echo "restic -r $repo backup --compression auto $DATA" ;;
+    restic/restore) echo "restic -r $repo restore latest --target $out" ;;
+    borg/init) echo "borg init -e repokey $repo" ;;
+    borg/first) echo "borg create --compression zstd,3 $repo::first $DATA" ;;
+    borg/incr) echo "borg create --compression zstd,3 $repo::$5 $DATA" ;;
+    borg/restore) echo "borg extract $repo::$6" ;;
+  esac
+}
+
+# bench_init_tools TOOL...: `init` for each tool (step_cmd TOOL init, the
+# bench's own); sets ok_tool[TOOL]=1 for those that worked, failed=1 if any
+# did not.
+bench_init_tools() {
+  local tool
+  for tool in "$@"; do
+    # shellcheck disable=SC2046,SC2091 # step_cmd prints a command line (paths without spaces)
+    if $(step_cmd "$tool" init) >"$W/$tool-init.log" 2>&1; then ok_tool[$tool]=1
+    else echo "$tool init failed:"; tail -5 "$W/$tool-init.log"; failed=1; fi
+  done
+}
+
+# bench_workdir NAME: a scratch directory W (under $SK_BENCH_WORK, default
+# /var/tmp) removed at exit with the restore filesystems in it (W/*-restore),
+# and the passphrase every tool's repository is made with, in the
+# environment of snapkeep, restic and borg.
+bench_workdir() {
+  W=$(mktemp -d "${SK_BENCH_WORK:-/var/tmp}/sk-bench-$1.XXXXXX")
+  trap 'for o in "$W"/*-restore; do fresh_fs_release "$o"; done; rm -rf "$W"' EXIT
+  printf 'bench passphrase\n' >"$W/pass"
+  export RESTIC_PASSWORD_FILE=$W/pass RESTIC_CACHE_DIR=$W/restic-cache
+  export BORG_PASSPHRASE="bench passphrase" BORG_BASE_DIR=$W/borg-base BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
+  export SNAPKEEP_PASSWORD_FILE=$W/pass
 }
