@@ -231,11 +231,7 @@ func main() {
 		os.Exit(1)
 	}
 	s := &state{ctx: context.Background(), d: d, timeout: 10 * time.Second}
-	defer func() {
-		if s.d.Alive() {
-			s.d.Kill()
-		}
-	}()
+	defer func() { s.d.KillIfAlive() }() // s.d: the daemon after the restart
 	if err := s.connect(); err != nil {
 		fmt.Printf("not ok dial: %v\n", err)
 		os.Exit(1)
@@ -254,12 +250,7 @@ func main() {
 		"overlong-varint":            {0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
 		"truncated-map-entry":        {0x12, 0x01, 'k', 0x22, 0x03, 0x0a, 0x09, 'a'},
 	}
-	names := make([]string, 0, len(malformed))
-	for n := range malformed {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range sktest.SortedKeys(malformed) {
 		p := malformed[n]
 		s.check("malformed protobuf "+n+" to Prepare -> InvalidArgument", func(ctx context.Context) error {
 			return expectCode(s.rawUnary(ctx, "Prepare", p), codes.InvalidArgument, errdefs.IsInvalidArgument, "")
