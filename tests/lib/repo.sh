@@ -142,3 +142,29 @@ sk_rand() { # FILE BYTES [SEED]
   openssl enc -aes-128-ctr -nosalt -pass "pass:sk-${3:-$1}" -pbkdf2 -iter 1 \
     -in <(head -c "$2" /dev/zero) -out "$1" 2>/dev/null
 }
+
+# sk_two_trees FILES MIB SMALL: the trees $T/a and $T/b for two backups at
+# once (made anew): each FILES random files of MIB MiB (different in each
+# tree), an 8 MiB file "shared" with the same content in both, and SMALL
+# small files in sub/.
+sk_two_trees() {
+  local t i
+  for t in a b; do
+    rm -rf "${T:?}/$t"; mkdir -p "$T/$t/sub"
+    for i in $(seq 1 "$1"); do sk_rand "$T/$t/file$i" $(($2 * 1024 * 1024)) "conc-$t-$i"; done
+    sk_rand "$T/$t/shared" $((8 * 1024 * 1024)) shared
+    for i in $(seq 1 "$3"); do printf '%s %d\n' "$t" "$i" > "$T/$t/sub/f$i"; done
+  done
+}
+
+# sk_two_restored [PREFIX [SUFFIX]]: the backups of $T/a and $T/b (their
+# `backup --json` output in $T/a.json, $T/b.json) each restore identically;
+# one ok/notok each, named "PREFIXbackup a restores identicallySUFFIX".
+sk_two_restored() {
+  local t id
+  for t in a b; do
+    id=$(jq -r .id "$T/$t.json")
+    sk restore "$id" --target "$T/out-$t" -q && "$TREECMP" "$T/$t" "$T/out-$t/$t" >"$T/cmp" 2>&1 \
+      && ok "${1:-}backup $t restores identically${2:-}" || { notok "${1:-}backup $t restore"; head -5 "$T/cmp"; }
+  done
+}
