@@ -35,7 +35,7 @@
 #                        copy every object out to DIR / make the repository hold
 #                        exactly the objects saved in DIR (pristine copies)
 #
-# Environment: SNAPKEEP (default $BUILD_DIR/snapkeep), TREECMP and SKOBJ
+# Environment: SNAPKEEP (default $BUILD_DIR/snapkeep), TREECMP, SKOBJ, SKPUTOBJ
 # (default $BUILD_DIR/tools/...), SK_TEST_REPO_URL, SK_TMP_BASE (default
 # /var/tmp), SK_KEEP_TMP=1 keeps $T.
 
@@ -44,6 +44,7 @@ BUILD_DIR=${BUILD_DIR:-$SK_SRC/build}
 SNAPKEEP=${SNAPKEEP:-$BUILD_DIR/snapkeep}
 TREECMP=${TREECMP:-$BUILD_DIR/tools/treecmp}
 SKOBJ=${SKOBJ:-$BUILD_DIR/tools/skobj}
+SKPUTOBJ=${SKPUTOBJ:-$BUILD_DIR/tools/skputobj}
 # shellcheck disable=SC2034 # used by the scripts that source this file
 MKTREE=$SK_SRC/tests/lib/mktree.sh
 sk_failures=0
@@ -61,11 +62,15 @@ sk_cleanup() {
   fi
 }
 
+# sk_need_built PROGRAM...: SKIP (exit 77) unless every PROGRAM is built.
+sk_need_built() {
+  local p
+  for p in "$@"; do [ -x "$p" ] || { echo "SKIP: $p not built"; exit 77; }; done
+}
+
 sk_repo_setup() {
   [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (devices, owners, trusted.* xattrs)"; exit 77; }
-  [ -x "$SNAPKEEP" ] || { echo "SKIP: $SNAPKEEP not built"; exit 77; }
-  [ -x "$TREECMP" ] || { echo "SKIP: $TREECMP not built"; exit 77; }
-  [ -x "$SKOBJ" ] || { echo "SKIP: $SKOBJ not built"; exit 77; }
+  sk_need_built "$SNAPKEEP" "$TREECMP" "$SKOBJ"
   command -v jq >/dev/null || { echo "SKIP: jq missing"; exit 77; }
   T=$(mktemp -d "${SK_TMP_BASE:-/var/tmp}/sk-repo.XXXXXX")
   trap sk_cleanup EXIT
