@@ -32,56 +32,26 @@
 # /var/tmp), SK_BENCH_RUNS, SK_BENCH_COLD=0 skips the cold-cache part,
 # SK_BENCH_TOOLS (default "sk-uring sk-threads restic borg").
 set -u
-. "$(dirname "$0")/lib/restore-target.sh"
-here=$(cd "$(dirname "$0")" && pwd)
-SK_SRC=${SK_SRC:-$(cd "$here/.." && pwd)}
-BUILD_DIR=${BUILD_DIR:-$SK_SRC/build}
-SNAPKEEP=${SNAPKEEP:-$BUILD_DIR/snapkeep}
-# The benches change directory: a relative path given by the caller must still work.
-SNAPKEEP=$(realpath -m "$SNAPKEEP")
-DATA=${SK_BENCH_DATA:-/var/tmp/snapkeep-bench-data}
+. "$(dirname "$0")/lib/dataset.sh"
 TOOLS=${SK_BENCH_TOOLS:-sk-uring sk-threads restic borg}
 RUNS=${SK_BENCH_RUNS:-3}
-SOURCES=(/usr/lib/x86_64-linux-gnu /usr/share/doc /usr/share/locale)
 
-[ -x "$SNAPKEEP" ] || { echo "SKIP: $SNAPKEEP not built"; exit 77; }
-[ -x /usr/bin/time ] || { echo "SKIP: /usr/bin/time missing (Debian package time)"; exit 77; }
+bench_need_snapkeep time
 for c in zstd tar; do command -v $c >/dev/null || { echo "SKIP: $c missing"; exit 77; }; done
-for t in $TOOLS; do
-  case $t in
-    restic) command -v restic >/dev/null || { echo "SKIP: restic missing"; exit 77; } ;;
-    borg) command -v borg >/dev/null || { echo "SKIP: borg missing"; exit 77; } ;;
-  esac
-done
+bench_need_tools $TOOLS
 if ! "$SNAPKEEP" --no-progress --help >/dev/null 2>&1; then echo "SKIP: $SNAPKEEP does not run"; exit 77; fi
 
-# --- the data set: same recipe and cache marker as bench/repository.sh ----------
-if [ ! -f "$DATA.done" ]; then
-  echo "building the data set in $DATA from ${SOURCES[*]}"
-  rm -rf "$DATA"; mkdir -p "$DATA"
-  for s in "${SOURCES[@]}"; do
-    cp -a "$s" "$DATA/$(echo "${s#/}" | tr / _)" || { echo "copying $s failed"; exit 1; }
-  done
-  { printf 'sources: %s\n' "${SOURCES[*]}"; du -sb --apparent-size "$DATA" | cut -f1; } >"$DATA.done"
-fi
-data_bytes=$(du -sb --apparent-size "$DATA" | cut -f1)
-data_file_bytes=$(file_bytes "$DATA")   # hardlinks counted per name, as in a restore
-data_files=$(find "$DATA" -type f | wc -l)
+# --- the data set: the same as bench/repository.sh's (lib/dataset.sh) ----------
+bench_dataset
 SMALL=("$DATA/usr_share_doc" "$DATA/usr_share_locale")
 small_files=$(find "${SMALL[@]}" -type f | wc -l)
 small_bytes=$(du -scb --apparent-size "${SMALL[@]}" | tail -1 | cut -f1)
-echo "figure: data set $DATA: $data_bytes bytes in $data_files files ($(head -1 "$DATA.done"))"
 echo "figure: small-files subset: $small_bytes bytes in $small_files files (usr_share_doc, usr_share_locale)"
 [ "$data_bytes" -ge "${SK_BENCH_MIN_BYTES:-1073741824}" ] || { echo "data set smaller than 1 GiB"; exit 1; }
 echo "figure: machine: $(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "figure: snapkeep binary: $SNAPKEEP"
 
-W=$(mktemp -d "${SK_BENCH_WORK:-/var/tmp}/sk-bench-io.XXXXXX")
-trap 'for o in "$W"/*-restore; do fresh_fs_release "$o"; done; rm -rf "$W"' EXIT
-printf 'bench passphrase\n' >"$W/pass"
-export RESTIC_PASSWORD_FILE=$W/pass RESTIC_CACHE_DIR=$W/restic-cache
-export BORG_PASSPHRASE="bench passphrase" BORG_BASE_DIR=$W/borg-base BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
-export SNAPKEEP_PASSWORD_FILE=$W/pass
+bench_workdir io
 unset SNAPKEEP_IO
 
 can_drop=0
@@ -116,13 +86,7 @@ step_cmd() { # TOOL STEP [REPO-SUFFIX]: one step's command line (no spaces in pa
     sk-*/first|sk-*/incr) echo "$SNAPKEEP --repo $repo --no-progress backup -q --io=$io $DATA" ;;
     sk-*/small) echo "$SNAPKEEP --repo $repo --no-progress backup -q --io=$io ${SMALL[*]}" ;;
     sk-*/restore) echo "$SNAPKEEP --repo $repo --no-progress restore -q --io=$io latest --target $out" ;;
-    restic/init) echo "restic -r $repo init --repository-version 2" ;;
-    restic/first|restic/incr) echo "restic -r $repo backup --compression auto $DATA" ;;
-    restic/restore) echo "restic -r $repo restore latest --target $out" ;;
-    borg/init) echo "borg init -e repokey $repo" ;;
-    borg/first) echo "borg create --compression zstd,3 $repo::first $DATA" ;;
-    borg/incr) echo "borg create --compression zstd,3 $repo::second-$RANDOM $DATA" ;;
-    borg/restore) echo "borg extract $repo::first" ;;
+    *) peer_step_cmd "$tool" "$step" "$repo" "$out" "second-$RANDOM" first ;;
   esac
 }
 run_step() { # TOOL STEP KEY [REPO-SUFFIX]
@@ -137,11 +101,7 @@ run_step() { # TOOL STEP KEY [REPO-SUFFIX]
 
 failed=0
 declare -A ok_tool
-for tool in $TOOLS; do
-  # shellcheck disable=SC2046
-  if $(step_cmd "$tool" init) >"$W/$tool-init.log" 2>&1; then ok_tool[$tool]=1
-  else echo "$tool init failed:"; tail -5 "$W/$tool-init.log"; failed=1; fi
-done
+bench_init_tools $TOOLS
 
 # --- warm cache -----------------------------------------------------------------
 cache warm "$DATA"

@@ -26,48 +26,17 @@
 # SK_BENCH_WORK (scratch, default /var/tmp), SK_BENCH_TOOLS (default
 # "snapkeep restic borg").
 set -u
-. "$(dirname "$0")/lib/restore-target.sh"
-here=$(cd "$(dirname "$0")" && pwd)
-SK_SRC=${SK_SRC:-$(cd "$here/.." && pwd)}
-BUILD_DIR=${BUILD_DIR:-$SK_SRC/build}
-SNAPKEEP=${SNAPKEEP:-$BUILD_DIR/snapkeep}
-# The benches change directory: a relative path given by the caller must still work.
-SNAPKEEP=$(realpath -m "$SNAPKEEP")
-DATA=${SK_BENCH_DATA:-/var/tmp/snapkeep-bench-data}
+. "$(dirname "$0")/lib/dataset.sh"
 TOOLS=${SK_BENCH_TOOLS:-snapkeep restic borg}
-SOURCES=(/usr/lib/x86_64-linux-gnu /usr/share/doc /usr/share/locale)
 
-[ -x "$SNAPKEEP" ] || { echo "SKIP: $SNAPKEEP not built"; exit 77; }
-[ -x /usr/bin/time ] || { echo "SKIP: /usr/bin/time missing (Debian package time)"; exit 77; }
-for t in $TOOLS; do
-  case $t in
-    restic) command -v restic >/dev/null || { echo "SKIP: restic missing"; exit 77; } ;;
-    borg) command -v borg >/dev/null || { echo "SKIP: borg missing"; exit 77; } ;;
-  esac
-done
+bench_need_snapkeep time
+bench_need_tools $TOOLS
 
-# --- the data set ---------------------------------------------------------------
-if [ ! -f "$DATA.done" ]; then
-  echo "building the data set in $DATA from ${SOURCES[*]}"
-  rm -rf "$DATA"; mkdir -p "$DATA"
-  for s in "${SOURCES[@]}"; do
-    dst="$DATA/$(echo "${s#/}" | tr / _)"
-    cp -a "$s" "$dst" || { echo "copying $s failed"; exit 1; }
-  done
-  { printf 'sources: %s\n' "${SOURCES[*]}"; du -sb --apparent-size "$DATA" | cut -f1; } >"$DATA.done"
-fi
-data_bytes=$(du -sb --apparent-size "$DATA" | cut -f1)
-data_file_bytes=$(file_bytes "$DATA")   # hardlinks counted per name, as in a restore
-data_files=$(find "$DATA" -type f | wc -l)
-echo "figure: data set $DATA: $data_bytes bytes in $data_files files ($(head -1 "$DATA.done"))"
+# --- the data set (lib/dataset.sh) ----------------------------------------------
+bench_dataset
 [ "$data_bytes" -ge "${SK_BENCH_MIN_BYTES:-1073741824}" ] || { echo "data set smaller than 1 GiB (issue 3 asks for at least that)"; exit 1; }
 
-W=$(mktemp -d "${SK_BENCH_WORK:-/var/tmp}/sk-bench-repo.XXXXXX")
-trap 'for o in "$W"/*-restore; do fresh_fs_release "$o"; done; rm -rf "$W"' EXIT
-printf 'bench passphrase\n' >"$W/pass"
-export RESTIC_PASSWORD_FILE=$W/pass RESTIC_CACHE_DIR=$W/restic-cache
-export BORG_PASSPHRASE="bench passphrase" BORG_BASE_DIR=$W/borg-base BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
-export SNAPKEEP_PASSWORD_FILE=$W/pass
+bench_workdir repo
 
 warm() { # read a tree so that every tool starts with the same cache state
   if [ "${SK_BENCH_DROP_CACHES:-0}" = 1 ]; then sync; echo 3 >/proc/sys/vm/drop_caches
@@ -97,22 +66,12 @@ step_cmd() { # TOOL STEP: the command line of one step
     snapkeep/init) echo "$SNAPKEEP --repo $repo repo init -q" ;;
     snapkeep/first|snapkeep/incr) echo "$SNAPKEEP --repo $repo --no-progress backup -q $DATA" ;;
     snapkeep/restore) echo "$SNAPKEEP --repo $repo --no-progress restore -q latest --target $out" ;;
-    restic/init) echo "restic -r $repo init --repository-version 2" ;;
-    restic/first|restic/incr) echo "restic -r $repo backup --compression auto $DATA" ;;
-    restic/restore) echo "restic -r $repo restore latest --target $out" ;;
-    borg/init) echo "borg init -e repokey $repo" ;;
-    borg/first) echo "borg create --compression zstd,3 $repo::first $DATA" ;;
-    borg/incr) echo "borg create --compression zstd,3 $repo::second $DATA" ;;
-    borg/restore) echo "borg extract $repo::second" ;;
+    *) peer_step_cmd "$tool" "$step" "$repo" "$out" second second ;;
   esac
 }
 declare -A ok_tool
-for tool in $TOOLS; do
-  mkdir -p "$W/$tool-restore"
-  # shellcheck disable=SC2046,SC2091 # step_cmd prints a command line (paths without spaces)
-  if $(step_cmd "$tool" init) >"$W/$tool-init.log" 2>&1; then ok_tool[$tool]=1
-  else echo "$tool init failed:"; tail -5 "$W/$tool-init.log"; failed=1; fi
-done
+for tool in $TOOLS; do mkdir -p "$W/$tool-restore"; done
+bench_init_tools $TOOLS
 for step in first incr restore; do
   for tool in $TOOLS; do
     [ -n "${ok_tool[$tool]:-}" ] || continue

@@ -23,31 +23,14 @@
 # Environment: SNAPKEEP, SK_BENCH_DATA, SK_BENCH_WORK (default /var/tmp),
 # SNAPKEEP_S3_CONNECTIONS (default 8).
 set -u
-. "$(dirname "$0")/lib/restore-target.sh"
-here=$(cd "$(dirname "$0")" && pwd)
-SK_SRC=${SK_SRC:-$(cd "$here/.." && pwd)}
-BUILD_DIR=${BUILD_DIR:-$SK_SRC/build}
-SNAPKEEP=${SNAPKEEP:-$BUILD_DIR/snapkeep}
-# The benches change directory: a relative path given by the caller must still work.
-SNAPKEEP=$(realpath -m "$SNAPKEEP")
-DATA=${SK_BENCH_DATA:-/var/tmp/snapkeep-bench-data}
-SOURCES=(/usr/lib/x86_64-linux-gnu /usr/share/doc /usr/share/locale)
+. "$(dirname "$0")/lib/dataset.sh"
 . "$SK_SRC/tests/lib/ceph.sh"
 
-[ -x "$SNAPKEEP" ] || { echo "SKIP: $SNAPKEEP not built"; exit 77; }
+bench_need_snapkeep
 command -v restic >/dev/null || { echo "SKIP: restic missing"; exit 77; }
 ceph_have || { echo "SKIP: Ceph not installed (make deps)"; exit 77; }
 
-if [ ! -f "$DATA.done" ]; then   # same builder and marker as bench/repository.sh
-  echo "building the data set in $DATA from ${SOURCES[*]}"
-  rm -rf "$DATA"; mkdir -p "$DATA"
-  for s in "${SOURCES[@]}"; do cp -a "$s" "$DATA/$(echo "${s#/}" | tr / _)" || { echo "copying $s failed"; exit 1; }; done
-  { printf 'sources: %s\n' "${SOURCES[*]}"; du -sb --apparent-size "$DATA" | cut -f1; } >"$DATA.done"
-fi
-data_bytes=$(du -sb --apparent-size "$DATA" | cut -f1)
-data_file_bytes=$(file_bytes "$DATA")   # hardlinks counted per name, as in a restore
-data_files=$(find "$DATA" -type f | wc -l)
-echo "figure: data set $DATA: $data_bytes bytes in $data_files files ($(head -1 "$DATA.done"))"
+bench_dataset   # the same data set as bench/repository.sh (lib/dataset.sh)
 
 W=$(mktemp -d "${SK_BENCH_WORK:-/var/tmp}/sk-bench-s3.XXXXXX")
 trap 'for o in "$W"/out-*; do fresh_fs_release "$o"; done; ceph_stop; rm -rf "$W"' EXIT

@@ -55,6 +55,11 @@ if [ "$CAND" = snapkeep ]; then sk_require_env; else [ "$(id -u)" = 0 ] || sk_sk
 median() { sort -g | awk -v OFMT=%.10g '{ v[NR] = $1 } END { if (NR == 0) exit 1; if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 now() { echo "${EPOCHREALTIME/,/.}"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+median_of() { tr ' ' '\n' <<<"$1" | grep . | median; }   # of a space-separated list
+# snap_median NAME S RUNS: med=the median of RUNS, kept as NAME_S (S with - as _)
+# for ratio_of_medians NAME: the candidate's median over overlayfs's.
+snap_median() { med=$(median_of "$3"); declare -g "$1_${2//-/_}=$med"; }
+ratio_of_medians() { local c=$1_${CAND//-/_} o=$1_overlayfs; ratio "${!c}" "${!o}"; }
 verdict() { awk -v r="$1" -v t="$2" 'BEGIN { print (r <= t) ? "MET" : "MISSED" }'; }
 
 # --- the image (cached: building 400 MB of layers takes a while) ----------------
@@ -129,17 +134,15 @@ for ((i = 1; i <= RUNS; i++)); do
   cpairs+="$(ratio "${thiscpu[$CAND]}" "${thiscpu[overlayfs]}") "
 done
 for s in "${SNAPS[@]}"; do
-  echo "figure: unpack CPU (ctr+containerd+snapkeepd) $s median $(tr ' ' '\n' <<<"${unpack_cpu[$s]}" | grep . | median) s (runs: ${unpack_cpu[$s]% })"
+  echo "figure: unpack CPU (ctr+containerd+snapkeepd) $s median $(median_of "${unpack_cpu[$s]}") s (runs: ${unpack_cpu[$s]% })"
 done
-echo "figure: unpack CPU ratio $CAND/overlayfs = $(tr ' ' '\n' <<<"$cpairs" | grep . | median) (median of paired runs; per pair: ${cpairs% })"
+echo "figure: unpack CPU ratio $CAND/overlayfs = $(median_of "$cpairs") (median of paired runs; per pair: ${cpairs% })"
 for s in "${SNAPS[@]}"; do
-  med=$(tr ' ' '\n' <<<"${unpack_times[$s]}" | grep . | median)
-  declare "unpack_${s//-/_}=$med"
+  snap_median unpack "$s" "${unpack_times[$s]}"
   echo "figure: unpack $s median ${med} s (runs: ${unpack_times[$s]% })"
 done
-vc=unpack_${CAND//-/_}
-r_med=$(ratio "${!vc}" "$unpack_overlayfs")
-r_unpack=$(tr ' ' '\n' <<<"$pairs" | grep . | median)
+r_med=$(ratio_of_medians unpack)
+r_unpack=$(median_of "$pairs")
 echo "figure: unpack ratio of medians $CAND/overlayfs = $r_med; per-run pair ratios: ${pairs% }"
 echo "result: unpack ratio $CAND/overlayfs = $(printf '%.3f' "$r_unpack") (median of paired runs; target <= 1.05: $(verdict "$r_unpack" 1.05))"
 
@@ -189,11 +192,6 @@ if [ "$driver" = go ]; then
     done
     lpairs+="$(ratio "${this[$CAND]}" "${this[overlayfs]}") "
   done
-  for s in "${SNAPS[@]}"; do
-    med=$(tr ' ' '\n' <<<"${lat[$s]}" | grep . | median)
-    declare "lat_${s//-/_}=$med"
-    echo "figure: prepare+commit+remove $s median ${med} us (per-round medians: ${lat[$s]% })"
-  done
 else
   OPS=${SK_BENCH_OPS:-150}
   echo "# latency driver: ctr (3 processes per iteration; process start-up dominates and dilutes the ratio)"
@@ -212,15 +210,14 @@ else
     done
     lpairs+="$(ratio "${this[$CAND]}" "${this[overlayfs]}") "
   done
-  for s in "${SNAPS[@]}"; do
-    med=$(tr ' ' '\n' <<<"${lat[$s]}" | grep . | median)
-    declare "lat_${s//-/_}=$med"
-    echo "figure: prepare+commit+remove via ctr $s median ${med} us ($OPS iterations)"
-  done
 fi
-vc=lat_${CAND//-/_}
-r_med=$(ratio "${!vc}" "$lat_overlayfs")
-r_lat=$(tr ' ' '\n' <<<"$lpairs" | grep . | median)
+for s in "${SNAPS[@]}"; do
+  snap_median lat "$s" "${lat[$s]}"
+  if [ "$driver" = go ]; then echo "figure: prepare+commit+remove $s median ${med} us (per-round medians: ${lat[$s]% })"
+  else echo "figure: prepare+commit+remove via ctr $s median ${med} us ($OPS iterations)"; fi
+done
+r_med=$(ratio_of_medians lat)
+r_lat=$(median_of "$lpairs")
 echo "figure: latency ratio of medians $CAND/overlayfs = $r_med"
 echo "result: prepare+commit+remove latency ratio $CAND/overlayfs = $(printf '%.3f' "$r_lat") (median of paired rounds; target <= 1.3: $(verdict "$r_lat" 1.3); driver $driver)"
 

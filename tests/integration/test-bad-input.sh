@@ -9,14 +9,14 @@
 set -u
 SK_SRC=${SK_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD_DIR=${BUILD_DIR:-$SK_SRC/build}
+. "$SK_SRC/tests/lib/goprog.sh"
 SNAPKEEPD=${SNAPKEEPD:-$BUILD_DIR/snapkeepd}
 bin=${SNAPKEEPD_ASAN:-}
 [ -n "$bin" ] && [ -x "$bin" ] || bin=$SNAPKEEPD
 
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
 [ -x "$bin" ] || { echo "SKIP: snapkeepd not built at $bin"; exit 77; }
-command -v go >/dev/null || { echo "SKIP: go not installed (golang-go)"; exit 77; }
-"$SK_SRC/tests/go/build.sh" badinput || { echo "not ok build tests/go/badinput"; exit 1; }
+sk_go_build badinput
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
@@ -26,13 +26,5 @@ trap 'rm -rf "$tmp"' EXIT
 echo "# daemon: $bin"
 "$BUILD_DIR/go-bin/badinput" -snapkeepd "$bin" -dir "$tmp"
 rc=$?
-log=$tmp/snapkeepd.log
-mkdir -p "$BUILD_DIR/test-logs" && cp "$log" "$BUILD_DIR/test-logs/bad-input-snapkeepd.log" 2>/dev/null
-if grep -qE 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$log"; then
-  echo "not ok no sanitizer report in the daemon's log"
-  grep -m1 -A30 -E 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$log"
-  rc=1
-else
-  echo "ok no sanitizer report in the daemon's log"
-fi
+sk_sanitizer_clean "$tmp/snapkeepd.log" bad-input-snapkeepd.log 30 || rc=1
 exit $rc

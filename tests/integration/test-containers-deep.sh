@@ -18,9 +18,7 @@ command -v perl >/dev/null || sk_skip "perl missing"
 DEPTH=${SK_DEEP_LEVELS:-100000}
 WIDE=${SK_WIDE_ENTRIES:-100000}
 
-node_start a || { sk_notok "node A starts"; sk_finish; }
-sk_check "A: import the image" sk_ctr a images import --snapshotter snapkeep "$NODES_IMG_TAR" || sk_finish
-node_run_bg a deep1 || { sk_notok "A: start deep1"; sk_finish; }
+node_up_with a deep1
 pid=$(sk_ctr a task ls | awk '$1 == "deep1" {print $2}')
 [ -n "$pid" ] && [ -d "/proc/$pid/root" ] || { sk_notok "A: task pid of deep1 ($pid)"; sk_finish; }
 dpid=$(sk_snapkeepd_pid a)

@@ -47,12 +47,9 @@ restore_as() { # CID
 gone() { sk_ctr a tasks kill -s KILL "$1" >/dev/null 2>&1; sleep 0.3; sk_ctr a tasks rm -f "$1" >/dev/null 2>&1
   sk_ctr a containers rm "$1" >/dev/null 2>&1; }
 
-node_start a || { sk_notok "node starts"; sk_finish; }
-sk_check "import the image" sk_ctr a images import --snapshotter snapkeep "$NODES_IMG_TAR" || sk_finish
-node_run_bg a c1 || { sk_notok "start c1"; sk_finish; }
+node_up_with a c1
 node_exec a c1 'echo hello > /hello' || sk_notok "write in c1"
-out=$(skc a backup --container c1 --namespace "$SK_NAMESPACE" --json 2>&1) || { sk_notok "backup of c1" "$out"; sk_finish; }
-ID=$(jq -r .backup_id <<<"$out")
+node_backup a c1
 sk_ok "container backup $ID"
 
 # Control: the untouched backup restores.

@@ -28,12 +28,9 @@ BUILD_DIR=$BUILD_DIR bash "$SK_SRC/tests/go/build.sh" storepull skprepare >/dev/
 [ -x "$STOREPULL" ] && [ -x "$SKPREPARE" ] ||
   sk_skip "tests/go/storepull or skprepare could not be built (golang-go, containerd Go sources)"
 
-node_start a || { sk_notok "node A starts"; sk_finish; }
-sk_check "A: import the image" sk_ctr a images import --snapshotter snapkeep "$NODES_IMG_TAR" || sk_finish
-node_run_bg a victim || { sk_notok "A: start the victim container"; sk_finish; }
+node_up_with a victim
 node_exec a victim 'mkdir -p /work && echo "victim secret 7c1d" > /work/secret' || sk_notok "A: write the victim's file"
-out=$(skc a backup --container victim --namespace "$SK_NAMESPACE" --json 2>&1) || { sk_notok "A: backup" "$out"; sk_finish; }
-ID=$(jq -r .backup_id <<<"$out")
+node_backup a victim
 [ ${#ID} -eq 64 ] && sk_ok "A: victim backed up as $ID" || { sk_notok "A: backup id" "$out"; sk_finish; }
 
 # Snapshot directories holding the victim's file (the victim's own is one).

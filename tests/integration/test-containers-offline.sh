@@ -15,10 +15,8 @@
 set -u
 SK_SRC=${SK_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$SK_SRC/tests/lib/repo.sh"
-SKOBJ=${SKOBJ:-$BUILD_DIR/tools/skobj}
-SKPUTOBJ=${SKPUTOBJ:-$BUILD_DIR/tools/skputobj}
 sk_repo_setup
-[ -x "$SKPUTOBJ" ] || { echo "SKIP: $SKPUTOBJ not built"; exit 77; }
+sk_need_built "$SKPUTOBJ"
 . "$SK_SRC/tests/lib/oci-image.sh"
 command -v setfattr >/dev/null || { echo "SKIP: setfattr (attr) missing"; exit 77; }
 

@@ -28,13 +28,10 @@ BUILD_DIR=$BUILD_DIR bash "$SK_SRC/tests/go/build.sh" skprepare >/dev/null 2>&1
 [ -x "$SKPREPARE" ] || sk_skip "tests/go/skprepare could not be built (golang-go, containerd Go sources)"
 BOUND_MS=${BOUND_MS:-3000}
 
-node_start a --workers 2 || { sk_notok "node A starts"; sk_finish; }
-sk_check "A: import the image" sk_ctr a images import --snapshotter snapkeep "$NODES_IMG_TAR" || sk_finish
-node_run_bg a c1 || { sk_notok "A: start c1"; sk_finish; }
+node_up_with a c1 --workers 2
 node_exec a c1 "mkdir -p /work && dd if=/dev/urandom of=/work/big bs=1048576 count=$MB 2>/dev/null && sha256sum /work/big > /work/big.sum" ||
   sk_notok "A: write $MB MiB in c1"
-out=$(skc a backup --container c1 --namespace "$SK_NAMESPACE" --json 2>&1) || { sk_notok "A: backup" "$out"; sk_finish; }
-ID=$(jq -r .backup_id <<<"$out")
+node_backup a c1
 sk_ok "A: c1 ($MB MiB) backed up as $ID"
 SUM=$(node_exec a c1 'cut -d" " -f1 /work/big.sum')
 

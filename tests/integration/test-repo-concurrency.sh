@@ -7,14 +7,8 @@
 set -u
 . "$(dirname "$0")/../lib/repo.sh"
 sk_repo_setup
-MiB=$((1024 * 1024))
 
-for t in a b; do
-  mkdir -p "$T/$t/sub"
-  for i in 1 2 3 4; do sk_rand "$T/$t/file$i" $((40 * MiB)) "conc-$t-$i"; done
-  sk_rand "$T/$t/shared" $((8 * MiB)) shared          # same content in both trees
-  for i in $(seq 1 300); do printf '%s %d\n' "$t" "$i" > "$T/$t/sub/f$i"; done
-done
+sk_two_trees 4 40 300
 expect_rc 0 "repo init" sk_init
 
 sk backup --json "$T/a" >"$T/a.json" 2>"$T/a.err" & pa=$!
@@ -51,10 +45,6 @@ wait $pp; rp=$?
 [ $rp -eq 0 ] && ok "prune --lock-wait succeeded after the backups" || { notok "prune --lock-wait exits $rp"; cat "$T/prune2.err"; }
 
 [ "$(sk backups --json | jq length)" = 2 ] && ok "both backups are listed" || notok "backups listed: $(sk backups --json | jq length)"
-for t in a b; do
-  id=$(jq -r .id "$T/$t.json")
-  sk restore "$id" --target "$T/out-$t" -q && "$TREECMP" "$T/$t" "$T/out-$t/$t" >"$T/cmp" 2>&1 \
-    && ok "backup $t restores identically after the prune" || { notok "backup $t restore"; head -5 "$T/cmp"; }
-done
+sk_two_restored "" " after the prune"
 expect_rc 0 "check --read-data clean" sk check --read-data -q
 sk_finish

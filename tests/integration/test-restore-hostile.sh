@@ -16,10 +16,8 @@ set -u
 SK_SRC=${SK_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$SK_SRC/tests/lib/repo.sh"
 SKHOSTILE=${SKHOSTILE:-$BUILD_DIR/tools/skhostile}
-SKPUTOBJ=${SKPUTOBJ:-$BUILD_DIR/tools/skputobj}
 sk_repo_setup
-[ -x "$SKHOSTILE" ] || { echo "SKIP: $SKHOSTILE not built"; exit 77; }
-[ -x "$SKPUTOBJ" ] || { echo "SKIP: $SKPUTOBJ not built"; exit 77; }
+sk_need_built "$SKHOSTILE" "$SKPUTOBJ"
 command -v getfattr >/dev/null || { echo "SKIP: getfattr (attr) missing"; exit 77; }
 sk_init || { notok "repo init"; sk_finish; }
 
@@ -50,6 +48,20 @@ hostile_ct() {
 }
 n=0
 tgt() { n=$((n + 1)); t=$W/t$n; }
+# hostile_backup SCENARIO ARG: id= a backup of that skhostile scenario, and a new $t
+hostile_backup() { id=$(hostile "$@") || notok "skhostile $1"; tgt; }
+# restore_limited "ULIMIT-OPTION" NAME ID [ARGS...]: restore ID into $t under
+# that limit; the JSON summary in $S/NAME.json, stderr in $S/log; sets rc,
+# dirs and files.
+restore_limited() {
+  local lim=$1 name=$2 id=$3
+  shift 3
+  # shellcheck disable=SC2086 # the option and its value are two words
+  (ulimit $lim && sk restore "$id" --target "$t" --json "$@") >"$S/$name.json" 2>"$S/log"; rc=$?
+  dirs=$(jq .dirs "$S/$name.json" 2>/dev/null) files=$(jq .files "$S/$name.json" 2>/dev/null)
+}
+# restored_exactly NAME DIRS FILES: restore_limited succeeded with these counts and no error
+restored_exactly() { [ $rc -eq 0 ] && [ "$dirs" = "$2" ] && [ "$files" = "$3" ] && [ "$(jq .errors "$S/$1.json")" = 0 ]; }
 
 # ---- defect 2: fs is a symlink / not a directory ------------------------------
 id=$(hostile_ct fs-symlink "$OUT/dir") || { notok "skhostile fs-symlink"; sk_finish; }
@@ -180,10 +192,9 @@ echo "figure: writing the 100,000-deep backup took $((SECONDS - start)) s"
 tgt
 start=$SECONDS
 # A bound on fds: depth must not cost one per level.
-(ulimit -n 1024 && sk restore "$id" --target "$t" --json) >"$S/deep.json" 2>"$S/log"; rc=$?
+restore_limited "-n 1024" deep "$id"
 echo "figure: restoring it took $((SECONDS - start)) s"
-dirs=$(jq .dirs "$S/deep.json" 2>/dev/null) files=$(jq .files "$S/deep.json" 2>/dev/null)
-if [ $rc -eq 0 ] && [ "$dirs" = 100000 ] && [ "$files" = 1 ] && [ "$(jq .errors "$S/deep.json")" = 0 ]; then
+if restored_exactly deep 100000 1; then
   ok "a 100,000-deep tree restores with at most 1024 fds ($dirs directories and the file at the bottom)"
 else notok "100,000-deep tree (exit $rc, $dirs dirs, $files files)"; tail -5 "$S/log"; fi
 outside_same "deep tree"
@@ -192,11 +203,9 @@ outside_same "deep tree"
 # names, each holding a hardlink group of its own. Kept as strings, the
 # groups' first paths alone would take 8,000^2 x 128 bytes (8 GB); the address
 # space here is 2 GiB.
-id=$(hostile deep-links 8000) || notok "skhostile deep-links"
-tgt
-(ulimit -v 2097152 && sk restore "$id" --target "$t" --json) >"$S/links.json" 2>"$S/log"; rc=$?
-dirs=$(jq .dirs "$S/links.json" 2>/dev/null) files=$(jq .files "$S/links.json" 2>/dev/null)
-if [ $rc -eq 0 ] && [ "$dirs" = 8000 ] && [ "$files" = 8000 ] && [ "$(jq .errors "$S/links.json")" = 0 ]; then
+hostile_backup deep-links 8000
+restore_limited "-v 2097152" links "$id"
+if restored_exactly links 8000 8000; then
   ok "8,000 levels of 255-byte names, a hardlink group on each, restore in 2 GiB of address space"
 else notok "deep hardlink groups (exit $rc, $dirs dirs, $files files)"; tail -5 "$S/log"; fi
 outside_same "deep hardlink groups"
@@ -205,11 +214,9 @@ outside_same "deep hardlink groups"
 # levels naming the same split-directory parts (2 MiB stored, ~2 GiB decoded
 # along the path). The restore stops descending where the bound is reached,
 # naming it, instead of running out of memory (as it did before).
-id=$(hostile deep-wide 1000) || notok "skhostile deep-wide"
-tgt
+hostile_backup deep-wide 1000
 inc="fs$(printf '/z%.0s' $(seq 999))"
-(ulimit -v 2097152 && sk restore "$id" --target "$t" --include "$inc" --json) >"$S/wide.json" 2>"$S/log"; rc=$?
-dirs=$(jq .dirs "$S/wide.json" 2>/dev/null)
+restore_limited "-v 2097152" wide "$id" --include "$inc"
 if [ $rc -eq 4 ] && [ "$(jq .errors "$S/wide.json")" = 1 ] && [ "${dirs:-0}" -ge 100 ] && [ "$dirs" -lt 1000 ] &&
    grep -q "directory listings held along this path would exceed 512 MiB" "$S/log"; then
   ok "a listing repeated 1,000 levels deep: restored down to the memory bound ($dirs levels), then a named error"

@@ -157,12 +157,7 @@ sk check --read-data --json >"$T/check.json"; rc=$?
 
 # --- concurrency --------------------------------------------------------------
 SNAPKEEP_REPO=$(s3_repo_url conc)
-for t in a b; do
-  rm -rf "${T:?}/$t"; mkdir -p "$T/$t/sub"
-  for i in 1 2 3; do sk_rand "$T/$t/file$i" $((32 * MiB)) "conc-$t-$i"; done
-  sk_rand "$T/$t/shared" $((8 * MiB)) shared
-  for i in $(seq 1 200); do printf '%s %d\n' "$t" "$i" > "$T/$t/sub/f$i"; done
-done
+sk_two_trees 3 32 200
 expect_rc 0 "concurrency: init" sk_init
 sk backup --json "$T/a" >"$T/a.json" 2>"$T/a.err" & pa=$!
 sk backup --json "$T/b" >"$T/b.json" 2>"$T/b.err" & pb=$!
@@ -179,11 +174,7 @@ sk prune --lock-wait 300 --json >"$T/prune2.json" 2>"$T/prune2.err" & pp=$!
 wait $pa; ra=$?; wait $pb; rb=$?; wait $pp; rp=$?
 [ $ra -eq 0 ] && [ $rb -eq 0 ] && ok "concurrency: both backups completed" || { notok "concurrency: backups exit $ra/$rb"; cat "$T/a.err" "$T/b.err"; }
 [ $rp -eq 0 ] && ok "concurrency: prune --lock-wait succeeded" || { notok "concurrency: waiting prune exits $rp"; cat "$T/prune2.err"; }
-for t in a b; do
-  id=$(jq -r .id "$T/$t.json")
-  sk restore "$id" --target "$T/out-$t" -q && "$TREECMP" "$T/$t" "$T/out-$t/$t" >"$T/cmp" 2>&1 \
-    && ok "concurrency: backup $t restores identically" || { notok "concurrency: backup $t restore"; head -5 "$T/cmp"; }
-done
+sk_two_restored "concurrency: "
 expect_rc 0 "concurrency: check --read-data clean" sk check --read-data -q
 
 # --- metadata cache -----------------------------------------------------------

@@ -150,19 +150,28 @@ sk_snapkeepd_start() {
   echo "=== $(date -u +%T.%N) start: $SNAPKEEPD --root $dir/snapkeepd --socket $dir/sk.sock ${args[*]}" >>"$dir/snapkeepd.log"
   "$SNAPKEEPD" --root "$dir/snapkeepd" --socket "$dir/sk.sock" "${args[@]}" >>"$dir/snapkeepd.log" 2>&1 &
   SK_PID_D[$name]=$!
-  local end=$((SECONDS + 15))
-  while ! _sk_sock_listening "$dir/sk.sock"; do
-    if ! kill -0 "${SK_PID_D[$name]}" 2>/dev/null; then
-      echo "# snapkeepd ($name) exited during start; log tail:" >&2
-      tail -20 "$dir/snapkeepd.log" | sed 's/^/#   /' >&2
-      SK_PID_D[$name]=
-      return 1
+  _sk_wait_ready "snapkeepd ($name)" "socket not ready" "${SK_PID_D[$name]}" "$dir/snapkeepd.log" 15 0.05 \
+    _sk_sock_listening "$dir/sk.sock" || { [ $? = 2 ] && SK_PID_D[$name]=; return 1; }
+}
+
+# _sk_wait_ready WHAT NOT-READY PID LOG SECS STEP CMD...: run CMD every STEP
+# seconds until it succeeds (0). Returns 2, with the tail of LOG on stderr, if
+# PID exits first; 1 ("WHAT NOT-READY after SECS s") once SECS have passed.
+_sk_wait_ready() {
+  local what=$1 not_ready=$2 pid=$3 log=$4 secs=$5 step=$6
+  shift 6
+  local end=$((SECONDS + secs))
+  until "$@"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "# $what exited during start; log tail:" >&2
+      tail -20 "$log" | sed 's/^/#   /' >&2
+      return 2
     fi
     if [ $SECONDS -ge $end ]; then
-      echo "# snapkeepd ($name) socket not ready after 15 s" >&2
+      echo "# $what $not_ready after $secs s" >&2
       return 1
     fi
-    sleep 0.05
+    sleep "$step"
   done
 }
 
@@ -253,21 +262,11 @@ EOF
   echo "=== $(date -u +%T.%N) start containerd" >>"$dir/containerd.log"
   containerd --config "$cd/config.toml" >>"$dir/containerd.log" 2>&1 &
   SK_PID_C[$name]=$!
-  local end=$((SECONDS + 20))
-  until ctr --address "$dir/containerd.sock" version >/dev/null 2>&1; do
-    if ! kill -0 "${SK_PID_C[$name]}" 2>/dev/null; then
-      echo "# containerd ($name) exited during start; log tail:" >&2
-      tail -20 "$dir/containerd.log" | sed 's/^/#   /' >&2
-      SK_PID_C[$name]=
-      return 1
-    fi
-    if [ $SECONDS -ge $end ]; then
-      echo "# containerd ($name) not ready after 20 s" >&2
-      return 1
-    fi
-    sleep 0.1
-  done
+  _sk_wait_ready "containerd ($name)" "not ready" "${SK_PID_C[$name]}" "$dir/containerd.log" 20 0.1 \
+    _sk_ctr_answers "$dir/containerd.sock" || { [ $? = 2 ] && SK_PID_C[$name]=; return 1; }
 }
+
+_sk_ctr_answers() { ctr --address "$1" version >/dev/null 2>&1; }
 
 sk_containerd_stop() {
   local name=$1 dir=$SK_TMP/$1 pid ns t

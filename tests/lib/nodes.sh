@@ -110,6 +110,23 @@ node_run_bg() {
   sk_ctr "$name" run -d --snapshotter "${NODE_SNAPSHOTTER:-snapkeep}" "$@" "$img" "$cid" sleep 100000 >/dev/null
 }
 
+# node_up_with NAME CTR [SNAPKEEPD-ARGS...]: start node NAME, import the test
+# image into snapkeep there and run container CTR; a failure ends the test.
+node_up_with() {
+  local name=$1 cid=$2 n=${1^^}
+  shift 2
+  node_start "$name" "$@" || { sk_notok "node $n starts"; sk_finish; }
+  sk_check "$n: import the image" sk_ctr "$name" images import --snapshotter snapkeep "$NODES_IMG_TAR" || sk_finish
+  node_run_bg "$name" "$cid" || { sk_notok "$n: start $cid"; sk_finish; }
+}
+
+# node_backup NAME CTR: ID= a backup of container CTR (its JSON summary in
+# out); a failure ends the test.
+node_backup() {
+  out=$(skc "$1" backup --container "$2" --namespace "$SK_NAMESPACE" --json 2>&1) || { sk_notok "${1^^}: backup" "$out"; sk_finish; }
+  ID=$(jq -r .backup_id <<<"$out")
+}
+
 node_exec() {
   local name=$1 cid=$2; shift 2
   sk_ctr "$name" task exec --exec-id "x$RANDOM$RANDOM" "$cid" sh -c "$*"

@@ -35,7 +35,7 @@
 #                        copy every object out to DIR / make the repository hold
 #                        exactly the objects saved in DIR (pristine copies)
 #
-# Environment: SNAPKEEP (default $BUILD_DIR/snapkeep), TREECMP and SKOBJ
+# Environment: SNAPKEEP (default $BUILD_DIR/snapkeep), TREECMP, SKOBJ, SKPUTOBJ
 # (default $BUILD_DIR/tools/...), SK_TEST_REPO_URL, SK_TMP_BASE (default
 # /var/tmp), SK_KEEP_TMP=1 keeps $T.
 
@@ -44,6 +44,7 @@ BUILD_DIR=${BUILD_DIR:-$SK_SRC/build}
 SNAPKEEP=${SNAPKEEP:-$BUILD_DIR/snapkeep}
 TREECMP=${TREECMP:-$BUILD_DIR/tools/treecmp}
 SKOBJ=${SKOBJ:-$BUILD_DIR/tools/skobj}
+SKPUTOBJ=${SKPUTOBJ:-$BUILD_DIR/tools/skputobj}
 # shellcheck disable=SC2034 # used by the scripts that source this file
 MKTREE=$SK_SRC/tests/lib/mktree.sh
 sk_failures=0
@@ -61,11 +62,15 @@ sk_cleanup() {
   fi
 }
 
+# sk_need_built PROGRAM...: SKIP (exit 77) unless every PROGRAM is built.
+sk_need_built() {
+  local p
+  for p in "$@"; do [ -x "$p" ] || { echo "SKIP: $p not built"; exit 77; }; done
+}
+
 sk_repo_setup() {
   [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (devices, owners, trusted.* xattrs)"; exit 77; }
-  [ -x "$SNAPKEEP" ] || { echo "SKIP: $SNAPKEEP not built"; exit 77; }
-  [ -x "$TREECMP" ] || { echo "SKIP: $TREECMP not built"; exit 77; }
-  [ -x "$SKOBJ" ] || { echo "SKIP: $SKOBJ not built"; exit 77; }
+  sk_need_built "$SNAPKEEP" "$TREECMP" "$SKOBJ"
   command -v jq >/dev/null || { echo "SKIP: jq missing"; exit 77; }
   T=$(mktemp -d "${SK_TMP_BASE:-/var/tmp}/sk-repo.XXXXXX")
   trap sk_cleanup EXIT
@@ -141,4 +146,30 @@ sk_repo_load() { # DIR
 sk_rand() { # FILE BYTES [SEED]
   openssl enc -aes-128-ctr -nosalt -pass "pass:sk-${3:-$1}" -pbkdf2 -iter 1 \
     -in <(head -c "$2" /dev/zero) -out "$1" 2>/dev/null
+}
+
+# sk_two_trees FILES MIB SMALL: the trees $T/a and $T/b for two backups at
+# once (made anew): each FILES random files of MIB MiB (different in each
+# tree), an 8 MiB file "shared" with the same content in both, and SMALL
+# small files in sub/.
+sk_two_trees() {
+  local t i
+  for t in a b; do
+    rm -rf "${T:?}/$t"; mkdir -p "$T/$t/sub"
+    for i in $(seq 1 "$1"); do sk_rand "$T/$t/file$i" $(($2 * 1024 * 1024)) "conc-$t-$i"; done
+    sk_rand "$T/$t/shared" $((8 * 1024 * 1024)) shared
+    for i in $(seq 1 "$3"); do printf '%s %d\n' "$t" "$i" > "$T/$t/sub/f$i"; done
+  done
+}
+
+# sk_two_restored [PREFIX [SUFFIX]]: the backups of $T/a and $T/b (their
+# `backup --json` output in $T/a.json, $T/b.json) each restore identically;
+# one ok/notok each, named "PREFIXbackup a restores identicallySUFFIX".
+sk_two_restored() {
+  local t id
+  for t in a b; do
+    id=$(jq -r .id "$T/$t.json")
+    sk restore "$id" --target "$T/out-$t" -q && "$TREECMP" "$T/$t" "$T/out-$t/$t" >"$T/cmp" 2>&1 \
+      && ok "${1:-}backup $t restores identically${2:-}" || { notok "${1:-}backup $t restore"; head -5 "$T/cmp"; }
+  done
 }

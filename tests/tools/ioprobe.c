@@ -80,6 +80,22 @@ static int new_engine(const opts *o, sk_io **ret) {
         return r;
 }
 
+/* reap waits for at least one completion and puts their count into *k; the
+ * first failed operation among them fails the probe (returned as -errno,
+ * and named on stderr). */
+static int reap(sk_io *io, sk_io_completion *c, size_t n, int *k) {
+        *k = sk_io_reap(io, c, n, 1);
+        if (*k < 0)
+                return *k;
+        for (int j = 0; j < *k; j++)
+                if (c[j].res < 0) {
+                        fprintf(stderr, "ioprobe: file %llu op %d: %s\n",
+                                (unsigned long long) c[j].user_data, c[j].op, strerror((int) -c[j].res));
+                        return (int) c[j].res;
+                }
+        return 0;
+}
+
 /* ---- small files --------------------------------------------------------- */
 
 enum { SMALL_BUF = 65536 };
@@ -91,13 +107,19 @@ typedef struct sfile {
         bool stat_done, open_done;
 } sfile;
 
+/* statx of file i of a mksmall directory, its name left in name: as
+ * statx(2), -1 and errno on failure. */
+static int statx_nth(int dfd, unsigned i, char *name, size_t size, struct statx *stx) {
+        snprintf(name, size, "f%05u", i);
+        return statx(dfd, name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, stx);
+}
+
 static int small_sync(int dfd, unsigned n, uint64_t *h) {
         uint8_t buf[SMALL_BUF];
         char name[32];
         for (unsigned i = 0; i < n; i++) {
                 struct statx stx;
-                snprintf(name, sizeof(name), "f%05u", i);
-                if (statx(dfd, name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &stx) < 0)
+                if (statx_nth(dfd, i, name, sizeof(name), &stx) < 0)
                         return -errno;
                 int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOATIME);
                 if (fd < 0)
@@ -121,6 +143,7 @@ static int small_engine(sk_io *io, int dfd, unsigned n, uint64_t *h) {
         int *free_bufs = malloc(active_max * sizeof(int));
         uint64_t *sums = calloc(n, sizeof(uint64_t));
         unsigned n_free = active_max;
+        sk_io_completion c[64];
         char name[32];
         int r = 0;
         if (!f || !bufs || !free_bufs || !sums)
@@ -138,20 +161,11 @@ static int small_engine(sk_io *io, int dfd, unsigned n, uint64_t *h) {
                         active++;
                         next++;
                 }
-                sk_io_completion c[64];
-                int k = sk_io_reap(io, c, ARRAY_SIZE(c), 1);
-                if (k < 0) {
-                        r = k;
+                int k;
+                if ((r = reap(io, c, ARRAY_SIZE(c), &k)) < 0)
                         goto out;
-                }
                 for (int j = 0; j < k; j++) {
                         sfile *s = &f[c[j].user_data];
-                        if (c[j].res < 0) {
-                                fprintf(stderr, "ioprobe: file %llu op %d: %s\n",
-                                        (unsigned long long) c[j].user_data, c[j].op, strerror((int) -c[j].res));
-                                r = (int) c[j].res;
-                                goto out;
-                        }
                         switch (c[j].op) {
                         case SK_IO_OP_STATX:
                         case SK_IO_OP_OPENAT:
@@ -201,8 +215,7 @@ static int stat_sync(int dfd, unsigned n, uint64_t *h) {
         char name[32];
         for (unsigned i = 0; i < n; i++) {
                 struct statx stx;
-                snprintf(name, sizeof(name), "f%05u", i);
-                if (statx(dfd, name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &stx) < 0)
+                if (statx_nth(dfd, i, name, sizeof(name), &stx) < 0)
                         return -errno;
                 *h = mix(*h, (const uint8_t *) &stx.stx_size, 8);
         }
@@ -213,6 +226,7 @@ static int stat_sync(int dfd, unsigned n, uint64_t *h) {
 static int stat_engine(sk_io *io, int dfd, unsigned n, uint64_t *h) {
         struct statx *stx = calloc(n, sizeof(*stx));
         unsigned next = 0, done = 0;
+        sk_io_completion c[64];
         char name[32];
         int r = 0;
         if (!stx)
@@ -227,19 +241,10 @@ static int stat_engine(sk_io *io, int dfd, unsigned n, uint64_t *h) {
                                 goto out;
                         next++;
                 }
-                sk_io_completion c[64];
-                int k = sk_io_reap(io, c, ARRAY_SIZE(c), 1);
-                if (k < 0) {
-                        r = k;
+                int k;
+                if ((r = reap(io, c, ARRAY_SIZE(c), &k)) < 0)
                         goto out;
-                }
-                for (int j = 0; j < k; j++) {
-                        if (c[j].res < 0) {
-                                r = (int) c[j].res;
-                                goto out;
-                        }
-                        done++;
-                }
+                done += (unsigned) k;
         }
         for (unsigned i = 0; i < n; i++)
                 *h = mix(*h, (const uint8_t *) &stx[i].stx_size, 8);

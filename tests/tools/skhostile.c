@@ -214,6 +214,21 @@ static sk_node wide_level(sk_node *sub) {
         return d;
 }
 
+/* The level count of the deep-* scenarios: at least 1, else usage fails. */
+static long levels_of(const char *arg, const char *usage) {
+        long levels = arg ? strtol(arg, NULL, 10) : 0;
+        if (levels < 1)
+                die(-EINVAL, usage);
+        return levels;
+}
+
+/* The top of a deep-* chain becomes the snapshot's "fs". */
+static sk_node named_fs(sk_node top) {
+        free(top.name);
+        top.name = strdup("fs");
+        return top;
+}
+
 static size_t scenario(const char *what, const char *arg, const char *arg2, sk_node *out) {
         size_t n = 0;
         if (!strcmp(what, "fs-symlink")) {
@@ -311,19 +326,13 @@ static size_t scenario(const char *what, const char *arg, const char *arg2, sk_n
                 free(buf);
                 out[n++] = dir_of("fs", e, 2);
         } else if (!strcmp(what, "deep")) {
-                long levels = arg ? strtol(arg, NULL, 10) : 0;
-                if (levels < 1)
-                        die(-EINVAL, "deep N");
+                long levels = levels_of(arg, "deep N");
                 sk_node cur = file("bottom", 0644, "bottom\n");
                 for (long i = 0; i < levels; i++)
                         cur = dir_of("d", &cur, 1);
-                free(cur.name);
-                cur.name = strdup("fs");
-                out[n++] = cur;
+                out[n++] = named_fs(cur);
         } else if (!strcmp(what, "deep-links")) {
-                long levels = arg ? strtol(arg, NULL, 10) : 0;
-                if (levels < 1)
-                        die(-EINVAL, "deep-links N");
+                long levels = levels_of(arg, "deep-links N");
                 char name[256];
                 memset(name, 'D', 255);
                 name[255] = 0;
@@ -335,19 +344,13 @@ static size_t scenario(const char *what, const char *arg, const char *arg2, sk_n
                         e[1].nlink = 2;
                         cur = dir_of(name, e, 2);
                 }
-                free(cur.name);
-                cur.name = strdup("fs");
-                out[n++] = cur;
+                out[n++] = named_fs(cur);
         } else if (!strcmp(what, "deep-wide")) {
-                long levels = arg ? strtol(arg, NULL, 10) : 0;
-                if (levels < 1)
-                        die(-EINVAL, "deep-wide N");
+                long levels = levels_of(arg, "deep-wide N");
                 sk_node cur = wide_level(NULL);
                 for (long i = 1; i < levels; i++)
                         cur = wide_level(&cur);
-                free(cur.name);
-                cur.name = strdup("fs");
-                out[n++] = cur;
+                out[n++] = named_fs(cur);
         } else
                 die(-EINVAL, "unknown scenario");
         return n;

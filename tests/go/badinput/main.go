@@ -32,6 +32,8 @@ import (
 
 const svc = "/containerd.services.snapshots.v1.Snapshots/"
 
+const skName = sktest.SnapshotterName
+
 // rawCodec sends bytes exactly as given, so we can put invalid protobuf on
 // the wire; replies are kept as bytes too.
 type rawCodec struct{}
@@ -155,26 +157,65 @@ func (s *state) check(name string, call func(ctx context.Context) error) {
 	s.report(name, err)
 }
 
-func (s *state) rawUnary(ctx context.Context, method string, payload []byte) error {
-	var reply []byte
-	return s.conn.Invoke(ctx, svc+method, payload, &reply, grpc.ForceCodec(rawCodec{}))
+// refusal is a call that must fail with code, and with the errdefs class
+// containerd maps that code to (classOf), its message containing msg when
+// msg is not "".
+type refusal struct {
+	name string
+	code codes.Code
+	msg  string
+	call func(ctx context.Context) error
 }
 
-func (s *state) rawList(ctx context.Context, payload []byte) error {
-	st, err := s.conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, svc+"List", grpc.ForceCodec(rawCodec{}))
-	if err != nil {
-		return err
+var classOf = map[codes.Code]func(error) bool{
+	codes.InvalidArgument:    errdefs.IsInvalidArgument,
+	codes.NotFound:           errdefs.IsNotFound,
+	codes.AlreadyExists:      errdefs.IsAlreadyExists,
+	codes.FailedPrecondition: errdefs.IsFailedPrecondition,
+}
+
+// refuse checks each refusal in turn (each followed by the health check).
+func (s *state) refuse(cases []refusal) {
+	for _, c := range cases {
+		c := c
+		s.check(c.name, func(ctx context.Context) error {
+			return expectCode(c.call(ctx), c.code, classOf[c.code], c.msg)
+		})
 	}
-	if err := st.SendMsg(payload); err != nil {
-		return err
-	}
-	if err := st.CloseSend(); err != nil {
-		return err
-	}
-	for {
+}
+
+// rpc makes a refusal's call of one method of the generated client: the
+// request as given, the reply dropped.
+func rpc[Req, Resp any](method func(context.Context, *Req, ...grpc.CallOption) (Resp, error), req *Req) func(context.Context) error {
+	return func(ctx context.Context) error { _, err := method(ctx, req); return err }
+}
+
+// rawUnary sends payload as it is (rawCodec) to a unary method.
+func (s *state) rawUnary(method string, payload []byte) func(context.Context) error {
+	return func(ctx context.Context) error {
 		var reply []byte
-		if err := st.RecvMsg(&reply); err != nil {
+		return s.conn.Invoke(ctx, svc+method, payload, &reply, grpc.ForceCodec(rawCodec{}))
+	}
+}
+
+// rawList sends payload as it is to the List stream and reads until it fails.
+func (s *state) rawList(payload []byte) func(context.Context) error {
+	return func(ctx context.Context) error {
+		st, err := s.conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, svc+"List", grpc.ForceCodec(rawCodec{}))
+		if err != nil {
 			return err
+		}
+		if err := st.SendMsg(payload); err != nil {
+			return err
+		}
+		if err := st.CloseSend(); err != nil {
+			return err
+		}
+		for {
+			var reply []byte
+			if err := st.RecvMsg(&reply); err != nil {
+				return err
+			}
 		}
 	}
 }
@@ -231,11 +272,7 @@ func main() {
 		os.Exit(1)
 	}
 	s := &state{ctx: context.Background(), d: d, timeout: 10 * time.Second}
-	defer func() {
-		if s.d.Alive() {
-			s.d.Kill()
-		}
-	}()
+	defer func() { s.d.KillIfAlive() }() // s.d: the daemon after the restart
 	if err := s.connect(); err != nil {
 		fmt.Printf("not ok dial: %v\n", err)
 		os.Exit(1)
@@ -254,103 +291,52 @@ func main() {
 		"overlong-varint":            {0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
 		"truncated-map-entry":        {0x12, 0x01, 'k', 0x22, 0x03, 0x0a, 0x09, 'a'},
 	}
-	names := make([]string, 0, len(malformed))
-	for n := range malformed {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		p := malformed[n]
-		s.check("malformed protobuf "+n+" to Prepare -> InvalidArgument", func(ctx context.Context) error {
-			return expectCode(s.rawUnary(ctx, "Prepare", p), codes.InvalidArgument, errdefs.IsInvalidArgument, "")
-		})
+	var garbled []refusal
+	for _, n := range sktest.SortedKeys(malformed) {
+		garbled = append(garbled, refusal{"malformed protobuf " + n + " to Prepare -> InvalidArgument", codes.InvalidArgument, "", s.rawUnary("Prepare", malformed[n])})
 	}
 	for _, m := range []string{"View", "Mounts", "Commit", "Remove", "Stat", "Update", "Usage", "Cleanup"} {
-		m := m
-		s.check("malformed protobuf to "+m+" -> InvalidArgument", func(ctx context.Context) error {
-			return expectCode(s.rawUnary(ctx, m, malformed["truncated-length-delimited"]), codes.InvalidArgument, errdefs.IsInvalidArgument, "")
-		})
+		garbled = append(garbled, refusal{"malformed protobuf to " + m + " -> InvalidArgument", codes.InvalidArgument, "", s.rawUnary(m, malformed["truncated-length-delimited"])})
 	}
-	s.check("malformed protobuf to List (stream) -> InvalidArgument", func(ctx context.Context) error {
-		return expectCode(s.rawList(ctx, malformed["truncated-length-delimited"]), codes.InvalidArgument, errdefs.IsInvalidArgument, "")
-	})
+	s.refuse(append(garbled, refusal{"malformed protobuf to List (stream) -> InvalidArgument", codes.InvalidArgument, "", s.rawList(malformed["truncated-length-delimited"])}))
 
-	// --- empty keys
-	s.check("Prepare with empty key -> InvalidArgument", func(ctx context.Context) error {
-		_, err := s.raw.Prepare(ctx, &snapshotsapi.PrepareSnapshotRequest{Snapshotter: sktest.SnapshotterName, Key: ""})
-		return expectCode(err, codes.InvalidArgument, errdefs.IsInvalidArgument, "")
-	})
-	s.check("View with empty key -> InvalidArgument", func(ctx context.Context) error {
-		_, err := s.raw.View(ctx, &snapshotsapi.ViewSnapshotRequest{Snapshotter: sktest.SnapshotterName, Key: "", Parent: "base"})
-		return expectCode(err, codes.InvalidArgument, errdefs.IsInvalidArgument, "")
-	})
-	s.check("Commit with empty name -> InvalidArgument", func(ctx context.Context) error {
-		_, err := s.raw.Commit(ctx, &snapshotsapi.CommitSnapshotRequest{Snapshotter: sktest.SnapshotterName, Name: "", Key: "child"})
-		return expectCode(err, codes.InvalidArgument, errdefs.IsInvalidArgument, "")
-	})
-	s.check("empty request body to Prepare (empty key) -> InvalidArgument", func(ctx context.Context) error {
-		return expectCode(s.rawUnary(ctx, "Prepare", []byte{}), codes.InvalidArgument, errdefs.IsInvalidArgument, "")
-	})
-
-	// --- missing parent / missing keys
-	s.check("Prepare with missing parent -> NotFound", func(ctx context.Context) error {
-		_, err := s.raw.Prepare(ctx, &snapshotsapi.PrepareSnapshotRequest{Snapshotter: sktest.SnapshotterName, Key: "orphan", Parent: "no-such-parent"})
-		return expectCode(err, codes.NotFound, errdefs.IsNotFound, "")
-	})
-	s.check("View with missing parent -> NotFound", func(ctx context.Context) error {
-		_, err := s.raw.View(ctx, &snapshotsapi.ViewSnapshotRequest{Snapshotter: sktest.SnapshotterName, Key: "orphan-view", Parent: "no-such-parent"})
-		return expectCode(err, codes.NotFound, errdefs.IsNotFound, "")
-	})
-	s.check("Prepare with an active parent -> InvalidArgument (as containerd's storage)", func(ctx context.Context) error {
-		_, err := s.raw.Prepare(ctx, &snapshotsapi.PrepareSnapshotRequest{Snapshotter: sktest.SnapshotterName, Key: "on-active", Parent: "child"})
-		return expectCode(err, codes.InvalidArgument, errdefs.IsInvalidArgument, "")
-	})
-	s.check("Commit of a missing key -> NotFound", func(ctx context.Context) error {
-		_, err := s.raw.Commit(ctx, &snapshotsapi.CommitSnapshotRequest{Snapshotter: sktest.SnapshotterName, Name: "never", Key: "no-such-key"})
-		return expectCode(err, codes.NotFound, errdefs.IsNotFound, "")
+	// --- empty keys, missing parents and keys
+	s.refuse([]refusal{
+		{"Prepare with empty key -> InvalidArgument", codes.InvalidArgument, "", rpc(s.raw.Prepare, &snapshotsapi.PrepareSnapshotRequest{Snapshotter: skName, Key: ""})},
+		{"View with empty key -> InvalidArgument", codes.InvalidArgument, "", rpc(s.raw.View, &snapshotsapi.ViewSnapshotRequest{Snapshotter: skName, Key: "", Parent: "base"})},
+		{"Commit with empty name -> InvalidArgument", codes.InvalidArgument, "", rpc(s.raw.Commit, &snapshotsapi.CommitSnapshotRequest{Snapshotter: skName, Name: "", Key: "child"})},
+		{"empty request body to Prepare (empty key) -> InvalidArgument", codes.InvalidArgument, "", s.rawUnary("Prepare", []byte{})},
+		{"Prepare with missing parent -> NotFound", codes.NotFound, "", rpc(s.raw.Prepare, &snapshotsapi.PrepareSnapshotRequest{Snapshotter: skName, Key: "orphan", Parent: "no-such-parent"})},
+		{"View with missing parent -> NotFound", codes.NotFound, "", rpc(s.raw.View, &snapshotsapi.ViewSnapshotRequest{Snapshotter: skName, Key: "orphan-view", Parent: "no-such-parent"})},
+		{"Prepare with an active parent -> InvalidArgument (as containerd's storage)", codes.InvalidArgument, "", rpc(s.raw.Prepare, &snapshotsapi.PrepareSnapshotRequest{Snapshotter: skName, Key: "on-active", Parent: "child"})},
+		{"Commit of a missing key -> NotFound", codes.NotFound, "", rpc(s.raw.Commit, &snapshotsapi.CommitSnapshotRequest{Snapshotter: skName, Name: "never", Key: "no-such-key"})},
 	})
 	s.check("Stat/Mounts/Usage/Remove of a missing key -> NotFound", func(ctx context.Context) error {
 		k := "no-such-key"
-		if _, err := s.raw.Stat(ctx, &snapshotsapi.StatSnapshotRequest{Snapshotter: sktest.SnapshotterName, Key: k}); expectCode(err, codes.NotFound, errdefs.IsNotFound, "") != nil {
-			return fmt.Errorf("Stat: %v", expectCode(err, codes.NotFound, errdefs.IsNotFound, ""))
-		}
-		if _, err := s.raw.Mounts(ctx, &snapshotsapi.MountsRequest{Snapshotter: sktest.SnapshotterName, Key: k}); expectCode(err, codes.NotFound, errdefs.IsNotFound, "") != nil {
-			return fmt.Errorf("Mounts: %v", expectCode(err, codes.NotFound, errdefs.IsNotFound, ""))
-		}
-		if _, err := s.raw.Usage(ctx, &snapshotsapi.UsageRequest{Snapshotter: sktest.SnapshotterName, Key: k}); expectCode(err, codes.NotFound, errdefs.IsNotFound, "") != nil {
-			return fmt.Errorf("Usage: %v", expectCode(err, codes.NotFound, errdefs.IsNotFound, ""))
-		}
-		if _, err := s.raw.Remove(ctx, &snapshotsapi.RemoveSnapshotRequest{Snapshotter: sktest.SnapshotterName, Key: k}); expectCode(err, codes.NotFound, errdefs.IsNotFound, "") != nil {
-			return fmt.Errorf("Remove: %v", expectCode(err, codes.NotFound, errdefs.IsNotFound, ""))
+		for _, c := range []struct {
+			rpc  string
+			call func(context.Context) error
+		}{
+			{"Stat", rpc(s.raw.Stat, &snapshotsapi.StatSnapshotRequest{Snapshotter: skName, Key: k})},
+			{"Mounts", rpc(s.raw.Mounts, &snapshotsapi.MountsRequest{Snapshotter: skName, Key: k})},
+			{"Usage", rpc(s.raw.Usage, &snapshotsapi.UsageRequest{Snapshotter: skName, Key: k})},
+			{"Remove", rpc(s.raw.Remove, &snapshotsapi.RemoveSnapshotRequest{Snapshotter: skName, Key: k})},
+		} {
+			if err := expectCode(c.call(ctx), codes.NotFound, errdefs.IsNotFound, ""); err != nil {
+				return fmt.Errorf("%s: %v", c.rpc, err)
+			}
 		}
 		return nil
 	})
-	s.check("Prepare of an existing key -> AlreadyExists", func(ctx context.Context) error {
-		_, err := s.raw.Prepare(ctx, &snapshotsapi.PrepareSnapshotRequest{Snapshotter: sktest.SnapshotterName, Key: "base"})
-		return expectCode(err, codes.AlreadyExists, errdefs.IsAlreadyExists, "")
-	})
 
-	// --- oversized labels (containerd: len(key)+len(value) > 4096)
-	big := strings.Repeat("v", 4097-len("sk.test/big"))
-	s.check("Prepare with a 4097-byte label pair -> InvalidArgument", func(ctx context.Context) error {
-		_, err := s.raw.Prepare(ctx, &snapshotsapi.PrepareSnapshotRequest{Snapshotter: sktest.SnapshotterName, Key: "big-label",
-			Labels: map[string]string{"sk.test/big": big}})
-		return expectCode(err, codes.InvalidArgument, errdefs.IsInvalidArgument, "")
-	})
-	s.check("Commit with a 4097-byte label pair -> InvalidArgument, active kept", func(ctx context.Context) error {
-		_, err := s.raw.Commit(ctx, &snapshotsapi.CommitSnapshotRequest{Snapshotter: sktest.SnapshotterName, Name: "big-commit", Key: "child",
-			Labels: map[string]string{"sk.test/big": big}})
-		return expectCode(err, codes.InvalidArgument, errdefs.IsInvalidArgument, "")
-	})
-	s.check("Update with a 4097-byte label pair -> InvalidArgument, labels unchanged", func(ctx context.Context) error {
-		_, err := s.raw.Update(ctx, &snapshotsapi.UpdateSnapshotRequest{Snapshotter: sktest.SnapshotterName,
-			Info: snapshotsapi.Info{Name: "base", Labels: map[string]string{"sk.test/big": big}}})
-		return expectCode(err, codes.InvalidArgument, errdefs.IsInvalidArgument, "")
-	})
-	s.check("Prepare with a 4097-byte label key -> InvalidArgument", func(ctx context.Context) error {
-		_, err := s.raw.Prepare(ctx, &snapshotsapi.PrepareSnapshotRequest{Snapshotter: sktest.SnapshotterName, Key: "big-key",
-			Labels: map[string]string{strings.Repeat("k", 4097): ""}})
-		return expectCode(err, codes.InvalidArgument, errdefs.IsInvalidArgument, "")
+	// --- existing keys, oversized labels (containerd: len(key)+len(value) > 4096)
+	big := map[string]string{"sk.test/big": strings.Repeat("v", 4097-len("sk.test/big"))}
+	s.refuse([]refusal{
+		{"Prepare of an existing key -> AlreadyExists", codes.AlreadyExists, "", rpc(s.raw.Prepare, &snapshotsapi.PrepareSnapshotRequest{Snapshotter: skName, Key: "base"})},
+		{"Prepare with a 4097-byte label pair -> InvalidArgument", codes.InvalidArgument, "", rpc(s.raw.Prepare, &snapshotsapi.PrepareSnapshotRequest{Snapshotter: skName, Key: "big-label", Labels: big})},
+		{"Commit with a 4097-byte label pair -> InvalidArgument, active kept", codes.InvalidArgument, "", rpc(s.raw.Commit, &snapshotsapi.CommitSnapshotRequest{Snapshotter: skName, Name: "big-commit", Key: "child", Labels: big})},
+		{"Update with a 4097-byte label pair -> InvalidArgument, labels unchanged", codes.InvalidArgument, "", rpc(s.raw.Update, &snapshotsapi.UpdateSnapshotRequest{Snapshotter: skName, Info: snapshotsapi.Info{Name: "base", Labels: big}})},
+		{"Prepare with a 4097-byte label key -> InvalidArgument", codes.InvalidArgument, "", rpc(s.raw.Prepare, &snapshotsapi.PrepareSnapshotRequest{Snapshotter: skName, Key: "big-key", Labels: map[string]string{strings.Repeat("k", 4097): ""}})},
 	})
 	s.check("a label pair of exactly 4096 bytes is accepted (containerd's limit)", func(ctx context.Context) error {
 		v := strings.Repeat("v", 4096-len("sk.test/edge"))
@@ -382,7 +368,7 @@ func main() {
 	// them byte-exact.
 	s.check("key with an embedded NUL byte -> InvalidArgument or byte-exact (no aliasing)", func(ctx context.Context) error {
 		for _, key := range []string{"base\x00suffix", "nul\x00key"} {
-			_, err := s.raw.Prepare(ctx, &snapshotsapi.PrepareSnapshotRequest{Snapshotter: sktest.SnapshotterName, Key: key})
+			_, err := s.raw.Prepare(ctx, &snapshotsapi.PrepareSnapshotRequest{Snapshotter: skName, Key: key})
 			if status.Code(err) == codes.InvalidArgument {
 				continue
 			}
@@ -406,7 +392,7 @@ func main() {
 	})
 	s.check("label with an embedded NUL byte -> InvalidArgument or byte-exact", func(ctx context.Context) error {
 		lbl := map[string]string{"sk.test/a\x00b": "v\x00w"}
-		_, err := s.raw.Prepare(ctx, &snapshotsapi.PrepareSnapshotRequest{Snapshotter: sktest.SnapshotterName, Key: "nul-label", Labels: lbl})
+		_, err := s.raw.Prepare(ctx, &snapshotsapi.PrepareSnapshotRequest{Snapshotter: skName, Key: "nul-label", Labels: lbl})
 		if status.Code(err) == codes.InvalidArgument {
 			return nil
 		}
@@ -424,7 +410,7 @@ func main() {
 		return rerr
 	})
 	s.check("a 5 MB request -> ResourceExhausted (gRPC limit), daemon up", func(ctx context.Context) error {
-		_, err := s.raw.Prepare(ctx, &snapshotsapi.PrepareSnapshotRequest{Snapshotter: sktest.SnapshotterName, Key: "huge",
+		_, err := s.raw.Prepare(ctx, &snapshotsapi.PrepareSnapshotRequest{Snapshotter: skName, Key: "huge",
 			Labels: map[string]string{"sk.test/huge": strings.Repeat("x", 5<<20)}})
 		if c := status.Code(err); c != codes.ResourceExhausted && c != codes.InvalidArgument {
 			return fmt.Errorf("got %v, want ResourceExhausted (or InvalidArgument for the label)", err)
@@ -451,7 +437,7 @@ func main() {
 
 	s.check("malformed List filters -> InvalidArgument", func(ctx context.Context) error {
 		for _, f := range []string{`labels."unterminated`, `name~=(`, `name==a,,`} {
-			st, err := s.raw.List(ctx, &snapshotsapi.ListSnapshotsRequest{Snapshotter: sktest.SnapshotterName, Filters: []string{f}})
+			st, err := s.raw.List(ctx, &snapshotsapi.ListSnapshotsRequest{Snapshotter: skName, Filters: []string{f}})
 			for err == nil {
 				_, err = st.Recv()
 			}
@@ -479,17 +465,10 @@ func main() {
 	})
 
 	// --- wrong kinds
-	s.check("Commit of a View -> FailedPrecondition", func(ctx context.Context) error {
-		_, err := s.raw.Commit(ctx, &snapshotsapi.CommitSnapshotRequest{Snapshotter: sktest.SnapshotterName, Name: "view-committed", Key: "base-view"})
-		return expectCode(err, codes.FailedPrecondition, errdefs.IsFailedPrecondition, "")
-	})
-	s.check("Commit of a Committed snapshot -> FailedPrecondition", func(ctx context.Context) error {
-		_, err := s.raw.Commit(ctx, &snapshotsapi.CommitSnapshotRequest{Snapshotter: sktest.SnapshotterName, Name: "recommitted", Key: "base"})
-		return expectCode(err, codes.FailedPrecondition, errdefs.IsFailedPrecondition, "")
-	})
-	s.check("Remove of a parent -> FailedPrecondition mentioning remove", func(ctx context.Context) error {
-		_, err := s.raw.Remove(ctx, &snapshotsapi.RemoveSnapshotRequest{Snapshotter: sktest.SnapshotterName, Key: "base"})
-		return expectCode(err, codes.FailedPrecondition, errdefs.IsFailedPrecondition, "remove")
+	s.refuse([]refusal{
+		{"Commit of a View -> FailedPrecondition", codes.FailedPrecondition, "", rpc(s.raw.Commit, &snapshotsapi.CommitSnapshotRequest{Snapshotter: skName, Name: "view-committed", Key: "base-view"})},
+		{"Commit of a Committed snapshot -> FailedPrecondition", codes.FailedPrecondition, "", rpc(s.raw.Commit, &snapshotsapi.CommitSnapshotRequest{Snapshotter: skName, Name: "recommitted", Key: "base"})},
+		{"Remove of a parent -> FailedPrecondition mentioning remove", codes.FailedPrecondition, "remove", rpc(s.raw.Remove, &snapshotsapi.RemoveSnapshotRequest{Snapshotter: skName, Key: "base"})},
 	})
 
 	// --- unknown methods must answer, not hang (bounded by the deadline)

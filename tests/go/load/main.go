@@ -18,6 +18,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -28,7 +29,6 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/errdefs"
-	"github.com/containerd/containerd/mount"
 	"github.com/containerd/containerd/snapshots"
 
 	"snapkeep-tests/sktest"
@@ -128,6 +128,29 @@ func (c *client) del(name string) {
 	delete(c.snaps, name)
 }
 
+// dialClients connects n clients, one connection each, named prefix00,
+// prefix01, ..., their random choices seeded with seed+i; closeConns closes
+// the connections.
+func dialClients(ctx context.Context, sock string, n int, prefix string, seed int64) (clients []*client, closeConns func(), err error) {
+	var conns []io.Closer
+	closeConns = func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+	for i := 0; i < n; i++ {
+		conn, err := sktest.Dial(ctx, sock)
+		if err != nil {
+			closeConns()
+			return nil, nil, err
+		}
+		conns = append(conns, conn)
+		clients = append(clients, &client{id: i, prefix: fmt.Sprintf("%s%02d", prefix, i), sn: sktest.Snapshotter(conn),
+			rng: rand.New(rand.NewSource(seed + int64(i))), snaps: map[string]*snap{}, stats: map[string]*opStat{}})
+	}
+	return clients, closeConns, nil
+}
+
 func (c *client) step(ctx context.Context, shared []string) {
 	if len(c.snaps) >= maxOwn {
 		c.remove(ctx)
@@ -165,30 +188,31 @@ func (c *client) step(ctx context.Context, shared []string) {
 	}
 }
 
-// missingPaths returns the directories a mount list names that do not exist:
-// a snapshot whose data directory vanished (say, swept by a concurrent
-// Cleanup) would still answer Mounts but fail to mount.
-func missingPaths(ms []mount.Mount) []string {
-	var paths, missing []string
-	for _, m := range ms {
-		if m.Type == "bind" || m.Type == "rbind" {
-			paths = append(paths, m.Source)
-		}
-		for _, o := range m.Options {
-			switch {
-			case strings.HasPrefix(o, "upperdir="), strings.HasPrefix(o, "workdir="):
-				paths = append(paths, o[strings.IndexByte(o, '=')+1:])
-			case strings.HasPrefix(o, "lowerdir="):
-				paths = append(paths, strings.Split(strings.TrimPrefix(o, "lowerdir="), ":")...)
-			}
-		}
+// made records the snapshot a Prepare or View just created, once the call
+// has succeeded (err) and its mounts have passed sktest.CheckMounts (mountErr).
+func (c *client) made(op, key, parent string, kind snapshots.Kind, err, mountErr error) {
+	if err != nil {
+		c.fail(op, "%q parent %q: %v", key, parent, err)
+	} else if mountErr != nil {
+		c.fail(op, "%q: %v", key, mountErr)
+	} else {
+		c.add(key, kind, parent)
+		c.ok(op)
 	}
-	for _, p := range paths {
-		if _, err := os.Stat(p); err != nil {
-			missing = append(missing, p)
-		}
+}
+
+// onExisting runs op on one of the client's snapshots that filter accepts
+// (when there is none, it makes one with a Prepare instead); check makes the
+// call and checks its answer against the model.
+func (c *client) onExisting(ctx context.Context, op string, filter func(*snap) bool, check func(key string) error) {
+	key := c.pick(filter)
+	if key == "" {
+		c.prepare(ctx)
+	} else if err := check(key); err != nil {
+		c.fail(op, "%q: %v", key, err)
+	} else {
+		c.ok(op)
 	}
-	return missing
 }
 
 func (c *client) prepare(ctx context.Context) {
@@ -198,125 +222,67 @@ func (c *client) prepare(ctx context.Context) {
 	}
 	key := c.newName("a")
 	mounts, err := c.sn.Prepare(ctx, key, parent, snapshots.WithLabels(c.label()))
-	if err != nil {
-		c.fail("Prepare", "%q parent %q: %v", key, parent, err)
-		return
-	}
-	if len(mounts) == 0 {
-		c.fail("Prepare", "%q: no mounts", key)
-		return
-	}
-	if miss := missingPaths(mounts); len(miss) > 0 {
-		c.fail("Prepare", "%q: mount paths missing on disk: %v", key, miss)
-		return
-	}
-	c.add(key, snapshots.KindActive, parent)
-	c.ok("Prepare")
+	c.made("Prepare", key, parent, snapshots.KindActive, err, sktest.CheckMounts(mounts, "no mounts"))
 }
 
 func (c *client) view(ctx context.Context) {
-	parent := c.pick(isKind(snapshots.KindCommitted))
-	if parent == "" {
+	if parent := c.pick(isKind(snapshots.KindCommitted)); parent == "" {
 		c.prepare(ctx)
-		return
+	} else {
+		key := c.newName("v")
+		mounts, err := c.sn.View(ctx, key, parent, snapshots.WithLabels(c.label()))
+		c.made("View", key, parent, snapshots.KindView, err, sktest.CheckMounts(mounts, "no mounts"))
 	}
-	key := c.newName("v")
-	mounts, err := c.sn.View(ctx, key, parent, snapshots.WithLabels(c.label()))
-	if err != nil {
-		c.fail("View", "%q parent %q: %v", key, parent, err)
-		return
-	}
-	if len(mounts) == 0 {
-		c.fail("View", "%q: no mounts", key)
-		return
-	}
-	if miss := missingPaths(mounts); len(miss) > 0 {
-		c.fail("View", "%q: mount paths missing on disk: %v", key, miss)
-		return
-	}
-	c.add(key, snapshots.KindView, parent)
-	c.ok("View")
 }
 
 func (c *client) mounts(ctx context.Context) {
-	key := c.pick(func(s *snap) bool { return s.kind != snapshots.KindCommitted })
-	if key == "" {
-		c.prepare(ctx)
-		return
-	}
-	m, err := c.sn.Mounts(ctx, key)
-	if err != nil {
-		c.fail("Mounts", "%q: %v", key, err)
-		return
-	}
-	if len(m) == 0 {
-		c.fail("Mounts", "%q: empty", key)
-		return
-	}
-	if miss := missingPaths(m); len(miss) > 0 {
-		c.fail("Mounts", "%q: mount paths missing on disk: %v", key, miss)
-		return
-	}
-	c.ok("Mounts")
+	c.onExisting(ctx, "Mounts", func(s *snap) bool { return s.kind != snapshots.KindCommitted }, func(key string) error {
+		m, err := c.sn.Mounts(ctx, key)
+		if err == nil {
+			err = sktest.CheckMounts(m, "empty")
+		}
+		return err
+	})
 }
 
 func (c *client) commit(ctx context.Context) {
-	key := c.pick(isKind(snapshots.KindActive))
-	if key == "" {
-		c.prepare(ctx)
-		return
-	}
-	name := c.newName("c")
-	if err := c.sn.Commit(ctx, name, key, snapshots.WithLabels(c.label())); err != nil {
-		c.fail("Commit", "%q -> %q: %v", key, name, err)
-		return
-	}
-	parent := c.snaps[key].parent
-	c.del(key)
-	c.add(name, snapshots.KindCommitted, parent)
-	c.ok("Commit")
+	c.onExisting(ctx, "Commit", isKind(snapshots.KindActive), func(key string) error {
+		name := c.newName("c")
+		if err := c.sn.Commit(ctx, name, key, snapshots.WithLabels(c.label())); err != nil {
+			return fmt.Errorf("-> %q: %v", name, err)
+		}
+		parent := c.snaps[key].parent
+		c.del(key)
+		c.add(name, snapshots.KindCommitted, parent)
+		return nil
+	})
 }
 
 func (c *client) statOne(ctx context.Context) {
-	key := c.pick(anySnap)
-	if key == "" {
-		c.prepare(ctx)
-		return
-	}
-	info, err := c.sn.Stat(ctx, key)
-	if err != nil {
-		c.fail("Stat", "%q: %v", key, err)
-		return
-	}
-	s := c.snaps[key]
-	if info.Name != key || info.Kind != s.kind || info.Parent != s.parent || info.Labels["sk.client"] != c.prefix {
-		c.fail("Stat", "%q: got name %q kind %v parent %q labels %v, want kind %v parent %q", key, info.Name, info.Kind, info.Parent, info.Labels, s.kind, s.parent)
-		return
-	}
-	if info.Created.IsZero() || info.Updated.Before(info.Created) {
-		c.fail("Stat", "%q: timestamps created %v updated %v", key, info.Created, info.Updated)
-		return
-	}
-	c.ok("Stat")
+	c.onExisting(ctx, "Stat", anySnap, func(key string) error {
+		info, err := c.sn.Stat(ctx, key)
+		s := c.snaps[key]
+		switch {
+		case err != nil:
+			return err
+		case info.Name != key || info.Kind != s.kind || info.Parent != s.parent || info.Labels["sk.client"] != c.prefix:
+			return fmt.Errorf("got name %q kind %v parent %q labels %v, want kind %v parent %q", info.Name, info.Kind, info.Parent, info.Labels, s.kind, s.parent)
+		case info.Created.IsZero() || info.Updated.Before(info.Created):
+			return fmt.Errorf("timestamps created %v updated %v", info.Created, info.Updated)
+		}
+		return nil
+	})
 }
 
 func (c *client) update(ctx context.Context) {
-	key := c.pick(anySnap)
-	if key == "" {
-		c.prepare(ctx)
-		return
-	}
-	v := fmt.Sprint(c.rng.Int())
-	info, err := c.sn.Update(ctx, snapshots.Info{Name: key, Labels: map[string]string{"sk.n": v}}, "labels.sk.n")
-	if err != nil {
-		c.fail("Update", "%q: %v", key, err)
-		return
-	}
-	if info.Labels["sk.n"] != v || info.Labels["sk.client"] != c.prefix {
-		c.fail("Update", "%q: labels after update %v", key, info.Labels)
-		return
-	}
-	c.ok("Update")
+	c.onExisting(ctx, "Update", anySnap, func(key string) error {
+		v := fmt.Sprint(c.rng.Int())
+		info, err := c.sn.Update(ctx, snapshots.Info{Name: key, Labels: map[string]string{"sk.n": v}}, "labels.sk.n")
+		if err == nil && (info.Labels["sk.n"] != v || info.Labels["sk.client"] != c.prefix) {
+			err = fmt.Errorf("labels after update %v", info.Labels)
+		}
+		return err
+	})
 }
 
 // list checks one of several filter shapes against the client's own model:
@@ -379,21 +345,13 @@ func (c *client) list(ctx context.Context) {
 }
 
 func (c *client) usage(ctx context.Context) {
-	key := c.pick(func(s *snap) bool { return s.kind != snapshots.KindView })
-	if key == "" {
-		c.prepare(ctx)
-		return
-	}
-	u, err := c.sn.Usage(ctx, key)
-	if err != nil {
-		c.fail("Usage", "%q: %v", key, err)
-		return
-	}
-	if u.Size < 0 || u.Inodes < 0 {
-		c.fail("Usage", "%q: %+v", key, u)
-		return
-	}
-	c.ok("Usage")
+	c.onExisting(ctx, "Usage", func(s *snap) bool { return s.kind != snapshots.KindView }, func(key string) error {
+		u, err := c.sn.Usage(ctx, key)
+		if err == nil && (u.Size < 0 || u.Inodes < 0) {
+			err = fmt.Errorf("%+v", u)
+		}
+		return err
+	})
 }
 
 func (c *client) remove(ctx context.Context) {
@@ -487,11 +445,7 @@ func main() {
 		fmt.Printf("not ok start: %v\n", err)
 		os.Exit(1)
 	}
-	defer func() {
-		if d.Alive() {
-			d.Kill()
-		}
-	}()
+	defer d.KillIfAlive()
 	failed := 0
 	report := func(name string, err error) {
 		if err != nil {
@@ -506,20 +460,17 @@ func main() {
 	seed := time.Now().UnixNano()
 	fmt.Printf("load: %d clients for %v, seed %d, daemon %s\n", *nclients, *duration, seed, *bin)
 	shared := []string{"shared/k0", "shared/k1", "shared/k2"}
-	clients := make([]*client, *nclients)
+	clients, closeConns, err := dialClients(ctx, d.Socket, *nclients, "c", seed)
+	if err != nil {
+		report("dial", err)
+		os.Exit(1)
+	}
+	defer closeConns()
 	var wg sync.WaitGroup
 	start := time.Now()
 	end := start.Add(*duration)
-	for i := range clients {
-		conn, err := sktest.Dial(ctx, d.Socket)
-		if err != nil {
-			report("dial", err)
-			os.Exit(1)
-		}
-		defer conn.Close()
-		c := &client{id: i, prefix: fmt.Sprintf("c%02d", i), sn: sktest.Snapshotter(conn),
-			rng: rand.New(rand.NewSource(seed + int64(i))), snaps: map[string]*snap{}, stats: map[string]*opStat{}}
-		clients[i] = c
+	for _, c := range clients {
+		c := c
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -552,12 +503,7 @@ func main() {
 		}
 		errs = append(errs, c.errs...)
 	}
-	ops := make([]string, 0, len(total))
-	for op := range total {
-		ops = append(ops, op)
-	}
-	sort.Strings(ops)
-	for _, op := range ops {
+	for _, op := range sktest.SortedKeys(total) {
 		t := total[op]
 		fmt.Printf("  %-22s calls=%-7d expected_errors=%-6d unexpected=%d\n", op, t.calls, t.expectedErrs, t.unexpected)
 	}
@@ -589,20 +535,13 @@ func main() {
 	if d.Alive() {
 		qctx, qcancel := context.WithTimeout(ctx, 60*time.Second)
 		report("quiescent: after Cleanup, dirs under snapshots/ == snapshots List shows", func() error {
-			if err := sktest.Cleanup(qctx, clients[0].sn); err != nil {
-				return fmt.Errorf("Cleanup: %w", err)
-			}
-			all, err := sktest.ListAll(qctx, clients[0].sn)
+			all, ents, err := sktest.AfterCleanup(qctx, clients[0].sn, root)
 			if err != nil {
 				return err
 			}
 			want := 0
 			for _, c := range clients {
 				want += len(c.snaps)
-			}
-			ents, err := os.ReadDir(filepath.Join(root, "snapshots"))
-			if err != nil {
-				return err
 			}
 			if len(all) != want || len(ents) != want {
 				return fmt.Errorf("clients hold %d snapshots, List shows %d, %d dirs under snapshots/", want, len(all), len(ents))
@@ -659,24 +598,19 @@ func stopWhileBusy(bin, root, sock, logPath string, n int, busy time.Duration) e
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if d.Alive() {
-			d.Kill()
-		}
-	}()
+	defer d.KillIfAlive()
 	ctx := context.Background()
+	clients, closeConns, err := dialClients(ctx, sock, n, "b", 0)
+	if err != nil {
+		return err
+	}
+	defer closeConns()
 	var stopping int32
 	var mu sync.Mutex
 	var errs []string
 	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		conn, err := sktest.Dial(ctx, sock)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		c := &client{id: i, prefix: fmt.Sprintf("b%02d", i), sn: sktest.Snapshotter(conn),
-			rng: rand.New(rand.NewSource(int64(i))), snaps: map[string]*snap{}, stats: map[string]*opStat{}}
+	for _, c := range clients {
+		c := c
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -709,6 +643,7 @@ func stopWhileBusy(bin, root, sock, logPath string, n int, busy time.Duration) e
 	if err != nil {
 		return fmt.Errorf("restart after the busy stop: %w", err)
 	}
+	defer d.KillIfAlive()
 	conn, err := sktest.Dial(ctx, sock)
 	if err != nil {
 		return err
@@ -717,16 +652,9 @@ func stopWhileBusy(bin, root, sock, logPath string, n int, busy time.Duration) e
 	sn := sktest.Snapshotter(conn)
 	cctx, cancel := context.WithTimeout(ctx, 120*time.Second)
 	defer cancel()
-	if err := sktest.Cleanup(cctx, sn); err != nil {
-		return fmt.Errorf("Cleanup after restart: %w", err)
-	}
-	all, err := sktest.ListAll(cctx, sn)
+	all, ents, err := sktest.AfterCleanup(cctx, sn, root)
 	if err != nil {
-		return fmt.Errorf("List after restart: %w", err)
-	}
-	ents, err := os.ReadDir(filepath.Join(root, "snapshots"))
-	if err != nil {
-		return err
+		return fmt.Errorf("after restart: %w", err)
 	}
 	if len(ents) != len(all) {
 		return fmt.Errorf("after restart + Cleanup: %d dirs under snapshots/, List shows %d", len(ents), len(all))
@@ -774,11 +702,7 @@ func removeVsCleanup(bin, root, sock, logPath string, dur time.Duration) error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if d.Alive() {
-			d.Kill()
-		}
-	}()
+	defer d.KillIfAlive()
 	ctx := context.Background()
 	end := time.Now().Add(dur)
 	var mu sync.Mutex

@@ -26,7 +26,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -206,14 +205,7 @@ func verifySnapshot(ctx context.Context, sn snapshots.Snapshotter, all map[strin
 var numeric = regexp.MustCompile(`^[0-9]+$`)
 
 func checkDirs(ctx context.Context, sn snapshots.Snapshotter, root string) error {
-	if err := sktest.Cleanup(ctx, sn); err != nil {
-		return fmt.Errorf("Cleanup: %w", err)
-	}
-	known, err := sktest.ListAll(ctx, sn)
-	if err != nil {
-		return fmt.Errorf("List: %w", err)
-	}
-	ents, err := os.ReadDir(filepath.Join(root, "snapshots"))
+	known, ents, err := sktest.AfterCleanup(ctx, sn, root)
 	if err != nil {
 		return err
 	}
@@ -263,11 +255,7 @@ func main() {
 		report("start", err)
 		os.Exit(1)
 	}
-	defer func() {
-		if d.Alive() {
-			d.Kill()
-		}
-	}()
+	defer func() { d.KillIfAlive() }() // d: the daemon of the last round
 	for r := 1; r <= *rounds; r++ {
 		conn, err := sktest.Dial(ctx, sock)
 		if err != nil {
@@ -328,11 +316,7 @@ func main() {
 
 		var bad []string
 		m.mu.Lock()
-		names := make([]string, 0, len(m.acked))
-		for n := range m.acked {
-			names = append(names, n)
-		}
-		sort.Strings(names)
+		names := sktest.SortedKeys(m.acked)
 		for _, n := range names {
 			if err := verifySnapshot(ctx, sn, m.acked, m.acked[n], scratch); err != nil {
 				bad = append(bad, err.Error())

@@ -12,12 +12,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	snapshotsapi "github.com/containerd/containerd/api/services/snapshots/v1"
+	"github.com/containerd/containerd/mount"
 	"github.com/containerd/containerd/snapshots"
 	"github.com/containerd/containerd/snapshots/proxy"
 	"google.golang.org/grpc"
@@ -244,4 +246,78 @@ func ListAll(ctx context.Context, sn snapshots.Snapshotter, filters ...string) (
 		return nil
 	}, filters...)
 	return out, err
+}
+
+// KillIfAlive is the deferred clean-up of a test that may end early: SIGKILL
+// unless the daemon has exited already.
+func (d *Daemon) KillIfAlive() {
+	if d.Alive() {
+		d.Kill()
+	}
+}
+
+// AfterCleanup calls Cleanup, then lists every snapshot and the entries of
+// root/snapshots/: once Cleanup has run, the two must match one to one.
+func AfterCleanup(ctx context.Context, sn snapshots.Snapshotter, root string) (map[string]snapshots.Info, []os.DirEntry, error) {
+	if err := Cleanup(ctx, sn); err != nil {
+		return nil, nil, fmt.Errorf("Cleanup: %w", err)
+	}
+	all, err := ListAll(ctx, sn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("List: %w", err)
+	}
+	ents, err := os.ReadDir(filepath.Join(root, "snapshots"))
+	if err != nil {
+		return nil, nil, err
+	}
+	return all, ents, nil
+}
+
+// SortedKeys returns the keys of m in order, so that a test walks a map the
+// same way every run.
+func SortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// missingPaths returns the directories a mount list names that do not exist:
+// a snapshot whose data directory vanished (say, swept by a concurrent
+// Cleanup) would still answer Mounts but fail to mount.
+func missingPaths(ms []mount.Mount) []string {
+	var paths, missing []string
+	for _, m := range ms {
+		if m.Type == "bind" || m.Type == "rbind" {
+			paths = append(paths, m.Source)
+		}
+		for _, o := range m.Options {
+			switch {
+			case strings.HasPrefix(o, "upperdir="), strings.HasPrefix(o, "workdir="):
+				paths = append(paths, o[strings.IndexByte(o, '=')+1:])
+			case strings.HasPrefix(o, "lowerdir="):
+				paths = append(paths, strings.Split(strings.TrimPrefix(o, "lowerdir="), ":")...)
+			}
+		}
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			missing = append(missing, p)
+		}
+	}
+	return missing
+}
+
+// CheckMounts: a mount list must not be empty (else the error says what),
+// and every directory it names must exist.
+func CheckMounts(ms []mount.Mount, empty string) error {
+	if len(ms) == 0 {
+		return errors.New(empty)
+	}
+	if miss := missingPaths(ms); len(miss) > 0 {
+		return fmt.Errorf("mount paths missing on disk: %v", miss)
+	}
+	return nil
 }

@@ -74,6 +74,14 @@ func (f storeFetcher) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.Re
 	return readCloser{Reader: content.NewReader(ra), ra: ra}, nil
 }
 
+// mustNot ends the program (exit 1) on an error, saying in which step.
+func mustNot(step string, err error) {
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "storepull: %s: %v\n", step, err)
+		os.Exit(1)
+	}
+}
+
 func main() {
 	address := flag.String("address", "/run/containerd/containerd.sock", "containerd socket")
 	ns := flag.String("namespace", "default", "containerd namespace")
@@ -85,25 +93,16 @@ func main() {
 	}
 	ref := flag.Arg(0)
 	client, err := containerd.New(*address, containerd.WithTimeout(10*time.Second))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "storepull: connect:", err)
-		os.Exit(1)
-	}
+	mustNot("connect", err)
 	defer client.Close()
 	ctx := namespaces.WithNamespace(context.Background(), *ns)
 	sn := client.SnapshotService(*snapshotter)
 
 	// Which chain ids exist before: to tell supplied from unpacked after.
 	img, err := client.ImageService().Get(ctx, ref)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "storepull: image:", err)
-		os.Exit(1)
-	}
+	mustNot("image", err)
 	diffIDs, err := containerd.NewImage(client, img).RootFS(ctx)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "storepull: rootfs:", err)
-		os.Exit(1)
-	}
+	mustNot("rootfs", err)
 	before := map[string]bool{}
 	for i := range diffIDs {
 		id := identity.ChainID(diffIDs[:i+1]).String()
@@ -112,11 +111,9 @@ func main() {
 		}
 	}
 
-	if _, err := client.Pull(ctx, ref, containerd.WithResolver(storeResolver{client}), containerd.WithPullUnpack,
-		containerd.WithPullSnapshotter(*snapshotter)); err != nil {
-		fmt.Fprintln(os.Stderr, "storepull: pull:", err)
-		os.Exit(1)
-	}
+	_, err = client.Pull(ctx, ref, containerd.WithResolver(storeResolver{client}), containerd.WithPullUnpack,
+		containerd.WithPullSnapshotter(*snapshotter))
+	mustNot("pull", err)
 	fmt.Println("unpacked", ref)
 	var chain []digest.Digest
 	for _, d := range diffIDs {
