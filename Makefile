@@ -72,14 +72,14 @@ DEPS_cli := cli proto container snapshot backup repo store io common
 # Each room's public headers: the only ones another room may include (and only
 # a room whose DEPS list this one). Every other header is private to its room,
 # as is any *-internal.h. tests/unit, tests/fuzz and tests/lib may include any.
-PUBLIC_common := common/macro.h common/fsutil.h common/dirstack.h common/utf8.h common/log.h
+PUBLIC_common := common/macro.h common/fsutil.h common/dirstack.h common/utf8.h common/log.h common/inomap.h
 PUBLIC_snapshot := snapshot/snapshotter.h snapshot/filter.h
 PUBLIC_io := io/ioengine.h io/ioreader.h
 PUBLIC_store := store/backend.h store/backend-s3.h
 PUBLIC_repo := repo/repo.h repo/tree.h repo/manifest-codec.h repo/keyring.h repo/crypto.h \
-  repo/chunker.h repo/lock.h repo/trash.h
+  repo/chunker.h repo/lock.h repo/trash.h repo/filehash.h
 PUBLIC_backup := backup/engine.h backup/backup.h backup/restore.h backup/check.h backup/forget.h \
-  backup/prune.h backup/inspect.h backup/treewalk.h
+  backup/prune.h backup/manifest.h backup/browse.h backup/treewalk.h
 PUBLIC_container := container/capture.h container/record.h container/oci-export.h container/overlay-merge.h
 PUBLIC_plugin :=
 PUBLIC_cli :=
