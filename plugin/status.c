@@ -21,6 +21,7 @@ grpc_status_code sk_status_from_errno(int err) {
         case ENOMEDIUM:   /* no repository */
         case ENOKEY:
         case EKEYREJECTED:
+        case ENOTUNIQ:    /* a backup prefix that names several backups */
                 return GRPC_STATUS_FAILED_PRECONDITION;
         case EAGAIN: /* e.g. every restore slot is busy */
                 return GRPC_STATUS_RESOURCE_EXHAUSTED;
