@@ -364,13 +364,6 @@ static void test_no_repo(void **state) {
         sk_capture_free(c);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_backup_restore, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_fresh_node_layers, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_forgotten_layer, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_no_repo, setup, teardown),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(SK_FIXTURE_TEST(test_backup_restore), SK_FIXTURE_TEST(test_fresh_node_layers),
+             SK_FIXTURE_TEST(test_forgotten_layer), SK_FIXTURE_TEST(test_sweep),
+             SK_FIXTURE_TEST(test_no_repo))

@@ -14,6 +14,7 @@
 
 #include "repo/chunker.h"
 #include "repo/crypto.h"
+#include "tests/lib/testutil.h"
 
 #define MIN_SZ (2 * 1024)
 #define AVG_SZ (8 * 1024)
@@ -283,12 +284,7 @@ static void test_speed(void **state) {
         free(d);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_limits_and_average), cmocka_unit_test(test_default_sizes_average),
-                cmocka_unit_test(test_shift_stability),    cmocka_unit_test(test_keyed),
-                cmocka_unit_test(test_streaming),          cmocka_unit_test(test_init_errors),
-                cmocka_unit_test(test_speed),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(cmocka_unit_test(test_limits_and_average), cmocka_unit_test(test_default_sizes_average),
+             cmocka_unit_test(test_shift_stability), cmocka_unit_test(test_keyed),
+             cmocka_unit_test(test_streaming), cmocka_unit_test(test_init_errors),
+             cmocka_unit_test(test_speed))

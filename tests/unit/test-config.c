@@ -390,20 +390,9 @@ static void test_config_keys(void **state) {
         free(error);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_defaults),
-                cmocka_unit_test(test_admin_socket_default),
-                cmocka_unit_test_setup_teardown(test_file_then_flags, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_file_errors, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_long_lines_and_nul, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_bad_file_leaves_config, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
-                cmocka_unit_test(test_flag_errors),
-                cmocka_unit_test_setup_teardown(test_config_keys, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_restore_keys, setup, teardown),
-                cmocka_unit_test(test_help_version),
-                cmocka_unit_test(test_shipped_config),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(cmocka_unit_test(test_defaults), cmocka_unit_test(test_admin_socket_default),
+             SK_FIXTURE_TEST(test_file_then_flags), SK_FIXTURE_TEST(test_file_errors),
+             SK_FIXTURE_TEST(test_long_lines_and_nul), SK_FIXTURE_TEST(test_bad_file_leaves_config),
+             SK_FIXTURE_TEST(test_missing_file), cmocka_unit_test(test_flag_errors),
+             SK_FIXTURE_TEST(test_config_keys), SK_FIXTURE_TEST(test_restore_keys),
+             cmocka_unit_test(test_help_version), cmocka_unit_test(test_shipped_config))

@@ -307,15 +307,7 @@ static void test_no_owner_drops_setid(void **state) {
         assert_int_equal(st.st_mode & 07777, 06755);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_file, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_dir_symlink_fifo, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_devices_and_overlay, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_capability_after_chown, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_long_names, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_special_swapped_for_symlink, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_no_owner_drops_setid, setup, teardown),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(SK_FIXTURE_TEST(test_file), SK_FIXTURE_TEST(test_dir_symlink_fifo),
+             SK_FIXTURE_TEST(test_devices_and_overlay), SK_FIXTURE_TEST(test_capability_after_chown),
+             SK_FIXTURE_TEST(test_long_names), SK_FIXTURE_TEST(test_special_swapped_for_symlink),
+             SK_FIXTURE_TEST(test_no_owner_drops_setid))

@@ -1006,22 +1006,9 @@ static void test_enospc(void **state) {
         cmocka_unit_test_prestate_setup_teardown(t, setup, teardown, &v_uring_sync), \
         cmocka_unit_test_prestate_setup_teardown(t, setup, teardown, &v_threads)
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                PER_VARIANT(test_tags),
-                PER_VARIANT(test_many_small_files),
-                PER_VARIANT(test_short_read_eof),
-                PER_VARIANT(test_write_fallocate_punch),
-                PER_VARIANT(test_errors),
-                PER_VARIANT(test_cancel),
-                PER_VARIANT(test_eagain_short_write),
-                PER_VARIANT(test_eintr),
-                PER_VARIANT(test_bounded),
-                PER_VARIANT(test_fifo_streams),
-                PER_VARIANT(test_registered_buffers),
-                PER_VARIANT(test_enospc),
-                cmocka_unit_test_prestate_setup_teardown(test_forced_threads, setup, teardown, &v_threads),
-                cmocka_unit_test_prestate_setup_teardown(test_seccomp_fallback, setup, teardown, &v_threads),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(PER_VARIANT(test_tags), PER_VARIANT(test_many_small_files), PER_VARIANT(test_short_read_eof),
+             PER_VARIANT(test_write_fallocate_punch), PER_VARIANT(test_errors), PER_VARIANT(test_cancel),
+             PER_VARIANT(test_eagain_short_write), PER_VARIANT(test_eintr), PER_VARIANT(test_bounded),
+             PER_VARIANT(test_fifo_streams), PER_VARIANT(test_registered_buffers), PER_VARIANT(test_enospc),
+             cmocka_unit_test_prestate_setup_teardown(test_forced_threads, setup, teardown, &v_threads),
+             cmocka_unit_test_prestate_setup_teardown(test_seccomp_fallback, setup, teardown, &v_threads))

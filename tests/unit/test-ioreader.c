@@ -290,12 +290,5 @@ static void test_error_and_cancel(void **state) {
         cmocka_unit_test_prestate_setup_teardown(t, setup, teardown, &b_uring), \
         cmocka_unit_test_prestate_setup_teardown(t, setup, teardown, &b_threads)
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                PER_BACKEND(test_in_order),
-                PER_BACKEND(test_eof),
-                PER_BACKEND(test_shared_engine_reversed),
-                PER_BACKEND(test_error_and_cancel),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(PER_BACKEND(test_in_order), PER_BACKEND(test_eof), PER_BACKEND(test_shared_engine_reversed),
+             PER_BACKEND(test_error_and_cancel))

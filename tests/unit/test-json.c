@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "cli/json.h"
+#include "tests/lib/testutil.h"
 
 /* Run fn against a writer on a memory stream and return what it wrote. */
 static char *capture(void (*fn)(sk_json *j)) {
@@ -117,11 +118,6 @@ static void test_parse_size(void **state) {
         assert_int_equal(sk_cli_parse_u64("7k", &v), -EINVAL);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_structure), cmocka_unit_test(test_non_utf8),
-                cmocka_unit_test(test_utf8_valid), cmocka_unit_test(test_base64),
-                cmocka_unit_test(test_time),      cmocka_unit_test(test_parse_size),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(cmocka_unit_test(test_structure), cmocka_unit_test(test_non_utf8),
+             cmocka_unit_test(test_utf8_valid), cmocka_unit_test(test_base64), cmocka_unit_test(test_time),
+             cmocka_unit_test(test_parse_size))

@@ -338,17 +338,8 @@ static void test_secret_limits(void **state) {
         sk_secret_free(NULL);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_add_unlock_remove, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_keyfile, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_password_file_newline, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_tampered_slot, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_slot_scrypt_bound, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_slot_scrypt_bound_issue, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_slot_size_bound, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_keyslot_parse, setup, teardown),
-                cmocka_unit_test(test_secret_limits),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(SK_FIXTURE_TEST(test_add_unlock_remove), SK_FIXTURE_TEST(test_keyfile),
+             SK_FIXTURE_TEST(test_password_file_newline), SK_FIXTURE_TEST(test_tampered_slot),
+             SK_FIXTURE_TEST(test_slot_scrypt_bound), SK_FIXTURE_TEST(test_slot_scrypt_bound_issue),
+             SK_FIXTURE_TEST(test_slot_size_bound), SK_FIXTURE_TEST(test_keyslot_parse),
+             cmocka_unit_test(test_secret_limits))

@@ -387,17 +387,8 @@ static void test_remove_tombstones(void **state) {
         assert_true(exists(f, "lockgone/0000000000000002"));
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_shared_exclusive, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_wait_succeeds_when_released, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_stale, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_refresh, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_pid_rule_namespaces, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_tombstone_no_resurrection, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_timer_and_freshness, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_stopped_holder, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_remove_tombstones, setup, teardown),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(SK_FIXTURE_TEST(test_shared_exclusive), SK_FIXTURE_TEST(test_wait_succeeds_when_released),
+             SK_FIXTURE_TEST(test_stale), SK_FIXTURE_TEST(test_refresh),
+             SK_FIXTURE_TEST(test_pid_rule_namespaces), SK_FIXTURE_TEST(test_tombstone_no_resurrection),
+             SK_FIXTURE_TEST(test_timer_and_freshness), SK_FIXTURE_TEST(test_stopped_holder),
+             SK_FIXTURE_TEST(test_remove_tombstones))

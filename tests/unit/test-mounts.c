@@ -275,15 +275,7 @@ done:
         free(dir);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_bind_no_parent),
-                cmocka_unit_test(test_view_one_parent),
-                cmocka_unit_test(test_active_with_parents),
-                cmocka_unit_test(test_view_two_parents),
-                cmocka_unit_test(test_bad_kind),
-                cmocka_unit_test(test_index_param),
-                cmocka_unit_test(test_128_layers_mount),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(cmocka_unit_test(test_bind_no_parent), cmocka_unit_test(test_view_one_parent),
+             cmocka_unit_test(test_active_with_parents), cmocka_unit_test(test_view_two_parents),
+             cmocka_unit_test(test_bad_kind), cmocka_unit_test(test_index_param),
+             cmocka_unit_test(test_128_layers_mount))

@@ -16,33 +16,10 @@
 
 #include "repo/pack.h"
 #include "common/fsutil.h"
+#include "tests/lib/testrepo.h"
 
 /* The fuzz harness uses the same constants. */
-static const uint8_t session_key[32] = { 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42,
-                                         0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42,
-                                         0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42 };
 static const uint8_t id_key[32] = { 7 };
-
-static int resolve(void *ud, const uint8_t salt[SK_SALT_SIZE], uint8_t key[SK_KEY_SIZE]) {
-        (void) ud;
-        /* like the repository, the key depends on the salt */
-        for (size_t i = 0; i < SK_KEY_SIZE; i++)
-                key[i] = session_key[i] ^ salt[i];
-        return 0;
-}
-
-static void write_seed(const char *dir, const char *name, const void *buf, size_t len) {
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        assert_true(dfd >= 0);
-        assert_int_equal(sk_write_file_atomic(dfd, name, buf, len, 0644), 0);
-        close(dfd);
-}
-
-static const uint8_t *K(const uint8_t *salt) {
-        static uint8_t k[SK_KEY_SIZE];
-        resolve(NULL, salt, k);
-        return k;
-}
 
 typedef struct built {
         uint8_t *buf;
@@ -76,7 +53,7 @@ static void build(built *b, size_t n) {
                 memcpy(r->salt, salt, SK_SALT_SIZE);
                 r->nonce[0] = (uint8_t) (i + 1);
                 r->offset = (uint32_t) b->len;
-                assert_int_equal(sk_record_seal(K(r->salt), r, p, b->buf + b->len), 0);
+                assert_int_equal(sk_record_seal(sk_test_key(r->salt), r, p, b->buf + b->len), 0);
                 b->len += sk_record_length(r);
                 b->plain[i] = p;
                 b->plen[i] = len;
@@ -85,7 +62,7 @@ static void build(built *b, size_t n) {
         void *t;
         size_t tl;
         uint8_t nonce[12] = { 0xff };
-        assert_int_equal(sk_pack_trailer_encode(K(salt), nonce, b->buf, b->r, n, &t, &tl), 0);
+        assert_int_equal(sk_pack_trailer_encode(sk_test_key(salt), nonce, b->buf, b->r, n, &t, &tl), 0);
         memcpy(b->buf + b->len, t, tl);
         b->len += tl;
         free(t);
@@ -106,7 +83,7 @@ static int count_cb(const sk_record *r, void *ud) {
 
 static void test_round_trip(void **state) {
         (void) state;
-        sk_pack_keys keys = { .resolve = resolve, .id_hmac = hmac };
+        sk_pack_keys keys = { .resolve = sk_test_resolve, .id_hmac = hmac };
         built b;
         build(&b, 5);
         sk_record *t;
@@ -136,16 +113,16 @@ static void test_round_trip(void **state) {
 
         const char *dir = getenv("SK_WRITE_CORPUS");
         if (dir) {
-                write_seed(dir, "pack-5-blobs", b.buf, b.len);
-                write_seed(dir, "pack-truncated", b.buf, b.len / 2);
-                write_seed(dir, "record-1", b.buf + b.r[1].offset, sk_record_length(&b.r[1]));
+                sk_test_write_file(dir, "pack-5-blobs", b.buf, b.len);
+                sk_test_write_file(dir, "pack-truncated", b.buf, b.len / 2);
+                sk_test_write_file(dir, "record-1", b.buf + b.r[1].offset, sk_record_length(&b.r[1]));
         }
         unbuild(&b);
 }
 
 static void test_empty_pack(void **state) {
         (void) state;
-        sk_pack_keys keys = { .resolve = resolve, .id_hmac = hmac };
+        sk_pack_keys keys = { .resolve = sk_test_resolve, .id_hmac = hmac };
         built b;
         build(&b, 0);
         sk_record *t;
@@ -158,7 +135,7 @@ static void test_empty_pack(void **state) {
 
 static void test_truncated(void **state) {
         (void) state;
-        sk_pack_keys keys = { .resolve = resolve, .id_hmac = hmac };
+        sk_pack_keys keys = { .resolve = sk_test_resolve, .id_hmac = hmac };
         built b;
         build(&b, 5);
         sk_record *t;
@@ -188,7 +165,7 @@ static void test_truncated(void **state) {
 
 static void test_flipped_bytes(void **state) {
         (void) state;
-        sk_pack_keys keys = { .resolve = resolve, .id_hmac = hmac };
+        sk_pack_keys keys = { .resolve = sk_test_resolve, .id_hmac = hmac };
         built b;
         build(&b, 3);
         void *p;
@@ -234,7 +211,7 @@ static void test_flipped_bytes(void **state) {
                 uint8_t rec[SK_RECORD_OVERHEAD + 16];
                 sk_record bad = b.r[1];
                 bad.raw_len = bad.stored_len = 16;
-                assert_int_equal(sk_record_seal(K(bad.salt), &bad, "0123456789abcdef", rec), 0);
+                assert_int_equal(sk_record_seal(sk_test_key(bad.salt), &bad, "0123456789abcdef", rec), 0);
                 assert_int_equal(sk_record_open(&keys, rec, sizeof(rec), NULL, NULL, &p, &pl, detail, sizeof(detail)),
                                  -EBADMSG);
                 assert_string_equal(detail, "plaintext does not match its blob id");
@@ -267,7 +244,7 @@ static void test_flipped_bytes(void **state) {
 
 static void test_versions(void **state) {
         (void) state;
-        sk_pack_keys keys = { .resolve = resolve, .id_hmac = hmac };
+        sk_pack_keys keys = { .resolve = sk_test_resolve, .id_hmac = hmac };
         built b;
         build(&b, 2);
         sk_record *t;
@@ -292,10 +269,10 @@ static void test_versions(void **state) {
 static void test_compressed_record(void **state) {
         (void) state;
         /* a record whose flags say zstd but whose payload is garbage */
-        sk_pack_keys keys = { .resolve = resolve, .id_hmac = hmac };
+        sk_pack_keys keys = { .resolve = sk_test_resolve, .id_hmac = hmac };
         uint8_t rec[SK_RECORD_OVERHEAD + 10];
         sk_record r = { .type = SK_BLOB_DATA, .flags = SK_BLOB_FLAG_ZSTD, .raw_len = 100, .stored_len = 10 };
-        assert_int_equal(sk_record_seal(K(r.salt), &r, "garbage!!!", rec), 0);
+        assert_int_equal(sk_record_seal(sk_test_key(r.salt), &r, "garbage!!!", rec), 0);
         void *p;
         size_t pl;
         char detail[100];
@@ -304,7 +281,7 @@ static void test_compressed_record(void **state) {
         /* implausible: zstd flag with stored >= raw */
         r.stored_len = 100;
         uint8_t big[SK_RECORD_OVERHEAD + 100];
-        assert_int_equal(sk_record_seal(K(r.salt), &r, big, big), -EINVAL);
+        assert_int_equal(sk_record_seal(sk_test_key(r.salt), &r, big, big), -EINVAL);
 }
 
 static int setup(void **state) {

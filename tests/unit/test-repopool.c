@@ -104,9 +104,4 @@ static void test_bound_and_reuse(void **state) {
         sk_repo_pool_free(p); /* frees the idle handles (ASan: no leak) */
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_bound_and_reuse, setup, teardown),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(SK_FIXTURE_TEST(test_bound_and_reuse))

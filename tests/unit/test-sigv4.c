@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "store/sigv4.h"
+#include "tests/lib/testutil.h"
 
 static void test_uri_encode(void **state) {
         (void) state;
@@ -165,14 +166,6 @@ static void test_header_trim_and_reject(void **state) {
         assert_int_equal(sk_sigv4_canonical_request(&rq, &creq, NULL), -EINVAL);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_uri_encode),
-                cmocka_unit_test(test_canonical_query),
-                cmocka_unit_test(test_signing_key),
-                cmocka_unit_test(test_s3_get_object_example),
-                cmocka_unit_test(test_get_vanilla),
-                cmocka_unit_test(test_header_trim_and_reject),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(cmocka_unit_test(test_uri_encode), cmocka_unit_test(test_canonical_query),
+             cmocka_unit_test(test_signing_key), cmocka_unit_test(test_s3_get_object_example),
+             cmocka_unit_test(test_get_vanilla), cmocka_unit_test(test_header_trim_and_reject))
