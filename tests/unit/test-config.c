@@ -20,20 +20,14 @@ typedef struct fixture {
 } fixture;
 
 static int setup(void **state) {
-        fixture *f = calloc(1, sizeof(*f));
-        assert_non_null(f);
-        f->dir = sk_test_mkdtemp("test-config");
-        assert_non_null(f->dir);
-        *state = f;
+        sk_test_fixture_new(state, sizeof(fixture), "test-config");
         return 0;
 }
 
 static int teardown(void **state) {
         fixture *f = *state;
         assert_int_equal(sk_rm_rf(f->dir), 0);
-        free(f->dir);
-        free(f);
-        return 0;
+        return sk_test_fixture_free(f);
 }
 
 /* Write text to <dir>/name and return the path (owned). */

@@ -27,9 +27,7 @@ typedef struct env {
 } env;
 
 static int setup(void **state) {
-        env *e = calloc(1, sizeof(*e));
-        e->tmp = sk_test_mkdtemp("sk-test-fsmeta");
-        assert_non_null(e->tmp);
+        env *e = sk_test_fixture_new(state, sizeof(*e), "sk-test-fsmeta");
         int t = open(e->tmp, O_RDONLY | O_DIRECTORY);
         assert_int_equal(mkdirat(t, "a", 0755), 0);
         assert_int_equal(mkdirat(t, "b", 0755), 0);
@@ -37,7 +35,6 @@ static int setup(void **state) {
         e->b = openat(t, "b", O_RDONLY | O_DIRECTORY);
         close(t);
         e->root = geteuid() == 0;
-        *state = e;
         return 0;
 }
 
@@ -45,10 +42,7 @@ static int teardown(void **state) {
         env *e = *state;
         close(e->a);
         close(e->b);
-        sk_rm_rf(e->tmp);
-        free(e->tmp);
-        free(e);
-        return 0;
+        return sk_test_fixture_free(e);
 }
 
 static void capture(int dirfd, const char *name, sk_node *n) {

@@ -23,8 +23,8 @@
 #include "tests/lib/testutil.h"
 
 typedef struct fixture {
+        char *dir;              /* first: an sk_test_fixture_new() fixture */
         sk_io_backend backend;
-        char *dir;
         int dfd;
         sk_io *io;
 } fixture;
@@ -32,21 +32,16 @@ typedef struct fixture {
 static sk_io_backend b_uring = SK_IO_URING, b_threads = SK_IO_THREADS;
 
 static int setup(void **state) {
-        fixture *f = calloc(1, sizeof(*f));
-        if (!f)
-                return -1;
-        f->backend = *(sk_io_backend *) *state;
+        sk_io_backend backend = *(sk_io_backend *) *state;
+        fixture *f = sk_test_fixture_new(state, sizeof(*f), "sk-ioreader");
+        f->backend = backend;
         print_message("backend: %s\n", sk_io_backend_name(f->backend));
-        f->dir = sk_test_mkdtemp("sk-ioreader");
-        if (!f->dir)
-                return -1;
         f->dfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (f->dfd < 0)
                 return -1;
         sk_io_options o = { .backend = f->backend, .queue_depth = 32, .threads = 4 };
         if (sk_io_new(&o, &f->io) < 0)
                 f->io = NULL;
-        *state = f;
         return 0;
 }
 
@@ -54,10 +49,7 @@ static int teardown(void **state) {
         fixture *f = *state;
         sk_io_free(f->io);
         close(f->dfd);
-        sk_rm_rf(f->dir);
-        free(f->dir);
-        free(f);
-        return 0;
+        return sk_test_fixture_free(f);
 }
 
 static sk_io *engine(fixture *f) {

@@ -29,21 +29,14 @@ typedef struct fixture {
 } fixture;
 
 static int setup(void **state) {
-        fixture *f = calloc(1, sizeof(*f));
-        f->dir = sk_test_mkdtemp("sk-lock");
-        if (!f->dir || sk_backend_open(f->dir, 1, &f->b) < 0)
-                return -1;
-        *state = f;
-        return 0;
+        fixture *f = sk_test_fixture_new(state, sizeof(*f), "sk-lock");
+        return sk_backend_open(f->dir, 1, &f->b) < 0 ? -1 : 0;
 }
 
 static int teardown(void **state) {
         fixture *f = *state;
         sk_backend_free(f->b);
-        sk_rm_rf(f->dir);
-        free(f->dir);
-        free(f);
-        return 0;
+        return sk_test_fixture_free(f);
 }
 
 static int count_cb(const char *name, uint64_t size, void *ud) {

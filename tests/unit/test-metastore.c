@@ -31,21 +31,14 @@ typedef struct fixture {
 } fixture;
 
 static int setup(void **state) {
-        fixture *f = calloc(1, sizeof(*f));
-        f->dir = sk_test_mkdtemp("sk-metastore");
-        if (!f->dir || sk_snapshotter_open(f->dir, NULL, &f->s) < 0)
-                return -1;
-        *state = f;
-        return 0;
+        fixture *f = sk_test_fixture_new(state, sizeof(*f), "sk-metastore");
+        return sk_snapshotter_open(f->dir, NULL, &f->s) < 0 ? -1 : 0;
 }
 
 static int teardown(void **state) {
         fixture *f = *state;
         sk_snapshotter_free(f->s);
-        sk_rm_rf(f->dir);
-        free(f->dir);
-        free(f);
-        return 0;
+        return sk_test_fixture_free(f);
 }
 
 static void reopen(fixture *f) {
