@@ -31,6 +31,7 @@
 #include "repo/repo.h"
 #include "backup/restore.h"
 #include "common/fsutil.h"
+#include "tests/lib/testbackup.h"
 #include "tests/lib/testrepo.h"
 
 typedef struct env {
@@ -406,41 +407,13 @@ static int teardown(void **state) {
         return sk_test_repo_free(e);
 }
 
-typedef struct problems {
-        int n_err, n_warn;
-        char last_path[8192];
-        char last_blob[80];
-        char last_pack[80];
-        char last_backup[80];
-        char last_detail[1024];
-        bool saw_path_with[4];
-        const char *want[4];
-} problems;
-
-static void on_problem(const sk_problem *p, void *ud) {
-        problems *pr = ud;
-        if (p->kind == SK_PROBLEM_ERROR)
-                pr->n_err++;
-        else
-                pr->n_warn++;
-        snprintf(pr->last_path, sizeof(pr->last_path), "%s", p->path ?: "");
-        if (p->blob)
-                snprintf(pr->last_blob, sizeof(pr->last_blob), "%s", p->blob);
-        if (p->pack)
-                snprintf(pr->last_pack, sizeof(pr->last_pack), "%s", p->pack);
-        if (p->backup_id)
-                snprintf(pr->last_backup, sizeof(pr->last_backup), "%s", p->backup_id);
-        snprintf(pr->last_detail, sizeof(pr->last_detail), "%s", p->detail ?: "");
-        for (int i = 0; i < 4; i++)
-                if (pr->want[i] && p->path && strstr(p->path, pr->want[i]) && p->kind == SK_PROBLEM_ERROR)
-                        pr->saw_path_with[i] = true;
-}
+typedef sk_test_problems problems;
 
 static void do_backup(env *e, sk_backup_result *res, bool no_parent) {
         problems pr = {};
         const char *srcs[] = { e->src };
         sk_backup_options o = { .sources = srcs, .n_sources = 1, .hostname = "testhost", .no_parent = no_parent,
-                                .problem = on_problem, .userdata = &pr };
+                                .problem = sk_test_on_problem, .userdata = &pr };
         assert_int_equal(sk_backup_run(e->r.repo, &o, res), 0);
         assert_int_equal(pr.n_err, 0);
         assert_int_equal(res->summary.errors, 0);
@@ -449,7 +422,7 @@ static void do_backup(env *e, sk_backup_result *res, bool no_parent) {
 static char *restore_to(env *e, const char *id, const char *name, int expect, problems *pr) {
         char *dst;
         assert_true(asprintf(&dst, "%s/%s", e->r.dir, name) > 0);
-        sk_restore_options ro = { .target = dst, .problem = on_problem, .userdata = pr };
+        sk_restore_options ro = { .target = dst, .problem = sk_test_on_problem, .userdata = pr };
         sk_restore_result rr;
         assert_int_equal(sk_restore_run(e->r.repo, id, &ro, &rr), expect);
         return dst;
@@ -666,7 +639,7 @@ static void test_incremental(void **state) {
         char *dst;
         assert_true(asprintf(&dst, "%s/partial", e->r.dir) > 0);
         const char *inc[] = { "src/b" };
-        sk_restore_options ro = { .target = dst, .includes = inc, .n_includes = 1, .problem = on_problem, .userdata = &pr };
+        sk_restore_options ro = { .target = dst, .includes = inc, .n_includes = 1, .problem = sk_test_on_problem, .userdata = &pr };
         sk_restore_result rr;
         assert_int_equal(sk_restore_run(e->r.repo, r3.id, &ro, &rr), 0);
         char *p;
@@ -757,7 +730,7 @@ static void test_corruption(void **state) {
         free(dst);
 
         problems cp = { .want = { "src/mid" } };
-        sk_check_options co = { .read_data = true, .problem = on_problem, .userdata = &cp };
+        sk_check_options co = { .read_data = true, .problem = sk_test_on_problem, .userdata = &cp };
         sk_check_result cr;
         assert_int_equal(sk_check_run(e->r.repo, &co, &cr), -EBADMSG);
         assert_true(cp.saw_path_with[0]);
@@ -818,7 +791,7 @@ static void test_forget_prune(void **state) {
         sk_repo_free(e->r.repo);
         assert_int_equal(sk_repo_open(e->r.repo_path, e->r.secret, &e->r.repo), 0);
         problems cp = {};
-        sk_check_options co = { .read_data = true, .problem = on_problem, .userdata = &cp };
+        sk_check_options co = { .read_data = true, .problem = sk_test_on_problem, .userdata = &cp };
         sk_check_result cr;
         assert_int_equal(sk_check_run(e->r.repo, &co, &cr), 0);
         assert_int_equal(cr.backups, 1);
@@ -858,7 +831,7 @@ static void test_missing_pack_entries_dropped(void **state) {
         free(path);
 
         problems cp = {};
-        sk_check_options co = { .problem = on_problem, .userdata = &cp };
+        sk_check_options co = { .problem = sk_test_on_problem, .userdata = &cp };
         sk_check_result cr;
         assert_int_equal(sk_check_run(e->r.repo, &co, &cr), -EBADMSG);
         assert_true(cr.errors > 0);
@@ -929,7 +902,7 @@ static void test_prune_undelete(void **state) {
         assert_int_equal(pres.trash_records_removed, 1);
 
         problems cp = {};
-        sk_check_options co = { .read_data = true, .problem = on_problem, .userdata = &cp };
+        sk_check_options co = { .read_data = true, .problem = sk_test_on_problem, .userdata = &cp };
         sk_check_result cr;
         assert_int_equal(sk_check_run(e->r.repo, &co, &cr), 0);
         assert_int_equal(cr.warnings, 0);
@@ -1122,7 +1095,7 @@ static void test_walk_memory_bound(void **state) {
         problems pr = { .want = { "src/wide", "src/nest/zz/zz" } };
         char *dst;
         assert_true(asprintf(&dst, "%s/dst-bound", e->r.dir) > 0);
-        sk_restore_options ro = { .target = dst, .problem = on_problem, .userdata = &pr,
+        sk_restore_options ro = { .target = dst, .problem = sk_test_on_problem, .userdata = &pr,
                                   .walk_memory_max = 160 << 10 };
         sk_restore_result rr;
         assert_int_equal(sk_restore_run(e->r.repo, res.id, &ro, &rr), -EIO);
@@ -1177,7 +1150,7 @@ static int swap_to_fifo(const sk_progress *p, void *ud) {
 
 static void on_problem_swap(const sk_problem *p, void *ud) {
         problems *pr = ud;
-        on_problem(p, ud);
+        sk_test_on_problem(p, ud);
         if (p->kind == SK_PROBLEM_WARNING && strstr(p->detail ?: "", "replaced by a non-regular file"))
                 pr->saw_path_with[0] = true;
 }
@@ -1271,7 +1244,7 @@ static void test_deep_tree(void **state) {
         problems pr = {};
         const char *srcs[] = { dir };
         sk_backup_options o = { .sources = srcs, .n_sources = 1, .hostname = "testhost", .no_parent = true,
-                                .problem = on_problem, .userdata = &pr };
+                                .problem = sk_test_on_problem, .userdata = &pr };
         sk_backup_result r1, r2;
         assert_int_equal(sk_backup_run(e->r.repo, &o, &r1), 0);
         assert_int_equal(pr.n_err, 0);

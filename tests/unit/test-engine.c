@@ -41,6 +41,7 @@
 #include "backup/restore.h"
 #include "repo/tree.h"
 #include "common/fsutil.h"
+#include "tests/lib/testbackup.h"
 #include "tests/lib/testrepo.h"
 
 typedef struct env {
@@ -51,22 +52,7 @@ typedef struct env {
         sk_blob_id empty_id;
 } env;
 
-typedef struct problems {
-        int n_err, n_warn;
-        char path[1024], backup[80], detail[1024];
-} problems;
-
-static void on_problem(const sk_problem *p, void *ud) {
-        problems *pr = ud;
-        if (p->kind == SK_PROBLEM_ERROR)
-                pr->n_err++;
-        else
-                pr->n_warn++;
-        print_message("problem: %s %s %s\n", p->path ?: "-", p->blob ?: "-", p->detail ?: "");
-        snprintf(pr->path, sizeof(pr->path), "%s", p->path ?: "");
-        snprintf(pr->backup, sizeof(pr->backup), "%s", p->backup_id ?: "");
-        snprintf(pr->detail, sizeof(pr->detail), "%s", p->detail ?: "");
-}
+typedef sk_test_problems problems;
 
 static int setup(void **state) {
         env *e = sk_test_repo_new(state, sizeof(*e), "sk-test-engine");
@@ -120,7 +106,7 @@ static void backup(env *e, char id[SK_BACKUP_ID_HEX + 1]) {
         problems pr = {};
         const char *srcs[] = { e->src };
         sk_backup_options o = { .sources = srcs, .n_sources = 1, .hostname = "h", .no_parent = true,
-                                .problem = on_problem, .userdata = &pr };
+                                .problem = sk_test_on_problem, .userdata = &pr };
         sk_backup_result res;
         assert_int_equal(sk_backup_run(e->r.repo, &o, &res), 0);
         assert_int_equal(pr.n_err, 0);
@@ -133,7 +119,7 @@ static void restore_ok(env *e, const char *id, const char *name, bool want_dir) 
         char *dst, *p;
         problems pr = {};
         assert_true(asprintf(&dst, "%s/%s", e->r.dir, name) > 0);
-        sk_restore_options ro = { .target = dst, .problem = on_problem, .userdata = &pr };
+        sk_restore_options ro = { .target = dst, .problem = sk_test_on_problem, .userdata = &pr };
         sk_restore_result rr;
         assert_int_equal(sk_restore_run(e->r.repo, id, &ro, &rr), 0);
         assert_int_equal(pr.n_err, 0);
@@ -155,7 +141,7 @@ static void restore_ok(env *e, const char *id, const char *name, bool want_dir) 
 }
 
 static void check(env *e, problems *pr) {
-        sk_check_options co = { .read_data = true, .problem = on_problem, .userdata = pr };
+        sk_check_options co = { .read_data = true, .problem = sk_test_on_problem, .userdata = pr };
         sk_check_result cr;
         assert_int_equal(sk_check_run(e->r.repo, &co, &cr), 0);
         assert_int_equal(cr.errors, 0);
@@ -181,7 +167,7 @@ static void test_collision(void **state) {
         problems pr = {};
         check(e, &pr);
         assert_int_equal(pr.n_warn, 0);
-        sk_prune_options po = { .problem = on_problem, .userdata = &pr };
+        sk_prune_options po = { .problem = sk_test_on_problem, .userdata = &pr };
         sk_prune_result res;
         assert_int_equal(sk_prune_run(e->r.repo, &po, &res), 0);
         assert_int_equal(res.backups, 2);
@@ -234,7 +220,7 @@ static void test_prune_walks_tree(void **state) {
         assert_int_equal(sk_forget_run(e->r.repo, &pol, false, 0, NULL, NULL, &fr), 0);
         assert_int_equal(fr.kept, 1);
         problems pr = {};
-        sk_prune_options po = { .problem = on_problem, .userdata = &pr };
+        sk_prune_options po = { .problem = sk_test_on_problem, .userdata = &pr };
         sk_prune_result res;
         assert_int_equal(sk_prune_run(e->r.repo, &po, &res), 0);
         assert_int_equal(pr.n_err, 0);
@@ -242,7 +228,7 @@ static void test_prune_walks_tree(void **state) {
         check(e, &pr);
         char *dst;
         assert_true(asprintf(&dst, "%s/dst", e->r.dir) > 0);
-        sk_restore_options ro = { .target = dst, .problem = on_problem, .userdata = &pr };
+        sk_restore_options ro = { .target = dst, .problem = sk_test_on_problem, .userdata = &pr };
         sk_restore_result rr;
         assert_int_equal(sk_restore_run(e->r.repo, b2, &ro, &rr), 0);
         assert_int_equal(pr.n_err, 0);
@@ -352,14 +338,14 @@ static void legacy(env *e, sk_blob_type missing) {
         problems pr = {};
         check(e, &pr);
         assert_int_equal(pr.n_warn, 1);
-        assert_string_equal(pr.backup, b2);
-        assert_string_equal(pr.path, tree_missing ? "src/e" : "src/f");
-        assert_non_null(strstr(pr.detail, tree_missing ? "tree blob exists only as a data blob"
+        assert_string_equal(pr.last_backup, b2);
+        assert_string_equal(pr.last_path, tree_missing ? "src/e" : "src/f");
+        assert_non_null(strstr(pr.last_detail, tree_missing ? "tree blob exists only as a data blob"
                                                       : "data blob exists only as a tree blob"));
-        assert_non_null(strstr(pr.detail, "snapkeep prune"));
+        assert_non_null(strstr(pr.last_detail, "snapkeep prune"));
 
         /* A dry run changes nothing; prune repairs. */
-        sk_prune_options po = { .dry_run = true, .problem = on_problem, .userdata = &pr };
+        sk_prune_options po = { .dry_run = true, .problem = sk_test_on_problem, .userdata = &pr };
         sk_prune_result res;
         assert_int_equal(sk_prune_run(e->r.repo, &po, &res), 0);
         assert_int_equal(res.blobs_retyped, 1);
