@@ -61,6 +61,19 @@ void sk_test_write_file(const char *dir, const char *name, const void *buf, size
         close(dfd);
 }
 
+uint8_t *sk_test_random_data(size_t n, uint32_t seed, bool compressible) {
+        uint8_t *p = malloc(n + 1);
+        assert_non_null(p);
+        uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+        for (size_t i = 0; i < n; i++) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                p[i] = compressible ? (uint8_t) ("abcdefgh"[(x >> 20) & 7]) : (uint8_t) (x >> 24);
+        }
+        return p;
+}
+
 extern int __sanitizer_install_malloc_and_free_hooks(void (*m)(const volatile void *, size_t),
                                                      void (*f)(const volatile void *)) __attribute__((weak));
 

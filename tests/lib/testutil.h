@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Make a fresh directory under $TMPDIR (or /tmp) named after prefix. The
  * returned string is owned by the caller; remove the tree with sk_rm_rf(). */
@@ -25,6 +26,11 @@ char *sk_test_path(const char *dir, const char *name);
 
 /* Write len bytes to dir/name, replacing it (asserted). */
 void sk_test_write_file(const char *dir, const char *name, const void *buf, size_t len);
+
+/* n (+1 spare) bytes from a fixed xorshift stream of seed, the same on
+ * every run: incompressible, or drawn from eight letters when compressible.
+ * Owned by the caller (free()); asserted. */
+uint8_t *sk_test_random_data(size_t n, uint32_t seed, bool compressible);
 
 /* int main() of a test file: run the cmocka tests given (cmocka_unit_test
  * or SK_FIXTURE_TEST entries) as one group. */

@@ -52,18 +52,6 @@ static void reopen(fixture *f) {
         assert_int_equal(r, 0);
 }
 
-static uint8_t *blob_data(size_t n, uint32_t seed, bool compressible) {
-        uint8_t *p = malloc(n + 1);
-        assert_non_null(p);
-        uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-        for (size_t i = 0; i < n; i++) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                p[i] = compressible ? (uint8_t) ("abcdefgh"[(x >> 20) & 7]) : (uint8_t) (x >> 24);
-        }
-        return p;
-}
 
 /* A fingerprint of a directory tree: names, sizes, mtimes (to show that
  * something wrote nothing). */
@@ -159,7 +147,7 @@ static void test_put_get_dedup_reopen(void **state) {
         /* 40 blobs of 20..40 KiB: several packs of 256 KiB */
         for (int i = 0; i < 40; i++) {
                 size_t n = 20000 + (size_t) i * 500;
-                uint8_t *d = blob_data(n, (uint32_t) i, i % 2);
+                uint8_t *d = sk_test_random_data(n, (uint32_t) i, i % 2);
                 assert_int_equal(sk_repo_put_blob(f->repo, i == 3 ? SK_BLOB_TREE : SK_BLOB_DATA, d, n, &ids[i], &was_new), 0);
                 assert_true(was_new);
                 sk_blob_type t = i == 3 ? SK_BLOB_TREE : SK_BLOB_DATA;
@@ -198,7 +186,7 @@ static void test_put_get_dedup_reopen(void **state) {
         assert_int_equal(st.index_files_bad, 0);
         for (int i = 0; i < 40; i++) {
                 size_t n = 20000 + (size_t) i * 500;
-                uint8_t *d = blob_data(n, (uint32_t) i, i % 2);
+                uint8_t *d = sk_test_random_data(n, (uint32_t) i, i % 2);
                 void *g;
                 size_t gl;
                 sk_blob_type t = i == 3 ? SK_BLOB_TREE : SK_BLOB_DATA;
@@ -220,7 +208,7 @@ static void test_put_get_dedup_reopen(void **state) {
         assert_int_equal(sk_repo_has_blob(f->repo, SK_BLOB_DATA, &unknown), 0);
 
         /* a blob put but never flushed is gone after reopen (crash-equivalent) */
-        uint8_t *d = blob_data(1000, 999, false);
+        uint8_t *d = sk_test_random_data(1000, 999, false);
         sk_blob_id lost;
         assert_int_equal(sk_repo_put_blob(f->repo, SK_BLOB_DATA, d, 1000, &lost, NULL), 0);
         free(d);
@@ -246,7 +234,7 @@ static void *put_thread(void *arg) {
                 /* half the blobs are shared by all threads: races on dedup */
                 uint32_t seed = i % 2 ? (uint32_t) (1000 + i) : (uint32_t) (2000 + a->t * 100 + i);
                 size_t n = 8000 + (size_t) (seed % 7) * 1000;
-                uint8_t *d = blob_data(n, seed, seed % 3 == 0);
+                uint8_t *d = sk_test_random_data(n, seed, seed % 3 == 0);
                 sk_blob_id id;
                 int r = sk_repo_put_blob(a->repo, SK_BLOB_DATA, d, n, &id, NULL);
                 if (r == 0) {
@@ -301,7 +289,7 @@ static int name_cb(const char *name, void *ud) {
 
 static void test_objects(void **state) {
         fixture *f = *state;
-        uint8_t *big = blob_data(300000, 5, true);
+        uint8_t *big = sk_test_random_data(300000, 5, true);
         assert_int_equal(sk_repo_put_object(f->repo, "backups", "b1", "hello", 5), 0);
         assert_int_equal(sk_repo_put_object(f->repo, "backups", "b2.x_y-z", big, 300000), 0);
         assert_int_equal(sk_repo_put_object(f->repo, "backups", "empty", "", 0), 0);
@@ -392,7 +380,7 @@ static int pack_cb(const char *pack, uint64_t size, void *ud) {
 
 static void fill(fixture *f, sk_blob_id *ids, int n) {
         for (int i = 0; i < n; i++) {
-                uint8_t *d = blob_data(30000, (uint32_t) (500 + i), false);
+                uint8_t *d = sk_test_random_data(30000, (uint32_t) (500 + i), false);
                 assert_int_equal(sk_repo_put_blob(f->repo, SK_BLOB_DATA, d, 30000, &ids[i], NULL), 0);
                 free(d);
         }
@@ -464,7 +452,7 @@ static void test_flipped_byte(void **state) {
         assert_int_equal(nb, 19);
         assert_true(bad >= 1);
         for (int i = 0; i < 20; i++) {
-                uint8_t *d = blob_data(30000, (uint32_t) (500 + i), false);
+                uint8_t *d = sk_test_random_data(30000, (uint32_t) (500 + i), false);
                 bool was_new;
                 assert_int_equal(sk_repo_put_blob(f->repo, SK_BLOB_DATA, d, 30000, NULL, &was_new), 0);
                 free(d);
@@ -726,7 +714,7 @@ static void test_lost_lock_blocks_writes(void **state) {
         (void) count_names;
         assert_int_equal(sk_repo_open(f->url, f->secret, &w), 0);
         assert_int_equal(sk_repo_lock(w, false, 0, &s), 0);
-        uint8_t *d = blob_data(30000, 77, false);
+        uint8_t *d = sk_test_random_data(30000, 77, false);
         assert_int_equal(sk_repo_put_blob(w, SK_BLOB_DATA, d, 30000, NULL, NULL), 0);
         free(d);
         assert_int_equal(sk_repo_put_object(w, "backups", "before", "x", 1), 0);
@@ -794,7 +782,7 @@ static void test_stale_index_after_prune(void **state) {
         assert_int_equal(sk_repo_lock(other, false, 0, &s), 0);
         assert_int_equal(sk_repo_has_blob(other, SK_BLOB_DATA, &ids[0]), 0);
         /* so a new put of that data stores it again instead of deduping it away */
-        uint8_t *d = blob_data(30000, 500, false);
+        uint8_t *d = sk_test_random_data(30000, 500, false);
         bool was_new = false;
         assert_int_equal(sk_repo_put_blob(other, SK_BLOB_DATA, d, 30000, NULL, &was_new), 0);
         assert_true(was_new);
@@ -824,7 +812,7 @@ static void test_write_failure_sticky(void **state) {
         close(fd);
         int failed_at = -1;
         for (int i = 0; i < 20 && failed_at < 0; i++) {
-                uint8_t *d = blob_data(30000, (uint32_t) (700 + i), false);
+                uint8_t *d = sk_test_random_data(30000, (uint32_t) (700 + i), false);
                 if (sk_repo_put_blob(f->repo, SK_BLOB_DATA, d, 30000, NULL, NULL) < 0)
                         failed_at = i;
                 free(d);
@@ -835,7 +823,7 @@ static void test_write_failure_sticky(void **state) {
                 assert_true(sk_repo_flush(f->repo) < 0);
         assert_non_null(strstr(sk_repo_last_error(f->repo), "writing pack"));
         /* every later put and the flush report it: a backup cannot complete */
-        uint8_t *d = blob_data(100, 1, false);
+        uint8_t *d = sk_test_random_data(100, 1, false);
         assert_true(sk_repo_put_blob(f->repo, SK_BLOB_DATA, d, 100, NULL, NULL) < 0);
         free(d);
         assert_true(sk_repo_flush(f->repo) < 0);
@@ -973,7 +961,7 @@ static void test_chunker_from_repo(void **state) {
         assert_int_equal(sk_repo_chunker_init(f->repo, &c), 0);
         assert_int_equal(c.min, 4096);
         assert_int_equal(c.max, 65536);
-        uint8_t *d = blob_data(1 << 20, 1, false);
+        uint8_t *d = sk_test_random_data(1 << 20, 1, false);
         size_t k = sk_chunker_scan(&c, d, 1 << 20);
         assert_true(k >= 4096 && k <= 65536);
         /* another repository (another key) cuts elsewhere */
