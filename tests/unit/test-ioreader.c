@@ -156,6 +156,24 @@ static void test_eof(void **state) {
         assert_int_equal(sk_io_outstanding(io), 0);
 }
 
+/* Take what reader r has ready, in order from *next on (checked); true
+ * once it is finished. */
+static bool drain(sk_io_reader *r, uint64_t *next) {
+        const void *data;
+        size_t len;
+        uint64_t off;
+        int q;
+        while ((q = sk_io_reader_next(r, &data, &len, &off)) != SK_IO_READER_WAIT) {
+                if (q == SK_IO_READER_FINISHED)
+                        return true;
+                assert_int_equal(q, SK_IO_READER_DATA);
+                assert_int_equal(off, *next);
+                check_chunk(data, off, len);
+                *next += len;
+        }
+        return false;
+}
+
 /* The caller owns the loop: two readers and unrelated ops share the engine,
  * and completions are fed back to front so the reader must reorder. */
 static void test_shared_engine_reversed(void **state) {
@@ -174,30 +192,8 @@ static void test_shared_engine_reversed(void **state) {
         struct statx stx;
 
         while (!done_a || !done_b) {
-                const void *data;
-                size_t len;
-                uint64_t off;
-                int q;
-                while (!done_a && (q = sk_io_reader_next(ra, &data, &len, &off)) != SK_IO_READER_WAIT) {
-                        if (q == SK_IO_READER_FINISHED) {
-                                done_a = true;
-                                break;
-                        }
-                        assert_int_equal(q, SK_IO_READER_DATA);
-                        assert_int_equal(off, next_a);
-                        check_chunk(data, off, len);
-                        next_a += len;
-                }
-                while (!done_b && (q = sk_io_reader_next(rb, &data, &len, &off)) != SK_IO_READER_WAIT) {
-                        if (q == SK_IO_READER_FINISHED) {
-                                done_b = true;
-                                break;
-                        }
-                        assert_int_equal(q, SK_IO_READER_DATA);
-                        assert_int_equal(off, next_b);
-                        check_chunk(data, off, len);
-                        next_b += len;
-                }
+                done_a = done_a || drain(ra, &next_a);
+                done_b = done_b || drain(rb, &next_b);
                 if (done_a && done_b)
                         break;
                 assert_int_equal(sk_io_statx(io, 0xC, f->dfd, "shared", 0, STATX_SIZE, &stx), 0);

@@ -16,7 +16,8 @@
 #include "tests/lib/testutil.h"
 
 /* Run fn against a writer on a memory stream and return what it wrote. */
-static char *capture(void (*fn)(sk_json *j)) {
+/* What fn writes is exactly want. */
+static void expect_json(void (*fn)(sk_json *j), const char *want) {
         char *buf = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&buf, &len);
@@ -24,7 +25,8 @@ static char *capture(void (*fn)(sk_json *j)) {
         sk_json j = SK_JSON_INIT(f);
         fn(&j);
         fclose(f);
-        return buf;
+        assert_string_equal(buf, want);
+        free(buf);
 }
 
 static void write_object(sk_json *j) {
@@ -45,10 +47,8 @@ static void write_object(sk_json *j) {
 
 static void test_structure(void **state) {
         (void) state;
-        char *out = capture(write_object);
-        assert_string_equal(out, "{\"a\":\"x\\\"y\\\\z\\n\",\"n\":18446744073709551615,"
-                                 "\"list\":[-5,true,null,{}],\"none\":null}\n");
-        free(out);
+        expect_json(write_object, "{\"a\":\"x\\\"y\\\\z\\n\",\"n\":18446744073709551615,"
+                                  "\"list\":[-5,true,null,{}],\"none\":null}\n");
 }
 
 static void write_paths(sk_json *j) {
@@ -60,12 +60,10 @@ static void write_paths(sk_json *j) {
 
 static void test_non_utf8(void **state) {
         (void) state;
-        char *out = capture(write_paths);
         /* Valid UTF-8 passes through without a _base64 sibling; invalid bytes
          * become \u00XX and the exact bytes follow in base64. */
-        assert_string_equal(out, "{\"ok\":\"caf\xc3\xa9/\xe5\x90\x8d\","
+        expect_json(write_paths, "{\"ok\":\"caf\xc3\xa9/\xe5\x90\x8d\","
                                  "\"bad\":\"x\\u00ff\\u00fe\\u0001\",\"bad_base64\":\"eP/+AQ==\"}\n");
-        free(out);
 }
 
 static void test_utf8_valid(void **state) {

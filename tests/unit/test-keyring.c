@@ -267,15 +267,6 @@ static void test_slot_size_bound(void **state) {
         sk_secret_free(a);
 }
 
-static void write_seed(const char *dir, const char *name, const void *buf, size_t len) {
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        assert_true(fd >= 0);
-        assert_int_equal(write(fd, buf, len), (ssize_t) len);
-        close(fd);
-}
-
 static void test_keyslot_parse(void **state) {
         fixture *f = *state;
         sk_secret *a = pass("pw");
@@ -291,9 +282,9 @@ static void test_keyslot_parse(void **state) {
         assert_int_equal(sk_keyslot_parse(buf, len - 1, &ks), -EBADMSG);
         const char *dir = getenv("SK_WRITE_CORPUS");
         if (dir) {
-                write_seed(dir, "slot-valid", buf, len);
+                sk_test_write_file(dir, "slot-valid", buf, len);
                 buf[42] = 22, buf[43] = 32, buf[44] = 16;
-                write_seed(dir, "slot-16gib", buf, len);
+                sk_test_write_file(dir, "slot-16gib", buf, len);
         }
         static const struct {
                 uint8_t log2n, r, p;
