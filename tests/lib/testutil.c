@@ -1,12 +1,20 @@
+/* The shared helpers of the unit tests (see testutil.h). */
 #include "tests/lib/testutil.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/fsutil.h"
 
 char *sk_test_mkdtemp(const char *prefix) {
         const char *tmp = getenv("TMPDIR");
@@ -18,6 +26,52 @@ char *sk_test_mkdtemp(const char *prefix) {
                 return NULL;
         }
         return path;
+}
+
+void *sk_test_fixture_new(void **state, size_t size, const char *prefix) {
+        assert_true(size >= sizeof(char *));
+        void *f = calloc(1, size);
+        assert_non_null(f);
+        /* a pointer to a struct, converted, points to its first member */
+        char **dir = f;
+        *dir = sk_test_mkdtemp(prefix);
+        assert_non_null(*dir);
+        *state = f;
+        return f;
+}
+
+int sk_test_fixture_free(void *fixture) {
+        char **dir = fixture;
+        sk_rm_rf(*dir);
+        free(*dir);
+        free(fixture);
+        return 0;
+}
+
+char *sk_test_path(const char *dir, const char *name) {
+        char *p = NULL;
+        assert_true(asprintf(&p, "%s/%s", dir, name) > 0);
+        return p;
+}
+
+void sk_test_write_file(const char *dir, const char *name, const void *buf, size_t len) {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(dfd >= 0);
+        assert_int_equal(sk_write_file_atomic(dfd, name, buf, len, 0644), 0);
+        close(dfd);
+}
+
+uint8_t *sk_test_random_data(size_t n, uint32_t seed, bool compressible) {
+        uint8_t *p = malloc(n + 1);
+        assert_non_null(p);
+        uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+        for (size_t i = 0; i < n; i++) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                p[i] = compressible ? (uint8_t) ("abcdefgh"[(x >> 20) & 7]) : (uint8_t) (x >> 24);
+        }
+        return p;
 }
 
 extern int __sanitizer_install_malloc_and_free_hooks(void (*m)(const volatile void *, size_t),

@@ -10,6 +10,7 @@
 
 #include "google/protobuf/timestamp.pb-c.h"
 #include "plugin/arena.h"
+#include "tests/lib/testutil.h"
 
 static void test_alloc(void **state _unused_) {
         sk_arena *a = sk_arena_new();
@@ -72,10 +73,4 @@ static void test_protobuf(void **state _unused_) {
         sk_arena_free(a);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_alloc),
-                cmocka_unit_test(test_protobuf),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(cmocka_unit_test(test_alloc), cmocka_unit_test(test_protobuf))

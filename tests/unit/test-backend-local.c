@@ -22,36 +22,9 @@
 #include "store/backend.h"
 #include "repo/repo.h"
 #include "common/fsutil.h"
-#include "tests/lib/testutil.h"
+#include "tests/lib/testrepo.h"
 
-typedef struct fixture {
-        char *dir, *repo_path;
-        sk_secret *secret;
-        sk_repo *repo;
-} fixture;
-
-static int setup(void **state) {
-        fixture *f = calloc(1, sizeof(*f));
-        f->dir = sk_test_mkdtemp("sk-bounds");
-        assert_non_null(f->dir);
-        assert_true(asprintf(&f->repo_path, "%s/repo", f->dir) > 0);
-        assert_int_equal(sk_secret_new(SK_SECRET_PASSPHRASE, "pw", 2, &f->secret), 0);
-        sk_repo_init_opts o = { .scrypt_log2n = 10 };
-        assert_int_equal(sk_repo_init(f->repo_path, &o, f->secret, &f->repo), 0);
-        *state = f;
-        return 0;
-}
-
-static int teardown(void **state) {
-        fixture *f = *state;
-        sk_repo_free(f->repo);
-        sk_secret_free(f->secret);
-        sk_rm_rf(f->dir);
-        free(f->dir);
-        free(f->repo_path);
-        free(f);
-        return 0;
-}
+typedef sk_test_repo fixture;
 
 /* A sparse file of size bytes at repo/rel (directories made). */
 static void sparse(fixture *f, const char *rel, off_t size) {
@@ -152,13 +125,6 @@ static void test_config_bound(void **state) {
         free(p);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_get_whole, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_index_file_bound, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_object_bound, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_pack_bound, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_config_bound, setup, teardown),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(SK_REPO_TEST(test_get_whole), SK_REPO_TEST(test_index_file_bound),
+             SK_REPO_TEST(test_object_bound), SK_REPO_TEST(test_pack_bound),
+             SK_REPO_TEST(test_config_bound))

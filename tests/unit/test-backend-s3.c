@@ -390,15 +390,7 @@ static void test_hostile_listing(void **state) {
         server_stop(&sv);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_env_defaults, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_bad_values, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_credentials_file, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_bad_urls, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_hostile_length, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_body_bound, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_hostile_listing, setup, teardown),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(SK_FIXTURE_TEST(test_env_defaults), SK_FIXTURE_TEST(test_bad_values),
+             SK_FIXTURE_TEST(test_credentials_file), SK_FIXTURE_TEST(test_bad_urls),
+             SK_FIXTURE_TEST(test_hostile_length), SK_FIXTURE_TEST(test_body_bound),
+             SK_FIXTURE_TEST(test_hostile_listing))

@@ -32,12 +32,12 @@
 #include "repo/repo.h"
 #include "backup/restore.h"
 #include "common/fsutil.h"
-#include "tests/lib/testutil.h"
+#include "tests/lib/testbackup.h"
+#include "tests/lib/testrepo.h"
 
 typedef struct env {
-        char *tmp, *src, *repo_path;
-        sk_repo *repo;
-        sk_secret *secret;
+        sk_test_repo r;         /* first: the fixture is an sk_test_repo too */
+        char *src;
         bool have_whiteout, have_trusted, have_cap, have_acl, root;
 } env;
 
@@ -391,84 +391,45 @@ static void make_tree(env *e) {
 /* ---- fixtures ------------------------------------------------------------------------ */
 
 static int setup(void **state) {
-        env *e = calloc(1, sizeof(*e));
-        e->tmp = sk_test_mkdtemp("sk-test-backup");
-        assert_non_null(e->tmp);
-        assert_true(asprintf(&e->src, "%s/src", e->tmp) > 0);
-        assert_true(asprintf(&e->repo_path, "%s/repo", e->tmp) > 0);
+        env *e = sk_test_repo_new(state, sizeof(*e), "sk-test-backup");
+        e->src = sk_test_path(e->r.dir, "src");
         assert_int_equal(mkdir(e->src, 0755), 0);
         e->root = geteuid() == 0;
-        assert_int_equal(sk_secret_new(SK_SECRET_PASSPHRASE, "correct horse", 13, &e->secret), 0);
-        sk_repo_init_opts o = { .scrypt_log2n = 10, .chunk_min = 16 << 10, .chunk_avg = 64 << 10,
-                                .chunk_max = 256 << 10, .pack_size = 1 << 20 };
-        assert_int_equal(sk_repo_init(e->repo_path, &o, e->secret, &e->repo), 0);
+        sk_test_repo_init(&e->r, e->r.repo_path, "correct horse",
+                          &(sk_repo_init_opts){ .scrypt_log2n = 10, .chunk_min = 16 << 10, .chunk_avg = 64 << 10,
+                                                .chunk_max = 256 << 10, .pack_size = 1 << 20 });
         make_tree(e);
-        *state = e;
         return 0;
 }
 
 static int teardown(void **state) {
         env *e = *state;
-        sk_repo_free(e->repo);
-        sk_secret_free(e->secret);
-        sk_rm_rf(e->tmp);
-        free(e->tmp);
         free(e->src);
-        free(e->repo_path);
-        free(e);
-        return 0;
+        return sk_test_repo_free(e);
 }
 
-typedef struct problems {
-        int n_err, n_warn;
-        char last_path[8192];
-        char last_blob[80];
-        char last_pack[80];
-        char last_backup[80];
-        char last_detail[1024];
-        bool saw_path_with[4];
-        const char *want[4];
-} problems;
-
-static void on_problem(const sk_problem *p, void *ud) {
-        problems *pr = ud;
-        if (p->kind == SK_PROBLEM_ERROR)
-                pr->n_err++;
-        else
-                pr->n_warn++;
-        snprintf(pr->last_path, sizeof(pr->last_path), "%s", p->path ?: "");
-        if (p->blob)
-                snprintf(pr->last_blob, sizeof(pr->last_blob), "%s", p->blob);
-        if (p->pack)
-                snprintf(pr->last_pack, sizeof(pr->last_pack), "%s", p->pack);
-        if (p->backup_id)
-                snprintf(pr->last_backup, sizeof(pr->last_backup), "%s", p->backup_id);
-        snprintf(pr->last_detail, sizeof(pr->last_detail), "%s", p->detail ?: "");
-        for (int i = 0; i < 4; i++)
-                if (pr->want[i] && p->path && strstr(p->path, pr->want[i]) && p->kind == SK_PROBLEM_ERROR)
-                        pr->saw_path_with[i] = true;
-}
+typedef sk_test_problems problems;
 
 static void do_backup(env *e, sk_backup_result *res, bool no_parent) {
         problems pr = {};
         const char *srcs[] = { e->src };
         sk_backup_options o = { .sources = srcs, .n_sources = 1, .hostname = "testhost", .no_parent = no_parent,
-                                .problem = on_problem, .userdata = &pr };
-        assert_int_equal(sk_backup_run(e->repo, &o, res), 0);
+                                .problem = sk_test_on_problem, .userdata = &pr };
+        assert_int_equal(sk_backup_run(e->r.repo, &o, res), 0);
         assert_int_equal(pr.n_err, 0);
         assert_int_equal(res->summary.errors, 0);
 }
 
 static char *restore_to(env *e, const char *id, const char *name, int expect, problems *pr) {
         char *dst;
-        assert_true(asprintf(&dst, "%s/%s", e->tmp, name) > 0);
-        sk_restore_options ro = { .target = dst, .problem = on_problem, .userdata = pr };
+        assert_true(asprintf(&dst, "%s/%s", e->r.dir, name) > 0);
+        sk_restore_options ro = { .target = dst, .problem = sk_test_on_problem, .userdata = pr };
         sk_restore_result rr;
-        assert_int_equal(sk_restore_run(e->repo, id, &ro, &rr), expect);
+        assert_int_equal(sk_restore_run(e->r.repo, id, &ro, &rr), expect);
         return dst;
 }
 
-/* Backup id restores to e->tmp/name, identical to e->src. */
+/* Backup id restores to e->r.dir/name, identical to e->src. */
 static void assert_restores_src(env *e, const char *id, const char *name) {
         problems pr = {};
         char *dst = restore_to(e, id, name, 0, &pr);
@@ -623,7 +584,7 @@ static void test_incremental(void **state) {
         assert_true(r2.summary.added_bytes < r1.summary.bytes / 100);
         /* An unchanged file keeps its xattrs (taken from the parent, not listed). */
         sk_node xn = {};
-        assert_int_equal(sk_backup_lookup(e->repo, r2.id, "/src/small", &xn), 0);
+        assert_int_equal(sk_backup_lookup(e->r.repo, r2.id, "/src/small", &xn), 0);
         assert_int_equal(xn.n_xattrs, 2);
         assert_string_equal(xn.xattrs[0].name, "user.comment");
         assert_int_equal(xn.xattrs[0].value_len, 8);
@@ -652,36 +613,36 @@ static void test_incremental(void **state) {
 
         /* diff r2 -> r3 */
         sk_diff_result dr;
-        assert_int_equal(sk_diff(e->repo, r2.id, r3.id, NULL, NULL, &dr), 0);
+        assert_int_equal(sk_diff(e->r.repo, r2.id, r3.id, NULL, NULL, &dr), 0);
         assert_int_equal(dr.added, 1);
         assert_int_equal(dr.removed, 1);
         assert_int_equal(dr.modified, 1);
-        assert_int_equal(sk_diff(e->repo, r3.id, r4.id, NULL, NULL, &dr), 0);
+        assert_int_equal(sk_diff(e->r.repo, r3.id, r4.id, NULL, NULL, &dr), 0);
         assert_int_equal(dr.added + dr.removed + dr.modified, 0);
 
         /* ls and lookup */
         sk_node n = {};
-        assert_int_equal(sk_backup_lookup(e->repo, r3.id, "/src/b/other", &n), 0);
+        assert_int_equal(sk_backup_lookup(e->r.repo, r3.id, "/src/b/other", &n), 0);
         assert_int_equal(n.size, sizeof(buf));
         sk_node_clear(&n);
-        assert_int_equal(sk_backup_lookup(e->repo, r3.id, "src/empty", &n), -ENOENT);
+        assert_int_equal(sk_backup_lookup(e->r.repo, r3.id, "src/empty", &n), -ENOENT);
         char prefix[9];
         memcpy(prefix, r3.id, 8);
         prefix[8] = 0;
         char full[SK_BACKUP_ID_HEX + 1];
-        assert_int_equal(sk_backup_resolve(e->repo, prefix, full), 0);
+        assert_int_equal(sk_backup_resolve(e->r.repo, prefix, full), 0);
         assert_string_equal(full, r3.id);
-        assert_int_equal(sk_backup_resolve(e->repo, "latest", full), 0);
+        assert_int_equal(sk_backup_resolve(e->r.repo, "latest", full), 0);
         assert_string_equal(full, r4.id);
 
         /* Restore of a subtree only. */
         problems pr = {};
         char *dst;
-        assert_true(asprintf(&dst, "%s/partial", e->tmp) > 0);
+        assert_true(asprintf(&dst, "%s/partial", e->r.dir) > 0);
         const char *inc[] = { "src/b" };
-        sk_restore_options ro = { .target = dst, .includes = inc, .n_includes = 1, .problem = on_problem, .userdata = &pr };
+        sk_restore_options ro = { .target = dst, .includes = inc, .n_includes = 1, .problem = sk_test_on_problem, .userdata = &pr };
         sk_restore_result rr;
-        assert_int_equal(sk_restore_run(e->repo, r3.id, &ro, &rr), 0);
+        assert_int_equal(sk_restore_run(e->r.repo, r3.id, &ro, &rr), 0);
         char *p;
         struct stat st;
         assert_true(asprintf(&p, "%s/src/b/h2", dst) > 0);
@@ -694,7 +655,7 @@ static void test_incremental(void **state) {
         free(dst);
         const char *bad_inc[] = { "src/nope" };
         ro.includes = bad_inc;
-        assert_int_equal(sk_restore_run(e->repo, r3.id, &ro, &rr), -ENOENT);
+        assert_int_equal(sk_restore_run(e->r.repo, r3.id, &ro, &rr), -ENOENT);
 
         /* An xattr changed on an otherwise untouched file is seen (its ctime moved). */
         sk_backup_result r5;
@@ -707,7 +668,7 @@ static void test_incremental(void **state) {
         do_backup(e, &r5, false);
         assert_string_equal(r5.parent_id, r4.id);
         assert_int_equal(r5.summary.files_changed, 1);
-        assert_int_equal(sk_backup_lookup(e->repo, r5.id, "/src/small", &xn), 0);
+        assert_int_equal(sk_backup_lookup(e->r.repo, r5.id, "/src/small", &xn), 0);
         assert_int_equal(xn.n_xattrs, 1);
         assert_int_equal(xn.xattrs[0].value_len, 7);
         assert_memory_equal(xn.xattrs[0].value, "changed", 7);
@@ -729,15 +690,15 @@ static void test_corruption(void **state) {
         sk_backup_result r1;
         do_backup(e, &r1, false);
         sk_node n = {};
-        assert_int_equal(sk_backup_lookup(e->repo, r1.id, "src/mid", &n), 0);
+        assert_int_equal(sk_backup_lookup(e->r.repo, r1.id, "src/mid", &n), 0);
         assert_true(n.n_chunks > 1);
         struct { uint8_t id[32]; char pack[80]; uint32_t off, len; } f = {};
         memcpy(f.id, n.chunks[1].id, 32);
         sk_node_clear(&n);
-        assert_int_equal(sk_repo_foreach_blob(e->repo, find_pack_cb, &f), 0);
+        assert_int_equal(sk_repo_foreach_blob(e->r.repo, find_pack_cb, &f), 0);
         assert_true(f.pack[0]);
         char *pp;
-        assert_true(asprintf(&pp, "%s/data/%.2s/%s", e->repo_path, f.pack, f.pack) > 0);
+        assert_true(asprintf(&pp, "%s/data/%.2s/%s", e->r.repo_path, f.pack, f.pack) > 0);
         int fd = open(pp, O_RDWR);
         assert_true(fd >= 0);
         uint8_t byte;
@@ -749,8 +710,8 @@ static void test_corruption(void **state) {
         free(pp);
 
         /* Reopen so nothing is cached. */
-        sk_repo_free(e->repo);
-        assert_int_equal(sk_repo_open(e->repo_path, e->secret, &e->repo), 0);
+        sk_repo_free(e->r.repo);
+        assert_int_equal(sk_repo_open(e->r.repo_path, e->r.secret, &e->r.repo), 0);
 
         problems pr = { .want = { "src/mid" } };
         char *dst = restore_to(e, r1.id, "dst-corrupt", -EIO, &pr);
@@ -770,9 +731,9 @@ static void test_corruption(void **state) {
         free(dst);
 
         problems cp = { .want = { "src/mid" } };
-        sk_check_options co = { .read_data = true, .problem = on_problem, .userdata = &cp };
+        sk_check_options co = { .read_data = true, .problem = sk_test_on_problem, .userdata = &cp };
         sk_check_result cr;
-        assert_int_equal(sk_check_run(e->repo, &co, &cr), -EBADMSG);
+        assert_int_equal(sk_check_run(e->r.repo, &co, &cr), -EBADMSG);
         assert_true(cp.saw_path_with[0]);
         assert_true(cr.errors >= 2);
         assert_true(cr.packs_read >= 1);
@@ -782,7 +743,7 @@ static void test_corruption(void **state) {
 
         /* Without --read-data the structure is fine. */
         co.read_data = false;
-        assert_int_equal(sk_check_run(e->repo, &co, &cr), 0);
+        assert_int_equal(sk_check_run(e->r.repo, &co, &cr), 0);
 }
 
 static void test_forget_prune(void **state) {
@@ -798,10 +759,10 @@ static void test_forget_prune(void **state) {
                 do_backup(e, &r[i], false);
         }
         sk_repo_stats before, after;
-        assert_int_equal(sk_repo_get_stats(e->repo, &before), 0);
+        assert_int_equal(sk_repo_get_stats(e->r.repo, &before), 0);
         sk_forget_policy pol = { .keep_last = 1 };
         sk_forget_result fr;
-        assert_int_equal(sk_forget_run(e->repo, &pol, false, 0, NULL, NULL, &fr), 0);
+        assert_int_equal(sk_forget_run(e->r.repo, &pol, false, 0, NULL, NULL, &fr), 0);
         assert_int_equal(fr.removed, 2);
         assert_int_equal(fr.kept, 1);
         /* Delayed deletion: the first prune only marks (and repacks), so a
@@ -809,36 +770,36 @@ static void test_forget_prune(void **state) {
          * the grace period deletes. */
         sk_prune_options po = { .grace_seconds = 4 };   /* room for a loaded machine */
         sk_prune_result pres;
-        assert_int_equal(sk_prune_run(e->repo, &po, &pres), 0);
+        assert_int_equal(sk_prune_run(e->r.repo, &po, &pres), 0);
         assert_true(pres.packs_trashed >= 1);
         assert_int_equal(pres.packs_deleted, 0);
-        assert_int_equal(sk_repo_get_stats(e->repo, &after), 0);
+        assert_int_equal(sk_repo_get_stats(e->r.repo, &after), 0);
         assert_true(after.pack_bytes >= before.pack_bytes);
-        assert_int_equal(sk_prune_run(e->repo, &po, &pres), 0);
+        assert_int_equal(sk_prune_run(e->r.repo, &po, &pres), 0);
         assert_int_equal(pres.packs_deleted, 0);        /* not yet */
         assert_true(pres.packs_waiting >= 1);
         sleep(5);
-        assert_int_equal(sk_prune_run(e->repo, &po, &pres), 0);
+        assert_int_equal(sk_prune_run(e->r.repo, &po, &pres), 0);
         assert_true(pres.packs_deleted >= 1);
         assert_int_equal(pres.packs_trashed, 0);
-        assert_int_equal(sk_repo_get_stats(e->repo, &after), 0);
+        assert_int_equal(sk_repo_get_stats(e->r.repo, &after), 0);
         assert_true(after.pack_bytes < before.pack_bytes);
         print_message("figure: prune freed %llu bytes (%llu packs deleted, %llu repacked)\n",
                       (unsigned long long) (before.pack_bytes - after.pack_bytes),
                       (unsigned long long) pres.packs_deleted, (unsigned long long) pres.packs_repacked);
 
         /* Everything left checks clean, data included, and restores. */
-        sk_repo_free(e->repo);
-        assert_int_equal(sk_repo_open(e->repo_path, e->secret, &e->repo), 0);
+        sk_repo_free(e->r.repo);
+        assert_int_equal(sk_repo_open(e->r.repo_path, e->r.secret, &e->r.repo), 0);
         problems cp = {};
-        sk_check_options co = { .read_data = true, .problem = on_problem, .userdata = &cp };
+        sk_check_options co = { .read_data = true, .problem = sk_test_on_problem, .userdata = &cp };
         sk_check_result cr;
-        assert_int_equal(sk_check_run(e->repo, &co, &cr), 0);
+        assert_int_equal(sk_check_run(e->r.repo, &co, &cr), 0);
         assert_int_equal(cr.backups, 1);
         assert_restores_src(e, r[2].id, "dst-after-prune");
 
         sk_stats st;
-        assert_int_equal(sk_stats_compute(e->repo, NULL, NULL, NULL, &st), 0);
+        assert_int_equal(sk_stats_compute(e->r.repo, NULL, NULL, NULL, &st), 0);
         assert_int_equal(st.backups, 1);
         assert_true(st.unique_size > 0 && st.stored_size > 0);
 }
@@ -863,22 +824,22 @@ static void test_missing_pack_entries_dropped(void **state) {
         sk_backup_result r1, r2;
         do_backup(e, &r1, true);
         find_data_pack fp = {};
-        assert_int_equal(sk_repo_foreach_blob(e->repo, find_data_pack_cb, &fp), 0);
+        assert_int_equal(sk_repo_foreach_blob(e->r.repo, find_data_pack_cb, &fp), 0);
         assert_true(fp.pack[0]);
         char *path;
-        assert_true(asprintf(&path, "%s/data/%.2s/%s", e->repo_path, fp.pack, fp.pack) > 0);
+        assert_true(asprintf(&path, "%s/data/%.2s/%s", e->r.repo_path, fp.pack, fp.pack) > 0);
         assert_int_equal(unlink(path), 0);
         free(path);
 
         problems cp = {};
-        sk_check_options co = { .problem = on_problem, .userdata = &cp };
+        sk_check_options co = { .problem = sk_test_on_problem, .userdata = &cp };
         sk_check_result cr;
-        assert_int_equal(sk_check_run(e->repo, &co, &cr), -EBADMSG);
+        assert_int_equal(sk_check_run(e->r.repo, &co, &cr), -EBADMSG);
         assert_true(cr.errors > 0);
 
         sk_prune_options po = {};
         sk_prune_result pres;
-        assert_int_equal(sk_prune_run(e->repo, &po, &pres), 0);
+        assert_int_equal(sk_prune_run(e->r.repo, &po, &pres), 0);
         assert_true(pres.index_entries_missing > 0);
 
         do_backup(e, &r2, true);
@@ -912,19 +873,19 @@ static void test_prune_undelete(void **state) {
         sk_backup_result r1;
         do_backup(e, &r1, true);
         tree_packs tp = {};
-        assert_int_equal(sk_repo_foreach_blob(e->repo, tree_pack_cb, &tp), 0);
+        assert_int_equal(sk_repo_foreach_blob(e->r.repo, tree_pack_cb, &tp), 0);
         assert_true(tp.n > 0);
         char *mpath, *mdir;
         void *mbuf;
         size_t mlen;
-        assert_true(asprintf(&mdir, "%s/backups", e->repo_path) > 0);
+        assert_true(asprintf(&mdir, "%s/backups", e->r.repo_path) > 0);
         assert_true(asprintf(&mpath, "%s/%s", mdir, r1.id) > 0);
         assert_int_equal(sk_read_file(AT_FDCWD, mpath, 1 << 20, &mbuf, &mlen), 0);
-        assert_int_equal(sk_repo_delete_object(e->repo, "backups", r1.id), 0);
+        assert_int_equal(sk_repo_delete_object(e->r.repo, "backups", r1.id), 0);
 
         sk_prune_options po = { .grace_seconds = 1 };
         sk_prune_result pres;
-        assert_int_equal(sk_prune_run(e->repo, &po, &pres), 0);
+        assert_int_equal(sk_prune_run(e->r.repo, &po, &pres), 0);
         assert_true(pres.packs_trashed > tp.n);
         assert_int_equal(pres.packs_deleted, 0);
 
@@ -933,18 +894,18 @@ static void test_prune_undelete(void **state) {
         assert_true(dfd >= 0);
         assert_int_equal(sk_write_file_atomic(dfd, r1.id, mbuf, mlen, 0600), 0);
         close(dfd);
-        assert_int_equal(sk_repo_rewrite_index_add(e->repo, NULL, NULL, tp.v, tp.n), 0);
+        assert_int_equal(sk_repo_rewrite_index_add(e->r.repo, NULL, NULL, tp.v, tp.n), 0);
 
         sleep(2);
-        assert_int_equal(sk_prune_run(e->repo, &po, &pres), 0);
+        assert_int_equal(sk_prune_run(e->r.repo, &po, &pres), 0);
         assert_true(pres.packs_undeleted > tp.n);
         assert_int_equal(pres.packs_deleted, 0);
         assert_int_equal(pres.trash_records_removed, 1);
 
         problems cp = {};
-        sk_check_options co = { .read_data = true, .problem = on_problem, .userdata = &cp };
+        sk_check_options co = { .read_data = true, .problem = sk_test_on_problem, .userdata = &cp };
         sk_check_result cr;
-        assert_int_equal(sk_check_run(e->repo, &co, &cr), 0);
+        assert_int_equal(sk_check_run(e->r.repo, &co, &cr), 0);
         assert_int_equal(cr.warnings, 0);
         assert_restores_src(e, r1.id, "dst-undeleted");
         free(mbuf);
@@ -977,33 +938,33 @@ static void test_progress_cancel(void **state) {
         prog g = { .cancel_after = 50 };
         sk_backup_options o = { .sources = srcs, .n_sources = 1, .progress = on_progress, .userdata = &g };
         sk_backup_result res;
-        assert_int_equal(sk_backup_run(e->repo, &o, &res), -ECANCELED);
+        assert_int_equal(sk_backup_run(e->r.repo, &o, &res), -ECANCELED);
         sk_manifest **list = NULL;
         size_t n = 0;
-        assert_int_equal(sk_backup_list(e->repo, NULL, NULL, &list, &n), 0);
+        assert_int_equal(sk_backup_list(e->r.repo, NULL, NULL, &list, &n), 0);
         assert_int_equal(n, 0); /* a cancelled backup leaves no manifest */
         sk_backup_list_free(list, n);
 
         g = (prog) {};
-        assert_int_equal(sk_backup_run(e->repo, &o, &res), 0);
+        assert_int_equal(sk_backup_run(e->r.repo, &o, &res), 0);
         assert_true(g.calls > 2000);
         assert_int_equal(g.last_files, res.summary.files + res.summary.dirs);
 
         /* The leftovers of the cancelled run are not referenced; prune is happy and check is clean. */
         sk_prune_options po = {};
         sk_prune_result pr;
-        assert_int_equal(sk_prune_run(e->repo, &po, &pr), 0);
+        assert_int_equal(sk_prune_run(e->r.repo, &po, &pr), 0);
         sk_check_options co = { .read_data = true };
         sk_check_result cr;
-        assert_int_equal(sk_check_run(e->repo, &co, &cr), 0);
+        assert_int_equal(sk_check_run(e->r.repo, &co, &cr), 0);
         assert_int_equal(cr.warnings, 0);
 
         g = (prog) {};
         char *dst;
-        assert_true(asprintf(&dst, "%s/dst-progress", e->tmp) > 0);
+        assert_true(asprintf(&dst, "%s/dst-progress", e->r.dir) > 0);
         sk_restore_options ro = { .target = dst, .progress = on_progress, .userdata = &g };
         sk_restore_result rr;
-        assert_int_equal(sk_restore_run(e->repo, res.id, &ro, &rr), 0);
+        assert_int_equal(sk_restore_run(e->r.repo, res.id, &ro, &rr), 0);
         assert_true(g.calls > 0);
         assert_int_equal(rr.errors, 0);
         free(dst);
@@ -1077,10 +1038,10 @@ static void test_deep_restore(void **state) {
         free(dst);
 
         prog g = { .cancel_after = 3 };
-        assert_true(asprintf(&dst, "%s/dst-deep-cancel", e->tmp) > 0);
+        assert_true(asprintf(&dst, "%s/dst-deep-cancel", e->r.dir) > 0);
         sk_restore_options ro = { .target = dst, .progress = on_progress, .userdata = &g };
         sk_restore_result rr;
-        assert_int_equal(sk_restore_run(e->repo, res.id, &ro, &rr), -ECANCELED);
+        assert_int_equal(sk_restore_run(e->r.repo, res.id, &ro, &rr), -ECANCELED);
         free(dst);
 }
 
@@ -1134,11 +1095,11 @@ static void test_walk_memory_bound(void **state) {
 
         problems pr = { .want = { "src/wide", "src/nest/zz/zz" } };
         char *dst;
-        assert_true(asprintf(&dst, "%s/dst-bound", e->tmp) > 0);
-        sk_restore_options ro = { .target = dst, .problem = on_problem, .userdata = &pr,
+        assert_true(asprintf(&dst, "%s/dst-bound", e->r.dir) > 0);
+        sk_restore_options ro = { .target = dst, .problem = sk_test_on_problem, .userdata = &pr,
                                   .walk_memory_max = 160 << 10 };
         sk_restore_result rr;
-        assert_int_equal(sk_restore_run(e->repo, res.id, &ro, &rr), -EIO);
+        assert_int_equal(sk_restore_run(e->r.repo, res.id, &ro, &rr), -EIO);
         /* The fixture's "many" (a big listing of its own) is refused too. */
         assert_int_equal(pr.n_err, 2);
         assert_false(pr.saw_path_with[0]);
@@ -1190,7 +1151,7 @@ static int swap_to_fifo(const sk_progress *p, void *ud) {
 
 static void on_problem_swap(const sk_problem *p, void *ud) {
         problems *pr = ud;
-        on_problem(p, ud);
+        sk_test_on_problem(p, ud);
         if (p->kind == SK_PROBLEM_WARNING && strstr(p->detail ?: "", "replaced by a non-regular file"))
                 pr->saw_path_with[0] = true;
 }
@@ -1224,7 +1185,7 @@ static void test_fifo_swap(void **state) {
         sk_backup_result res;
         swap_state = &sc;
         alarm(60); /* a hang fails the test instead of the whole run's timeout */
-        assert_int_equal(sk_backup_run(e->repo, &o, &res), 0);
+        assert_int_equal(sk_backup_run(e->r.repo, &o, &res), 0);
         alarm(0);
         swap_state = NULL;
         assert_true(sc.done);
@@ -1252,7 +1213,7 @@ static void test_deep_tree(void **state) {
         env *e = *state;
         const int depth = 3000; /* the 100,000-deep case is tests/integration/test-deep-trees.sh */
         char *dir;
-        assert_true(asprintf(&dir, "%s/deep", e->tmp) > 0);
+        assert_true(asprintf(&dir, "%s/deep", e->r.dir) > 0);
         assert_int_equal(mkdir(dir, 0755), 0);
         int fd = sk_test_chain(dir, depth, 1);
         assert_true(fd >= 0);
@@ -1284,9 +1245,9 @@ static void test_deep_tree(void **state) {
         problems pr = {};
         const char *srcs[] = { dir };
         sk_backup_options o = { .sources = srcs, .n_sources = 1, .hostname = "testhost", .no_parent = true,
-                                .problem = on_problem, .userdata = &pr };
+                                .problem = sk_test_on_problem, .userdata = &pr };
         sk_backup_result r1, r2;
-        assert_int_equal(sk_backup_run(e->repo, &o, &r1), 0);
+        assert_int_equal(sk_backup_run(e->r.repo, &o, &r1), 0);
         assert_int_equal(pr.n_err, 0);
         assert_int_equal(r1.summary.dirs, depth + 1);
         assert_int_equal(r1.summary.files, 1 + zlevels);
@@ -1304,7 +1265,7 @@ static void test_deep_tree(void **state) {
                 char *zp = NULL;
                 assert_true(asprintf(&zp, "%s/z", path) > 0);
                 sk_node zn = {};
-                assert_int_equal(sk_backup_lookup(e->repo, r1.id, zp, &zn), 0);
+                assert_int_equal(sk_backup_lookup(e->r.repo, r1.id, zp, &zn), 0);
                 assert_int_equal(zn.size, 1 + (uint64_t) (i % 7));
                 sk_node_clear(&zn);
                 free(zp);
@@ -1316,44 +1277,34 @@ static void test_deep_tree(void **state) {
         assert_true(c >= 0);
         write_file(c, "leaf2", "x", 1, 0644);
         close(c);
-        assert_int_equal(sk_backup_run(e->repo, &o, &r2), 0);
+        assert_int_equal(sk_backup_run(e->r.repo, &o, &r2), 0);
         assert_int_equal(r2.summary.files_unmodified, 1 + zlevels);
         assert_int_equal(r2.summary.files_new, 1);
 
         size_t n = 0;
-        assert_int_equal(sk_ls(e->repo, r1.id, "", true, count_ls, &n), 0);
+        assert_int_equal(sk_ls(e->r.repo, r1.id, "", true, count_ls, &n), 0);
         assert_int_equal(n, (size_t) (depth + 2 + zlevels)); /* deep, depth x d, leaf, the z files */
         sk_diff_result dr;
-        assert_int_equal(sk_diff(e->repo, r1.id, r2.id, NULL, NULL, &dr), 0);
+        assert_int_equal(sk_diff(e->r.repo, r1.id, r2.id, NULL, NULL, &dr), 0);
         assert_int_equal(dr.added, 1);
         sk_check_options co = {};
         sk_check_result cr;
-        assert_int_equal(sk_check_run(e->repo, &co, &cr), 0);
+        assert_int_equal(sk_check_run(e->r.repo, &co, &cr), 0);
         assert_int_equal(cr.trees, 2 * (depth + 2)); /* every level changed: root, deep, depth x d, twice */
         sk_stats st;
-        assert_int_equal(sk_stats_compute(e->repo, r2.id, NULL, NULL, &st), 0);
+        assert_int_equal(sk_stats_compute(e->r.repo, r2.id, NULL, NULL, &st), 0);
         assert_int_equal(st.files, 2 + zlevels);
         sk_prune_options po = {};
         sk_prune_result pres;
-        assert_int_equal(sk_prune_run(e->repo, &po, &pres), 0);
+        assert_int_equal(sk_prune_run(e->r.repo, &po, &pres), 0);
         assert_int_equal(sk_test_count_fds(), fds);
         assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
         free(dir);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_incremental, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_corruption, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_forget_prune, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_progress_cancel, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_missing_pack_entries_dropped, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_prune_undelete, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_deep_restore, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_fifo_swap, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_deep_tree, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_walk_memory_bound, setup, teardown),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(SK_FIXTURE_TEST(test_roundtrip), SK_FIXTURE_TEST(test_incremental),
+             SK_FIXTURE_TEST(test_corruption), SK_FIXTURE_TEST(test_forget_prune),
+             SK_FIXTURE_TEST(test_progress_cancel), SK_FIXTURE_TEST(test_missing_pack_entries_dropped),
+             SK_FIXTURE_TEST(test_prune_undelete), SK_FIXTURE_TEST(test_deep_restore),
+             SK_FIXTURE_TEST(test_fifo_swap), SK_FIXTURE_TEST(test_deep_tree),
+             SK_FIXTURE_TEST(test_walk_memory_bound))

@@ -90,11 +90,9 @@ static void make_chain(sk_snapshotter *s, const char *ns) {
 }
 
 static int setup(void **state) {
-        fixture *f = calloc(1, sizeof(*f));
-        f->tmp = sk_test_mkdtemp("test-capture");
-        assert_non_null(f->tmp);
-        assert_true(asprintf(&f->repo, "%s/repo", f->tmp) > 0);
-        assert_true(asprintf(&f->keyfile, "%s/key", f->tmp) > 0);
+        fixture *f = sk_test_fixture_new(state, sizeof(*f), "test-capture");
+        f->repo = sk_test_path(f->tmp, "repo");
+        f->keyfile = sk_test_path(f->tmp, "key");
         write_at(f->tmp, "key", "0123456789abcdef0123456789abcdef");
         sk_secret *sec;
         assert_int_equal(sk_secret_from_file(SK_SECRET_KEYFILE, f->keyfile, &sec), 0);
@@ -111,7 +109,6 @@ static int setup(void **state) {
         sk_capture_options co = { .repo_url = f->repo, .key_file = f->keyfile, .remote_layers = true };
         assert_int_equal(sk_capture_new(f->snap, &co, &f->cap), 0);
         make_chain(f->snap, "ns");
-        *state = f;
         return 0;
 }
 
@@ -119,12 +116,9 @@ static int teardown(void **state) {
         fixture *f = *state;
         sk_capture_free(f->cap);
         sk_snapshotter_free(f->snap);
-        sk_rm_rf(f->tmp);
-        free(f->tmp);
         free(f->repo);
         free(f->keyfile);
-        free(f);
-        return 0;
+        return sk_test_fixture_free(f);
 }
 
 static bool has_label(sk_snapshotter *s, const char *key, const char *label, const char *value) {
@@ -364,13 +358,6 @@ static void test_no_repo(void **state) {
         sk_capture_free(c);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_backup_restore, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_fresh_node_layers, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_forgotten_layer, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_no_repo, setup, teardown),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(SK_FIXTURE_TEST(test_backup_restore), SK_FIXTURE_TEST(test_fresh_node_layers),
+             SK_FIXTURE_TEST(test_forgotten_layer), SK_FIXTURE_TEST(test_sweep),
+             SK_FIXTURE_TEST(test_no_repo))

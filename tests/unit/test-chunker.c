@@ -14,23 +14,12 @@
 
 #include "repo/chunker.h"
 #include "repo/crypto.h"
+#include "tests/lib/testutil.h"
 
 #define MIN_SZ (2 * 1024)
 #define AVG_SZ (8 * 1024)
 #define MAX_SZ (64 * 1024)
 
-static uint8_t *random_data(size_t n, uint32_t seed) {
-        uint8_t *p = malloc(n);
-        assert_non_null(p);
-        uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-        for (size_t i = 0; i < n; i++) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                p[i] = (uint8_t) (x >> 24);
-        }
-        return p;
-}
 
 /* Cut offsets (ends of chunks, absolute) of data, fed in pieces of `step`
  * bytes (0 = whole buffer). Returns count; *ret owned. */
@@ -81,7 +70,7 @@ static void test_limits_and_average(void **state) {
         sk_gear_table g;
         gear(&g, 1);
         size_t n = 16u << 20;
-        uint8_t *d = random_data(n, 1);
+        uint8_t *d = sk_test_random_data(n, 1, false);
         size_t *v;
         size_t k = cuts(&g, d, n, 0, MIN_SZ, AVG_SZ, MAX_SZ, &v);
         size_t prev = 0;
@@ -112,7 +101,7 @@ static void test_default_sizes_average(void **state) {
         sk_gear_table g;
         gear(&g, 7);
         size_t n = 96u << 20;
-        uint8_t *d = random_data(n, 9);
+        uint8_t *d = sk_test_random_data(n, 9, false);
         size_t *v;
         size_t k = cuts(&g, d, n, 0, 512 * 1024, 1024 * 1024, 8 * 1024 * 1024, &v);
         double avg = (double) n / (double) k;
@@ -148,7 +137,7 @@ static void test_shift_stability(void **state) {
         sk_gear_table g;
         gear(&g, 2);
         size_t n = 8u << 20;
-        uint8_t *d = random_data(n + 1000, 3);
+        uint8_t *d = sk_test_random_data(n + 1000, 3, false);
         size_t *a, *b;
         size_t na = cuts(&g, d + 1000, n, 0, MIN_SZ, AVG_SZ, MAX_SZ, &a);
         /* same data with 1000 bytes inserted in front, and with 77 */
@@ -203,7 +192,7 @@ static void test_keyed(void **state) {
         gear(&g2, 5);
         assert_memory_not_equal(g1.g, g2.g, sizeof(g1.g));
         size_t n = 4u << 20;
-        uint8_t *d = random_data(n, 4);
+        uint8_t *d = sk_test_random_data(n, 4, false);
         size_t *a, *b;
         size_t na = cuts(&g1, d, n, 0, MIN_SZ, AVG_SZ, MAX_SZ, &a);
         size_t nb = cuts(&g2, d, n, 0, MIN_SZ, AVG_SZ, MAX_SZ, &b);
@@ -225,7 +214,7 @@ static void test_streaming(void **state) {
         sk_gear_table g;
         gear(&g, 6);
         size_t n = 4u << 20;
-        uint8_t *d = random_data(n, 6);
+        uint8_t *d = sk_test_random_data(n, 6, false);
         size_t *a, *b;
         size_t na = cuts(&g, d, n, 0, MIN_SZ, AVG_SZ, MAX_SZ, &a);
         size_t steps[] = { 1, 100, 4096, 70000 };
@@ -257,7 +246,7 @@ static void test_speed(void **state) {
         sk_gear_table g;
         gear(&g, 8);
         size_t n = 64u << 20;
-        uint8_t *d = random_data(n, 8);
+        uint8_t *d = sk_test_random_data(n, 8, false);
         sk_chunker c = SK_CHUNKER_INIT;
         assert_int_equal(sk_chunker_init(&c, &g, 512 * 1024, 1024 * 1024, 8 * 1024 * 1024), 0);
         struct timespec t0, t1;
@@ -283,12 +272,7 @@ static void test_speed(void **state) {
         free(d);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_limits_and_average), cmocka_unit_test(test_default_sizes_average),
-                cmocka_unit_test(test_shift_stability),    cmocka_unit_test(test_keyed),
-                cmocka_unit_test(test_streaming),          cmocka_unit_test(test_init_errors),
-                cmocka_unit_test(test_speed),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(cmocka_unit_test(test_limits_and_average), cmocka_unit_test(test_default_sizes_average),
+             cmocka_unit_test(test_shift_stability), cmocka_unit_test(test_keyed),
+             cmocka_unit_test(test_streaming), cmocka_unit_test(test_init_errors),
+             cmocka_unit_test(test_speed))

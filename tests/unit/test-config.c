@@ -20,20 +20,14 @@ typedef struct fixture {
 } fixture;
 
 static int setup(void **state) {
-        fixture *f = calloc(1, sizeof(*f));
-        assert_non_null(f);
-        f->dir = sk_test_mkdtemp("test-config");
-        assert_non_null(f->dir);
-        *state = f;
+        sk_test_fixture_new(state, sizeof(fixture), "test-config");
         return 0;
 }
 
 static int teardown(void **state) {
         fixture *f = *state;
         assert_int_equal(sk_rm_rf(f->dir), 0);
-        free(f->dir);
-        free(f);
-        return 0;
+        return sk_test_fixture_free(f);
 }
 
 /* Write text to <dir>/name and return the path (owned). */
@@ -430,21 +424,10 @@ static void test_store_settings(void **state) {
         expect_file_error(f, "[snapkeepd]\naws_secret_access_key = x\n", 2, "aws_secret_access_key");
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_defaults),
-                cmocka_unit_test(test_admin_socket_default),
-                cmocka_unit_test_setup_teardown(test_file_then_flags, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_file_errors, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_long_lines_and_nul, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_bad_file_leaves_config, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
-                cmocka_unit_test(test_flag_errors),
-                cmocka_unit_test_setup_teardown(test_config_keys, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_store_settings, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_restore_keys, setup, teardown),
-                cmocka_unit_test(test_help_version),
-                cmocka_unit_test(test_shipped_config),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(cmocka_unit_test(test_defaults), cmocka_unit_test(test_admin_socket_default),
+             SK_FIXTURE_TEST(test_file_then_flags), SK_FIXTURE_TEST(test_file_errors),
+             SK_FIXTURE_TEST(test_long_lines_and_nul), SK_FIXTURE_TEST(test_bad_file_leaves_config),
+             SK_FIXTURE_TEST(test_missing_file), cmocka_unit_test(test_flag_errors),
+             SK_FIXTURE_TEST(test_config_keys), SK_FIXTURE_TEST(test_store_settings),
+             SK_FIXTURE_TEST(test_restore_keys),
+             cmocka_unit_test(test_help_version), cmocka_unit_test(test_shipped_config))

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "repo/crypto.h"
+#include "tests/lib/testutil.h"
 
 static size_t unhex(const char *hex, uint8_t *out) {
         size_t n = strlen(hex) / 2;
@@ -206,12 +207,7 @@ static void test_misc(void **state) {
         assert_hex(ks, 16, "dc95c078a2408989ad48a21492842087");
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_sha256_abc),   cmocka_unit_test(test_hmac_rfc4231),
-                cmocka_unit_test(test_gcm_vectors),  cmocka_unit_test(test_gcm_tamper),
-                cmocka_unit_test(test_gcm_inplace),  cmocka_unit_test(test_hkdf_rfc5869),
-                cmocka_unit_test(test_scrypt_rfc7914), cmocka_unit_test(test_misc),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(cmocka_unit_test(test_sha256_abc), cmocka_unit_test(test_hmac_rfc4231),
+             cmocka_unit_test(test_gcm_vectors), cmocka_unit_test(test_gcm_tamper),
+             cmocka_unit_test(test_gcm_inplace), cmocka_unit_test(test_hkdf_rfc5869),
+             cmocka_unit_test(test_scrypt_rfc7914), cmocka_unit_test(test_misc))

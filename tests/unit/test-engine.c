@@ -41,63 +41,37 @@
 #include "backup/restore.h"
 #include "repo/tree.h"
 #include "common/fsutil.h"
-#include "tests/lib/testutil.h"
+#include "tests/lib/testbackup.h"
+#include "tests/lib/testrepo.h"
 
 typedef struct env {
-        char *tmp, *src, *repo_path;
-        sk_repo *repo;
-        sk_secret *secret;
+        sk_test_repo r;         /* first: the fixture is an sk_test_repo too */
+        char *src;
         void *empty_tree;       /* the 12-byte encoding of an empty directory */
         size_t empty_len;
         sk_blob_id empty_id;
 } env;
 
-typedef struct problems {
-        int n_err, n_warn;
-        char path[1024], backup[80], detail[1024];
-} problems;
-
-static void on_problem(const sk_problem *p, void *ud) {
-        problems *pr = ud;
-        if (p->kind == SK_PROBLEM_ERROR)
-                pr->n_err++;
-        else
-                pr->n_warn++;
-        print_message("problem: %s %s %s\n", p->path ?: "-", p->blob ?: "-", p->detail ?: "");
-        snprintf(pr->path, sizeof(pr->path), "%s", p->path ?: "");
-        snprintf(pr->backup, sizeof(pr->backup), "%s", p->backup_id ?: "");
-        snprintf(pr->detail, sizeof(pr->detail), "%s", p->detail ?: "");
-}
+typedef sk_test_problems problems;
 
 static int setup(void **state) {
-        env *e = calloc(1, sizeof(*e));
-        e->tmp = sk_test_mkdtemp("sk-test-engine");
-        assert_non_null(e->tmp);
-        assert_true(asprintf(&e->src, "%s/src", e->tmp) > 0);
-        assert_true(asprintf(&e->repo_path, "%s/repo", e->tmp) > 0);
+        env *e = sk_test_repo_new(state, sizeof(*e), "sk-test-engine");
+        e->src = sk_test_path(e->r.dir, "src");
         assert_int_equal(mkdir(e->src, 0755), 0);
-        assert_int_equal(sk_secret_new(SK_SECRET_PASSPHRASE, "pw", 2, &e->secret), 0);
-        sk_repo_init_opts o = { .scrypt_log2n = 10, .chunk_min = 16 << 10, .chunk_avg = 64 << 10,
-                                .chunk_max = 256 << 10, .pack_size = 1 << 20 };
-        assert_int_equal(sk_repo_init(e->repo_path, &o, e->secret, &e->repo), 0);
+        sk_test_repo_init(&e->r, e->r.repo_path, "pw",
+                          &(sk_repo_init_opts){ .scrypt_log2n = 10, .chunk_min = 16 << 10, .chunk_avg = 64 << 10,
+                                                .chunk_max = 256 << 10, .pack_size = 1 << 20 });
         assert_int_equal(sk_tree_encode_leaf(NULL, 0, &e->empty_tree, &e->empty_len), 0);
         assert_int_equal(e->empty_len, 12);
-        assert_int_equal(sk_repo_blob_id(e->repo, e->empty_tree, e->empty_len, &e->empty_id), 0);
-        *state = e;
+        assert_int_equal(sk_repo_blob_id(e->r.repo, e->empty_tree, e->empty_len, &e->empty_id), 0);
         return 0;
 }
 
 static int teardown(void **state) {
         env *e = *state;
-        sk_repo_free(e->repo);
-        sk_secret_free(e->secret);
-        sk_rm_rf(e->tmp);
-        free(e->tmp);
         free(e->src);
-        free(e->repo_path);
         free(e->empty_tree);
-        free(e);
-        return 0;
+        return sk_test_repo_free(e);
 }
 
 static void write_src(env *e, const char *name, const void *data, size_t len) {
@@ -132,9 +106,9 @@ static void backup(env *e, char id[SK_BACKUP_ID_HEX + 1]) {
         problems pr = {};
         const char *srcs[] = { e->src };
         sk_backup_options o = { .sources = srcs, .n_sources = 1, .hostname = "h", .no_parent = true,
-                                .problem = on_problem, .userdata = &pr };
+                                .problem = sk_test_on_problem, .userdata = &pr };
         sk_backup_result res;
-        assert_int_equal(sk_backup_run(e->repo, &o, &res), 0);
+        assert_int_equal(sk_backup_run(e->r.repo, &o, &res), 0);
         assert_int_equal(pr.n_err, 0);
         snprintf(id, SK_BACKUP_ID_HEX + 1, "%s", res.id);
 }
@@ -144,10 +118,10 @@ static void backup(env *e, char id[SK_BACKUP_ID_HEX + 1]) {
 static void restore_ok(env *e, const char *id, const char *name, bool want_dir) {
         char *dst, *p;
         problems pr = {};
-        assert_true(asprintf(&dst, "%s/%s", e->tmp, name) > 0);
-        sk_restore_options ro = { .target = dst, .problem = on_problem, .userdata = &pr };
+        assert_true(asprintf(&dst, "%s/%s", e->r.dir, name) > 0);
+        sk_restore_options ro = { .target = dst, .problem = sk_test_on_problem, .userdata = &pr };
         sk_restore_result rr;
-        assert_int_equal(sk_restore_run(e->repo, id, &ro, &rr), 0);
+        assert_int_equal(sk_restore_run(e->r.repo, id, &ro, &rr), 0);
         assert_int_equal(pr.n_err, 0);
         struct stat st;
         assert_true(asprintf(&p, "%s/src/%s", dst, want_dir ? "e" : "f") > 0);
@@ -167,9 +141,9 @@ static void restore_ok(env *e, const char *id, const char *name, bool want_dir) 
 }
 
 static void check(env *e, problems *pr) {
-        sk_check_options co = { .read_data = true, .problem = on_problem, .userdata = pr };
+        sk_check_options co = { .read_data = true, .problem = sk_test_on_problem, .userdata = pr };
         sk_check_result cr;
-        assert_int_equal(sk_check_run(e->repo, &co, &cr), 0);
+        assert_int_equal(sk_check_run(e->r.repo, &co, &cr), 0);
         assert_int_equal(cr.errors, 0);
         assert_int_equal(cr.warnings, (uint64_t) pr->n_warn);
 }
@@ -193,15 +167,15 @@ static void test_collision(void **state) {
         problems pr = {};
         check(e, &pr);
         assert_int_equal(pr.n_warn, 0);
-        sk_prune_options po = { .problem = on_problem, .userdata = &pr };
+        sk_prune_options po = { .problem = sk_test_on_problem, .userdata = &pr };
         sk_prune_result res;
-        assert_int_equal(sk_prune_run(e->repo, &po, &res), 0);
+        assert_int_equal(sk_prune_run(e->r.repo, &po, &res), 0);
         assert_int_equal(res.backups, 2);
         assert_int_equal(res.blobs_retyped, 0);
         assert_int_equal(pr.n_err, 0);
         /* Both blobs exist: the file's and the directory's. */
-        assert_int_equal(sk_repo_has_blob(e->repo, SK_BLOB_DATA, &e->empty_id), 1);
-        assert_int_equal(sk_repo_has_blob(e->repo, SK_BLOB_TREE, &e->empty_id), 1);
+        assert_int_equal(sk_repo_has_blob(e->r.repo, SK_BLOB_DATA, &e->empty_id), 1);
+        assert_int_equal(sk_repo_has_blob(e->r.repo, SK_BLOB_TREE, &e->empty_id), 1);
 }
 
 static void test_prune_walks_tree(void **state) {
@@ -225,38 +199,38 @@ static void test_prune_walks_tree(void **state) {
         backup(e, b1);
         backup(e, b1);
         sk_node d;
-        assert_int_equal(sk_backup_lookup(e->repo, b1, "src/d", &d), 0);
+        assert_int_equal(sk_backup_lookup(e->r.repo, b1, "src/d", &d), 0);
         sk_blob_id tid;
         memcpy(tid.b, d.subtree, SK_BLOB_ID_SIZE);
         sk_node_clear(&d);
         void *tree;
         size_t tl;
-        assert_int_equal(sk_repo_get_blob(e->repo, SK_BLOB_TREE, &tid, &tree, &tl), 0);
+        assert_int_equal(sk_repo_get_blob(e->r.repo, SK_BLOB_TREE, &tid, &tree, &tl), 0);
         /* "a" sorts before "d": prune sees its chunk first */
         write_src(e, "a", tree, tl);
         free(tree);
         backup(e, b2);
-        assert_int_equal(sk_backup_lookup(e->repo, b2, "src/d", &d), 0);
+        assert_int_equal(sk_backup_lookup(e->r.repo, b2, "src/d", &d), 0);
         assert_memory_equal(d.subtree, tid.b, SK_BLOB_ID_SIZE);
         sk_node_clear(&d);
 
         /* Keep only b2; x's data is live through directory d. */
         sk_forget_policy pol = { .keep_last = 1 };
         sk_forget_result fr;
-        assert_int_equal(sk_forget_run(e->repo, &pol, false, 0, NULL, NULL, &fr), 0);
+        assert_int_equal(sk_forget_run(e->r.repo, &pol, false, 0, NULL, NULL, &fr), 0);
         assert_int_equal(fr.kept, 1);
         problems pr = {};
-        sk_prune_options po = { .problem = on_problem, .userdata = &pr };
+        sk_prune_options po = { .problem = sk_test_on_problem, .userdata = &pr };
         sk_prune_result res;
-        assert_int_equal(sk_prune_run(e->repo, &po, &res), 0);
+        assert_int_equal(sk_prune_run(e->r.repo, &po, &res), 0);
         assert_int_equal(pr.n_err, 0);
 
         check(e, &pr);
         char *dst;
-        assert_true(asprintf(&dst, "%s/dst", e->tmp) > 0);
-        sk_restore_options ro = { .target = dst, .problem = on_problem, .userdata = &pr };
+        assert_true(asprintf(&dst, "%s/dst", e->r.dir) > 0);
+        sk_restore_options ro = { .target = dst, .problem = sk_test_on_problem, .userdata = &pr };
         sk_restore_result rr;
-        assert_int_equal(sk_restore_run(e->repo, b2, &ro, &rr), 0);
+        assert_int_equal(sk_restore_run(e->r.repo, b2, &ro, &rr), 0);
         assert_int_equal(pr.n_err, 0);
         free(dst);
         free(x);
@@ -298,10 +272,10 @@ static void test_check_maps_by_type(void **state) {
         char b1[SK_BACKUP_ID_HEX + 1], b2[SK_BACKUP_ID_HEX + 1];
         file_then_empty_dir(e, b1, b2);
         find_ctx f = { .id = &e->empty_id, .type = SK_BLOB_DATA };
-        assert_int_equal(sk_repo_foreach_blob(e->repo, find_blob, &f), 0);
+        assert_int_equal(sk_repo_foreach_blob(e->r.repo, find_blob, &f), 0);
         assert_true(f.pack[0]);
         char *path;
-        assert_true(asprintf(&path, "%s/data/%.2s/%s", e->repo_path, f.pack, f.pack) > 0);
+        assert_true(asprintf(&path, "%s/data/%.2s/%s", e->r.repo_path, f.pack, f.pack) > 0);
         int fd = open(path, O_RDWR);
         assert_true(fd >= 0);
         uint8_t b;
@@ -314,7 +288,7 @@ static void test_check_maps_by_type(void **state) {
         paths ps = {};
         sk_check_options co = { .read_data = true, .problem = on_damage, .userdata = &ps };
         sk_check_result cr;
-        assert_int_equal(sk_check_run(e->repo, &co, &cr), -EBADMSG);
+        assert_int_equal(sk_check_run(e->r.repo, &co, &cr), -EBADMSG);
         assert_true(ps.file);
         assert_false(ps.dir);
 }
@@ -334,10 +308,10 @@ static bool drop_one(const char *pack, const sk_blob_info *bi, void *ud) {
  * index, only the other type's blob with the same id. */
 static void make_legacy(env *e, sk_blob_type missing) {
         drop_ctx d = { .id = &e->empty_id, .type = missing };
-        assert_int_equal(sk_repo_rewrite_index(e->repo, drop_one, &d), 0);
-        sk_repo_free(e->repo);
-        assert_int_equal(sk_repo_open(e->repo_path, e->secret, &e->repo), 0);
-        assert_int_equal(sk_repo_has_blob(e->repo, missing, &e->empty_id), 0);
+        assert_int_equal(sk_repo_rewrite_index(e->r.repo, drop_one, &d), 0);
+        sk_repo_free(e->r.repo);
+        assert_int_equal(sk_repo_open(e->r.repo_path, e->r.secret, &e->r.repo), 0);
+        assert_int_equal(sk_repo_has_blob(e->r.repo, missing, &e->empty_id), 0);
 }
 
 static void legacy(env *e, sk_blob_type missing) {
@@ -364,26 +338,26 @@ static void legacy(env *e, sk_blob_type missing) {
         problems pr = {};
         check(e, &pr);
         assert_int_equal(pr.n_warn, 1);
-        assert_string_equal(pr.backup, b2);
-        assert_string_equal(pr.path, tree_missing ? "src/e" : "src/f");
-        assert_non_null(strstr(pr.detail, tree_missing ? "tree blob exists only as a data blob"
+        assert_string_equal(pr.last_backup, b2);
+        assert_string_equal(pr.last_path, tree_missing ? "src/e" : "src/f");
+        assert_non_null(strstr(pr.last_detail, tree_missing ? "tree blob exists only as a data blob"
                                                       : "data blob exists only as a tree blob"));
-        assert_non_null(strstr(pr.detail, "snapkeep prune"));
+        assert_non_null(strstr(pr.last_detail, "snapkeep prune"));
 
         /* A dry run changes nothing; prune repairs. */
-        sk_prune_options po = { .dry_run = true, .problem = on_problem, .userdata = &pr };
+        sk_prune_options po = { .dry_run = true, .problem = sk_test_on_problem, .userdata = &pr };
         sk_prune_result res;
-        assert_int_equal(sk_prune_run(e->repo, &po, &res), 0);
+        assert_int_equal(sk_prune_run(e->r.repo, &po, &res), 0);
         assert_int_equal(res.blobs_retyped, 1);
-        assert_int_equal(sk_repo_has_blob(e->repo, missing, &e->empty_id), 0);
+        assert_int_equal(sk_repo_has_blob(e->r.repo, missing, &e->empty_id), 0);
         po.dry_run = false;
-        assert_int_equal(sk_prune_run(e->repo, &po, &res), 0);
+        assert_int_equal(sk_prune_run(e->r.repo, &po, &res), 0);
         assert_int_equal(res.blobs_retyped, 1);
         assert_int_equal(pr.n_err, 0);
 
-        sk_repo_free(e->repo);
-        assert_int_equal(sk_repo_open(e->repo_path, e->secret, &e->repo), 0);
-        assert_int_equal(sk_repo_has_blob(e->repo, missing, &e->empty_id), 1);
+        sk_repo_free(e->r.repo);
+        assert_int_equal(sk_repo_open(e->r.repo_path, e->r.secret, &e->r.repo), 0);
+        assert_int_equal(sk_repo_has_blob(e->r.repo, missing, &e->empty_id), 1);
         problems pr2 = {};
         check(e, &pr2);
         assert_int_equal(pr2.n_warn, 0);
@@ -399,13 +373,6 @@ static void test_legacy_data(void **state) {
         legacy(*state, SK_BLOB_DATA);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_collision, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_prune_walks_tree, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_check_maps_by_type, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_legacy_tree, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_legacy_data, setup, teardown),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(SK_FIXTURE_TEST(test_collision), SK_FIXTURE_TEST(test_prune_walks_tree),
+             SK_FIXTURE_TEST(test_check_maps_by_type), SK_FIXTURE_TEST(test_legacy_tree),
+             SK_FIXTURE_TEST(test_legacy_data))

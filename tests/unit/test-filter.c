@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "snapshot/filter.h"
+#include "tests/lib/testutil.h"
 
 static sk_label labels_a[] = {
         { .key = "containerd.io/gc.root", .value = "check-walk" },
@@ -234,15 +235,6 @@ static void test_errors(void **state) {
         assert_int_equal(sk_filter_parse(fs, 2, &f, NULL), -EINVAL);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_empty_matches_all),
-                cmocka_unit_test(test_equal_not_equal),
-                cmocka_unit_test(test_presence),
-                cmocka_unit_test(test_quoted_keys),
-                cmocka_unit_test(test_regexp),
-                cmocka_unit_test(test_and_or),
-                cmocka_unit_test(test_errors),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(cmocka_unit_test(test_empty_matches_all), cmocka_unit_test(test_equal_not_equal),
+             cmocka_unit_test(test_presence), cmocka_unit_test(test_quoted_keys),
+             cmocka_unit_test(test_regexp), cmocka_unit_test(test_and_or), cmocka_unit_test(test_errors))

@@ -27,9 +27,7 @@ typedef struct env {
 } env;
 
 static int setup(void **state) {
-        env *e = calloc(1, sizeof(*e));
-        e->tmp = sk_test_mkdtemp("sk-test-fsmeta");
-        assert_non_null(e->tmp);
+        env *e = sk_test_fixture_new(state, sizeof(*e), "sk-test-fsmeta");
         int t = open(e->tmp, O_RDONLY | O_DIRECTORY);
         assert_int_equal(mkdirat(t, "a", 0755), 0);
         assert_int_equal(mkdirat(t, "b", 0755), 0);
@@ -37,7 +35,6 @@ static int setup(void **state) {
         e->b = openat(t, "b", O_RDONLY | O_DIRECTORY);
         close(t);
         e->root = geteuid() == 0;
-        *state = e;
         return 0;
 }
 
@@ -45,10 +42,7 @@ static int teardown(void **state) {
         env *e = *state;
         close(e->a);
         close(e->b);
-        sk_rm_rf(e->tmp);
-        free(e->tmp);
-        free(e);
-        return 0;
+        return sk_test_fixture_free(e);
 }
 
 static void capture(int dirfd, const char *name, sk_node *n) {
@@ -307,15 +301,7 @@ static void test_no_owner_drops_setid(void **state) {
         assert_int_equal(st.st_mode & 07777, 06755);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_file, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_dir_symlink_fifo, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_devices_and_overlay, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_capability_after_chown, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_long_names, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_special_swapped_for_symlink, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_no_owner_drops_setid, setup, teardown),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(SK_FIXTURE_TEST(test_file), SK_FIXTURE_TEST(test_dir_symlink_fifo),
+             SK_FIXTURE_TEST(test_devices_and_overlay), SK_FIXTURE_TEST(test_capability_after_chown),
+             SK_FIXTURE_TEST(test_long_names), SK_FIXTURE_TEST(test_special_swapped_for_symlink),
+             SK_FIXTURE_TEST(test_no_owner_drops_setid))

@@ -16,31 +16,7 @@
 
 #include "repo/index.h"
 #include "common/fsutil.h"
-
-static const uint8_t session_key[32] = { 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42,
-                                         0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42,
-                                         0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42 };
-
-static int resolve(void *ud, const uint8_t salt[SK_SALT_SIZE], uint8_t key[SK_KEY_SIZE]) {
-        (void) ud;
-        /* like the repository, the key depends on the salt */
-        for (size_t i = 0; i < SK_KEY_SIZE; i++)
-                key[i] = session_key[i] ^ salt[i];
-        return 0;
-}
-
-static void write_seed(const char *dir, const char *name, const void *buf, size_t len) {
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        assert_true(dfd >= 0);
-        assert_int_equal(sk_write_file_atomic(dfd, name, buf, len, 0644), 0);
-        close(dfd);
-}
-
-static const uint8_t *K(const uint8_t *salt) {
-        static uint8_t k[SK_KEY_SIZE];
-        resolve(NULL, salt, k);
-        return k;
-}
+#include "tests/lib/testrepo.h"
 
 static void make_id(sk_blob_id *id, uint32_t i) {
         uint8_t buf[4] = { (uint8_t) i, (uint8_t) (i >> 8), (uint8_t) (i >> 16), (uint8_t) (i >> 24) };
@@ -154,12 +130,12 @@ static void encode_sample(void **ret, size_t *ret_len) {
         memset(s[0].pack, 1, 32);
         memset(s[1].pack, 2, 32);
         uint8_t salt[32] = { 3 }, nonce[12] = { 4 };
-        assert_int_equal(sk_index_file_encode(K(salt), salt, nonce, s, 2, ret, ret_len), 0);
+        assert_int_equal(sk_index_file_encode(sk_test_key(salt), salt, nonce, s, 2, ret, ret_len), 0);
 }
 
 static void test_file_codec(void **state) {
         (void) state;
-        sk_pack_keys keys = { .resolve = resolve };
+        sk_pack_keys keys = { .resolve = sk_test_resolve };
         void *f;
         size_t len, n = 0;
         encode_sample(&f, &len);
@@ -168,8 +144,8 @@ static void test_file_codec(void **state) {
 
         const char *dir = getenv("SK_WRITE_CORPUS");
         if (dir) {
-                write_seed(dir, "index-2-packs", f, len);
-                write_seed(dir, "index-header-only", f, SK_FILE_HEADER_SIZE + 10);
+                sk_test_write_file(dir, "index-2-packs", f, len);
+                sk_test_write_file(dir, "index-header-only", f, SK_FILE_HEADER_SIZE + 10);
         }
 
         uint8_t *b = f;
@@ -208,7 +184,7 @@ static int count_only(const uint8_t pack[32], const sk_record *r, void *ud) {
 static void test_implausible_entries(void **state) {
         (void) state;
         /* a well-sealed file whose entries are nonsense is still rejected */
-        sk_pack_keys keys = { .resolve = resolve };
+        sk_pack_keys keys = { .resolve = sk_test_resolve };
         sk_record a[2];
         memset(a, 0, sizeof(a));
         a[0].offset = 64;
@@ -218,7 +194,7 @@ static void test_implausible_entries(void **state) {
         uint8_t salt[32] = { 0 }, nonce[12] = { 0 };
         void *f;
         size_t len, n = 0;
-        assert_int_equal(sk_index_file_encode(K(salt), salt, nonce, &s, 1, &f, &len), 0);
+        assert_int_equal(sk_index_file_encode(sk_test_key(salt), salt, nonce, &s, 1, &f, &len), 0);
         assert_int_equal(sk_index_file_decode(&keys, f, len, count_only, &n), -EBADMSG);
         free(f);
         /* overlapping offsets */
@@ -226,7 +202,7 @@ static void test_implausible_entries(void **state) {
         a[1] = a[0];
         a[1].offset = 70;
         s.n = 2;
-        assert_int_equal(sk_index_file_encode(K(salt), salt, nonce, &s, 1, &f, &len), 0);
+        assert_int_equal(sk_index_file_encode(sk_test_key(salt), salt, nonce, &s, 1, &f, &len), 0);
         assert_int_equal(sk_index_file_decode(&keys, f, len, count_only, &n), -EBADMSG);
         free(f);
 }
@@ -248,12 +224,5 @@ static void test_file_entry_bound(void **state) {
         assert_true((uint64_t) SK_INDEX_FILE_MAX_ENTRIES * (SK_PACK_ENTRY_SIZE + 40) + 100 < SK_INDEX_FILE_MAX);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_table),
-                cmocka_unit_test(test_file_codec),
-                cmocka_unit_test(test_implausible_entries),
-                cmocka_unit_test(test_file_entry_bound),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(cmocka_unit_test(test_table), cmocka_unit_test(test_file_codec),
+             cmocka_unit_test(test_implausible_entries), cmocka_unit_test(test_file_entry_bound))

@@ -47,27 +47,20 @@ static variant v_uring_sync = { "uring-sync-ops", SK_IO_URING, OPTIONAL_OPS };
 static variant v_threads = { "threads", SK_IO_THREADS, 0 };
 
 typedef struct fixture {
+        char *dir;              /* first: an sk_test_fixture_new() fixture */
         const variant *v;
-        char *dir;
         int dfd;
         sk_io *io;
         char *mnt;              /* a tmpfs mounted by the test, unmounted even if it fails */
 } fixture;
 
 static int setup(void **state) {
-        fixture *f = calloc(1, sizeof(*f));
-        if (!f)
-                return -1;
-        f->v = *state;
+        const variant *v = *state;
+        fixture *f = sk_test_fixture_new(state, sizeof(*f), "sk-ioengine");
+        f->v = v;
         print_message("variant: %s\n", f->v->name);
-        f->dir = sk_test_mkdtemp("sk-ioengine");
-        if (!f->dir)
-                return -1;
         f->dfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (f->dfd < 0)
-                return -1;
-        *state = f;
-        return 0;
+        return f->dfd < 0 ? -1 : 0;
 }
 
 static int teardown(void **state) {
@@ -78,10 +71,7 @@ static int teardown(void **state) {
                 free(f->mnt);
         }
         close(f->dfd);
-        sk_rm_rf(f->dir);
-        free(f->dir);
-        free(f);
-        return 0;
+        return sk_test_fixture_free(f);
 }
 
 /* Create the fixture's engine for its variant; skips if io_uring is
@@ -1006,22 +996,9 @@ static void test_enospc(void **state) {
         cmocka_unit_test_prestate_setup_teardown(t, setup, teardown, &v_uring_sync), \
         cmocka_unit_test_prestate_setup_teardown(t, setup, teardown, &v_threads)
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                PER_VARIANT(test_tags),
-                PER_VARIANT(test_many_small_files),
-                PER_VARIANT(test_short_read_eof),
-                PER_VARIANT(test_write_fallocate_punch),
-                PER_VARIANT(test_errors),
-                PER_VARIANT(test_cancel),
-                PER_VARIANT(test_eagain_short_write),
-                PER_VARIANT(test_eintr),
-                PER_VARIANT(test_bounded),
-                PER_VARIANT(test_fifo_streams),
-                PER_VARIANT(test_registered_buffers),
-                PER_VARIANT(test_enospc),
-                cmocka_unit_test_prestate_setup_teardown(test_forced_threads, setup, teardown, &v_threads),
-                cmocka_unit_test_prestate_setup_teardown(test_seccomp_fallback, setup, teardown, &v_threads),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(PER_VARIANT(test_tags), PER_VARIANT(test_many_small_files), PER_VARIANT(test_short_read_eof),
+             PER_VARIANT(test_write_fallocate_punch), PER_VARIANT(test_errors), PER_VARIANT(test_cancel),
+             PER_VARIANT(test_eagain_short_write), PER_VARIANT(test_eintr), PER_VARIANT(test_bounded),
+             PER_VARIANT(test_fifo_streams), PER_VARIANT(test_registered_buffers), PER_VARIANT(test_enospc),
+             cmocka_unit_test_prestate_setup_teardown(test_forced_threads, setup, teardown, &v_threads),
+             cmocka_unit_test_prestate_setup_teardown(test_seccomp_fallback, setup, teardown, &v_threads))

@@ -23,8 +23,8 @@
 #include "tests/lib/testutil.h"
 
 typedef struct fixture {
+        char *dir;              /* first: an sk_test_fixture_new() fixture */
         sk_io_backend backend;
-        char *dir;
         int dfd;
         sk_io *io;
 } fixture;
@@ -32,21 +32,16 @@ typedef struct fixture {
 static sk_io_backend b_uring = SK_IO_URING, b_threads = SK_IO_THREADS;
 
 static int setup(void **state) {
-        fixture *f = calloc(1, sizeof(*f));
-        if (!f)
-                return -1;
-        f->backend = *(sk_io_backend *) *state;
+        sk_io_backend backend = *(sk_io_backend *) *state;
+        fixture *f = sk_test_fixture_new(state, sizeof(*f), "sk-ioreader");
+        f->backend = backend;
         print_message("backend: %s\n", sk_io_backend_name(f->backend));
-        f->dir = sk_test_mkdtemp("sk-ioreader");
-        if (!f->dir)
-                return -1;
         f->dfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (f->dfd < 0)
                 return -1;
         sk_io_options o = { .backend = f->backend, .queue_depth = 32, .threads = 4 };
         if (sk_io_new(&o, &f->io) < 0)
                 f->io = NULL;
-        *state = f;
         return 0;
 }
 
@@ -54,10 +49,7 @@ static int teardown(void **state) {
         fixture *f = *state;
         sk_io_free(f->io);
         close(f->dfd);
-        sk_rm_rf(f->dir);
-        free(f->dir);
-        free(f);
-        return 0;
+        return sk_test_fixture_free(f);
 }
 
 static sk_io *engine(fixture *f) {
@@ -164,6 +156,24 @@ static void test_eof(void **state) {
         assert_int_equal(sk_io_outstanding(io), 0);
 }
 
+/* Take what reader r has ready, in order from *next on (checked); true
+ * once it is finished. */
+static bool drain(sk_io_reader *r, uint64_t *next) {
+        const void *data;
+        size_t len;
+        uint64_t off;
+        int q;
+        while ((q = sk_io_reader_next(r, &data, &len, &off)) != SK_IO_READER_WAIT) {
+                if (q == SK_IO_READER_FINISHED)
+                        return true;
+                assert_int_equal(q, SK_IO_READER_DATA);
+                assert_int_equal(off, *next);
+                check_chunk(data, off, len);
+                *next += len;
+        }
+        return false;
+}
+
 /* The caller owns the loop: two readers and unrelated ops share the engine,
  * and completions are fed back to front so the reader must reorder. */
 static void test_shared_engine_reversed(void **state) {
@@ -182,30 +192,8 @@ static void test_shared_engine_reversed(void **state) {
         struct statx stx;
 
         while (!done_a || !done_b) {
-                const void *data;
-                size_t len;
-                uint64_t off;
-                int q;
-                while (!done_a && (q = sk_io_reader_next(ra, &data, &len, &off)) != SK_IO_READER_WAIT) {
-                        if (q == SK_IO_READER_FINISHED) {
-                                done_a = true;
-                                break;
-                        }
-                        assert_int_equal(q, SK_IO_READER_DATA);
-                        assert_int_equal(off, next_a);
-                        check_chunk(data, off, len);
-                        next_a += len;
-                }
-                while (!done_b && (q = sk_io_reader_next(rb, &data, &len, &off)) != SK_IO_READER_WAIT) {
-                        if (q == SK_IO_READER_FINISHED) {
-                                done_b = true;
-                                break;
-                        }
-                        assert_int_equal(q, SK_IO_READER_DATA);
-                        assert_int_equal(off, next_b);
-                        check_chunk(data, off, len);
-                        next_b += len;
-                }
+                done_a = done_a || drain(ra, &next_a);
+                done_b = done_b || drain(rb, &next_b);
                 if (done_a && done_b)
                         break;
                 assert_int_equal(sk_io_statx(io, 0xC, f->dfd, "shared", 0, STATX_SIZE, &stx), 0);
@@ -290,12 +278,5 @@ static void test_error_and_cancel(void **state) {
         cmocka_unit_test_prestate_setup_teardown(t, setup, teardown, &b_uring), \
         cmocka_unit_test_prestate_setup_teardown(t, setup, teardown, &b_threads)
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                PER_BACKEND(test_in_order),
-                PER_BACKEND(test_eof),
-                PER_BACKEND(test_shared_engine_reversed),
-                PER_BACKEND(test_error_and_cancel),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(PER_BACKEND(test_in_order), PER_BACKEND(test_eof), PER_BACKEND(test_shared_engine_reversed),
+             PER_BACKEND(test_error_and_cancel))

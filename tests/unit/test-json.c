@@ -13,9 +13,11 @@
 
 #include "cli/cli.h"
 #include "cli/json.h"
+#include "tests/lib/testutil.h"
 
 /* Run fn against a writer on a memory stream and return what it wrote. */
-static char *capture(void (*fn)(sk_json *j)) {
+/* What fn writes is exactly want. */
+static void expect_json(void (*fn)(sk_json *j), const char *want) {
         char *buf = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&buf, &len);
@@ -23,7 +25,8 @@ static char *capture(void (*fn)(sk_json *j)) {
         sk_json j = SK_JSON_INIT(f);
         fn(&j);
         fclose(f);
-        return buf;
+        assert_string_equal(buf, want);
+        free(buf);
 }
 
 static void write_object(sk_json *j) {
@@ -44,10 +47,8 @@ static void write_object(sk_json *j) {
 
 static void test_structure(void **state) {
         (void) state;
-        char *out = capture(write_object);
-        assert_string_equal(out, "{\"a\":\"x\\\"y\\\\z\\n\",\"n\":18446744073709551615,"
-                                 "\"list\":[-5,true,null,{}],\"none\":null}\n");
-        free(out);
+        expect_json(write_object, "{\"a\":\"x\\\"y\\\\z\\n\",\"n\":18446744073709551615,"
+                                  "\"list\":[-5,true,null,{}],\"none\":null}\n");
 }
 
 static void write_paths(sk_json *j) {
@@ -59,13 +60,11 @@ static void write_paths(sk_json *j) {
 
 static void test_non_utf8(void **state) {
         (void) state;
-        char *out = capture(write_paths);
         /* Valid UTF-8 passes through without a _base64 sibling; invalid bytes
          * become the character U+00XX (the JSON string "\u00ff\u00fe" written
          * unescaped, as jansson writes it) and the exact bytes follow in base64. */
-        assert_string_equal(out, "{\"ok\":\"caf\xc3\xa9/\xe5\x90\x8d\","
+        expect_json(write_paths, "{\"ok\":\"caf\xc3\xa9/\xe5\x90\x8d\","
                                  "\"bad\":\"x\xc3\xbf\xc3\xbe\\u0001\",\"bad_base64\":\"eP/+AQ==\"}\n");
-        free(out);
 }
 
 static void test_utf8_valid(void **state) {
@@ -118,11 +117,6 @@ static void test_parse_size(void **state) {
         assert_int_equal(sk_cli_parse_u64("7k", &v), -EINVAL);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_structure), cmocka_unit_test(test_non_utf8),
-                cmocka_unit_test(test_utf8_valid), cmocka_unit_test(test_base64),
-                cmocka_unit_test(test_time),      cmocka_unit_test(test_parse_size),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(cmocka_unit_test(test_structure), cmocka_unit_test(test_non_utf8),
+             cmocka_unit_test(test_utf8_valid), cmocka_unit_test(test_base64), cmocka_unit_test(test_time),
+             cmocka_unit_test(test_parse_size))

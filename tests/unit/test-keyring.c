@@ -30,23 +30,16 @@ typedef struct fixture {
 } fixture;
 
 static int setup(void **state) {
-        fixture *f = calloc(1, sizeof(*f));
-        f->dir = sk_test_mkdtemp("sk-keyring");
-        if (!f->dir || sk_backend_open(f->dir, 1, NULL, NULL, &f->b) < 0)
-                return -1;
+        fixture *f = sk_test_fixture_new(state, sizeof(*f), "sk-keyring");
         sk_random_bytes(f->repo_id, 16);
         sk_random_bytes(f->master, 32);
-        *state = f;
-        return 0;
+        return sk_backend_open(f->dir, 1, NULL, NULL, &f->b) < 0 ? -1 : 0;
 }
 
 static int teardown(void **state) {
         fixture *f = *state;
         sk_backend_free(f->b);
-        sk_rm_rf(f->dir);
-        free(f->dir);
-        free(f);
-        return 0;
+        return sk_test_fixture_free(f);
 }
 
 static sk_secret *pass(const char *p) {
@@ -215,15 +208,31 @@ static void slot_with_cost(fixture *f, void *buf, size_t len, const char *name, 
         assert_int_equal(sk_backend_put(f->b, name, buf, len), 0);
 }
 
-static void *only_slot(fixture *f, sk_secret *a, char name[64], size_t *ret_len) {
-        assert_int_equal(sk_keyring_add(f->b, f->repo_id, f->master, a, 10, NULL), 0);
+/* The one key slot a fresh keyring holds, for passphrase "pw": its secret,
+ * file name and bytes (released with slot_free()). */
+typedef struct one_slot {
+        sk_secret *a;
+        char name[64];
+        uint8_t *buf;
+        size_t len;
+} one_slot;
+
+static one_slot only_slot(fixture *f) {
+        one_slot s = { .a = pass("pw") };
+        assert_int_equal(sk_keyring_add(f->b, f->repo_id, f->master, s.a, 10, NULL), 0);
         first_slot fs;
         assert_int_equal(sk_keyring_list(f->b, first_cb, &fs), 0);
-        snprintf(name, 64, "keys/%s", fs.id);
+        snprintf(s.name, sizeof(s.name), "keys/%s", fs.id);
         void *buf;
-        assert_int_equal(sk_backend_get(f->b, name, 0, 4096, &buf, ret_len), 0);
-        assert_int_equal(*ret_len, SK_KEYSLOT_SIZE);
-        return buf;
+        assert_int_equal(sk_backend_get(f->b, s.name, 0, 4096, &buf, &s.len), 0);
+        assert_int_equal(s.len, SK_KEYSLOT_SIZE);
+        s.buf = buf;
+        return s;
+}
+
+static void slot_free(one_slot *s) {
+        free(s->buf);
+        sk_secret_free(s->a);
 }
 
 /* Before the bound, open ran scrypt with whatever a slot asked: N = 2^21 is
@@ -231,19 +240,15 @@ static void *only_slot(fixture *f, sk_secret *a, char name[64], size_t *ret_len)
  * r = 32, p = 16 asked for 16 GiB. Now both are -EFBIG before any scrypt,
  * and a good slot beside such a one still opens. */
 static void slot_cost_refused(fixture *f, uint8_t log2n, uint8_t r, uint8_t p) {
-        sk_secret *a = pass("pw");
-        char name[64];
-        size_t len;
-        void *buf = only_slot(f, a, name, &len);
+        one_slot s = only_slot(f);
         uint8_t m[32];
-        slot_with_cost(f, buf, len, name, log2n, r, p);
-        assert_int_equal(sk_keyring_unlock(f->b, f->repo_id, a, m, NULL), -EFBIG);
-        assert_non_null(strstr(sk_keyring_last_skipped(), name + 5));
-        assert_int_equal(sk_keyring_add(f->b, f->repo_id, f->master, a, 10, NULL), 0);
-        assert_int_equal(sk_keyring_unlock(f->b, f->repo_id, a, m, NULL), 0);
+        slot_with_cost(f, s.buf, s.len, s.name, log2n, r, p);
+        assert_int_equal(sk_keyring_unlock(f->b, f->repo_id, s.a, m, NULL), -EFBIG);
+        assert_non_null(strstr(sk_keyring_last_skipped(), s.name + 5));
+        assert_int_equal(sk_keyring_add(f->b, f->repo_id, f->master, s.a, 10, NULL), 0);
+        assert_int_equal(sk_keyring_unlock(f->b, f->repo_id, s.a, m, NULL), 0);
         assert_memory_equal(m, f->master, 32);
-        free(buf);
-        sk_secret_free(a);
+        slot_free(&s);
 }
 
 static void test_slot_scrypt_bound(void **state) {
@@ -258,49 +263,33 @@ static void test_slot_scrypt_bound_issue(void **state) {
  * file is refused without reading it (before: read whole, then rejected). */
 static void test_slot_size_bound(void **state) {
         fixture *f = *state;
-        sk_secret *a = pass("pw");
-        char name[64];
-        size_t len;
-        void *buf = only_slot(f, a, name, &len);
+        one_slot s = only_slot(f);
         char *path;
-        assert_true(asprintf(&path, "%s/%s", f->dir, name) > 0);
+        assert_true(asprintf(&path, "%s/%s", f->dir, s.name) > 0);
         assert_int_equal(truncate(path, (off_t) 1 << 30), 0);  /* sparse */
         uint8_t m[32];
-        assert_int_equal(sk_keyring_unlock(f->b, f->repo_id, a, m, NULL), -EFBIG);
+        assert_int_equal(sk_keyring_unlock(f->b, f->repo_id, s.a, m, NULL), -EFBIG);
         assert_int_equal(truncate(path, SK_KEYSLOT_SIZE), 0);
-        assert_int_equal(sk_keyring_unlock(f->b, f->repo_id, a, m, NULL), 0);
+        assert_int_equal(sk_keyring_unlock(f->b, f->repo_id, s.a, m, NULL), 0);
         free(path);
-        free(buf);
-        sk_secret_free(a);
-}
-
-static void write_seed(const char *dir, const char *name, const void *buf, size_t len) {
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        assert_true(fd >= 0);
-        assert_int_equal(write(fd, buf, len), (ssize_t) len);
-        close(fd);
+        slot_free(&s);
 }
 
 static void test_keyslot_parse(void **state) {
         fixture *f = *state;
-        sk_secret *a = pass("pw");
-        char name[64];
-        size_t len;
-        uint8_t *buf = only_slot(f, a, name, &len);
+        one_slot s = only_slot(f);
         sk_keyslot ks;
-        assert_int_equal(sk_keyslot_parse(buf, len, &ks), 0);
+        assert_int_equal(sk_keyslot_parse(s.buf, s.len, &ks), 0);
         assert_int_equal(ks.log2n, 10);
         assert_int_equal(ks.r, 8);
         assert_int_equal(ks.p, 1);
         assert_memory_equal(ks.repo_id, f->repo_id, 16);
-        assert_int_equal(sk_keyslot_parse(buf, len - 1, &ks), -EBADMSG);
+        assert_int_equal(sk_keyslot_parse(s.buf, s.len - 1, &ks), -EBADMSG);
         const char *dir = getenv("SK_WRITE_CORPUS");
         if (dir) {
-                write_seed(dir, "slot-valid", buf, len);
-                buf[42] = 22, buf[43] = 32, buf[44] = 16;
-                write_seed(dir, "slot-16gib", buf, len);
+                sk_test_write_file(dir, "slot-valid", s.buf, s.len);
+                s.buf[42] = 22, s.buf[43] = 32, s.buf[44] = 16;
+                sk_test_write_file(dir, "slot-16gib", s.buf, s.len);
         }
         static const struct {
                 uint8_t log2n, r, p;
@@ -319,15 +308,14 @@ static void test_keyslot_parse(void **state) {
                 { 0, 8, 1, -EBADMSG },
         };
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-                buf[42] = cases[i].log2n;
-                buf[43] = cases[i].r;
-                buf[44] = cases[i].p;
-                assert_int_equal(sk_keyslot_parse(buf, len, &ks), cases[i].want);
+                s.buf[42] = cases[i].log2n;
+                s.buf[43] = cases[i].r;
+                s.buf[44] = cases[i].p;
+                assert_int_equal(sk_keyslot_parse(s.buf, s.len, &ks), cases[i].want);
         }
         /* writers stay within the bound */
-        assert_int_equal(sk_keyring_add(f->b, f->repo_id, f->master, a, 21, NULL), -EINVAL);
-        free(buf);
-        sk_secret_free(a);
+        assert_int_equal(sk_keyring_add(f->b, f->repo_id, f->master, s.a, 21, NULL), -EINVAL);
+        slot_free(&s);
 }
 
 static void test_secret_limits(void **state) {
@@ -338,17 +326,8 @@ static void test_secret_limits(void **state) {
         sk_secret_free(NULL);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_add_unlock_remove, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_keyfile, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_password_file_newline, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_tampered_slot, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_slot_scrypt_bound, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_slot_scrypt_bound_issue, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_slot_size_bound, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_keyslot_parse, setup, teardown),
-                cmocka_unit_test(test_secret_limits),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(SK_FIXTURE_TEST(test_add_unlock_remove), SK_FIXTURE_TEST(test_keyfile),
+             SK_FIXTURE_TEST(test_password_file_newline), SK_FIXTURE_TEST(test_tampered_slot),
+             SK_FIXTURE_TEST(test_slot_scrypt_bound), SK_FIXTURE_TEST(test_slot_scrypt_bound_issue),
+             SK_FIXTURE_TEST(test_slot_size_bound), SK_FIXTURE_TEST(test_keyslot_parse),
+             cmocka_unit_test(test_secret_limits))

@@ -9,6 +9,7 @@
 #include "common/macro.h"
 #include "container/capture.h"
 #include "plugin/labelpolicy.h"
+#include "tests/lib/testutil.h"
 
 #define FULL_ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
@@ -84,12 +85,5 @@ static void test_selectors_parse(void **state _unused_) {
         assert_int_equal(sk_restore_selectors_parse("latestx", &a), -EINVAL);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_unpack_keys),
-                cmocka_unit_test(test_restore_requests),
-                cmocka_unit_test(test_daemon_owned),
-                cmocka_unit_test(test_selectors_parse),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(cmocka_unit_test(test_unpack_keys), cmocka_unit_test(test_restore_requests),
+             cmocka_unit_test(test_daemon_owned), cmocka_unit_test(test_selectors_parse))

@@ -29,21 +29,14 @@ typedef struct fixture {
 } fixture;
 
 static int setup(void **state) {
-        fixture *f = calloc(1, sizeof(*f));
-        f->dir = sk_test_mkdtemp("sk-lock");
-        if (!f->dir || sk_backend_open(f->dir, 1, NULL, NULL, &f->b) < 0)
-                return -1;
-        *state = f;
-        return 0;
+        fixture *f = sk_test_fixture_new(state, sizeof(*f), "sk-lock");
+        return sk_backend_open(f->dir, 1, NULL, NULL, &f->b) < 0 ? -1 : 0;
 }
 
 static int teardown(void **state) {
         fixture *f = *state;
         sk_backend_free(f->b);
-        sk_rm_rf(f->dir);
-        free(f->dir);
-        free(f);
-        return 0;
+        return sk_test_fixture_free(f);
 }
 
 static int count_cb(const char *name, uint64_t size, void *ud) {
@@ -387,17 +380,8 @@ static void test_remove_tombstones(void **state) {
         assert_true(exists(f, "lockgone/0000000000000002"));
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_shared_exclusive, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_wait_succeeds_when_released, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_stale, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_refresh, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_pid_rule_namespaces, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_tombstone_no_resurrection, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_timer_and_freshness, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_stopped_holder, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_remove_tombstones, setup, teardown),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(SK_FIXTURE_TEST(test_shared_exclusive), SK_FIXTURE_TEST(test_wait_succeeds_when_released),
+             SK_FIXTURE_TEST(test_stale), SK_FIXTURE_TEST(test_refresh),
+             SK_FIXTURE_TEST(test_pid_rule_namespaces), SK_FIXTURE_TEST(test_tombstone_no_resurrection),
+             SK_FIXTURE_TEST(test_timer_and_freshness), SK_FIXTURE_TEST(test_stopped_holder),
+             SK_FIXTURE_TEST(test_remove_tombstones))

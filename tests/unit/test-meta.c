@@ -8,6 +8,7 @@
 
 #include "common/macro.h"
 #include "container/meta.h"
+#include "tests/lib/testutil.h"
 
 #define CHAIN1 "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 #define ID1 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -66,10 +67,4 @@ static void test_active_odd_key(void **state _unused_) {
                         "}\n");
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_layer),
-                cmocka_unit_test(test_active_odd_key),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(cmocka_unit_test(test_layer), cmocka_unit_test(test_active_odd_key))

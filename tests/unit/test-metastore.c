@@ -32,21 +32,14 @@ typedef struct fixture {
 } fixture;
 
 static int setup(void **state) {
-        fixture *f = calloc(1, sizeof(*f));
-        f->dir = sk_test_mkdtemp("sk-metastore");
-        if (!f->dir || sk_snapshotter_open(f->dir, NULL, &f->s) < 0)
-                return -1;
-        *state = f;
-        return 0;
+        fixture *f = sk_test_fixture_new(state, sizeof(*f), "sk-metastore");
+        return sk_snapshotter_open(f->dir, NULL, &f->s) < 0 ? -1 : 0;
 }
 
 static int teardown(void **state) {
         fixture *f = *state;
         sk_snapshotter_free(f->s);
-        sk_rm_rf(f->dir);
-        free(f->dir);
-        free(f);
-        return 0;
+        return sk_test_fixture_free(f);
 }
 
 static void reopen(fixture *f) {
@@ -811,20 +804,8 @@ static void test_threads(void **state) {
         assert_int_equal(sk_snapshotter_remove(f->s, "shared"), -EBUSY);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_prepare_commit_stat, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_opaque_keys, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_update, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_walk, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_reopen_persistence, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_crash_leftovers, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_deep_tree, setup, teardown),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(SK_FIXTURE_TEST(test_prepare_commit_stat), SK_FIXTURE_TEST(test_opaque_keys),
+             SK_FIXTURE_TEST(test_errors), SK_FIXTURE_TEST(test_remove), SK_FIXTURE_TEST(test_update),
+             SK_FIXTURE_TEST(test_walk), SK_FIXTURE_TEST(test_usage),
+             SK_FIXTURE_TEST(test_reopen_persistence), SK_FIXTURE_TEST(test_crash_leftovers),
+             SK_FIXTURE_TEST(test_threads), SK_FIXTURE_TEST(test_kill9), SK_FIXTURE_TEST(test_deep_tree))

@@ -31,35 +31,29 @@ static void assert_opts(const sk_mount *m, const char *const *want, size_t n) {
                 assert_string_equal(m->options[i], want[i]);
 }
 
+/* Snapshot id of kind over parents (under root "/r") mounts as one rbind of
+ * source, mode ("rw" or "ro") first among its options. */
+static void assert_one_bind(sk_kind kind, uint64_t id, const uint64_t *parents, size_t n_parents,
+                            const char *source, const char *mode) {
+        sk_mounts m = {};
+        assert_int_equal(sk_mounts_build("/r", kind, id, parents, n_parents, true, &m), 0);
+        assert_int_equal(m.n_mounts, 1);
+        assert_string_equal(m.mounts[0].type, "bind");
+        assert_string_equal(m.mounts[0].source, source);
+        assert_opts(&m.mounts[0], (const char *[]) { mode, "rbind" }, 2);
+        sk_mounts_free(&m);
+}
+
 static void test_bind_no_parent(void **state) {
         (void) state;
-        sk_mounts m = {};
-        assert_int_equal(sk_mounts_build("/r", SK_KIND_ACTIVE, 7, NULL, 0, true, &m), 0);
-        assert_int_equal(m.n_mounts, 1);
-        assert_string_equal(m.mounts[0].type, "bind");
-        assert_string_equal(m.mounts[0].source, "/r/snapshots/7/fs");
-        assert_opts(&m.mounts[0], (const char *[]) { "rw", "rbind" }, 2);
-        sk_mounts_free(&m);
-
+        assert_one_bind(SK_KIND_ACTIVE, 7, NULL, 0, "/r/snapshots/7/fs", "rw");
         /* a parentless view binds its own (empty) fs read-only */
-        assert_int_equal(sk_mounts_build("/r", SK_KIND_VIEW, 8, NULL, 0, true, &m), 0);
-        assert_int_equal(m.n_mounts, 1);
-        assert_string_equal(m.mounts[0].type, "bind");
-        assert_string_equal(m.mounts[0].source, "/r/snapshots/8/fs");
-        assert_opts(&m.mounts[0], (const char *[]) { "ro", "rbind" }, 2);
-        sk_mounts_free(&m);
+        assert_one_bind(SK_KIND_VIEW, 8, NULL, 0, "/r/snapshots/8/fs", "ro");
 }
 
 static void test_view_one_parent(void **state) {
         (void) state;
-        sk_mounts m = {};
-        uint64_t parents[] = { 3 };
-        assert_int_equal(sk_mounts_build("/r", SK_KIND_VIEW, 9, parents, 1, true, &m), 0);
-        assert_int_equal(m.n_mounts, 1);
-        assert_string_equal(m.mounts[0].type, "bind");
-        assert_string_equal(m.mounts[0].source, "/r/snapshots/3/fs");
-        assert_opts(&m.mounts[0], (const char *[]) { "ro", "rbind" }, 2);
-        sk_mounts_free(&m);
+        assert_one_bind(SK_KIND_VIEW, 9, (const uint64_t[]) { 3 }, 1, "/r/snapshots/3/fs", "ro");
 }
 
 static void test_active_with_parents(void **state) {
@@ -275,15 +269,7 @@ done:
         free(dir);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_bind_no_parent),
-                cmocka_unit_test(test_view_one_parent),
-                cmocka_unit_test(test_active_with_parents),
-                cmocka_unit_test(test_view_two_parents),
-                cmocka_unit_test(test_bad_kind),
-                cmocka_unit_test(test_index_param),
-                cmocka_unit_test(test_128_layers_mount),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(cmocka_unit_test(test_bind_no_parent), cmocka_unit_test(test_view_one_parent),
+             cmocka_unit_test(test_active_with_parents), cmocka_unit_test(test_view_two_parents),
+             cmocka_unit_test(test_bad_kind), cmocka_unit_test(test_index_param),
+             cmocka_unit_test(test_128_layers_mount))

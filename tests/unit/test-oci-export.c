@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "container/oci-export.h"
+#include "tests/lib/testutil.h"
 
 static void test_normalize(void **state) {
         (void) state;
@@ -33,9 +34,4 @@ static void test_normalize(void **state) {
         assert_int_equal(sk_oci_normalize_ref("busybox", buf, 10), -EINVAL);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_normalize),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(cmocka_unit_test(test_normalize))

@@ -181,10 +181,4 @@ static void test_deep(void **state) {
         free(tmp);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_merge),
-                cmocka_unit_test(test_deep),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(cmocka_unit_test(test_merge), cmocka_unit_test(test_deep))

@@ -17,6 +17,7 @@
 
 #include "repo/packcache.h"
 #include "common/macro.h"
+#include "tests/lib/testutil.h"
 
 #define NPACKS 8
 #define PACK_LEN (4u * 1024 * 1024)
@@ -337,20 +338,14 @@ static void test_bad_arguments(void **state) {
         sk_packcache_free(NULL);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_sequential_one_fetch_per_span, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_record_across_span_boundary_and_larger_than_span, setup,
-                                                teardown),
-                cmocka_unit_test_setup_teardown(test_pack_end_and_truncation, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_fetch_error_propagates_and_is_not_cached, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_scattered_reads_shrink_read_ahead, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_concurrent_readers_share_a_loading_span, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_concurrent_readers_under_eviction, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_plan_loads_up_to_the_last_planned_record, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_plan_reads_each_pack_once, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_prefetch_uses_only_free_or_consumed_entries, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(SK_FIXTURE_TEST(test_sequential_one_fetch_per_span),
+             SK_FIXTURE_TEST(test_record_across_span_boundary_and_larger_than_span),
+             SK_FIXTURE_TEST(test_pack_end_and_truncation),
+             SK_FIXTURE_TEST(test_fetch_error_propagates_and_is_not_cached),
+             SK_FIXTURE_TEST(test_scattered_reads_shrink_read_ahead),
+             SK_FIXTURE_TEST(test_concurrent_readers_share_a_loading_span),
+             SK_FIXTURE_TEST(test_concurrent_readers_under_eviction),
+             SK_FIXTURE_TEST(test_plan_loads_up_to_the_last_planned_record),
+             SK_FIXTURE_TEST(test_plan_reads_each_pack_once),
+             SK_FIXTURE_TEST(test_prefetch_uses_only_free_or_consumed_entries),
+             SK_FIXTURE_TEST(test_bad_arguments))

@@ -101,11 +101,4 @@ static void test_open(void **state _unused_) {
         assert_int_equal(sk_rm_rf(dir), 0);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_join),
-                cmocka_unit_test(test_deep),
-                cmocka_unit_test(test_open),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(cmocka_unit_test(test_join), cmocka_unit_test(test_deep), cmocka_unit_test(test_open))

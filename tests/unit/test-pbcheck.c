@@ -8,6 +8,7 @@
 #include "common/utf8.h"
 #include "plugin/pbcheck.h"
 #include "snapshots.pb-c.h"
+#include "tests/lib/testutil.h"
 
 /* Pack m and run the wire check on the bytes. */
 static bool packed_valid(const ProtobufCMessage *m, const char **ret_field) {
@@ -107,11 +108,4 @@ static void test_message(void **state __attribute__((unused))) {
         assert_true(packed_valid(&upd.base, NULL));
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_utf8),
-                cmocka_unit_test(test_message),
-                cmocka_unit_test(test_nul),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(cmocka_unit_test(test_utf8), cmocka_unit_test(test_message), cmocka_unit_test(test_nul))

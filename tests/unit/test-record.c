@@ -11,6 +11,7 @@
 
 #include "common/macro.h"
 #include "container/record.h"
+#include "tests/lib/testutil.h"
 
 #define CHAIN1 "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 #define CHAIN2 "sha256:2222222222222222222222222222222222222222222222222222222222222222"
@@ -274,15 +275,7 @@ static void test_layer_object(void **state _unused_) {
         assert_string_equal(id, "untouched");
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_ids),
-                cmocka_unit_test(test_roundtrip),
-                cmocka_unit_test(test_encode_refuses),
-                cmocka_unit_test(test_decode_refuses),
-                cmocka_unit_test(test_unknown_keys),
-                cmocka_unit_test(test_bounds),
-                cmocka_unit_test(test_layer_object),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(cmocka_unit_test(test_ids), cmocka_unit_test(test_roundtrip),
+             cmocka_unit_test(test_encode_refuses), cmocka_unit_test(test_decode_refuses),
+             cmocka_unit_test(test_unknown_keys), cmocka_unit_test(test_bounds),
+             cmocka_unit_test(test_layer_object))

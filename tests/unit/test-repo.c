@@ -25,64 +25,33 @@
 #include "repo/chunker.h"
 #include "repo/repo.h"
 #include "common/fsutil.h"
-#include "tests/lib/testutil.h"
+#include "tests/lib/testrepo.h"
 
-typedef struct fixture {
-        char *dir;
-        char url[600];
-        sk_secret *pw;
-        sk_repo *repo;
-} fixture;
+typedef sk_test_repo fixture;
 
 static const sk_repo_init_opts small = {
         .chunk_min = 4096, .chunk_avg = 16384, .chunk_max = 65536, .pack_size = 256 * 1024, .scrypt_log2n = 10,
 };
 
 static int setup(void **state) {
-        fixture *f = calloc(1, sizeof(*f));
-        f->dir = sk_test_mkdtemp("sk-repo");
-        if (!f->dir)
-                return -1;
-        snprintf(f->url, sizeof(f->url), "file://%s/repo", f->dir);
-        if (sk_secret_new(SK_SECRET_PASSPHRASE, "s3cret", 6, &f->pw) < 0)
-                return -1;
-        if (sk_repo_init(f->url, &small, f->pw, &f->repo) < 0)
-                return -1;
-        *state = f;
+        fixture *f = sk_test_repo_new(state, sizeof(*f), "sk-repo");
+        sk_test_repo_init(f, f->url, "s3cret", &small);
         return 0;
 }
 
 static int teardown(void **state) {
-        fixture *f = *state;
-        sk_repo_free(f->repo);
-        sk_secret_free(f->pw);
-        sk_rm_rf(f->dir);
-        free(f->dir);
-        free(f);
-        return 0;
+        return sk_test_repo_free(*state);
 }
 
 static void reopen(fixture *f) {
         sk_repo_free(f->repo);
         f->repo = NULL;
-        int r = sk_repo_open(f->url, f->pw, &f->repo);
+        int r = sk_repo_open(f->url, f->secret, &f->repo);
         if (r < 0)
                 fprintf(stderr, "open: %s\n", sk_repo_last_error(NULL));
         assert_int_equal(r, 0);
 }
 
-static uint8_t *blob_data(size_t n, uint32_t seed, bool compressible) {
-        uint8_t *p = malloc(n + 1);
-        assert_non_null(p);
-        uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-        for (size_t i = 0; i < n; i++) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                p[i] = compressible ? (uint8_t) ("abcdefgh"[(x >> 20) & 7]) : (uint8_t) (x >> 24);
-        }
-        return p;
-}
 
 /* A fingerprint of a directory tree: names, sizes, mtimes (to show that
  * something wrote nothing). */
@@ -109,7 +78,7 @@ static void test_init_open_errors(void **state) {
         sk_secret *wrong = NULL;
         char url[700];
 
-        assert_int_equal(sk_repo_init(f->url, &small, f->pw, &r2), -EEXIST);
+        assert_int_equal(sk_repo_init(f->url, &small, f->secret, &r2), -EEXIST);
         assert_int_equal(sk_secret_new(SK_SECRET_PASSPHRASE, "s3creT", 6, &wrong), 0);
         char rootdir[700];
         snprintf(rootdir, sizeof(rootdir), "%s/repo", f->dir);
@@ -122,20 +91,20 @@ static void test_init_open_errors(void **state) {
         assert_int_equal(sk_repo_delete_object(f->repo, "backups", "probe"), 0);
         assert_non_null(strstr(sk_repo_last_error(NULL), "wrong password"));
         snprintf(url, sizeof(url), "%s/nothing-here", f->dir);
-        assert_int_equal(sk_repo_open(url, f->pw, &r2), -ENOENT);
+        assert_int_equal(sk_repo_open(url, f->secret, &r2), -ENOENT);
         /* (s3:// is left out: the S3 backend plugs in there, issue 6) */
-        assert_int_equal(sk_repo_open("ftp://host/repo", f->pw, &r2), -EPROTONOSUPPORT);
-        assert_int_equal(sk_repo_open("gopher://x/y", f->pw, &r2), -EPROTONOSUPPORT);
+        assert_int_equal(sk_repo_open("ftp://host/repo", f->secret, &r2), -EPROTONOSUPPORT);
+        assert_int_equal(sk_repo_open("gopher://x/y", f->secret, &r2), -EPROTONOSUPPORT);
         /* a directory without config is not a repository */
-        assert_int_equal(sk_repo_open(f->dir, f->pw, &r2), -ENOENT);
+        assert_int_equal(sk_repo_open(f->dir, f->secret, &r2), -ENOENT);
         /* invalid parameters */
         sk_repo_init_opts bad = small;
         bad.chunk_avg = bad.chunk_min;
         snprintf(url, sizeof(url), "%s/other", f->dir);
-        assert_int_equal(sk_repo_init(url, &bad, f->pw, &r2), -EINVAL);
+        assert_int_equal(sk_repo_init(url, &bad, f->secret, &r2), -EINVAL);
         bad = small;
         bad.zstd_level = 30;
-        assert_int_equal(sk_repo_init(url, &bad, f->pw, &r2), -EINVAL);
+        assert_int_equal(sk_repo_init(url, &bad, f->secret, &r2), -EINVAL);
 
         /* wrong key wrote nothing: the tree is byte-identical afterwards */
         sk_repo_stats st;
@@ -152,11 +121,11 @@ static void test_init_open_errors(void **state) {
         assert_int_equal(sk_read_file(dfd, "config", 1 << 20, &buf, &len), 0);
         ((uint8_t *) buf)[8] = 2;
         assert_int_equal(sk_write_file_atomic(dfd, "config", buf, len, 0600), 0);
-        assert_int_equal(sk_repo_open(f->url, f->pw, &r2), -EPROTO);
+        assert_int_equal(sk_repo_open(f->url, f->secret, &r2), -EPROTO);
         ((uint8_t *) buf)[8] = 1;
         ((uint8_t *) buf)[50] ^= 1; /* inside the sealed body */
         assert_int_equal(sk_write_file_atomic(dfd, "config", buf, len, 0600), 0);
-        assert_int_equal(sk_repo_open(f->url, f->pw, &r2), -EBADMSG);
+        assert_int_equal(sk_repo_open(f->url, f->secret, &r2), -EBADMSG);
         ((uint8_t *) buf)[50] ^= 1;
         assert_int_equal(sk_write_file_atomic(dfd, "config", buf, len, 0600), 0);
         free(buf);
@@ -178,7 +147,7 @@ static void test_put_get_dedup_reopen(void **state) {
         /* 40 blobs of 20..40 KiB: several packs of 256 KiB */
         for (int i = 0; i < 40; i++) {
                 size_t n = 20000 + (size_t) i * 500;
-                uint8_t *d = blob_data(n, (uint32_t) i, i % 2);
+                uint8_t *d = sk_test_random_data(n, (uint32_t) i, i % 2);
                 assert_int_equal(sk_repo_put_blob(f->repo, i == 3 ? SK_BLOB_TREE : SK_BLOB_DATA, d, n, &ids[i], &was_new), 0);
                 assert_true(was_new);
                 sk_blob_type t = i == 3 ? SK_BLOB_TREE : SK_BLOB_DATA;
@@ -217,7 +186,7 @@ static void test_put_get_dedup_reopen(void **state) {
         assert_int_equal(st.index_files_bad, 0);
         for (int i = 0; i < 40; i++) {
                 size_t n = 20000 + (size_t) i * 500;
-                uint8_t *d = blob_data(n, (uint32_t) i, i % 2);
+                uint8_t *d = sk_test_random_data(n, (uint32_t) i, i % 2);
                 void *g;
                 size_t gl;
                 sk_blob_type t = i == 3 ? SK_BLOB_TREE : SK_BLOB_DATA;
@@ -239,7 +208,7 @@ static void test_put_get_dedup_reopen(void **state) {
         assert_int_equal(sk_repo_has_blob(f->repo, SK_BLOB_DATA, &unknown), 0);
 
         /* a blob put but never flushed is gone after reopen (crash-equivalent) */
-        uint8_t *d = blob_data(1000, 999, false);
+        uint8_t *d = sk_test_random_data(1000, 999, false);
         sk_blob_id lost;
         assert_int_equal(sk_repo_put_blob(f->repo, SK_BLOB_DATA, d, 1000, &lost, NULL), 0);
         free(d);
@@ -265,7 +234,7 @@ static void *put_thread(void *arg) {
                 /* half the blobs are shared by all threads: races on dedup */
                 uint32_t seed = i % 2 ? (uint32_t) (1000 + i) : (uint32_t) (2000 + a->t * 100 + i);
                 size_t n = 8000 + (size_t) (seed % 7) * 1000;
-                uint8_t *d = blob_data(n, seed, seed % 3 == 0);
+                uint8_t *d = sk_test_random_data(n, seed, seed % 3 == 0);
                 sk_blob_id id;
                 int r = sk_repo_put_blob(a->repo, SK_BLOB_DATA, d, n, &id, NULL);
                 if (r == 0) {
@@ -320,7 +289,7 @@ static int name_cb(const char *name, void *ud) {
 
 static void test_objects(void **state) {
         fixture *f = *state;
-        uint8_t *big = blob_data(300000, 5, true);
+        uint8_t *big = sk_test_random_data(300000, 5, true);
         assert_int_equal(sk_repo_put_object(f->repo, "backups", "b1", "hello", 5), 0);
         assert_int_equal(sk_repo_put_object(f->repo, "backups", "b2.x_y-z", big, 300000), 0);
         assert_int_equal(sk_repo_put_object(f->repo, "backups", "empty", "", 0), 0);
@@ -411,7 +380,7 @@ static int pack_cb(const char *pack, uint64_t size, void *ud) {
 
 static void fill(fixture *f, sk_blob_id *ids, int n) {
         for (int i = 0; i < n; i++) {
-                uint8_t *d = blob_data(30000, (uint32_t) (500 + i), false);
+                uint8_t *d = sk_test_random_data(30000, (uint32_t) (500 + i), false);
                 assert_int_equal(sk_repo_put_blob(f->repo, SK_BLOB_DATA, d, 30000, &ids[i], NULL), 0);
                 free(d);
         }
@@ -483,7 +452,7 @@ static void test_flipped_byte(void **state) {
         assert_int_equal(nb, 19);
         assert_true(bad >= 1);
         for (int i = 0; i < 20; i++) {
-                uint8_t *d = blob_data(30000, (uint32_t) (500 + i), false);
+                uint8_t *d = sk_test_random_data(30000, (uint32_t) (500 + i), false);
                 bool was_new;
                 assert_int_equal(sk_repo_put_blob(f->repo, SK_BLOB_DATA, d, 30000, NULL, &was_new), 0);
                 free(d);
@@ -743,9 +712,9 @@ static void test_lost_lock_blocks_writes(void **state) {
         sk_repo *w = NULL;
         sk_lock *s = NULL, *x = NULL;
         (void) count_names;
-        assert_int_equal(sk_repo_open(f->url, f->pw, &w), 0);
+        assert_int_equal(sk_repo_open(f->url, f->secret, &w), 0);
         assert_int_equal(sk_repo_lock(w, false, 0, &s), 0);
-        uint8_t *d = blob_data(30000, 77, false);
+        uint8_t *d = sk_test_random_data(30000, 77, false);
         assert_int_equal(sk_repo_put_blob(w, SK_BLOB_DATA, d, 30000, NULL, NULL), 0);
         free(d);
         assert_int_equal(sk_repo_put_object(w, "backups", "before", "x", 1), 0);
@@ -782,7 +751,7 @@ static void test_stale_index_after_prune(void **state) {
         fill(f, ids, 20);
         /* a second writer opened before the "prune" */
         sk_repo *other = NULL;
-        assert_int_equal(sk_repo_open(f->url, f->pw, &other), 0);
+        assert_int_equal(sk_repo_open(f->url, f->secret, &other), 0);
         assert_int_equal(sk_repo_has_blob(other, SK_BLOB_DATA, &ids[0]), 1);
 
         /* prune on f: drop the pack holding ids[0] */
@@ -813,7 +782,7 @@ static void test_stale_index_after_prune(void **state) {
         assert_int_equal(sk_repo_lock(other, false, 0, &s), 0);
         assert_int_equal(sk_repo_has_blob(other, SK_BLOB_DATA, &ids[0]), 0);
         /* so a new put of that data stores it again instead of deduping it away */
-        uint8_t *d = blob_data(30000, 500, false);
+        uint8_t *d = sk_test_random_data(30000, 500, false);
         bool was_new = false;
         assert_int_equal(sk_repo_put_blob(other, SK_BLOB_DATA, d, 30000, NULL, &was_new), 0);
         assert_true(was_new);
@@ -843,7 +812,7 @@ static void test_write_failure_sticky(void **state) {
         close(fd);
         int failed_at = -1;
         for (int i = 0; i < 20 && failed_at < 0; i++) {
-                uint8_t *d = blob_data(30000, (uint32_t) (700 + i), false);
+                uint8_t *d = sk_test_random_data(30000, (uint32_t) (700 + i), false);
                 if (sk_repo_put_blob(f->repo, SK_BLOB_DATA, d, 30000, NULL, NULL) < 0)
                         failed_at = i;
                 free(d);
@@ -854,7 +823,7 @@ static void test_write_failure_sticky(void **state) {
                 assert_true(sk_repo_flush(f->repo) < 0);
         assert_non_null(strstr(sk_repo_last_error(f->repo), "writing pack"));
         /* every later put and the flush report it: a backup cannot complete */
-        uint8_t *d = blob_data(100, 1, false);
+        uint8_t *d = sk_test_random_data(100, 1, false);
         assert_true(sk_repo_put_blob(f->repo, SK_BLOB_DATA, d, 100, NULL, NULL) < 0);
         free(d);
         assert_true(sk_repo_flush(f->repo) < 0);
@@ -992,14 +961,14 @@ static void test_chunker_from_repo(void **state) {
         assert_int_equal(sk_repo_chunker_init(f->repo, &c), 0);
         assert_int_equal(c.min, 4096);
         assert_int_equal(c.max, 65536);
-        uint8_t *d = blob_data(1 << 20, 1, false);
+        uint8_t *d = sk_test_random_data(1 << 20, 1, false);
         size_t k = sk_chunker_scan(&c, d, 1 << 20);
         assert_true(k >= 4096 && k <= 65536);
         /* another repository (another key) cuts elsewhere */
         char url[700];
         snprintf(url, sizeof(url), "%s/repo2", f->dir);
         sk_repo *r2 = NULL;
-        assert_int_equal(sk_repo_init(url, &small, f->pw, &r2), 0);
+        assert_int_equal(sk_repo_init(url, &small, f->secret, &r2), 0);
         sk_chunker c2 = SK_CHUNKER_INIT;
         assert_int_equal(sk_repo_chunker_init(r2, &c2), 0);
         size_t cuts1[8], cuts2[8], o1 = 0, o2 = 0;
@@ -1024,26 +993,11 @@ static void test_chunker_from_repo(void **state) {
         free(d);
 }
 
-int main(void) {
-#define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
-        const struct CMUnitTest tests[] = {
-                T(test_init_open_errors),
-                T(test_put_get_dedup_reopen),
-                T(test_threads),
-                T(test_objects),
-                T(test_flipped_byte),
-                T(test_truncated_and_missing_pack),
-                T(test_corrupt_index_rebuild),
-                T(test_repack),
-                T(test_keys),
-                T(test_locks),
-                T(test_lost_lock_blocks_writes),
-                T(test_stale_index_after_prune),
-                T(test_write_failure_sticky),
-                T(test_empty_repo_ops),
-                T(test_leftovers),
-                T(test_backend_local),
-                T(test_chunker_from_repo),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(SK_FIXTURE_TEST(test_init_open_errors), SK_FIXTURE_TEST(test_put_get_dedup_reopen),
+             SK_FIXTURE_TEST(test_threads), SK_FIXTURE_TEST(test_objects), SK_FIXTURE_TEST(test_flipped_byte),
+             SK_FIXTURE_TEST(test_truncated_and_missing_pack), SK_FIXTURE_TEST(test_corrupt_index_rebuild),
+             SK_FIXTURE_TEST(test_repack), SK_FIXTURE_TEST(test_keys), SK_FIXTURE_TEST(test_locks),
+             SK_FIXTURE_TEST(test_lost_lock_blocks_writes), SK_FIXTURE_TEST(test_stale_index_after_prune),
+             SK_FIXTURE_TEST(test_write_failure_sticky), SK_FIXTURE_TEST(test_empty_repo_ops),
+             SK_FIXTURE_TEST(test_leftovers), SK_FIXTURE_TEST(test_backend_local),
+             SK_FIXTURE_TEST(test_chunker_from_repo))

@@ -12,12 +12,10 @@
 #include "repo/repo.h"
 #include "common/fsutil.h"
 #include "container/repopool.h"
-#include "tests/lib/testutil.h"
+#include "tests/lib/testrepo.h"
 
 typedef struct fixture {
-        char *dir;
-        char url[600];
-        sk_secret *pw;
+        sk_test_repo r;         /* first: the fixture is an sk_test_repo too */
         unsigned opens;
         int fail; /* open fails with this when set */
 } fixture;
@@ -30,33 +28,17 @@ static int open_fn(void *userdata, sk_repo **ret, char **ret_error) {
                 return f->fail;
         }
         f->opens++;
-        return sk_repo_open(f->url, f->pw, ret);
+        return sk_repo_open(f->r.url, f->r.secret, ret);
 }
 
 static int setup(void **state) {
-        fixture *f = calloc(1, sizeof(*f));
-        sk_repo *repo = NULL;
-        static const sk_repo_init_opts small = { .scrypt_log2n = 10 };
-        f->dir = sk_test_mkdtemp("sk-repopool");
-        if (!f->dir)
-                return -1;
-        snprintf(f->url, sizeof(f->url), "file://%s/repo", f->dir);
-        if (sk_secret_new(SK_SECRET_PASSPHRASE, "s3cret", 6, &f->pw) < 0 ||
-            sk_repo_init(f->url, &small, f->pw, &repo) < 0)
-                return -1;
-        sk_repo_free(repo);
-        *state = f;
+        fixture *f = sk_test_repo_new(state, sizeof(*f), "sk-repopool");
+        sk_test_repo_init(&f->r, f->r.url, "s3cret", &(sk_repo_init_opts){ .scrypt_log2n = 10 });
+        sk_repo_free(f->r.repo);
+        f->r.repo = NULL;
         return 0;
 }
 
-static int teardown(void **state) {
-        fixture *f = *state;
-        sk_secret_free(f->pw);
-        sk_rm_rf(f->dir);
-        free(f->dir);
-        free(f);
-        return 0;
-}
 
 static void test_bound_and_reuse(void **state) {
         fixture *f = *state;
@@ -104,9 +86,4 @@ static void test_bound_and_reuse(void **state) {
         sk_repo_pool_free(p); /* frees the idle handles (ASan: no leak) */
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_bound_and_reuse, setup, teardown),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(cmocka_unit_test_setup_teardown(test_bound_and_reuse, setup, sk_test_repo_teardown))

@@ -16,23 +16,27 @@
 #include <cmocka.h>
 
 #include "store/sigv4.h"
+#include "tests/lib/testutil.h"
 
 static void test_uri_encode(void **state) {
         (void) state;
-        char *s;
-        assert_int_equal(sk_sigv4_uri_encode("a b~c-_.Z9/x+y=z&%", false, &s), 0);
-        assert_string_equal(s, "a%20b~c-_.Z9%2Fx%2By%3Dz%26%25");
-        free(s);
-        assert_int_equal(sk_sigv4_uri_encode("data/ab/ab12 3", true, &s), 0);
-        assert_string_equal(s, "data/ab/ab12%203");
-        free(s);
-        /* bytes >= 0x80 are encoded byte by byte, uppercase hex */
-        assert_int_equal(sk_sigv4_uri_encode("\xe1\x88\xb4", true, &s), 0);
-        assert_string_equal(s, "%E1%88%B4");
-        free(s);
-        assert_int_equal(sk_sigv4_uri_encode("", false, &s), 0);
-        assert_string_equal(s, "");
-        free(s);
+        static const struct {
+                const char *in;
+                bool keep_slash;
+                const char *want;
+        } cases[] = {
+                { "a b~c-_.Z9/x+y=z&%", false, "a%20b~c-_.Z9%2Fx%2By%3Dz%26%25" },
+                { "data/ab/ab12 3", true, "data/ab/ab12%203" },
+                /* bytes >= 0x80 are encoded byte by byte, uppercase hex */
+                { "\xe1\x88\xb4", true, "%E1%88%B4" },
+                { "", false, "" },
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char *s;
+                assert_int_equal(sk_sigv4_uri_encode(cases[i].in, cases[i].keep_slash, &s), 0);
+                assert_string_equal(s, cases[i].want);
+                free(s);
+        }
 }
 
 static void test_canonical_query(void **state) {
@@ -165,14 +169,6 @@ static void test_header_trim_and_reject(void **state) {
         assert_int_equal(sk_sigv4_canonical_request(&rq, &creq, NULL), -EINVAL);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_uri_encode),
-                cmocka_unit_test(test_canonical_query),
-                cmocka_unit_test(test_signing_key),
-                cmocka_unit_test(test_s3_get_object_example),
-                cmocka_unit_test(test_get_vanilla),
-                cmocka_unit_test(test_header_trim_and_reject),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(cmocka_unit_test(test_uri_encode), cmocka_unit_test(test_canonical_query),
+             cmocka_unit_test(test_signing_key), cmocka_unit_test(test_s3_get_object_example),
+             cmocka_unit_test(test_get_vanilla), cmocka_unit_test(test_header_trim_and_reject))

@@ -88,9 +88,4 @@ static void test_prepare(void **state __attribute__((unused))) {
         free(dir);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_prepare),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(cmocka_unit_test(test_prepare))

@@ -419,14 +419,6 @@ static void test_manifest(void **state) {
         sk_manifest_free(m);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_roundtrip),
-                cmocka_unit_test(test_determinism),
-                cmocka_unit_test(test_split),
-                cmocka_unit_test(test_reject),
-                cmocka_unit_test(test_manifest),
-                cmocka_unit_test(test_xattr_count_bound),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(cmocka_unit_test(test_roundtrip), cmocka_unit_test(test_determinism),
+             cmocka_unit_test(test_split), cmocka_unit_test(test_reject), cmocka_unit_test(test_manifest),
+             cmocka_unit_test(test_xattr_count_bound))

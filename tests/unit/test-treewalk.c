@@ -16,35 +16,13 @@
 #include "repo/repo.h"
 #include "backup/treewalk.h"
 #include "common/fsutil.h"
-#include "tests/lib/testutil.h"
+#include "tests/lib/testrepo.h"
 
-typedef struct env {
-        char *tmp;
-        sk_secret *secret;
-        sk_repo *repo;
-} env;
+typedef sk_test_repo env;
 
 static int setup(void **state) {
-        env *e = calloc(1, sizeof(*e));
-        e->tmp = sk_test_mkdtemp("sk-test-treewalk");
-        assert_non_null(e->tmp);
-        assert_int_equal(sk_secret_new(SK_SECRET_PASSPHRASE, "pw", 2, &e->secret), 0);
-        sk_repo_init_opts o = { .scrypt_log2n = 10, .pack_size = 4 << 20 };
-        char *url;
-        assert_true(asprintf(&url, "%s/repo", e->tmp) > 0);
-        assert_int_equal(sk_repo_init(url, &o, e->secret, &e->repo), 0);
-        free(url);
-        *state = e;
-        return 0;
-}
-
-static int teardown(void **state) {
-        env *e = *state;
-        sk_repo_free(e->repo);
-        sk_secret_free(e->secret);
-        sk_rm_rf(e->tmp);
-        free(e->tmp);
-        free(e);
+        env *e = sk_test_repo_new(state, sizeof(*e), "sk-test-treewalk");
+        sk_test_repo_init(e, e->repo_path, "pw", &(sk_repo_init_opts){ .scrypt_log2n = 10, .pack_size = 4 << 20 });
         return 0;
 }
 
@@ -205,11 +183,6 @@ static void test_depth_bound(void **state) {
         }
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_order, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_split, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_depth_bound, setup, teardown),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SK_TEST_MAIN(cmocka_unit_test_setup_teardown(test_order, setup, sk_test_repo_teardown),
+             cmocka_unit_test_setup_teardown(test_split, setup, sk_test_repo_teardown),
+             cmocka_unit_test_setup_teardown(test_depth_bound, setup, sk_test_repo_teardown))
