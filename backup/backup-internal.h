@@ -112,6 +112,8 @@ int sk_backup_open_regular(int fd);
 
 /* Report a problem at the current path; counts it as a warning or an error. */
 void sk_backup_problem(bctx *c, sk_problem_kind kind, int err, const char *detail);
+/* An SK_PROBLEM_ERROR "cannot back up <what>: <strerror(-err)>". */
+void sk_backup_problem_errno(bctx *c, int err, const char *what);
 /* Stop if the lock is known lost; call the progress callback (at least every
  * PROGRESS_BYTES, or now if force). */
 int sk_backup_tick(bctx *c, bool force);

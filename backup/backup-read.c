@@ -38,6 +38,14 @@ void sk_backup_problem(bctx *c, sk_problem_kind kind, int err, const char *detai
         sk_engine_problem(c->o->problem, c->o->userdata, kind, err, NULL, c->path.p ?: "", NULL, NULL, detail);
 }
 
+void sk_backup_problem_errno(bctx *c, int err, const char *what) {
+        char *d = NULL;
+        if (asprintf(&d, "cannot back up %s: %s", what, strerror(-err)) < 0)
+                d = NULL;
+        sk_backup_problem(c, SK_PROBLEM_ERROR, err, d);
+        free(d);
+}
+
 int sk_backup_tick(bctx *c, bool force) {
         /* The lock refreshes itself on a timer; this stops a backup whose
          * lock is known lost at once instead of at its next index write
@@ -381,11 +389,7 @@ fail:
                 return 1;
         }
         if (sk_backup_is_entry_error(r)) {
-                char *d = NULL;
-                if (asprintf(&d, "cannot back up file: %s", strerror(-r)) < 0)
-                        d = NULL;
-                sk_backup_problem(c, SK_PROBLEM_ERROR, r, d);
-                free(d);
+                sk_backup_problem_errno(c, r, "file");
                 return 1;
         }
         return r;

@@ -235,11 +235,7 @@ static int backup_entry(bctx *c, wstack *s, int dirfd, const char *name, const c
 entry_fail:
         sk_node_clear(&n);
         if (sk_backup_is_entry_error(r) || r == -EOPNOTSUPP) {
-                char *d = NULL;
-                if (asprintf(&d, "cannot back up entry: %s", strerror(-r)) < 0)
-                        d = NULL;
-                sk_backup_problem(c, SK_PROBLEM_ERROR, r, d);
-                free(d);
+                sk_backup_problem_errno(c, r, "entry");
                 return 1;
         }
         return r;
