@@ -1,3 +1,8 @@
+/* Room backup/: the engine that turns directory trees into backups and back:
+ * backup (backup*.c), restore (restore*.c), the manifest store (manifest),
+ * browsing (ls, diff, stats: browse), check, forget, prune, tree walks and file
+ * metadata (fsmeta). Knows nothing of containers or gRPC. Uses repo/, store/,
+ * io/ and common/ (Makefile DEPS_backup). */
 /* Types shared by the backup engine's long operations (backup, restore, ls,
  * diff, check, forget, prune, stats): progress reports, problem reports and
  * backup ids.

@@ -1,3 +1,7 @@
+/* Room cli/: the snapkeep command's shell: option parsing, commands
+ * (cmd-*.c), output (JSON through jansson) and the client of snapkeepd's admin
+ * socket. It reads flags and the environment and prints; the rooms below it
+ * return -errno and details. Uses every room but plugin/ (Makefile DEPS_cli). */
 /* The snapkeep command line: shared context, option parsing, repository
  * opening, exit codes and output helpers.
  *

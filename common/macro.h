@@ -1,3 +1,8 @@
+/* Room common/: what every room may use and that knows no snapkeep concept:
+ * cleanup macros (this file), durable writes and the one directory-listing
+ * helper (fsutil), the bounded descriptor stack for deep walks (dirstack), the
+ * one (dev, ino) map (inomap), UTF-8 checks, and the logger, which only the
+ * shells (plugin/, cli/) include. Uses no other room (Makefile DEPS_common). */
 /* Small macros shared by every directory: cleanup attributes, ownership
  * transfer and array sizes. Nothing here allocates or prints. */
 #pragma once

@@ -1,3 +1,7 @@
+/* Room io/: asynchronous file I/O, io_uring or a thread pool behind one API
+ * (ioengine.c; engines in io-uring.c and io-threads.c), and a buffered reader
+ * over it (ioreader). Knows nothing of repositories or containers. Uses
+ * common/ only (Makefile DEPS_io). */
 /* The I/O engine: asynchronous file syscalls on io_uring, with a thread pool
  * when io_uring is not there.
  *

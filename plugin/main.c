@@ -1,3 +1,8 @@
+/* Room plugin/: snapkeepd's shell, the only room that speaks gRPC: the
+ * Snapshots and Control services, the server, the one errno-to-gRPC map
+ * (status), the config file and main. It reads the environment and config and
+ * logs; the rooms below it return -errno and details. Uses every room but cli/
+ * (Makefile DEPS_plugin). */
 /* snapkeepd: containerd's proxy snapshotter.
  *
  * DESIGN

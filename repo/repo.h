@@ -1,3 +1,8 @@
+/* Room repo/: the repository format (docs/FORMAT.md): the repository handle
+ * (repo*.c), packs, index, pack cache, key slots, crypto, chunker, the tree and
+ * manifest codecs, file content hashes, locks and trash records. Knows nothing
+ * of containers, overlayfs or gRPC. Uses store/ and common/ (Makefile
+ * DEPS_repo). */
 /* The backup repository: a content-addressed, deduplicating, compressing,
  * authenticated-encrypted blob store plus small sealed objects (manifests),
  * key slots and locks, over a storage backend (backend.h).

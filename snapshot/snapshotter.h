@@ -1,3 +1,7 @@
+/* Room snapshot/: containerd's snapshot semantics on disk: the snapshotter
+ * (this file; stat/update/usage in snapshotter-info.c), its LMDB metadata
+ * (metastore), mounts, List filters and disk usage. Knows nothing of gRPC or
+ * repositories. Uses common/ only (Makefile DEPS_snapshot). */
 /* The snapshotter: containerd's snapshot semantics over an overlay layout.
  *
  * DESIGN

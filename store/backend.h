@@ -1,3 +1,8 @@
+/* Room store/: where a repository's bytes live. Backends (local directory,
+ * S3 with SigV4 and a verified metadata cache) store opaque named objects; the
+ * URL dispatcher, the settings lookup and the failure detail are in store.c.
+ * The repository tells a store its layout (sk_store_layout); the store knows
+ * nothing else about it. Uses common/ only (Makefile DEPS_store). */
 /* Storage backends: where repository objects live.
  *
  * DESIGN: the repository engine addresses storage only through these five

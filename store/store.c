@@ -1,9 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Room store/: where a repository's bytes live. A backend stores opaque named
- * objects (put, ranged get, head, list, delete) in a local directory or an
- * S3-compatible bucket; it knows nothing of what the objects mean (the
- * repository describes its layout at open: sk_store_layout). Depends on
- * common/ only.
+/* (Room store/: see store/backend.h.)
  *
  * This file is the URL dispatcher, the thin method wrappers, the settings
  * lookup and the per-thread failure detail, kept apart from the backends so
