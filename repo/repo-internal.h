@@ -137,12 +137,9 @@ void sk_repo_strv_sort(strv *s);
 /* Whether sorted s holds x. */
 bool sk_repo_strv_has(const strv *s, const char *x);
 bool sk_repo_is_hex64(const char *s);
-typedef struct name_collect {
-        strv names;
-        const char *prefix;
-} name_collect;
-/* sk_backend_list callback: the names, without prefix, into a name_collect. */
-int sk_repo_collect_names(const char *name, uint64_t size, void *userdata);
+/* The names in index/ (without the prefix, unsorted, not checked) into
+ * *ret (zeroed first; sk_repo_strv_done it either way). */
+int sk_repo_list_index_names(sk_repo *repo, strv *ret);
 /* "data/xx/<hex>" of a pack name. */
 void sk_repo_pack_path(const uint8_t name[32], char out[80]);
 void sk_repo_pending_free(pending_pack *p);
@@ -160,6 +157,9 @@ int sk_repo_guarded_put(sk_repo *repo, const char *path, const void *buf, size_t
 
 ZSTD_CCtx *sk_repo_cctx_get(sk_repo *repo);
 void sk_repo_cctx_put(sk_repo *repo, ZSTD_CCtx *c);
+/* Encode sections into one index file and store it under its SHA-256 name,
+ * guarded (index files name data); its name in hex. Lock not held. */
+int sk_repo_write_index_file(sk_repo *repo, const sk_index_section *s, size_t n, char hex[65]);
 /* The in-memory pack with this tag, or NULL. Called with repo->lock held. */
 pending_pack *sk_repo_pending_find(sk_repo *repo, uint32_t tag);
 /* sk_repo_put_blob with force (store even if the index has it: repack) and

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "store/backend.h"
+#include "common/array.h"
 
 /* --- prune primitives --- */
 
@@ -50,14 +51,8 @@ static int write_index_groups(sk_repo *repo, group_entry *v, size_t n, strv *wri
                         return -ENOMEM;
                 while (i < n && (cnt < 65536 || (i > start && memcmp(v[i].pack, v[i - 1].pack, 32) == 0))) {
                         if (i == start || memcmp(v[i].pack, v[i - 1].pack, 32) != 0) {
-                                if (nsec == scap) {
-                                        size_t ncap = scap ? scap * 2 : 16;
-                                        sk_index_section *t = realloc(s, ncap * sizeof(*t));
-                                        if (!t)
-                                                return -ENOMEM;
-                                        s = t;
-                                        scap = ncap;
-                                }
+                                if (SK_GROW(s, scap, nsec + 1) < 0)
+                                        return -ENOMEM;
                                 s[nsec] = (sk_index_section) { .entries = recs + cnt, .n = 0 };
                                 memcpy(s[nsec].pack, v[i].pack, 32);
                                 nsec++;
@@ -66,19 +61,8 @@ static int write_index_groups(sk_repo *repo, group_entry *v, size_t n, strv *wri
                         s[nsec - 1].n++;
                         i++;
                 }
-                _cleanup_free_ void *file = NULL;
-                size_t flen;
-                uint8_t nonce[SK_NONCE_SIZE], digest[32];
-                char hex[65], path[96];
-                sk_repo_next_nonce(repo, nonce);
-                int r = sk_index_file_encode(repo->session_key, repo->salt, nonce, s, nsec, &file, &flen);
-                if (r < 0)
-                        return r;
-                if ((r = sk_sha256(file, flen, digest)) < 0)
-                        return r;
-                sk_hex_encode(digest, 32, hex);
-                snprintf(path, sizeof(path), "index/%s", hex);
-                r = sk_repo_guarded_put(repo, path, file, flen);
+                char hex[65];
+                int r = sk_repo_write_index_file(repo, s, nsec, hex);
                 if (r < 0)
                         return r;
                 r = sk_repo_strv_add(written, hex);
@@ -88,19 +72,11 @@ static int write_index_groups(sk_repo *repo, group_entry *v, size_t n, strv *wri
         return 0;
 }
 
-static bool strv_contains(const strv *s, const char *x) {
-        for (size_t i = 0; i < s->n; i++)
-                if (strcmp(s->v[i], x) == 0)
-                        return true;
-        return false;
-}
-
 /* Replace all index files by the entries in v; swap in a fresh in-memory index. */
 static int replace_index(sk_repo *repo, group_entry *v, size_t n) {
-        name_collect old = { .prefix = "index/" };
-        strv written = { 0 };
+        strv old, written = { 0 };
         sk_index *nidx = NULL;
-        int r = sk_backend_list(repo->b, "index/", sk_repo_collect_names, &old);
+        int r = sk_repo_list_index_names(repo, &old);
         if (r < 0)
                 goto out;
         if (n > 1)
@@ -122,14 +98,15 @@ static int replace_index(sk_repo *repo, group_entry *v, size_t n) {
                 goto out;
         r = 0;
         /* the new files are durable: now the old ones may go */
-        for (size_t i = 0; i < old.names.n; i++) {
-                if (!sk_repo_is_hex64(old.names.v[i]) || strv_contains(&written, old.names.v[i]))
+        sk_repo_strv_sort(&written);
+        for (size_t i = 0; i < old.n; i++) {
+                if (!sk_repo_is_hex64(old.v[i]) || sk_repo_strv_has(&written, old.v[i]))
                         continue;
                 char path[96];
-                snprintf(path, sizeof(path), "index/%s", old.names.v[i]);
+                snprintf(path, sizeof(path), "index/%s", old.v[i]);
                 int q = sk_backend_del(repo->b, path);
                 if (q < 0 && q != -ENOENT) {
-                        r = sk_repo_fail(q, "deleting old index file %s: %s", old.names.v[i], strerror(-q));
+                        r = sk_repo_fail(q, "deleting old index file %s: %s", old.v[i], strerror(-q));
                         goto out;
                 }
         }
@@ -145,7 +122,7 @@ static int replace_index(sk_repo *repo, group_entry *v, size_t n) {
         sk_repo_strv_done(&repo->bad_index);
 out:
         sk_index_free(nidx);
-        sk_repo_strv_done(&old.names);
+        sk_repo_strv_done(&old);
         sk_repo_strv_done(&written);
         return r;
 }
@@ -262,15 +239,9 @@ static int rebuild_pack(const char *hex, uint64_t size, void *userdata) {
                                 continue;
                         }
                 }
-                if (c->n == c->cap) {
-                        size_t ncap = c->cap ? c->cap * 2 : 1024;
-                        group_entry *t = realloc(c->v, ncap * sizeof(*t));
-                        if (!t) {
-                                free(f.v);
-                                return -ENOMEM;
-                        }
-                        c->v = t;
-                        c->cap = ncap;
+                if (SK_GROW(c->v, c->cap, c->n + 1) < 0) {
+                        free(f.v);
+                        return -ENOMEM;
                 }
                 group_entry *g = &c->v[c->n++];
                 sk_hex_decode(hex, g->pack, 32);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "store/backend.h"
+#include "common/array.h"
 
 /* --- enumeration --- */
 
@@ -51,14 +52,8 @@ int sk_repo_snap_one(const sk_index_entry *e, void *userdata) {
                 return 0;
         if (c->only_pack != SK_INDEX_NO_PACK && e->pack != c->only_pack)
                 return 0;
-        if (c->n == c->cap) {
-                size_t ncap = c->cap ? c->cap * 2 : 1024;
-                sk_index_entry *t = realloc(c->v, ncap * sizeof(*t));
-                if (!t)
-                        return -ENOMEM;
-                c->v = t;
-                c->cap = ncap;
-        }
+        if (SK_GROW(c->v, c->cap, c->n + 1) < 0)
+                return -ENOMEM;
         c->v[c->n++] = *e;
         return 0;
 }
@@ -154,14 +149,8 @@ int sk_repo_get_stats(sk_repo *repo, sk_repo_stats *ret) {
 
 static int found_add(const sk_record *r, void *userdata) {
         found_set *f = userdata;
-        if (f->n == f->cap) {
-                size_t ncap = f->cap ? f->cap * 2 : 64;
-                sk_record *t = realloc(f->v, ncap * sizeof(*t));
-                if (!t)
-                        return -ENOMEM;
-                f->v = t;
-                f->cap = ncap;
-        }
+        if (SK_GROW(f->v, f->cap, f->n + 1) < 0)
+                return -ENOMEM;
         f->v[f->n++] = *r;
         return 0;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "store/backend.h"
+#include "common/array.h"
 
 /* An index file per 32 packs (512 MiB at the default size), and one at
  * every flush: few requests on an object store, and what a crash can lose
@@ -122,22 +123,8 @@ static int append_record(sk_repo *repo, const sk_record *r, const uint8_t *rec, 
                         return q;
                 *cur = p;
         }
-        if (p->len + rlen > p->cap) {
-                size_t ncap = MAX(p->cap * 2, p->len + rlen);
-                uint8_t *t = realloc(p->buf, ncap);
-                if (!t)
-                        return -ENOMEM;
-                p->buf = t;
-                p->cap = ncap;
-        }
-        if (p->n == p->rcap) {
-                size_t ncap = p->rcap ? p->rcap * 2 : 64;
-                sk_record *t = realloc(p->recs, ncap * sizeof(*t));
-                if (!t)
-                        return -ENOMEM;
-                p->recs = t;
-                p->rcap = ncap;
-        }
+        if (SK_GROW(p->buf, p->cap, p->len + rlen) < 0 || SK_GROW(p->recs, p->rcap, p->n + 1) < 0)
+                return -ENOMEM;
         sk_index_entry e = {
                 .id = r->id, .pack = p->tag, .offset = (uint32_t) p->len, .stored_len = r->stored_len,
                 .raw_len = r->raw_len, .type = r->type, .flags = r->flags,
@@ -210,16 +197,8 @@ static int write_pack(sk_repo *repo, pending_pack *p) {
                                 r = sk_index_insert(repo->idx, &e, true);
                         }
                 }
-                if (r >= 0 && repo->nstored == repo->stored_cap) {
-                        size_t ncap = repo->stored_cap ? repo->stored_cap * 2 : 16;
-                        stored_pack *t = realloc(repo->stored, ncap * sizeof(*t));
-                        if (!t)
-                                r = -ENOMEM;
-                        else {
-                                repo->stored = t;
-                                repo->stored_cap = ncap;
-                        }
-                }
+                if (r >= 0)
+                        r = SK_GROW(repo->stored, repo->stored_cap, repo->nstored + 1);
                 if (r >= 0) {
                         stored_pack *sp = &repo->stored[repo->nstored++];
                         memcpy(sp->name, name, 32);
@@ -303,6 +282,23 @@ static int start_pack_write(sk_repo *repo, pending_pack *p) {
         return write_pack(repo, p);     /* no thread: write it here */
 }
 
+int sk_repo_write_index_file(sk_repo *repo, const sk_index_section *s, size_t n, char hex[65]) {
+        _cleanup_free_ void *file = NULL;
+        size_t flen = 0;
+        uint8_t nonce[SK_NONCE_SIZE], digest[32];
+        char path[96];
+        sk_repo_next_nonce(repo, nonce);
+        int r = sk_index_file_encode(repo->session_key, repo->salt, nonce, s, n, &file, &flen);
+        if (r < 0)
+                return r;
+        r = sk_sha256(file, flen, digest);
+        if (r < 0)
+                return r;
+        sk_hex_encode(digest, 32, hex);
+        snprintf(path, sizeof(path), "index/%s", hex);
+        return sk_repo_guarded_put(repo, path, file, flen);
+}
+
 /* Write index files for n stored packs (lock not held), as few as the
  * entry bound allows (one unless the packs hold more than
  * SK_INDEX_FILE_MAX_ENTRIES blobs); frees sp. On failure the packs stay
@@ -320,19 +316,8 @@ static int write_index_locked_out(sk_repo *repo, stored_pack *sp, size_t n) {
                 /* a pack holds at most SK_PACK_MAX_BLOBS < the bound: every group has one */
                 for (end = start; end < n && (end == start || entries + sp[end].n <= SK_INDEX_FILE_MAX_ENTRIES); end++)
                         entries += sp[end].n;
-                _cleanup_free_ void *file = NULL;
-                size_t flen = 0;
-                uint8_t nonce[SK_NONCE_SIZE], digest[32];
-                char hex[65], path[96];
-                sk_repo_next_nonce(repo, nonce);
-                r = sk_index_file_encode(repo->session_key, repo->salt, nonce, s + start, end - start, &file, &flen);
-                if (r >= 0)
-                        r = sk_sha256(file, flen, digest);
-                if (r >= 0) {
-                        sk_hex_encode(digest, 32, hex);
-                        snprintf(path, sizeof(path), "index/%s", hex);
-                        r = sk_repo_guarded_put(repo, path, file, flen);
-                }
+                char hex[65];
+                r = sk_repo_write_index_file(repo, s + start, end - start, hex);
                 if (r >= 0) {
                         pthread_mutex_lock(&repo->lock);
                         repo->index_files++;

@@ -17,6 +17,7 @@
 #include "store/backend.h"
 #include "repo/keyring.h"
 #include "repo/le.h"
+#include "common/array.h"
 
 #define CONFIG_BODY_SIZE 40
 /* Writers make 140 bytes; readers accept longer bodies (FORMAT.md section 4). */
@@ -49,14 +50,8 @@ const char *sk_repo_last_error(const sk_repo *repo) {
 }
 
 int sk_repo_strv_add(strv *s, const char *str) {
-        if (s->n == s->cap) {
-                size_t ncap = s->cap ? s->cap * 2 : 16;
-                char **t = realloc(s->v, ncap * sizeof(char *));
-                if (!t)
-                        return -ENOMEM;
-                s->v = t;
-                s->cap = ncap;
-        }
+        if (SK_GROW(s->v, s->cap, s->n + 1) < 0)
+                return -ENOMEM;
         s->v[s->n] = strdup(str);
         if (!s->v[s->n])
                 return -ENOMEM;
@@ -221,10 +216,14 @@ int sk_repo_init(const char *url, const sk_repo_init_opts *opts, const sk_secret
 
 static int load_index_file(sk_repo *repo, const char *name);
 
-int sk_repo_collect_names(const char *name, uint64_t size, void *userdata) {
-        name_collect *c = userdata;
+static int collect_index_name(const char *name, uint64_t size, void *userdata) {
         (void) size;
-        return sk_repo_strv_add(&c->names, name + strlen(c->prefix));
+        return sk_repo_strv_add(userdata, name + strlen("index/"));
+}
+
+int sk_repo_list_index_names(sk_repo *repo, strv *ret) {
+        *ret = (strv) { 0 };
+        return sk_backend_list(repo->b, "index/", collect_index_name, ret);
 }
 
 bool sk_repo_is_hex64(const char *s) {
@@ -237,26 +236,26 @@ bool sk_repo_is_hex64(const char *s) {
 }
 
 static int load_index(sk_repo *repo) {
-        name_collect c = { .prefix = "index/" };
-        int r = sk_backend_list(repo->b, "index/", sk_repo_collect_names, &c);
+        strv names;
+        int r = sk_repo_list_index_names(repo, &names);
         if (r < 0) {
-                sk_repo_strv_done(&c.names);
+                sk_repo_strv_done(&names);
                 return sk_repo_fail(r, "listing index: %s", strerror(-r));
         }
-        for (size_t i = 0; i < c.names.n && r >= 0; i++) {
-                if (!sk_repo_is_hex64(c.names.v[i]))
+        for (size_t i = 0; i < names.n && r >= 0; i++) {
+                if (!sk_repo_is_hex64(names.v[i]))
                         continue;
-                int q = load_index_file(repo, c.names.v[i]);
+                int q = load_index_file(repo, names.v[i]);
                 if (q == -ENOMEM)
                         r = q;
                 else if (q < 0)
-                        r = sk_repo_strv_add(&repo->bad_index, c.names.v[i]);
+                        r = sk_repo_strv_add(&repo->bad_index, names.v[i]);
                 else {
-                        r = sk_repo_strv_add(&repo->loaded, c.names.v[i]);
+                        r = sk_repo_strv_add(&repo->loaded, names.v[i]);
                         repo->index_files++;
                 }
         }
-        sk_repo_strv_done(&c.names);
+        sk_repo_strv_done(&names);
         return r;
 }
 
@@ -274,32 +273,32 @@ bool sk_repo_strv_has(const strv *s, const char *x) {
 }
 
 int sk_repo_reload_index(sk_repo *repo) {
-        name_collect c = { .prefix = "index/" };
-        int r = sk_backend_list(repo->b, "index/", sk_repo_collect_names, &c);
+        strv names;
+        int r = sk_repo_list_index_names(repo, &names);
         if (r < 0) {
-                sk_repo_strv_done(&c.names);
+                sk_repo_strv_done(&names);
                 return sk_repo_fail(r, "listing index: %s", strerror(-r));
         }
-        sk_repo_strv_sort(&c.names);
+        sk_repo_strv_sort(&names);
         pthread_mutex_lock(&repo->lock);
         bool busy = repo->cur[0] || repo->cur[1] || repo->nstored > 0 || repo->inflight > 0;
         sk_repo_strv_sort(&repo->loaded);
         bool gone = false;
         for (size_t i = 0; i < repo->loaded.n && !gone; i++)
-                gone = !sk_repo_strv_has(&c.names, repo->loaded.v[i]);
+                gone = !sk_repo_strv_has(&names, repo->loaded.v[i]);
         pthread_mutex_unlock(&repo->lock);
 
         if (gone) {
                 /* Someone rewrote the index (prune, rebuild-index): start over,
                  * so nothing refers to packs that may be gone. */
                 if (busy) {
-                        sk_repo_strv_done(&c.names);
+                        sk_repo_strv_done(&names);
                         return sk_repo_fail(-EBUSY, "the index was rewritten while this handle has unflushed blobs");
                 }
                 sk_index *nidx = NULL;
                 r = sk_index_new(&nidx);
                 if (r < 0) {
-                        sk_repo_strv_done(&c.names);
+                        sk_repo_strv_done(&names);
                         return r;
                 }
                 pthread_mutex_lock(&repo->lock);
@@ -310,12 +309,12 @@ int sk_repo_reload_index(sk_repo *repo) {
                 sk_repo_strv_done(&repo->loaded);
                 sk_repo_strv_done(&repo->bad_index);
                 repo->index_files = 0;
-                sk_repo_strv_done(&c.names);
+                sk_repo_strv_done(&names);
                 return load_index(repo);
         }
         sk_repo_strv_sort(&repo->bad_index);
-        for (size_t i = 0; i < c.names.n && r >= 0; i++) {
-                const char *n = c.names.v[i];
+        for (size_t i = 0; i < names.n && r >= 0; i++) {
+                const char *n = names.v[i];
                 if (!sk_repo_is_hex64(n) || sk_repo_strv_has(&repo->loaded, n) || sk_repo_strv_has(&repo->bad_index, n))
                         continue;
                 int q = load_index_file(repo, n);
@@ -330,7 +329,7 @@ int sk_repo_reload_index(sk_repo *repo) {
                         pthread_mutex_unlock(&repo->lock);
                 }
         }
-        sk_repo_strv_done(&c.names);
+        sk_repo_strv_done(&names);
         return r;
 }
 
@@ -450,24 +449,13 @@ typedef struct load_ctx {
         sk_index_entry *v;
         size_t n, cap;
         uint8_t (*packs)[32];
+        size_t packs_cap;
 } load_ctx;
 
 static int load_entry(const uint8_t pack[32], const sk_record *r, void *userdata) {
         load_ctx *c = userdata;
-        if (c->n == c->cap) {
-                size_t ncap = c->cap ? c->cap * 2 : 1024;
-                sk_index_entry *t = realloc(c->v, ncap * sizeof(*t));
-                if (!t)
-                        return -ENOMEM;
-                void *tp = realloc(c->packs, ncap * 32);
-                if (!tp) {
-                        c->v = t;
-                        return -ENOMEM;
-                }
-                c->v = t;
-                c->packs = tp;
-                c->cap = ncap;
-        }
+        if (SK_GROW(c->v, c->cap, c->n + 1) < 0 || SK_GROW(c->packs, c->packs_cap, c->n + 1) < 0)
+                return -ENOMEM;
         c->v[c->n] = (sk_index_entry) {
                 .id = r->id, .offset = r->offset, .stored_len = r->stored_len, .raw_len = r->raw_len,
                 .type = r->type, .flags = r->flags,
