@@ -166,7 +166,7 @@ static int emit_chunk(bctx *c, const uint8_t *data, size_t len) {
                 return r;
         if (r > 0)
                 return 0;
-        return sk_chunk_pool_submit(&c->pool, data, len);
+        return sk_chunk_pool_submit(&c->pool, &id, data, len);
 }
 
 static void le64(uint8_t b[8], uint64_t v) {

@@ -400,6 +400,11 @@ int sk_repo_put_blob(sk_repo *repo, sk_blob_type type, const void *data, size_t 
         return sk_repo_put_blob_internal(repo, type, data, len, false, NULL, ret_id, ret_was_new);
 }
 
+int sk_repo_put_blob_with_id(sk_repo *repo, sk_blob_type type, const sk_blob_id *id, const void *data, size_t len,
+                             bool *ret_was_new) {
+        return sk_repo_put_blob_internal(repo, type, data, len, false, id, NULL, ret_was_new);
+}
+
 int sk_repo_has_blob(sk_repo *repo, sk_blob_type type, const sk_blob_id *id) {
         pthread_mutex_lock(&repo->lock);
         int r = sk_index_lookup(repo->idx, id, type, NULL);
