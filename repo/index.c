@@ -206,10 +206,6 @@ int sk_index_pack_find(const sk_index *idx, const uint8_t name[32], uint32_t *re
         return 1;
 }
 
-uint32_t sk_index_pack_count(const sk_index *idx) {
-        return idx->npacks;
-}
-
 /* --- common header and envelope --- */
 
 void sk_file_header_encode(const char magic[8], uint8_t out[SK_FILE_HEADER_SIZE]) {

@@ -1,6 +1,6 @@
 /* The backup repository: a content-addressed, deduplicating, compressing,
  * authenticated-encrypted blob store plus small sealed objects (manifests),
- * key slots and locks, over a storage backend (backend.h).
+ * key slots and locks, over a storage backend (store/backend.h).
  *
  * The on-disk format is specified in docs/FORMAT.md; this header is the only
  * interface the backup engine and the CLI need (plus chunker.h for cutting
