@@ -24,7 +24,7 @@ static void *worker_main(void *arg) {
                 pthread_mutex_unlock(&p->mu);
 
                 bool was_new = false;
-                int r = p->err ? 0 : sk_repo_put_blob(p->repo, SK_BLOB_DATA, j.buf, j.len, NULL, &was_new);
+                int r = p->err ? 0 : sk_repo_put_blob_with_id(p->repo, SK_BLOB_DATA, &j.id, j.buf, j.len, &was_new);
                 char *detail = r < 0 ? sk_engine_detail(p->repo, "storing a data chunk") : NULL;
 
                 pthread_mutex_lock(&p->mu);
@@ -81,7 +81,7 @@ int sk_chunk_pool_start(sk_chunk_pool *p, sk_repo *repo, unsigned n) {
         return 0;
 }
 
-int sk_chunk_pool_submit(sk_chunk_pool *p, const void *data, size_t len) {
+int sk_chunk_pool_submit(sk_chunk_pool *p, const sk_blob_id *id, const void *data, size_t len) {
         pthread_mutex_lock(&p->mu);
         while (p->count == p->cap && !p->err)
                 pthread_cond_wait(&p->not_full, &p->mu);
@@ -101,6 +101,7 @@ int sk_chunk_pool_submit(sk_chunk_pool *p, const void *data, size_t len) {
         }
         memcpy(j.buf, data, len);
         j.len = len;
+        j.id = *id;
         pthread_mutex_lock(&p->mu);
         /* Only the walker submits, so the slot freed above is still ours. */
         p->q[(p->head + p->count) % p->cap] = j;

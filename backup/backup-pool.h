@@ -1,5 +1,6 @@
 /* The backup's worker pool: threads that compress, seal and pack the data
- * chunks the walker cuts (sk_repo_put_blob), with a bounded queue so that
+ * chunks the walker cuts (sk_repo_put_blob_with_id: the walker has hashed
+ * each chunk already, to look it up for dedup), with a bounded queue so that
  * memory stays bounded: the walker blocks while the queue is full. Internal
  * to backup.c (split out to keep files small). */
 #pragma once
@@ -16,6 +17,7 @@
 typedef struct sk_chunk_job {
         void *buf;
         size_t len, cap;
+        sk_blob_id id;
 } sk_chunk_job;
 
 typedef struct sk_chunk_pool {
@@ -40,9 +42,10 @@ typedef struct sk_chunk_pool {
 
 /* Start n worker threads on a zeroed pool. */
 int sk_chunk_pool_start(sk_chunk_pool *p, sk_repo *repo, unsigned n);
-/* Queue a copy of data (only one thread submits). Blocks while the queue is
- * full; returns the first worker error instead once there is one. */
-int sk_chunk_pool_submit(sk_chunk_pool *p, const void *data, size_t len);
+/* Queue a copy of data, whose blob id (sk_repo_blob_id of these bytes) is
+ * id (only one thread submits). Blocks while the queue is full; returns the
+ * first worker error instead once there is one. */
+int sk_chunk_pool_submit(sk_chunk_pool *p, const sk_blob_id *id, const void *data, size_t len);
 /* Wait until every queued chunk is stored; the first worker error or 0. */
 int sk_chunk_pool_drain(sk_chunk_pool *p);
 /* Stop and join the threads, free everything (a pool never started is fine). */

@@ -82,7 +82,7 @@ static int emit_chunk(bctx *c, const uint8_t *data, size_t len) {
                 return r;
         if (r > 0)
                 return 0;
-        return sk_chunk_pool_submit(&c->pool, data, len);
+        return sk_chunk_pool_submit(&c->pool, &id, data, len);
 }
 
 /* One read of len bytes at off through the engine, waited for (the walker

@@ -8,13 +8,15 @@
 
 #include "repo/le.h"
 #include "common/macro.h"
+#include "common/array.h"
 
 struct sk_index {
         sk_index_entry *slots;  /* pack == SK_INDEX_NO_PACK marks an empty slot */
         size_t cap;             /* power of two */
         size_t count;
         uint8_t (*packs)[32];
-        uint32_t npacks, packs_cap;
+        uint32_t npacks;
+        size_t packs_cap;
         uint32_t *pack_slots;   /* open addressing over pack numbers, UINT32_MAX empty */
         size_t pack_slots_cap;
 };
@@ -154,14 +156,8 @@ static uint32_t *find_pack_slot(const sk_index *idx, const uint8_t name[32]) {
 }
 
 static int grow_packs(sk_index *idx) {
-        if (idx->npacks + 1 > idx->packs_cap) {
-                uint32_t ncap = idx->packs_cap ? idx->packs_cap * 2 : 64;
-                void *t = realloc(idx->packs, (size_t) ncap * 32);
-                if (!t)
-                        return -ENOMEM;
-                idx->packs = t;
-                idx->packs_cap = ncap;
-        }
+        if (SK_GROW(idx->packs, idx->packs_cap, (size_t) idx->npacks + 1) < 0)
+                return -ENOMEM;
         if ((idx->npacks + 1) * 2 > idx->pack_slots_cap) {
                 size_t ncap = idx->pack_slots_cap ? idx->pack_slots_cap * 2 : 128;
                 uint32_t *ns = malloc(ncap * sizeof(uint32_t));
@@ -208,10 +204,6 @@ int sk_index_pack_find(const sk_index *idx, const uint8_t name[32], uint32_t *re
                 return 0;
         *ret = *s;
         return 1;
-}
-
-uint32_t sk_index_pack_count(const sk_index *idx) {
-        return idx->npacks;
 }
 
 /* --- common header and envelope --- */

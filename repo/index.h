@@ -37,7 +37,6 @@ int sk_index_pack_add(sk_index *idx, const uint8_t name[32], uint32_t *ret);
 const uint8_t *sk_index_pack_name(const sk_index *idx, uint32_t n);
 /* Lookup by name: 1 found (*ret set), 0 not. */
 int sk_index_pack_find(const sk_index *idx, const uint8_t name[32], uint32_t *ret);
-uint32_t sk_index_pack_count(const sk_index *idx);
 
 /* Entries are keyed by (id, type): the same id may be present once as a data
  * blob and once as a tree blob (FORMAT.md section 6).

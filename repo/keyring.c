@@ -16,6 +16,7 @@
 #include "repo/le.h"
 #include "common/fsutil.h"
 #include "common/macro.h"
+#include "common/array.h"
 
 #define SECRET_MAX (64u * 1024)
 #define SLOT_SIZE SK_KEYSLOT_SIZE
@@ -157,14 +158,8 @@ static int collect_slot(const char *name, uint64_t size, void *userdata) {
         (void) size;
         if (!slot_id_valid(id))
                 return 0;
-        if (l->n == l->cap) {
-                size_t ncap = l->cap ? l->cap * 2 : 8;
-                char **t = realloc(l->names, ncap * sizeof(char *));
-                if (!t)
-                        return -ENOMEM;
-                l->names = t;
-                l->cap = ncap;
-        }
+        if (SK_GROW(l->names, l->cap, l->n + 1) < 0)
+                return -ENOMEM;
         l->names[l->n] = strdup(id);
         if (!l->names[l->n])
                 return -ENOMEM;

@@ -1,6 +1,6 @@
-/* Little-endian field access for the on-disk formats (private to backup/'s
- * repository code). Byte-wise so it is alignment- and host-order-safe; the
- * compiler turns these into single loads/stores. */
+/* Little-endian field access for the repository's on-disk formats (repo/).
+ * Byte-wise so it is alignment- and host-order-safe; the compiler turns
+ * these into single loads/stores. */
 #pragma once
 
 #include <stdint.h>

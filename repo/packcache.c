@@ -7,6 +7,7 @@
 
 #include "repo/packcache.h"
 #include "common/macro.h"
+#include "common/array.h"
 
 /* The read-ahead never shrinks below this: one small request per scattered
  * blob is what a read without the cache would cost anyway. */
@@ -401,16 +402,7 @@ int sk_packcache_plan(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t l
                 return -EINVAL;
         int r = 0;
         pthread_mutex_lock(&pc->mu);
-        if (pc->n_needs == pc->cap_needs) {
-                size_t n = pc->cap_needs ? pc->cap_needs * 2 : 1024;
-                need *t = realloc(pc->needs, n * sizeof(*t));
-                if (!t)
-                        r = -ENOMEM;
-                else {
-                        pc->needs = t;
-                        pc->cap_needs = n;
-                }
-        }
+        r = SK_GROW(pc->needs, pc->cap_needs, pc->n_needs + 1);
         if (r >= 0) {
                 pc->needs[pc->n_needs++] = (need) { .pack = pack, .offset = offset, .len = (uint32_t) len,
                                                     .remaining = 1 };

@@ -5,7 +5,7 @@
  * DEPS_repo). */
 /* The backup repository: a content-addressed, deduplicating, compressing,
  * authenticated-encrypted blob store plus small sealed objects (manifests),
- * key slots and locks, over a storage backend (backend.h).
+ * key slots and locks, over a storage backend (store/backend.h).
  *
  * The on-disk format is specified in docs/FORMAT.md; this header is the only
  * interface the backup engine and the CLI need (plus chunker.h for cutting
@@ -29,7 +29,7 @@
  *   -ENOMEM           out of memory (everywhere)
  *
  * Thread safety: an sk_repo may be used from several threads at once for
- * sk_repo_has_blob, sk_repo_put_blob, sk_repo_get_blob, sk_repo_blob_id,
+ * sk_repo_has_blob, sk_repo_put_blob(_with_id), sk_repo_get_blob, sk_repo_blob_id,
  * sk_repo_put_object/get_object/list_objects/delete_object,
  * sk_repo_get_config, sk_repo_chunker_init, sk_repo_get_stats,
  * sk_repo_list_packs, sk_repo_foreach_blob, sk_repo_check_pack,
@@ -165,6 +165,17 @@ int sk_repo_has_blob(sk_repo *repo, sk_blob_type type, const sk_blob_id *id);
  * Thread-safe (see top). */
 int sk_repo_put_blob(sk_repo *repo, sk_blob_type type, const void *data, size_t len,
                      sk_blob_id *ret_id, bool *ret_was_new);
+
+/* sk_repo_put_blob for a caller that already has the blob's id, so that a
+ * chunk is hashed once (a backup computes it to look the chunk up for
+ * dedup). The id is trusted, not computed again: the caller must have
+ * computed it with sk_repo_blob_id (or equivalent) on these very bytes. A
+ * wrong id cannot make bad data be returned, since every read verifies the
+ * id against the plaintext (the blob then reads as corrupt, -EBADMSG), but
+ * it would make later puts of the right bytes dedup against an unreadable
+ * blob. Same results and thread safety as sk_repo_put_blob. */
+int sk_repo_put_blob_with_id(sk_repo *repo, sk_blob_type type, const sk_blob_id *id, const void *data, size_t len,
+                             bool *ret_was_new);
 
 /* Read, verify (AEAD tag, record type, then HMAC id of the plaintext) and
  * return blob (id, type). *ret_buf is owned by the caller (free()); for

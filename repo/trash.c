@@ -8,6 +8,7 @@
 
 #include "repo/crypto.h"
 #include "common/macro.h"
+#include "common/array.h"
 
 int sk_trash_write(sk_repo *repo, uint64_t t, char *const *packs, size_t n) {
         uint8_t idb[8];
@@ -49,13 +50,8 @@ static int parse(const char *name, char *text, sk_trash_record *rec) {
                         rec->time = v;
                         have_time = true;
                 } else if (strncmp(line, "pack ", 5) == 0 && strlen(line + 5) == SK_PACK_NAME_HEX) {
-                        if (rec->n_packs == cap) {
-                                cap = cap ? cap * 2 : 16;
-                                char **t = realloc(rec->packs, cap * sizeof(char *));
-                                if (!t)
-                                        return -ENOMEM;
-                                rec->packs = t;
-                        }
+                        if (SK_GROW(rec->packs, cap, rec->n_packs + 1) < 0)
+                                return -ENOMEM;
                         rec->packs[rec->n_packs] = strdup(line + 5);
                         if (!rec->packs[rec->n_packs])
                                 return -ENOMEM;
@@ -80,14 +76,8 @@ static int load_one(const char *name, void *userdata) {
                 return 0;
         if (r == -ENOMEM)
                 return r;
-        if (c->n == c->cap) {
-                size_t ncap = c->cap ? c->cap * 2 : 8;
-                sk_trash_record *t = realloc(c->v, ncap * sizeof(*t));
-                if (!t)
-                        return -ENOMEM;
-                c->v = t;
-                c->cap = ncap;
-        }
+        if (SK_GROW(c->v, c->cap, c->n + 1) < 0)
+                return -ENOMEM;
         memset(&c->v[c->n], 0, sizeof(c->v[c->n]));
         if (r >= 0)
                 r = parse(name, buf, &c->v[c->n]);

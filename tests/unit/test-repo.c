@@ -222,6 +222,64 @@ static void test_put_get_dedup_reopen(void **state) {
         assert_int_equal(sk_blob_id_from_hex("abc", &back), -EINVAL);
 }
 
+/* sk_repo_put_blob_with_id: the caller's id is used as is; it reads back,
+ * gives the same id as put_blob and dedups against it both ways; a wrong id
+ * reads as corrupt, never as the id's data. */
+static void test_put_with_id(void **state) {
+        fixture *f = *state;
+        bool was_new;
+        uint8_t *d1 = sk_test_random_data(30000, 71, true), *d2 = sk_test_random_data(20000, 72, false);
+        sk_blob_id id1, id2, got;
+        void *g;
+        size_t gl;
+
+        assert_int_equal(sk_repo_blob_id(f->repo, d1, 30000, &id1), 0);
+        assert_int_equal(sk_repo_put_blob_with_id(f->repo, SK_BLOB_DATA, &id1, d1, 30000, &was_new), 0);
+        assert_true(was_new);
+        assert_int_equal(sk_repo_has_blob(f->repo, SK_BLOB_DATA, &id1), 1);
+        assert_int_equal(sk_repo_get_blob(f->repo, SK_BLOB_DATA, &id1, &g, &gl), 0);
+        assert_int_equal(gl, 30000);
+        assert_memory_equal(g, d1, 30000);
+        free(g);
+        /* put_blob of the same bytes: same id, deduplicated */
+        assert_int_equal(sk_repo_put_blob(f->repo, SK_BLOB_DATA, d1, 30000, &got, &was_new), 0);
+        assert_false(was_new);
+        assert_memory_equal(got.b, id1.b, SK_BLOB_ID_SIZE);
+
+        /* the other way round: put_blob first, then with its id */
+        assert_int_equal(sk_repo_put_blob(f->repo, SK_BLOB_DATA, d2, 20000, &id2, &was_new), 0);
+        assert_true(was_new);
+        assert_int_equal(sk_repo_blob_id(f->repo, d2, 20000, &got), 0);
+        assert_memory_equal(got.b, id2.b, SK_BLOB_ID_SIZE);
+        assert_int_equal(sk_repo_put_blob_with_id(f->repo, SK_BLOB_DATA, &id2, d2, 20000, &was_new), 0);
+        assert_false(was_new);
+        /* the type is part of the key, as for put_blob */
+        assert_int_equal(sk_repo_put_blob_with_id(f->repo, SK_BLOB_TREE, &id2, d2, 20000, &was_new), 0);
+        assert_true(was_new);
+
+        /* a wrong id: stored, but every read verifies the id and refuses it */
+        sk_blob_id wrong = id1;
+        wrong.b[0] ^= 1;
+        assert_int_equal(sk_repo_put_blob_with_id(f->repo, SK_BLOB_DATA, &wrong, d2, 20000, &was_new), 0);
+        assert_int_equal(sk_repo_get_blob(f->repo, SK_BLOB_DATA, &wrong, &g, &gl), -EBADMSG);
+
+        assert_int_equal(sk_repo_flush(f->repo), 0);
+        reopen(f);
+        assert_int_equal(sk_repo_get_blob(f->repo, SK_BLOB_DATA, &id1, &g, &gl), 0);
+        assert_int_equal(gl, 30000);
+        assert_memory_equal(g, d1, 30000);
+        free(g);
+        assert_int_equal(sk_repo_get_blob(f->repo, SK_BLOB_DATA, &id2, &g, &gl), 0);
+        assert_memory_equal(g, d2, 20000);
+        free(g);
+        assert_int_equal(sk_repo_get_blob(f->repo, SK_BLOB_DATA, &wrong, &g, &gl), -EBADMSG);
+        sk_repo_stats st;
+        assert_int_equal(sk_repo_get_stats(f->repo, &st), 0);
+        assert_int_equal(st.blob_count, 4);
+        free(d1);
+        free(d2);
+}
+
 typedef struct thr {
         sk_repo *repo;
         int t;
@@ -993,7 +1051,7 @@ static void test_chunker_from_repo(void **state) {
         free(d);
 }
 
-SK_TEST_MAIN(SK_FIXTURE_TEST(test_init_open_errors), SK_FIXTURE_TEST(test_put_get_dedup_reopen),
+SK_TEST_MAIN(SK_FIXTURE_TEST(test_init_open_errors), SK_FIXTURE_TEST(test_put_get_dedup_reopen), SK_FIXTURE_TEST(test_put_with_id),
              SK_FIXTURE_TEST(test_threads), SK_FIXTURE_TEST(test_objects), SK_FIXTURE_TEST(test_flipped_byte),
              SK_FIXTURE_TEST(test_truncated_and_missing_pack), SK_FIXTURE_TEST(test_corrupt_index_rebuild),
              SK_FIXTURE_TEST(test_repack), SK_FIXTURE_TEST(test_keys), SK_FIXTURE_TEST(test_locks),
