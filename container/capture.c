@@ -525,12 +525,8 @@ int sk_capture_list(sk_capture *c, sk_capture_entry **ret, size_t *ret_n, char *
                 goto out;
         }
         for (size_t i = 0; i < n; i++) {
-                bool ours = false;
-                for (size_t t = 0; t < list[i]->n_tags; t++)
-                        ours |= strcmp(list[i]->tags[t], SK_TAG_CONTAINER) == 0 ||
-                                strcmp(list[i]->tags[t], SK_TAG_LAYER) == 0;
                 sk_container_record rec = {};
-                if (!ours || sk_cap_record_load(c, c->repo, list[i]->id, &rec, NULL) < 0)
+                if (!sk_container_tagged(list[i]->tags, list[i]->n_tags) || sk_cap_record_load(c, c->repo, list[i]->id, &rec, NULL) < 0)
                         continue;
                 sk_capture_entry *e = &out[w++];
                 memcpy(e->id, list[i]->id, sizeof(e->id));
