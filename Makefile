@@ -55,7 +55,7 @@ EXT_backup := -lpthread
 EXT_proto := -lprotobuf-c
 EXT_plugin := -lgrpc -lgpr -linih -lpthread
 EXT_cli := -linih -lgrpc -lgpr
-EXT_container := -larchive -lpthread
+EXT_container := -larchive -ljansson -lpthread
 
 # Which of our libraries each directory may use (itself first, leaves last).
 DEPS_common := common
