@@ -48,23 +48,21 @@ static int make_record(const sk_info *info, const char *chain_id, const sk_cap_c
 /* Write <root>/capture/<id>/snapkeep-container.json for snapshot info; *ret_path owned. */
 static int write_meta(sk_capture *c, uint64_t id, const sk_info *info, const char *chain_id, const sk_cap_chain *below,
                       char **below_backups, char **ret_path) {
-        char *dir = NULL, *buf = NULL;
+        _cleanup_free_ char *dir = NULL, *buf = NULL;
         size_t len = 0;
-        if (asprintf(&dir, "%s/capture/%" PRIu64, sk_snapshotter_root(c->snap), id) < 0)
+        if (asprintf(&dir, "%s/capture/%" PRIu64, sk_snapshotter_root(c->snap), id) < 0) {
+                dir = NULL;
                 return -ENOMEM;
-        int r = sk_mkdir_p(dir, 0700);
-        if (r < 0) {
-                free(dir);
-                return r;
         }
+        int r = sk_mkdir_p(dir, 0700);
+        if (r < 0)
+                return r;
         sk_container_record rec;
         _cleanup_free_ sk_container_layer *layers = NULL;
         _cleanup_free_ const char **labels = calloc(2 * info->n_labels + 1, sizeof(char *));
         r = labels ? make_record(info, chain_id, below, below_backups, &rec, &layers) : -ENOMEM;
-        if (r < 0) {
-                free(dir);
+        if (r < 0)
                 return r;
-        }
         for (size_t i = 0; i < info->n_labels; i++) {
                 labels[2 * i] = info->labels[i].key;
                 labels[2 * i + 1] = info->labels[i].value;
@@ -80,28 +78,16 @@ static int write_meta(sk_capture *c, uint64_t id, const sk_info *info, const cha
                 .layer_snapshots = (const char *const *) below->keys,
         };
         r = sk_container_meta_json(&m, &buf, &len);
-        if (r < 0) {
-                free(dir);
-                return r;
-        }
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0) {
-                r = negative_errno();
-                free(buf);
-                free(dir);
-                return r;
-        }
-        r = sk_write_file_atomic(dfd, SK_CONTAINER_META_FILE, buf, len, 0600);
-        close(dfd);
-        free(buf);
-        if (r < 0) {
-                free(dir);
-                return r;
-        }
-        char *path = NULL;
-        r = asprintf(&path, "%s/" SK_CONTAINER_META_FILE, dir);
-        free(dir);
         if (r < 0)
+                return r;
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return negative_errno();
+        r = sk_write_file_atomic(dfd, SK_CONTAINER_META_FILE, buf, len, 0600);
+        if (r < 0)
+                return r;
+        char *path = NULL;
+        if (asprintf(&path, "%s/" SK_CONTAINER_META_FILE, dir) < 0)
                 return -ENOMEM;
         *ret_path = path;
         return 0;
@@ -148,20 +134,19 @@ static int backup_one(sk_capture *c, const sk_info *info, const char *chain_id, 
                       char **below_backups, const char *const *tags, size_t n_tags, sk_capture_result *res,
                       char **ret_error) {
         uint64_t id;
-        char *dir = NULL, *meta = NULL, *fs = NULL;
+        _cleanup_free_ char *dir = NULL, *meta = NULL, *fs = NULL;
         int r = sk_snapshotter_dir(c->snap, info->name, &id, &dir);
         if (r < 0) {
                 sk_cap_errorf(ret_error, "snapshot %s: %s", info->name, strerror(-r));
                 return r;
         }
-        r = asprintf(&fs, "%s/fs", dir);
-        free(dir);
-        if (r < 0)
+        if (asprintf(&fs, "%s/fs", dir) < 0) {
+                fs = NULL;
                 return -ENOMEM;
+        }
         r = write_meta(c, id, info, chain_id, below, below_backups, &meta);
         if (r < 0) {
                 sk_cap_errorf(ret_error, "snapshot %s: cannot write its metadata file: %s", info->name, strerror(-r));
-                free(fs);
                 return r;
         }
 
@@ -187,8 +172,6 @@ static int backup_one(sk_capture *c, const sk_info *info, const char *chain_id, 
         sk_event_ring_post(c->events, "backup-start", info->name, NULL, 0, 0, 0, "%s",
                            chain_id ? chain_id : "writable layer");
         r = sk_backup_run(c->repo, &bo, &br);
-        free(fs);
-        free(meta);
         if (r < 0) {
                 sk_cap_errorf(ret_error, "backup of %s failed: %s%s%s", info->name, strerror(-r),
                               *sk_repo_last_error(c->repo) ? ": " : "", sk_repo_last_error(c->repo));
