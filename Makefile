@@ -55,7 +55,7 @@ EXT_backup := -lpthread
 EXT_proto := -lprotobuf-c
 EXT_plugin := -lgrpc -lgpr -linih -lpthread
 EXT_cli := -linih -lgrpc -lgpr -ljansson
-EXT_container := -larchive -lpthread
+EXT_container := -larchive -ljansson -lpthread
 
 # Which of our libraries each directory may use (itself first, leaves last).
 DEPS_common := common
@@ -79,7 +79,7 @@ PUBLIC_store := store/backend.h store/backend-s3.h
 PUBLIC_repo := repo/repo.h repo/tree.h repo/manifest-codec.h repo/keyring.h repo/crypto.h \
   repo/chunker.h repo/lock.h repo/trash.h repo/filehash.h
 PUBLIC_backup := backup/engine.h backup/backup.h backup/restore.h backup/check.h backup/forget.h \
-  backup/prune.h backup/manifest.h backup/browse.h backup/treewalk.h
+  backup/prune.h backup/manifest.h backup/browse.h backup/treewalk.h backup/report.h
 PUBLIC_container := container/capture.h container/record.h container/oci-export.h container/overlay-merge.h
 PUBLIC_plugin :=
 PUBLIC_cli :=

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "backup/backup-pool.h"
-#include "backup/engine-internal.h"
+#include "backup/report.h"
 #include "common/macro.h"
 
 static void *worker_main(void *arg) {

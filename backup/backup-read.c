@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "backup/backup-internal.h"
-#include "backup/engine-internal.h"
+#include "backup/report.h"
 #include "backup/fsmeta.h"
 #include "common/macro.h"
 #include "io/ioreader.h"

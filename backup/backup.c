@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "backup/backup-internal.h"
-#include "backup/engine-internal.h"
+#include "backup/report.h"
 #include "backup/fsmeta.h"
 #include "backup/held.h"
 #include "backup/manifest.h"

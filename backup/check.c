@@ -8,7 +8,7 @@
 #include <openssl/rand.h>
 
 #include "backup/check.h"
-#include "backup/engine-internal.h"
+#include "backup/report.h"
 #include "backup/pathbuf.h"
 #include "backup/idmap.h"
 #include "backup/pack-table.h"

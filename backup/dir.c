@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "backup/dir.h"
-#include "backup/engine-internal.h"
+#include "backup/report.h"
 #include "common/macro.h"
 
 sk_dir *sk_dir_free(sk_dir *d) {

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backup/engine-internal.h"
+#include "backup/report.h"
 #include "backup/manifest.h"
 #include "common/fsutil.h"
 #include "common/macro.h"

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "backup/engine-internal.h"
+#include "backup/report.h"
 #include "backup/idmap.h"
 #include "backup/pack-table.h"
 #include "backup/legacy-blobs.h"

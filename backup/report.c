@@ -1,9 +1,9 @@
-/* Problem reports and their details (engine-internal.h). */
+/* Problem reports and their details (report.h). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "backup/engine-internal.h"
+#include "backup/report.h"
 
 char *sk_engine_detail(sk_repo *repo, const char *fmt, ...) {
         char *prefix = NULL, *out = NULL;

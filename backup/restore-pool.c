@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "backup/engine-internal.h"
+#include "backup/report.h"
 #include "backup/fsmeta.h"
 #include "backup/restore-pool.h"
 #include "common/macro.h"

@@ -25,7 +25,7 @@
 
 #include <openssl/evp.h>
 
-#include "backup/engine-internal.h"
+#include "backup/report.h"
 #include "backup/dir.h"
 #include "backup/held.h"
 #include "backup/pathbuf.h"

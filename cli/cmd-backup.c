@@ -7,7 +7,7 @@
 #include "repo/repo.h"
 #include "backup/restore.h"
 #include "cli/cli.h"
-#include "cli/container.h"
+#include "cli/daemon-client.h"
 #include "common/macro.h"
 #include "io/ioengine.h"
 
@@ -54,7 +54,7 @@ static int resolve_io(sk_cli *cli, const char *arg, sk_io_backend *ret) {
 }
 
 int sk_cmd_backup(sk_cli *cli, int argc, char **argv) {
-        /* Live snapshots go through snapkeepd (cli/cmd-container.c). */
+        /* Live snapshots go through snapkeepd (cli/cmd-daemon.c). */
         if (sk_container_backup_wanted(argc, argv))
                 return sk_cmd_container_backup(cli, argc, argv);
         static const struct option opts[] = {

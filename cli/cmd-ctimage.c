@@ -54,13 +54,6 @@ static void ct_meta_done(ct_meta *m) {
         *m = (ct_meta) { 0 };
 }
 
-static bool has_tag(const sk_manifest *m, const char *tag) {
-        for (size_t i = 0; i < m->n_tags; i++)
-                if (strcmp(m->tags[i], tag) == 0)
-                        return true;
-        return false;
-}
-
 /* The layer backups of container/layer backup id (full id), bottom first,
  * ending with id itself. Returns an exit code. */
 static int load_chain(sk_cli *cli, sk_repo *repo, const char *id, ct_meta *ret) {
@@ -108,7 +101,7 @@ static int open_and_classify(sk_cli *cli, const char *arg, sk_repo **ret_repo, c
         if (r < 0)
                 return sk_cli_fail(cli, r, "backup %s", arg);
         memcpy(ret_id, m->id, SK_BACKUP_ID_HEX + 1);
-        *ret_is_ct = has_tag(m, SK_TAG_CONTAINER) || has_tag(m, SK_TAG_LAYER);
+        *ret_is_ct = sk_container_tagged(m->tags, m->n_tags);
         *ret_repo = TAKE_PTR(repo);
         return SK_EXIT_OK;
 }
@@ -135,7 +128,7 @@ static int classify_quiet(sk_cli *cli, const char *arg, sk_repo **ret_repo, char
                 return SK_EXIT_OK;
         }
         memcpy(ret_id, m->id, SK_BACKUP_ID_HEX + 1);
-        *ret_is_ct = has_tag(m, SK_TAG_CONTAINER) || has_tag(m, SK_TAG_LAYER);
+        *ret_is_ct = sk_container_tagged(m->tags, m->n_tags);
         sk_manifest_free(m);
         *ret_repo = repo;
         return SK_EXIT_OK;

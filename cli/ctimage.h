@@ -5,8 +5,9 @@
  * A container backup (tag snapkeep:container, or snapkeep:layer for an image
  * layer) holds the upper directory as overlayfs stores it under "fs/"; the
  * sealed object containers/<id> lists the layer backups below it, bottom
- * first, as "layer CHAIN-ID BACKUP-ID" lines (docs/FORMAT.md, "Container
- * objects"). */
+ * first (docs/FORMAT.md, "Container objects"). Both are read through
+ * container/record.h, the one codec snapkeepd uses too: nothing here parses
+ * or checks that format a second time. */
 #pragma once
 
 #include "cli/cli.h"

@@ -6,7 +6,7 @@
 
 #include "repo/repo.h"
 #include "cli/cli.h"
-#include "cli/container.h"
+#include "cli/daemon-client.h"
 #include "cli/ctimage.h"
 #include "common/macro.h"
 

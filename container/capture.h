@@ -1,5 +1,8 @@
 /* Layer-aware capture and rehydration: joins the snapshotter (snapshot/) and
- * the backup repository (backup/) through their public headers.
+ * the backup repository (backup/, repo/) through their public headers.
+ * capture.c holds the handle (options, repository, status, listing, sweep),
+ * capture-backup.c backing up, rehydrate.c restoring, events.c the event
+ * ring; capture-internal.h is what they share.
  *
  * DESIGN
  * Every snapshot is backed up as one engine backup whose root tree holds two
@@ -30,7 +33,10 @@
  * API's restores). Restores inside Prepare do not use it: each runs on a
  * repository handle of its own, at most max_restores at once, so neither a
  * running backup nor another restore holds them up, and a Prepare beyond the
- * limit is refused at once (-EAGAIN) instead of waiting on a gRPC worker. */
+ * limit is refused at once (-EAGAIN) instead of waiting on a gRPC worker.
+ *
+ * This is a library: it never prints. What the daemon logs about backups and
+ * restores is handed, as finished lines, to the options' log callback. */
 #pragma once
 
 #include <stdbool.h>
@@ -38,6 +44,7 @@
 #include <stdint.h>
 
 #include "common/macro.h"
+#include "container/events.h"
 #include "container/record.h" /* SK_TAG_CONTAINER, SK_TAG_LAYER */
 #include "snapshot/snapshotter.h"
 #include "store/backend.h"
@@ -51,6 +58,19 @@ typedef struct sk_capture sk_capture;
 #define SK_LABEL_LAYER_BACKUP "containerd.io/snapshot/snapkeep.layer-backup"
 #define SK_LABEL_SNAPSHOT_REF "containerd.io/snapshot.ref"
 
+/* Levels of the lines given to sk_capture_options.log: the values of
+ * common/log.h's levels, so that a daemon passes them on unchanged. */
+enum {
+        SK_CAPTURE_LOG_ERROR = 0,
+        SK_CAPTURE_LOG_WARNING = 1,
+        SK_CAPTURE_LOG_INFO = 2,
+        SK_CAPTURE_LOG_DEBUG = 3,
+};
+
+/* One finished line (no newline; an errno's text already appended). Called
+ * from any thread that runs an operation, concurrently. */
+typedef void (*sk_capture_log_fn)(int level, const char *message, void *userdata);
+
 typedef struct sk_capture_options {
         const char *repo_url;      /* NULL: no repository, every operation fails with -ENOMEDIUM */
         const char *password_file; /* one of these two, read at each open */
@@ -58,6 +78,8 @@ typedef struct sk_capture_options {
         bool remote_layers;        /* Prepare with snapshot.ref may rehydrate layers */
         unsigned max_restores;     /* concurrent restores in Prepare, <= SK_CAPTURE_RESTORES_MAX; 0 = 1 */
         sk_store_options store;    /* storage settings (S3, cache); its userdata must outlive the object */
+        sk_capture_log_fn log;     /* NULL: nothing is reported */
+        void *log_userdata;
 } sk_capture_options;
 
 #define SK_CAPTURE_RESTORES_MAX 16
@@ -147,18 +169,9 @@ void sk_capture_list_free(sk_capture_entry *l, size_t n);
 
 /* --- events and counters ---------------------------------------------------- */
 
-typedef struct sk_capture_event {
-        uint64_t seq;
-        int64_t time_ns;
-        char kind[24];
-        char snapshot[256];
-        char backup_id[65];
-        uint64_t files_done, bytes_done, bytes_total;
-        char message[256];
-} sk_capture_event;
-
-/* Copy up to max events with seq > since into out (oldest first), waiting up
- * to wait_ms for one if there is none. Returns the number copied. */
+/* Read the handle's event ring (see sk_event_ring_read() in events.h): up
+ * to max events with seq > since, oldest first, waiting up to wait_ms for
+ * one if there is none. Returns the number copied. */
 size_t sk_capture_events(sk_capture *c, uint64_t since, unsigned wait_ms, sk_capture_event *out, size_t max);
 
 typedef struct sk_capture_status {
@@ -169,6 +182,3 @@ typedef struct sk_capture_status {
 } sk_capture_status;
 
 void sk_capture_get_status(sk_capture *c, sk_capture_status *ret);
-
-/* The chain id of a committed snapshot's info, or NULL (borrowed from info). */
-const char *sk_capture_chain_id(const sk_info *info);

@@ -1,4 +1,8 @@
-/* OCI image archive export; see oci-export.h for the design. */
+/* OCI export, the layers: each layer directory of a backup streamed from the
+ * repository into a pax tar in a temporary file, whiteouts and opaque
+ * directories converted, hashed (diff_id, digest) as it is written. The image
+ * around the layers (config, manifest, index, the outer archive) is
+ * oci-image.c. See oci-export.h for the design. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
@@ -15,52 +19,22 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#include "backup/engine-internal.h"
+#include "backup/report.h"
 #include "backup/browse.h"
 #include "backup/manifest.h"
 #include "repo/filehash.h"
-#include "container/oci-export.h"
+#include "container/oci-internal.h"
 #include "backup/treewalk.h"
 #include "common/fsutil.h"
 #include "common/inomap.h"
 #include "common/macro.h"
 
-#if defined(__x86_64__)
-#define OCI_ARCH "amd64"
-#elif defined(__aarch64__)
-#define OCI_ARCH "arm64"
-#elif defined(__i386__)
-#define OCI_ARCH "386"
-#elif defined(__arm__)
-#define OCI_ARCH "arm"
-#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define OCI_ARCH "ppc64le"
-#elif defined(__s390x__)
-#define OCI_ARCH "s390x"
-#elif defined(__riscv) && __riscv_xlen == 64
-#define OCI_ARCH "riscv64"
-#else
-#define OCI_ARCH "amd64"
-#endif
-
-#define MEDIA_LAYER "application/vnd.oci.image.layer.v1.tar"
-#define MEDIA_LAYER_ZSTD "application/vnd.oci.image.layer.v1.tar+zstd"
-#define MEDIA_CONFIG "application/vnd.oci.image.config.v1+json"
-#define MEDIA_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define COPY_BUF (1024 * 1024)
 
 /* Hardlink groups of one layer: (dev, ino) -> tar path of the first member
  * (an owned char *); the table is made on first use. */
 typedef struct hl_map {
         sk_inomap *m;
 } hl_map;
-
-typedef struct layer_out {
-        char *tmp_path;                 /* temporary tar file (owned) */
-        char digest[SK_BLOB_ID_HEX + 1];        /* of the blob as stored */
-        char diff_id[SK_BLOB_ID_HEX + 1];       /* of the uncompressed tar */
-        uint64_t size;
-} layer_out;
 
 typedef struct ectx {
         sk_repo *repo;
@@ -414,7 +388,7 @@ static int walk(ectx *c, const uint8_t tree[SK_TREE_ID_BYTES]) {
         return r < 0 ? r : 0;
 }
 
-static char *tmp_name(const char *dir, const char *what) {
+char *sk_oci_tmp_name(const char *dir, const char *what) {
         char *p = NULL;
         if (asprintf(&p, "%s/.snapkeep-%s.XXXXXX", dir, what) < 0)
                 return NULL;
@@ -422,7 +396,7 @@ static char *tmp_name(const char *dir, const char *what) {
 }
 
 /* Write one layer's tar into a new temporary file in tmpdir. */
-static int export_layer(ectx *c, const sk_oci_layer_src *src, const char *tmpdir, layer_out *out) {
+static int export_layer(ectx *c, const sk_oci_layer_src *src, const char *tmpdir, sk_oci_layer_out *out) {
         char id[SK_BACKUP_ID_HEX + 1];
         int r = sk_backup_resolve(c->repo, src->backup_id, id);
         if (r < 0) {
@@ -446,7 +420,7 @@ static int export_layer(ectx *c, const sk_oci_layer_src *src, const char *tmpdir
                 return -ENOTDIR;
         }
 
-        out->tmp_path = tmp_name(tmpdir, "layer");
+        out->tmp_path = sk_oci_tmp_name(tmpdir, "layer");
         if (!out->tmp_path) {
                 sk_node_clear(&root);
                 return -ENOMEM;
@@ -541,345 +515,13 @@ out:
         return r;
 }
 
-/* ---- JSON documents ------------------------------------------------------ */
-
-static void json_str(FILE *f, const char *s) {
-        fputc('"', f);
-        for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
-                if (*p == '"' || *p == '\\')
-                        fprintf(f, "\\%c", *p);
-                else if (*p < 0x20)
-                        fprintf(f, "\\u%04x", *p);
-                else
-                        fputc(*p, f);
-        }
-        fputc('"', f);
-}
-
-static void sha_hex(const void *buf, size_t len, char out[SK_BLOB_ID_HEX + 1]) {
-        uint8_t h[32];
-        unsigned int hl = 0;
-        if (EVP_Digest(buf, len, h, &hl, EVP_sha256(), NULL) != 1)
-                memset(h, 0, sizeof(h));
-        sk_hex(h, sizeof(h), out);
-}
-
-int sk_oci_normalize_ref(const char *ref, char *buf, size_t size) {
-        if (!ref || !*ref || strlen(ref) > 255 || strchr(ref, '@'))
-                return -EINVAL;
-        for (const char *p = ref; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-                      strchr("._-/:", *p)))
-                        return -EINVAL;
-        const char *slash = strrchr(ref, '/');
-        const char *colon = strrchr(ref, ':');
-        bool has_tag = colon && (!slash || colon > slash);
-        size_t name_len = has_tag ? (size_t) (colon - ref) : strlen(ref);
-        if (name_len == 0 || (has_tag && colon[1] == '\0') || ref[0] == '/' || ref[name_len - 1] == '/')
-                return -EINVAL;
-        const char *first_slash = memchr(ref, '/', name_len);
-        const char *prefix = "";
-        if (!first_slash)
-                prefix = "docker.io/library/";
-        else {
-                size_t fl = (size_t) (first_slash - ref);
-                bool domain = memchr(ref, '.', fl) || memchr(ref, ':', fl) || (fl == 9 && !strncmp(ref, "localhost", 9));
-                if (!domain)
-                        prefix = "docker.io/";
-        }
-        int n = snprintf(buf, size, "%s%.*s:%s", prefix, (int) name_len, ref, has_tag ? colon + 1 : "latest");
-        if (n < 0 || (size_t) n >= size)
-                return -EINVAL;
-        return 0;
-}
-
-static int iso8601(int64_t t, char out[32]) {
-        struct tm tm;
-        time_t tt = (time_t) t;
-        if (!gmtime_r(&tt, &tm) || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-                return -EINVAL;
-        return 0;
-}
-
-/* ---- the outer archive --------------------------------------------------- */
-
-static int outer_add_mem(struct archive *a, const char *name, const void *buf, size_t len, int64_t mtime) {
-        struct archive_entry *e = archive_entry_new();
-        if (!e)
-                return -ENOMEM;
-        archive_entry_set_pathname(e, name);
-        archive_entry_set_filetype(e, AE_IFREG);
-        archive_entry_set_perm(e, 0644);
-        archive_entry_set_size(e, (la_int64_t) len);
-        archive_entry_set_mtime(e, mtime, 0);
-        int r = 0;
-        if (archive_write_header(a, e) != ARCHIVE_OK || (len && archive_write_data(a, buf, len) != (la_ssize_t) len))
-                r = ar_err(NULL, a);
-        archive_entry_free(e);
-        return r;
-}
-
-static int outer_add_dir(struct archive *a, const char *name, int64_t mtime) {
-        struct archive_entry *e = archive_entry_new();
-        if (!e)
-                return -ENOMEM;
-        archive_entry_set_pathname(e, name);
-        archive_entry_set_filetype(e, AE_IFDIR);
-        archive_entry_set_perm(e, 0755);
-        archive_entry_set_mtime(e, mtime, 0);
-        int r = archive_write_header(a, e) == ARCHIVE_OK ? 0 : ar_err(NULL, a);
-        archive_entry_free(e);
-        return r;
-}
-
-static int outer_add_file(struct archive *a, const char *name, const char *src, uint64_t size, int64_t mtime) {
-        _cleanup_close_ int fd = open(src, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        struct archive_entry *e = archive_entry_new();
-        if (!e)
-                return -ENOMEM;
-        archive_entry_set_pathname(e, name);
-        archive_entry_set_filetype(e, AE_IFREG);
-        archive_entry_set_perm(e, 0644);
-        archive_entry_set_size(e, (la_int64_t) size);
-        archive_entry_set_mtime(e, mtime, 0);
-        int r = archive_write_header(a, e) == ARCHIVE_OK ? 0 : ar_err(NULL, a);
-        archive_entry_free(e);
-        if (r < 0)
-                return r;
-        _cleanup_free_ uint8_t *buf = malloc(COPY_BUF);
-        if (!buf)
-                return -ENOMEM;
-        uint64_t done = 0;
-        while (done < size) {
-                ssize_t k = sk_read_all(fd, buf, COPY_BUF);
-                if (k < 0)
-                        return (int) k;
-                if (k == 0)
-                        return -EIO; /* the layer file shrank under us */
-                if (archive_write_data(a, buf, (size_t) k) != k)
-                        return ar_err(NULL, a);
-                done += (uint64_t) k;
-        }
-        return 0;
-}
-
-int sk_oci_export_run(sk_repo *repo, const sk_oci_export_options *o, sk_oci_export_result *ret) {
-        if (!repo || !o || !o->layers || o->n_layers == 0 || !o->output || !o->ref)
-                return -EINVAL;
-        sk_oci_export_result res = { 0 };
-        int r = sk_oci_normalize_ref(o->ref, res.ref, sizeof(res.ref));
-        if (r < 0)
-                return r;
-        const char *tag = strrchr(res.ref, ':') + 1;
-
-        _cleanup_free_ char *outdir = NULL;
-        const char *slash = strrchr(o->output, '/');
-        if (!slash)
-                outdir = strdup(".");
-        else if (slash == o->output)
-                outdir = strdup("/");
-        else
-                outdir = strndup(o->output, (size_t) (slash - o->output));
-        if (!outdir)
-                return -ENOMEM;
-        const char *tmpdir = o->tmpdir ?: outdir;
-        int64_t created = o->created ? o->created : (int64_t) time(NULL);
-
+int sk_oci_write_layers(sk_repo *repo, const sk_oci_export_options *o, const char *tmpdir, sk_oci_layer_out *out,
+                        uint64_t *ret_entries, uint64_t *ret_bytes) {
         ectx c = { .repo = repo, .o = o, .fd = -1, .prog.phase = SK_PHASE_RESTORE };
-        layer_out *layers = calloc(o->n_layers, sizeof(layer_out));
-        if (!layers)
-                return -ENOMEM;
-        char *cfg = NULL, *man = NULL, *idx = NULL, *tmp_out = NULL;
-        size_t cfg_len = 0, man_len = 0, idx_len = 0;
-        struct archive *a = NULL;
-        int out_fd = -1;
-
-        for (size_t i = 0; i < o->n_layers; i++) {
-                r = export_layer(&c, &o->layers[i], tmpdir, &layers[i]);
-                if (r < 0)
-                        goto out;
-        }
-
-        /* config */
-        char when[32];
-        r = iso8601(created, when);
-        if (r < 0)
-                goto out;
-        FILE *f = open_memstream(&cfg, &cfg_len);
-        if (!f) {
-                r = -ENOMEM;
-                goto out;
-        }
-        fprintf(f, "{\"created\":\"%s\",\"architecture\":\"%s\",\"os\":\"linux\",\"config\":{\"Env\":"
-                   "[\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\"],\"Cmd\":[",
-                when, OCI_ARCH);
-        if (o->n_cmd == 0)
-                fputs("\"/bin/sh\"", f);
-        for (size_t i = 0; i < o->n_cmd; i++) {
-                if (i)
-                        fputc(',', f);
-                json_str(f, o->cmd[i]);
-        }
-        fputs("]},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[", f);
-        for (size_t i = 0; i < o->n_layers; i++)
-                fprintf(f, "%s\"sha256:%s\"", i ? "," : "", layers[i].diff_id);
-        fputs("]},\"history\":[", f);
-        for (size_t i = 0; i < o->n_layers; i++) {
-                fprintf(f, "%s{\"created\":\"%s\",\"created_by\":", i ? "," : "", when);
-                _cleanup_free_ char *by = NULL;
-                if (asprintf(&by, "snapkeep export %s:%s", o->layers[i].backup_id, o->layers[i].path ?: "") < 0) {
-                        fclose(f);
-                        r = -ENOMEM;
-                        goto out;
-                }
-                json_str(f, by);
-                fputc('}', f);
-        }
-        fputs("]}", f);
-        if (fclose(f) != 0) {
-                r = -ENOMEM;
-                goto out;
-        }
-        char cfg_digest[SK_BLOB_ID_HEX + 1];
-        sha_hex(cfg, cfg_len, cfg_digest);
-
-        /* manifest */
-        f = open_memstream(&man, &man_len);
-        if (!f) {
-                r = -ENOMEM;
-                goto out;
-        }
-        fprintf(f, "{\"schemaVersion\":2,\"mediaType\":\"" MEDIA_MANIFEST "\",\"config\":{\"mediaType\":\"" MEDIA_CONFIG
-                   "\",\"digest\":\"sha256:%s\",\"size\":%zu},\"layers\":[",
-                cfg_digest, cfg_len);
-        for (size_t i = 0; i < o->n_layers; i++)
-                fprintf(f, "%s{\"mediaType\":\"%s\",\"digest\":\"sha256:%s\",\"size\":%llu}", i ? "," : "",
-                        o->zstd_level > 0 ? MEDIA_LAYER_ZSTD : MEDIA_LAYER, layers[i].digest,
-                        (unsigned long long) layers[i].size);
-        fputs("]}", f);
-        if (fclose(f) != 0) {
-                r = -ENOMEM;
-                goto out;
-        }
-        char man_digest[SK_BLOB_ID_HEX + 1];
-        sha_hex(man, man_len, man_digest);
-
-        /* index */
-        f = open_memstream(&idx, &idx_len);
-        if (!f) {
-                r = -ENOMEM;
-                goto out;
-        }
-        fprintf(f, "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[{"
-                   "\"mediaType\":\"" MEDIA_MANIFEST "\",\"digest\":\"sha256:%s\",\"size\":%zu,\"platform\":{"
-                   "\"architecture\":\"%s\",\"os\":\"linux\"},\"annotations\":{\"io.containerd.image.name\":",
-                man_digest, man_len, OCI_ARCH);
-        json_str(f, res.ref);
-        fputs(",\"org.opencontainers.image.ref.name\":", f);
-        json_str(f, tag);
-        fputs("}}]}", f);
-        if (fclose(f) != 0) {
-                r = -ENOMEM;
-                goto out;
-        }
-
-        /* the archive */
-        tmp_out = tmp_name(outdir, "export");
-        if (!tmp_out) {
-                r = -ENOMEM;
-                goto out;
-        }
-        out_fd = mkostemp(tmp_out, O_CLOEXEC);
-        if (out_fd < 0) {
-                r = negative_errno();
-                free(tmp_out);
-                tmp_out = NULL;
-                report(&c, SK_PROBLEM_ERROR, r, o->output, NULL, "cannot create the output file");
-                goto out;
-        }
-        a = archive_write_new();
-        if (!a) {
-                r = -ENOMEM;
-                goto out;
-        }
-        if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK || archive_write_open_fd(a, out_fd) != ARCHIVE_OK) {
-                r = ar_err(NULL, a);
-                goto out;
-        }
-        static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
-        char name[128];
-        r = outer_add_mem(a, "oci-layout", layout, strlen(layout), created);
-        if (r >= 0)
-                r = outer_add_mem(a, "index.json", idx, idx_len, created);
-        if (r >= 0)
-                r = outer_add_dir(a, "blobs", created);
-        if (r >= 0)
-                r = outer_add_dir(a, "blobs/sha256", created);
-        if (r >= 0) {
-                snprintf(name, sizeof(name), "blobs/sha256/%s", man_digest);
-                r = outer_add_mem(a, name, man, man_len, created);
-        }
-        if (r >= 0) {
-                snprintf(name, sizeof(name), "blobs/sha256/%s", cfg_digest);
-                r = outer_add_mem(a, name, cfg, cfg_len, created);
-        }
-        for (size_t i = 0; i < o->n_layers && r >= 0; i++) {
-                bool dup = false;
-                for (size_t j = 0; j < i; j++)
-                        dup = dup || strcmp(layers[j].digest, layers[i].digest) == 0;
-                if (dup)
-                        continue;
-                snprintf(name, sizeof(name), "blobs/sha256/%s", layers[i].digest);
-                r = outer_add_file(a, name, layers[i].tmp_path, layers[i].size, created);
-        }
-        if (r >= 0 && archive_write_close(a) != ARCHIVE_OK)
-                r = ar_err(NULL, a);
-        if (r < 0) {
-                report(&c, SK_PROBLEM_ERROR, r, o->output, NULL, "writing the archive failed");
-                goto out;
-        }
-        struct stat st;
-        if (fsync(out_fd) < 0 || fstat(out_fd, &st) < 0 || fchmod(out_fd, 0644) < 0) {
-                r = negative_errno();
-                report(&c, SK_PROBLEM_ERROR, r, o->output, NULL, "writing the archive failed");
-                goto out;
-        }
-        if (rename(tmp_out, o->output) < 0) {
-                r = negative_errno();
-                report(&c, SK_PROBLEM_ERROR, r, o->output, NULL, "cannot rename the archive into place");
-                goto out;
-        }
-        free(tmp_out);
-        tmp_out = NULL;
-        (void) sk_fsync_path_dir(o->output);
-
-        snprintf(res.manifest_digest, sizeof(res.manifest_digest), "sha256:%s", man_digest);
-        res.layers = o->n_layers;
-        res.entries = c.entries;
-        res.bytes = c.bytes;
-        res.archive_size = (uint64_t) st.st_size;
-        if (ret)
-                *ret = res;
-        r = 0;
-out:
-        if (a)
-                archive_write_free(a);
-        if (out_fd >= 0)
-                close(out_fd);
-        if (tmp_out) {
-                unlink(tmp_out);
-                free(tmp_out);
-        }
-        for (size_t i = 0; i < o->n_layers; i++)
-                if (layers[i].tmp_path) {
-                        unlink(layers[i].tmp_path);
-                        free(layers[i].tmp_path);
-                }
-        free(layers);
-        free(cfg);
-        free(man);
-        free(idx);
+        int r = 0;
+        for (size_t i = 0; i < o->n_layers && r >= 0; i++)
+                r = export_layer(&c, &o->layers[i], tmpdir, &out[i]);
+        *ret_entries = c.entries;
+        *ret_bytes = c.bytes;
         return r;
 }

@@ -16,8 +16,9 @@
  * everything is put into the output tar, written to a temporary name and
  * renamed into place only when complete. The layout is the OCI image layout
  * 1.0.0 that `ctr images import` (any snapshotter), `docker load` (>= 25),
- * podman and skopeo read. Nothing here knows about containerd: the caller
- * says which directories are the layers. */
+ * podman and skopeo read. Of containerd it knows only the annotation the
+ * image name goes into; the caller says which directories are the layers.
+ * oci-export.c writes the layer tars, oci-image.c the rest. */
 #pragma once
 
 #include <stddef.h>
@@ -72,6 +73,8 @@ int sk_oci_normalize_ref(const char *ref, char *buf, size_t size);
  * hash mismatch, I/O) the problem is reported through opts->problem (naming
  * the layer path and file), no output file is left behind and a negative
  * errno is returned: -EBADMSG corrupt data, -ENOENT missing backup, path or
- * blob, -ENOTDIR a layer path that is not a directory, -EINVAL bad options,
- * -ECANCELED when progress asked to stop. ret may be NULL. */
+ * blob, -ENOTDIR a layer path that is not a directory, -EINVAL bad options
+ * (also a command argument or layer name that is not UTF-8, which the JSON
+ * documents cannot hold), -ECANCELED when progress asked to stop. ret may be
+ * NULL. */
 int sk_oci_export_run(sk_repo *repo, const sk_oci_export_options *opts, sk_oci_export_result *ret);

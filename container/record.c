@@ -16,6 +16,13 @@ static bool is_hex_lower(char c) {
         return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
 }
 
+bool sk_container_tagged(char *const *tags, size_t n_tags) {
+        for (size_t i = 0; i < n_tags; i++)
+                if (strcmp(tags[i], SK_TAG_CONTAINER) == 0 || strcmp(tags[i], SK_TAG_LAYER) == 0)
+                        return true;
+        return false;
+}
+
 bool sk_chain_id_valid(const char *s) {
         if (!s)
                 return false;

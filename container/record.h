@@ -59,6 +59,10 @@ typedef struct sk_container_record {
         char *storage_; /* decoded records only: the buffer the strings point into */
 } sk_container_record;
 
+/* Whether a backup with these tags is one snapkeepd made of a snapshot
+ * (tagged SK_TAG_CONTAINER or SK_TAG_LAYER), and so has a containers/ record. */
+bool sk_container_tagged(char *const *tags, size_t n_tags);
+
 /* Whether s is a chain id "<algo>:<hex>" as FORMAT.md 7a defines it. */
 bool sk_chain_id_valid(const char *s);
 /* Whether s is a full backup id: exactly SK_BACKUP_ID_HEX lowercase hex digits. */

@@ -103,6 +103,15 @@ static const char *daemon_store_setting(const char *name, void *userdata) {
         return v ? v : getenv(name);
 }
 
+/* container/ is a library and never prints: its lines come here. */
+_Static_assert((int) SK_CAPTURE_LOG_ERROR == SK_LOG_ERROR && (int) SK_CAPTURE_LOG_WARNING == SK_LOG_WARN &&
+                       (int) SK_CAPTURE_LOG_INFO == SK_LOG_INFO && (int) SK_CAPTURE_LOG_DEBUG == SK_LOG_DEBUG,
+               "capture log levels are common/log.h's");
+static void capture_log(int level, const char *message, void *userdata) {
+        (void) userdata;
+        (void) sk_log_full(level, 0, "%s", message);
+}
+
 static int run(const sk_config *cfg, const sigset_t *stop_signals) {
         _cleanup_(sk_snapshotter_freep) sk_snapshotter *snap = NULL;
         _cleanup_(sk_capture_freep) sk_capture *capture = NULL;
@@ -120,6 +129,7 @@ static int run(const sk_config *cfg, const sigset_t *stop_signals) {
                 .remote_layers = cfg->remote_layers,
                 .max_restores = cfg->restores,
                 .store = { .setting = daemon_store_setting, .userdata = (void *) cfg },
+                .log = capture_log,
         };
         r = sk_capture_new(snap, &copts, &capture);
         if (r < 0)

@@ -1,8 +1,8 @@
-/* The backup room's private problem-report helpers, shared by the engine's
- * operations (backup, restore, check, forget, prune, browse) and by
- * container/ (OCI export reports through the same callbacks). Not for cli/
- * or plugin/. The room's other shared pieces have headers of their own:
- * dir.h, held.h, pathbuf.h, idmap.h, pack-table.h, legacy-blobs.h. */
+/* Problem reports (report.c): how the engine's operations (backup, restore,
+ * check, forget, prune, browse) and container/'s OCI export report through
+ * the caller's sk_problem_fn, with the repository's detail attached. The
+ * room's other shared pieces have headers of their own: dir.h, held.h,
+ * pathbuf.h, idmap.h, pack-table.h, legacy-blobs.h. */
 #pragma once
 
 #include "backup/engine.h"

@@ -1,6 +1,7 @@
-/* Commands that touch live snapshots: they talk to snapkeepd's control API
- * (proto/control.proto) on its admin socket instead of opening the
- * repository themselves.
+/* The client of snapkeepd's admin socket, and the commands built on it.
+ * Commands that touch live snapshots (container backups, daemon status,
+ * events, restores through the daemon) talk to snapkeepd's control API
+ * (proto/control.proto) instead of opening the repository themselves.
  *
  * DESIGN: a minimal unary/server-streaming gRPC client on the C core (one
  * channel and a pluck queue per call; the CLI makes a handful of calls), and

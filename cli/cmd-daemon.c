@@ -1,4 +1,6 @@
-#include "cli/container.h"
+/* snapkeep backup --container/--snapshot/--all and snapkeep daemon: a
+ * gRPC client of snapkeepd's admin socket; see daemon-client.h. */
+#include "cli/daemon-client.h"
 
 #include <errno.h>
 #include <grpc/byte_buffer_reader.h>
