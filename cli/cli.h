@@ -175,7 +175,12 @@ int sk_cmd_repo(sk_cli *cli, int argc, char **argv);
 int sk_cmd_backup(sk_cli *cli, int argc, char **argv);
 int sk_cmd_backups(sk_cli *cli, int argc, char **argv);
 int sk_cmd_ls(sk_cli *cli, int argc, char **argv);
-int sk_cmd_restore(sk_cli *cli, int argc, char **argv);
+/* The restore of a directory-tree backup, after `snapkeep restore` parsed its
+ * options once (cli/cmd-ctimage.c routes container backups elsewhere): opts
+ * holds the target, includes and flags; io_arg is --io's value or NULL. Takes
+ * cli->opened_repo if the router opened the repository already. */
+struct sk_restore_options;
+int sk_cli_restore_tree(sk_cli *cli, const char *id, struct sk_restore_options *opts, const char *io_arg);
 int sk_cmd_diff(sk_cli *cli, int argc, char **argv);
 int sk_cmd_check(sk_cli *cli, int argc, char **argv);
 int sk_cmd_forget(sk_cli *cli, int argc, char **argv);

@@ -1,4 +1,4 @@
-/* snapkeep backup, snapkeep restore. */
+/* snapkeep backup; the restore of a directory-tree backup (snapkeep restore parses its options once in cmd-ctimage.c and routes here). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +11,6 @@
 #include "common/macro.h"
 #include "io/ioengine.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(sk_repo *, sk_repo_free);
 
 enum {
         OPT_TAG = SK_OPT_FIRST_COMMAND_OPTION,
@@ -22,13 +21,7 @@ enum {
         OPT_WORKERS,
         OPT_COMPRESSION,
         OPT_LOCK_WAIT,
-        OPT_TARGET,
-        OPT_INCLUDE,
-        OPT_OVERWRITE,
-        OPT_NO_OWNER,
         OPT_IO,
-        OPT_KEEP_PRIVS,
-        OPT_DROP_PRIVS,
 };
 
 /* Resolve --io (or $SNAPKEEP_IO, else auto) to the backend that will really
@@ -191,48 +184,8 @@ int sk_cmd_backup(sk_cli *cli, int argc, char **argv) {
         return SK_EXIT_OK;
 }
 
-int sk_cmd_restore(sk_cli *cli, int argc, char **argv) {
-        static const struct option opts[] = {
-                { "target", required_argument, NULL, OPT_TARGET },
-                { "include", required_argument, NULL, OPT_INCLUDE },
-                { "overwrite", no_argument, NULL, OPT_OVERWRITE },
-                { "no-owner", no_argument, NULL, OPT_NO_OWNER },
-                { "io", required_argument, NULL, OPT_IO },
-                { "keep-privileges", no_argument, NULL, OPT_KEEP_PRIVS },
-                { "drop-privileges", no_argument, NULL, OPT_DROP_PRIVS },
-                {}
-        };
-        const char *io_arg = NULL;
-        _cleanup_free_ const char **incl = NULL;
-        size_t n_incl = 0;
-        sk_restore_options ro = {};
-        int c;
-        cli->command = "restore";
-        while ((c = sk_cli_getopt(cli, argc, argv, "t:i:", opts, sk_help_for("restore"))) != -1) {
-                switch (c) {
-                case 'h': return SK_EXIT_OK;
-                case 't':
-                case OPT_TARGET: ro.target = optarg; break;
-                case 'i':
-                case OPT_INCLUDE: {
-                        int e = sk_cli_list_add(cli, &incl, &n_incl, optarg);
-                        if (e != SK_EXIT_OK)
-                                return e;
-                        break;
-                }
-                case OPT_OVERWRITE: ro.overwrite = true; break;
-                case OPT_NO_OWNER: ro.no_owner = true; break;
-                case OPT_KEEP_PRIVS: ro.privileges = SK_RESTORE_PRIV_KEEP; break;
-                case OPT_DROP_PRIVS: ro.privileges = SK_RESTORE_PRIV_DROP; break;
-                case OPT_IO: io_arg = optarg; break;
-                default: return SK_EXIT_USAGE;
-                }
-        }
-        if (argc - optind != 1)
-                return sk_cli_usage_error(cli, "expects exactly one backup ID (or 'latest')");
-        if (!ro.target)
-                return sk_cli_usage_error(cli, "--target DIR is required");
-        const char *id = argv[optind];
+int sk_cli_restore_tree(sk_cli *cli, const char *id, sk_restore_options *opts, const char *io_arg) {
+        sk_restore_options ro = *opts;
         sk_cli_setup(cli);
         int e = resolve_io(cli, io_arg, &ro.io_backend);
         if (e != SK_EXIT_OK)
@@ -242,8 +195,6 @@ int sk_cmd_restore(sk_cli *cli, int argc, char **argv) {
         e = sk_cli_open_repo(cli, &repo);
         if (e != SK_EXIT_OK)
                 return e;
-        ro.includes = incl;
-        ro.n_includes = n_incl;
         ro.progress = sk_cli_progress_cb;
         ro.problem = sk_cli_problem_cb;
         ro.userdata = cli;

@@ -20,7 +20,6 @@
 #include "common/macro.h"
 #include "container/record.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(sk_repo *, sk_repo_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(sk_manifest *, sk_manifest_free);
 
 enum {
@@ -303,7 +302,7 @@ out:
         return e;
 }
 
-int sk_cmd_restore_ct(sk_cli *cli, int argc, char **argv) {
+int sk_cmd_restore(sk_cli *cli, int argc, char **argv) {
         static const struct option opts[] = {
                 { "target", required_argument, NULL, OPT_TARGET },
                 { "include", required_argument, NULL, OPT_INCLUDE },
@@ -318,31 +317,40 @@ int sk_cmd_restore_ct(sk_cli *cli, int argc, char **argv) {
         _cleanup_free_ char *help = NULL;
         if (asprintf(&help, "%s%s", sk_help_for("restore") ?: "", ct_restore_help) < 0)
                 help = NULL;
-        const char *target = NULL;
-        bool layer = false, no_owner = false, other = false;
-        int privileges = SK_RESTORE_PRIV_AUTO;
+        /* Parsed once, for both kinds of backup: the plain restore gets these
+         * options as they are; a container restore takes target, owners and
+         * privileges and refuses the rest. */
+        sk_restore_options ro = { .privileges = SK_RESTORE_PRIV_AUTO };
+        _cleanup_free_ const char **incl = NULL;
+        size_t n_incl = 0;
+        const char *io_arg = NULL;
+        bool layer = false;
         int c;
-        int verbose0 = cli->verbose; /* the plain restore parses -v again */
         cli->command = "restore";
         while ((c = sk_cli_getopt(cli, argc, argv, "t:i:", opts, help ?: ct_restore_help)) != -1) {
                 switch (c) {
                 case 'h': return SK_EXIT_OK;
                 case 't':
-                case OPT_TARGET: target = optarg; break;
+                case OPT_TARGET: ro.target = optarg; break;
                 case OPT_LAYER: layer = true; break;
-                case OPT_NO_OWNER: no_owner = true; break;
-                case OPT_KEEP_PRIVS: privileges = SK_RESTORE_PRIV_KEEP; break;
-                case OPT_DROP_PRIVS: privileges = SK_RESTORE_PRIV_DROP; break;
+                case OPT_NO_OWNER: ro.no_owner = true; break;
+                case OPT_KEEP_PRIVS: ro.privileges = SK_RESTORE_PRIV_KEEP; break;
+                case OPT_DROP_PRIVS: ro.privileges = SK_RESTORE_PRIV_DROP; break;
                 case 'i':
-                case OPT_INCLUDE:
-                case OPT_OVERWRITE:
-                case OPT_IO: other = true; break;
+                case OPT_INCLUDE: {
+                        int e = sk_cli_list_add(cli, &incl, &n_incl, optarg);
+                        if (e != SK_EXIT_OK)
+                                return e;
+                        break;
+                }
+                case OPT_OVERWRITE: ro.overwrite = true; break;
+                case OPT_IO: io_arg = optarg; break;
                 default: return SK_EXIT_USAGE;
                 }
         }
         if (argc - optind != 1)
                 return sk_cli_usage_error(cli, "expects exactly one backup ID (or 'latest')");
-        if (!target)
+        if (!ro.target)
                 return sk_cli_usage_error(cli, "--target DIR is required");
         const char *arg = argv[optind];
         sk_cli_setup(cli);
@@ -362,13 +370,13 @@ int sk_cmd_restore_ct(sk_cli *cli, int argc, char **argv) {
                 /* A plain directory backup: the ordinary restore command,
                  * on the repository opened here (NULL if it could not be). */
                 cli->opened_repo = TAKE_PTR(repo);
-                cli->verbose = verbose0;
-                optind = 0;
-                return sk_cmd_restore(cli, argc, argv);
+                ro.includes = incl;
+                ro.n_includes = n_incl;
+                return sk_cli_restore_tree(cli, arg, &ro, io_arg);
         }
-        if (other)
+        if (n_incl || ro.overwrite || io_arg)
                 return sk_cli_usage_error(cli, "--include, --overwrite and --io do not apply to container backups");
-        return ct_restore(cli, repo, id, target, layer, no_owner, privileges);
+        return ct_restore(cli, repo, id, ro.target, layer, ro.no_owner, ro.privileges);
 }
 
 /* ---- export ---------------------------------------------------------------- */

@@ -10,7 +10,6 @@
 #include "cli/cli.h"
 #include "common/macro.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(sk_repo *, sk_repo_free);
 
 enum {
         OPT_TAG = SK_OPT_FIRST_COMMAND_OPTION,

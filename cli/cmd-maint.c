@@ -14,7 +14,6 @@
 #include "cli/cli.h"
 #include "common/macro.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(sk_repo *, sk_repo_free);
 
 enum {
         OPT_READ_DATA = SK_OPT_FIRST_COMMAND_OPTION,

@@ -9,7 +9,6 @@
 #include "cli/cli.h"
 #include "common/macro.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(sk_repo *, sk_repo_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(sk_secret *, sk_secret_free);
 
 enum {

@@ -12,5 +12,5 @@
 
 #include "cli/cli.h"
 
-int sk_cmd_restore_ct(sk_cli *cli, int argc, char **argv);
+int sk_cmd_restore(sk_cli *cli, int argc, char **argv);
 int sk_cmd_export(sk_cli *cli, int argc, char **argv);

@@ -15,7 +15,7 @@ static const struct {
         int (*fn)(sk_cli *cli, int argc, char **argv);
 } commands[] = {
         { "repo", sk_cmd_repo },         { "backup", sk_cmd_backup },   { "backups", sk_cmd_backups },
-        { "snapshots", sk_cmd_backups }, { "ls", sk_cmd_ls },           { "restore", sk_cmd_restore_ct },
+        { "snapshots", sk_cmd_backups }, { "ls", sk_cmd_ls },           { "restore", sk_cmd_restore },
         { "diff", sk_cmd_diff },         { "check", sk_cmd_check },     { "forget", sk_cmd_forget },
         { "prune", sk_cmd_prune },       { "stats", sk_cmd_stats },     { "key", sk_cmd_key },
         { "index", sk_cmd_index },       { "version", sk_cmd_version }, { "help", sk_cmd_help },

@@ -286,7 +286,7 @@ int sk_index_file_encode(const uint8_t key[SK_KEY_SIZE], const uint8_t salt[SK_S
                 sk_put_le32(w + 32, (uint32_t) s[i].n);
                 w += 40;
                 for (size_t k = 0; k < s[i].n; k++) {
-                        const sk_record *r = &s[i].entries[k];
+                        const sk_pack_record *r = &s[i].entries[k];
                         memcpy(w, r->id.b, SK_BLOB_ID_SIZE);
                         sk_put_le32(w + 32, r->offset);
                         sk_put_le32(w + 36, r->stored_len);
@@ -336,7 +336,7 @@ int sk_index_file_decode(const sk_pack_keys *keys, const void *buf, size_t len, 
                 uint64_t end = SK_PACK_HEADER_SIZE;
                 for (uint32_t k = 0; k < n; k++) {
                         const uint8_t *e = plain + off;
-                        sk_record r = {
+                        sk_pack_record r = {
                                 .offset = sk_get_le32(e + 32),
                                 .stored_len = sk_get_le32(e + 36),
                                 .raw_len = sk_get_le32(e + 40),

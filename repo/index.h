@@ -69,7 +69,7 @@ int sk_index_foreach(const sk_index *idx, sk_index_fn cb, void *userdata);
 /* One pack section of an index file. */
 typedef struct sk_index_section {
         uint8_t pack[32];
-        const sk_record *entries;       /* offset, stored_len, raw_len, type, flags, id */
+        const sk_pack_record *entries;       /* offset, stored_len, raw_len, type, flags, id */
         size_t n;
 } sk_index_section;
 
@@ -82,7 +82,7 @@ int sk_index_file_encode(const uint8_t key[SK_KEY_SIZE], const uint8_t salt[SK_S
  * anything corrupt. cb(pack name, record) for every entry; the record's salt
  * and nonce are zero. Entries are checked for plausibility (lengths, type,
  * flags) before cb sees them. */
-typedef int (*sk_index_file_fn)(const uint8_t pack[32], const sk_record *r, void *userdata);
+typedef int (*sk_index_file_fn)(const uint8_t pack[32], const sk_pack_record *r, void *userdata);
 int sk_index_file_decode(const sk_pack_keys *keys, const void *buf, size_t len, sk_index_file_fn cb,
                          void *userdata);
 

@@ -43,7 +43,7 @@ int sk_pack_header_parse(const void *buf, size_t len, uint8_t ret_salt[SK_SALT_S
         return 0;
 }
 
-static void record_header_encode(const sk_record *r, uint8_t out[SK_RECORD_HEADER_SIZE]) {
+static void record_header_encode(const sk_pack_record *r, uint8_t out[SK_RECORD_HEADER_SIZE]) {
         memset(out, 0, SK_RECORD_HEADER_SIZE);
         memcpy(out, record_magic, 4);
         out[4] = 1;
@@ -69,11 +69,11 @@ static bool record_plausible(uint8_t type, uint8_t flags, uint32_t raw_len, uint
         return stored_len == raw_len;
 }
 
-int sk_record_header_parse(const void *buf, size_t len, sk_record *ret) {
+int sk_record_header_parse(const void *buf, size_t len, sk_pack_record *ret) {
         const uint8_t *p = buf;
         if (len < SK_RECORD_HEADER_SIZE || memcmp(p, record_magic, 4) != 0 || p[4] != 1)
                 return -EBADMSG;
-        sk_record r = {
+        sk_pack_record r = {
                 .type = p[5],
                 .flags = p[6],
                 .raw_len = sk_get_le32(p + 8),
@@ -88,7 +88,7 @@ int sk_record_header_parse(const void *buf, size_t len, sk_record *ret) {
         return 0;
 }
 
-int sk_record_seal(const uint8_t key[SK_KEY_SIZE], const sk_record *r, const void *stored, uint8_t *out) {
+int sk_record_seal(const uint8_t key[SK_KEY_SIZE], const sk_pack_record *r, const void *stored, uint8_t *out) {
         if (!record_plausible(r->type, r->flags, r->raw_len, r->stored_len))
                 return -EINVAL;
         record_header_encode(r, out);
@@ -124,9 +124,9 @@ static size_t decompress(void *dst, size_t dst_len, const void *src, size_t src_
 }
 
 int sk_record_open(const sk_pack_keys *keys, const void *buf, size_t len, const sk_blob_id *expect,
-                   sk_record *ret_rec, void **ret_buf, size_t *ret_len, char *detail, size_t detail_size) {
+                   sk_pack_record *ret_rec, void **ret_buf, size_t *ret_len, char *detail, size_t detail_size) {
         const uint8_t *p = buf;
-        sk_record r;
+        sk_pack_record r;
         uint8_t key[SK_KEY_SIZE];
         int q;
 
@@ -198,7 +198,7 @@ int sk_record_open(const sk_pack_keys *keys, const void *buf, size_t len, const 
         return 0;
 }
 
-static void entry_encode(const sk_record *r, uint8_t *e) {
+static void entry_encode(const sk_pack_record *r, uint8_t *e) {
         memset(e, 0, SK_PACK_ENTRY_SIZE);
         memcpy(e, r->id.b, SK_BLOB_ID_SIZE);
         sk_put_le32(e + 32, r->offset);
@@ -208,7 +208,7 @@ static void entry_encode(const sk_record *r, uint8_t *e) {
         e[45] = r->flags;
 }
 
-static int entry_decode(const uint8_t *e, sk_record *r) {
+static int entry_decode(const uint8_t *e, sk_pack_record *r) {
         memset(r, 0, sizeof(*r));
         memcpy(r->id.b, e, SK_BLOB_ID_SIZE);
         r->offset = sk_get_le32(e + 32);
@@ -220,7 +220,7 @@ static int entry_decode(const uint8_t *e, sk_record *r) {
 }
 
 int sk_pack_trailer_encode(const uint8_t key[SK_KEY_SIZE], const uint8_t nonce[SK_NONCE_SIZE],
-                           const uint8_t header[SK_PACK_HEADER_SIZE], const sk_record *r, size_t n,
+                           const uint8_t header[SK_PACK_HEADER_SIZE], const sk_pack_record *r, size_t n,
                            void **ret, size_t *ret_len) {
         if (n > SK_PACK_MAX_BLOBS)
                 return -E2BIG;
@@ -282,7 +282,7 @@ static int footer_parse(const uint8_t *pack, size_t len, uint32_t *ret_n, uint64
         return 0;
 }
 
-int sk_pack_table_read(const sk_pack_keys *keys, const void *pack, size_t len, sk_record **ret, size_t *ret_n) {
+int sk_pack_table_read(const sk_pack_keys *keys, const void *pack, size_t len, sk_pack_record **ret, size_t *ret_n) {
         const uint8_t *p = pack;
         uint8_t salt[SK_SALT_SIZE], key[SK_KEY_SIZE];
         uint32_t n, tlen;
@@ -311,7 +311,7 @@ int sk_pack_table_read(const sk_pack_keys *keys, const void *pack, size_t len, s
         if (q < 0)
                 return q;
 
-        _cleanup_free_ sk_record *recs = calloc(MAX(n, 1u), sizeof(sk_record));
+        _cleanup_free_ sk_pack_record *recs = calloc(MAX(n, 1u), sizeof(sk_pack_record));
         if (!recs)
                 return -ENOMEM;
         uint64_t end = SK_PACK_HEADER_SIZE;
@@ -346,7 +346,7 @@ int sk_pack_scan(const void *pack, size_t len, sk_pack_scan_fn cb, void *userdat
 
         size_t off = SK_PACK_HEADER_SIZE;
         while (off < end) {
-                sk_record r;
+                sk_pack_record r;
                 if (end - off >= SK_RECORD_HEADER_SIZE && sk_record_header_parse(p + off, end - off, &r) == 0 &&
                     sk_record_length(&r) <= end - off) {
                         r.offset = (uint32_t) off;

@@ -50,7 +50,7 @@ typedef struct sk_pack_keys {
 } sk_pack_keys;
 
 /* A blob record header / blob table entry, decoded. */
-typedef struct sk_record {
+typedef struct sk_pack_record {
         sk_blob_id id;
         uint8_t type;
         uint8_t flags;
@@ -59,9 +59,9 @@ typedef struct sk_record {
         uint32_t offset;        /* record offset in the pack (table/scan) */
         uint8_t salt[SK_SALT_SIZE];
         uint8_t nonce[SK_NONCE_SIZE];
-} sk_record;
+} sk_pack_record;
 
-static inline size_t sk_record_length(const sk_record *r) {
+static inline size_t sk_record_length(const sk_pack_record *r) {
         return (size_t) SK_RECORD_OVERHEAD + r->stored_len;
 }
 
@@ -76,11 +76,11 @@ int sk_pack_header_parse(const void *buf, size_t len, uint8_t ret_salt[SK_SALT_S
  * flags, raw_len, stored_len, salt and nonce; stored holds r->stored_len bytes
  * (zstd frame or raw plaintext). out may alias out + SK_RECORD_HEADER_SIZE ==
  * stored (in-place sealing). */
-int sk_record_seal(const uint8_t key[SK_KEY_SIZE], const sk_record *r, const void *stored, uint8_t *out);
+int sk_record_seal(const uint8_t key[SK_KEY_SIZE], const sk_pack_record *r, const void *stored, uint8_t *out);
 
 /* Decode a record header (no crypto): bad magic, version, flags, type or
  * lengths -> -EBADMSG. r->offset is left 0. */
-int sk_record_header_parse(const void *buf, size_t len, sk_record *ret);
+int sk_record_header_parse(const void *buf, size_t len, sk_pack_record *ret);
 
 /* Open a whole record (len must be >= its length): parse, check the id equals
  * *expect (if non-NULL), AEAD-open, decompress, verify the HMAC id (if
@@ -88,21 +88,21 @@ int sk_record_header_parse(const void *buf, size_t len, sk_record *ret);
  * detail (if non-NULL, detail_size bytes) says what failed ("AEAD tag
  * mismatch", "id mismatch", ...). */
 int sk_record_open(const sk_pack_keys *keys, const void *buf, size_t len, const sk_blob_id *expect,
-                   sk_record *ret_rec, void **ret_buf, size_t *ret_len, char *detail, size_t detail_size);
+                   sk_pack_record *ret_rec, void **ret_buf, size_t *ret_len, char *detail, size_t detail_size);
 
 /* Encode the sealed blob table + footer for n records (offsets in r[]) into
  * a new buffer *ret (owned) of *ret_len bytes, to append after the last
  * record. header is the pack's 64-byte header. nonce is a fresh nonce of the
  * session whose key is given. */
 int sk_pack_trailer_encode(const uint8_t key[SK_KEY_SIZE], const uint8_t nonce[SK_NONCE_SIZE],
-                           const uint8_t header[SK_PACK_HEADER_SIZE], const sk_record *r, size_t n,
+                           const uint8_t header[SK_PACK_HEADER_SIZE], const sk_pack_record *r, size_t n,
                            void **ret, size_t *ret_len);
 
 /* Read the blob table of a whole pack (header checked first). *ret (owned
  * array, salt/nonce fields zero) and *ret_n. Entries are checked for
  * plausibility (inside the pack, no overlap with header/trailer). Damaged
  * footer/table -> -EBADMSG; unknown version -> -EPROTO. */
-int sk_pack_table_read(const sk_pack_keys *keys, const void *pack, size_t len, sk_record **ret, size_t *ret_n);
+int sk_pack_table_read(const sk_pack_keys *keys, const void *pack, size_t len, sk_pack_record **ret, size_t *ret_n);
 
 /* Forward scan: walk the records from offset 64 to the end (or to the trailer
  * if the footer looks intact), calling cb for every record header that
@@ -110,5 +110,5 @@ int sk_pack_table_read(const sk_pack_keys *keys, const void *pack, size_t len, s
  * next "SKBR" magic with a plausible header. Does not verify payloads (the
  * caller opens each record). Returns the number of damaged regions skipped
  * (>= 0) or a negative error from cb / -EPROTO for the pack header. */
-typedef int (*sk_pack_scan_fn)(const sk_record *r, void *userdata);
+typedef int (*sk_pack_scan_fn)(const sk_pack_record *r, void *userdata);
 int sk_pack_scan(const void *pack, size_t len, sk_pack_scan_fn cb, void *userdata);

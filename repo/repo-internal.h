@@ -51,14 +51,14 @@ typedef struct pending_pack {
         uint32_t tag;           /* PENDING_BIT | serial */
         uint8_t *buf;
         size_t len, cap;
-        sk_record *recs;
+        sk_pack_record *recs;
         size_t n, rcap;
 } pending_pack;
 
 /* A pack in storage whose entries are not yet in an index file. */
 typedef struct stored_pack {
         uint8_t name[32];
-        sk_record *recs;
+        sk_pack_record *recs;
         size_t n;
 } stored_pack;
 
@@ -187,10 +187,10 @@ int sk_repo_index_snapshot(sk_repo *repo, snap_ctx *c);
 void sk_repo_entry_to_info(const sk_index_entry *e, sk_blob_info *bi);
 void sk_repo_pack_hex(sk_repo *repo, uint32_t n, char hex[65]);
 typedef struct found_set {
-        sk_record *v;
+        sk_pack_record *v;
         size_t n, cap;
 } found_set;
 int sk_repo_read_pack_records(sk_repo *repo, const char *hex, uint8_t **ret_buf, size_t *ret_len, found_set *f,
                               bool *ret_name_ok, bool *ret_table_ok);
-int sk_repo_verify_record(sk_repo *repo, const uint8_t *buf, size_t len, const sk_record *r, char *detail,
+int sk_repo_verify_record(sk_repo *repo, const uint8_t *buf, size_t len, const sk_pack_record *r, char *detail,
                           size_t dsize);

@@ -25,7 +25,7 @@ int sk_repo_repack_blob(sk_repo *repo, sk_blob_type type, const sk_blob_id *id) 
 
 typedef struct group_entry {
         uint8_t pack[32];
-        sk_record rec;
+        sk_pack_record rec;
 } group_entry;
 
 static int group_cmp(const void *a, const void *b) {
@@ -44,8 +44,8 @@ static int write_index_groups(sk_repo *repo, group_entry *v, size_t n, strv *wri
                 size_t start = i, nsec = 0, cnt = 0;
                 /* count sections until the cap */
                 _cleanup_free_ sk_index_section *s = NULL;
-                _cleanup_free_ sk_record *recs = malloc(MAX(MIN(n - i, (size_t) 65536 + SK_PACK_MAX_BLOBS), 1u) *
-                                                        sizeof(sk_record));
+                _cleanup_free_ sk_pack_record *recs = malloc(MAX(MIN(n - i, (size_t) 65536 + SK_PACK_MAX_BLOBS), 1u) *
+                                                        sizeof(sk_pack_record));
                 size_t scap = 0;
                 if (!recs)
                         return -ENOMEM;
@@ -168,7 +168,7 @@ int sk_repo_rewrite_index_add(sk_repo *repo, sk_repo_drop_fn drop, void *userdat
                         continue;
                 group_entry *g = &v[n++];
                 sk_hex_decode(hex, g->pack, 32);
-                g->rec = (sk_record) {
+                g->rec = (sk_pack_record) {
                         .id = c.v[i].id, .type = c.v[i].type, .flags = c.v[i].flags, .raw_len = c.v[i].raw_len,
                         .stored_len = c.v[i].stored_len, .offset = c.v[i].offset,
                 };

@@ -87,7 +87,7 @@ int sk_repo_get_blob_internal(sk_repo *repo, sk_blob_type type, const sk_blob_id
                                     sk_blob_id_to_hex(id, hex));
         }
         char detail[160] = "";
-        sk_record rc;
+        sk_pack_record rc;
         _cleanup_free_ void *plain = NULL;
         size_t plen;
         r = sk_record_open(&repo->keys, rec, rlen, id, &rc, &plain, &plen, detail, sizeof(detail));

@@ -147,7 +147,7 @@ int sk_repo_get_stats(sk_repo *repo, sk_repo_stats *ret) {
 
 /* --- check --- */
 
-static int found_add(const sk_record *r, void *userdata) {
+static int found_add(const sk_pack_record *r, void *userdata) {
         found_set *f = userdata;
         if (SK_GROW(f->v, f->cap, f->n + 1) < 0)
                 return -ENOMEM;
@@ -155,7 +155,7 @@ static int found_add(const sk_record *r, void *userdata) {
         return 0;
 }
 
-static void record_to_info(const sk_record *r, sk_blob_info *bi) {
+static void record_to_info(const sk_pack_record *r, sk_blob_info *bi) {
         *bi = (sk_blob_info) {
                 .id = r->id, .type = (sk_blob_type) r->type, .compressed = r->flags & SK_BLOB_FLAG_ZSTD,
                 .offset = r->offset, .length = (uint32_t) sk_record_length(r), .raw_length = r->raw_len,
@@ -184,7 +184,7 @@ int sk_repo_read_pack_records(sk_repo *repo, const char *hex, uint8_t **ret_buf,
         r = sk_pack_header_parse(buf, len, NULL);
         if (r == -EPROTO)
                 return sk_repo_fail(r, "pack %s: unknown pack version or required feature", hex);
-        sk_record *recs = NULL;
+        sk_pack_record *recs = NULL;
         size_t n = 0;
         r = sk_pack_table_read(&repo->keys, buf, len, &recs, &n);
         *ret_table_ok = r >= 0;
@@ -205,7 +205,7 @@ int sk_repo_read_pack_records(sk_repo *repo, const char *hex, uint8_t **ret_buf,
         return 0;
 }
 
-int sk_repo_verify_record(sk_repo *repo, const uint8_t *buf, size_t len, const sk_record *r, char *detail,
+int sk_repo_verify_record(sk_repo *repo, const uint8_t *buf, size_t len, const sk_pack_record *r, char *detail,
                          size_t dsize) {
         void *plain = NULL;
         size_t plen;

@@ -42,13 +42,13 @@ void sk_repo_cctx_put(sk_repo *repo, ZSTD_CCtx *c) {
 
 /* Compress and seal data into a new record buffer. */
 static int build_record(sk_repo *repo, sk_blob_type type, const sk_blob_id *id, const void *data, size_t len,
-                        uint8_t **ret, sk_record *ret_rec) {
+                        uint8_t **ret, sk_pack_record *ret_rec) {
         size_t bound = ZSTD_compressBound(len);
         _cleanup_free_ uint8_t *rec = malloc(SK_RECORD_OVERHEAD + MAX(bound, len));
         if (!rec)
                 return -ENOMEM;
         uint8_t *stored = rec + SK_RECORD_HEADER_SIZE;
-        sk_record r = { .id = *id, .type = (uint8_t) type, .raw_len = (uint32_t) len, .stored_len = (uint32_t) len };
+        sk_pack_record r = { .id = *id, .type = (uint8_t) type, .raw_len = (uint32_t) len, .stored_len = (uint32_t) len };
         if (len >= 64) {
                 ZSTD_CCtx *c = sk_repo_cctx_get(repo);
                 if (!c)
@@ -111,7 +111,7 @@ static int pending_new(sk_repo *repo, pending_pack **ret) {
 /* Called with the lock held. Appends rec to the current pack; if that pack is
  * full afterwards, detaches it into *ret_full for the caller to write. */
 
-static int append_record(sk_repo *repo, const sk_record *r, const uint8_t *rec, bool replace, pending_pack **ret_full) {
+static int append_record(sk_repo *repo, const sk_pack_record *r, const uint8_t *rec, bool replace, pending_pack **ret_full) {
         size_t rlen = sk_record_length(r);
         pending_pack **cur = &repo->cur[cur_slot(r->type)];
         pending_pack *p = *cur;
@@ -368,7 +368,7 @@ int sk_repo_put_blob_internal(sk_repo *repo, sk_blob_type type, const void *data
         }
 
         _cleanup_free_ uint8_t *rec = NULL;
-        sk_record rc;
+        sk_pack_record rc;
         r = build_record(repo, type, &id, data, len, &rec, &rc);
         if (r < 0)
                 return sk_repo_fail(r, "sealing blob failed");

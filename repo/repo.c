@@ -129,7 +129,6 @@ void sk_repo_free(sk_repo *repo) {
         free(repo);
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(sk_repo *, sk_repo_free);
 
 static void config_body_encode(const sk_repo_config *c, uint8_t b[CONFIG_BODY_SIZE]) {
         memset(b, 0, CONFIG_BODY_SIZE);
@@ -455,7 +454,7 @@ typedef struct load_ctx {
         size_t packs_cap;
 } load_ctx;
 
-static int load_entry(const uint8_t pack[32], const sk_record *r, void *userdata) {
+static int load_entry(const uint8_t pack[32], const sk_pack_record *r, void *userdata) {
         load_ctx *c = userdata;
         if (SK_GROW(c->v, c->cap, c->n + 1) < 0 || SK_GROW(c->packs, c->packs_cap, c->n + 1) < 0)
                 return -ENOMEM;

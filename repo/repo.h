@@ -48,6 +48,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/macro.h"
 #include "repo/keyring.h"
 #include "store/backend.h"
 #include "repo/pack.h"
@@ -107,6 +108,7 @@ int sk_repo_open_store(const char *url, const sk_store_options *store, const sk_
  * put since the last flush are otherwise lost, which is crash-equivalent and
  * safe). Wipes keys. Accepts NULL. */
 void sk_repo_free(sk_repo *repo);
+DEFINE_TRIVIAL_CLEANUP_FUNC(sk_repo *, sk_repo_free);
 
 /* Detail of the calling thread's most recent failure in any sk_repo_* /
  * sk_lock call (e.g. "pack 3fa1…: offset 1234: AEAD tag mismatch"). Borrowed,

@@ -21,7 +21,7 @@ static int resolve(void *ud, const uint8_t salt[SK_SALT_SIZE], uint8_t key[SK_KE
         return 0;
 }
 
-static int add(const uint8_t pack[32], const sk_record *r, void *userdata) {
+static int add(const uint8_t pack[32], const sk_pack_record *r, void *userdata) {
         sk_index *idx = userdata;
         sk_index_entry e = {
                 .id = r->id, .offset = r->offset, .stored_len = r->stored_len, .raw_len = r->raw_len,

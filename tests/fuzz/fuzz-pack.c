@@ -31,7 +31,7 @@ typedef struct ctx {
         size_t size;
 } ctx;
 
-static int open_one(const sk_record *r, void *userdata) {
+static int open_one(const sk_pack_record *r, void *userdata) {
         ctx *c = userdata;
         void *p = NULL;
         size_t pl;
@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         uint8_t salt[SK_SALT_SIZE];
         (void) sk_pack_header_parse(data, size, salt);
 
-        sk_record *t = NULL;
+        sk_pack_record *t = NULL;
         size_t n = 0;
         if (sk_pack_table_read(&keys, data, size, &t, &n) == 0) {
                 ctx c = { .keys = &keys, .data = data, .size = size };
@@ -71,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         /* the input as a lone record */
         void *p = NULL;
         size_t pl;
-        sk_record r;
+        sk_pack_record r;
         if (sk_record_open(&keys, data, size, NULL, &r, &p, &pl, NULL, 0) == 0)
                 free(p);
         return 0;

@@ -101,7 +101,7 @@ static void test_table(void **state) {
         sk_index_free(idx);
 }
 
-static int collect(const uint8_t pack[32], const sk_record *r, void *ud) {
+static int collect(const uint8_t pack[32], const sk_pack_record *r, void *ud) {
         size_t *n = ud;
         assert_int_equal(pack[0], r->offset >= 1000 ? 2 : 1);
         (*n)++;
@@ -109,7 +109,7 @@ static int collect(const uint8_t pack[32], const sk_record *r, void *ud) {
 }
 
 static void encode_sample(void **ret, size_t *ret_len) {
-        sk_record a[3], b[2];
+        sk_pack_record a[3], b[2];
         memset(a, 0, sizeof(a));
         memset(b, 0, sizeof(b));
         for (int i = 0; i < 3; i++) {
@@ -174,7 +174,7 @@ static void test_file_codec(void **state) {
         free(f);
 }
 
-static int count_only(const uint8_t pack[32], const sk_record *r, void *ud) {
+static int count_only(const uint8_t pack[32], const sk_pack_record *r, void *ud) {
         (void) pack;
         (void) r;
         (*(size_t *) ud)++;
@@ -185,7 +185,7 @@ static void test_implausible_entries(void **state) {
         (void) state;
         /* a well-sealed file whose entries are nonsense is still rejected */
         sk_pack_keys keys = { .resolve = sk_test_resolve };
-        sk_record a[2];
+        sk_pack_record a[2];
         memset(a, 0, sizeof(a));
         a[0].offset = 64;
         a[0].raw_len = a[0].stored_len = 10;
@@ -212,7 +212,7 @@ static void test_implausible_entries(void **state) {
  * (the sections' entries here are never touched). */
 static void test_file_entry_bound(void **state) {
         (void) state;
-        sk_record dummy = { 0 };
+        sk_pack_record dummy = { 0 };
         sk_index_section s[3];
         for (int i = 0; i < 3; i++)
                 s[i] = (sk_index_section) { .entries = &dummy, .n = SK_PACK_MAX_BLOBS };

@@ -28,7 +28,7 @@ typedef struct built {
         sk_pack_keys keys;
         uint8_t *buf;
         size_t len;
-        sk_record r[8];
+        sk_pack_record r[8];
         size_t n;
         uint8_t *plain[8];
         size_t plen[8];
@@ -47,7 +47,7 @@ static built build(size_t n) {
                 assert_non_null(p);
                 for (size_t k = 0; k < len; k++)
                         p[k] = (uint8_t) (i & 1 ? (k * 31 + i) : k / 50); /* odd: noisy, even: compressible-ish */
-                sk_record *r = &b->r[i];
+                sk_pack_record *r = &b->r[i];
                 memset(r, 0, sizeof(*r));
                 assert_int_equal(sk_hmac_compute(hmac, p, len, r->id.b), 0);
                 r->type = i == 0 ? SK_BLOB_TREE : SK_BLOB_DATA;
@@ -77,7 +77,7 @@ static void unbuild(built *b) {
         free(b->buf);
 }
 
-static int count_cb(const sk_record *r, void *ud) {
+static int count_cb(const sk_pack_record *r, void *ud) {
         size_t *n = ud;
         (void) r;
         (*n)++;
@@ -87,7 +87,7 @@ static int count_cb(const sk_record *r, void *ud) {
 static void test_round_trip(void **state) {
         (void) state;
         built b = build(5);
-        sk_record *t;
+        sk_pack_record *t;
         size_t n;
         assert_int_equal(sk_pack_table_read(&b.keys, b.buf, b.len, &t, &n), 0);
         assert_int_equal(n, 5);
@@ -97,7 +97,7 @@ static void test_round_trip(void **state) {
                 assert_int_equal(t[i].raw_len, b.plen[i]);
                 void *p;
                 size_t pl;
-                sk_record rr;
+                sk_pack_record rr;
                 char detail[100];
                 assert_int_equal(sk_record_open(&b.keys, b.buf + t[i].offset, b.len - t[i].offset, &t[i].id, &rr, &p,
                                                 &pl, detail, sizeof(detail)),
@@ -124,7 +124,7 @@ static void test_round_trip(void **state) {
 static void test_empty_pack(void **state) {
         (void) state;
         built b = build(0);
-        sk_record *t;
+        sk_pack_record *t;
         size_t n = 99;
         assert_int_equal(sk_pack_table_read(&b.keys, b.buf, b.len, &t, &n), 0);
         assert_int_equal(n, 0);
@@ -135,7 +135,7 @@ static void test_empty_pack(void **state) {
 static void test_truncated(void **state) {
         (void) state;
         built b = build(5);
-        sk_record *t;
+        sk_pack_record *t;
         size_t n;
         /* cut in the middle of record 3: table gone, scan finds records 0..2 */
         size_t cut = b.r[3].offset + 50;
@@ -162,7 +162,7 @@ static void test_truncated(void **state) {
 
 /* sk_record_open of all of record r in b, asked for expect (NULL: any id);
  * detail (100 bytes) says why it failed. */
-static int open_record(const built *b, const sk_record *r, const sk_blob_id *expect, char *detail) {
+static int open_record(const built *b, const sk_pack_record *r, const sk_blob_id *expect, char *detail) {
         void *p = NULL;
         size_t pl;
         int rc = sk_record_open(&b->keys, b->buf + r->offset, sk_record_length(r), expect, NULL, &p, &pl, detail, 100);
@@ -176,7 +176,7 @@ static void test_flipped_bytes(void **state) {
         void *p;
         size_t pl;
         char detail[100];
-        const sk_record *r = &b.r[1];
+        const sk_pack_record *r = &b.r[1];
         /* payload */
         b.buf[r->offset + SK_RECORD_HEADER_SIZE + 10] ^= 0x01;
         assert_int_equal(open_record(&b, r, &r->id, detail), -EBADMSG);
@@ -201,7 +201,7 @@ static void test_flipped_bytes(void **state) {
         /* a record sealed over a plaintext that does not match its id: HMAC check */
         {
                 uint8_t rec[SK_RECORD_OVERHEAD + 16];
-                sk_record bad = b.r[1];
+                sk_pack_record bad = b.r[1];
                 bad.raw_len = bad.stored_len = 16;
                 assert_int_equal(sk_record_seal(sk_test_key(bad.salt), &bad, "0123456789abcdef", rec), 0);
                 assert_int_equal(sk_record_open(&b.keys, rec, sizeof(rec), NULL, NULL, &p, &pl, detail, sizeof(detail)),
@@ -210,7 +210,7 @@ static void test_flipped_bytes(void **state) {
         }
 
         /* trailer damage: table unreadable, scan still finds everything */
-        sk_record *t;
+        sk_pack_record *t;
         size_t n;
         b.buf[b.len - SK_PACK_FOOTER_SIZE - 5] ^= 0x10;
         assert_int_equal(sk_pack_table_read(&b.keys, b.buf, b.len, &t, &n), -EBADMSG);
@@ -237,7 +237,7 @@ static void test_flipped_bytes(void **state) {
 static void test_versions(void **state) {
         (void) state;
         built b = build(2);
-        sk_record *t;
+        sk_pack_record *t;
         size_t n, cnt = 0;
         assert_int_equal(sk_pack_header_parse(b.buf, b.len, NULL), 0);
         b.buf[8] = 2; /* version 2 */
@@ -261,7 +261,7 @@ static void test_compressed_record(void **state) {
         /* a record whose flags say zstd but whose payload is garbage */
         sk_pack_keys keys = { .resolve = sk_test_resolve, .id_hmac = hmac };
         uint8_t rec[SK_RECORD_OVERHEAD + 10];
-        sk_record r = { .type = SK_BLOB_DATA, .flags = SK_BLOB_FLAG_ZSTD, .raw_len = 100, .stored_len = 10 };
+        sk_pack_record r = { .type = SK_BLOB_DATA, .flags = SK_BLOB_FLAG_ZSTD, .raw_len = 100, .stored_len = 10 };
         assert_int_equal(sk_record_seal(sk_test_key(r.salt), &r, "garbage!!!", rec), 0);
         void *p;
         size_t pl;
