@@ -197,6 +197,7 @@ sk check -q >/dev/null 2>&1; rc=$?
 [ $rc -eq 4 ] && ok "cache: check ignores the cache and finds a damaged manifest" || notok "cache: check exits $rc with a damaged manifest in the store"
 "$SKOBJ" "$SNAPKEEP_REPO" put "$m" <"$T/m.saved"
 rm -rf "$SNAPKEEP_CACHE_DIR"
+id=$(jq -r .id "$T/b.json")   # the concurrency part's backup of $T/b
 sk restore "$id" --target "$T/out-cache" -q && "$TREECMP" "$T/b" "$T/out-cache/b" >/dev/null 2>&1 \
   && ok "cache: deleting the cache is safe (restore identical)" || notok "cache: restore without cache"
 sk_finish
