@@ -1,6 +1,7 @@
 /* Stack of open directories with a bounded number of descriptors (dirstack.h). */
 #include "common/dirstack.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -9,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/fsutil.h"
+#include "common/array.h"
 #include "common/macro.h"
 
 int sk_dirstack_push(sk_dirstack *s, int fd) {
@@ -89,32 +90,51 @@ static void dlevel_clear(dlevel *l) {
         *l = (dlevel) {};
 }
 
-/* List fd (sk_dir_names, so fd's own offset is untouched), stat each entry
- * and report it; keep the names of those entry() says to enter. */
+/* Read fd's entries one at a time, stat each and report it; keep only the
+ * names of those entry() says to enter. Streaming on purpose: a directory the
+ * walk serves may be a container's, with millions of (hardlinked) entries, and
+ * holding every name at once would let it decide how much memory the walk
+ * takes. Only subdirectories, which cost an inode each, are held. */
 static int read_level(int fd, dlevel *l, sk_dirwalk_entry_fn entry, void *ud) {
-        char **names = NULL;
-        size_t n = 0, keep = 0;
-        int r = sk_dir_names(fd, false, &names, &n);
-        if (r < 0)
+        int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (dfd < 0)
+                return negative_errno();
+        DIR *d = fdopendir(dfd);
+        if (!d) {
+                int r = negative_errno();
+                close(dfd);
                 return r;
-        for (size_t i = 0; i < n; i++) {
-                struct stat st;
-                if (r < 0)
-                        ; /* failed: only free the rest */
-                else if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                        if (errno != ENOENT) /* vanished since the listing: not an error */
-                                r = negative_errno();
-                } else {
-                        r = entry(fd, names[i], &st, ud);
-                        if (r > 0) {
-                                r = 0;
-                                names[keep++] = names[i];
-                                continue;
-                        }
-                }
-                free(names[i]);
         }
-        *l = (dlevel) { .subdirs = names, .n = keep, .cap = n, .read = true };
+        struct dirent *de;
+        int r = 0;
+        while ((errno = 0, de = readdir(d))) {
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                        continue;
+                struct stat st;
+                if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        if (errno == ENOENT) /* vanished since readdir: not an error */
+                                continue;
+                        r = negative_errno();
+                        break;
+                }
+                r = entry(fd, de->d_name, &st, ud);
+                if (r <= 0) {
+                        if (r < 0)
+                                break;
+                        continue;
+                }
+                r = SK_GROW(l->subdirs, l->cap, l->n + 1);
+                if (r < 0)
+                        break;
+                if (!(l->subdirs[l->n] = strdup(de->d_name))) {
+                        r = -ENOMEM;
+                        break;
+                }
+                l->n++;
+        }
+        if (r == 0 && errno != 0)
+                r = negative_errno();
+        closedir(d);
         return r;
 }
 

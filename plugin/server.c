@@ -20,7 +20,6 @@
 #include "common/log.h"
 #include "plugin/pbcheck.h"
 #include "plugin/socket.h"
-#include "plugin/status.h"
 
 /* Every completion-queue tag is one of these, embedded in its owner, so one
  * switch dispatches every event. */
@@ -360,7 +359,10 @@ static void handle_method(sk_call *c) {
                 if (!c->status_set) {
                         char buf[256];
                         snprintf(buf, sizeof(buf), "%s: %s", m->path, strerror(-r));
-                        call_set_status(c, sk_status_from_errno(r), buf);
+                        /* UNKNOWN, not the errno map: a plain -errno here is an
+                         * internal failure, and a stray -EEXIST or -ENOENT must not
+                         * reach containerd as "already exists" or "not found". */
+                        call_set_status(c, GRPC_STATUS_UNKNOWN, buf);
                 }
         } else if (!m->server_streaming && c->n_out != 1) {
                 log_error("%s: handler queued %zu replies instead of one", m->path, c->n_out);

@@ -45,9 +45,10 @@ typedef struct sk_call sk_call;
 /* A method handler. request is the unpacked request (owned by the call's
  * arena, valid until the call ends). Return >= 0 after queueing the replies
  * with sk_call_send() (a unary method must queue exactly one), or a negative
- * errno: either from sk_call_error(), which sets the status, or a plain
- * -errno, which the server reports with sk_status_from_errno()'s code
- * (plugin/status.h) and strerror text. */
+ * errno: either from sk_call_error(), which sets the status (handlers map
+ * errno with sk_status_from_errno(), plugin/status.h), or a plain -errno,
+ * an internal failure, which the server reports as UNKNOWN with its
+ * strerror text. */
 typedef int (*sk_method_fn)(sk_call *call, const ProtobufCMessage *request, void *userdata);
 
 typedef struct sk_method {
