@@ -56,6 +56,7 @@ EXT_proto := -lprotobuf-c
 EXT_plugin := -lgrpc -lgpr -linih -lpthread
 EXT_cli := -linih -lgrpc -lgpr -ljansson
 EXT_container := -larchive -ljansson -lpthread
+EXT_auto := -llmdb -lpthread
 
 # Which of our libraries each directory may use (itself first, leaves last).
 DEPS_common := common
@@ -66,14 +67,15 @@ DEPS_repo := repo store common
 DEPS_backup := backup repo store io common
 DEPS_proto := proto
 DEPS_container := container snapshot backup repo store io common
-DEPS_plugin := plugin proto container snapshot backup repo store io common
+DEPS_auto := auto container snapshot backup repo store io common
+DEPS_plugin := plugin proto auto container snapshot backup repo store io common
 DEPS_cli := cli proto container snapshot backup repo store io common
 
 # Each room's public headers: the only ones another room may include (and only
 # a room whose DEPS list this one). Every other header is private to its room,
 # as is any *-internal.h. tests/unit, tests/fuzz and tests/lib may include any.
-PUBLIC_common := common/macro.h common/fsutil.h common/dirstack.h common/utf8.h common/log.h common/inomap.h common/array.h
-PUBLIC_snapshot := snapshot/snapshotter.h snapshot/filter.h
+PUBLIC_common := common/macro.h common/le.h common/fsutil.h common/dirstack.h common/utf8.h common/log.h common/inomap.h common/array.h
+PUBLIC_snapshot := snapshot/snapshotter.h snapshot/filter.h snapshot/key.h
 PUBLIC_io := io/ioengine.h io/ioreader.h
 PUBLIC_store := store/backend.h store/backend-s3.h
 PUBLIC_repo := repo/repo.h repo/tree.h repo/manifest-codec.h repo/keyring.h repo/crypto.h \
@@ -81,6 +83,7 @@ PUBLIC_repo := repo/repo.h repo/tree.h repo/manifest-codec.h repo/keyring.h repo
 PUBLIC_backup := backup/engine.h backup/backup.h backup/restore.h backup/check.h backup/forget.h \
   backup/prune.h backup/manifest.h backup/browse.h backup/treewalk.h backup/report.h
 PUBLIC_container := container/capture.h container/record.h container/oci-export.h container/overlay-merge.h
+PUBLIC_auto := auto/policy.h auto/cron.h auto/schedule.h auto/state.h auto/scheduler.h
 PUBLIC_plugin :=
 PUBLIC_cli :=
 
@@ -92,7 +95,7 @@ Q := @
 say = @printf '  %-7s %s\n' $(1) $(2)
 endif
 
-LIBDIRS := common snapshot io store repo backup container plugin cli
+LIBDIRS := common snapshot io store repo backup container auto plugin cli
 # main() lives in plugin/main.c and cli/main.c; everything else goes into libraries.
 MAINS := plugin/main.c cli/main.c
 lib_srcs = $(filter-out $(MAINS),$(wildcard $(1)/*.c))

@@ -154,8 +154,8 @@ out:
 int sk_forget_run(sk_repo *repo, const sk_forget_policy *policy, bool dry_run, unsigned lock_wait_seconds,
                   sk_forget_fn fn, void *userdata, sk_forget_result *ret_result) {
         sk_lock *lock = NULL;
-        sk_manifest **list = NULL;
-        size_t n = 0;
+        sk_manifest **list = NULL, **sel = NULL;
+        size_t n = 0, n_sel = 0;
         unsigned *reasons = NULL;
         sk_forget_result res = {};
         int r;
@@ -169,16 +169,21 @@ int sk_forget_run(sk_repo *repo, const sk_forget_policy *policy, bool dry_run, u
         if (r < 0)
                 goto out;
         reasons = calloc(n ? n : 1, sizeof(unsigned));
-        if (!reasons) {
+        sel = calloc(n ? n : 1, sizeof(*sel));
+        if (!reasons || !sel) {
                 r = -ENOMEM;
                 goto out;
         }
-        r = sk_forget_plan(list, n, policy, reasons);
+        /* sel borrows from list, which keeps owning every manifest. */
+        for (size_t i = 0; i < n; i++)
+                if (!policy->select || policy->select(list[i], policy->select_userdata))
+                        sel[n_sel++] = list[i];
+        r = sk_forget_plan(sel, n_sel, policy, reasons);
         if (r < 0)
                 goto out;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n_sel; i++) {
                 if (!reasons[i] && !dry_run) {
-                        r = sk_backup_delete(repo, list[i]->id);
+                        r = sk_backup_delete(repo, sel[i]->id);
                         if (r < 0)
                                 goto out;
                 }
@@ -187,13 +192,14 @@ int sk_forget_run(sk_repo *repo, const sk_forget_policy *policy, bool dry_run, u
                 else
                         res.removed++;
                 if (fn)
-                        fn(list[i], reasons[i], userdata);
+                        fn(sel[i], reasons[i], userdata);
         }
         if (ret_result)
                 *ret_result = res;
         r = 0;
 out:
         free(reasons);
+        free(sel);
         sk_backup_list_free(list, n);
         sk_lock_release(lock);
         return r;

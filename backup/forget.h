@@ -20,6 +20,12 @@ typedef struct sk_forget_policy {
         unsigned keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly;
         const char *const *keep_tags;
         size_t n_keep_tags;
+        /* sk_forget_run only: if set, the policy applies to the backups it
+         * returns true for; every other backup is left alone (neither kept
+         * nor removed, and not reported). The scheduler's retention uses it
+         * to touch only one source's backups under one policy. */
+        bool (*select)(const sk_manifest *m, void *userdata);
+        void *select_userdata;
 } sk_forget_policy;
 
 /* Reasons a backup is kept (bit set in ret_reasons[i]). */

@@ -7,8 +7,9 @@
 # each run takes, for OLD and then NEW: init, first backup, no-change
 # incremental, full restore into a fresh ext4 (bench/lib/restore-target.sh),
 # io_uring, warm cache (the data set is read before each step). Runs
-# alternate between the binaries so that a change in background load hits
-# both alike. Prints "figure:" lines per step and binary (median wall time of
+# alternate between the binaries, in ABBA order (old first in odd runs, new
+# first in even ones), so that background load and the writeback one run
+# leaves for the next hit both alike. Prints "figure:" lines per step and binary (median wall time of
 # RUNS, default 7, and mean user and system CPU time) and a "result:" line
 # per step with NEW's median over OLD's, and NEW's CPU time (user + system,
 # summed over the runs) over OLD's: on a small shared machine single runs
@@ -39,7 +40,10 @@ echo "figure: old $OLD, new $NEW, $RUNS alternating runs"
 
 warm() { find "$DATA" -type f -exec cat {} + >/dev/null 2>&1; }
 for i in $(seq "$RUNS"); do
-  for side in old new; do
+  # ABBA order: whichever binary runs second meets the page cache and the
+  # writeback the first one left, so each goes first in half the runs.
+  order="old new"; [ $((i % 2)) = 0 ] && order="new old"
+  for side in $order; do
     b=$OLD; [ $side = new ] && b=$NEW
     R=$W/repo
     rm -rf "$R"

@@ -521,6 +521,86 @@ static int print_backups(const ProtobufCMessage *msg, void *userdata) {
         return 0;
 }
 
+static void fmt_when(int64_t t, char buf[32]) {
+        if (t == 0 || t == -1) {
+                snprintf(buf, 32, "%s", t == 0 ? "-" : "none");
+                return;
+        }
+        time_t tt = (time_t) t;
+        struct tm tm;
+        localtime_r(&tt, &tm);
+        strftime(buf, 32, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static int print_schedule(const ProtobufCMessage *msg, void *userdata) {
+        const PB(ScheduleResponse) *resp = (const void *) msg;
+        sk_cli *cli = userdata;
+        if (cli->json) {
+                sk_json *j = &cli->js;
+                sk_json_begin_object(j);
+                sk_json_kv_bool(j, "enabled", resp->enabled);
+                sk_json_kv_u64(j, "max_runs", resp->max_runs);
+                sk_json_key(j, "policies");
+                sk_json_begin_array(j);
+                for (size_t i = 0; i < resp->n_policies; i++) {
+                        const PB(PolicyInfo) *p = resp->policies[i];
+                        sk_json_begin_object(j);
+                        sk_json_kv_str(j, "name", p->name);
+                        sk_json_kv_str(j, "kinds", p->kinds);
+                        sk_json_kv_str(j, "schedule", p->schedule);
+                        sk_json_kv_u64(j, "jitter", p->jitter);
+                        sk_json_kv_str(j, "retention", p->retention);
+                        sk_json_kv_u64(j, "sources", p->sources);
+                        sk_json_kv_bool(j, "builtin", p->builtin);
+                        sk_json_end_object(j);
+                }
+                sk_json_end_array(j);
+                sk_json_key(j, "sources");
+                sk_json_begin_array(j);
+                for (size_t i = 0; i < resp->n_sources; i++) {
+                        const PB(SourceInfo) *x = resp->sources[i];
+                        sk_json_begin_object(j);
+                        sk_json_kv_str(j, "source", x->source);
+                        sk_json_kv_str(j, "policy", x->policy);
+                        sk_json_kv_str(j, "kind", x->kind);
+                        sk_json_kv_str(j, "state", x->state);
+                        sk_json_kv_i64(j, "next_run", x->next_run);
+                        sk_json_kv_i64(j, "last_start", x->last_start);
+                        sk_json_kv_i64(j, "last_success", x->last_success);
+                        sk_json_kv_u64(j, "failures", x->failures);
+                        sk_json_kv_u64(j, "runs", x->runs);
+                        sk_json_kv_str(j, "last_error", x->last_error);
+                        sk_json_kv_str(j, "last_backup", x->last_backup);
+                        sk_json_end_object(j);
+                }
+                sk_json_end_array(j);
+                sk_json_end_object(j);
+                fputc('\n', stdout);
+                return 0;
+        }
+        if (!resp->enabled) {
+                printf("automatic backups are off ([automation] enabled = false)\n");
+                return 0;
+        }
+        printf("%-16s %-18s %-24s %7s  %s\n", "POLICY", "KINDS", "SCHEDULE", "SOURCES", "RETENTION");
+        for (size_t i = 0; i < resp->n_policies; i++) {
+                const PB(PolicyInfo) *p = resp->policies[i];
+                printf("%-16s %-18s %-24s %7u  %s%s\n", p->name, p->kinds, p->schedule, p->sources, p->retention,
+                       p->builtin ? " (built-in default)" : "");
+        }
+        printf("\n%-40s %-12s %-8s %-19s  %-19s  %s\n", "SOURCE", "POLICY", "STATE", "NEXT RUN", "LAST SUCCESS",
+               "FAILURES / LAST ERROR");
+        for (size_t i = 0; i < resp->n_sources; i++) {
+                const PB(SourceInfo) *x = resp->sources[i];
+                char next[32], ok[32];
+                fmt_when(x->state[0] == 'r' || x->state[0] == 'p' ? 0 : x->next_run, next);
+                fmt_when(x->last_success, ok);
+                printf("%-40s %-12s %-8s %-19s  %-19s  %u%s%s\n", x->source, x->policy, x->state, next, ok,
+                       x->failures, x->last_error[0] ? " " : "", x->last_error);
+        }
+        return 0;
+}
+
 typedef struct events_out {
         sk_cli *cli;
         uint64_t last;
@@ -567,11 +647,17 @@ int sk_cmd_daemon(sk_cli *cli, int argc, char **argv) {
         };
         static const char help[] =
                 "Usage: snapkeep daemon status | backups | events [--follow] [--since N]\n"
-                "                     | restore ID --target DIR   [--admin-socket P] [--json]\n"
+                "                     | restore ID --target DIR | schedule | run-now [WHAT]\n"
+                "                     [--admin-socket P] [--json]\n"
                 "\n"
                 "Ask snapkeepd (root only, on its admin socket): its status, the container and\n"
                 "layer backups it made, its progress events, or restore a backup's writable layer\n"
-                "(the upper dir as overlayfs stores it) into a new directory DIR.\n";
+                "(the upper dir as overlayfs stores it) into a new directory DIR.\n"
+                "\n"
+                "schedule lists the automatic-backup policies and every source (a snapshot under a\n"
+                "policy) with its state (idle, pending, running, failed), next run, last success,\n"
+                "consecutive failures and last error. run-now makes sources due at once: those of\n"
+                "policy WHAT, the snapshot with backend key WHAT, or all of them.\n";
         const char *sock = NULL, *target = NULL;
         bool follow = false;
         uint64_t since = 0;
@@ -591,7 +677,8 @@ int sk_cmd_daemon(sk_cli *cli, int argc, char **argv) {
                 }
         }
         if (optind >= argc)
-                return sk_cli_usage_error(cli, "missing subcommand: status, backups, events or restore");
+                return sk_cli_usage_error(cli, "missing subcommand: status, backups, events, restore, schedule or "
+                                               "run-now");
         const char *sub = argv[optind];
         sk_cli_setup(cli);
         sock = admin_socket(sock);
@@ -621,6 +708,28 @@ int sk_cmd_daemon(sk_cli *cli, int argc, char **argv) {
                         s = rpc_call(&r, METHOD("Events"), &req.base, &snapkeep__control__v1__event__descriptor,
                                      print_event, &o, &details);
                 } while (follow && s == GRPC_STATUS_OK && !sk_cli_interrupted);
+        } else if (strcmp(sub, "schedule") == 0 && optind + 1 == argc) {
+                PB(ScheduleRequest) req = SNAPKEEP__CONTROL__V1__SCHEDULE_REQUEST__INIT;
+                s = rpc_call(&r, METHOD("Schedule"), &req.base, &snapkeep__control__v1__schedule_response__descriptor,
+                             print_schedule, cli, &details);
+        } else if (strcmp(sub, "run-now") == 0 && optind + 2 >= argc) {
+                PB(RunNowRequest) req = SNAPKEEP__CONTROL__V1__RUN_NOW_REQUEST__INIT;
+                PB(RunNowResponse) *resp = NULL;
+                req.what = optind + 1 < argc ? argv[optind + 1] : (char *) "";
+                s = rpc_call(&r, METHOD("RunNow"), &req.base, &snapkeep__control__v1__run_now_response__descriptor,
+                             keep_reply, &resp, &details);
+                if (s == GRPC_STATUS_OK && resp) {
+                        if (cli->json) {
+                                sk_json *j = &cli->js;
+                                sk_json_begin_object(j);
+                                sk_json_kv_u64(j, "sources", resp->sources);
+                                sk_json_end_object(j);
+                                fputc('\n', stdout);
+                        } else if (!cli->quiet)
+                                printf("%u source%s due now\n", resp->sources, resp->sources == 1 ? "" : "s");
+                }
+                if (resp)
+                        protobuf_c_message_free_unpacked(&resp->base, NULL);
         } else if (strcmp(sub, "restore") == 0 && optind + 2 == argc) {
                 if (!target) {
                         rpc_close(&r);

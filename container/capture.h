@@ -44,6 +44,7 @@
 #include <stdint.h>
 
 #include "common/macro.h"
+#include "backup/forget.h"
 #include "container/events.h"
 #include "container/record.h" /* SK_TAG_CONTAINER, SK_TAG_LAYER */
 #include "snapshot/snapshotter.h"
@@ -146,6 +147,14 @@ int sk_capture_open_repo(sk_capture *c);
 
 /* Remove snapshots left half-restored by a crash. Returns how many. */
 int sk_capture_sweep(sk_capture *c);
+
+/* Retention (retain.c): apply policy to the container backups that share
+ * host and snapshot (sources) with backup_id and carry tag, under the
+ * repository's exclusive lock (waiting up to lock_wait_seconds: -EBUSY).
+ * Every other backup is left alone; layer backups are never forgotten here.
+ * Data is reclaimed by a later prune. On failure *ret_error (owned). */
+int sk_capture_retain(sk_capture *c, const char *backup_id, const char *tag, const sk_forget_policy *policy,
+                      unsigned lock_wait_seconds, sk_forget_result *ret, char **ret_error);
 
 /* Restore the writable layer ("fs") of a snapkeep backup into target (must
  * not exist; its parent must). */

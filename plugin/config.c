@@ -31,6 +31,7 @@ int sk_config_init(sk_config *c) {
         c->socket = strdup(SK_DEFAULT_SOCKET);
         c->admin_socket = strdup(SK_DEFAULT_ADMIN_SOCKET);
         c->repo = strdup(SK_DEFAULT_REPO);
+        sk_automation_init(&c->automation);
         if (!c->root || !c->socket || !c->admin_socket || !c->repo) {
                 sk_config_clear(c);
                 return -ENOMEM;
@@ -57,6 +58,7 @@ static char **string_field(sk_config *c, size_t i) {
 void sk_config_clear(sk_config *c) {
         for (size_t i = 0; i < ARRAY_SIZE(string_fields); i++)
                 free(*string_field(c, i));
+        sk_automation_clear(&c->automation);
         *c = (sk_config) {};
 }
 
@@ -64,6 +66,9 @@ void sk_config_clear(sk_config *c) {
 static int config_copy(const sk_config *src, sk_config *ret) {
         int r = 0;
         *ret = *src;
+        /* Policies come only from the one file being read: the copy starts
+         * without them and takes the file's. */
+        sk_automation_init(&ret->automation);
         for (size_t i = 0; i < ARRAY_SIZE(string_fields); i++) {
                 char **f = string_field(ret, i);
                 if (*f && r == 0 && !(*f = strdup(*f)))
@@ -179,6 +184,7 @@ static int set_value(sk_config *c, const char *key, const char *value, const cha
                         *why = "must not be empty";
                         return -EINVAL;
                 }
+                c->repo_set = true;
                 return set_string(&c->repo, value);
         }
         if (strcmp(key, "remote_layers") == 0) {
@@ -242,11 +248,21 @@ static int on_ini_value(void *user, const char *section, const char *name, const
         file_state *st = user;
         const char *why = NULL;
 
+        int r;
         if (strcmp(section, CONFIG_SECTION) != 0) {
-                file_error(st, -EINVAL, "unknown section [%s] (expected [" CONFIG_SECTION "])", section);
-                return 0;
+                r = sk_automation_set(&st->config->automation, section, 0, name, value, &why);
+                if (r == -ENOENT) {
+                        file_error(st, -EINVAL, "unknown section [%s] (expected [" CONFIG_SECTION
+                                   "], [automation] or [policy NAME])", section);
+                        return 0;
+                }
+                if (r == -EINVAL)
+                        file_error(st, r, "[%s] %s = %s: %s", section, name, value, why);
+                else if (r < 0)
+                        file_error(st, r, "%s: %s", name, strerror(-r));
+                return r >= 0;
         }
-        int r = set_value(st->config, name, value, &why);
+        r = set_value(st->config, name, value, &why);
         if (r == -EINVAL)
                 file_error(st, r, "%s = %s: %s", name, value, why);
         else if (r < 0)
@@ -290,6 +306,31 @@ static int read_text(FILE *f, file_state *st, char **ret_text) {
         return 0;
 }
 
+/* The line of each policy's "[policy NAME]" header, for messages about the
+ * policy as a whole (libinih reports lines only for its own errors). */
+static void locate_policies(const char *text, sk_automation *a) {
+        unsigned line = 1;
+        for (const char *p = text; *p; line++) {
+                const char *nl = strchr(p, '\n');
+                size_t n = nl ? (size_t) (nl - p) : strlen(p);
+                size_t lead = strspn(p, " \t");
+                if (lead < n && p[lead] == '[') {
+                        for (size_t i = 0; i < a->n_policies; i++) {
+                                sk_policy *pol = &a->policies[i];
+                                size_t nn = strlen(pol->name);
+                                const char *h = p + lead + 1;
+                                if (!pol->line && (size_t) (p + n - h) >= 7 + nn + 1 &&
+                                    strncmp(h, "policy ", 7) == 0 && strncmp(h + 7, pol->name, nn) == 0 &&
+                                    h[7 + nn] == ']')
+                                        pol->line = line;
+                        }
+                }
+                if (!nl)
+                        break;
+                p = nl + 1;
+        }
+}
+
 int sk_config_load_file(sk_config *c, const char *path, char **ret_error) {
         _cleanup_fclose_ FILE *f = fopen(path, "re");
         if (!f) {
@@ -319,6 +360,19 @@ int sk_config_load_stream(sk_config *c, FILE *f, const char *path, char **ret_er
         }
         if (line == 0)
                 line = ini_parse_string(text, on_ini_value, &st);
+        if (line == 0) {
+                const char *why = NULL;
+                unsigned pline = 0;
+                locate_policies(text, &tmp.automation);
+                r = sk_automation_finish(&tmp.automation, &why, &pline);
+                if (r == -EINVAL) {
+                        st.error = r;
+                        free(st.message);
+                        st.message = strdup(why);
+                        line = pline ? (int) pline : 1;
+                } else if (r < 0)
+                        line = -2;
+        }
         if (line == -2)
                 r = -ENOMEM;
         else if (line != 0) {
@@ -378,6 +432,34 @@ static int usage_error(char **ret_error, const char *fmt, ...) {
                 va_end(ap);
         }
         return -EINVAL;
+}
+
+/* Zero configuration (see sk_config.repo_auto), and the built-in policy
+ * when no file gave one. */
+static int finish_repo_and_policies(sk_config *c, char **ret_error) {
+        if (!c->repo_set) {
+                char *repo = NULL;
+                int len = (int) strlen(c->root);
+                while (len > 1 && c->root[len - 1] == '/')
+                        len--;
+                if (asprintf(&repo, "%.*s-repo", len, c->root) < 0)
+                        return -ENOMEM;
+                free(c->repo);
+                c->repo = repo;
+                if (!c->password_file && !c->key_file) {
+                        if (asprintf(&c->key_file, "%.*s/repo.key", len, c->root) < 0) {
+                                c->key_file = NULL;
+                                return -ENOMEM;
+                        }
+                        c->repo_auto = true;
+                }
+        }
+        const char *why = NULL;
+        unsigned line = 0;
+        int r = sk_automation_finish(&c->automation, &why, &line);
+        if (r == -EINVAL)
+                return usage_error(ret_error, "automation: %s", why);
+        return r;
 }
 
 /* Flags in the order given; applied after the file. */
@@ -492,6 +574,13 @@ int sk_config_from_args(int argc, char *argv[], sk_config *ret, sk_config_action
                                                            flags[i].value, why);
                                 return r;
                         }
+                }
+        }
+        if (action == SK_CONFIG_RUN) {
+                r = finish_repo_and_policies(&c, ret_error);
+                if (r < 0) {
+                        sk_config_clear(&c);
+                        return r;
                 }
         }
         /* Unless given, the admin socket sits beside the snapshots socket, so two

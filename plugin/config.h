@@ -26,6 +26,11 @@
  * Prepare; the Snapshots server gets that many workers on top of `workers`,
  * so that restores never take the workers other calls need.
  *
+ * Backup policies and the scheduler are configured in "[policy NAME]" and
+ * "[automation]" sections (auto/policy.h lists the keys); with none, the
+ * built-in default policy applies. A policy that cannot be used stops the
+ * daemon with a message naming the file, the line and the key.
+ *
  * log_level is one of error, warn, info, debug; workers is 1..64. Lines
  * starting with # or ; are comments. Unknown sections or keys and bad values
  * are errors that name the file and line, so a typo never silently falls
@@ -37,6 +42,8 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+
+#include "auto/policy.h"
 
 #define SK_DEFAULT_ROOT "/var/lib/snapkeep"
 #define SK_DEFAULT_SOCKET "/run/snapkeep/snapkeep.sock"
@@ -76,6 +83,15 @@ typedef struct sk_config {
         char *s3_credentials_file;  /* AWS_SHARED_CREDENTIALS_FILE */
         char *s3_profile;           /* AWS_PROFILE */
         char *cache_dir;            /* SNAPKEEP_CACHE_DIR: a directory or "off" */
+        /* Zero configuration: no repo, password_file or key_file was given,
+         * so repo is "<root>-repo" and key_file "<root>/repo.key", and the
+         * daemon creates both at start if the repository does not exist.
+         * A configured repository is never created. */
+        bool repo_auto;
+        bool repo_set;              /* repo given by file or flag */
+        /* [automation] and [policy NAME] sections (auto/policy.h); checked
+         * and completed (the built-in default policy) by sk_config_from_args. */
+        sk_automation automation;
 } sk_config;
 
 /* The config file's value for a storage setting named as store/backend-s3.h

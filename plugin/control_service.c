@@ -226,12 +226,108 @@ static int on_events(sk_call *call, const ProtobufCMessage *msg, void *userdata)
         return r;
 }
 
+static char *kinds_text(unsigned kinds) {
+        return kinds == (SK_SOURCE_CONTAINER | SK_SOURCE_LAYER) ? "containers,layers"
+               : kinds == SK_SOURCE_LAYER                      ? "layers"
+                                                               : "containers";
+}
+
+static int on_schedule(sk_call *call, const ProtobufCMessage *msg _unused_, void *userdata) {
+        control *ctl = userdata;
+        sk_arena *a = sk_call_arena(call);
+        const sk_automation *au = ctl->info.automation;
+        PB(ScheduleResponse) resp = SNAPKEEP__CONTROL__V1__SCHEDULE_RESPONSE__INIT;
+        if (!au || !ctl->info.scheduler)
+                return sk_call_send(call, &resp.base); /* enabled = false */
+        sk_schedule_entry *l = NULL;
+        size_t n = 0;
+        int r = sk_scheduler_list(ctl->info.scheduler, &l, &n);
+        if (r < 0)
+                return sk_call_error(call, sk_status_from_errno(r), "schedule: %s", strerror(-r));
+        resp.enabled = true;
+        resp.max_runs = au->max_runs;
+        resp.policies = sk_arena_alloc_array(a, au->n_policies ? au->n_policies : 1, sizeof(*resp.policies));
+        resp.sources = sk_arena_alloc_array(a, n ? n : 1, sizeof(*resp.sources));
+        r = resp.policies && resp.sources ? 0 : -ENOMEM;
+        for (size_t i = 0; r >= 0 && i < au->n_policies; i++) {
+                const sk_policy *p = &au->policies[i];
+                PB(PolicyInfo) *pi = sk_arena_alloc(a, sizeof(*pi));
+                char keep[160];
+                if (!pi) {
+                        r = -ENOMEM;
+                        break;
+                }
+                snapkeep__control__v1__policy_info__init(pi);
+                sk_policy_retention_text(p, keep, sizeof(keep));
+                if (!(pi->retention = sk_arena_strdup(a, keep))) {
+                        r = -ENOMEM;
+                        break;
+                }
+                pi->name = (char *) p->name;
+                pi->kinds = kinds_text(p->kinds);
+                pi->schedule = (char *) p->when;
+                pi->jitter = p->jitter;
+                pi->builtin = au->builtin;
+                for (size_t j = 0; j < n; j++)
+                        pi->sources += strcmp(l[j].st.policy, p->name) == 0;
+                resp.policies[resp.n_policies++] = pi;
+        }
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                PB(SourceInfo) *si = sk_arena_alloc(a, sizeof(*si));
+                if (!si) {
+                        r = -ENOMEM;
+                        break;
+                }
+                snapkeep__control__v1__source_info__init(si);
+                si->source = sk_arena_strdup(a, l[i].source);
+                si->policy = sk_arena_strdup(a, l[i].st.policy);
+                si->last_error = sk_arena_strdup(a, l[i].st.last_error);
+                si->last_backup = sk_arena_strdup(a, l[i].st.last_backup);
+                if (!si->source || !si->policy || !si->last_error || !si->last_backup) {
+                        r = -ENOMEM;
+                        break;
+                }
+                si->kind = l[i].layer ? "layer" : "container";
+                si->state = (char *) l[i].state;
+                si->next_run = l[i].st.next_run == INT64_MAX ? -1 : l[i].st.next_run;
+                si->last_start = l[i].st.last_start;
+                si->last_success = l[i].st.last_success;
+                si->failures = l[i].st.failures;
+                si->runs = l[i].st.runs;
+                resp.sources[resp.n_sources++] = si;
+        }
+        sk_schedule_list_free(l, n);
+        if (r < 0)
+                return r;
+        return sk_call_send(call, &resp.base);
+}
+
+static int on_run_now(sk_call *call, const ProtobufCMessage *msg, void *userdata) {
+        const PB(RunNowRequest) *req = (const void *) msg;
+        control *ctl = userdata;
+        if (!ctl->info.scheduler)
+                return sk_call_error(call, GRPC_STATUS_FAILED_PRECONDITION,
+                                     "run-now: automatic backups are off ([automation] enabled = false)");
+        int r = sk_scheduler_run_now(ctl->info.scheduler, req->what);
+        if (r == -ENOENT)
+                return sk_call_error(call, GRPC_STATUS_NOT_FOUND,
+                                     "run-now: %s names neither a policy nor a snapshot under a policy "
+                                     "(see snapkeep daemon schedule)", req->what);
+        if (r < 0)
+                return sk_call_error(call, sk_status_from_errno(r), "run-now: %s", strerror(-r));
+        PB(RunNowResponse) resp = SNAPKEEP__CONTROL__V1__RUN_NOW_RESPONSE__INIT;
+        resp.sources = (uint32_t) r;
+        return sk_call_send(call, &resp.base);
+}
+
 static const sk_method control_methods[] = {
         { "Backup", on_backup, false },
         { "ListBackups", on_list_backups, false },
         { "Restore", on_restore, false },
         { "Status", on_status, false },
         { "Events", on_events, true },
+        { "Schedule", on_schedule, false },
+        { "RunNow", on_run_now, false },
 };
 
 int sk_control_service_add(sk_server *server, sk_snapshotter *snap, sk_capture *capture, const sk_control_info *info) {

@@ -9,6 +9,8 @@
  * up to wait_ms (capped) for the first one, then ends. */
 #pragma once
 
+#include "auto/policy.h"
+#include "auto/scheduler.h"
 #include "container/capture.h"
 #include "plugin/server.h"
 
@@ -16,6 +18,8 @@ typedef struct sk_control_info {
         const char *version;
         const char *root;
         const char *repo;
+        const sk_automation *automation; /* the policies; NULL: automation off */
+        sk_scheduler *scheduler;         /* NULL: automation off */
 } sk_control_info;
 
 /* Longest wait an Events call may ask for. */

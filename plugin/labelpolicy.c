@@ -46,17 +46,6 @@ int sk_restore_selectors_parse(const char *value, unsigned *ret) {
         return 0;
 }
 
-bool sk_key_is_unpack(const char *key) {
-        /* The name is what follows "ns/N/"; containerd's metadata store builds
-         * backend keys that way, and the name may itself contain '/'. */
-        const char *s1 = strchr(key, '/');
-        const char *name = s1 ? strchr(s1 + 1, '/') : NULL;
-        name = name ? name + 1 : key;
-        /* "extract-%s %s": no client-chosen container id has a space, and a
-         * prefix check alone would also catch a container named extract-x. */
-        return strncmp(name, "extract-", 8) == 0 || strchr(name, ' ') != NULL;
-}
-
 static bool is_hex(const char *s, size_t n) {
         for (size_t i = 0; i < n; i++)
                 if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))

@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "snapshot/key.h" /* sk_key_is_unpack */
 #include "snapshot/snapshotter.h"
 
 #define SK_LABELS_MAX 1024
@@ -49,10 +50,6 @@ const char *sk_labels_daemon_owned(const sk_label *l, size_t n);
 /* The keys of the daemon-owned labels (static), for an Update that replaces
  * every label to keep (sk_snapshotter_update_keep). */
 const char *const *sk_labels_daemon_keys(size_t *ret_n);
-
-/* Whether key (a backend key "ns/N/name") is containerd's key for unpacking
- * a layer rather than a snapshot a client names. */
-bool sk_key_is_unpack(const char *key);
 
 /* Whether a Prepare of key may restore selector under the allowed set
  * (SK_RESTORE_ALLOW_*). 0 if so; -EINVAL with *ret_why (static) otherwise. */

@@ -29,8 +29,11 @@
 
 #include <grpc/grpc.h>
 
+#include "auto/policy.h"
+#include "auto/scheduler.h"
 #include "common/log.h"
 #include "container/capture.h"
+#include "plugin/autorepo.h"
 #include "plugin/config.h"
 #include "plugin/control_service.h"
 #include "plugin/server.h"
@@ -73,14 +76,16 @@ static void *watchdog_main(void *userdata _unused_) {
 
 /* The control API on the admin socket: its own server, so that long
  * backups never hold a worker containerd's calls need. */
-static int start_admin(const sk_config *cfg, sk_snapshotter *snap, sk_capture *capture, sk_server **ret) {
+static int start_admin(const sk_config *cfg, sk_snapshotter *snap, sk_capture *capture, sk_scheduler *sched,
+                       sk_server **ret) {
         static sk_control_info info;
         sk_server *admin = NULL;
         sk_server_options opts = SK_SERVER_OPTIONS_INIT;
         opts.workers = 3;
         opts.armed_per_method = 2;
         opts.socket_mode = 0600;
-        info = (sk_control_info) { .version = SK_VERSION, .root = cfg->root, .repo = cfg->repo };
+        info = (sk_control_info) { .version = SK_VERSION, .root = cfg->root, .repo = cfg->repo,
+                                   .automation = sched ? &cfg->automation : NULL, .scheduler = sched };
         int r = sk_server_new(&opts, &admin);
         if (r >= 0)
                 r = sk_control_service_add(admin, snap, capture, &info);
@@ -112,9 +117,41 @@ static void capture_log(int level, const char *message, void *userdata) {
         (void) sk_log_full(level, 0, "%s", message);
 }
 
+/* Automatic backups: one line per policy, so the log says what will run. */
+static int start_scheduler(const sk_config *cfg, sk_snapshotter *snap, sk_capture *capture, sk_scheduler **ret) {
+        const sk_automation *a = &cfg->automation;
+        if (!a->enabled) {
+                log_info("automatic backups are off ([automation] enabled = false)");
+                return 0;
+        }
+        _cleanup_free_ char *state_dir = NULL;
+        char host[256] = "";
+        if (asprintf(&state_dir, "%s/automation", cfg->root) < 0)
+                return log_error_errno(-ENOMEM, "out of memory");
+        (void) gethostname(host, sizeof(host) - 1);
+        sk_scheduler_options so = {
+                .automation = a, .state_dir = state_dir, .node = host, .log = capture_log,
+        };
+        int r = sk_scheduler_new(snap, capture, &so, ret);
+        if (r < 0)
+                return log_error_errno(r, "cannot start automatic backups (state in %s)", state_dir);
+        for (size_t i = 0; i < a->n_policies; i++) {
+                const sk_policy *p = &a->policies[i];
+                char keep[160];
+                sk_policy_retention_text(p, keep, sizeof(keep));
+                log_info("backup policy %s%s: %s%s, %s; %s", p->name, a->builtin ? " (built-in)" : "",
+                         p->kinds == SK_SOURCE_LAYER ? "layers" : p->kinds == SK_SOURCE_CONTAINER ? "containers"
+                                                                                              : "containers and layers",
+                         p->n_namespaces ? " in chosen namespaces" : "", p->when, keep);
+        }
+        return 0;
+}
+
 static int run(const sk_config *cfg, const sigset_t *stop_signals) {
         _cleanup_(sk_snapshotter_freep) sk_snapshotter *snap = NULL;
         _cleanup_(sk_capture_freep) sk_capture *capture = NULL;
+        /* After capture: freed (its running backups finished) before it. */
+        _cleanup_(sk_scheduler_freep) sk_scheduler *sched = NULL;
         sk_server *server = NULL, *admin = NULL;
         int r, sig;
 
@@ -138,9 +175,15 @@ static int run(const sk_config *cfg, const sigset_t *stop_signals) {
         r = sk_capture_sweep(capture);
         if (r < 0)
                 log_warning_errno(r, "cannot look for interrupted restores");
+        if (cfg->repo_auto)
+                (void) sk_autorepo_ensure(cfg->repo, cfg->key_file, &copts.store);
         (void) sk_capture_open_repo(capture);
+        r = start_scheduler(cfg, snap, capture, &sched);
+        if (r < 0)
+                return r;
         sk_snapshots_service_set_capture(capture, cfg->restore_selectors);
-        r = start_admin(cfg, snap, capture, &admin);
+        sk_snapshots_service_set_automation(&cfg->automation, sched);
+        r = start_admin(cfg, snap, capture, sched, &admin);
         if (r < 0)
                 return r;
 
@@ -209,7 +252,7 @@ static int run(const sk_config *cfg, const sigset_t *stop_signals) {
         sk_server_free(admin);
         unlink(cfg->socket);
         unlink(cfg->admin_socket);
-        set_stop_stage("closing the snapshotter and repository");
+        set_stop_stage("waiting for running automatic backups, closing the snapshotter and repository");
         return 0;
 }
 

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auto/policy.h"
+#include "auto/scheduler.h"
 #include "common/log.h"
 #include "google/protobuf/empty.pb-c.h"
 #include "container/capture.h"
@@ -76,13 +78,29 @@ static int out_of_memory(sk_call *call) { return fail(call, -ENOMEM, "%s", sk_ca
                 _c;                                                                                         \
         })
 
+/* Set once before serving (sk_snapshots_service_set_automation). */
+static const sk_automation *automation_hook;
+static sk_scheduler *scheduler_hook;
+
 static ssize_t refuse_daemon_labels(sk_call *call, const char *what, const char *key, const sk_label *l, size_t n) {
         const char *bad = sk_labels_daemon_owned(l, n);
         if (bad)
                 return sk_call_error(call, GRPC_STATUS_INVALID_ARGUMENT,
                                      "%s %s: label %s is set by snapkeepd only, a client may not send it", what,
                                      key ? key : "", bad);
+        for (size_t i = 0; automation_hook && i < n; i++) {
+                const char *why;
+                if (strcmp(l[i].key, SK_LABEL_POLICY) == 0 &&
+                    sk_automation_check_label(automation_hook, l[i].value ? l[i].value : "", &why) < 0)
+                        return sk_call_error(call, GRPC_STATUS_INVALID_ARGUMENT, "%s %s: label %s=%s %s", what,
+                                             key ? key : "", SK_LABEL_POLICY, l[i].value ? l[i].value : "", why);
+        }
         return (ssize_t) n;
+}
+
+void sk_snapshots_service_set_automation(const sk_automation *automation, sk_scheduler *scheduler) {
+        automation_hook = automation;
+        scheduler_hook = scheduler;
 }
 
 /* --- conversions ------------------------------------------------------------------ */
@@ -353,6 +371,8 @@ static int on_commit(sk_call *call, const ProtobufCMessage *msg, void *userdata)
         r = sk_snapshotter_commit(userdata, req->name, req->key, labels, (size_t) n);
         if (r < 0)
                 return fail(call, r, "commit %s as %s", req->key, req->name);
+        if (scheduler_hook)
+                sk_scheduler_committed(scheduler_hook, req->name); /* only wakes the planner */
         return send_empty(call);
 }
 

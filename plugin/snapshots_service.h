@@ -38,5 +38,12 @@ struct sk_capture;
  * restore label on an unpack key or with a selector not allowed. */
 void sk_snapshots_service_set_capture(struct sk_capture *capture, unsigned allowed_selectors);
 
+/* Automatic backups: Prepare, Commit and Update refuse (INVALID_ARGUMENT) a
+ * policy label naming no configured policy, and a Commit wakes the
+ * scheduler (on_commit policies). Either may be NULL. Call before serving. */
+struct sk_automation;
+struct sk_scheduler;
+void sk_snapshots_service_set_automation(const struct sk_automation *automation, struct sk_scheduler *scheduler);
+
 /* Serve the Snapshots service from snap (borrowed; must outlive server). */
 int sk_snapshots_service_add(sk_server *server, sk_snapshotter *snap);

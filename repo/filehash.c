@@ -5,7 +5,7 @@
 
 #include "repo/crypto.h"
 #include "repo/filehash.h"
-#include "repo/le.h"
+#include "common/le.h"
 
 struct sk_filehash {
         sk_sha256_ctx *sha;

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "repo/le.h"
+#include "common/le.h"
 #include "common/macro.h"
 #include "common/array.h"
 

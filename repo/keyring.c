@@ -13,7 +13,7 @@
 #include "store/backend.h"
 #include "repo/crypto.h"
 #include "repo/index.h"
-#include "repo/le.h"
+#include "common/le.h"
 #include "common/fsutil.h"
 #include "common/macro.h"
 #include "common/array.h"

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <zstd.h>
 
-#include "repo/le.h"
+#include "common/le.h"
 #include "common/macro.h"
 
 static const char pack_magic[8] = { 'S', 'K', 'P', 'A', 'C', 'K', 'H', 'D' };

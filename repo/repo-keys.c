@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "repo/keyring.h"
-#include "repo/le.h"
+#include "common/le.h"
 
 /* --- keys --- */
 

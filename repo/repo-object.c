@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "store/backend.h"
-#include "repo/le.h"
+#include "common/le.h"
 
 #define OBJECT_MAX (256u * 1024 * 1024)
 /* A sealed object file: header, envelope, body header, payload stored raw at

@@ -16,7 +16,7 @@
 
 #include "store/backend.h"
 #include "repo/keyring.h"
-#include "repo/le.h"
+#include "common/le.h"
 #include "repo/packcache.h"
 #include "repo/store-names.h"
 #include "common/array.h"

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/le.h"
 #include "common/macro.h"
 
 #define RECORD_VERSION 1
@@ -64,30 +65,6 @@ static int mdb_to_errno(int r) {
         }
 }
 
-static void put_u16(uint8_t *p, uint16_t v) {
-        p[0] = v & 0xff;
-        p[1] = v >> 8;
-}
-static void put_u32(uint8_t *p, uint32_t v) {
-        for (int i = 0; i < 4; i++)
-                p[i] = (v >> (8 * i)) & 0xff;
-}
-static void put_u64(uint8_t *p, uint64_t v) {
-        for (int i = 0; i < 8; i++)
-                p[i] = (v >> (8 * i)) & 0xff;
-}
-static uint32_t get_u32(const uint8_t *p) {
-        uint32_t v = 0;
-        for (int i = 3; i >= 0; i--)
-                v = (v << 8) | p[i];
-        return v;
-}
-static uint64_t get_u64(const uint8_t *p) {
-        uint64_t v = 0;
-        for (int i = 7; i >= 0; i--)
-                v = (v << 8) | p[i];
-        return v;
-}
 static void put_be64(uint8_t *p, uint64_t v) {
         for (int i = 0; i < 8; i++)
                 p[i] = (v >> (56 - 8 * i)) & 0xff;
@@ -136,10 +113,10 @@ int sk_metastore_open(const char *dir, size_t map_size, sk_metastore **ret) {
         r = mdb_get(txn, m->meta, &k, &v);
         if (r == MDB_NOTFOUND) {
                 uint8_t buf[4];
-                put_u32(buf, STORE_VERSION);
+                sk_put_le32(buf, STORE_VERSION);
                 v = (MDB_val) { .mv_size = sizeof(buf), .mv_data = buf };
                 r = mdb_put(txn, m->meta, &k, &v, 0);
-        } else if (r == 0 && (v.mv_size != 4 || get_u32(v.mv_data) != STORE_VERSION)) {
+        } else if (r == 0 && (v.mv_size != 4 || sk_get_le32(v.mv_data) != STORE_VERSION)) {
                 /* A newer layout we cannot read: refuse rather than misparse. */
                 mdb_txn_abort(txn);
                 mdb_env_close(m->env);
@@ -221,17 +198,17 @@ static int record_decode(const MDB_val *v, sk_record *ret) {
         rec.kind = p[1];
         if (rec.kind < SK_KIND_VIEW || rec.kind > SK_KIND_COMMITTED)
                 return -EBADMSG;
-        uint32_t n_labels = get_u32(p + 4);
-        rec.id = get_u64(p + 8);
-        rec.created.tv_sec = (time_t) get_u64(p + 16);
-        rec.created.tv_nsec = get_u32(p + 24);
-        rec.updated.tv_nsec = get_u32(p + 28);
-        rec.updated.tv_sec = (time_t) get_u64(p + 32);
-        rec.usage.size = (int64_t) get_u64(p + 40);
-        rec.usage.inodes = (int64_t) get_u64(p + 48);
+        uint32_t n_labels = sk_get_le32(p + 4);
+        rec.id = sk_get_le64(p + 8);
+        rec.created.tv_sec = (time_t) sk_get_le64(p + 16);
+        rec.created.tv_nsec = sk_get_le32(p + 24);
+        rec.updated.tv_nsec = sk_get_le32(p + 28);
+        rec.updated.tv_sec = (time_t) sk_get_le64(p + 32);
+        rec.usage.size = (int64_t) sk_get_le64(p + 40);
+        rec.usage.inodes = (int64_t) sk_get_le64(p + 48);
         if (rec.created.tv_nsec >= 1000000000 || rec.updated.tv_nsec >= 1000000000)
                 return -EBADMSG;
-        uint32_t plen = get_u32(p + 56);
+        uint32_t plen = sk_get_le32(p + 56);
         off = RECORD_HEADER;
         if (plen > 0) {
                 if (len - off < (size_t) plen + 1 || p[off + plen] != 0)
@@ -251,7 +228,7 @@ static int record_decode(const MDB_val *v, sk_record *ret) {
         for (uint32_t i = 0; i < n_labels; i++) {
                 if (len - off < 8)
                         goto bad;
-                uint32_t kl = get_u32(p + off), vl = get_u32(p + off + 4);
+                uint32_t kl = sk_get_le32(p + off), vl = sk_get_le32(p + off + 4);
                 off += 8;
                 if (len - off < (size_t) kl + 1 || p[off + kl] != 0)
                         goto bad;
@@ -289,16 +266,16 @@ static int record_encode(const sk_record *rec, uint8_t **ret, size_t *ret_len) {
                 return -ENOMEM;
         p[0] = RECORD_VERSION;
         p[1] = (uint8_t) rec->kind;
-        put_u16(p + 2, 0);
-        put_u32(p + 4, (uint32_t) rec->n_labels);
-        put_u64(p + 8, rec->id);
-        put_u64(p + 16, (uint64_t) rec->created.tv_sec);
-        put_u32(p + 24, (uint32_t) rec->created.tv_nsec);
-        put_u32(p + 28, (uint32_t) rec->updated.tv_nsec);
-        put_u64(p + 32, (uint64_t) rec->updated.tv_sec);
-        put_u64(p + 40, (uint64_t) rec->usage.size);
-        put_u64(p + 48, (uint64_t) rec->usage.inodes);
-        put_u32(p + 56, (uint32_t) plen);
+        sk_put_le16(p + 2, 0);
+        sk_put_le32(p + 4, (uint32_t) rec->n_labels);
+        sk_put_le64(p + 8, rec->id);
+        sk_put_le64(p + 16, (uint64_t) rec->created.tv_sec);
+        sk_put_le32(p + 24, (uint32_t) rec->created.tv_nsec);
+        sk_put_le32(p + 28, (uint32_t) rec->updated.tv_nsec);
+        sk_put_le64(p + 32, (uint64_t) rec->updated.tv_sec);
+        sk_put_le64(p + 40, (uint64_t) rec->usage.size);
+        sk_put_le64(p + 48, (uint64_t) rec->usage.inodes);
+        sk_put_le32(p + 56, (uint32_t) plen);
         size_t off = RECORD_HEADER;
         if (plen) {
                 memcpy(p + off, rec->parent, plen + 1);
@@ -306,8 +283,8 @@ static int record_encode(const sk_record *rec, uint8_t **ret, size_t *ret_len) {
         }
         for (size_t i = 0; i < rec->n_labels; i++) {
                 size_t kl = strlen(rec->labels[i].key), vl = strlen(rec->labels[i].value);
-                put_u32(p + off, (uint32_t) kl);
-                put_u32(p + off + 4, (uint32_t) vl);
+                sk_put_le32(p + off, (uint32_t) kl);
+                sk_put_le32(p + off + 4, (uint32_t) vl);
                 off += 8;
                 memcpy(p + off, rec->labels[i].key, kl + 1);
                 off += kl + 1;
@@ -358,13 +335,13 @@ int sk_mtxn_next_id(sk_mtxn *t, uint64_t *ret) {
         if (r == 0) {
                 if (v.mv_size != 8)
                         return -EBADMSG;
-                id = get_u64(v.mv_data);
+                id = sk_get_le64(v.mv_data);
         } else if (r != MDB_NOTFOUND)
                 return mdb_to_errno(r);
         if (id == 0 || id == UINT64_MAX)
                 return -EBADMSG;
         uint8_t buf[8];
-        put_u64(buf, id + 1);
+        sk_put_le64(buf, id + 1);
         v = (MDB_val) { .mv_size = 8, .mv_data = buf };
         r = mdb_put(t->txn, t->m->meta, &k, &v, 0);
         if (r != 0)

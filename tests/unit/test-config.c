@@ -424,10 +424,57 @@ static void test_store_settings(void **state) {
         expect_file_error(f, "[snapkeepd]\naws_secret_access_key = x\n", 2, "aws_secret_access_key");
 }
 
+/* Zero configuration: with no repository or secret configured the daemon
+ * derives both from its root and may create them; anything configured turns
+ * that off. Policies: the built-in one without a section, and errors that
+ * name the file, the line and the key. */
+static void test_automation(void **state) {
+        fixture *f = *state;
+        sk_config c;
+        sk_config_action action;
+        char *error = NULL;
+
+        assert_int_equal(parse(&c, &action, &error, "--config=", "--root=/srv/sk/", NULL), 0);
+        assert_string_equal(c.repo, "/srv/sk-repo");
+        assert_string_equal(c.key_file, "/srv/sk/repo.key");
+        assert_true(c.repo_auto);
+        assert_true(c.automation.enabled);
+        assert_true(c.automation.builtin);
+        assert_string_equal(c.automation.policies[0].name, "default");
+        sk_config_clear(&c);
+
+        assert_int_equal(parse(&c, &action, &error, "--config=", "--root=/srv/sk", "--key-file=/k", NULL), 0);
+        assert_false(c.repo_auto);
+        assert_string_equal(c.repo, "/srv/sk-repo");
+        sk_config_clear(&c);
+        assert_int_equal(parse(&c, &action, &error, "--config=", "--repo=/r", NULL), 0);
+        assert_false(c.repo_auto);
+        assert_null(c.key_file);
+        sk_config_clear(&c);
+
+        char *path = write_conf(f, "auto.conf",
+                                "[snapkeepd]\nrepo = /r\n[automation]\nmax_runs = 2\n"
+                                "[policy web]\nlabel = tier=web\ninterval = 10m\nkeep_last = 2\n"
+                                "[policy nightly]\ntimes = 01:00\n");
+        assert_int_equal(parse(&c, &action, &error, "-c", path, NULL), 0);
+        assert_false(c.automation.builtin);
+        assert_int_equal(c.automation.n_policies, 2);
+        assert_int_equal(c.automation.max_runs, 2);
+        assert_int_equal(c.automation.policies[1].line, 9);
+        sk_config_clear(&c);
+        free(path);
+
+        expect_file_error(f, "[snapkeepd]\n[policy web]\ninterval = 5y\n", 3, "interval = 5y");
+        expect_file_error(f, "[policy web]\ninterval = 1h\ncron = 0 25 * * *\n", 3, "hour");
+        expect_file_error(f, "[snapkeepd]\n\n[policy quiet]\nkeep_last = 1\n", 3, "no schedule");
+        expect_file_error(f, "[automation]\nnice = 40\n", 2, "nice = 40");
+        expect_file_error(f, "[policy none]\ninterval = 1h\n", 2, "policy name");
+}
+
 SK_TEST_MAIN(cmocka_unit_test(test_defaults), cmocka_unit_test(test_admin_socket_default),
              SK_FIXTURE_TEST(test_file_then_flags), SK_FIXTURE_TEST(test_file_errors),
              SK_FIXTURE_TEST(test_long_lines_and_nul), SK_FIXTURE_TEST(test_bad_file_leaves_config),
              SK_FIXTURE_TEST(test_missing_file), cmocka_unit_test(test_flag_errors),
              SK_FIXTURE_TEST(test_config_keys), SK_FIXTURE_TEST(test_store_settings),
-             SK_FIXTURE_TEST(test_restore_keys),
+             SK_FIXTURE_TEST(test_restore_keys), SK_FIXTURE_TEST(test_automation),
              cmocka_unit_test(test_help_version), cmocka_unit_test(test_shipped_config))

@@ -1,4 +1,5 @@
-/* Little-endian field access for the repository's on-disk formats (repo/).
+/* Little-endian field access for on-disk formats (the repository's, the
+ * snapshot and scheduler databases').
  * Byte-wise so it is alignment- and host-order-safe; the compiler turns
  * these into single loads/stores. */
 #pragma once

@@ -1,0 +1,596 @@
+#include "auto/scheduler.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auto/state.h"
+#include "common/array.h"
+#include "backup/forget.h"
+
+#define RETAIN_LOCK_WAIT 30 /* seconds a retention waits for another node's exclusive operation */
+#define POLICY_TAG_PREFIX "snapkeep:policy="
+
+typedef struct source {
+        char *key;
+        const sk_policy *policy;
+        bool layer;
+        uint32_t jitter;
+        sk_sched_state st;
+        bool running, queued, seen, forced;
+} source;
+
+struct sk_scheduler {
+        sk_snapshotter *snap;
+        sk_capture *cap;
+        const sk_automation *a;
+        char *node;
+        sk_sched_db *db;
+        sk_capture_log_fn log;
+        void *log_userdata;
+
+        pthread_mutex_t mu;
+        pthread_cond_t plan_cond; /* the planner: something changed */
+        pthread_cond_t work_cond; /* the workers: a source is queued */
+        source **v;               /* sorted by key */
+        size_t n, n_alloc;
+        char **queue;             /* keys, FIFO */
+        size_t q_head, q_len, q_alloc;
+        bool stop, rescan;
+        pthread_t planner;
+        pthread_t workers[16];
+        unsigned n_workers;
+        bool planner_started;
+};
+
+static void slog(sk_scheduler *s, int level, const char *fmt, ...) _printf_(3, 4);
+static void slog(sk_scheduler *s, int level, const char *fmt, ...) {
+        if (!s->log)
+                return;
+        char buf[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        va_end(ap);
+        s->log(level, buf, s->log_userdata);
+}
+
+static int64_t now_s(void) {
+        return (int64_t) time(NULL);
+}
+
+static void fmt_time(int64_t t, char buf[32]) {
+        if (t <= 0 || t == INT64_MAX) {
+                snprintf(buf, 32, "%s", t <= 0 ? "never" : "none");
+                return;
+        }
+        time_t tt = (time_t) t;
+        struct tm tm;
+        localtime_r(&tt, &tm);
+        strftime(buf, 32, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static void source_free(source *x) {
+        if (x) {
+                free(x->key);
+                free(x);
+        }
+}
+
+/* Binary search in s->v; *ret_at is where key is or would go. */
+static source *find(sk_scheduler *s, const char *key, size_t *ret_at) {
+        size_t lo = 0, hi = s->n;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int c = strcmp(s->v[mid]->key, key);
+                if (c == 0) {
+                        if (ret_at)
+                                *ret_at = mid;
+                        return s->v[mid];
+                }
+                if (c < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        if (ret_at)
+                *ret_at = lo;
+        return NULL;
+}
+
+static int64_t next_of(sk_scheduler *s, const source *x) {
+        if (x->layer && x->st.last_success > 0)
+                return INT64_MAX; /* immutable: captured once */
+        if (x->forced)
+                return 0;
+        int64_t t = sk_sched_next(x->policy, &x->st, x->jitter, s->a->retry_min, s->a->retry_max);
+        /* A layer under on_commit is due when first seen (committed, or
+         * present at start); after a failure, sk_sched_next's backoff. */
+        if (x->layer && x->policy->on_commit && x->st.failures == 0)
+                return x->st.first_seen;
+        return t;
+}
+
+/* --- the scan: snapshots -> sources ------------------------------------------ */
+
+typedef struct found {
+        char *key;
+        const sk_policy *policy;
+        bool layer;
+} found;
+
+typedef struct scan_ctx {
+        const sk_automation *a;
+        found *v;
+        size_t n, n_alloc;
+        int error;
+} scan_ctx;
+
+static bool has_label(const sk_info *info, const char *key) {
+        for (size_t i = 0; i < info->n_labels; i++)
+                if (strcmp(info->labels[i].key, key) == 0)
+                        return true;
+        return false;
+}
+
+static int scan_one(const sk_info *info, void *userdata) {
+        scan_ctx *x = userdata;
+        if (has_label(info, SK_LABEL_RESTORING))
+                return 0;
+        const sk_policy *p = sk_automation_match(x->a, info->name, info->kind, info->labels, info->n_labels);
+        if (!p)
+                return 0;
+        if (info->kind == SK_KIND_COMMITTED && p->on_commit && !p->interval && !p->n_crons &&
+            has_label(info, SK_LABEL_LAYER_BACKUP))
+                return 0; /* rehydrated from the repository: already there */
+        if (SK_GROW(x->v, x->n_alloc, x->n + 1) < 0)
+                return -ENOMEM;
+        char *k = strdup(info->name);
+        if (!k)
+                return -ENOMEM;
+        x->v[x->n++] = (found) { k, p, info->kind == SK_KIND_COMMITTED };
+        return 0;
+}
+
+static int found_cmp(const void *a, const void *b) {
+        return strcmp(((const found *) a)->key, ((const found *) b)->key);
+}
+
+/* Caller holds mu. Adds x at position at. */
+static int insert(sk_scheduler *s, source *x, size_t at) {
+        if (SK_GROW(s->v, s->n_alloc, s->n + 1) < 0)
+                return -ENOMEM;
+        memmove(s->v + at + 1, s->v + at, (s->n - at) * sizeof(*s->v));
+        s->v[at] = x;
+        s->n++;
+        return 0;
+}
+
+/* Read the snapshot list and bring the sources in line with it. Called by
+ * the planner without mu held; takes it to merge. */
+static int scan(sk_scheduler *s) {
+        scan_ctx x = { .a = s->a };
+        int r = sk_snapshotter_walk(s->snap, scan_one, &x);
+        if (r < 0)
+                goto out;
+        qsort(x.v, x.n, sizeof(*x.v), found_cmp);
+        int64_t now = now_s();
+
+        pthread_mutex_lock(&s->mu);
+        for (size_t i = 0; i < s->n; i++)
+                s->v[i]->seen = false;
+        for (size_t i = 0; i < x.n; i++) {
+                size_t at;
+                source *src = find(s, x.v[i].key, &at);
+                if (src) {
+                        src->seen = true;
+                        if (src->policy != x.v[i].policy) { /* relabelled: the new policy's next slot */
+                                src->policy = x.v[i].policy;
+                                snprintf(src->st.policy, sizeof(src->st.policy), "%s", src->policy->name);
+                                src->jitter = sk_sched_jitter(s->node, src->key, src->policy->jitter);
+                                src->st.next_run = next_of(s, src);
+                                (void) sk_sched_db_put(s->db, src->key, &src->st);
+                        }
+                        continue;
+                }
+                src = calloc(1, sizeof(*src));
+                if (!src) {
+                        r = -ENOMEM;
+                        break;
+                }
+                src->key = TAKE_PTR(x.v[i].key);
+                src->policy = x.v[i].policy;
+                src->layer = x.v[i].layer;
+                src->seen = true;
+                src->jitter = sk_sched_jitter(s->node, src->key, src->policy->jitter);
+                if (sk_sched_db_get(s->db, src->key, &src->st) < 0 || src->st.first_seen <= 0)
+                        src->st = (sk_sched_state) { .first_seen = now };
+                if (strcmp(src->st.policy, src->policy->name) != 0) {
+                        /* A new source, or one whose policy changed while the
+                         * daemon was down: counts from now under its policy. */
+                        if (src->st.policy[0])
+                                src->st.first_seen = now, src->st.last_start = 0, src->st.failures = 0;
+                        snprintf(src->st.policy, sizeof(src->st.policy), "%s", src->policy->name);
+                }
+                src->st.next_run = next_of(s, src);
+                (void) sk_sched_db_put(s->db, src->key, &src->st);
+                r = insert(s, src, at);
+                if (r < 0) {
+                        source_free(src);
+                        break;
+                }
+        }
+        /* Sources whose snapshot is gone (and not running): forget them. */
+        size_t w = 0;
+        for (size_t i = 0; i < s->n; i++) {
+                source *src = s->v[i];
+                if (src->seen || src->running || src->queued || r < 0) {
+                        s->v[w++] = src;
+                        continue;
+                }
+                (void) sk_sched_db_delete(s->db, src->key);
+                source_free(src);
+        }
+        s->n = w;
+        pthread_mutex_unlock(&s->mu);
+out:
+        for (size_t i = 0; i < x.n; i++)
+                free(x.v[i].key);
+        free(x.v);
+        return r;
+}
+
+/* Records of sources that no longer exist (removed while the daemon was
+ * down): the first scan only adds, so collect the rest and delete them. */
+typedef struct stale_ctx {
+        sk_scheduler *s;
+        char **keys;
+        size_t n, n_alloc;
+} stale_ctx;
+
+static int collect_stale(const char *key, const sk_sched_state *st, void *userdata) {
+        (void) st;
+        stale_ctx *x = userdata;
+        if (find(x->s, key, NULL))
+                return 0;
+        if (SK_GROW(x->keys, x->n_alloc, x->n + 1) < 0)
+                return -ENOMEM;
+        if (!(x->keys[x->n] = strdup(key)))
+                return -ENOMEM;
+        x->n++;
+        return 0;
+}
+
+/* Caller holds mu (the walk is read-only; deletes come after it). */
+static void drop_stale(sk_scheduler *s) {
+        stale_ctx x = { .s = s };
+        (void) sk_sched_db_foreach(s->db, collect_stale, &x);
+        for (size_t i = 0; i < x.n; i++) {
+                (void) sk_sched_db_delete(s->db, x.keys[i]);
+                free(x.keys[i]);
+        }
+        free(x.keys);
+}
+
+/* --- queue ---------------------------------------------------------------------- */
+
+/* Caller holds mu. */
+static int enqueue(sk_scheduler *s, source *x) {
+        if (s->q_head + s->q_len == s->q_alloc) {
+                if (s->q_head > 0) {
+                        memmove(s->queue, s->queue + s->q_head, s->q_len * sizeof(*s->queue));
+                        s->q_head = 0;
+                } else if (SK_GROW(s->queue, s->q_alloc, s->q_alloc + 1) < 0)
+                        return -ENOMEM;
+        }
+        char *k = strdup(x->key);
+        if (!k)
+                return -ENOMEM;
+        s->queue[s->q_head + s->q_len++] = k;
+        x->queued = true;
+        pthread_cond_signal(&s->work_cond);
+        return 0;
+}
+
+/* --- workers --------------------------------------------------------------------- */
+
+static void lower_priority(sk_scheduler *s) {
+        pid_t tid = (pid_t) syscall(SYS_gettid);
+        if (s->a->nice > 0 && setpriority(PRIO_PROCESS, (id_t) tid, s->a->nice) < 0)
+                slog(s, SK_CAPTURE_LOG_WARNING, "scheduler: cannot lower the CPU priority of backups: %s",
+                     strerror(errno));
+        if (s->a->io_class != SK_IO_CLASS_NONE) {
+                /* ioprio_set(IOPRIO_WHO_PROCESS, tid, class << 13 | level):
+                 * glibc has no wrapper; level 7 is the lowest best-effort. */
+                int prio = (int) s->a->io_class << 13 | (s->a->io_class == SK_IO_CLASS_BEST_EFFORT ? 7 : 0);
+                if (syscall(SYS_ioprio_set, 1, (int) tid, prio) < 0)
+                        slog(s, SK_CAPTURE_LOG_WARNING, "scheduler: cannot set the I/O class of backups: %s",
+                             strerror(errno));
+        }
+}
+
+static void run_one(sk_scheduler *s, source *x, const sk_policy *p, const char *key, bool layer) {
+        char tag[sizeof(POLICY_TAG_PREFIX) + SK_POLICY_NAME_MAX];
+        snprintf(tag, sizeof(tag), POLICY_TAG_PREFIX "%s", p->name);
+        const char *tags[] = { tag };
+        sk_capture_result res = {};
+        _cleanup_free_ char *err = NULL;
+
+        int r = sk_capture_backup(s->cap, key, tags, 1, &res, &err);
+        char retain_note[300] = "";
+        if (r >= 0 && !layer && (p->keep_last | p->keep_hourly | p->keep_daily | p->keep_weekly |
+                                 p->keep_monthly | p->keep_yearly)) {
+                sk_forget_policy fp = {
+                        .keep_last = p->keep_last, .keep_hourly = p->keep_hourly, .keep_daily = p->keep_daily,
+                        .keep_weekly = p->keep_weekly, .keep_monthly = p->keep_monthly,
+                        .keep_yearly = p->keep_yearly,
+                };
+                sk_forget_result fr = {};
+                _cleanup_free_ char *rerr = NULL;
+                int q = sk_capture_retain(s->cap, res.backup_id, tag, &fp, RETAIN_LOCK_WAIT, &fr, &rerr);
+                if (q < 0)
+                        /* The backup is safe; only old ones stay longer. Say so,
+                         * and try again after the next backup. */
+                        slog(s, SK_CAPTURE_LOG_WARNING, "scheduled backup of %s (policy %s): %s", key, p->name,
+                             rerr ? rerr : strerror(-q));
+                else
+                        snprintf(retain_note, sizeof(retain_note), "; retention kept %llu, forgot %llu",
+                                 (unsigned long long) fr.kept, (unsigned long long) fr.removed);
+        }
+
+        pthread_mutex_lock(&s->mu);
+        int64_t end = now_s();
+        x->st.last_end = end;
+        if (r >= 0) {
+                x->st.last_success = end;
+                x->st.failures = 0;
+                x->st.last_errno = 0;
+                x->st.last_error[0] = '\0';
+                snprintf(x->st.last_backup, sizeof(x->st.last_backup), "%s", res.backup_id);
+        } else {
+                x->st.failures++;
+                x->st.last_errno = r;
+                snprintf(x->st.last_error, sizeof(x->st.last_error), "%s", err ? err : strerror(-r));
+        }
+        x->st.next_run = next_of(s, x);
+        int q = sk_sched_db_put(s->db, x->key, &x->st);
+        sk_sched_state st = x->st;
+        x->running = false;
+        pthread_cond_signal(&s->plan_cond);
+        pthread_mutex_unlock(&s->mu);
+
+        char next[32];
+        fmt_time(st.next_run, next);
+        if (r >= 0)
+                slog(s, SK_CAPTURE_LOG_INFO, "scheduled backup of %s (policy %s): backup %.12s in %.1f s%s; next %s",
+                     key, p->name, res.backup_id, res.seconds, retain_note, next);
+        else
+                slog(s, SK_CAPTURE_LOG_ERROR,
+                     "scheduled backup of %s (policy %s) failed (%u in a row): %s; retry %s", key, p->name,
+                     st.failures, st.last_error, next);
+        if (q < 0)
+                slog(s, SK_CAPTURE_LOG_ERROR, "scheduler: cannot record the run of %s: %s", key, strerror(-q));
+}
+
+static void *worker_main(void *arg) {
+        sk_scheduler *s = arg;
+        lower_priority(s);
+        pthread_mutex_lock(&s->mu);
+        while (!s->stop) {
+                if (s->q_len == 0) {
+                        pthread_cond_wait(&s->work_cond, &s->mu);
+                        continue;
+                }
+                char *key = s->queue[s->q_head++];
+                s->q_len--;
+                if (s->q_len == 0)
+                        s->q_head = 0;
+                source *x = find(s, key, NULL);
+                if (!x || x->running) {
+                        free(key);
+                        continue;
+                }
+                x->queued = false;
+                x->forced = false;
+                x->running = true;
+                /* Durable before the backup starts: a crash mid-run must not
+                 * make the restarted daemon run this slot again. */
+                x->st.last_start = now_s();
+                x->st.runs++;
+                x->st.next_run = 0;
+                int q = sk_sched_db_put(s->db, x->key, &x->st);
+                const sk_policy *p = x->policy;
+                bool layer = x->layer;
+                pthread_mutex_unlock(&s->mu);
+                if (q < 0)
+                        slog(s, SK_CAPTURE_LOG_ERROR, "scheduler: cannot record the start of %s: %s", key,
+                             strerror(-q));
+                /* x stays valid: the scan never frees a running source. */
+                run_one(s, x, p, key, layer);
+                free(key);
+                pthread_mutex_lock(&s->mu);
+        }
+        pthread_mutex_unlock(&s->mu);
+        return NULL;
+}
+
+/* --- planner ---------------------------------------------------------------------- */
+
+static void *planner_main(void *arg) {
+        sk_scheduler *s = arg;
+        int64_t last_scan = 0;
+        bool first = true;
+
+        pthread_mutex_lock(&s->mu);
+        while (!s->stop) {
+                int64_t now = now_s();
+                if (s->rescan || now >= last_scan + (int64_t) s->a->scan_interval) {
+                        s->rescan = false;
+                        pthread_mutex_unlock(&s->mu);
+                        int r = scan(s);
+                        if (r < 0)
+                                slog(s, SK_CAPTURE_LOG_ERROR, "scheduler: cannot read the snapshot list: %s",
+                                     strerror(-r));
+                        pthread_mutex_lock(&s->mu);
+                        if (first && r >= 0) {
+                                drop_stale(s);
+                                first = false;
+                        }
+                        last_scan = now = now_s();
+                }
+                int64_t wake = last_scan + (int64_t) s->a->scan_interval;
+                for (size_t i = 0; i < s->n; i++) {
+                        source *x = s->v[i];
+                        if (x->running || x->queued)
+                                continue;
+                        int64_t next = next_of(s, x);
+                        if (next <= now) {
+                                if (enqueue(s, x) < 0)
+                                        slog(s, SK_CAPTURE_LOG_ERROR, "scheduler: out of memory");
+                        } else if (next < wake)
+                                wake = next;
+                }
+                struct timespec ts = { .tv_sec = (time_t) wake };
+                pthread_cond_timedwait(&s->plan_cond, &s->mu, &ts);
+        }
+        pthread_mutex_unlock(&s->mu);
+        return NULL;
+}
+
+/* --- public ------------------------------------------------------------------------- */
+
+int sk_scheduler_new(sk_snapshotter *snap, sk_capture *cap, const sk_scheduler_options *o, sk_scheduler **ret) {
+        sk_scheduler *s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->snap = snap;
+        s->cap = cap;
+        s->a = o->automation;
+        s->log = o->log;
+        s->log_userdata = o->log_userdata;
+        pthread_mutex_init(&s->mu, NULL);
+        pthread_cond_init(&s->work_cond, NULL);
+        /* The planner sleeps until a wall-clock time: CLOCK_REALTIME, the
+         * clock the schedule is written in. */
+        pthread_cond_init(&s->plan_cond, NULL);
+        int r = -ENOMEM;
+        s->node = strdup(o->node ? o->node : "");
+        if (!s->node)
+                goto fail;
+        r = sk_sched_db_open(o->state_dir, &s->db);
+        if (r < 0)
+                goto fail;
+        for (unsigned i = 0; i < s->a->max_runs && i < 16; i++) {
+                r = -pthread_create(&s->workers[i], NULL, worker_main, s);
+                if (r < 0)
+                        goto fail;
+                s->n_workers++;
+        }
+        r = -pthread_create(&s->planner, NULL, planner_main, s);
+        if (r < 0)
+                goto fail;
+        s->planner_started = true;
+        *ret = s;
+        return 0;
+fail:
+        sk_scheduler_free(s);
+        return r;
+}
+
+void sk_scheduler_free(sk_scheduler *s) {
+        if (!s)
+                return;
+        pthread_mutex_lock(&s->mu);
+        s->stop = true;
+        pthread_cond_broadcast(&s->work_cond);
+        pthread_cond_broadcast(&s->plan_cond);
+        pthread_mutex_unlock(&s->mu);
+        if (s->planner_started)
+                pthread_join(s->planner, NULL);
+        for (unsigned i = 0; i < s->n_workers; i++)
+                pthread_join(s->workers[i], NULL);
+        for (size_t i = 0; i < s->n; i++)
+                source_free(s->v[i]);
+        free(s->v);
+        for (size_t i = 0; i < s->q_len; i++)
+                free(s->queue[s->q_head + i]);
+        free(s->queue);
+        sk_sched_db_free(s->db);
+        pthread_cond_destroy(&s->work_cond);
+        pthread_cond_destroy(&s->plan_cond);
+        pthread_mutex_destroy(&s->mu);
+        free(s->node);
+        free(s);
+}
+
+int sk_scheduler_list(sk_scheduler *s, sk_schedule_entry **ret, size_t *ret_n) {
+        pthread_mutex_lock(&s->mu);
+        sk_schedule_entry *l = calloc(s->n ? s->n : 1, sizeof(*l));
+        int r = l ? 0 : -ENOMEM;
+        size_t n = 0;
+        for (; r == 0 && n < s->n; n++) {
+                const source *x = s->v[n];
+                if (!(l[n].source = strdup(x->key))) {
+                        r = -ENOMEM;
+                        break;
+                }
+                l[n].layer = x->layer;
+                l[n].st = x->st;
+                l[n].st.next_run = x->running ? 0 : next_of(s, x);
+                l[n].state = x->running ? "running"
+                             : x->queued ? "pending"
+                             : x->st.failures ? "failed"
+                                              : "idle";
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (r < 0) {
+                sk_schedule_list_free(l, n);
+                return r;
+        }
+        *ret = l;
+        *ret_n = n;
+        return 0;
+}
+
+void sk_schedule_list_free(sk_schedule_entry *l, size_t n) {
+        if (!l)
+                return;
+        for (size_t i = 0; i < n; i++)
+                free(l[i].source);
+        free(l);
+}
+
+int sk_scheduler_run_now(sk_scheduler *s, const char *what) {
+        int r = scan(s);
+        if (r < 0)
+                return r;
+        bool all = !what || !what[0];
+        bool policy = !all && sk_automation_find(s->a, what);
+        int n = 0;
+        pthread_mutex_lock(&s->mu);
+        for (size_t i = 0; i < s->n; i++) {
+                source *x = s->v[i];
+                if (all || (policy && strcmp(x->policy->name, what) == 0) || strcmp(x->key, what) == 0) {
+                        x->forced = true;
+                        n++;
+                }
+        }
+        pthread_cond_signal(&s->plan_cond);
+        pthread_mutex_unlock(&s->mu);
+        return n == 0 && !all && !policy ? -ENOENT : n;
+}
+
+void sk_scheduler_committed(sk_scheduler *s, const char *key) {
+        (void) key; /* the scan finds it; only wake the planner */
+        pthread_mutex_lock(&s->mu);
+        s->rescan = true;
+        pthread_cond_signal(&s->plan_cond);
+        pthread_mutex_unlock(&s->mu);
+}
