@@ -19,6 +19,7 @@
 #include "common/fsutil.h"
 #include "common/macro.h"
 #include "container/record.h"
+#include "container/selector.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(sk_manifest *, sk_manifest_free);
 
@@ -87,6 +88,14 @@ static int load_chain(sk_cli *cli, sk_repo *repo, const char *id, ct_meta *ret) 
         return SK_EXIT_OK;
 }
 
+/* The manifest of backup `arg`: an id, a prefix, "latest" or a container
+ * selector "latest:[HOST:][NS/]NAME" (container/selector.h). */
+static int load_selected(sk_repo *repo, const char *arg, sk_manifest **ret) {
+        char id[SK_BACKUP_ID_HEX + 1];
+        int r = sk_selector_resolve(repo, arg, id);
+        return r < 0 ? r : sk_backup_load(repo, id, ret);
+}
+
 /* Open the repository and load backup `arg`'s manifest. *ret_is_ct tells
  * whether it is a snapkeep container or layer backup. */
 static int open_and_classify(sk_cli *cli, const char *arg, sk_repo **ret_repo, char ret_id[SK_BACKUP_ID_HEX + 1],
@@ -96,7 +105,7 @@ static int open_and_classify(sk_cli *cli, const char *arg, sk_repo **ret_repo, c
         if (e != SK_EXIT_OK)
                 return e;
         _cleanup_(sk_manifest_freep) sk_manifest *m = NULL;
-        int r = sk_backup_load(repo, arg, &m);
+        int r = load_selected(repo, arg, &m);
         if (r < 0)
                 return sk_cli_fail(cli, r, "backup %s", arg);
         memcpy(ret_id, m->id, SK_BACKUP_ID_HEX + 1);
@@ -122,7 +131,7 @@ static int classify_quiet(sk_cli *cli, const char *arg, sk_repo **ret_repo, char
         if (r < 0)
                 return SK_EXIT_OK;
         sk_manifest *m = NULL;
-        if (sk_backup_load(repo, arg, &m) < 0) {
+        if (load_selected(repo, arg, &m) < 0) {
                 sk_repo_free(repo);
                 return SK_EXIT_OK;
         }

@@ -8,6 +8,7 @@
 #include "backup/manifest.h"
 #include "repo/repo.h"
 #include "cli/cli.h"
+#include "container/record.h"
 #include "common/macro.h"
 
 
@@ -75,6 +76,42 @@ static bool has_tag(const sk_manifest *m, const char *tag) {
         return false;
 }
 
+/* The value of the first tag starting with prefix, or NULL. */
+static const char *tag_value(const sk_manifest *m, const char *prefix) {
+        size_t pl = strlen(prefix);
+        for (size_t i = 0; i < m->n_tags; i++)
+                if (strncmp(m->tags[i], prefix, pl) == 0)
+                        return m->tags[i] + pl;
+        return NULL;
+}
+
+/* What a backup holds, for the SOURCES column: snapkeepd's container and
+ * layer backups by what they are (namespace/container, chain id), not by
+ * the daemon's internal paths; other backups by their source paths. */
+static void put_sources(const sk_manifest *m) {
+        const char *name = tag_value(m, SK_TAG_NAME_PREFIX), *chain = tag_value(m, SK_TAG_CHAIN_PREFIX);
+        if (name && has_tag(m, SK_TAG_CONTAINER)) {
+                const char *ns = tag_value(m, SK_TAG_NAMESPACE_PREFIX);
+                fputs("container ", stdout);
+                if (ns) {
+                        sk_cli_put_name(stdout, ns);
+                        putchar('/');
+                }
+                sk_cli_put_name(stdout, name);
+                return;
+        }
+        if (chain && has_tag(m, SK_TAG_LAYER)) {
+                fputs("layer ", stdout);
+                sk_cli_put_name(stdout, chain);
+                return;
+        }
+        for (size_t k = 0; k < m->n_sources; k++) {
+                if (k)
+                        putchar(' ');
+                sk_cli_put_name(stdout, m->sources[k]);
+        }
+}
+
 int sk_cmd_backups(sk_cli *cli, int argc, char **argv) {
         static const struct option opts[] = {
                 { "tag", required_argument, NULL, OPT_TAG },
@@ -133,11 +170,7 @@ int sk_cmd_backups(sk_cli *cli, int argc, char **argv) {
                 printf("%-*.*s  %.10s %.8s  %-12.12s  %8llu  %10s  %-12s  ", full ? 64 : 12, full ? 64 : 12, m->id,
                        t, t + 11, m->hostname ? m->hostname : "", (unsigned long long) m->summary.files,
                        sk_cli_format_size(m->summary.bytes, sz, sizeof(sz)), tags);
-                for (size_t k = 0; k < m->n_sources; k++) {
-                        if (k)
-                                putchar(' ');
-                        sk_cli_put_name(stdout, m->sources[k]);
-                }
+                put_sources(m);
                 putchar('\n');
         }
         if (cli->json)

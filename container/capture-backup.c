@@ -4,6 +4,7 @@
  * its records (containers/<id>, layers/<algo>-<hex>) and labels. See the
  * DESIGN block in capture.h. */
 #include "container/capture-internal.h"
+#include "snapshot/key.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,6 +47,25 @@ static int make_record(const sk_info *info, const char *chain_id, const sk_cap_c
 }
 
 /* Write <root>/capture/<id>/snapkeep-container.json for snapshot info; *ret_path owned. */
+/* The identity tags of record.h into the three buffers; returns how many
+ * were set in out[0..3). */
+static size_t identity_tags(const sk_info *info, const char *chain_id, char ns[SK_TAG_MAX + 1],
+                            char name[SK_TAG_MAX + 1], char chain[SK_TAG_MAX + 1], const char **out) {
+        size_t n = 0, nl = 0;
+        if (info->kind == SK_KIND_COMMITTED) {
+                if (chain_id && snprintf(chain, SK_TAG_MAX + 1, SK_TAG_CHAIN_PREFIX "%s", chain_id) <= SK_TAG_MAX)
+                        out[n++] = chain;
+                return n;
+        }
+        const char *p = sk_key_namespace(info->name, &nl);
+        if (p && snprintf(ns, SK_TAG_MAX + 1, SK_TAG_NAMESPACE_PREFIX "%.*s", (int) nl, p) <= SK_TAG_MAX)
+                out[n++] = ns;
+        if (snprintf(name, SK_TAG_MAX + 1, SK_TAG_NAME_PREFIX "%s", sk_key_name(info->name)) <= SK_TAG_MAX &&
+            !strchr(name, '\n'))
+                out[n++] = name;
+        return n;
+}
+
 static int write_meta(sk_capture *c, uint64_t id, const sk_info *info, const char *chain_id, const sk_cap_chain *below,
                       char **below_backups, char **ret_path) {
         _cleanup_free_ char *dir = NULL, *buf = NULL;
@@ -152,7 +172,9 @@ static int backup_one(sk_capture *c, const sk_info *info, const char *chain_id, 
 
         const char *all_tags[16];
         size_t nt = 0;
+        char t_ns[SK_TAG_MAX + 1], t_name[SK_TAG_MAX + 1], t_chain[SK_TAG_MAX + 1];
         all_tags[nt++] = info->kind == SK_KIND_COMMITTED ? SK_TAG_LAYER : SK_TAG_CONTAINER;
+        nt += identity_tags(info, chain_id, t_ns, t_name, t_chain, all_tags + nt);
         for (size_t i = 0; i < n_tags && nt < ARRAY_SIZE(all_tags); i++)
                 all_tags[nt++] = tags[i];
         const char *sources[2] = { fs, meta };

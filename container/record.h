@@ -25,6 +25,14 @@
 /* Backup tags of the backups the records describe. */
 #define SK_TAG_CONTAINER "snapkeep:container"
 #define SK_TAG_LAYER "snapkeep:layer"
+/* Identity tags (container backups: namespace and name from the snapshot's
+ * backend key "ns/N/name"; layer backups: the chain id), so that listings
+ * name what was backed up and "latest:NAME" can find it. A value that would
+ * make the tag longer than a tag may be (255 bytes) is left out. */
+#define SK_TAG_NAMESPACE_PREFIX "snapkeep:namespace="
+#define SK_TAG_NAME_PREFIX "snapkeep:name="
+#define SK_TAG_CHAIN_PREFIX "snapkeep:chain="
+#define SK_TAG_MAX 255
 
 /* Object directories, and the entries of a container backup's root tree. */
 #define SK_CONTAINER_OBJ_DIR "containers"

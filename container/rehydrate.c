@@ -18,6 +18,7 @@
 
 #include "backup/manifest.h"
 #include "backup/restore.h"
+#include "container/selector.h"
 #include "common/fsutil.h"
 
 /* 0 if path (a restored "fs") is a directory itself, not a symlink to one
@@ -178,7 +179,7 @@ int sk_capture_prepare_restore(sk_capture *c, const char *key, const char *paren
         r = sk_repo_pool_begin(c->restores, &repo, ret_error);
         if (r < 0)
                 goto out;
-        r = sk_backup_resolve(repo, backup_id, id);
+        r = sk_selector_resolve(repo, backup_id, id);
         if (r < 0) {
                 sk_cap_errorf(ret_error, "restore: backup %s: %s", backup_id,
                               r == -ENOENT     ? "not found in the repository"
@@ -378,7 +379,7 @@ int sk_capture_restore_dir(sk_capture *c, const char *backup_id, const char *tar
         r = sk_cap_open_repo(c, ret_error);
         if (r < 0)
                 goto out;
-        r = sk_backup_resolve(c->repo, backup_id, id);
+        r = sk_selector_resolve(c->repo, backup_id, id);
         if (r < 0) {
                 sk_cap_errorf(ret_error, "restore: backup %s: %s", backup_id, strerror(-r));
                 goto out;

@@ -5,6 +5,7 @@
 
 #include "common/macro.h"
 #include "container/capture.h"
+#include "container/selector.h"
 
 static const char *const daemon_owned[] = {
         SK_LABEL_RESTORING,
@@ -62,12 +63,19 @@ int sk_restore_request_check(const char *key, const char *selector, unsigned all
         size_t n = strlen(selector);
         if (n == 64 && is_hex(selector, n))
                 return 0;
-        if (strcmp(selector, "latest") == 0) {
-                if (allowed & SK_RESTORE_ALLOW_LATEST)
-                        return 0;
-                *ret_why = "restore by \"latest\" is not allowed on this node (restore_selectors in "
-                           "snapkeepd.conf); give the full 64-digit backup id";
-                return -EINVAL;
+        if (strcmp(selector, "latest") == 0 || strncmp(selector, SK_SELECTOR_LATEST_PREFIX,
+                                                        strlen(SK_SELECTOR_LATEST_PREFIX)) == 0) {
+                if (!(allowed & SK_RESTORE_ALLOW_LATEST)) {
+                        *ret_why = "restore by \"latest\" is not allowed on this node (restore_selectors in "
+                                   "snapkeepd.conf); give the full 64-digit backup id";
+                        return -EINVAL;
+                }
+                if (selector[6] == ':' && !sk_selector_is_container(selector)) {
+                        *ret_why = "a container selector is latest:[HOST:][NAMESPACE/]NAME, each part letters, "
+                                   "digits, '.', '_' or '-'";
+                        return -EINVAL;
+                }
+                return 0;
         }
         if (n >= 4 && n < 64 && is_hex(selector, n)) {
                 if (allowed & SK_RESTORE_ALLOW_PREFIX)
