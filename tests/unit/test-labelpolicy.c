@@ -43,6 +43,18 @@ static void test_restore_requests(void **state _unused_) {
         /* latest and prefixes only when allowed */
         assert_int_equal(check("default/3/web1", "latest", 0), -EINVAL);
         assert_int_equal(check("default/3/web1", "latest", SK_RESTORE_ALLOW_LATEST), 0);
+        /* a container selector is a "latest" selector: allowed only with latest */
+        assert_int_equal(check("default/3/web1", "latest:default/web1", 0), -EINVAL);
+        assert_int_equal(check("default/3/web1", "latest:default/web1", SK_RESTORE_ALLOW_LATEST), 0);
+        assert_int_equal(check("default/3/web1", "latest:node-1:default/web1", SK_RESTORE_ALLOW_LATEST), 0);
+        assert_int_equal(check("default/3/web1", "latest:web1", SK_RESTORE_ALLOW_LATEST), 0);
+        assert_int_equal(check("default/3/web1", "latest:", SK_RESTORE_ALLOW_LATEST), -EINVAL);
+        assert_int_equal(check("default/3/web1", "latest:a/b/c", SK_RESTORE_ALLOW_LATEST), -EINVAL);
+        assert_int_equal(check("default/3/web1", "latest:we b", SK_RESTORE_ALLOW_LATEST), -EINVAL);
+        assert_int_equal(check("default/3/web1", "latest:h:n/", SK_RESTORE_ALLOW_LATEST), -EINVAL);
+        assert_int_equal(check("default/3/web1", "latest:x:y:z", SK_RESTORE_ALLOW_LATEST), -EINVAL);
+        assert_int_equal(check("default/7/extract-1-x sha256:ab", "latest:default/web1", SK_RESTORE_ALLOW_LATEST),
+                         -EINVAL);
         assert_int_equal(check("default/3/web1", "0123", 0), -EINVAL);
         assert_int_equal(check("default/3/web1", "0123", SK_RESTORE_ALLOW_LATEST), -EINVAL);
         assert_int_equal(check("default/3/web1", "0123", SK_RESTORE_ALLOW_PREFIX), 0);
