@@ -57,6 +57,7 @@ EXT_plugin := -lgrpc -lgpr -linih -lpthread
 EXT_cli := -linih -lgrpc -lgpr -ljansson
 EXT_container := -larchive -ljansson -lpthread
 EXT_auto := -llmdb -lpthread
+EXT_rpc := -lgrpc -lgpr -lprotobuf-c
 
 # Which of our libraries each directory may use (itself first, leaves last).
 DEPS_common := common
@@ -68,8 +69,9 @@ DEPS_backup := backup repo store io common
 DEPS_proto := proto
 DEPS_container := container snapshot backup repo store io common
 DEPS_auto := auto container snapshot backup repo store io common
-DEPS_plugin := plugin proto auto container snapshot backup repo store io common
-DEPS_cli := cli proto container snapshot backup repo store io common
+DEPS_rpc := rpc proto common
+DEPS_plugin := plugin rpc proto auto container snapshot backup repo store io common
+DEPS_cli := cli rpc proto container snapshot backup repo store io common
 
 # Each room's public headers: the only ones another room may include (and only
 # a room whose DEPS list this one). Every other header is private to its room,
@@ -84,6 +86,7 @@ PUBLIC_backup := backup/engine.h backup/backup.h backup/restore.h backup/check.h
   backup/prune.h backup/manifest.h backup/browse.h backup/treewalk.h backup/report.h
 PUBLIC_container := container/capture.h container/record.h container/selector.h container/oci-export.h container/overlay-merge.h
 PUBLIC_auto := auto/policy.h auto/cron.h auto/schedule.h auto/state.h auto/scheduler.h
+PUBLIC_rpc := rpc/client.h
 PUBLIC_plugin :=
 PUBLIC_cli :=
 
@@ -95,7 +98,7 @@ Q := @
 say = @printf '  %-7s %s\n' $(1) $(2)
 endif
 
-LIBDIRS := common snapshot io store repo backup container auto plugin cli
+LIBDIRS := common snapshot io store repo backup container auto rpc plugin cli
 # main() lives in plugin/main.c and cli/main.c; everything else goes into libraries.
 MAINS := plugin/main.c cli/main.c
 lib_srcs = $(filter-out $(MAINS),$(wildcard $(1)/*.c))

@@ -447,13 +447,12 @@ int sk_automation_finish(sk_automation *a, const char **ret_why, unsigned *ret_l
                         *ret_why = "containers need a clock: give interval, times or cron";
                         return -EINVAL;
                 }
-                if (p->consistency == SK_CONSISTENCY_PAUSE) {
-                        /* Pausing a task needs containerd's Tasks API; until the
-                         * daemon is its client, refusing is honest where a silent
-                         * "none" would not be. */
-                        *ret_why = "consistency = pause is not supported yet (see README, Known gaps)";
+                if (p->consistency == SK_CONSISTENCY_PAUSE && !(p->kinds & SK_SOURCE_CONTAINER)) {
+                        *ret_why = "consistency = pause needs kinds to include containers (layers have no task)";
                         return -EINVAL;
                 }
+                if (p->consistency == SK_CONSISTENCY_PAUSE && !p->pause_timeout)
+                        p->pause_timeout = 30;
         }
         *ret_line = 0;
         return 0;

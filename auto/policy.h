@@ -57,7 +57,7 @@ typedef struct sk_policy {
         uint32_t jitter;          /* seconds added to every calendar slot, per source */
         unsigned keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly;
         sk_consistency consistency;
-        uint32_t pause_timeout;   /* seconds, with SK_CONSISTENCY_PAUSE */
+        uint32_t pause_timeout;   /* seconds, with SK_CONSISTENCY_PAUSE; default 30 */
         bool on_commit;           /* layers: captured when committed, not on a clock */
         char when[256];           /* the schedule as written, for status: "every 1h; at 02:30; cron ..." */
 } sk_policy;

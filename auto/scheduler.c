@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auto/pause.h"
 #include "auto/state.h"
 #include "common/array.h"
 #include "backup/forget.h"
@@ -44,6 +45,8 @@ struct sk_scheduler {
         char **queue;             /* keys, FIFO */
         size_t q_head, q_len, q_alloc;
         bool stop, rescan;
+        sk_pause_ctx pause;
+        int paused_left;          /* tasks still to resume (containerd was not reachable) */
         pthread_t planner;
         pthread_t workers[16];
         unsigned n_workers;
@@ -323,8 +326,20 @@ static void run_one(sk_scheduler *s, source *x, const sk_policy *p, const char *
         sk_capture_result res = {};
         _cleanup_free_ char *err = NULL;
 
-        int r = sk_capture_backup(s->cap, key, tags, 1, &res, &err);
+        sk_pause_guard *guard = NULL;
+        int r = 0;
+        if (!layer && p->consistency == SK_CONSISTENCY_PAUSE) {
+                r = sk_pause_begin(&s->pause, key, p->pause_timeout, &guard, &err);
+                if (r == -ENOENT) /* not running: nothing changes while it is read */
+                        r = 0;
+        }
+        if (r >= 0)
+                r = sk_capture_backup(s->cap, key, tags, 1, &res, &err);
+        bool late = guard && sk_pause_end(guard);
         char retain_note[300] = "";
+        if (guard)
+                snprintf(retain_note, sizeof(retain_note), "; task paused %s", late ? "until pause_timeout only"
+                                                                                    : "throughout");
         if (r >= 0 && !layer && (p->keep_last | p->keep_hourly | p->keep_daily | p->keep_weekly |
                                  p->keep_monthly | p->keep_yearly)) {
                 sk_forget_policy fp = {
@@ -340,9 +355,11 @@ static void run_one(sk_scheduler *s, source *x, const sk_policy *p, const char *
                          * and try again after the next backup. */
                         slog(s, SK_CAPTURE_LOG_WARNING, "scheduled backup of %s (policy %s): %s", key, p->name,
                              rerr ? rerr : strerror(-q));
-                else
-                        snprintf(retain_note, sizeof(retain_note), "; retention kept %llu, forgot %llu",
+                else {
+                        size_t l = strlen(retain_note);
+                        snprintf(retain_note + l, sizeof(retain_note) - l, "; retention kept %llu, forgot %llu",
                                  (unsigned long long) fr.kept, (unsigned long long) fr.removed);
+                }
         }
 
         pthread_mutex_lock(&s->mu);
@@ -445,6 +462,12 @@ static void *planner_main(void *arg) {
                         }
                         last_scan = now = now_s();
                 }
+                if (s->paused_left > 0) {
+                        pthread_mutex_unlock(&s->mu);
+                        int left = sk_pause_resume_leftovers(&s->pause);
+                        pthread_mutex_lock(&s->mu);
+                        s->paused_left = left;
+                }
                 int64_t wake = last_scan + (int64_t) s->a->scan_interval;
                 for (size_t i = 0; i < s->n; i++) {
                         source *x = s->v[i];
@@ -487,6 +510,10 @@ int sk_scheduler_new(sk_snapshotter *snap, sk_capture *cap, const sk_scheduler_o
         r = sk_sched_db_open(o->state_dir, &s->db);
         if (r < 0)
                 goto fail;
+        s->pause = (sk_pause_ctx) { .fn = o->pause_task, .userdata = o->pause_userdata, .db = s->db,
+                                    .log = o->log, .log_userdata = o->log_userdata };
+        /* Before any backup: tasks a killed daemon left paused run again. */
+        s->paused_left = sk_pause_resume_leftovers(&s->pause);
         for (unsigned i = 0; i < s->a->max_runs && i < 16; i++) {
                 r = -pthread_create(&s->workers[i], NULL, worker_main, s);
                 if (r < 0)

@@ -17,6 +17,9 @@
  * to the containers it protects. A source whose snapshot is gone is dropped
  * from the database at the next scan.
  *
+ * With consistency = pause, the container's task is paused around the
+ * backup (pause.h); tasks a killed daemon left paused are resumed at start.
+ *
  * Committed layers are immutable: once captured, a layer source never runs
  * again. Snapshots being restored (label snapkeep.restoring) and views are
  * never sources. Nothing here blocks a snapshot RPC: the on_commit hook only
@@ -32,12 +35,21 @@
 
 typedef struct sk_scheduler sk_scheduler;
 
+/* Pause (pause true) or resume the task of container id in containerd
+ * namespace ns, for policies with consistency = pause. 0, or -ENOENT (no
+ * task: the container is not running), -ENOTCONN or -ETIMEDOUT (containerd
+ * not reachable: retried), other -errno; *ret_error (owned) may name the
+ * cause. Called from scheduler threads. */
+typedef int (*sk_task_pause_fn)(const char *ns, const char *id, bool pause, char **ret_error, void *userdata);
+
 typedef struct sk_scheduler_options {
         const sk_automation *automation; /* borrowed; outlives the scheduler */
         const char *state_dir;           /* the state database's directory */
         const char *node;                /* this node's name (jitter; retention is per host) */
         sk_capture_log_fn log;           /* finished lines, from any thread; NULL: none */
         void *log_userdata;
+        sk_task_pause_fn pause_task;     /* NULL: consistency = pause cannot be honoured */
+        void *pause_userdata;
 } sk_scheduler_options;
 
 /* Start the planner and the workers. snap and cap are borrowed and must

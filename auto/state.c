@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/array.h"
 #include "common/le.h"
 
 #define RECORD_VERSION 1
@@ -27,7 +28,8 @@
 
 struct sk_sched_db {
         MDB_env *env;
-        MDB_dbi dbi;
+        MDB_dbi dbi;    /* sources */
+        MDB_dbi paused; /* tasks paused for a backup */
 };
 
 /* LMDB's codes as -errno. Only "not found" and "full" mean something to the
@@ -74,6 +76,8 @@ int sk_sched_db_open(const char *dir, sk_sched_db **ret) {
         }
         if (r == 0)
                 r = mdb_dbi_open(txn, "sources", MDB_CREATE, &db->dbi);
+        if (r == 0)
+                r = mdb_dbi_open(txn, "paused", MDB_CREATE, &db->paused);
         if (r == 0) {
                 r = mdb_txn_commit(txn);
                 txn = NULL;
@@ -147,19 +151,18 @@ int sk_sched_db_get(sk_sched_db *db, const char *source, sk_sched_state *ret) {
         return r;
 }
 
-static int write_txn(sk_sched_db *db, const char *source, const sk_sched_state *s) {
-        uint8_t buf[RECORD_SIZE];
+/* Put (value not NULL) or delete key in dbi, one synced transaction. */
+static int write_txn(sk_sched_db *db, MDB_dbi dbi, const char *key, const void *value, size_t len) {
         MDB_txn *txn;
-        MDB_val k = { .mv_size = strlen(source), .mv_data = (void *) source };
+        MDB_val k = { .mv_size = strlen(key), .mv_data = (void *) key };
         int r = mdb_txn_begin(db->env, NULL, 0, &txn);
         if (r != 0)
                 return mdb_errno(r);
-        if (s) {
-                encode(s, buf);
-                MDB_val v = { .mv_size = sizeof(buf), .mv_data = buf };
-                r = mdb_put(txn, db->dbi, &k, &v, 0);
+        if (value) {
+                MDB_val v = { .mv_size = len, .mv_data = (void *) value };
+                r = mdb_put(txn, dbi, &k, &v, 0);
         } else {
-                r = mdb_del(txn, db->dbi, &k, NULL);
+                r = mdb_del(txn, dbi, &k, NULL);
                 if (r == MDB_NOTFOUND)
                         r = 0;
         }
@@ -171,11 +174,60 @@ static int write_txn(sk_sched_db *db, const char *source, const sk_sched_state *
 }
 
 int sk_sched_db_put(sk_sched_db *db, const char *source, const sk_sched_state *s) {
-        return write_txn(db, source, s);
+        uint8_t buf[RECORD_SIZE];
+        encode(s, buf);
+        return write_txn(db, db->dbi, source, buf, sizeof(buf));
 }
 
 int sk_sched_db_delete(sk_sched_db *db, const char *source) {
-        return write_txn(db, source, NULL);
+        return write_txn(db, db->dbi, source, NULL, 0);
+}
+
+int sk_sched_db_paused_put(sk_sched_db *db, const char *task) {
+        return write_txn(db, db->paused, task, "", 1);
+}
+
+int sk_sched_db_paused_delete(sk_sched_db *db, const char *task) {
+        return write_txn(db, db->paused, task, NULL, 0);
+}
+
+int sk_sched_db_paused_list(sk_sched_db *db, char ***ret, size_t *ret_n) {
+        MDB_txn *txn;
+        MDB_cursor *cur;
+        MDB_val k, v;
+        char **l = NULL;
+        size_t n = 0, cap = 0;
+        int r = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn);
+        if (r != 0)
+                return mdb_errno(r);
+        r = mdb_cursor_open(txn, db->paused, &cur);
+        if (r != 0) {
+                mdb_txn_abort(txn);
+                return mdb_errno(r);
+        }
+        int ret_r = 0;
+        for (r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0; r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                if (k.mv_size == 0 || k.mv_size > 4096 || memchr(k.mv_data, '\0', k.mv_size))
+                        continue;
+                if (SK_GROW(l, cap, n + 2) < 0 || !(l[n] = strndup(k.mv_data, k.mv_size))) {
+                        ret_r = -ENOMEM;
+                        break;
+                }
+                l[++n] = NULL;
+        }
+        mdb_cursor_close(cur);
+        mdb_txn_abort(txn);
+        if (ret_r < 0 || (r != MDB_NOTFOUND && (ret_r = mdb_errno(r)) < 0)) {
+                for (size_t i = 0; i < n; i++)
+                        free(l[i]);
+                free(l);
+                return ret_r;
+        }
+        if (!l && !(l = calloc(1, sizeof(char *))))
+                return -ENOMEM;
+        *ret = l;
+        *ret_n = n;
+        return 0;
 }
 
 int sk_sched_db_foreach(sk_sched_db *db, sk_sched_db_fn fn, void *userdata) {

@@ -20,6 +20,14 @@ int sk_sched_db_get(sk_sched_db *db, const char *source, sk_sched_state *ret);
 int sk_sched_db_put(sk_sched_db *db, const char *source, const sk_sched_state *s);
 int sk_sched_db_delete(sk_sched_db *db, const char *source);
 
+/* The paused set: tasks ("ns/id") paused for a consistent backup, written
+ * before the pause and removed after the resume, so that a daemon killed in
+ * between resumes them when it starts again. *ret is a NULL-terminated owned
+ * array (free each and the array). */
+int sk_sched_db_paused_put(sk_sched_db *db, const char *task);
+int sk_sched_db_paused_delete(sk_sched_db *db, const char *task);
+int sk_sched_db_paused_list(sk_sched_db *db, char ***ret, size_t *ret_n);
+
 /* Every record, in key order; a record that does not decode is skipped. fn
  * returning < 0 stops the walk with that value. */
 typedef int (*sk_sched_db_fn)(const char *source, const sk_sched_state *s, void *userdata);

@@ -3,10 +3,7 @@
 #include "cli/daemon-client.h"
 
 #include <errno.h>
-#include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
-#include <grpc/grpc_security.h>
-#include <grpc/support/time.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -17,6 +14,7 @@
 
 #include "common/macro.h"
 #include "control.pb-c.h"
+#include "rpc/client.h"
 
 #define PB(name) Snapkeep__Control__V1__##name
 #define METHOD(name) "/snapkeep.control.v1.Control/" name
@@ -33,125 +31,8 @@ enum {
         OPT_SINCE,
 };
 
-/* --- a tiny gRPC client ------------------------------------------------------- */
-
-typedef struct rpc {
-        grpc_channel *channel;
-        grpc_completion_queue *cq;
-} rpc;
-
-static int rpc_open(const char *socket_path, rpc *ret) {
-        char *target = NULL;
-        if (asprintf(&target, "unix:%s", socket_path) < 0)
-                return -ENOMEM;
-        grpc_init();
-        grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-        ret->channel = grpc_channel_create(target, creds, NULL);
-        grpc_channel_credentials_release(creds);
-        free(target);
-        ret->cq = grpc_completion_queue_create_for_pluck(NULL);
-        if (!ret->channel || !ret->cq)
-                return -ENOMEM;
-        return 0;
-}
-
-static void rpc_close(rpc *r) {
-        if (r->channel)
-                grpc_channel_destroy(r->channel);
-        if (r->cq) {
-                grpc_completion_queue_shutdown(r->cq);
-                grpc_completion_queue_destroy(r->cq);
-        }
-        grpc_shutdown();
-}
-
-static bool run_batch(rpc *r, grpc_call *call, const grpc_op *ops, size_t n, void *tag) {
-        if (grpc_call_start_batch(call, ops, n, tag, NULL) != GRPC_CALL_OK)
-                return false;
-        grpc_event ev = grpc_completion_queue_pluck(r->cq, tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-        return ev.type == GRPC_OP_COMPLETE && ev.success;
-}
-
-typedef int (*reply_fn)(const ProtobufCMessage *reply, void *userdata);
-
-/* Call method with req; every reply (one for unary) is unpacked as out_desc
- * and passed to fn. Returns the gRPC status; *ret_details (owned) gets its
- * message. */
-static grpc_status_code rpc_call(rpc *r, const char *method, const ProtobufCMessage *req,
-                                 const ProtobufCMessageDescriptor *out_desc, reply_fn fn, void *userdata,
-                                 char **ret_details) {
-        size_t len = protobuf_c_message_get_packed_size(req);
-        uint8_t *buf = malloc(len ? len : 1);
-        if (!buf)
-                return GRPC_STATUS_RESOURCE_EXHAUSTED;
-        protobuf_c_message_pack(req, buf);
-        grpc_slice s = grpc_slice_from_copied_buffer((const char *) buf, len);
-        free(buf);
-        grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&s, 1);
-        grpc_slice_unref(s);
-
-        grpc_slice m = grpc_slice_from_static_string(method);
-        grpc_call *call = grpc_channel_create_call(r->channel, NULL, GRPC_PROPAGATE_DEFAULTS, r->cq, m, NULL,
-                                                   gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-        grpc_metadata_array initial_md, trailing_md;
-        grpc_metadata_array_init(&initial_md);
-        grpc_metadata_array_init(&trailing_md);
-        grpc_status_code status = GRPC_STATUS_UNKNOWN;
-        grpc_slice details = grpc_empty_slice();
-
-        grpc_op ops[4] = {};
-        ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-        ops[1].op = GRPC_OP_SEND_MESSAGE;
-        ops[1].data.send_message.send_message = send;
-        ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-        ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-        ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial_md;
-        bool ok = run_batch(r, call, ops, 4, (void *) 1);
-        int cb_error = 0;
-        while (ok) {
-                grpc_byte_buffer *recv = NULL;
-                grpc_op op = { .op = GRPC_OP_RECV_MESSAGE };
-                op.data.recv_message.recv_message = &recv;
-                if (!run_batch(r, call, &op, 1, (void *) 2) || !recv)
-                        break;
-                grpc_byte_buffer_reader reader;
-                grpc_slice all = grpc_empty_slice();
-                if (grpc_byte_buffer_reader_init(&reader, recv)) {
-                        all = grpc_byte_buffer_reader_readall(&reader);
-                        grpc_byte_buffer_reader_destroy(&reader);
-                }
-                grpc_byte_buffer_destroy(recv);
-                ProtobufCMessage *msg = protobuf_c_message_unpack(out_desc, NULL, GRPC_SLICE_LENGTH(all),
-                                                                  GRPC_SLICE_START_PTR(all));
-                grpc_slice_unref(all);
-                if (!msg) {
-                        cb_error = -EBADMSG;
-                        break;
-                }
-                if (cb_error >= 0 && fn)
-                        cb_error = fn(msg, userdata);
-                protobuf_c_message_free_unpacked(msg, NULL);
-        }
-        grpc_op st = { .op = GRPC_OP_RECV_STATUS_ON_CLIENT };
-        st.data.recv_status_on_client.trailing_metadata = &trailing_md;
-        st.data.recv_status_on_client.status = &status;
-        st.data.recv_status_on_client.status_details = &details;
-        if (!run_batch(r, call, &st, 1, (void *) 3))
-                status = GRPC_STATUS_UNAVAILABLE;
-        if (status == GRPC_STATUS_OK && cb_error < 0) {
-                status = GRPC_STATUS_DATA_LOSS;
-                *ret_details = strdup("malformed reply from snapkeepd");
-        } else if (ret_details) {
-                size_t dl = GRPC_SLICE_LENGTH(details);
-                *ret_details = strndup((const char *) GRPC_SLICE_START_PTR(details), dl);
-        }
-        grpc_slice_unref(details);
-        grpc_metadata_array_destroy(&initial_md);
-        grpc_metadata_array_destroy(&trailing_md);
-        grpc_byte_buffer_destroy(send);
-        grpc_call_unref(call);
-        return status;
-}
+/* Every call goes to the admin socket without metadata or deadline. */
+#define rpc_call(r, method, req, desc, fn, ud, details) sk_rpc_call((r), (method), NULL, 0, 0, (req), (desc), (fn), (ud), (details))
 
 static const char *admin_socket(const char *flag) {
         if (flag)
@@ -207,14 +88,14 @@ static int show_progress_event(const ProtobufCMessage *msg, void *userdata) {
 
 static void *progress_main(void *userdata) {
         progress_thread *pt = userdata;
-        rpc r = {};
-        if (rpc_open(pt->sock, &r) >= 0) {
+        sk_rpc *r = NULL;
+        if (sk_rpc_open(pt->sock, &r) >= 0) {
                 while (!atomic_load(&pt->stop)) {
                         PB(EventsRequest) req = SNAPKEEP__CONTROL__V1__EVENTS_REQUEST__INIT;
                         req.since = pt->since;
                         req.wait_ms = 300;
                         char *details = NULL;
-                        grpc_status_code s = rpc_call(&r, METHOD("Events"), &req.base,
+                        grpc_status_code s = rpc_call(r, METHOD("Events"), &req.base,
                                                       &snapkeep__control__v1__event__descriptor, show_progress_event, pt,
                                                       &details);
                         free(details);
@@ -222,7 +103,7 @@ static void *progress_main(void *userdata) {
                                 break;
                 }
         }
-        rpc_close(&r);
+        sk_rpc_close(r);
         return NULL;
 }
 
@@ -231,7 +112,7 @@ static int last_event_seq(const ProtobufCMessage *msg, void *userdata) {
         return 0;
 }
 
-static void progress_start(progress_thread *pt, rpc *r, const char *sock) {
+static void progress_start(progress_thread *pt, sk_rpc *r, const char *sock) {
         PB(StatusRequest) req = SNAPKEEP__CONTROL__V1__STATUS_REQUEST__INIT;
         char *details = NULL;
         pt->sock = sock;
@@ -423,25 +304,25 @@ int sk_cmd_container_backup(sk_cli *cli, int argc, char **argv) {
         req.tags = tags;
         req.n_tags = n_tags;
 
-        rpc r = {};
-        if (rpc_open(sock, &r) < 0) {
-                rpc_close(&r);
+        sk_rpc *r = NULL;
+        if (sk_rpc_open(sock, &r) < 0) {
+                sk_rpc_close(r);
                 return sk_cli_fail(cli, -ENOMEM, "cannot set up gRPC");
         }
         backup_out o = { .cli = cli };
         char *details = NULL;
         progress_thread pt = {};
         if (cli->progress && !cli->json)
-                progress_start(&pt, &r, sock);
+                progress_start(&pt, r, sock);
         PB(BackupResponse) *resp = NULL;
-        grpc_status_code s = rpc_call(&r, METHOD("Backup"), &req.base, &snapkeep__control__v1__backup_response__descriptor,
+        grpc_status_code s = rpc_call(r, METHOD("Backup"), &req.base, &snapkeep__control__v1__backup_response__descriptor,
                                       keep_reply, &resp, &details);
         progress_stop(&pt);
         if (s == GRPC_STATUS_OK && resp)
                 print_backup(&resp->base, &o);
         if (resp)
                 protobuf_c_message_free_unpacked(&resp->base, NULL);
-        rpc_close(&r);
+        sk_rpc_close(r);
         if (s != GRPC_STATUS_OK)
                 return report(cli, s, details, sock);
         free(details);
@@ -682,20 +563,20 @@ int sk_cmd_daemon(sk_cli *cli, int argc, char **argv) {
         const char *sub = argv[optind];
         sk_cli_setup(cli);
         sock = admin_socket(sock);
-        rpc r = {};
-        if (rpc_open(sock, &r) < 0) {
-                rpc_close(&r);
+        sk_rpc *r = NULL;
+        if (sk_rpc_open(sock, &r) < 0) {
+                sk_rpc_close(r);
                 return sk_cli_fail(cli, -ENOMEM, "cannot set up gRPC");
         }
         char *details = NULL;
         grpc_status_code s;
         if (strcmp(sub, "status") == 0 && optind + 1 == argc) {
                 PB(StatusRequest) req = SNAPKEEP__CONTROL__V1__STATUS_REQUEST__INIT;
-                s = rpc_call(&r, METHOD("Status"), &req.base, &snapkeep__control__v1__status_response__descriptor,
+                s = rpc_call(r, METHOD("Status"), &req.base, &snapkeep__control__v1__status_response__descriptor,
                              print_status, cli, &details);
         } else if (strcmp(sub, "backups") == 0 && optind + 1 == argc) {
                 PB(ListBackupsRequest) req = SNAPKEEP__CONTROL__V1__LIST_BACKUPS_REQUEST__INIT;
-                s = rpc_call(&r, METHOD("ListBackups"), &req.base,
+                s = rpc_call(r, METHOD("ListBackups"), &req.base,
                              &snapkeep__control__v1__list_backups_response__descriptor, print_backups, cli, &details);
         } else if (strcmp(sub, "events") == 0 && optind + 1 == argc) {
                 events_out o = { .cli = cli, .last = since };
@@ -705,18 +586,18 @@ int sk_cmd_daemon(sk_cli *cli, int argc, char **argv) {
                         req.wait_ms = follow ? 1000 : 0;
                         free(details);
                         details = NULL;
-                        s = rpc_call(&r, METHOD("Events"), &req.base, &snapkeep__control__v1__event__descriptor,
+                        s = rpc_call(r, METHOD("Events"), &req.base, &snapkeep__control__v1__event__descriptor,
                                      print_event, &o, &details);
                 } while (follow && s == GRPC_STATUS_OK && !sk_cli_interrupted);
         } else if (strcmp(sub, "schedule") == 0 && optind + 1 == argc) {
                 PB(ScheduleRequest) req = SNAPKEEP__CONTROL__V1__SCHEDULE_REQUEST__INIT;
-                s = rpc_call(&r, METHOD("Schedule"), &req.base, &snapkeep__control__v1__schedule_response__descriptor,
+                s = rpc_call(r, METHOD("Schedule"), &req.base, &snapkeep__control__v1__schedule_response__descriptor,
                              print_schedule, cli, &details);
         } else if (strcmp(sub, "run-now") == 0 && optind + 2 >= argc) {
                 PB(RunNowRequest) req = SNAPKEEP__CONTROL__V1__RUN_NOW_REQUEST__INIT;
                 PB(RunNowResponse) *resp = NULL;
                 req.what = optind + 1 < argc ? argv[optind + 1] : (char *) "";
-                s = rpc_call(&r, METHOD("RunNow"), &req.base, &snapkeep__control__v1__run_now_response__descriptor,
+                s = rpc_call(r, METHOD("RunNow"), &req.base, &snapkeep__control__v1__run_now_response__descriptor,
                              keep_reply, &resp, &details);
                 if (s == GRPC_STATUS_OK && resp) {
                         if (cli->json) {
@@ -732,7 +613,7 @@ int sk_cmd_daemon(sk_cli *cli, int argc, char **argv) {
                         protobuf_c_message_free_unpacked(&resp->base, NULL);
         } else if (strcmp(sub, "restore") == 0 && optind + 2 == argc) {
                 if (!target) {
-                        rpc_close(&r);
+                        sk_rpc_close(r);
                         return sk_cli_usage_error(cli, "restore needs --target DIR");
                 }
                 char *abs = realpath(".", NULL);
@@ -743,16 +624,16 @@ int sk_cmd_daemon(sk_cli *cli, int argc, char **argv) {
                 PB(RestoreRequest) req = SNAPKEEP__CONTROL__V1__RESTORE_REQUEST__INIT;
                 req.backup_id = argv[optind + 1];
                 req.target = t ? t : (char *) target;
-                s = rpc_call(&r, METHOD("Restore"), &req.base, &snapkeep__control__v1__restore_response__descriptor,
+                s = rpc_call(r, METHOD("Restore"), &req.base, &snapkeep__control__v1__restore_response__descriptor,
                              NULL, NULL, &details);
                 free(t);
                 if (s == GRPC_STATUS_OK && !cli->quiet)
                         printf("restored %s into %s\n", argv[optind + 1], target);
         } else {
-                rpc_close(&r);
+                sk_rpc_close(r);
                 return sk_cli_usage_error(cli, "unknown or incomplete subcommand '%s'", sub);
         }
-        rpc_close(&r);
+        sk_rpc_close(r);
         if (s != GRPC_STATUS_OK)
                 return report(cli, s, details, sock);
         free(details);

@@ -31,8 +31,9 @@ int sk_config_init(sk_config *c) {
         c->socket = strdup(SK_DEFAULT_SOCKET);
         c->admin_socket = strdup(SK_DEFAULT_ADMIN_SOCKET);
         c->repo = strdup(SK_DEFAULT_REPO);
+        c->containerd_socket = strdup(SK_DEFAULT_CONTAINERD_SOCKET);
         sk_automation_init(&c->automation);
-        if (!c->root || !c->socket || !c->admin_socket || !c->repo) {
+        if (!c->root || !c->socket || !c->admin_socket || !c->repo || !c->containerd_socket) {
                 sk_config_clear(c);
                 return -ENOMEM;
         }
@@ -48,7 +49,7 @@ static const size_t string_fields[] = {
         offsetof(sk_config, key_file),      offsetof(sk_config, s3_endpoint),
         offsetof(sk_config, s3_region),     offsetof(sk_config, s3_style),
         offsetof(sk_config, s3_credentials_file), offsetof(sk_config, s3_profile),
-        offsetof(sk_config, cache_dir),
+        offsetof(sk_config, cache_dir),     offsetof(sk_config, containerd_socket),
 };
 
 static char **string_field(sk_config *c, size_t i) {
@@ -151,6 +152,8 @@ static int set_value(sk_config *c, const char *key, const char *value, const cha
         }
         if (strcmp(key, "password_file") == 0)
                 return set_path(&c->password_file, value, 0, why);
+        if (strcmp(key, "containerd_socket") == 0)
+                return set_path(&c->containerd_socket, value, sizeof(((struct sockaddr_un *) NULL)->sun_path), why);
         if (strcmp(key, "key_file") == 0)
                 return set_path(&c->key_file, value, 0, why);
         if (strcmp(key, "s3_endpoint") == 0) {
@@ -417,6 +420,7 @@ static const struct option long_options[] = {
         { "no-remote-layers", no_argument, NULL, 'N' },
         { "restore-selectors", required_argument, NULL, 'S' },
         { "restores", required_argument, NULL, 'T' },
+        { "containerd-socket", required_argument, NULL, 'C' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         {},
@@ -513,6 +517,9 @@ int sk_config_from_args(int argc, char *argv[], sk_config *ret, sk_config_action
                         break;
                 case 'T':
                         flags[n_flags++] = (flag) { "restores", optarg, "--restores" };
+                        break;
+                case 'C':
+                        flags[n_flags++] = (flag) { "containerd_socket", optarg, "--containerd-socket" };
                         break;
                 case 'L':
                         flags[n_flags++] = (flag) { "remote_layers", "true", "--remote-layers" };
@@ -633,6 +640,9 @@ void sk_config_print_help(FILE *f, const char *prog) {
                 "                         backup id: latest, prefix (default none)\n"
                 "      --restores=N       concurrent restores in Prepare, 1..16 (default 2);\n"
                 "                         each gets a gRPC worker on top of --workers\n"
+                "      --containerd-socket=PATH  containerd's socket, to pause tasks for\n"
+                "                         policies with consistency = pause\n"
+                "                         (default " SK_DEFAULT_CONTAINERD_SOCKET ")\n"
                 "  -h, --help             show this help and exit\n"
                 "  -V, --version          show the version and exit\n"
                 "\n"
@@ -648,6 +658,7 @@ void sk_config_print_help(FILE *f, const char *prog) {
                 "  remote_layers = true\n"
                 "  restore_selectors = none   (or: latest, prefix)\n"
                 "  restores = 2\n"
+                "  containerd_socket = " SK_DEFAULT_CONTAINERD_SOCKET "\n"
                 "  # how the repository is reached (else the environment's SNAPKEEP_S3_*, AWS_*):\n"
                 "  s3_endpoint = http://10.0.0.5:7480\n"
                 "  s3_region = us-east-1\n"

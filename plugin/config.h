@@ -50,6 +50,7 @@
 #define SK_DEFAULT_CONFIG "/etc/snapkeep/snapkeepd.conf"
 #define SK_DEFAULT_ADMIN_SOCKET "/run/snapkeep/admin.sock"
 #define SK_DEFAULT_REPO "/var/lib/snapkeep-repo"
+#define SK_DEFAULT_CONTAINERD_SOCKET "/run/containerd/containerd.sock"
 #define SK_WORKERS_MAX 64
 #define SK_RESTORES_MAX 16
 #define SK_RESTORES_DEFAULT 2
@@ -88,6 +89,7 @@ typedef struct sk_config {
          * daemon creates both at start if the repository does not exist.
          * A configured repository is never created. */
         bool repo_auto;
+        char *containerd_socket;    /* containerd's own socket (Tasks API: consistency = pause) */
         bool repo_set;              /* repo given by file or flag */
         /* [automation] and [policy NAME] sections (auto/policy.h); checked
          * and completed (the built-in default policy) by sk_config_from_args. */

@@ -34,6 +34,7 @@
 #include "common/log.h"
 #include "container/capture.h"
 #include "plugin/autorepo.h"
+#include "plugin/tasks.h"
 #include "plugin/config.h"
 #include "plugin/control_service.h"
 #include "plugin/server.h"
@@ -126,13 +127,18 @@ static int start_scheduler(const sk_config *cfg, sk_snapshotter *snap, sk_captur
         }
         _cleanup_free_ char *state_dir = NULL;
         char host[256] = "";
+        int r;
         if (asprintf(&state_dir, "%s/automation", cfg->root) < 0)
                 return log_error_errno(-ENOMEM, "out of memory");
         (void) gethostname(host, sizeof(host) - 1);
+        r = sk_tasks_open(cfg->containerd_socket);
+        if (r < 0)
+                return log_error_errno(r, "cannot set up a client for containerd's socket %s", cfg->containerd_socket);
         sk_scheduler_options so = {
                 .automation = a, .state_dir = state_dir, .node = host, .log = capture_log,
+                .pause_task = sk_tasks_pause,
         };
-        int r = sk_scheduler_new(snap, capture, &so, ret);
+        r = sk_scheduler_new(snap, capture, &so, ret);
         if (r < 0)
                 return log_error_errno(r, "cannot start automatic backups (state in %s)", state_dir);
         for (size_t i = 0; i < a->n_policies; i++) {
@@ -302,6 +308,7 @@ int main(int argc, char *argv[]) {
 
         grpc_init();
         r = run(&cfg, &stop_signals);
+        sk_tasks_close(); /* after run(): the scheduler that used it is gone */
         if (r >= 0) {
                 atomic_store(&state_closed, true);
                 set_stop_stage("gRPC's library clean-up");

@@ -240,7 +240,8 @@ out=$("$SNAPKEEP" --no-progress daemon run-now nosuch --admin-socket "$ADMIN" 2>
   sk_notok "run-now nosuch" "$out"
 r0=$(src_field c1 runs)
 out=$("$SNAPKEEP" --no-progress daemon run-now fast --admin-socket "$ADMIN" 2>&1)
-sk_retry 10 test "$(src_field c1 runs)" -gt "$r0" && sk_ok "run-now fast: $out" || sk_notok "run-now fast" "$out"
+more_runs() { [ "$(src_field c1 runs)" -gt "$r0" ]; }
+sk_retry 10 more_runs && sk_ok "run-now fast: $out" || sk_notok "run-now fast" "$out"
 
 # ---- kill -9 at random points of scheduled runs ------------------------------------------
 # Each round adds 40 MB of new data to c1 and makes it due, then kills snapkeepd

@@ -138,9 +138,16 @@ static void test_finish(void **state) {
         assert_int_equal(sk_automation_finish(&a, &why, &line), -EINVAL);
         sk_automation_clear(&a);
 
-        /* pause is refused until the daemon is a Tasks client */
+        /* pause: containers only, with a default timeout */
         sk_automation_init(&a);
         assert_int_equal(set(&a, "policy p", "interval", "1h"), 0);
+        assert_int_equal(set(&a, "policy p", "consistency", "pause"), 0);
+        assert_int_equal(sk_automation_finish(&a, &why, &line), 0);
+        assert_int_equal(a.policies[0].pause_timeout, 30);
+        sk_automation_clear(&a);
+        sk_automation_init(&a);
+        assert_int_equal(set(&a, "policy p", "kinds", "layers"), 0);
+        assert_int_equal(set(&a, "policy p", "on_commit", "true"), 0);
         assert_int_equal(set(&a, "policy p", "consistency", "pause"), 0);
         assert_int_equal(sk_automation_finish(&a, &why, &line), -EINVAL);
         assert_non_null(strstr(why, "pause"));
