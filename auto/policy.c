@@ -1,6 +1,7 @@
 #include "auto/policy.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,10 @@ void sk_automation_init(sk_automation *a) {
                 .retry_min = 60,
                 .retry_max = 3600,
                 .scan_interval = 10,
+                .maintenance = true,
+                .prune_interval = 86400,
+                .check_interval = 7 * 86400,
+                .check_subset = 5,
         };
 }
 
@@ -87,7 +92,7 @@ static int parse_bool(const char *s, bool *ret) {
 
 static bool valid_name(const char *s) {
         size_t n = strlen(s);
-        if (n == 0 || n > SK_POLICY_NAME_MAX || strcmp(s, "none") == 0)
+        if (n == 0 || n > SK_POLICY_NAME_MAX || strcmp(s, "none") == 0 || strcmp(s, "maintenance") == 0)
                 return false;
         for (size_t i = 0; i < n; i++)
                 if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
@@ -194,7 +199,7 @@ static sk_policy *policy_get(sk_automation *a, const char *name, unsigned line, 
                 if (strcmp(a->policies[i].name, name) == 0)
                         return &a->policies[i];
         if (!valid_name(name)) {
-                *why = "a policy name is 1 to 63 letters, digits, '.', '_' or '-', and not \"none\"";
+                *why = "a policy name is 1 to 63 letters, digits, '.', '_' or '-', and not \"none\" or \"maintenance\"";
                 return NULL;
         }
         if (a->n_policies >= SK_POLICIES_MAX) {
@@ -241,6 +246,35 @@ static int set_automation(sk_automation *a, const char *key, const char *value, 
                         *why = "must be idle, best-effort or none";
                         return -EINVAL;
                 }
+        } else if (!strcmp(key, "maintenance")) {
+                if (parse_bool(value, &a->maintenance) < 0)
+                        goto bad_bool;
+        } else if (!strcmp(key, "check_read_data_subset")) {
+                char num[8];
+                size_t n = strcspn(value, "%");
+                if (n == 0 || n >= sizeof(num) || (value[n] && strcmp(value + n, "%") != 0)) {
+                        *why = "must be a percentage from 1 to 100";
+                        return -EINVAL;
+                }
+                memcpy(num, value, n);
+                num[n] = '\0';
+                if (parse_uint(num, 100, &u) < 0 || u < 1) {
+                        *why = "must be a percentage from 1 to 100";
+                        return -EINVAL;
+                }
+                a->check_subset = u;
+        } else if (!strcmp(key, "prune_interval") || !strcmp(key, "check_interval") || !strcmp(key, "lease_ttl")) {
+                uint32_t d;
+                if (sk_parse_duration(value, 366u * 86400, &d) < 0) {
+                        *why = "must be a duration such as 12h, 1d or 1w (at most 366d)";
+                        return -EINVAL;
+                }
+                if (!strcmp(key, "prune_interval"))
+                        a->prune_interval = d;
+                else if (!strcmp(key, "check_interval"))
+                        a->check_interval = d;
+                else
+                        a->lease_ttl = d;
         } else if (!strcmp(key, "retry_min") || !strcmp(key, "retry_max") || !strcmp(key, "scan_interval")) {
                 uint32_t d;
                 if (sk_parse_duration(value, 7 * 86400, &d) < 0) {
@@ -407,8 +441,22 @@ int sk_automation_set(sk_automation *a, const char *section, unsigned line, cons
         return set_policy(p, key, value, ret_why);
 }
 
+/* The schedules of the two maintenance jobs, as policies of their own. */
+static void maint_policies(sk_automation *a) {
+        a->maint_prune = (sk_policy) { .interval = a->prune_interval };
+        a->maint_check = (sk_policy) { .interval = a->check_interval };
+        snprintf(a->maint_prune.name, sizeof(a->maint_prune.name), "maintenance");
+        snprintf(a->maint_check.name, sizeof(a->maint_check.name), "maintenance");
+        snprintf(a->maint_prune.when, sizeof(a->maint_prune.when), "prune every %us", a->prune_interval);
+        snprintf(a->maint_check.when, sizeof(a->maint_check.when), "check %u%% every %us", a->check_subset,
+                 a->check_interval);
+        if (!a->lease_ttl)
+                a->lease_ttl = 2 * (a->prune_interval < a->check_interval ? a->prune_interval : a->check_interval);
+}
+
 int sk_automation_finish(sk_automation *a, const char **ret_why, unsigned *ret_line) {
         *ret_line = 0;
+        maint_policies(a);
         if (a->retry_max < a->retry_min) {
                 *ret_why = "[automation] retry_max is shorter than retry_min";
                 return -EINVAL;

@@ -77,6 +77,12 @@ typedef struct sk_automation {
         uint32_t retry_min;       /* seconds before the first retry of a failed run; default 60 */
         uint32_t retry_max;       /* the backoff's ceiling; default 3600 */
         uint32_t scan_interval;   /* how often the snapshot list is read, seconds; default 10 */
+        bool maintenance;         /* scheduled prune and check (default true) */
+        uint32_t prune_interval;  /* default 1d */
+        uint32_t check_interval;  /* default 7d */
+        unsigned check_subset;    /* percent of packs a scheduled check reads, 1..100; default 5 */
+        uint32_t lease_ttl;       /* the maintenance lease's time; 0: twice the shorter interval */
+        sk_policy maint_prune, maint_check; /* their schedules, filled by sk_automation_finish */
         sk_policy *policies;      /* in file order: the first match wins */
         size_t n_policies;
         bool builtin;             /* no policy was configured: the default one applies */

@@ -15,9 +15,12 @@
 #include "auto/state.h"
 #include "common/array.h"
 #include "backup/forget.h"
+#include "backup/lease.h"
 
 #define RETAIN_LOCK_WAIT 30 /* seconds a retention waits for another node's exclusive operation */
 #define POLICY_TAG_PREFIX "snapkeep:policy="
+#define LEASE_SETTLE_MS 1500 /* between writing the lease and reading it back */
+#define PRUNE_LOCK_WAIT 60   /* seconds a prune waits for running backups */
 
 typedef struct source {
         char *key;
@@ -26,7 +29,10 @@ typedef struct source {
         uint32_t jitter;
         sk_sched_state st;
         bool running, queued, seen, forced;
+        int maint;                /* 0, or MAINT_PRUNE / MAINT_CHECK: not a snapshot */
 } source;
+
+enum { MAINT_PRUNE = 1, MAINT_CHECK = 2 };
 
 struct sk_scheduler {
         sk_snapshotter *snap;
@@ -46,6 +52,7 @@ struct sk_scheduler {
         size_t q_head, q_len, q_alloc;
         bool stop, rescan;
         sk_pause_ctx pause;
+        char holder[SK_LEASE_HOLDER_MAX + 1]; /* this node in the maintenance lease */
         int paused_left;          /* tasks still to resume (containerd was not reachable) */
         pthread_t planner;
         pthread_t workers[16];
@@ -234,7 +241,7 @@ static int scan(sk_scheduler *s) {
         size_t w = 0;
         for (size_t i = 0; i < s->n; i++) {
                 source *src = s->v[i];
-                if (src->seen || src->running || src->queued || r < 0) {
+                if (src->seen || src->maint || src->running || src->queued || r < 0) {
                         s->v[w++] = src;
                         continue;
                 }
@@ -319,6 +326,75 @@ static void lower_priority(sk_scheduler *s) {
         }
 }
 
+/* Record a run's outcome (r, and err or backup_id; note: a message kept in
+ * last_error although the run succeeded, e.g. "skipped: ..."), compute the
+ * next run, store it, and wake the planner. *ret gets the new state. */
+static int record_outcome(sk_scheduler *s, source *x, int r, const char *err, const char *backup_id,
+                          const char *note, sk_sched_state *ret) {
+        pthread_mutex_lock(&s->mu);
+        int64_t end = now_s();
+        x->st.last_end = end;
+        if (r >= 0) {
+                x->st.last_success = end;
+                x->st.failures = 0;
+                x->st.last_errno = 0;
+                snprintf(x->st.last_error, sizeof(x->st.last_error), "%s", note ? note : "");
+                if (backup_id && backup_id[0])
+                        snprintf(x->st.last_backup, sizeof(x->st.last_backup), "%s", backup_id);
+        } else {
+                x->st.failures++;
+                x->st.last_errno = r;
+                snprintf(x->st.last_error, sizeof(x->st.last_error), "%s", err ? err : strerror(-r));
+        }
+        x->st.next_run = next_of(s, x);
+        int q = sk_sched_db_put(s->db, x->key, &x->st);
+        *ret = x->st;
+        x->running = false;
+        pthread_cond_signal(&s->plan_cond);
+        pthread_mutex_unlock(&s->mu);
+        return q;
+}
+
+/* Maintenance: prune or a partial check, by the node that holds the lease. */
+static void run_maint(sk_scheduler *s, source *x, const char *key) {
+        bool prune = x->maint == MAINT_PRUNE;
+        const char *what = prune ? "prune" : "check";
+        _cleanup_free_ char *err = NULL;
+        char note[320] = "", done[256] = "";
+        sk_lease lease = {};
+        int r = sk_capture_lease(s->cap, s->holder, s->a->lease_ttl, LEASE_SETTLE_MS, &lease, &err);
+        if (r == 0) {
+                char until[32];
+                fmt_time(lease.expires, until);
+                snprintf(note, sizeof(note), "skipped: %s holds the maintenance lease until %s", lease.holder, until);
+        } else if (r > 0 && prune) {
+                sk_prune_result pr = {};
+                r = sk_capture_prune(s->cap, PRUNE_LOCK_WAIT, &pr, &err);
+                snprintf(done, sizeof(done), "%llu backups, %llu packs trashed, %llu deleted, %llu bytes freed",
+                         (unsigned long long) pr.backups, (unsigned long long) pr.packs_trashed,
+                         (unsigned long long) pr.packs_deleted, (unsigned long long) pr.bytes_freed);
+        } else if (r > 0) {
+                sk_check_result cr = {};
+                r = sk_capture_check(s->cap, s->a->check_subset, &cr, &err);
+                snprintf(done, sizeof(done), "%llu backups, %llu of %llu packs read, no errors",
+                         (unsigned long long) cr.backups, (unsigned long long) cr.packs_read,
+                         (unsigned long long) cr.packs);
+        }
+        sk_sched_state st;
+        int q = record_outcome(s, x, r, err, NULL, note[0] ? note : NULL, &st);
+        char next[32];
+        fmt_time(st.next_run, next);
+        if (r < 0)
+                slog(s, SK_CAPTURE_LOG_ERROR, "maintenance: %s failed (%u in a row): %s; retry %s", what, st.failures,
+                     st.last_error, next);
+        else if (note[0])
+                slog(s, SK_CAPTURE_LOG_INFO, "maintenance: %s %s; next %s", what, note, next);
+        else
+                slog(s, SK_CAPTURE_LOG_INFO, "maintenance: %s done as %s: %s; next %s", what, s->holder, done, next);
+        if (q < 0)
+                slog(s, SK_CAPTURE_LOG_ERROR, "scheduler: cannot record the run of %s: %s", key, strerror(-q));
+}
+
 static void run_one(sk_scheduler *s, source *x, const sk_policy *p, const char *key, bool layer) {
         char tag[sizeof(POLICY_TAG_PREFIX) + SK_POLICY_NAME_MAX];
         snprintf(tag, sizeof(tag), POLICY_TAG_PREFIX "%s", p->name);
@@ -362,27 +438,8 @@ static void run_one(sk_scheduler *s, source *x, const sk_policy *p, const char *
                 }
         }
 
-        pthread_mutex_lock(&s->mu);
-        int64_t end = now_s();
-        x->st.last_end = end;
-        if (r >= 0) {
-                x->st.last_success = end;
-                x->st.failures = 0;
-                x->st.last_errno = 0;
-                x->st.last_error[0] = '\0';
-                snprintf(x->st.last_backup, sizeof(x->st.last_backup), "%s", res.backup_id);
-        } else {
-                x->st.failures++;
-                x->st.last_errno = r;
-                snprintf(x->st.last_error, sizeof(x->st.last_error), "%s", err ? err : strerror(-r));
-        }
-        x->st.next_run = next_of(s, x);
-        int q = sk_sched_db_put(s->db, x->key, &x->st);
-        sk_sched_state st = x->st;
-        x->running = false;
-        pthread_cond_signal(&s->plan_cond);
-        pthread_mutex_unlock(&s->mu);
-
+        sk_sched_state st;
+        int q = record_outcome(s, x, r, err, r >= 0 ? res.backup_id : "", NULL, &st);
         char next[32];
         fmt_time(st.next_run, next);
         if (r >= 0)
@@ -430,7 +487,10 @@ static void *worker_main(void *arg) {
                         slog(s, SK_CAPTURE_LOG_ERROR, "scheduler: cannot record the start of %s: %s", key,
                              strerror(-q));
                 /* x stays valid: the scan never frees a running source. */
-                run_one(s, x, p, key, layer);
+                if (x->maint)
+                        run_maint(s, x, key);
+                else
+                        run_one(s, x, p, key, layer);
                 free(key);
                 pthread_mutex_lock(&s->mu);
         }
@@ -489,6 +549,31 @@ static void *planner_main(void *arg) {
 
 /* --- public ------------------------------------------------------------------------- */
 
+/* A maintenance job as a source of its own (never removed by a scan). */
+static int add_maint(sk_scheduler *s, const char *key, int which, const sk_policy *p) {
+        source *x = calloc(1, sizeof(*x));
+        if (!x || !(x->key = strdup(key))) {
+                free(x);
+                return -ENOMEM;
+        }
+        x->policy = p;
+        x->maint = which;
+        if (sk_sched_db_get(s->db, key, &x->st) < 0 || x->st.first_seen <= 0)
+                x->st = (sk_sched_state) { .first_seen = now_s() };
+        snprintf(x->st.policy, sizeof(x->st.policy), "%s", p->name);
+        x->st.next_run = next_of(s, x);
+        (void) sk_sched_db_put(s->db, key, &x->st);
+        size_t at;
+        if (find(s, key, &at)) {
+                source_free(x);
+                return 0;
+        }
+        int r = insert(s, x, at);
+        if (r < 0)
+                source_free(x);
+        return r;
+}
+
 int sk_scheduler_new(sk_snapshotter *snap, sk_capture *cap, const sk_scheduler_options *o, sk_scheduler **ret) {
         sk_scheduler *s = calloc(1, sizeof(*s));
         if (!s)
@@ -514,6 +599,20 @@ int sk_scheduler_new(sk_snapshotter *snap, sk_capture *cap, const sk_scheduler_o
                                     .log = o->log, .log_userdata = o->log_userdata };
         /* Before any backup: tasks a killed daemon left paused run again. */
         s->paused_left = sk_pause_resume_leftovers(&s->pause);
+        /* The lease holder: this host and this daemon's state directory, so
+         * that a restart keeps its lease and two daemons on one host differ. */
+        snprintf(s->holder, sizeof(s->holder), "%.*s:%08x", 180, s->node[0] ? s->node : "node",
+                 sk_sched_jitter("", o->state_dir, UINT32_MAX));
+        for (char *c = s->holder; *c; c++)
+                if (*c <= ' ' || *c > '~')
+                        *c = '_';
+        if (s->a->maintenance) {
+                r = add_maint(s, "maintenance/prune", MAINT_PRUNE, &s->a->maint_prune);
+                if (r >= 0)
+                        r = add_maint(s, "maintenance/check", MAINT_CHECK, &s->a->maint_check);
+                if (r < 0)
+                        goto fail;
+        }
         for (unsigned i = 0; i < s->a->max_runs && i < 16; i++) {
                 r = -pthread_create(&s->workers[i], NULL, worker_main, s);
                 if (r < 0)
@@ -569,6 +668,7 @@ int sk_scheduler_list(sk_scheduler *s, sk_schedule_entry **ret, size_t *ret_n) {
                         break;
                 }
                 l[n].layer = x->layer;
+                l[n].maint = x->maint != 0;
                 l[n].st = x->st;
                 l[n].st.next_run = x->running ? 0 : next_of(s, x);
                 l[n].state = x->running ? "running"

@@ -20,6 +20,11 @@
  * With consistency = pause, the container's task is paused around the
  * backup (pause.h); tasks a killed daemon left paused are resumed at start.
  *
+ * Maintenance (prune every prune_interval, a check reading check_subset %
+ * of the packs every check_interval) runs as two more sources, on the node
+ * that holds the repository's maintenance lease (backup/lease.h); the
+ * others record "skipped" and who holds it.
+ *
  * Committed layers are immutable: once captured, a layer source never runs
  * again. Snapshots being restored (label snapkeep.restoring) and views are
  * never sources. Nothing here blocks a snapshot RPC: the on_commit hook only
@@ -65,6 +70,7 @@ typedef struct sk_schedule_entry {
         char *source;           /* the snapshot's backend key (owned) */
         const char *state;      /* static: "idle", "pending", "running", "failed" */
         bool layer;             /* a committed layer (else a container's writable layer) */
+        bool maint;             /* a maintenance job ("maintenance/prune", "maintenance/check") */
         sk_sched_state st;
 } sk_schedule_entry;
 

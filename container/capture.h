@@ -44,7 +44,10 @@
 #include <stdint.h>
 
 #include "common/macro.h"
+#include "backup/check.h"
 #include "backup/forget.h"
+#include "backup/lease.h"
+#include "backup/prune.h"
 #include "container/events.h"
 #include "container/record.h" /* SK_TAG_CONTAINER, SK_TAG_LAYER */
 #include "snapshot/snapshotter.h"
@@ -147,6 +150,16 @@ int sk_capture_open_repo(sk_capture *c);
 
 /* Remove snapshots left half-restored by a crash. Returns how many. */
 int sk_capture_sweep(sk_capture *c);
+
+/* Maintenance (maint.c), for the scheduler: take or renew the maintenance
+ * lease (backup/lease.h; 1 taken, 0 held by another node, named in *ret),
+ * prune (waiting up to lock_wait_seconds for backups), and check with
+ * read_data_subset_pct percent of the packs read (-EBADMSG: errors found,
+ * counted in *ret). On failure *ret_error (owned) names the cause. */
+int sk_capture_lease(sk_capture *c, const char *holder, uint32_t ttl_seconds, unsigned settle_ms, sk_lease *ret,
+                     char **ret_error);
+int sk_capture_prune(sk_capture *c, unsigned lock_wait_seconds, sk_prune_result *ret, char **ret_error);
+int sk_capture_check(sk_capture *c, unsigned read_data_subset_pct, sk_check_result *ret, char **ret_error);
 
 /* Retention (retain.c): apply policy to the container backups that share
  * host and snapshot (sources) with backup_id and carry tag, under the

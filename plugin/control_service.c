@@ -287,7 +287,7 @@ static int on_schedule(sk_call *call, const ProtobufCMessage *msg _unused_, void
                         r = -ENOMEM;
                         break;
                 }
-                si->kind = l[i].layer ? "layer" : "container";
+                si->kind = l[i].maint ? "maintenance" : l[i].layer ? "layer" : "container";
                 si->state = (char *) l[i].state;
                 si->next_run = l[i].st.next_run == INT64_MAX ? -1 : l[i].st.next_run;
                 si->last_start = l[i].st.last_start;
