@@ -53,6 +53,8 @@ struct sk_scheduler {
         bool stop, rescan;
         sk_pause_ctx pause;
         char holder[SK_LEASE_HOLDER_MAX + 1]; /* this node in the maintenance lease */
+        char **held;              /* the hold set ("policy:NAME", "source:KEY"), NULL-terminated */
+        size_t n_held;
         int paused_left;          /* tasks still to resume (containerd was not reachable) */
         pthread_t planner;
         pthread_t workers[16];
@@ -115,11 +117,24 @@ static source *find(sk_scheduler *s, const char *key, size_t *ret_at) {
         return NULL;
 }
 
+/* Whether x is on hold: itself or its policy (snapkeep daemon pause). */
+static bool is_held(const sk_scheduler *s, const source *x) {
+        for (size_t i = 0; i < s->n_held; i++) {
+                const char *h = s->held[i];
+                if ((!strncmp(h, "source:", 7) && !strcmp(h + 7, x->key)) ||
+                    (!strncmp(h, "policy:", 7) && !strcmp(h + 7, x->policy->name)))
+                        return true;
+        }
+        return false;
+}
+
 static int64_t next_of(sk_scheduler *s, const source *x) {
         if (x->layer && x->st.last_success > 0)
                 return INT64_MAX; /* immutable: captured once */
         if (x->forced)
                 return 0;
+        if (is_held(s, x))
+                return INT64_MAX; /* run-now still runs it */
         int64_t t = sk_sched_next(x->policy, &x->st, x->jitter, s->a->retry_min, s->a->retry_max);
         /* A layer under on_commit is due when first seen (committed, or
          * present at start); after a failure, sk_sched_next's backoff. */
@@ -606,6 +621,9 @@ int sk_scheduler_new(sk_snapshotter *snap, sk_capture *cap, const sk_scheduler_o
         for (char *c = s->holder; *c; c++)
                 if (*c <= ' ' || *c > '~')
                         *c = '_';
+        r = sk_sched_db_held_list(s->db, &s->held, &s->n_held);
+        if (r < 0)
+                goto fail;
         if (s->a->maintenance) {
                 r = add_maint(s, "maintenance/prune", MAINT_PRUNE, &s->a->maint_prune);
                 if (r >= 0)
@@ -648,6 +666,9 @@ void sk_scheduler_free(sk_scheduler *s) {
         for (size_t i = 0; i < s->q_len; i++)
                 free(s->queue[s->q_head + i]);
         free(s->queue);
+        for (size_t i = 0; i < s->n_held; i++)
+                free(s->held[i]);
+        free(s->held);
         sk_sched_db_free(s->db);
         pthread_cond_destroy(&s->work_cond);
         pthread_cond_destroy(&s->plan_cond);
@@ -673,6 +694,7 @@ int sk_scheduler_list(sk_scheduler *s, sk_schedule_entry **ret, size_t *ret_n) {
                 l[n].st.next_run = x->running ? 0 : next_of(s, x);
                 l[n].state = x->running ? "running"
                              : x->queued ? "pending"
+                             : is_held(s, x) ? "paused"
                              : x->st.failures ? "failed"
                                               : "idle";
         }
@@ -712,6 +734,51 @@ int sk_scheduler_run_now(sk_scheduler *s, const char *what) {
         pthread_cond_signal(&s->plan_cond);
         pthread_mutex_unlock(&s->mu);
         return n == 0 && !all && !policy ? -ENOENT : n;
+}
+
+int sk_scheduler_hold(sk_scheduler *s, const char *what, bool hold) {
+        if (!what || !what[0])
+                return -EINVAL;
+        bool policy = sk_automation_find(s->a, what) != NULL;
+        if (!policy && strcmp(what, "maintenance") == 0)
+                policy = true;
+        _cleanup_free_ char *entry = NULL;
+        pthread_mutex_lock(&s->mu);
+        int n = 0;
+        for (size_t i = 0; i < s->n; i++)
+                n += policy ? strcmp(s->v[i]->policy->name, what) == 0 : strcmp(s->v[i]->key, what) == 0;
+        int r = 0;
+        if (!policy && n == 0)
+                r = -ENOENT;
+        else if (asprintf(&entry, "%s:%s", policy ? "policy" : "source", what) < 0) {
+                entry = NULL;
+                r = -ENOMEM;
+        }
+        size_t at = s->n_held;
+        for (size_t i = 0; r >= 0 && i < s->n_held; i++)
+                if (strcmp(s->held[i], entry) == 0)
+                        at = i;
+        if (r >= 0 && hold && at == s->n_held) {
+                size_t cap = s->n_held + 1; /* exact: the array is NULL-terminated, not grown by doubling */
+                char **v = realloc(s->held, (cap + 1) * sizeof(*v));
+                r = v ? sk_sched_db_held_put(s->db, entry) : -ENOMEM;
+                if (v)
+                        s->held = v;
+                if (r >= 0) {
+                        s->held[s->n_held++] = TAKE_PTR(entry);
+                        s->held[s->n_held] = NULL;
+                }
+        } else if (r >= 0 && !hold && at < s->n_held) {
+                r = sk_sched_db_held_delete(s->db, entry);
+                if (r >= 0) {
+                        free(s->held[at]);
+                        s->held[at] = s->held[--s->n_held];
+                        s->held[s->n_held] = NULL;
+                }
+        }
+        pthread_cond_signal(&s->plan_cond);
+        pthread_mutex_unlock(&s->mu);
+        return r < 0 ? r : n;
 }
 
 void sk_scheduler_committed(sk_scheduler *s, const char *key) {

@@ -68,7 +68,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(sk_scheduler *, sk_scheduler_free);
 /* A source as `snapkeep daemon schedule` shows it. */
 typedef struct sk_schedule_entry {
         char *source;           /* the snapshot's backend key (owned) */
-        const char *state;      /* static: "idle", "pending", "running", "failed" */
+        const char *state;      /* static: "idle", "pending", "running", "paused", "failed" */
         bool layer;             /* a committed layer (else a container's writable layer) */
         bool maint;             /* a maintenance job ("maintenance/prune", "maintenance/check") */
         sk_sched_state st;
@@ -83,6 +83,13 @@ void sk_schedule_list_free(sk_schedule_entry *l, size_t n);
  * if what names neither a policy nor a known source. The list is re-read
  * first, so a snapshot created a moment ago is found. */
 int sk_scheduler_run_now(sk_scheduler *s, const char *what);
+
+/* Put on hold (hold true) or release: policy `what` (its sources, also ones
+ * found later), "maintenance", or the source with key `what`. A source on
+ * hold shows "paused" and does not run on its schedule (run-now still runs
+ * it); the hold set survives restarts. Returns how many sources it covers
+ * now; -ENOENT if what names neither a policy nor a known source. */
+int sk_scheduler_hold(sk_scheduler *s, const char *what, bool hold);
 
 /* Called after a Commit of key: a layer under an on_commit policy is
  * captured soon, off the RPC's thread. Never blocks on a backup. */

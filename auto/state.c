@@ -30,6 +30,7 @@ struct sk_sched_db {
         MDB_env *env;
         MDB_dbi dbi;    /* sources */
         MDB_dbi paused; /* tasks paused for a backup */
+        MDB_dbi held;   /* policies and sources on hold (snapkeep daemon pause) */
 };
 
 /* LMDB's codes as -errno. Only "not found" and "full" mean something to the
@@ -65,7 +66,7 @@ int sk_sched_db_open(const char *dir, sk_sched_db **ret) {
         }
         r = mdb_env_create(&db->env);
         if (r == 0)
-                r = mdb_env_set_maxdbs(db->env, 2);
+                r = mdb_env_set_maxdbs(db->env, 3);
         if (r == 0)
                 r = mdb_env_set_mapsize(db->env, MAP_SIZE);
         if (r == 0)
@@ -78,6 +79,8 @@ int sk_sched_db_open(const char *dir, sk_sched_db **ret) {
                 r = mdb_dbi_open(txn, "sources", MDB_CREATE, &db->dbi);
         if (r == 0)
                 r = mdb_dbi_open(txn, "paused", MDB_CREATE, &db->paused);
+        if (r == 0)
+                r = mdb_dbi_open(txn, "held", MDB_CREATE, &db->held);
         if (r == 0) {
                 r = mdb_txn_commit(txn);
                 txn = NULL;
@@ -191,7 +194,26 @@ int sk_sched_db_paused_delete(sk_sched_db *db, const char *task) {
         return write_txn(db, db->paused, task, NULL, 0);
 }
 
+int sk_sched_db_held_put(sk_sched_db *db, const char *what) {
+        return write_txn(db, db->held, what, "", 1);
+}
+
+int sk_sched_db_held_delete(sk_sched_db *db, const char *what) {
+        return write_txn(db, db->held, what, NULL, 0);
+}
+
+static int list_keys(sk_sched_db *db, MDB_dbi dbi, char ***ret, size_t *ret_n);
+
 int sk_sched_db_paused_list(sk_sched_db *db, char ***ret, size_t *ret_n) {
+        return list_keys(db, db->paused, ret, ret_n);
+}
+
+int sk_sched_db_held_list(sk_sched_db *db, char ***ret, size_t *ret_n) {
+        return list_keys(db, db->held, ret, ret_n);
+}
+
+/* The keys of a set-like table, as a NULL-terminated owned array. */
+static int list_keys(sk_sched_db *db, MDB_dbi dbi, char ***ret, size_t *ret_n) {
         MDB_txn *txn;
         MDB_cursor *cur;
         MDB_val k, v;
@@ -200,7 +222,7 @@ int sk_sched_db_paused_list(sk_sched_db *db, char ***ret, size_t *ret_n) {
         int r = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn);
         if (r != 0)
                 return mdb_errno(r);
-        r = mdb_cursor_open(txn, db->paused, &cur);
+        r = mdb_cursor_open(txn, dbi, &cur);
         if (r != 0) {
                 mdb_txn_abort(txn);
                 return mdb_errno(r);

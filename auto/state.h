@@ -28,6 +28,12 @@ int sk_sched_db_paused_put(sk_sched_db *db, const char *task);
 int sk_sched_db_paused_delete(sk_sched_db *db, const char *task);
 int sk_sched_db_paused_list(sk_sched_db *db, char ***ret, size_t *ret_n);
 
+/* The hold set (snapkeep daemon pause/resume): "policy:NAME" and
+ * "source:KEY" entries whose sources do not run on their schedule. */
+int sk_sched_db_held_put(sk_sched_db *db, const char *what);
+int sk_sched_db_held_delete(sk_sched_db *db, const char *what);
+int sk_sched_db_held_list(sk_sched_db *db, char ***ret, size_t *ret_n);
+
 /* Every record, in key order; a record that does not decode is skipped. fn
  * returning < 0 stops the walk with that value. */
 typedef int (*sk_sched_db_fn)(const char *source, const sk_sched_state *s, void *userdata);

@@ -529,6 +529,7 @@ int sk_cmd_daemon(sk_cli *cli, int argc, char **argv) {
         static const char help[] =
                 "Usage: snapkeep daemon status | backups | events [--follow] [--since N]\n"
                 "                     | restore ID --target DIR | schedule | run-now [WHAT]\n"
+                "                     | pause WHAT | resume WHAT\n"
                 "                     [--admin-socket P] [--json]\n"
                 "\n"
                 "Ask snapkeepd (root only, on its admin socket): its status, the container and\n"
@@ -536,9 +537,12 @@ int sk_cmd_daemon(sk_cli *cli, int argc, char **argv) {
                 "(the upper dir as overlayfs stores it) into a new directory DIR.\n"
                 "\n"
                 "schedule lists the automatic-backup policies and every source (a snapshot under a\n"
-                "policy) with its state (idle, pending, running, failed), next run, last success,\n"
-                "consecutive failures and last error. run-now makes sources due at once: those of\n"
-                "policy WHAT, the snapshot with backend key WHAT, or all of them.\n";
+                "policy) with its state (idle, pending, running, paused, failed), next run, last\n"
+                "success, consecutive failures and last error. run-now makes sources due at once:\n"
+                "those of policy WHAT, the snapshot with backend key WHAT, or all of them. pause\n"
+                "puts a policy (\"maintenance\" included) or a source on hold: it shows \"paused\"\n"
+                "and does not run on its schedule (run-now still runs it) until resume; holds\n"
+                "survive restarts of snapkeepd.\n";
         const char *sock = NULL, *target = NULL;
         bool follow = false;
         uint64_t since = 0;
@@ -558,8 +562,8 @@ int sk_cmd_daemon(sk_cli *cli, int argc, char **argv) {
                 }
         }
         if (optind >= argc)
-                return sk_cli_usage_error(cli, "missing subcommand: status, backups, events, restore, schedule or "
-                                               "run-now");
+                return sk_cli_usage_error(cli, "missing subcommand: status, backups, events, restore, schedule, "
+                                               "run-now, pause or resume");
         const char *sub = argv[optind];
         sk_cli_setup(cli);
         sock = admin_socket(sock);
@@ -608,6 +612,26 @@ int sk_cmd_daemon(sk_cli *cli, int argc, char **argv) {
                                 fputc('\n', stdout);
                         } else if (!cli->quiet)
                                 printf("%u source%s due now\n", resp->sources, resp->sources == 1 ? "" : "s");
+                }
+                if (resp)
+                        protobuf_c_message_free_unpacked(&resp->base, NULL);
+        } else if ((strcmp(sub, "pause") == 0 || strcmp(sub, "resume") == 0) && optind + 2 == argc) {
+                PB(HoldRequest) req = SNAPKEEP__CONTROL__V1__HOLD_REQUEST__INIT;
+                PB(HoldResponse) *resp = NULL;
+                req.what = argv[optind + 1];
+                req.hold = sub[0] == 'p';
+                s = rpc_call(r, METHOD("Hold"), &req.base, &snapkeep__control__v1__hold_response__descriptor,
+                             keep_reply, &resp, &details);
+                if (s == GRPC_STATUS_OK && resp) {
+                        if (cli->json) {
+                                sk_json *j = &cli->js;
+                                sk_json_begin_object(j);
+                                sk_json_kv_u64(j, "sources", resp->sources);
+                                sk_json_end_object(j);
+                                fputc('\n', stdout);
+                        } else if (!cli->quiet)
+                                printf("%s %s: %u source%s\n", req.hold ? "paused" : "resumed", req.what,
+                                       resp->sources, resp->sources == 1 ? "" : "s");
                 }
                 if (resp)
                         protobuf_c_message_free_unpacked(&resp->base, NULL);

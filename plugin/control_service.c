@@ -320,6 +320,27 @@ static int on_run_now(sk_call *call, const ProtobufCMessage *msg, void *userdata
         return sk_call_send(call, &resp.base);
 }
 
+static int on_hold(sk_call *call, const ProtobufCMessage *msg, void *userdata) {
+        const PB(HoldRequest) *req = (const void *) msg;
+        control *ctl = userdata;
+        const char *verb = req->hold ? "pause" : "resume";
+        if (!ctl->info.scheduler)
+                return sk_call_error(call, GRPC_STATUS_FAILED_PRECONDITION,
+                                     "%s: automatic backups are off ([automation] enabled = false)", verb);
+        if (!req->what[0])
+                return sk_call_error(call, GRPC_STATUS_INVALID_ARGUMENT, "%s: name a policy or a source", verb);
+        int r = sk_scheduler_hold(ctl->info.scheduler, req->what, req->hold);
+        if (r == -ENOENT)
+                return sk_call_error(call, GRPC_STATUS_NOT_FOUND,
+                                     "%s: %s names neither a policy nor a snapshot under a policy "
+                                     "(see snapkeep daemon schedule)", verb, req->what);
+        if (r < 0)
+                return sk_call_error(call, sk_status_from_errno(r), "%s: %s", verb, strerror(-r));
+        PB(HoldResponse) resp = SNAPKEEP__CONTROL__V1__HOLD_RESPONSE__INIT;
+        resp.sources = (uint32_t) r;
+        return sk_call_send(call, &resp.base);
+}
+
 static const sk_method control_methods[] = {
         { "Backup", on_backup, false },
         { "ListBackups", on_list_backups, false },
@@ -328,6 +349,7 @@ static const sk_method control_methods[] = {
         { "Events", on_events, true },
         { "Schedule", on_schedule, false },
         { "RunNow", on_run_now, false },
+        { "Hold", on_hold, false },
 };
 
 int sk_control_service_add(sk_server *server, sk_snapshotter *snap, sk_capture *capture, const sk_control_info *info) {

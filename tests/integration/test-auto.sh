@@ -18,6 +18,8 @@
 #    "failed" with the error, and recovers by itself once writable again;
 #  - a policy label naming no policy is refused (InvalidArgument) and the
 #    daemon stays up; "none" opts a container out;
+#  - `daemon pause POLICY` holds its sources (state paused, no runs, also
+#    after a restart) until `daemon resume POLICY`;
 #  - kill -9 at random points of scheduled backups: after each restart the
 #    next run completes, and `check --read-data` is clean at the end.
 set -u
@@ -242,6 +244,26 @@ r0=$(src_field c1 runs)
 out=$("$SNAPKEEP" --no-progress daemon run-now fast --admin-socket "$ADMIN" 2>&1)
 more_runs() { [ "$(src_field c1 runs)" -gt "$r0" ]; }
 sk_retry 10 more_runs && sk_ok "run-now fast: $out" || sk_notok "run-now fast" "$out"
+
+# ---- pause and resume a policy; the hold survives a restart ---------------------------------
+out=$("$SNAPKEEP" --no-progress daemon pause fast --admin-socket "$ADMIN" 2>&1)
+grep -q "paused fast: 1 source" <<<"$out" && sk_ok "daemon pause fast: $out" || sk_notok "daemon pause fast" "$out"
+sleep 1
+r_hold=$(src_field c1 runs)
+[ "$(src_field c1 state)" = paused ] && sk_ok "c1 shows paused" || sk_notok "c1 state $(src_field c1 state)"
+sk_snapkeepd_stop a
+start_a || { sk_notok "snapkeepd restarts"; sk_finish; }
+sleep $((INTERVAL * 2 + 1))
+[ "$(src_field c1 runs)" = "$r_hold" ] && [ "$(src_field c1 state)" = paused ] &&
+  sk_ok "on hold across a restart: no run in $((INTERVAL * 2 + 1)) s" ||
+  sk_notok "c1 ran while on hold: runs $r_hold -> $(src_field c1 runs), state $(src_field c1 state)"
+out=$("$SNAPKEEP" --no-progress daemon resume fast --admin-socket "$ADMIN" 2>&1)
+held_runs() { [ "$(src_field c1 runs)" -gt "$r_hold" ]; }
+sk_retry $((INTERVAL + 5)) held_runs && sk_ok "daemon resume fast: c1 runs again ($out)" ||
+  sk_notok "c1 did not run after resume" "$out"
+out=$("$SNAPKEEP" --no-progress daemon pause nosuch --admin-socket "$ADMIN" 2>&1)
+[ $? -ne 0 ] && grep -q "names neither a policy" <<<"$out" && sk_ok "pause of an unknown name is refused" ||
+  sk_notok "pause nosuch" "$out"
 
 # ---- kill -9 at random points of scheduled runs ------------------------------------------
 # Each round adds 40 MB of new data to c1 and makes it due, then kills snapkeepd
