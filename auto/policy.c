@@ -199,7 +199,7 @@ static sk_policy *policy_get(sk_automation *a, const char *name, unsigned line, 
                 if (strcmp(a->policies[i].name, name) == 0)
                         return &a->policies[i];
         if (!valid_name(name)) {
-                *why = "a policy name is 1 to 63 letters, digits, '.', '_' or '-', and not \"none\" or \"maintenance\"";
+                *why = "a policy name is 1 to 40 letters, digits, '.', '_' or '-', and not \"none\" or \"maintenance\"";
                 return NULL;
         }
         if (a->n_policies >= SK_POLICIES_MAX) {
@@ -235,6 +235,15 @@ static int set_automation(sk_automation *a, const char *key, const char *value, 
                         return -EINVAL;
                 }
                 a->nice = (int) u;
+        } else if (!strcmp(key, "cpu_class")) {
+                if (!strcmp(value, "idle"))
+                        a->cpu_class = SK_CPU_CLASS_IDLE;
+                else if (!strcmp(value, "nice"))
+                        a->cpu_class = SK_CPU_CLASS_NICE;
+                else {
+                        *why = "must be idle or nice";
+                        return -EINVAL;
+                }
         } else if (!strcmp(key, "io_class")) {
                 if (!strcmp(value, "idle"))
                         a->io_class = SK_IO_CLASS_IDLE;

@@ -24,7 +24,10 @@
 /* A snapshot chooses its policy, or opts out with "none". */
 #define SK_LABEL_POLICY "containerd.io/snapshot/snapkeep.policy"
 
-#define SK_POLICY_NAME_MAX 63   /* [A-Za-z0-9._-], not "none" */
+/* [A-Za-z0-9._-], not "none" or "maintenance". 40: libinih cuts a section
+ * name to 49 bytes, so "policy " and a longer name would arrive cut short
+ * (and two long names could merge); a cut name is over 40 and refused. */
+#define SK_POLICY_NAME_MAX 40
 #define SK_POLICIES_MAX 64
 #define SK_POLICY_CRONS_MAX 16  /* cron lines plus times of day */
 #define SK_POLICY_MATCH_MAX 16  /* namespaces, labels */
@@ -63,6 +66,12 @@ typedef struct sk_policy {
 } sk_policy;
 
 /* I/O scheduling class of the scheduler's backups (ioprio_set). */
+/* CPU scheduling of the scheduler's backups. */
+typedef enum sk_cpu_class {
+        SK_CPU_CLASS_IDLE = 0,    /* SCHED_IDLE: only CPU time nothing else wants (default) */
+        SK_CPU_CLASS_NICE = 1,    /* normal scheduling at `nice` */
+} sk_cpu_class;
+
 typedef enum sk_io_class {
         SK_IO_CLASS_NONE = 0,     /* leave as the daemon's */
         SK_IO_CLASS_BEST_EFFORT = 2,
@@ -72,7 +81,8 @@ typedef enum sk_io_class {
 typedef struct sk_automation {
         bool enabled;             /* default true */
         unsigned max_runs;        /* backups running at once on this node, 1..16; default 1 */
-        int nice;                 /* 0..19, default 10 */
+        sk_cpu_class cpu_class;   /* default idle */
+        int nice;                 /* 0..19, default 10 (with cpu_class nice) */
         sk_io_class io_class;     /* default idle */
         uint32_t retry_min;       /* seconds before the first retry of a failed run; default 60 */
         uint32_t retry_max;       /* the backoff's ceiling; default 3600 */

@@ -2,7 +2,9 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +18,12 @@
 #include "common/array.h"
 #include "backup/forget.h"
 #include "backup/lease.h"
+#include "repo/crypto.h"
 
 #define RETAIN_LOCK_WAIT 30 /* seconds a retention waits for another node's exclusive operation */
 #define POLICY_TAG_PREFIX "snapkeep:policy="
+#define SOURCE_TAG_PREFIX "snapkeep:source="
+#define SOURCE_TAG_SIZE (sizeof(SOURCE_TAG_PREFIX) + 64 + 1 + 32)
 #define LEASE_SETTLE_MS 1500 /* between writing the lease and reading it back */
 #define PRUNE_LOCK_WAIT 60   /* seconds a prune waits for running backups */
 
@@ -39,18 +44,21 @@ struct sk_scheduler {
         sk_capture *cap;
         const sk_automation *a;
         char *node;
+        char node_id[65];         /* this daemon's identity in source tags */
         sk_sched_db *db;
         sk_capture_log_fn log;
         void *log_userdata;
 
         pthread_mutex_t mu;
+        pthread_mutex_t scan_mu;  /* one scan at a time (planner, run-now): merges in order */
+        atomic_bool commit_seen;  /* a Commit happened: scan soon (set without mu) */
         pthread_cond_t plan_cond; /* the planner: something changed */
         pthread_cond_t work_cond; /* the workers: a source is queued */
         source **v;               /* sorted by key */
         size_t n, n_alloc;
         char **queue;             /* keys, FIFO */
         size_t q_head, q_len, q_alloc;
-        bool stop, rescan;
+        bool stop;
         sk_pause_ctx pause;
         char holder[SK_LEASE_HOLDER_MAX + 1]; /* this node in the maintenance lease */
         char **held;              /* the hold set ("policy:NAME", "source:KEY"), NULL-terminated */
@@ -135,12 +143,35 @@ static int64_t next_of(sk_scheduler *s, const source *x) {
                 return 0;
         if (is_held(s, x))
                 return INT64_MAX; /* run-now still runs it */
-        int64_t t = sk_sched_next(x->policy, &x->st, x->jitter, s->a->retry_min, s->a->retry_max);
+        /* A last start in the future (the clock went back) would hold the
+         * source until the clock catches up: count from now instead. */
+        sk_sched_state st = x->st;
+        int64_t now = now_s();
+        if (st.last_start > now)
+                st.last_start = now;
+        int64_t t = sk_sched_next(x->policy, &st, x->jitter, s->a->retry_min, s->a->retry_max);
         /* A layer under on_commit is due when first seen (committed, or
          * present at start); after a failure, sk_sched_next's backoff. */
         if (x->layer && x->policy->on_commit && x->st.failures == 0)
                 return x->st.first_seen;
         return t;
+}
+
+/* A run that started and never ended (the daemon stopped or crashed during
+ * it): a failure, so that it is retried with backoff rather than waiting a
+ * whole interval. */
+static void load_state(sk_scheduler *s, const char *key, sk_sched_state *st) {
+        if (sk_sched_db_get(s->db, key, st) < 0 || st->first_seen <= 0) {
+                *st = (sk_sched_state) { .first_seen = now_s() };
+                return;
+        }
+        if (st->last_start > st->last_end) {
+                st->last_end = st->last_start;
+                st->failures++;
+                st->last_errno = -EINTR;
+                snprintf(st->last_error, sizeof(st->last_error),
+                         "interrupted: snapkeepd stopped or crashed while this run was going on");
+        }
 }
 
 /* --- the scan: snapshots -> sources ------------------------------------------ */
@@ -200,7 +231,16 @@ static int insert(sk_scheduler *s, source *x, size_t at) {
 
 /* Read the snapshot list and bring the sources in line with it. Called by
  * the planner without mu held; takes it to merge. */
+static int scan_locked(sk_scheduler *s);
+
 static int scan(sk_scheduler *s) {
+        pthread_mutex_lock(&s->scan_mu);
+        int r = scan_locked(s);
+        pthread_mutex_unlock(&s->scan_mu);
+        return r;
+}
+
+static int scan_locked(sk_scheduler *s) {
         scan_ctx x = { .a = s->a };
         int r = sk_snapshotter_walk(s->snap, scan_one, &x);
         if (r < 0)
@@ -235,8 +275,7 @@ static int scan(sk_scheduler *s) {
                 src->layer = x.v[i].layer;
                 src->seen = true;
                 src->jitter = sk_sched_jitter(s->node, src->key, src->policy->jitter);
-                if (sk_sched_db_get(s->db, src->key, &src->st) < 0 || src->st.first_seen <= 0)
-                        src->st = (sk_sched_state) { .first_seen = now };
+                load_state(s, src->key, &src->st);
                 if (strcmp(src->st.policy, src->policy->name) != 0) {
                         /* A new source, or one whose policy changed while the
                          * daemon was down: counts from now under its policy. */
@@ -324,11 +363,32 @@ static int enqueue(sk_scheduler *s, source *x) {
         return 0;
 }
 
+/* "snapkeep:source=<node id>:<SHA-256 of the backend key, 32 hex>": which
+ * snapshot of which node a scheduled backup is of, whatever the host is
+ * called and however snapshot ids repeat across nodes. Retention selects on
+ * it; a hash, so that a client choosing keys cannot aim at another's tag. */
+static void source_tag(const sk_scheduler *s, const char *key, char out[SOURCE_TAG_SIZE]) {
+        uint8_t h[SK_SHA256_SIZE] = {};
+        (void) sk_sha256(key, strlen(key), h);
+        int n = snprintf(out, SOURCE_TAG_SIZE, SOURCE_TAG_PREFIX "%s:", s->node_id);
+        for (size_t i = 0; i < 16 && (size_t) n + 2 < SOURCE_TAG_SIZE; i++, n += 2)
+                snprintf(out + n, 3, "%02x", h[i]);
+}
+
 /* --- workers --------------------------------------------------------------------- */
 
 static void lower_priority(sk_scheduler *s) {
         pid_t tid = (pid_t) syscall(SYS_gettid);
-        if (s->a->nice > 0 && setpriority(PRIO_PROCESS, (id_t) tid, s->a->nice) < 0)
+        /* Threads a backup starts (chunk pool, pack writers) inherit both. */
+        if (s->a->cpu_class == SK_CPU_CLASS_IDLE) {
+                /* SCHED_IDLE: any runnable normal thread (a container, containerd,
+                 * our own RPC workers) preempts a backup at once; nice 19 still
+                 * waits out a time slice, which showed in Commit latency. */
+                struct sched_param sp = { .sched_priority = 0 };
+                if (sched_setscheduler(tid, SCHED_IDLE, &sp) < 0)
+                        slog(s, SK_CAPTURE_LOG_WARNING, "scheduler: cannot give backups idle CPU priority: %s",
+                             strerror(errno));
+        } else if (s->a->nice > 0 && setpriority(PRIO_PROCESS, (id_t) tid, s->a->nice) < 0)
                 slog(s, SK_CAPTURE_LOG_WARNING, "scheduler: cannot lower the CPU priority of backups: %s",
                      strerror(errno));
         if (s->a->io_class != SK_IO_CLASS_NONE) {
@@ -411,9 +471,10 @@ static void run_maint(sk_scheduler *s, source *x, const char *key) {
 }
 
 static void run_one(sk_scheduler *s, source *x, const sk_policy *p, const char *key, bool layer) {
-        char tag[sizeof(POLICY_TAG_PREFIX) + SK_POLICY_NAME_MAX];
+        char tag[sizeof(POLICY_TAG_PREFIX) + SK_POLICY_NAME_MAX], src_tag[SOURCE_TAG_SIZE];
         snprintf(tag, sizeof(tag), POLICY_TAG_PREFIX "%s", p->name);
-        const char *tags[] = { tag };
+        source_tag(s, key, src_tag);
+        const char *tags[] = { tag, src_tag };
         sk_capture_result res = {};
         _cleanup_free_ char *err = NULL;
 
@@ -425,7 +486,7 @@ static void run_one(sk_scheduler *s, source *x, const sk_policy *p, const char *
                         r = 0;
         }
         if (r >= 0)
-                r = sk_capture_backup(s->cap, key, tags, 1, &res, &err);
+                r = sk_capture_backup(s->cap, key, tags, ARRAY_SIZE(tags), &res, &err);
         bool late = guard && sk_pause_end(guard);
         char retain_note[300] = "";
         if (guard)
@@ -440,7 +501,8 @@ static void run_one(sk_scheduler *s, source *x, const sk_policy *p, const char *
                 };
                 sk_forget_result fr = {};
                 _cleanup_free_ char *rerr = NULL;
-                int q = sk_capture_retain(s->cap, res.backup_id, tag, &fp, RETAIN_LOCK_WAIT, &fr, &rerr);
+                int q = sk_capture_retain(s->cap, res.backup_id, tags, ARRAY_SIZE(tags), &fp, RETAIN_LOCK_WAIT, &fr,
+                                          &rerr);
                 if (q < 0)
                         /* The backup is safe; only old ones stay longer. Say so,
                          * and try again after the next backup. */
@@ -523,8 +585,7 @@ static void *planner_main(void *arg) {
         pthread_mutex_lock(&s->mu);
         while (!s->stop) {
                 int64_t now = now_s();
-                if (s->rescan || now >= last_scan + (int64_t) s->a->scan_interval) {
-                        s->rescan = false;
+                if (atomic_exchange(&s->commit_seen, false) || now >= last_scan + (int64_t) s->a->scan_interval) {
                         pthread_mutex_unlock(&s->mu);
                         int r = scan(s);
                         if (r < 0)
@@ -555,7 +616,12 @@ static void *planner_main(void *arg) {
                         } else if (next < wake)
                                 wake = next;
                 }
-                struct timespec ts = { .tv_sec = (time_t) wake };
+                /* Wait on the monotonic clock: a wall clock stepped back must not
+                 * hold the planner for as long as the step. */
+                struct timespec ts;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                int64_t wait = wake - now_s();
+                ts.tv_sec += (time_t) (wait < 1 ? 1 : wait > 3600 ? 3600 : wait);
                 pthread_cond_timedwait(&s->plan_cond, &s->mu, &ts);
         }
         pthread_mutex_unlock(&s->mu);
@@ -573,8 +639,7 @@ static int add_maint(sk_scheduler *s, const char *key, int which, const sk_polic
         }
         x->policy = p;
         x->maint = which;
-        if (sk_sched_db_get(s->db, key, &x->st) < 0 || x->st.first_seen <= 0)
-                x->st = (sk_sched_state) { .first_seen = now_s() };
+        load_state(s, key, &x->st);
         snprintf(x->st.policy, sizeof(x->st.policy), "%s", p->name);
         x->st.next_run = next_of(s, x);
         (void) sk_sched_db_put(s->db, key, &x->st);
@@ -600,13 +665,21 @@ int sk_scheduler_new(sk_snapshotter *snap, sk_capture *cap, const sk_scheduler_o
         s->log_userdata = o->log_userdata;
         pthread_mutex_init(&s->mu, NULL);
         pthread_cond_init(&s->work_cond, NULL);
-        /* The planner sleeps until a wall-clock time: CLOCK_REALTIME, the
-         * clock the schedule is written in. */
-        pthread_cond_init(&s->plan_cond, NULL);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&s->plan_cond, &ca);
+        pthread_condattr_destroy(&ca);
+        pthread_mutex_init(&s->scan_mu, NULL);
         int r = -ENOMEM;
         s->node = strdup(o->node ? o->node : "");
         if (!s->node)
                 goto fail;
+        r = -EINVAL;
+        if (!o->node_id || !o->node_id[0] || strlen(o->node_id) >= sizeof(s->node_id) ||
+            strspn(o->node_id, "0123456789abcdef") != strlen(o->node_id))
+                goto fail;
+        strcpy(s->node_id, o->node_id);
         r = sk_sched_db_open(o->state_dir, &s->db);
         if (r < 0)
                 goto fail;
@@ -672,6 +745,7 @@ void sk_scheduler_free(sk_scheduler *s) {
         sk_sched_db_free(s->db);
         pthread_cond_destroy(&s->work_cond);
         pthread_cond_destroy(&s->plan_cond);
+        pthread_mutex_destroy(&s->scan_mu);
         pthread_mutex_destroy(&s->mu);
         free(s->node);
         free(s);
@@ -783,8 +857,12 @@ int sk_scheduler_hold(sk_scheduler *s, const char *what, bool hold) {
 
 void sk_scheduler_committed(sk_scheduler *s, const char *key) {
         (void) key; /* the scan finds it; only wake the planner */
-        pthread_mutex_lock(&s->mu);
-        s->rescan = true;
-        pthread_cond_signal(&s->plan_cond);
-        pthread_mutex_unlock(&s->mu);
+        /* Never wait for mu on a Commit: it is held across LMDB commits. If
+         * it is busy, the planner sees the flag when it next looks (within
+         * scan_interval at the latest). */
+        atomic_store(&s->commit_seen, true);
+        if (pthread_mutex_trylock(&s->mu) == 0) {
+                pthread_cond_signal(&s->plan_cond);
+                pthread_mutex_unlock(&s->mu);
+        }
 }

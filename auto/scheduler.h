@@ -50,7 +50,9 @@ typedef int (*sk_task_pause_fn)(const char *ns, const char *id, bool pause, char
 typedef struct sk_scheduler_options {
         const sk_automation *automation; /* borrowed; outlives the scheduler */
         const char *state_dir;           /* the state database's directory */
-        const char *node;                /* this node's name (jitter; retention is per host) */
+        const char *node;                /* this node's name (jitter, the maintenance lease) */
+        const char *node_id;             /* this daemon's id, lowercase hex, at most 64 digits: kept
+                                          * with its root, it tags every scheduled backup's source */
         sk_capture_log_fn log;           /* finished lines, from any thread; NULL: none */
         void *log_userdata;
         sk_task_pause_fn pause_task;     /* NULL: consistency = pause cannot be honoured */

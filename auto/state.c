@@ -95,15 +95,20 @@ int sk_sched_db_open(const char *dir, sk_sched_db **ret) {
         return 0;
 }
 
-static void put_str(uint8_t *p, size_t size, const char *s) {
+/* A string into a NUL-padded field of size bytes (cut to size - 1). */
+static void put_str(uint8_t *p, size_t size, const char *s, size_t s_size) {
         memset(p, 0, size);
-        size_t n = strnlen(s, size - 1);
+        size_t n = strnlen(s, (s_size < size ? s_size : size) - 1);
         memcpy(p, s, n);
 }
 
-static void get_str(char *dst, const uint8_t *p, size_t size) {
-        memcpy(dst, p, size);
-        dst[size - 1] = '\0';
+/* A field of size bytes into dst (dst_size bytes), always NUL-terminated. */
+static void get_str(char *dst, size_t dst_size, const uint8_t *p, size_t size) {
+        size_t n = strnlen((const char *) p, size);
+        if (n >= dst_size)
+                n = dst_size - 1;
+        memcpy(dst, p, n);
+        dst[n] = '\0';
 }
 
 static void encode(const sk_sched_state *s, uint8_t *p) {
@@ -117,9 +122,9 @@ static void encode(const sk_sched_state *s, uint8_t *p) {
         sk_put_le64(p + 32, (uint64_t) s->last_end);
         sk_put_le64(p + 40, (uint64_t) s->last_success);
         sk_put_le64(p + 48, (uint64_t) s->next_run);
-        put_str(p + OFF_POLICY, 64, s->policy);
-        put_str(p + OFF_BACKUP, 65, s->last_backup);
-        put_str(p + OFF_ERROR, 256, s->last_error);
+        put_str(p + OFF_POLICY, 64, s->policy, sizeof(s->policy));
+        put_str(p + OFF_BACKUP, 65, s->last_backup, sizeof(s->last_backup));
+        put_str(p + OFF_ERROR, 256, s->last_error, sizeof(s->last_error));
 }
 
 static int decode(const MDB_val *v, sk_sched_state *s) {
@@ -136,9 +141,9 @@ static int decode(const MDB_val *v, sk_sched_state *s) {
                 .last_success = (int64_t) sk_get_le64(p + 40),
                 .next_run = (int64_t) sk_get_le64(p + 48),
         };
-        get_str(s->policy, p + OFF_POLICY, sizeof(s->policy));
-        get_str(s->last_backup, p + OFF_BACKUP, sizeof(s->last_backup));
-        get_str(s->last_error, p + OFF_ERROR, sizeof(s->last_error));
+        get_str(s->policy, sizeof(s->policy), p + OFF_POLICY, 64);
+        get_str(s->last_backup, sizeof(s->last_backup), p + OFF_BACKUP, 65);
+        get_str(s->last_error, sizeof(s->last_error), p + OFF_ERROR, 256);
         return 0;
 }
 

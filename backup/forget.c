@@ -182,6 +182,8 @@ int sk_forget_run(sk_repo *repo, const sk_forget_policy *policy, bool dry_run, u
         if (r < 0)
                 goto out;
         for (size_t i = 0; i < n_sel; i++) {
+                if (policy->keep_id && strcmp(sel[i]->id, policy->keep_id) == 0)
+                        reasons[i] |= SK_KEEP_PINNED;
                 if (!reasons[i] && !dry_run) {
                         r = sk_backup_delete(repo, sel[i]->id);
                         if (r < 0)

@@ -26,6 +26,9 @@ typedef struct sk_forget_policy {
          * to touch only one source's backups under one policy. */
         bool (*select)(const sk_manifest *m, void *userdata);
         void *select_userdata;
+        /* sk_forget_run only: a backup id that is kept whatever the rules say
+         * (the backup a scheduled run just made). */
+        const char *keep_id;
 } sk_forget_policy;
 
 /* Reasons a backup is kept (bit set in ret_reasons[i]). */
@@ -38,6 +41,7 @@ enum {
         SK_KEEP_YEARLY = 1 << 5,
         SK_KEEP_TAG = 1 << 6,
         SK_KEEP_NO_POLICY = 1 << 7,
+        SK_KEEP_PINNED = 1 << 8, /* sk_forget_policy.keep_id */
 };
 
 /* Pure policy evaluation (no repository): for list[0..n) in any order, write

@@ -21,6 +21,7 @@ BENCHES=(
   s3.sh          # issue 6: S3 backup/restore throughput and requests/GiB via radosgw vs local and restic's S3
   containers.sh  # issue 5: writable-layer backup/restore vs ctr snapshots diff (gzip) / ctr images import; repo growth
   io.sh          # issue 4: I/O data path: both engines vs restic, borg, the zstd and read bounds, warm and cold
+  auto.sh        # issue 12: snapshot-op latency and a busy container during scheduled backups; the idle scheduler
 )
 
 filter=${B:-.}

@@ -161,13 +161,17 @@ int sk_capture_lease(sk_capture *c, const char *holder, uint32_t ttl_seconds, un
 int sk_capture_prune(sk_capture *c, unsigned lock_wait_seconds, sk_prune_result *ret, char **ret_error);
 int sk_capture_check(sk_capture *c, unsigned read_data_subset_pct, sk_check_result *ret, char **ret_error);
 
-/* Retention (retain.c): apply policy to the container backups that share
- * host and snapshot (sources) with backup_id and carry tag, under the
- * repository's exclusive lock (waiting up to lock_wait_seconds: -EBUSY).
- * Every other backup is left alone; layer backups are never forgotten here.
- * Data is reclaimed by a later prune. On failure *ret_error (owned). */
-int sk_capture_retain(sk_capture *c, const char *backup_id, const char *tag, const sk_forget_policy *policy,
-                      unsigned lock_wait_seconds, sk_forget_result *ret, char **ret_error);
+/* Retention (retain.c): apply policy to the container backups that carry
+ * every one of tags[0..n_tags) (n_tags >= 1; the scheduler passes its policy
+ * and source tags), keeping backup_id (the one just made) whatever the rules
+ * say, under the repository's exclusive lock (waiting up to
+ * lock_wait_seconds: -EBUSY). Every other backup is left alone; layer
+ * backups are never forgotten here. -ESTALE: skipped, because a selected
+ * backup is newer than backup_id (the clock went back). Data is reclaimed by
+ * a later prune. On failure *ret_error (owned). */
+int sk_capture_retain(sk_capture *c, const char *backup_id, const char *const *tags, size_t n_tags,
+                      const sk_forget_policy *policy, unsigned lock_wait_seconds, sk_forget_result *ret,
+                      char **ret_error);
 
 /* Restore the writable layer ("fs") of a snapkeep backup into target (must
  * not exist; its parent must). */

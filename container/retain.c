@@ -10,8 +10,8 @@
 #include "container/capture-internal.h"
 
 typedef struct retain_match {
-        const sk_manifest *like; /* the backup just made */
-        const char *tag;
+        const char *const *tags; /* all of them, and SK_TAG_CONTAINER */
+        size_t n_tags;
 } retain_match;
 
 static bool has_tag(const sk_manifest *m, const char *tag) {
@@ -21,21 +21,41 @@ static bool has_tag(const sk_manifest *m, const char *tag) {
         return false;
 }
 
-static bool same_source(const sk_manifest *m, void *userdata) {
+static bool tagged(const sk_manifest *m, void *userdata) {
         const retain_match *x = userdata;
-        if (!m->hostname || !x->like->hostname || strcmp(m->hostname, x->like->hostname) != 0)
+        if (!has_tag(m, SK_TAG_CONTAINER))
                 return false;
-        if (!has_tag(m, SK_TAG_CONTAINER) || !has_tag(m, x->tag) || m->n_sources != x->like->n_sources)
-                return false;
-        for (size_t i = 0; i < m->n_sources; i++)
-                if (strcmp(m->sources[i], x->like->sources[i]) != 0)
+        for (size_t i = 0; i < x->n_tags; i++)
+                if (!has_tag(m, x->tags[i]))
                         return false;
         return true;
 }
 
-int sk_capture_retain(sk_capture *c, const char *backup_id, const char *tag, const sk_forget_policy *policy,
-                      unsigned lock_wait_seconds, sk_forget_result *ret, char **ret_error) {
+/* Retention never runs when a backup it would judge is newer than the one
+ * just made: the clock went back, and "newest first" would forget the new
+ * backup's elders by the wrong order. */
+typedef struct newer_ctx {
+        retain_match match;
+        const sk_manifest *like;
+        bool newer;
+} newer_ctx;
+
+static bool select_checked(const sk_manifest *m, void *userdata) {
+        newer_ctx *n = userdata;
+        if (!tagged(m, &n->match))
+                return false;
+        if (m->time.tv_sec > n->like->time.tv_sec ||
+            (m->time.tv_sec == n->like->time.tv_sec && m->time.tv_nsec > n->like->time.tv_nsec))
+                n->newer = true;
+        return true;
+}
+
+int sk_capture_retain(sk_capture *c, const char *backup_id, const char *const *tags, size_t n_tags,
+                      const sk_forget_policy *policy, unsigned lock_wait_seconds, sk_forget_result *ret,
+                      char **ret_error) {
         sk_manifest *like = NULL;
+        if (n_tags == 0)
+                return -EINVAL; /* never every container backup in the repository */
         pthread_mutex_lock(&c->repo_mutex);
         int r = sk_cap_open_repo(c, ret_error);
         if (r >= 0) {
@@ -43,17 +63,26 @@ int sk_capture_retain(sk_capture *c, const char *backup_id, const char *tag, con
                 if (r < 0)
                         sk_cap_errorf(ret_error, "retention: backup %s: %s", backup_id, strerror(-r));
         }
-        if (r >= 0 && !has_tag(like, SK_TAG_CONTAINER)) {
-                sk_cap_errorf(ret_error, "retention: backup %s is not a container backup", backup_id);
+        newer_ctx n = { .match = { tags, n_tags }, .like = like };
+        if (r >= 0 && !tagged(like, &n.match)) {
+                sk_cap_errorf(ret_error, "retention: backup %s lacks the tags it selects by", backup_id);
                 r = -EINVAL;
         }
         if (r >= 0) {
-                retain_match x = { like, tag };
+                /* A dry run first: it says whether any candidate is newer. */
                 sk_forget_policy p = *policy;
-                p.select = same_source;
-                p.select_userdata = &x;
-                r = sk_forget_run(c->repo, &p, false, lock_wait_seconds, NULL, NULL, ret);
-                if (r < 0)
+                p.select = select_checked;
+                p.select_userdata = &n;
+                p.keep_id = backup_id;
+                r = sk_forget_run(c->repo, &p, true, 0, NULL, NULL, NULL);
+                if (r >= 0 && n.newer) {
+                        sk_cap_errorf(ret_error, "retention skipped: a backup of this source is newer than the one "
+                                      "just made (%s): has the clock gone back?", backup_id);
+                        r = -ESTALE;
+                }
+                if (r >= 0)
+                        r = sk_forget_run(c->repo, &p, false, lock_wait_seconds, NULL, NULL, ret);
+                if (r < 0 && r != -ESTALE)
                         sk_cap_errorf(ret_error, "retention: %s", r == -EBUSY ? "the repository is locked by "
                                       "another operation" : strerror(-r));
         }

@@ -85,3 +85,41 @@ int sk_autorepo_ensure(const char *repo, const char *key_file, const sk_store_op
                     repo, key_file, wrote > 0 ? " (new)" : " (reused)");
         return 0;
 }
+
+int sk_node_id(const char *root, char out[33]) {
+        _cleanup_close_ int dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return log_error_errno(-errno, "cannot open %s", root);
+        void *buf = NULL;
+        size_t len = 0;
+        int r = sk_read_file(dfd, "node-id", 64, &buf, &len);
+        if (r >= 0) {
+                size_t n = strspn(buf, "0123456789abcdef");
+                bool ok = n == 32 && (len == 32 || (len == 33 && ((char *) buf)[32] == '\n'));
+                if (ok)
+                        memcpy(out, buf, 32);
+                free(buf);
+                if (ok) {
+                        out[32] = '\0';
+                        return 0;
+                }
+                return log_error_errno(-EBADMSG, "%s/node-id is not 32 hex digits: remove it to get a new "
+                                       "identity (scheduled backups of this node are tagged with it)", root);
+        }
+        if (r != -ENOENT)
+                return log_error_errno(r, "cannot read %s/node-id", root);
+        uint8_t raw[16];
+        r = sk_random_bytes(raw, sizeof(raw));
+        if (r < 0)
+                return log_error_errno(r, "cannot draw a node id");
+        char hex[34];
+        for (size_t i = 0; i < sizeof(raw); i++)
+                snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+        hex[32] = '\n';
+        r = sk_write_file_atomic(dfd, "node-id", hex, 33, 0644);
+        if (r < 0)
+                return log_error_errno(r, "cannot write %s/node-id", root);
+        memcpy(out, hex, 32);
+        out[32] = '\0';
+        return 0;
+}

@@ -11,3 +11,9 @@
  * repository is never touched. 0 if it exists or was created, -errno (and a
  * logged reason) otherwise. */
 int sk_autorepo_ensure(const char *repo, const char *key_file, const sk_store_options *store);
+
+/* This daemon's identity: 32 lowercase hex digits kept in <root>/node-id
+ * (created at the first start, durably), so that it survives restarts and
+ * renames of the host and differs between nodes and between roots. Scheduled
+ * backups are tagged with it (auto/scheduler.h). */
+int sk_node_id(const char *root, char out[33]);

@@ -310,8 +310,10 @@ static int read_text(FILE *f, file_state *st, char **ret_text) {
 }
 
 /* The line of each policy's "[policy NAME]" header, for messages about the
- * policy as a whole (libinih reports lines only for its own errors). */
-static void locate_policies(const char *text, sk_automation *a) {
+ * policy as a whole (libinih reports lines only for its own errors). A
+ * second section of the same name would merge into the first: that is an
+ * error, returned as its line (> 0) with *ret_name; 0 otherwise. */
+static int locate_policies(const char *text, sk_automation *a, const char **ret_name) {
         unsigned line = 1;
         for (const char *p = text; *p; line++) {
                 const char *nl = strchr(p, '\n');
@@ -322,16 +324,21 @@ static void locate_policies(const char *text, sk_automation *a) {
                                 sk_policy *pol = &a->policies[i];
                                 size_t nn = strlen(pol->name);
                                 const char *h = p + lead + 1;
-                                if (!pol->line && (size_t) (p + n - h) >= 7 + nn + 1 &&
-                                    strncmp(h, "policy ", 7) == 0 && strncmp(h + 7, pol->name, nn) == 0 &&
-                                    h[7 + nn] == ']')
+                                if ((size_t) (p + n - h) >= 7 + nn + 1 && strncmp(h, "policy ", 7) == 0 &&
+                                    strncmp(h + 7, pol->name, nn) == 0 && h[7 + nn] == ']') {
+                                        if (pol->line) {
+                                                *ret_name = pol->name;
+                                                return (int) line;
+                                        }
                                         pol->line = line;
+                                }
                         }
                 }
                 if (!nl)
                         break;
                 p = nl + 1;
         }
+        return 0;
 }
 
 int sk_config_load_file(sk_config *c, const char *path, char **ret_error) {
@@ -366,8 +373,14 @@ int sk_config_load_stream(sk_config *c, FILE *f, const char *path, char **ret_er
         if (line == 0) {
                 const char *why = NULL;
                 unsigned pline = 0;
-                locate_policies(text, &tmp.automation);
-                r = sk_automation_finish(&tmp.automation, &why, &pline);
+                const char *dup = NULL;
+                int dline = locate_policies(text, &tmp.automation, &dup);
+                r = dline > 0 ? -EINVAL : sk_automation_finish(&tmp.automation, &why, &pline);
+                if (dline > 0) {
+                        pline = (unsigned) dline;
+                        why = "a second [policy] section of a name already used: each policy is one section";
+                        (void) dup;
+                }
                 if (r == -EINVAL) {
                         st.error = r;
                         free(st.message);
@@ -441,7 +454,9 @@ static int usage_error(char **ret_error, const char *fmt, ...) {
 /* Zero configuration (see sk_config.repo_auto), and the built-in policy
  * when no file gave one. */
 static int finish_repo_and_policies(sk_config *c, char **ret_error) {
-        if (!c->repo_set) {
+        /* Only with nothing configured: a repository named by its secret alone
+         * keeps the default path it always had. */
+        if (!c->repo_set && !c->password_file && !c->key_file) {
                 char *repo = NULL;
                 int len = (int) strlen(c->root);
                 while (len > 1 && c->root[len - 1] == '/')
@@ -450,13 +465,11 @@ static int finish_repo_and_policies(sk_config *c, char **ret_error) {
                         return -ENOMEM;
                 free(c->repo);
                 c->repo = repo;
-                if (!c->password_file && !c->key_file) {
-                        if (asprintf(&c->key_file, "%.*s/repo.key", len, c->root) < 0) {
-                                c->key_file = NULL;
-                                return -ENOMEM;
-                        }
-                        c->repo_auto = true;
+                if (asprintf(&c->key_file, "%.*s/repo.key", len, c->root) < 0) {
+                        c->key_file = NULL;
+                        return -ENOMEM;
                 }
+                c->repo_auto = true;
         }
         const char *why = NULL;
         unsigned line = 0;

@@ -134,8 +134,12 @@ static int start_scheduler(const sk_config *cfg, sk_snapshotter *snap, sk_captur
         r = sk_tasks_open(cfg->containerd_socket);
         if (r < 0)
                 return log_error_errno(r, "cannot set up a client for containerd's socket %s", cfg->containerd_socket);
+        char node_id[33];
+        r = sk_node_id(cfg->root, node_id);
+        if (r < 0)
+                return r;
         sk_scheduler_options so = {
-                .automation = a, .state_dir = state_dir, .node = host, .log = capture_log,
+                .automation = a, .state_dir = state_dir, .node = host, .node_id = node_id, .log = capture_log,
                 .pause_task = sk_tasks_pause,
         };
         r = sk_scheduler_new(snap, capture, &so, ret);

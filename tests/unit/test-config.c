@@ -445,7 +445,7 @@ static void test_automation(void **state) {
 
         assert_int_equal(parse(&c, &action, &error, "--config=", "--root=/srv/sk", "--key-file=/k", NULL), 0);
         assert_false(c.repo_auto);
-        assert_string_equal(c.repo, "/srv/sk-repo");
+        assert_string_equal(c.repo, SK_DEFAULT_REPO); /* a secret alone keeps the default repository */
         sk_config_clear(&c);
         assert_int_equal(parse(&c, &action, &error, "--config=", "--repo=/r", NULL), 0);
         assert_false(c.repo_auto);
@@ -469,6 +469,11 @@ static void test_automation(void **state) {
         expect_file_error(f, "[snapkeepd]\n\n[policy quiet]\nkeep_last = 1\n", 3, "no schedule");
         expect_file_error(f, "[automation]\nnice = 40\n", 2, "nice = 40");
         expect_file_error(f, "[policy none]\ninterval = 1h\n", 2, "policy name");
+        expect_file_error(f, "[policy a]\ninterval = 1h\n[policy b]\ninterval = 1d\n[policy a]\nkeep_last = 1\n", 5,
+                          "second [policy] section");
+        /* libinih would cut this name to 42 characters: refused, not merged */
+        expect_file_error(f, "[policy abcdefghij-abcdefghij-abcdefghij-abcdefghij-hourly]\ninterval = 1h\n", 2,
+                          "policy name");
 }
 
 SK_TEST_MAIN(cmocka_unit_test(test_defaults), cmocka_unit_test(test_admin_socket_default),
