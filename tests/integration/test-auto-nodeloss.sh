@@ -10,7 +10,10 @@
 # plus one step of timing slack).
 #
 # Also: `snapkeep backups` names the backups by namespace/container, and the
-# latest: selector is refused on a node that does not allow "latest".
+# latest: selector is refused on a node that does not allow "latest". Then A
+# is rebuilt (same host name, same root path: its new snapshots get the lost
+# node's ids and paths) and its retention must leave the lost node's backups
+# alone.
 set -u
 SK_SRC=${SK_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 SK_NAMESPACE=${SK_NAMESPACE:-sknl$$}
@@ -86,4 +89,27 @@ grep -q "container $SK_NAMESPACE/ticker" <<<"$out" && ! grep -q "/snapshots/" <<
   sk_notok "snapkeep backups listing" "$(head -3 <<<"$out")"
 "$SNAPKEEP" --no-progress backups 2>&1 | grep -q "layer sha256:" && sk_ok "layer backups are listed by chain id" ||
   sk_notok "no layer backup listed by chain id"
+# ---- A is rebuilt: same host name, same root path, same container name --------------------
+# The new node's snapshots get the same ids and paths as the lost node's did; its
+# retention (keep_last 5) must not take the lost node's backups for its own.
+lost_ids=$(grep -o "scheduled backup of [^ ]*/ticker (policy counter): backup [0-9a-f]*" "$(sk_dir a)/snapkeepd.log" |
+           awk '{print $NF}')
+sk_containerd_stop a
+sk_umount_under "$(sk_dir a)"
+rm -rf "$(sk_dir a)/snapkeepd" "$(sk_dir a)/containerd"
+# runc keeps the killed task's state host-wide; a rebuilt machine would not have it.
+runc --root "/run/containerd/runc/$SK_NAMESPACE" delete --force ticker >/dev/null 2>&1
+mv "$(sk_dir a)/snapkeepd.log" "$(sk_dir a)/snapkeepd-lost.log"
+node_start a --config "$SK_TMP/a.conf" || { sk_notok "rebuilt node A starts"; sk_finish; }
+sk_ctr a images import --snapshotter snapkeep "$NODES_IMG_TAR" >/dev/null || sk_notok "rebuilt A: import"
+sk_ctr a run -d --snapshotter snapkeep --snapshotter-label containerd.io/snapshot/app=counter "$NODES_IMG" ticker \
+  sh -c 'while :; do date >> /counter; sleep 0.2; done' >/dev/null || sk_notok "rebuilt A: start ticker"
+new_runs() { [ "$(grep -c "scheduled backup of [^ ]*/ticker (policy counter): backup" "$(sk_dir a)/snapkeepd.log")" -ge 7 ]; }
+sk_retry $((INTERVAL * 9 + 10)) new_runs || sk_notok "rebuilt A made fewer than 7 backups"
+held=$("$SNAPKEEP" --no-progress backups --json --tag snapkeep:policy=counter | jq -r '.[].id[0:12]')
+missing=0
+for id in $lost_ids; do grep -qx "$id" <<<"$held" || missing=$((missing + 1)); done
+[ -n "$lost_ids" ] && [ $missing = 0 ] &&
+  sk_ok "the rebuilt node's retention kept all $(wc -w <<<"$lost_ids") backups of the lost node (same host name and paths)" ||
+  sk_notok "the rebuilt node's retention forgot $missing of the lost node's $(wc -w <<<"$lost_ids") backups"
 nodes_finish
