@@ -20,17 +20,18 @@ struct sk_pause_guard {
         pthread_t thread;
 };
 
-static void plog(const sk_pause_ctx *c, int level, const char *fmt, ...) _printf_(3, 4);
-static void plog(const sk_pause_ctx *c, int level, const char *fmt, ...) {
-        if (!c->log)
+void sk_auto_log(sk_capture_log_fn fn, void *userdata, int level, const char *fmt, ...) {
+        if (!fn)
                 return;
         char buf[1024];
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(buf, sizeof(buf), fmt, ap);
         va_end(ap);
-        c->log(level, buf, c->log_userdata);
+        fn(level, buf, userdata);
 }
+
+#define plog(c, level, ...) sk_auto_log((c)->log, (c)->log_userdata, (level), __VA_ARGS__)
 
 /* Split "ns/id" (task) and call the callback. */
 static int call(const sk_pause_ctx *c, const char *task, bool pause, char **ret_error) {

@@ -28,6 +28,10 @@ typedef struct sk_pause_ctx {
 
 typedef struct sk_pause_guard sk_pause_guard;
 
+/* One finished line to a capture log callback (NULL: nothing), for the
+ * scheduler and the pauses alike. */
+void sk_auto_log(sk_capture_log_fn fn, void *userdata, int level, const char *fmt, ...) _printf_(4, 5);
+
 /* Pause the task of the container whose snapshot key is key ("ns/N/id").
  * 0: paused, *ret is the guard; -ENOENT: the container has no running task
  * (nothing to pause, *ret NULL); other -errno with *ret_error (owned): it

@@ -70,17 +70,7 @@ struct sk_scheduler {
         bool planner_started;
 };
 
-static void slog(sk_scheduler *s, int level, const char *fmt, ...) _printf_(3, 4);
-static void slog(sk_scheduler *s, int level, const char *fmt, ...) {
-        if (!s->log)
-                return;
-        char buf[1024];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(buf, sizeof(buf), fmt, ap);
-        va_end(ap);
-        s->log(level, buf, s->log_userdata);
-}
+#define slog(s, level, ...) sk_auto_log((s)->log, (s)->log_userdata, (level), __VA_ARGS__)
 
 static int64_t now_s(void) {
         return (int64_t) time(NULL);
@@ -245,7 +235,8 @@ static int scan_locked(sk_scheduler *s) {
         int r = sk_snapshotter_walk(s->snap, scan_one, &x);
         if (r < 0)
                 goto out;
-        qsort(x.v, x.n, sizeof(*x.v), found_cmp);
+        if (x.n > 1) /* qsort(NULL, 0, ...) is undefined */
+                qsort(x.v, x.n, sizeof(*x.v), found_cmp);
         int64_t now = now_s();
 
         pthread_mutex_lock(&s->mu);

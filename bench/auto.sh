@@ -9,7 +9,7 @@
 #     the two daemons. Targets: p50 <= 1.2x, p99 <= 2x the idle figures.
 #  2. A busy container (busybox gzip of random data in a loop, one core)
 #     counts its iterations per second with no backup running and while a
-#     scheduled backup of 1 GB runs at the default priority (nice 10, idle
+#     scheduled backup of 1 GB runs at the default priority (SCHED_IDLE, idle
 #     I/O class). Target: its throughput drops by no more than 15%.
 #  3. The idle scheduler on 1,000 containers' snapshots: snapkeepd's CPU time
 #     and memory over a measured window with 1,000 sources and with none
@@ -131,7 +131,7 @@ sk_retry 120 backup_done big$big
 idle_rate2=$(rate_over 8)
 base=$(awk -v a="$idle_rate" -v b="$idle_rate2" 'BEGIN { printf "%.2f", (a + b) / 2 }')
 drop=$(awk -v i="$base" -v b="$busy_rate" 'BEGIN { printf "%.3f", 1 - b / i }')
-echo "figure: busy container (gzip -1 of 4 MB, one core): $idle_rate and $idle_rate2 it/s with no backup, $busy_rate it/s during a scheduled ${GB} GiB backup ($(backup_secs big$big) s, nice 10, idle I/O)"
+echo "figure: busy container (gzip -1 of 4 MB, one core): $idle_rate and $idle_rate2 it/s with no backup, $busy_rate it/s during a scheduled ${GB} GiB backup ($(backup_secs big$big) s, default priority: SCHED_IDLE CPU, idle I/O class)"
 echo "result: busy container throughput drop during a scheduled backup $drop (target <= 0.15: $(verdict "$drop" 0.15))"
 sk_ctr a tasks kill -s KILL busy >/dev/null 2>&1
 

@@ -47,11 +47,12 @@ int sk_pwrite_all(int fd, const void *buf, size_t len, off_t off) {
         return 0;
 }
 
-ssize_t sk_read_all(int fd, void *buf, size_t len) {
+/* read() (off < 0) or pread() at off until len bytes or end of file. */
+static ssize_t read_loop(int fd, void *buf, size_t len, off_t off) {
         char *p = buf;
         size_t done = 0;
         while (done < len) {
-                ssize_t n = read(fd, p + done, len - done);
+                ssize_t n = off < 0 ? read(fd, p + done, len - done) : pread(fd, p + done, len - done, off + (off_t) done);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -64,21 +65,12 @@ ssize_t sk_read_all(int fd, void *buf, size_t len) {
         return (ssize_t) done;
 }
 
+ssize_t sk_read_all(int fd, void *buf, size_t len) {
+        return read_loop(fd, buf, len, -1);
+}
+
 ssize_t sk_pread_all(int fd, void *buf, size_t len, off_t off) {
-        char *p = buf;
-        size_t done = 0;
-        while (done < len) {
-                ssize_t n = pread(fd, p + done, len - done, off + (off_t) done);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                if (n == 0)
-                        break;
-                done += (size_t) n;
-        }
-        return (ssize_t) done;
+        return off < 0 ? -EINVAL : read_loop(fd, buf, len, off);
 }
 
 int sk_fsync_dir(int dirfd) {

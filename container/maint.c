@@ -10,45 +10,64 @@
 #include "backup/prune.h"
 #include "container/capture-internal.h"
 
-int sk_capture_lease(sk_capture *c, const char *holder, uint32_t ttl_seconds, unsigned settle_ms, sk_lease *ret,
+typedef struct maint_op {
+        const char *holder;
+        uint32_t ttl;
+        unsigned settle_ms, lock_wait, subset;
+        void *ret; /* sk_lease, sk_prune_result or sk_check_result */
+} maint_op;
+
+/* fn on the open repository, under its mutex. */
+static int with_repo(sk_capture *c, int (*fn)(sk_capture *c, maint_op *op, char **ret_error), maint_op *op,
                      char **ret_error) {
         pthread_mutex_lock(&c->repo_mutex);
         int r = sk_cap_open_repo(c, ret_error);
-        if (r >= 0) {
-                r = sk_lease_take(c->repo, "lease", holder, ttl_seconds, settle_ms, ret);
-                if (r < 0)
-                        sk_cap_errorf(ret_error, "maintenance lease: %s", strerror(-r));
-        }
+        if (r >= 0)
+                r = fn(c, op, ret_error);
         pthread_mutex_unlock(&c->repo_mutex);
         return r;
+}
+
+static int lease_op(sk_capture *c, maint_op *op, char **ret_error) {
+        int r = sk_lease_take(c->repo, "lease", op->holder, op->ttl, op->settle_ms, op->ret);
+        if (r < 0)
+                sk_cap_errorf(ret_error, "maintenance lease: %s", strerror(-r));
+        return r;
+}
+
+static int prune_op(sk_capture *c, maint_op *op, char **ret_error) {
+        sk_prune_options o = { .lock_wait_seconds = op->lock_wait };
+        int r = sk_prune_run(c->repo, &o, op->ret);
+        if (r < 0)
+                sk_cap_errorf(ret_error, "prune: %s",
+                              r == -EBUSY ? "the repository is locked by a backup or another prune" : strerror(-r));
+        return r;
+}
+
+static int check_op(sk_capture *c, maint_op *op, char **ret_error) {
+        sk_check_options o = { .read_data_subset_pct = op->subset };
+        sk_check_result *res = op->ret;
+        int r = sk_check_run(c->repo, &o, res);
+        if (r == -EBADMSG)
+                sk_cap_errorf(ret_error, "check: the repository has %llu errors (run snapkeep check to see them)",
+                              (unsigned long long) res->errors);
+        else if (r < 0)
+                sk_cap_errorf(ret_error, "check: %s", r == -EBUSY ? "a prune is running" : strerror(-r));
+        return r;
+}
+
+int sk_capture_lease(sk_capture *c, const char *holder, uint32_t ttl_seconds, unsigned settle_ms, sk_lease *ret,
+                     char **ret_error) {
+        maint_op op = { .holder = holder, .ttl = ttl_seconds, .settle_ms = settle_ms, .ret = ret };
+        return with_repo(c, lease_op, &op, ret_error);
 }
 
 int sk_capture_prune(sk_capture *c, unsigned lock_wait_seconds, sk_prune_result *ret, char **ret_error) {
-        pthread_mutex_lock(&c->repo_mutex);
-        int r = sk_cap_open_repo(c, ret_error);
-        if (r >= 0) {
-                sk_prune_options o = { .lock_wait_seconds = lock_wait_seconds };
-                r = sk_prune_run(c->repo, &o, ret);
-                if (r < 0)
-                        sk_cap_errorf(ret_error, "prune: %s", r == -EBUSY ? "the repository is locked by a backup "
-                                      "or another prune" : strerror(-r));
-        }
-        pthread_mutex_unlock(&c->repo_mutex);
-        return r;
+        maint_op op = { .lock_wait = lock_wait_seconds, .ret = ret };
+        return with_repo(c, prune_op, &op, ret_error);
 }
 
 int sk_capture_check(sk_capture *c, unsigned read_data_subset_pct, sk_check_result *ret, char **ret_error) {
-        pthread_mutex_lock(&c->repo_mutex);
-        int r = sk_cap_open_repo(c, ret_error);
-        if (r >= 0) {
-                sk_check_options o = { .read_data_subset_pct = read_data_subset_pct };
-                r = sk_check_run(c->repo, &o, ret);
-                if (r == -EBADMSG)
-                        sk_cap_errorf(ret_error, "check: the repository has %llu errors (run snapkeep check to see "
-                                      "them)", (unsigned long long) ret->errors);
-                else if (r < 0)
-                        sk_cap_errorf(ret_error, "check: %s", r == -EBUSY ? "a prune is running" : strerror(-r));
-        }
-        pthread_mutex_unlock(&c->repo_mutex);
-        return r;
+        maint_op op = { .subset = read_data_subset_pct, .ret = ret };
+        return with_repo(c, check_op, &op, ret_error);
 }

@@ -26,19 +26,19 @@ static int parse(const char *s, selector *ret) {
                 return -EINVAL;
         *ret = (selector) {};
         const char *p = s + plen;
-        const char *colon = strchr(p, ':');
-        if (colon) {
-                if (!name_chars(p, (size_t) (colon - p)))
+        /* The optional parts, in order: "HOST:" then "NAMESPACE/". */
+        const struct {
+                char sep;
+                char *out;
+        } parts[] = { { ':', ret->host }, { '/', ret->ns } };
+        for (size_t i = 0; i < 2; i++) {
+                const char *end = strchr(p, parts[i].sep);
+                if (!end)
+                        continue;
+                if (!name_chars(p, (size_t) (end - p)))
                         return -EINVAL;
-                memcpy(ret->host, p, (size_t) (colon - p));
-                p = colon + 1;
-        }
-        const char *slash = strchr(p, '/');
-        if (slash) {
-                if (!name_chars(p, (size_t) (slash - p)))
-                        return -EINVAL;
-                memcpy(ret->ns, p, (size_t) (slash - p));
-                p = slash + 1;
+                memcpy(parts[i].out, p, (size_t) (end - p));
+                p = end + 1;
         }
         if (!name_chars(p, strlen(p)))
                 return -EINVAL;

@@ -198,6 +198,26 @@ int sk_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
 /* GCM takes int lengths; feed long inputs in pieces. */
 #define CHUNK_MAX (1 << 30)
 
+/* Feed the AAD, then in[0..len) into out, through an initialised GCM
+ * context of either direction (EVP_CipherUpdate follows the context's), in
+ * pieces OpenSSL's int lengths can hold. */
+static int gcm_update(EVP_CIPHER_CTX *c, const void *aad, size_t aadlen, const void *in, size_t len, void *out) {
+        int n;
+        for (size_t off = 0; off < aadlen;) {
+                int k = (int) MIN(aadlen - off, (size_t) CHUNK_MAX);
+                if (EVP_CipherUpdate(c, NULL, &n, (const uint8_t *) aad + off, k) != 1)
+                        return -EIO;
+                off += (size_t) k;
+        }
+        for (size_t off = 0; off < len;) {
+                int k = (int) MIN(len - off, (size_t) CHUNK_MAX);
+                if (EVP_CipherUpdate(c, (uint8_t *) out + off, &n, (const uint8_t *) in + off, k) != 1)
+                        return -EIO;
+                off += (size_t) k;
+        }
+        return 0;
+}
+
 int sk_aead_seal(const uint8_t key[SK_KEY_SIZE], const uint8_t nonce[SK_NONCE_SIZE], const void *aad,
                  size_t aadlen, const void *in, size_t len, void *out, uint8_t tag[SK_TAG_SIZE]) {
         EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
@@ -206,18 +226,8 @@ int sk_aead_seal(const uint8_t key[SK_KEY_SIZE], const uint8_t nonce[SK_NONCE_SI
                 return -ENOMEM;
         if (EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce) != 1)
                 goto fail;
-        for (size_t off = 0; off < aadlen;) {
-                int k = (int) MIN(aadlen - off, (size_t) CHUNK_MAX);
-                if (EVP_EncryptUpdate(c, NULL, &n, (const uint8_t *) aad + off, k) != 1)
-                        goto fail;
-                off += (size_t) k;
-        }
-        for (size_t off = 0; off < len;) {
-                int k = (int) MIN(len - off, (size_t) CHUNK_MAX);
-                if (EVP_EncryptUpdate(c, (uint8_t *) out + off, &n, (const uint8_t *) in + off, k) != 1)
-                        goto fail;
-                off += (size_t) k;
-        }
+        if (gcm_update(c, aad, aadlen, in, len, out) < 0)
+                goto fail;
         if (EVP_EncryptFinal_ex(c, (uint8_t *) out + len, &n) != 1)
                 goto fail;
         if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, SK_TAG_SIZE, tag) != 1)
@@ -240,18 +250,8 @@ int sk_aead_open(const uint8_t key[SK_KEY_SIZE], const uint8_t nonce[SK_NONCE_SI
         memcpy(t, tag, sizeof(t));
         if (EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce) != 1)
                 goto fail;
-        for (size_t off = 0; off < aadlen;) {
-                int k = (int) MIN(aadlen - off, (size_t) CHUNK_MAX);
-                if (EVP_DecryptUpdate(c, NULL, &n, (const uint8_t *) aad + off, k) != 1)
-                        goto fail;
-                off += (size_t) k;
-        }
-        for (size_t off = 0; off < len;) {
-                int k = (int) MIN(len - off, (size_t) CHUNK_MAX);
-                if (EVP_DecryptUpdate(c, (uint8_t *) out + off, &n, (const uint8_t *) in + off, k) != 1)
-                        goto fail;
-                off += (size_t) k;
-        }
+        if (gcm_update(c, aad, aadlen, in, len, out) < 0)
+                goto fail;
         if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, SK_TAG_SIZE, t) != 1)
                 goto fail;
         if (EVP_DecryptFinal_ex(c, (uint8_t *) out + len, &n) != 1) {
