@@ -50,14 +50,30 @@ int sk_lease_read(sk_repo *repo, const char *name, sk_lease *ret) {
         return 0;
 }
 
+/* The expiry this node honours for the lease it just read at `now`: the
+ * lease's own, but no later than one lease time after this exact lease (holder
+ * and expiry) was first seen. */
+static void bound_expiry(sk_lease_watch *w, sk_lease *l, int64_t now, uint32_t ttl) {
+        if (!w)
+                return;
+        if (w->since == 0 || strcmp(w->seen.holder, l->holder) != 0 || w->seen.expires != l->expires) {
+                w->seen = *l;
+                w->since = now;
+        }
+        if (l->expires > w->since + (int64_t) ttl)
+                l->expires = w->since + (int64_t) ttl;
+}
+
 int sk_lease_take(sk_repo *repo, const char *name, const char *holder, uint32_t ttl_seconds, unsigned settle_ms,
-                  sk_lease *ret) {
+                  sk_lease_watch *watch, sk_lease *ret) {
         if (!valid_holder(holder) || ttl_seconds == 0)
                 return -EINVAL;
         int64_t now = (int64_t) time(NULL);
         int r = sk_lease_read(repo, name, ret);
         if (r < 0)
                 return r;
+        if (ret->holder[0])
+                bound_expiry(watch, ret, now, ttl_seconds);
         if (ret->holder[0] && strcmp(ret->holder, holder) != 0 && ret->expires > now)
                 return 0;
         char body[SK_LEASE_HOLDER_MAX + 64];
@@ -74,5 +90,9 @@ int sk_lease_take(sk_repo *repo, const char *name, const char *holder, uint32_t 
         r = sk_lease_read(repo, name, ret);
         if (r < 0)
                 return r;
-        return strcmp(ret->holder, holder) == 0 ? 1 : 0;
+        if (strcmp(ret->holder, holder) == 0)
+                return 1;
+        if (ret->holder[0]) /* lost the race: that writer's lease is new */
+                bound_expiry(watch, ret, (int64_t) time(NULL), ttl_seconds);
+        return 0;
 }

@@ -31,6 +31,7 @@ struct sk_capture {
         pthread_mutex_t repo_mutex; /* serialises every operation on repo */
         sk_repo *repo;
         char repo_error[256];
+        sk_lease_watch lease_watch; /* maint/lease as last seen (under repo_mutex) */
 
         /* Restores in Prepare run on handles of their own, not on repo under
          * repo_mutex: neither a backup nor another restore may hold them up

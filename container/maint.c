@@ -29,7 +29,7 @@ static int with_repo(sk_capture *c, int (*fn)(sk_capture *c, maint_op *op, char 
 }
 
 static int lease_op(sk_capture *c, maint_op *op, char **ret_error) {
-        int r = sk_lease_take(c->repo, "lease", op->holder, op->ttl, op->settle_ms, op->ret);
+        int r = sk_lease_take(c->repo, "lease", op->holder, op->ttl, op->settle_ms, &c->lease_watch, op->ret);
         if (r < 0)
                 sk_cap_errorf(ret_error, "maintenance lease: %s", strerror(-r));
         return r;
