@@ -319,7 +319,7 @@ int sk_check_run(sk_repo *repo, const sk_check_options *o, sk_check_result *resu
         int r;
 
         memset(result, 0, sizeof(*result));
-        r = sk_repo_lock(repo, false, 0, &lock);
+        r = sk_repo_lock(repo, false, o->lock_wait_seconds, &lock);
         if (r < 0)
                 return r;
 

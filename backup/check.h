@@ -21,6 +21,7 @@ typedef struct sk_check_options {
         unsigned read_data_subset_pct;
         /* Selects which subset; same seed, same packs. 0 = a random seed. */
         uint64_t subset_seed;
+        unsigned lock_wait_seconds;     /* wait this long if a prune holds the lock */
         sk_progress_fn progress;
         sk_problem_fn problem;          /* every problem found, see engine.h */
         void *userdata;

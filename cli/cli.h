@@ -47,7 +47,7 @@ typedef struct sk_cli {
         int verbose;
         bool progress;          /* stderr is a TTY and not --quiet */
         uint8_t scrypt_log2n;   /* repo init / key add / passwd: 0 = default */
-        unsigned lock_wait;     /* --lock-wait SECONDS (prune, forget, index rebuild) */
+        unsigned lock_wait;     /* --lock-wait SECONDS (prune, forget, index rebuild, restore, check) */
         sk_json js;
         bool json_problems;     /* problem callback also writes a JSON object into the open array */
         uint64_t problems;      /* SK_PROBLEM_ERROR reports seen */
@@ -143,6 +143,11 @@ int sk_cli_list_add(sk_cli *cli, const char ***list, size_t *n, const char *arg)
 /* --lock-wait SECONDS (0..86400) into cli->lock_wait; a usage error (printed,
  * SK_EXIT_USAGE) if it is not one. */
 int sk_cli_parse_lock_wait(sk_cli *cli, const char *arg);
+
+/* How long restore and check wait by default for a prune that holds the
+ * repository's exclusive lock: snapkeepd prunes on its own schedule, and a
+ * prune is short, so a reader waits for it rather than failing. */
+#define SK_CLI_READ_LOCK_WAIT 60
 
 /* A backup's summary as a JSON object (backup --json, backups --json). */
 void sk_cli_summary_json(sk_json *j, const sk_backup_summary *s);

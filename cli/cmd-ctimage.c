@@ -25,6 +25,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(sk_manifest *, sk_manifest_free);
 
 enum {
         OPT_TARGET = SK_OPT_FIRST_COMMAND_OPTION,
+        OPT_LOCK_WAIT,
         OPT_INCLUDE,
         OPT_OVERWRITE,
         OPT_NO_OWNER,
@@ -164,6 +165,7 @@ static int restore_layer_into(sk_cli *cli, sk_repo *repo, const char *id, const 
                 .n_includes = 1,
                 .no_owner = no_owner,
                 .privileges = privileges,
+                .lock_wait_seconds = cli->lock_wait,
                 .progress = sk_cli_progress_cb,
                 .problem = sk_cli_problem_cb,
                 .userdata = cli,
@@ -321,6 +323,7 @@ int sk_cmd_restore(sk_cli *cli, int argc, char **argv) {
                 { "layer", no_argument, NULL, OPT_LAYER },
                 { "keep-privileges", no_argument, NULL, OPT_KEEP_PRIVS },
                 { "drop-privileges", no_argument, NULL, OPT_DROP_PRIVS },
+                { "lock-wait", required_argument, NULL, OPT_LOCK_WAIT },
                 {}
         };
         _cleanup_free_ char *help = NULL;
@@ -336,6 +339,7 @@ int sk_cmd_restore(sk_cli *cli, int argc, char **argv) {
         bool layer = false;
         int c;
         cli->command = "restore";
+        cli->lock_wait = SK_CLI_READ_LOCK_WAIT;
         while ((c = sk_cli_getopt(cli, argc, argv, "t:i:", opts, help ?: ct_restore_help)) != -1) {
                 switch (c) {
                 case 'h': return SK_EXIT_OK;
@@ -354,9 +358,14 @@ int sk_cmd_restore(sk_cli *cli, int argc, char **argv) {
                 }
                 case OPT_OVERWRITE: ro.overwrite = true; break;
                 case OPT_IO: io_arg = optarg; break;
+                case OPT_LOCK_WAIT:
+                        if (sk_cli_parse_lock_wait(cli, optarg) != SK_EXIT_OK)
+                                return SK_EXIT_USAGE;
+                        break;
                 default: return SK_EXIT_USAGE;
                 }
         }
+        ro.lock_wait_seconds = cli->lock_wait;
         if (argc - optind != 1)
                 return sk_cli_usage_error(cli, "expects exactly one backup ID (or 'latest')");
         if (!ro.target)

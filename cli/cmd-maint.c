@@ -40,11 +40,13 @@ int sk_cmd_check(sk_cli *cli, int argc, char **argv) {
                 { "read-data", no_argument, NULL, OPT_READ_DATA },
                 { "read-data-subset", required_argument, NULL, OPT_READ_DATA_SUBSET },
                 { "seed", required_argument, NULL, OPT_SEED },
+                { "lock-wait", required_argument, NULL, OPT_LOCK_WAIT },
                 {}
         };
         sk_check_options co = {};
         int c;
         cli->command = "check";
+        cli->lock_wait = SK_CLI_READ_LOCK_WAIT;
         /* check verifies the repository itself, never a node's local copy of
          * its metadata (the S3 metadata cache, docs/S3.md) */
         cli->no_cache = true;
@@ -72,6 +74,10 @@ int sk_cmd_check(sk_cli *cli, int argc, char **argv) {
                                 return sk_cli_usage_error(cli, "invalid --seed: %s", optarg);
                         co.subset_seed = v;
                         break;
+                case OPT_LOCK_WAIT:
+                        if (sk_cli_parse_lock_wait(cli, optarg) != SK_EXIT_OK)
+                                return SK_EXIT_USAGE;
+                        break;
                 default: return SK_EXIT_USAGE;
                 }
         }
@@ -87,6 +93,7 @@ int sk_cmd_check(sk_cli *cli, int argc, char **argv) {
         co.progress = sk_cli_progress_cb;
         co.problem = sk_cli_problem_cb;
         co.userdata = cli;
+        co.lock_wait_seconds = cli->lock_wait;
         sk_cli_json_problems_begin(cli, NULL);
         sk_check_result res = {};
         int r = sk_check_run(repo, &co, &res);

@@ -204,6 +204,8 @@ static const struct {
           "                           $SNAPKEEP_IO, else auto: io_uring when the kernel\n"
           "                           allows it, else a thread pool; the choice and why\n"
           "                           is printed once)\n"
+          "      --lock-wait SECONDS  wait this long if a prune holds the lock\n"
+          "                           (default 60; 0: fail at once with status 5)\n"
           "\n" GLOBAL_OPTIONS "\n" EXIT_CODES },
         { "diff",
           "Usage: snapkeep diff [OPTIONS] ID1 ID2\n"
@@ -231,6 +233,8 @@ static const struct {
           "      --read-data-subset N%\n"
           "                           read only N percent of the packs\n"
           "      --seed N             choose the subset (same seed, same packs)\n"
+          "      --lock-wait SECONDS  wait this long if a prune holds the lock\n"
+          "                           (default 60; 0: fail at once with status 5)\n"
           "\n"
           "Exit status 4 when any error was found.\n"
           "\n" GLOBAL_OPTIONS "\n" EXIT_CODES },

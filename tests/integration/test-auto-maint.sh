@@ -1,6 +1,7 @@
 #!/bin/bash
 # Shared maintenance (issue 12): three daemons (nodes A, B, C) on one local
-# repository, each backing up a container that keeps writing new data, with
+# repository (or, run as test-auto-maint-s3.sh, SK_MAINT_S3=1: one S3
+# repository on radosgw), each backing up a container that keeps writing new data, with
 # retention (keep_last 2) so that prune has garbage, and scheduled prune and
 # check every few seconds.
 #
@@ -14,6 +15,17 @@ set -u
 SK_SRC=${SK_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 SK_NAMESPACE=${SK_NAMESPACE:-skmaint$$}
 . "$SK_SRC/tests/lib/nodes.sh"
+if [ -n "${SK_MAINT_S3:-}" ]; then
+  . "$SK_SRC/tests/lib/ceph.sh"
+  ceph_have || sk_skip "Ceph (ceph-mon ceph-osd radosgw) not installed: run make deps"
+  nodes_repo_hook() {
+    trap 'r=$?; ceph_stop; (exit $r); sk_cleanup' EXIT # sk_cleanup exits with the status it finds
+    ceph_start "$SK_TMP/ceph" || { echo "# cannot start Ceph"; tail -20 "$SK_TMP"/ceph/log/*.log; return 1; }
+    NODES_REPO=s3://$CEPH_BUCKET/maint-$$
+    export SNAPKEEP_CACHE_DIR=$SK_TMP/cache-cli
+    echo "# repository $NODES_REPO on radosgw $SNAPKEEP_S3_ENDPOINT"
+  }
+fi
 nodes_setup
 LEASE=8
 cat >"$SK_TMP/n.conf" <<EOF
@@ -31,7 +43,9 @@ keep_last = 2
 EOF
 NODES=(a b c)
 for n in "${NODES[@]}"; do
-  node_start $n --config "$SK_TMP/n.conf" || { sk_notok "node ${n^^} starts"; sk_finish; }
+  # each node its own pack cache, as on separate machines
+  { printf '[snapkeepd]\ncache_dir = %s\n' "$SK_TMP/cache-$n"; cat "$SK_TMP/n.conf"; } >"$SK_TMP/n-$n.conf"
+  node_start $n --config "$SK_TMP/n-$n.conf" || { sk_notok "node ${n^^} starts"; sk_finish; }
   sk_ctr $n images import --snapshotter snapkeep "$NODES_IMG_TAR" >/dev/null || { sk_notok "${n^^}: import"; sk_finish; }
   sk_ctr $n run -d --snapshotter snapkeep --snapshotter-label containerd.io/snapshot/app=fast "$NODES_IMG" w$n \
     sh -c 'i=0; while :; do i=$((i + 1)); head -c 200000 /dev/urandom > /data$((i % 3)); echo $i > /last; sleep 1; done' \
@@ -91,13 +105,13 @@ for n in "${NODES[@]}"; do
   [ "$n" = "$owner" ] && continue
   id=$(skc $n daemon schedule --json | jq -r --arg c "/w$n" '.sources[] | select(.source | endswith($c)) | .last_backup')
   rm -rf "$SK_TMP/r$n"
-  if ! "$SNAPKEEP" --no-progress restore "$id" --target "$SK_TMP/r$n" >/dev/null 2>&1 || [ ! -s "$SK_TMP/r$n/last" ]; then
-    lost=$((lost + 1)); echo "# ${n^^}: newest backup ${id:0:12} does not restore"
+  if ! out=$("$SNAPKEEP" --no-progress restore "$id" --target "$SK_TMP/r$n" 2>&1) || [ ! -s "$SK_TMP/r$n/last" ]; then
+    lost=$((lost + 1)); echo "# ${n^^}: newest backup ${id:0:12} does not restore: $out"
   fi
 done
 # The killed node's newest backup too (its daemon is gone: by name, from the repository).
-"$SNAPKEEP" --no-progress restore "latest:$SK_NAMESPACE/w$owner" --target "$SK_TMP/r$owner" >/dev/null 2>&1 &&
-  [ -s "$SK_TMP/r$owner/last" ] || { lost=$((lost + 1)); echo "# ${owner^^}'s newest backup does not restore"; }
+out=$("$SNAPKEEP" --no-progress restore "latest:$SK_NAMESPACE/w$owner" --target "$SK_TMP/r$owner" 2>&1) &&
+  [ -s "$SK_TMP/r$owner/last" ] || { lost=$((lost + 1)); echo "# ${owner^^}'s newest backup does not restore: $out"; }
 [ $lost = 0 ] && sk_ok "every container's newest backup restores after the prunes" || sk_notok "$lost backups lost"
 out=$("$SNAPKEEP" --no-progress check --read-data 2>&1) && sk_ok "check --read-data is clean" ||
   sk_notok "check --read-data" "$(tail -5 <<<"$out")"

@@ -47,4 +47,31 @@ wait $pp; rp=$?
 [ "$(sk backups --json | jq length)" = 2 ] && ok "both backups are listed" || notok "backups listed: $(sk backups --json | jq length)"
 sk_two_restored "" " after the prune"
 expect_rc 0 "check --read-data clean" sk check --read-data -q
+
+# Readers wait for a prune (snapkeepd prunes on its own schedule): a live
+# exclusive lock, as a prune on this host would hold it (a live pid, fresh
+# time), planted in the repository. restore and check with --lock-wait 0 fail
+# with exit 5 naming it; by default they wait, and go on once it is gone
+# (its pid dies, so the lock turns stale).
+sleep 300 & holder=$!
+printf 'snapkeep-lock 1\nexclusive 1\nhost %s\npid %d\ncreated %d\ntime %d\nboot %s\npidns %s\n' \
+  "$(hostname)" $holder "$(date +%s)" "$(date +%s)" "$(cat /proc/sys/kernel/random/boot_id)" \
+  "$(readlink /proc/self/ns/pid)" >"$T/lock"
+sk_obj_put locks/deadbeefdeadbeef <"$T/lock"
+id=$(jq -r .id "$T/a.json")
+sk restore "$id" --target "$T/rl0" --lock-wait 0 >/dev/null 2>"$T/rl0.err"; rc=$?
+[ $rc -eq 5 ] && grep -q 'locked' "$T/rl0.err" && ok "restore --lock-wait 0 during a prune: exit 5, $(grep -m1 error "$T/rl0.err" | cut -c1-160)" ||
+  notok "restore --lock-wait 0 during a prune exits $rc (want 5)" "$(cat "$T/rl0.err")"
+sk check --lock-wait 0 -q >/dev/null 2>&1; rc=$?
+[ $rc -eq 5 ] && ok "check --lock-wait 0 during a prune: exit 5" || notok "check --lock-wait 0 during a prune exits $rc (want 5)"
+sk restore "$id" --target "$T/rlw" -q >/dev/null 2>"$T/rlw.err" & pr=$!
+sk check -q >/dev/null 2>"$T/ckw.err" & pc=$!
+sleep 2
+kill -0 $pr 2>/dev/null && kill -0 $pc 2>/dev/null && ok "restore and check wait for the prune by default" ||
+  notok "restore or check did not wait for the lock"
+kill $holder; wait $holder 2>/dev/null
+wait $pr; rr=$?; wait $pc; rc=$?
+[ $rr -eq 0 ] && [ -d "$T/rlw" ] && ok "the waiting restore completed once the lock was gone" ||
+  notok "the waiting restore exits $rr" "$(cat "$T/rlw.err")"
+[ $rc -eq 0 ] && ok "the waiting check completed once the lock was gone" || notok "the waiting check exits $rc" "$(cat "$T/ckw.err")"
 sk_finish

@@ -6,7 +6,8 @@
 #
 #   nodes_setup                 skip unless root, containerd, runc, snapkeepd,
 #                               snapkeep, treecmp, jq, busybox; create $SK_TMP,
-#                               the repository $NODES_REPO (password file
+#                               the repository $NODES_REPO (local, or what the
+#                               test's nodes_repo_hook sets it to; password file
 #                               $NODES_PASS) and the test image $NODES_IMG_TAR
 #                               (ref $NODES_IMG, tests/lib/oci-image.sh's 4-layer
 #                               image)
@@ -65,6 +66,9 @@ nodes_setup() {
   "$SNAPKEEPD" --help 2>&1 | grep -q -- --admin-socket || sk_skip "snapkeepd has no control API yet (--admin-socket)"
   sk_tmp_init || exit 1
   NODES_REPO=$SK_TMP/repo
+  # A test may put the repository elsewhere (an S3 bucket): nodes_repo_hook,
+  # if defined, runs here, with $SK_TMP made, and may set NODES_REPO.
+  if declare -F nodes_repo_hook >/dev/null; then nodes_repo_hook || exit 1; fi
   NODES_PASS=$SK_TMP/pass
   printf 'node test passphrase\n' >"$NODES_PASS"
   chmod 600 "$NODES_PASS"
