@@ -333,6 +333,10 @@ int sk_check_run(sk_repo *repo, const sk_check_options *o, sk_check_result *resu
         }
         for (size_t i = 0; i < n_ids; i++) {
                 r = sk_backup_load(repo, ids[i], &mans[i]);
+                if (r == -ENOENT) { /* forgotten since the listing (backup/forget.h, shared_lock) */
+                        mans[i] = NULL;
+                        continue;
+                }
                 if (r < 0) {
                         if (r == -ENOMEM)
                                 goto out;

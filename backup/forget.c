@@ -161,7 +161,7 @@ int sk_forget_run(sk_repo *repo, const sk_forget_policy *policy, bool dry_run, u
         int r;
 
         if (!dry_run) {
-                r = sk_repo_lock(repo, true, lock_wait_seconds, &lock);
+                r = sk_repo_lock(repo, !policy->shared_lock, lock_wait_seconds, &lock);
                 if (r < 0)
                         return r;
         }
@@ -178,6 +178,8 @@ int sk_forget_run(sk_repo *repo, const sk_forget_policy *policy, bool dry_run, u
         for (size_t i = 0; i < n; i++)
                 if (!policy->select || policy->select(list[i], policy->select_userdata))
                         sel[n_sel++] = list[i];
+        if (policy->approve && (r = policy->approve(sel, n_sel, policy->select_userdata)) < 0)
+                goto out;
         r = sk_forget_plan(sel, n_sel, policy, reasons);
         if (r < 0)
                 goto out;

@@ -29,6 +29,18 @@ typedef struct sk_forget_policy {
         /* sk_forget_run only: a backup id that is kept whatever the rules say
          * (the backup a scheduled run just made). */
         const char *keep_id;
+        /* sk_forget_run only: called with the selected backups (oldest
+         * first) and select_userdata before anything is deleted; a negative
+         * return ends the run with that error and deletes nothing. */
+        int (*approve)(sk_manifest *const *sel, size_t n, void *userdata);
+        /* sk_forget_run only: take a shared lock, not the exclusive one. Only
+         * for a selection no other writer forgets from (the scheduler's: one
+         * source of one node under one policy): deleting a manifest disturbs
+         * no backup, restore or check running beside it (each reads the
+         * manifests it needs at its start, and a manifest gone since a listing
+         * counts as forgotten), and prune, the one thing that must not run
+         * beside it, takes the exclusive lock. See docs/FORMAT.md section 8. */
+        bool shared_lock;
 } sk_forget_policy;
 
 /* Reasons a backup is kept (bit set in ret_reasons[i]). */
@@ -57,7 +69,7 @@ typedef struct sk_forget_result {
 } sk_forget_result;
 
 /* Apply the policy: delete the manifests of forgotten backups (unless
- * dry_run) under the repository's exclusive lock (waiting up to
+ * dry_run) under the repository's exclusive lock (or shared_lock's; waiting up to
  * lock_wait_seconds; -EBUSY). Data is reclaimed by sk_prune_run() (the CLI's
  * --prune). */
 int sk_forget_run(sk_repo *repo, const sk_forget_policy *policy, bool dry_run, unsigned lock_wait_seconds,

@@ -60,6 +60,8 @@ int sk_backup_list(sk_repo *repo, sk_problem_fn problem, void *userdata, sk_mani
                 r = load_exact(repo, ids[i], &list[n]);
                 if (r == -ENOMEM)
                         goto fail;
+                if (r == -ENOENT) /* forgotten since the listing (backup/forget.h, shared_lock) */
+                        continue;
                 if (r < 0) {
                         char *d = sk_engine_detail(repo, "backup manifest %s unreadable", ids[i]);
                         sk_engine_problem(problem, userdata, SK_PROBLEM_ERROR, r, ids[i], NULL, NULL, NULL, d);

@@ -34,20 +34,22 @@ static bool tagged(const sk_manifest *m, void *userdata) {
 /* Retention never runs when a backup it would judge is newer than the one
  * just made: the clock went back, and "newest first" would forget the new
  * backup's elders by the wrong order. */
-typedef struct newer_ctx {
+typedef struct retain_ctx {
         retain_match match;
         const sk_manifest *like;
-        bool newer;
-} newer_ctx;
+} retain_ctx;
 
-static bool select_checked(const sk_manifest *m, void *userdata) {
-        newer_ctx *n = userdata;
-        if (!tagged(m, &n->match))
-                return false;
-        if (m->time.tv_sec > n->like->time.tv_sec ||
-            (m->time.tv_sec == n->like->time.tv_sec && m->time.tv_nsec > n->like->time.tv_nsec))
-                n->newer = true;
-        return true;
+static bool select_tagged(const sk_manifest *m, void *userdata) {
+        return tagged(m, &((retain_ctx *) userdata)->match);
+}
+
+static int approve(sk_manifest *const *sel, size_t n, void *userdata) {
+        const sk_manifest *like = ((retain_ctx *) userdata)->like;
+        for (size_t i = 0; i < n; i++)
+                if (sel[i]->time.tv_sec > like->time.tv_sec ||
+                    (sel[i]->time.tv_sec == like->time.tv_sec && sel[i]->time.tv_nsec > like->time.tv_nsec))
+                        return -ESTALE;
+        return 0;
 }
 
 int sk_capture_retain(sk_capture *c, const char *backup_id, const char *const *tags, size_t n_tags,
@@ -63,28 +65,28 @@ int sk_capture_retain(sk_capture *c, const char *backup_id, const char *const *t
                 if (r < 0)
                         sk_cap_errorf(ret_error, "retention: backup %s: %s", backup_id, strerror(-r));
         }
-        newer_ctx n = { .match = { tags, n_tags }, .like = like };
-        if (r >= 0 && !tagged(like, &n.match)) {
+        retain_ctx x = { .match = { tags, n_tags }, .like = like };
+        if (r >= 0 && !tagged(like, &x.match)) {
                 sk_cap_errorf(ret_error, "retention: backup %s lacks the tags it selects by", backup_id);
                 r = -EINVAL;
         }
         if (r >= 0) {
-                /* A dry run first: it says whether any candidate is newer. */
+                /* One source of this node: no other writer forgets from it, so a
+                 * shared lock does (backup/forget.h), and backups of other nodes
+                 * go on meanwhile. */
                 sk_forget_policy p = *policy;
-                p.select = select_checked;
-                p.select_userdata = &n;
+                p.select = select_tagged;
+                p.select_userdata = &x;
+                p.approve = approve;
                 p.keep_id = backup_id;
-                r = sk_forget_run(c->repo, &p, true, 0, NULL, NULL, NULL);
-                if (r >= 0 && n.newer) {
+                p.shared_lock = true;
+                r = sk_forget_run(c->repo, &p, false, lock_wait_seconds, NULL, NULL, ret);
+                if (r == -ESTALE)
                         sk_cap_errorf(ret_error, "retention skipped: a backup of this source is newer than the one "
                                       "just made (%s): has the clock gone back?", backup_id);
-                        r = -ESTALE;
-                }
-                if (r >= 0)
-                        r = sk_forget_run(c->repo, &p, false, lock_wait_seconds, NULL, NULL, ret);
-                if (r < 0 && r != -ESTALE)
+                else if (r < 0)
                         sk_cap_errorf(ret_error, "retention: %s", r == -EBUSY ? "the repository is locked by "
-                                      "another operation" : strerror(-r));
+                                      "a prune" : strerror(-r));
         }
         pthread_mutex_unlock(&c->repo_mutex);
         sk_manifest_free(like);

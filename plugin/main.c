@@ -166,6 +166,9 @@ static int run(const sk_config *cfg, const sigset_t *stop_signals) {
         int r, sig;
 
         r = sk_snapshotter_open(cfg->root, NULL, &snap);
+        if (r == -EBUSY)
+                return log_error_errno(r, "root %s is in use by another snapkeepd (it holds %s/lock); "
+                                          "give each snapkeepd its own --root", cfg->root, cfg->root);
         if (r < 0)
                 return log_error_errno(r, "cannot open snapshotter root %s", cfg->root);
 

@@ -17,6 +17,7 @@
 struct sk_snapshotter {
         char *root;
         int snapshots_fd;
+        int lock_fd; /* <root>/lock, flock()ed: one process per root */
         sk_metastore *ms;
         size_t max_label_bytes;
         bool index_off;

@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -227,6 +228,7 @@ int sk_snapshotter_open(const char *root, const sk_snapshotter_options *opts, sk
         if (!s)
                 return -ENOMEM;
         s->snapshots_fd = -1;
+        s->lock_fd = -1;
         s->max_label_bytes = opts->max_label_bytes ? opts->max_label_bytes : defaults.max_label_bytes;
 
         r = sk_mkdir_p(root, 0700);
@@ -249,6 +251,15 @@ int sk_snapshotter_open(const char *root, const sk_snapshotter_options *opts, sk
         int rootfd = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (rootfd < 0) {
                 r = negative_errno();
+                goto fail;
+        }
+        /* Two processes on one root would mount, recover and remove each
+         * other's snapshots: the second one is refused. The kernel drops the
+         * lock when the holder dies, kill -9 included. */
+        s->lock_fd = openat(rootfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+                r = errno == EWOULDBLOCK ? -EBUSY : negative_errno();
+                close(rootfd);
                 goto fail;
         }
         if (mkdirat(rootfd, "snapshots", 0700) < 0 && errno != EEXIST) {
@@ -282,6 +293,8 @@ void sk_snapshotter_free(sk_snapshotter *s) {
         sk_metastore_free(s->ms);
         if (s->snapshots_fd >= 0)
                 close(s->snapshots_fd);
+        if (s->lock_fd >= 0)
+                close(s->lock_fd);
         free(s->root);
         free(s);
 }

@@ -103,7 +103,8 @@ typedef struct sk_snapshotter_options {
 #define SK_SNAPSHOTTER_OPTIONS_INIT { .max_label_bytes = 4096, .map_size = (size_t) 1 << 30 }
 
 /* Open (creating if needed) a snapshotter rooted at root. root is created with
- * mode 0700. opts may be NULL for defaults. */
+ * mode 0700. opts may be NULL for defaults. One process at a time: -EBUSY
+ * while another holds root/lock (an flock the kernel drops when it dies). */
 int sk_snapshotter_open(const char *root, const sk_snapshotter_options *opts, sk_snapshotter **ret);
 void sk_snapshotter_free(sk_snapshotter *s);
 

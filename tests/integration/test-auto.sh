@@ -95,6 +95,17 @@ n=$(grep -c "Keep a copy of the key" "$LOG")
 [ "$n" = 1 ] && grep -q "its key is $KEY" "$LOG" && sk_ok "zero config: the log says once where the key is" ||
   sk_notok "zero config: key message logged $n times" "$(grep -i key "$LOG" | tail -3)"
 
+# A second snapkeepd on the same root (by mistake, or a unit started twice) is
+# refused before it touches anything: it would recover, mount and remove the
+# first one's snapshots.
+out=$(timeout 20 "$SNAPKEEPD" --config "$SK_TMP/auto.conf" --root "$ROOT" --socket "$SK_TMP/second.sock" \
+      --admin-socket "$SK_TMP/second-admin.sock" 2>&1); rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "root $ROOT is in use by another snapkeepd" <<<"$out" &&
+  sk_ok "a second snapkeepd on the same root is refused (exit $rc): $(grep -m1 'in use' <<<"$out" | cut -c1-140)" ||
+  sk_notok "a second snapkeepd on the same root: exit $rc" "$out"
+"$SNAPKEEP" --no-progress daemon status --admin-socket "$ADMIN" >/dev/null 2>&1 &&
+  sk_ok "the first snapkeepd still answers" || sk_notok "the first snapkeepd no longer answers"
+
 sched() { "$SNAPKEEP" --no-progress daemon schedule --json --admin-socket "$ADMIN"; }
 src_field() { # CID FIELD: the field of container CID's source
   sched 2>/dev/null | jq -r --arg c "$SK_NAMESPACE/" --arg id "$1" --arg f "$2" \

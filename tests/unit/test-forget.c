@@ -1,4 +1,6 @@
-/* Retention policy table tests (restic semantics), in UTC. */
+/* Retention policy table tests (restic semantics), in UTC; and sk_forget_run
+ * on a real repository: a selection, the approve veto, and the shared lock
+ * the scheduler's retention takes beside other nodes' backups. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +14,8 @@
 #include <cmocka.h>
 
 #include "backup/forget.h"
+#include "backup/manifest.h"
+#include "tests/lib/testrepo.h"
 
 typedef struct spec {
         const char *when;       /* "YYYY-MM-DD HH:MM" UTC */
@@ -132,6 +136,84 @@ static void test_empty_policy(void **state) {
         release(v, 2);
 }
 
+/* ---- sk_forget_run on a repository ---------------------------------------- */
+
+static const spec src_x[] = {
+        { "2026-01-01 10:00", "h", "src=x" }, { "2026-01-01 11:00", "h", "src=x" },
+        { "2026-01-01 12:00", "h", "src=x" }, { "2026-01-01 13:00", "h", "src=x" },
+        { "2026-01-01 09:00", "h", "src=y" }, /* another source: never touched */
+};
+
+static int repo_setup(void **state) {
+        sk_test_repo_setup(state);
+        sk_test_repo *f = *state;
+        sk_manifest **v = build(src_x, 5);
+        for (size_t i = 0; i < 5; i++)
+                assert_int_equal(sk_backup_store(f->repo, v[i]), 0);
+        release(v, 5);
+        return 0;
+}
+
+static bool select_x(const sk_manifest *m, void *userdata) {
+        (void) userdata;
+        return m->n_tags == 1 && strcmp(m->tags[0], "src=x") == 0;
+}
+
+static int veto(sk_manifest *const *sel, size_t n, void *userdata) {
+        (void) sel;
+        *(size_t *) userdata = n;
+        return -ESTALE;
+}
+
+static size_t n_backups(sk_repo *repo) {
+        char **ids = NULL;
+        size_t n = 0;
+        assert_int_equal(sk_backup_ids(repo, &ids, &n), 0);
+        for (size_t i = 0; i < n; i++)
+                free(ids[i]);
+        free(ids);
+        return n;
+}
+
+static void test_run_shared_lock(void **state) {
+        sk_test_repo *f = *state;
+        sk_forget_result res = {};
+        /* another node's backup holds a shared lock */
+        sk_lock *other = NULL;
+        assert_int_equal(sk_repo_lock(f->repo, false, 0, &other), 0);
+        sk_forget_policy p = { .keep_last = 1, .select = select_x };
+        assert_int_equal(sk_forget_run(f->repo, &p, false, 0, NULL, NULL, &res), -EBUSY); /* exclusive */
+        assert_int_equal(n_backups(f->repo), 5);
+
+        /* the approve veto deletes nothing */
+        size_t seen = 0;
+        p.shared_lock = true;
+        p.approve = veto;
+        p.select_userdata = &seen;
+        assert_int_equal(sk_forget_run(f->repo, &p, false, 0, NULL, NULL, &res), -ESTALE);
+        assert_int_equal(seen, 4);
+        assert_int_equal(n_backups(f->repo), 5);
+
+        /* shared: runs beside the other backup; only src=x is judged */
+        p.approve = NULL;
+        assert_int_equal(sk_forget_run(f->repo, &p, false, 0, NULL, NULL, &res), 0);
+        assert_int_equal(res.kept, 1);
+        assert_int_equal(res.removed, 3);
+        assert_int_equal(n_backups(f->repo), 2);
+        sk_manifest *m = NULL;
+        assert_int_equal(sk_backup_load(f->repo, "0000000000000000000000000000000000000000000000000000000000000004", &m), 0);
+        sk_manifest_free(m);
+        assert_int_equal(sk_backup_load(f->repo, "0000000000000000000000000000000000000000000000000000000000000005", &m), 0);
+        sk_manifest_free(m);
+        sk_lock_release(other);
+
+        /* a prune's exclusive lock keeps it out */
+        sk_lock *prune = NULL;
+        assert_int_equal(sk_repo_lock(f->repo, true, 0, &prune), 0);
+        assert_int_equal(sk_forget_run(f->repo, &p, false, 0, NULL, NULL, &res), -EBUSY);
+        sk_lock_release(prune);
+}
+
 int main(void) {
         setenv("TZ", "UTC", 1);
         tzset();
@@ -143,6 +225,7 @@ int main(void) {
                 cmocka_unit_test(test_weekly_exact),
                 cmocka_unit_test(test_tags_and_groups),
                 cmocka_unit_test(test_empty_policy),
+                cmocka_unit_test_setup_teardown(test_run_shared_lock, repo_setup, sk_test_repo_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,40 +15,14 @@
 #include <cmocka.h>
 
 #include "backup/lease.h"
-#include "repo/keyring.h"
-#include "repo/repo.h"
-#include "tests/lib/testutil.h"
-
-typedef struct fixture {
-        char *dir;
-        sk_repo *repo;
-} fixture;
-
-static int setup(void **state) {
-        fixture *f = sk_test_fixture_new(state, sizeof(*f), "sk-lease");
-        sk_test_write_file(f->dir, "key", "0123456789abcdef0123456789abcdef", 32);
-        char *key = sk_test_path(f->dir, "key"), *path = sk_test_path(f->dir, "repo");
-        sk_secret *sec = NULL;
-        assert_int_equal(sk_secret_from_file(SK_SECRET_KEYFILE, key, &sec), 0);
-        assert_int_equal(sk_repo_init(path, &(sk_repo_init_opts) { .scrypt_log2n = 10 }, sec, &f->repo), 0);
-        sk_secret_free(sec);
-        free(key);
-        free(path);
-        return 0;
-}
-
-static int teardown(void **state) {
-        fixture *f = *state;
-        sk_repo_free(f->repo);
-        return sk_test_fixture_free(f);
-}
+#include "tests/lib/testrepo.h"
 
 static void put_lease(sk_repo *repo, const char *body) {
         assert_int_equal(sk_repo_put_object(repo, "maint", "lease", body, strlen(body)), 0);
 }
 
 static void test_take_renew_refuse(void **state) {
-        fixture *f = *state;
+        sk_test_repo *f = *state;
         sk_lease l;
         sk_lease_watch wa = {}, wb = {};
         int64_t now = (int64_t) time(NULL);
@@ -67,7 +41,7 @@ static void test_take_renew_refuse(void **state) {
 }
 
 static void test_expired_and_garbage(void **state) {
-        fixture *f = *state;
+        sk_test_repo *f = *state;
         sk_lease l;
         char body[128];
         snprintf(body, sizeof(body), "snapkeep-lease 1\nholder node-a\nexpires %lld\n", (long long) time(NULL) - 1);
@@ -90,7 +64,7 @@ static void test_expired_and_garbage(void **state) {
 /* A lease that claims to last for decades: honoured only for one lease time
  * after it was first seen unchanged; a renewal (new expiry) starts over. */
 static void test_far_future_is_bounded(void **state) {
-        fixture *f = *state;
+        sk_test_repo *f = *state;
         sk_lease l;
         sk_lease_watch w = {};
         int64_t now = (int64_t) time(NULL);
@@ -120,9 +94,9 @@ static void test_far_future_is_bounded(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_take_renew_refuse, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_expired_and_garbage, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_far_future_is_bounded, setup, teardown),
+                SK_REPO_TEST(test_take_renew_refuse),
+                SK_REPO_TEST(test_expired_and_garbage),
+                SK_REPO_TEST(test_far_future_is_bounded),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -217,6 +217,20 @@ static void test_opaque_keys(void **state) {
         free(dirs);
 }
 
+/* One process per root: a second open of a root in use is refused with
+ * -EBUSY and changes nothing; once the first is closed, it opens. */
+static void test_root_in_use(void **state) {
+        fixture *f = *state;
+        sk_snapshotter *second = NULL;
+        prepare(f->s, "act", NULL);
+        assert_int_equal(sk_snapshotter_open(f->dir, NULL, &second), -EBUSY);
+        assert_null(second);
+        reopen(f);
+        sk_info i = {};
+        assert_int_equal(sk_snapshotter_stat(f->s, "act", &i), 0);
+        sk_info_clear(&i);
+}
+
 static void test_errors(void **state) {
         fixture *f = *state;
         sk_mounts m = {};
@@ -805,7 +819,7 @@ static void test_threads(void **state) {
 }
 
 SK_TEST_MAIN(SK_FIXTURE_TEST(test_prepare_commit_stat), SK_FIXTURE_TEST(test_opaque_keys),
-             SK_FIXTURE_TEST(test_errors), SK_FIXTURE_TEST(test_remove), SK_FIXTURE_TEST(test_update),
+             SK_FIXTURE_TEST(test_errors), SK_FIXTURE_TEST(test_root_in_use), SK_FIXTURE_TEST(test_remove), SK_FIXTURE_TEST(test_update),
              SK_FIXTURE_TEST(test_walk), SK_FIXTURE_TEST(test_usage),
              SK_FIXTURE_TEST(test_reopen_persistence), SK_FIXTURE_TEST(test_crash_leftovers),
              SK_FIXTURE_TEST(test_threads), SK_FIXTURE_TEST(test_kill9), SK_FIXTURE_TEST(test_deep_tree))
