@@ -1,4 +1,5 @@
 #include "auto/scheduler.h"
+#include "auto/sched-metrics.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -26,6 +27,7 @@
 #define SOURCE_TAG_SIZE (sizeof(SOURCE_TAG_PREFIX) + 64 + 1 + 32)
 #define LEASE_SETTLE_MS 1500 /* between writing the lease and reading it back */
 #define PRUNE_LOCK_WAIT 60   /* seconds a prune waits for running backups */
+#define MISSED_AFTER 60      /* seconds after its slot a run counts as missed (metrics) */
 
 typedef struct source {
         char *key;
@@ -68,6 +70,7 @@ struct sk_scheduler {
         pthread_t workers[16];
         unsigned n_workers;
         bool planner_started;
+        sk_sched_metrics m;
 };
 
 #define slog(s, level, ...) sk_auto_log((s)->log, (s)->log_userdata, (level), __VA_ARGS__)
@@ -448,6 +451,14 @@ static void run_maint(sk_scheduler *s, source *x, const char *key) {
         }
         sk_sched_state st;
         int q = record_outcome(s, x, r, err, NULL, note[0] ? note : NULL, &st);
+        if (note[0])
+                sk_metric_add(s->m.skipped, (const char *[]) { x->policy->name }, 1);
+        else {
+                sk_sched_metrics_run(&s->m, x->policy->name, SK_SCHED_RUN_START);
+                sk_sched_metrics_run(&s->m, x->policy->name, r >= 0);
+        }
+        if (r >= 0 && !note[0])
+                sk_metric_set(prune ? s->m.last_prune : s->m.last_check, NULL, (double) now_s());
         char next[32];
         fmt_time(st.next_run, next);
         if (r < 0)
@@ -508,6 +519,7 @@ static void run_one(sk_scheduler *s, source *x, const sk_policy *p, const char *
 
         sk_sched_state st;
         int q = record_outcome(s, x, r, err, r >= 0 ? res.backup_id : "", NULL, &st);
+        sk_sched_metrics_run(&s->m, p->name, r >= 0);
         char next[32];
         fmt_time(st.next_run, next);
         if (r >= 0)
@@ -539,6 +551,13 @@ static void *worker_main(void *arg) {
                         free(key);
                         continue;
                 }
+                /* Late by more than a minute, and not asked for: a missed
+                 * slot, caught up now (once: next_of counts from now on). */
+                int64_t planned = x->st.next_run;
+                if (!x->forced && planned > 0 && planned != INT64_MAX && now_s() - planned > MISSED_AFTER)
+                        sk_metric_add(s->m.missed, (const char *[]) { x->policy->name }, 1);
+                if (!x->maint) /* maintenance counts in run_maint: a skip is no attempt */
+                        sk_sched_metrics_run(&s->m, x->policy->name, SK_SCHED_RUN_START);
                 x->queued = false;
                 x->forced = false;
                 x->running = true;
@@ -619,6 +638,38 @@ static void *planner_main(void *arg) {
         return NULL;
 }
 
+/* The metrics computed at scrape time: per policy, the newest success and
+ * the earliest next run over its sources; the runs going on. */
+static void collect(sk_metrics *m, void *userdata) {
+        (void) m;
+        sk_scheduler *s = userdata;
+        size_t np = s->a->n_policies + 1; /* + maintenance */
+        _cleanup_free_ int64_t *last = calloc(np, sizeof(*last)), *next = calloc(np, sizeof(*next));
+        if (!last || !next)
+                return;
+        unsigned running = 0;
+        pthread_mutex_lock(&s->mu);
+        for (size_t i = 0; i < s->n; i++) {
+                const source *x = s->v[i];
+                size_t p = x->maint ? np - 1 : (size_t) (x->policy - s->a->policies);
+                if (p >= np)
+                        continue;
+                running += x->running;
+                if (x->st.last_success > last[p])
+                        last[p] = x->st.last_success;
+                if (x->st.next_run > 0 && x->st.next_run != INT64_MAX && (!next[p] || x->st.next_run < next[p]))
+                        next[p] = x->st.next_run;
+        }
+        pthread_mutex_unlock(&s->mu);
+        for (size_t p = 0; p < np; p++) {
+                if (p == np - 1 && !s->a->maintenance)
+                        break;
+                sk_sched_metrics_policy(&s->m, p < np - 1 ? s->a->policies[p].name : s->a->maint_prune.name, last[p],
+                                        next[p]);
+        }
+        sk_metric_set(s->m.running, NULL, running);
+}
+
 /* --- public ------------------------------------------------------------------------- */
 
 /* A maintenance job as a source of its own (never removed by a scan). */
@@ -686,6 +737,11 @@ int sk_scheduler_new(sk_snapshotter *snap, sk_capture *cap, const sk_scheduler_o
                 if (*c <= ' ' || *c > '~')
                         *c = '_';
         r = sk_sched_db_held_list(s->db, &s->held, &s->n_held);
+        if (r < 0)
+                goto fail;
+        r = sk_sched_metrics_init(&s->m, o->metrics, s->a);
+        if (r >= 0 && o->metrics)
+                r = sk_metrics_add_collector(o->metrics, collect, s);
         if (r < 0)
                 goto fail;
         if (s->a->maintenance) {

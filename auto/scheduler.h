@@ -31,6 +31,8 @@
  * records the key and wakes the planner. */
 #pragma once
 
+#include "common/metrics.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -55,6 +57,7 @@ typedef struct sk_scheduler_options {
                                           * with its root, it tags every scheduled backup's source */
         sk_capture_log_fn log;           /* finished lines, from any thread; NULL: none */
         void *log_userdata;
+        sk_metrics *metrics;             /* NULL: none; else per-policy runs, next run, maintenance */
         sk_task_pause_fn pause_task;     /* NULL: consistency = pause cannot be honoured */
         void *pause_userdata;
 } sk_scheduler_options;

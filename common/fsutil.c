@@ -86,6 +86,33 @@ int sk_fsync_path_dir(const char *path) {
         return sk_fsync_dir(fd);
 }
 
+/* Write buf in slices, starting each slice's writeback as soon as it is
+ * written and waiting for the one before it: what the final fsync then has
+ * to write is at most two slices. A 16 MiB pack written whole and fsynced
+ * queued 16 MiB in front of every other fsync on the disk (containerd's
+ * metadata, our snapshot database), which a scheduled backup turned into
+ * 100+ ms stalls of snapshot operations; in slices, another writer's flush
+ * waits behind two. Writeback started here is also submitted by this thread,
+ * so it carries a backup's idle I/O class, where the flusher's would not. */
+#define WRITE_SLICE (1u << 20)
+static int write_all_paced(int fd, const void *buf, size_t len) {
+        const char *p = buf;
+        for (size_t off = 0; off < len; off += WRITE_SLICE) {
+                size_t n = len - off < WRITE_SLICE ? len - off : WRITE_SLICE;
+                int r = sk_write_all(fd, p + off, n);
+                if (r < 0)
+                        return r;
+                /* Errors here are left to the fsync that follows, which reports
+                 * any failed writeback; a filesystem without it just pays later. */
+                (void) sync_file_range(fd, (off_t) off, (off_t) n, SYNC_FILE_RANGE_WRITE);
+                if (off >= WRITE_SLICE)
+                        (void) sync_file_range(fd, (off_t) (off - WRITE_SLICE), WRITE_SLICE,
+                                               SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                                       SYNC_FILE_RANGE_WAIT_AFTER);
+        }
+        return 0;
+}
+
 int sk_write_file_atomic(int dirfd, const char *name, const void *buf, size_t len, mode_t mode) {
         char tmp[PATH_MAX];
         int fd = -1, r;
@@ -102,7 +129,7 @@ int sk_write_file_atomic(int dirfd, const char *name, const void *buf, size_t le
                 if (errno != EEXIST || attempt > 16)
                         return negative_errno();
         }
-        r = sk_write_all(fd, buf, len);
+        r = write_all_paced(fd, buf, len);
         if (r < 0)
                 goto fail;
         if (fchmod(fd, mode) < 0 || fsync(fd) < 0) {

@@ -222,6 +222,11 @@ static int backup_one(sk_capture *c, const sk_info *info, const char *chain_id, 
         res->errors += br.summary.errors;
         res->warnings += br.warnings;
         atomic_fetch_add(&c->backups_done, 1);
+        sk_metric_add(c->m_read, NULL, (double) br.bytes_read);
+        sk_metric_add(c->m_added, NULL, (double) br.summary.added_bytes);
+        sk_metric_add(c->m_stored, NULL, (double) br.summary.added_stored);
+        /* Between listings (open, prune, check) the size grows by what was added. */
+        sk_metric_add(c->m_repo_size, NULL, (double) br.summary.added_stored);
         sk_cap_log(c, SK_CAPTURE_LOG_INFO, 0,
                    "backed up %s as %s (%" PRIu64 " bytes read, %" PRIu64 " new blobs, %.2f s)", info->name, br.id,
                    br.bytes_read, br.blobs_added, sk_cap_mono_s() - t0);
@@ -331,6 +336,7 @@ out:
         free(backups);
         sk_cap_chain_clear(&below);
         sk_info_clear(&info);
+        sk_metric_add(c->m_backups, (const char *[]) { r < 0 ? "failed" : "succeeded" }, 1);
         if (r < 0)
                 return r;
         res.seconds = sk_cap_mono_s() - t0;

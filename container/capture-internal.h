@@ -40,7 +40,17 @@ struct sk_capture {
 
         sk_event_ring *events;
         atomic_uint_fast64_t backups_done, restores_done, layers_rehydrated;
+
+        /* Metrics (NULL without a registry: recording is then a no-op). */
+        sk_metric *m_read, *m_added, *m_stored, *m_backups, *m_restores, *m_restore_seconds, *m_repo_size;
 };
+
+/* Record a finished restore (result "succeeded" or "failed"). */
+void sk_cap_metric_restore(sk_capture *c, bool ok, double seconds);
+
+/* The repository's pack bytes into the size gauge (caller holds repo_mutex;
+ * lists storage, so only after operations that list it anyway). */
+void sk_cap_metric_repo_size(sk_capture *c);
 
 /* Hand one line to the log callback, if any; err != 0 appends ": strerror(err)",
  * as common/log.h's *_errno() macros do. */

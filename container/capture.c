@@ -74,6 +74,58 @@ void sk_capture_get_status(sk_capture *c, sk_capture_status *ret) {
 
 static int open_restore_handle(void *userdata, sk_repo **ret, char **ret_error);
 
+/* --- metrics -------------------------------------------------------------------- */
+
+/* Restores take from a second (a small writable layer) to many minutes. */
+static const double restore_buckets[] = { 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600 };
+
+#define RESULT { "result", NULL }
+#define DEF(field, ...) { offsetof(sk_capture, field), __VA_ARGS__ }
+static const sk_metric_def families[] = {
+        DEF(m_read, "snapkeep_backup_read_bytes_total",
+            "Content bytes read from snapshots by backups (unchanged files are not read).", SK_METRIC_COUNTER),
+        DEF(m_added, "snapkeep_backup_added_bytes_total",
+            "Plaintext bytes of data new to the repository, added by backups.", SK_METRIC_COUNTER),
+        DEF(m_stored, "snapkeep_backup_stored_bytes_total",
+            "Bytes backups added to the repository's packs (compressed and sealed).", SK_METRIC_COUNTER),
+        DEF(m_backups, "snapkeep_snapshot_backups_total", "Backups of snapshots (scheduled or asked for), by result.",
+            SK_METRIC_COUNTER, RESULT),
+        DEF(m_restores, "snapkeep_restores_total", "Restores of containers' writable layers from backups, by result.",
+            SK_METRIC_COUNTER, RESULT),
+        DEF(m_restore_seconds, "snapkeep_restore_duration_seconds", "Time a successful restore of a writable layer took.",
+            SK_METRIC_HISTOGRAM, {}, restore_buckets, ARRAY_SIZE(restore_buckets)),
+        DEF(m_repo_size, "snapkeep_repository_size_bytes",
+            "Bytes of packs in the repository: as listed when this daemon opened it and after each prune or check it "
+            "ran, plus what its backups added since.",
+            SK_METRIC_GAUGE),
+};
+
+static int add_metrics(sk_capture *c, sk_metrics *m) {
+        int r = sk_metrics_add_defs(m, families, ARRAY_SIZE(families), c);
+        if (r < 0)
+                return r;
+        for (int ok = 0; ok < 2; ok++) {
+                sk_metric_touch(c->m_backups, (const char *[]) { ok ? "succeeded" : "failed" });
+                sk_metric_touch(c->m_restores, (const char *[]) { ok ? "succeeded" : "failed" });
+        }
+        sk_metric_touch(c->m_read, NULL);
+        sk_metric_touch(c->m_added, NULL);
+        sk_metric_touch(c->m_stored, NULL);
+        return 0;
+}
+
+void sk_cap_metric_restore(sk_capture *c, bool ok, double seconds) {
+        sk_metric_add(c->m_restores, (const char *[]) { ok ? "succeeded" : "failed" }, 1);
+        if (ok)
+                sk_metric_observe(c->m_restore_seconds, NULL, seconds);
+}
+
+void sk_cap_metric_repo_size(sk_capture *c) {
+        sk_repo_stats st;
+        if (c->m_repo_size && c->repo && sk_repo_get_stats(c->repo, &st) >= 0)
+                sk_metric_set(c->m_repo_size, NULL, (double) st.pack_bytes);
+}
+
 int sk_capture_new(sk_snapshotter *snap, const sk_capture_options *opts, sk_capture **ret) {
         sk_capture *c = calloc(1, sizeof(*c));
         if (!c)
@@ -84,6 +136,10 @@ int sk_capture_new(sk_snapshotter *snap, const sk_capture_options *opts, sk_capt
         c->log = opts->log;
         c->log_userdata = opts->log_userdata;
         pthread_mutex_init(&c->repo_mutex, NULL);
+        if (opts->metrics && add_metrics(c, opts->metrics) < 0) {
+                sk_capture_free(c);
+                return -ENOMEM;
+        }
         if ((opts->repo_url && !(c->url = strdup(opts->repo_url))) ||
             (opts->password_file && !(c->password_file = strdup(opts->password_file))) ||
             (opts->key_file && !(c->key_file = strdup(opts->key_file))) || sk_event_ring_new(&c->events) < 0 ||
@@ -164,6 +220,7 @@ int sk_cap_open_repo(sk_capture *c, char **ret_error) {
                 return r;
         c->repo_error[0] = '\0';
         sk_cap_log(c, SK_CAPTURE_LOG_INFO, 0, "opened repository %s", c->url);
+        sk_cap_metric_repo_size(c);
         return 0;
 }
 

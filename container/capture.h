@@ -39,6 +39,8 @@
  * restores is handed, as finished lines, to the options' log callback. */
 #pragma once
 
+#include "common/metrics.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -83,6 +85,7 @@ typedef struct sk_capture_options {
         unsigned max_restores;     /* concurrent restores in Prepare, <= SK_CAPTURE_RESTORES_MAX; 0 = 1 */
         sk_store_options store;    /* storage settings (S3, cache); its userdata must outlive the object */
         sk_capture_log_fn log;     /* NULL: nothing is reported */
+        sk_metrics *metrics;       /* NULL: none; else bytes, restores and repository size go there */
         void *log_userdata;
 } sk_capture_options;
 

@@ -38,6 +38,8 @@ static int lease_op(sk_capture *c, maint_op *op, char **ret_error) {
 static int prune_op(sk_capture *c, maint_op *op, char **ret_error) {
         sk_prune_options o = { .lock_wait_seconds = op->lock_wait };
         int r = sk_prune_run(c->repo, &o, op->ret);
+        if (r >= 0)
+                sk_cap_metric_repo_size(c);
         if (r < 0)
                 sk_cap_errorf(ret_error, "prune: %s",
                               r == -EBUSY ? "the repository is locked by a backup or another prune" : strerror(-r));
@@ -48,6 +50,8 @@ static int check_op(sk_capture *c, maint_op *op, char **ret_error) {
         sk_check_options o = { .read_data_subset_pct = op->subset };
         sk_check_result *res = op->ret;
         int r = sk_check_run(c->repo, &o, res);
+        if (r >= 0)
+                sk_cap_metric_repo_size(c);
         if (r == -EBADMSG)
                 sk_cap_errorf(ret_error, "check: the repository has %llu errors (run snapkeep check to see them)",
                               (unsigned long long) res->errors);

@@ -239,6 +239,7 @@ out:
         }
         if (repo)
                 sk_repo_pool_end(c->restores, repo);
+        sk_cap_metric_restore(c, r >= 0, sk_cap_mono_s() - t0);
         sk_mounts_free(&m);
         sk_cap_chain_clear(&pc);
         sk_container_record_clear(&rec);

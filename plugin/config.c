@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "plugin/labelpolicy.h"
+#include "plugin/metrics.h"
 
 #define CONFIG_SECTION "snapkeepd"
 #define CONFIG_MAX (64 * 1024) /* bytes; a longer file is not a config file */
@@ -50,6 +51,7 @@ static const size_t string_fields[] = {
         offsetof(sk_config, s3_region),     offsetof(sk_config, s3_style),
         offsetof(sk_config, s3_credentials_file), offsetof(sk_config, s3_profile),
         offsetof(sk_config, cache_dir),     offsetof(sk_config, containerd_socket),
+        offsetof(sk_config, metrics_address),
 };
 
 static char **string_field(sk_config *c, size_t i) {
@@ -207,6 +209,16 @@ static int set_value(sk_config *c, const char *key, const char *value, const cha
                         return -EINVAL;
                 }
                 return 0;
+        }
+        if (strcmp(key, "metrics_address") == 0) {
+                if (strcmp(value, "off") == 0 || value[0] == '\0') {
+                        free(c->metrics_address);
+                        c->metrics_address = NULL;
+                        return 0;
+                }
+                if (sk_metrics_address_check(value, why) < 0)
+                        return -EINVAL;
+                return set_string(&c->metrics_address, value);
         }
         if (strcmp(key, "restores") == 0)
                 return set_count(&c->restores, value, SK_RESTORES_MAX, "must be a number from 1 to 16", why);
@@ -434,6 +446,7 @@ static const struct option long_options[] = {
         { "restore-selectors", required_argument, NULL, 'S' },
         { "restores", required_argument, NULL, 'T' },
         { "containerd-socket", required_argument, NULL, 'C' },
+        { "metrics-address", required_argument, NULL, 'M' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         {},
@@ -533,6 +546,9 @@ int sk_config_from_args(int argc, char *argv[], sk_config *ret, sk_config_action
                         break;
                 case 'C':
                         flags[n_flags++] = (flag) { "containerd_socket", optarg, "--containerd-socket" };
+                        break;
+                case 'M':
+                        flags[n_flags++] = (flag) { "metrics_address", optarg, "--metrics-address" };
                         break;
                 case 'L':
                         flags[n_flags++] = (flag) { "remote_layers", "true", "--remote-layers" };
@@ -656,6 +672,9 @@ void sk_config_print_help(FILE *f, const char *prog) {
                 "      --containerd-socket=PATH  containerd's socket, to pause tasks for\n"
                 "                         policies with consistency = pause\n"
                 "                         (default " SK_DEFAULT_CONTAINERD_SOCKET ")\n"
+                "      --metrics-address=HOST:PORT  serve Prometheus metrics at /metrics,\n"
+                "                         liveness at /livez and readiness at /readyz\n"
+                "                         (default off; :PORT for every address)\n"
                 "  -h, --help             show this help and exit\n"
                 "  -V, --version          show the version and exit\n"
                 "\n"
@@ -672,6 +691,7 @@ void sk_config_print_help(FILE *f, const char *prog) {
                 "  restore_selectors = none   (or: latest, prefix)\n"
                 "  restores = 2\n"
                 "  containerd_socket = " SK_DEFAULT_CONTAINERD_SOCKET "\n"
+                "  metrics_address = 127.0.0.1:9184   (default off)\n"
                 "  # how the repository is reached (else the environment's SNAPKEEP_S3_*, AWS_*):\n"
                 "  s3_endpoint = http://10.0.0.5:7480\n"
                 "  s3_region = us-east-1\n"

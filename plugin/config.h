@@ -90,6 +90,7 @@ typedef struct sk_config {
          * A configured repository is never created. */
         bool repo_auto;
         char *containerd_socket;    /* containerd's own socket (Tasks API: consistency = pause) */
+        char *metrics_address;      /* HOST:PORT of the metrics endpoint (plugin/metrics.h), NULL: off */
         bool repo_set;              /* repo given by file or flag */
         /* [automation] and [policy NAME] sections (auto/policy.h); checked
          * and completed (the built-in default policy) by sk_config_from_args. */

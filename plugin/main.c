@@ -24,10 +24,13 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <grpc/grpc.h>
+#include <systemd/sd-daemon.h>
 
 #include "auto/policy.h"
 #include "auto/scheduler.h"
@@ -37,6 +40,7 @@
 #include "plugin/tasks.h"
 #include "plugin/config.h"
 #include "plugin/control_service.h"
+#include "plugin/metrics.h"
 #include "plugin/server.h"
 #include "plugin/snapshots_service.h"
 #include "snapshot/snapshotter.h"
@@ -119,7 +123,8 @@ static void capture_log(int level, const char *message, void *userdata) {
 }
 
 /* Automatic backups: one line per policy, so the log says what will run. */
-static int start_scheduler(const sk_config *cfg, sk_snapshotter *snap, sk_capture *capture, sk_scheduler **ret) {
+static int start_scheduler(const sk_config *cfg, sk_snapshotter *snap, sk_capture *capture, sk_metrics *metrics,
+                           sk_scheduler **ret) {
         const sk_automation *a = &cfg->automation;
         if (!a->enabled) {
                 log_info("automatic backups are off ([automation] enabled = false)");
@@ -140,7 +145,7 @@ static int start_scheduler(const sk_config *cfg, sk_snapshotter *snap, sk_captur
                 return r;
         sk_scheduler_options so = {
                 .automation = a, .state_dir = state_dir, .node = host, .node_id = node_id, .log = capture_log,
-                .pause_task = sk_tasks_pause,
+                .pause_task = sk_tasks_pause, .metrics = metrics,
         };
         r = sk_scheduler_new(snap, capture, &so, ret);
         if (r < 0)
@@ -157,13 +162,77 @@ static int start_scheduler(const sk_config *cfg, sk_snapshotter *snap, sk_captur
         return 0;
 }
 
+/* --- the metrics endpoint's probes ------------------------------------------------- */
+
+typedef struct probe_ctx {
+        const sk_config *cfg;
+        _Atomic(sk_capture *) capture; /* set once made */
+} probe_ctx;
+
+/* Live: the snapshots socket takes a connection (what containerd needs). */
+static int probe_live(char *why, size_t n, void *userdata) {
+        const probe_ctx *p = userdata;
+        struct sockaddr_un a = { .sun_family = AF_UNIX };
+        snprintf(a.sun_path, sizeof(a.sun_path), "%s", p->cfg->socket);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *) &a, sizeof(a)) < 0) {
+                int r = negative_errno();
+                snprintf(why, n, "snapshots socket %s does not accept connections: %s", p->cfg->socket, strerror(-r));
+                return r;
+        }
+        return 0;
+}
+
+/* Ready: live, and the repository open (its last open did not fail). */
+static int probe_ready(char *why, size_t n, void *userdata) {
+        probe_ctx *p = userdata;
+        sk_capture *c = atomic_load(&p->capture);
+        if (!c) {
+                snprintf(why, n, "starting: the repository is not set up yet");
+                return -EAGAIN;
+        }
+        sk_capture_status st;
+        sk_capture_get_status(c, &st);
+        if (!st.repo_open) {
+                snprintf(why, n, "repository %s is not open%s%s", p->cfg->repo, st.repo_error[0] ? ": " : "",
+                         st.repo_error);
+                return -ENOMEDIUM;
+        }
+        return 0;
+}
+
 static int run(const sk_config *cfg, const sigset_t *stop_signals) {
+        /* First declared, so freed last: every room below records into it. */
+        _cleanup_(sk_metrics_freep) sk_metrics *metrics = NULL;
         _cleanup_(sk_snapshotter_freep) sk_snapshotter *snap = NULL;
         _cleanup_(sk_capture_freep) sk_capture *capture = NULL;
         /* After capture: freed (its running backups finished) before it. */
         _cleanup_(sk_scheduler_freep) sk_scheduler *sched = NULL;
         sk_server *server = NULL, *admin = NULL;
+        /* Stopped before anything it probes is freed. */
+        _cleanup_(sk_metrics_server_stopp) sk_metrics_server *mserver = NULL;
         int r, sig;
+
+        r = sk_metrics_new(&metrics);
+        if (r >= 0)
+                r = sk_daemon_metrics_init(metrics, SK_VERSION);
+        if (r < 0)
+                return log_error_errno(r, "cannot set up metrics");
+        /* First, so that an address in use stops the daemon before it
+         * touches anything; the probes answer 503 until there is something
+         * to serve. */
+        static probe_ctx probes;
+        probes.cfg = cfg;
+        if (cfg->metrics_address) {
+                _cleanup_free_ char *merr = NULL;
+                r = sk_metrics_server_start(cfg->metrics_address, metrics, probe_live, probe_ready, &probes, &mserver,
+                                            &merr);
+                if (r < 0) {
+                        log_error("%s", merr ? merr : strerror(-r));
+                        return r;
+                }
+                log_info("metrics on http://%s/metrics (liveness /livez, readiness /readyz)", cfg->metrics_address);
+        }
 
         r = sk_snapshotter_open(cfg->root, NULL, &snap);
         if (r == -EBUSY)
@@ -180,10 +249,12 @@ static int run(const sk_config *cfg, const sigset_t *stop_signals) {
                 .max_restores = cfg->restores,
                 .store = { .setting = daemon_store_setting, .userdata = (void *) cfg },
                 .log = capture_log,
+                .metrics = metrics,
         };
         r = sk_capture_new(snap, &copts, &capture);
         if (r < 0)
                 return log_error_errno(r, "cannot set up backups");
+        atomic_store(&probes.capture, capture);
         /* Before serving: a restore interrupted by a crash must not be visible. */
         r = sk_capture_sweep(capture);
         if (r < 0)
@@ -191,7 +262,7 @@ static int run(const sk_config *cfg, const sigset_t *stop_signals) {
         if (cfg->repo_auto)
                 (void) sk_autorepo_ensure(cfg->repo, cfg->key_file, &copts.store);
         (void) sk_capture_open_repo(capture);
-        r = start_scheduler(cfg, snap, capture, &sched);
+        r = start_scheduler(cfg, snap, capture, metrics, &sched);
         if (r < 0)
                 return r;
         sk_snapshots_service_set_capture(capture, cfg->restore_selectors);
@@ -205,6 +276,7 @@ static int run(const sk_config *cfg, const sigset_t *stop_signals) {
          * restore slot a worker of its own, so `workers` stay free for the
          * calls containerd makes meanwhile. */
         opts.workers = cfg->workers + cfg->restores;
+        opts.observe = sk_daemon_metrics_observe_rpc;
         r = sk_server_new(&opts, &server);
         if (r < 0)
                 return log_error_errno(r, "cannot create server");
@@ -231,6 +303,12 @@ static int run(const sk_config *cfg, const sigset_t *stop_signals) {
                  SK_VERSION, cfg->root, cfg->socket, cfg->workers, cfg->restores, grpc_version_string(),
                  cfg->admin_socket, cfg->repo,
                  cfg->remote_layers ? ", remote layers on" : "");
+        /* Both sockets listen and their workers run: a call made now is
+         * served. Only now may systemd (Type=notify) start what is ordered
+         * after us, containerd first. Without $NOTIFY_SOCKET this does nothing. */
+        r = sd_notifyf(0, "READY=1\nSTATUS=serving %s on %s", cfg->root, cfg->socket);
+        if (r < 0)
+                log_warning_errno(r, "cannot tell the service manager that snapkeepd is ready");
 
         for (;;) {
                 r = sigwait(stop_signals, &sig);
@@ -240,6 +318,7 @@ static int run(const sk_config *cfg, const sigset_t *stop_signals) {
                         return log_error_errno(-r, "sigwait");
         }
         log_info("received %s, stopping", strsignal(sig));
+        (void) sd_notify(0, "STOPPING=1");
 
         pthread_t watchdog;
         r = -pthread_create(&watchdog, NULL, watchdog_main, NULL);
@@ -248,6 +327,8 @@ static int run(const sk_config *cfg, const sigset_t *stop_signals) {
         else
                 pthread_detach(watchdog);
 
+        set_stop_stage("stopping the metrics endpoint");
+        sk_metrics_server_stop(TAKE_PTR(mserver));
         set_stop_stage("stopping the control API");
         r = sk_server_stop(admin, SERVER_STOP_MS / 2);
         if (r >= 0) {

@@ -418,6 +418,10 @@ static void on_request(sk_call *c, bool ok) {
                 gpr_free(details);
         }
 
+        if (s->opts.observe) {
+                const char *name = c->method ? strrchr(c->method->path, '/') + 1 : NULL;
+                s->opts.observe(name, c->status, (double) elapsed_us(&c->started) / 1e6, s->opts.observe_userdata);
+        }
         if (!atomic_load(&c->cancelled))
                 start_send(c);
         call_unref(c);

@@ -61,6 +61,11 @@ typedef struct sk_server_options {
         unsigned workers;          /* completion-queue threads, >= 1 */
         unsigned armed_per_method; /* calls kept requested per method, >= 1 */
         unsigned socket_mode;      /* permission bits of the socket; 0 = 0660 (0600 for the admin socket) */
+        /* Called once per finished call, on the worker that ran it: method
+         * is the method's name ("Prepare"), or NULL for an unknown method;
+         * seconds is from arrival to the status. NULL: nothing is called. */
+        void (*observe)(const char *method, grpc_status_code code, double seconds, void *userdata);
+        void *observe_userdata;
 } sk_server_options;
 
 #define SK_SERVER_OPTIONS_INIT { .workers = 2, .armed_per_method = 4 }

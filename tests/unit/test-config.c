@@ -295,6 +295,47 @@ static void test_restore_keys(void **state) {
         free(error);
 }
 
+/* metrics_address: off by default; HOST:PORT, [V6]:PORT, :PORT; bad ones named. */
+static void test_metrics_address(void **state) {
+        fixture *f = *state;
+        sk_config c;
+        sk_config_action action;
+        char *error = NULL;
+
+        assert_int_equal(parse(&c, &action, &error, "--config=", NULL), 0);
+        assert_null(c.metrics_address);
+        sk_config_clear(&c);
+        const char *good[] = { "127.0.0.1:9184", "[::1]:9184", ":9184", "node-1.example:65535" };
+        for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+                char flag[64];
+                snprintf(flag, sizeof(flag), "--metrics-address=%s", good[i]);
+                assert_int_equal(parse(&c, &action, &error, "--config=", flag, NULL), 0);
+                assert_string_equal(c.metrics_address, good[i]);
+                sk_config_clear(&c);
+        }
+        char *path = write_conf(f, "m.conf", "[snapkeepd]\nmetrics_address = 0.0.0.0:9184\n");
+        assert_int_equal(parse(&c, &action, &error, "--config", path, NULL), 0);
+        assert_string_equal(c.metrics_address, "0.0.0.0:9184");
+        sk_config_clear(&c);
+        assert_int_equal(parse(&c, &action, &error, "--config", path, "--metrics-address=off", NULL), 0);
+        assert_null(c.metrics_address);
+        sk_config_clear(&c);
+        free(path);
+        const char *bad[][2] = {
+                { "9184", "HOST:PORT" }, { ":0", "1 to 65535" }, { "1.2.3.4:70000", "1 to 65535" },
+                { "[::1:9184", "unclosed" }, { "::1:9184", "HOST:PORT" }, { "h:", "1 to 65535" },
+                { "h:-1", "1 to 65535" },
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                char flag[64];
+                snprintf(flag, sizeof(flag), "--metrics-address=%s", bad[i][0]);
+                assert_int_equal(parse(&c, &action, &error, "--config=", flag, NULL), -EINVAL);
+                if (!strstr(error, bad[i][1]) || !strstr(error, "--metrics-address"))
+                        fail_msg("%s: error '%s' lacks '%s'", bad[i][0], error, bad[i][1]);
+                free(error);
+        }
+}
+
 static void test_help_version(void **state _unused_) {
         sk_config c;
         sk_config_action action;
@@ -481,5 +522,5 @@ SK_TEST_MAIN(cmocka_unit_test(test_defaults), cmocka_unit_test(test_admin_socket
              SK_FIXTURE_TEST(test_long_lines_and_nul), SK_FIXTURE_TEST(test_bad_file_leaves_config),
              SK_FIXTURE_TEST(test_missing_file), cmocka_unit_test(test_flag_errors),
              SK_FIXTURE_TEST(test_config_keys), SK_FIXTURE_TEST(test_store_settings),
-             SK_FIXTURE_TEST(test_restore_keys), SK_FIXTURE_TEST(test_automation),
+             SK_FIXTURE_TEST(test_restore_keys), SK_FIXTURE_TEST(test_metrics_address), SK_FIXTURE_TEST(test_automation),
              cmocka_unit_test(test_help_version), cmocka_unit_test(test_shipped_config))
