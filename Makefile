@@ -186,7 +186,7 @@ $(foreach t,$(UNIT_SRCS),$(eval $(call unit_rule,$(basename $(notdir $(t))),$(pa
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZ_SECONDS ?= 300
 
-.PHONY: all run check check-build bench fuzz fuzz-build deps deps-check deps-bench install clean unit layering layering-facts
+.PHONY: deb deps-deb all run check check-build bench fuzz fuzz-build deps deps-check deps-bench install clean unit layering layering-facts
 
 all: $(BINS) $(TOOL_BINS)
 
@@ -194,10 +194,10 @@ deps:
 	@packaging/install-deps.sh build
 
 deps-check:
-	@packaging/install-deps.sh build check
+	@packaging/install-deps.sh build check deb
 
 deps-bench:
-	@packaging/install-deps.sh build check bench
+	@packaging/install-deps.sh build check deb bench
 
 unit: $(UNIT_BINS)
 
@@ -265,8 +265,26 @@ install: all
 	install -m 0755 $(BUILD)/snapkeepd $(BUILD)/snapkeep $(DESTDIR)$(PREFIX)/bin/
 	-install -m 0644 docs/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/ 2>/dev/null
 	-install -m 0644 docs/man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/ 2>/dev/null
-	-install -D -m 0644 packaging/snapkeepd.service $(DESTDIR)/lib/systemd/system/snapkeepd.service
-	-install -D -m 0644 packaging/snapkeepd.conf $(DESTDIR)/etc/snapkeep/snapkeepd.conf
+	install -d $(DESTDIR)/lib/systemd/system
+	sed 's#^ExecStart=/usr/local/bin/#ExecStart=$(PREFIX)/bin/#' packaging/snapkeepd.service \
+	  >$(DESTDIR)/lib/systemd/system/snapkeepd.service
+	chmod 0644 $(DESTDIR)/lib/systemd/system/snapkeepd.service
+	install -D -m 0644 packaging/snapkeepd.conf $(DESTDIR)/etc/snapkeep/snapkeepd.conf
+
+# The Debian package, with debhelper (packaging/debian/), from a copy of the
+# tracked tree (git ls-files: no build output, no local files) with debian/ at
+# its top: build/deb/snapkeep_<version>_<arch>.deb, then lintian's verdict.
+DEB_VERSION = $(shell dpkg-parsechangelog -l packaging/debian/changelog -S Version 2>/dev/null)
+deb: deps-deb
+	@rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/src
+	@git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(BUILD)/deb/src
+	@cp -r packaging/debian $(BUILD)/deb/src/debian
+	cd $(BUILD)/deb/src && dpkg-buildpackage -b -us -uc --no-sign >../build.log 2>&1 || { tail -40 ../build.log; exit 1; }
+	@ls $(BUILD)/deb/*.deb
+	lintian --fail-on error $(BUILD)/deb/snapkeep_$(DEB_VERSION)_*.deb
+
+deps-deb:
+	@packaging/install-deps.sh build deb
 
 clean:
 	rm -rf build build-asan

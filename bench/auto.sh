@@ -37,9 +37,7 @@ BUILD_DIR=$BUILD_DIR bash "$SK_SRC/tests/go/build.sh" snapbench >/dev/null 2>&1
 SNAPBENCH=$BUILD_DIR/go-bin/snapbench
 [ -x "$SNAPBENCH" ] || sk_skip "tests/go/snapbench could not be built (golang-go, containerd Go sources)"
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-verdict() { awk -v r="$1" -v t="$2" 'BEGIN { print (r <= t) ? "MET" : "MISSED" }'; }
+. "$SK_SRC/bench/lib/stats.sh"
 cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.3f", ($12 + $13) / hz }' "/proc/$1/stat"; }
 rss_of() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 

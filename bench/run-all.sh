@@ -22,6 +22,7 @@ BENCHES=(
   containers.sh  # issue 5: writable-layer backup/restore vs ctr snapshots diff (gzip) / ctr images import; repo growth
   io.sh          # issue 4: I/O data path: both engines vs restic, borg, the zstd and read bounds, warm and cold
   auto.sh        # issue 12: snapshot-op latency and a busy container during scheduled backups; the idle scheduler
+  metrics.sh     # issue 13: snapshot-op latency with the metrics endpoint on (scraped) and off
 )
 
 filter=${B:-.}
