@@ -232,6 +232,7 @@ FUZZ_DIRS_fuzz-filter := snapshot
 FUZZ_DIRS_fuzz-record := container
 FUZZ_DIRS_fuzz-config := plugin
 FUZZ_DIRS_fuzz-pbcheck := plugin
+FUZZ_DIRS_fuzz-tomledit := cli
 fuzz_dirs = $(or $(FUZZ_DIRS_$(1)),repo)
 fuzz_libs = $(foreach d,$(call fuzz_dirs,$(1)),$(call libs_for,$(d)))
 fuzz_ext = $(sort $(foreach d,$(call fuzz_dirs,$(1)),$(call ext_for,$(d))))

@@ -195,6 +195,7 @@ int sk_cmd_key(sk_cli *cli, int argc, char **argv);
 int sk_cmd_index(sk_cli *cli, int argc, char **argv);
 int sk_cmd_version(sk_cli *cli, int argc, char **argv);
 int sk_cmd_help(sk_cli *cli, int argc, char **argv);
+int sk_cmd_setup(sk_cli *cli, int argc, char **argv);
 
 /* Help texts (help.c). */
 extern const char sk_help_main[];

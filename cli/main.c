@@ -19,7 +19,7 @@ static const struct {
         { "diff", sk_cmd_diff },         { "check", sk_cmd_check },     { "forget", sk_cmd_forget },
         { "prune", sk_cmd_prune },       { "stats", sk_cmd_stats },     { "key", sk_cmd_key },
         { "index", sk_cmd_index },       { "version", sk_cmd_version }, { "help", sk_cmd_help },
-        { "export", sk_cmd_export },     { "daemon", sk_cmd_daemon },
+        { "export", sk_cmd_export },     { "daemon", sk_cmd_daemon },   { "setup", sk_cmd_setup },
 };
 
 int main(int argc, char **argv) {
