@@ -186,7 +186,7 @@ $(foreach t,$(UNIT_SRCS),$(eval $(call unit_rule,$(basename $(notdir $(t))),$(pa
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZ_SECONDS ?= 300
 
-.PHONY: deb deps-deb all run check check-build bench fuzz fuzz-build deps deps-check deps-bench install clean unit layering layering-facts
+.PHONY: deb deps-deb image manifests all run check check-build bench fuzz fuzz-build deps deps-check deps-bench install clean unit layering layering-facts
 
 all: $(BINS) $(TOOL_BINS)
 
@@ -283,6 +283,15 @@ deb: deps-deb
 	cd $(BUILD)/deb/src && dpkg-buildpackage -b -us -uc --no-sign >../build.log 2>&1 || { tail -40 ../build.log; exit 1; }
 	@ls $(BUILD)/deb/*.deb
 	lintian --fail-on error $(BUILD)/deb/snapkeep_$(DEB_VERSION)_*.deb
+
+# The container image (an OCI archive, offline) and the DaemonSet, both from
+# packaging/kubernetes/snapkeep.json; `make manifests` regenerates the
+# checked-in daemonset.yaml and image.json after editing it.
+image: all
+	packaging/kubernetes/build-image.sh $(BUILD) $(BUILD)/snapkeepd-image.tar
+
+manifests:
+	python3 packaging/kubernetes/generate.py packaging/kubernetes/snapkeep.json packaging/kubernetes
 
 deps-deb:
 	@packaging/install-deps.sh build deb

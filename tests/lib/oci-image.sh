@@ -106,8 +106,11 @@ oci_finish() {
   for c in "$@"; do cmd+="$sep\"$c\""; sep=,; done
   [ -n "$cmd" ] || cmd='"/bin/sh"'
   local cfg=$w/.config.json
-  printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":[%s],"WorkingDir":"/"},"rootfs":{"type":"layers","diff_ids":[%s]}}' \
-    "$cmd" "$diffids" >"$cfg"
+  # $OCI_IMAGE_CONFIG, if set, is the image config's "config" object (JSON
+  # text, e.g. packaging/kubernetes/image.json); CMD is then ignored.
+  local conf=${OCI_IMAGE_CONFIG:-"{\"Env\":[\"PATH=/usr/sbin:/usr/bin:/sbin:/bin\"],\"Cmd\":[$cmd],\"WorkingDir\":\"/\"}"}
+  printf '{"architecture":"amd64","os":"linux","config":%s,"rootfs":{"type":"layers","diff_ids":[%s]}}' \
+    "$conf" "$diffids" >"$cfg"
   local cfgsize cfgd
   cfgsize=$(_oci_size "$cfg")
   cfgd=$(_oci_store_blob "$w" "$cfg") || return 1
