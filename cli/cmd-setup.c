@@ -26,7 +26,7 @@
 #define DEFAULT_SOCKET "/run/snapkeep/snapkeep.sock"
 #define DUMP_MAX (8u << 20)
 
-enum { OPT_CONFIG = SK_OPT_FIRST_COMMAND_OPTION, OPT_CRI, OPT_SOCKET, OPT_DRY_RUN, OPT_CONTAINERD };
+enum { OPT_CONFIG = SK_OPT_FIRST_COMMAND_OPTION, OPT_CRI, OPT_SOCKET, OPT_DRY_RUN, OPT_CONTAINERD, OPT_NO_CHECK };
 
 static const struct option setup_options[] = {
         { "config", required_argument, NULL, OPT_CONFIG },
@@ -34,6 +34,7 @@ static const struct option setup_options[] = {
         { "socket", required_argument, NULL, OPT_SOCKET },
         { "dry-run", no_argument, NULL, OPT_DRY_RUN },
         { "containerd", required_argument, NULL, OPT_CONTAINERD },
+        { "no-check", no_argument, NULL, OPT_NO_CHECK },
         {},
 };
 
@@ -61,21 +62,24 @@ static int containerd_dump(const char *containerd, const char *path, char **ret)
         size_t len = 0, cap = 65536;
         char *buf = malloc(cap + 1);
         for (ssize_t n; buf;) {
-                if (len == cap) {
-                        if (cap >= DUMP_MAX)
-                                break;
+                if (len == cap && cap < DUMP_MAX) {
                         char *nb = realloc(buf, cap * 2 + 1);
-                        if (!nb)
-                                break;
-                        buf = nb;
-                        cap *= 2;
+                        if (nb) {
+                                buf = nb;
+                                cap *= 2;
+                        }
                 }
-                n = read(fds[0], buf + len, cap - len);
+                /* Past the cap, read on and drop: containerd must not die of
+                 * SIGPIPE and look like it rejected the config. */
+                char drop[4096];
+                bool full = len == cap;
+                n = full ? read(fds[0], drop, sizeof(drop)) : read(fds[0], buf + len, cap - len);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n <= 0)
                         break;
-                len += (size_t) n;
+                if (!full)
+                        len += (size_t) n;
         }
         close(fds[0]);
         int status = 0;
@@ -100,28 +104,31 @@ static void print_tail(const char *text, size_t lines) {
 
 typedef struct setup {
         const char *config, *socket, *containerd;
-        bool cri, dry_run;
+        bool cri, dry_run, no_check;
 } setup;
 
 /* The edits: returns how many changed (>= 0) or an exit code (< 0, negated). */
-static int apply(sk_cli *cli, const setup *o, sk_toml *t, bool fresh) {
-        const char *const proxy[] = { "proxy_plugins", "snapkeep" };
-        const char *const cri[] = { "plugins", "io.containerd.grpc.v1.cri", "containerd" };
-        _cleanup_free_ char *addr = NULL;
-        /* The socket path as a TOML basic string. */
-        size_t n = strlen(o->socket);
-        addr = malloc(2 * n + 3);
-        if (!addr)
-                return -sk_cli_fail(cli, -ENOMEM, "out of memory");
-        char *a = addr;
-        *a++ = '"';
-        for (const char *c = o->socket; *c; c++) {
-                if (*c == '"' || *c == '\\')
-                        *a++ = '\\';
-                *a++ = *c;
-        }
-        *a++ = '"';
-        *a = '\0';
+static const char *const PROXY[] = { "proxy_plugins", "snapkeep" };
+static const char *const CRI[] = { "plugins", "io.containerd.grpc.v1.cri", "containerd" };
+
+/* Whether containerd's dump of the edited config (TOML it wrote) holds our
+ * settings, read as TOML rather than searched as text. */
+static bool dump_has_ours(const char *dump, const setup *o, const char *addr) {
+        char err[128];
+        _cleanup_(sk_toml_freep) sk_toml *d = NULL;
+        if (sk_toml_parse(dump, strlen(dump), &d, err, sizeof(err)) < 0)
+                return false;
+        const char *type = sk_toml_get(d, PROXY, 2, "type"), *a = sk_toml_get(d, PROXY, 2, "address");
+        if (!type || !a || strcmp(type, "\"snapshot\"") != 0 || strcmp(a, addr) != 0)
+                return false;
+        if (!o->cri)
+                return true;
+        const char *sn = sk_toml_get(d, CRI, 3, "snapshotter"), *an = sk_toml_get(d, CRI, 3, "disable_snapshot_annotations");
+        return sn && an && strcmp(sn, "\"snapkeep\"") == 0 && strcmp(an, "false") == 0;
+}
+
+static int apply(sk_cli *cli, const setup *o, sk_toml *t, bool fresh, const char *addr) {
+        const char *const *proxy = PROXY, *const *cri = CRI;
 
         const char *version = sk_toml_get(t, NULL, 0, "version");
         if (!version && fresh) {
@@ -183,16 +190,23 @@ static int setup_containerd(sk_cli *cli, const setup *o) {
         mode_t mode = 0644;
         bool fresh = false;
         _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        struct stat st;
-        if (dfd >= 0 && fstatat(dfd, base, &st, 0) == 0) {
+        struct stat st = {};
+        if (dfd < 0 && errno != ENOENT)
+                return sk_cli_fail(cli, negative_errno(), "cannot open %s", dir);
+        if (dfd >= 0 && fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+                /* realpath() resolved every link that leads somewhere: a link
+                 * left here is dangling, and would be replaced by a file. */
+                if (S_ISLNK(st.st_mode))
+                        return sk_cli_fail(cli, -ENOENT, "%s is a symbolic link to nothing; fix or remove it first",
+                                           path);
                 if (!S_ISREG(st.st_mode))
                         return sk_cli_fail(cli, -EINVAL, "%s is not a regular file", path);
                 mode = st.st_mode & 07777;
                 int r = sk_read_file(dfd, base, SK_TOML_MAX_BYTES, &old, &old_len);
                 if (r < 0)
                         return sk_cli_fail(cli, r, "cannot read containerd's config %s", path);
-        } else if (dfd < 0 && errno != ENOENT)
-                return sk_cli_fail(cli, negative_errno(), "cannot open %s", dir);
+        } else if (dfd >= 0 && errno != ENOENT)
+                return sk_cli_fail(cli, negative_errno(), "cannot look at %s", path);
         else
                 fresh = true;
 
@@ -204,7 +218,12 @@ static int setup_containerd(sk_cli *cli, const setup *o) {
                         err);
                 return SK_EXIT_ERROR;
         }
-        r = apply(cli, o, t, fresh || old_len == 0);
+        /* The socket path as a TOML basic string (sk_cmd_setup allows no
+         * quote, backslash or control character in it). */
+        _cleanup_free_ char *addr = NULL;
+        if (asprintf(&addr, "\"%s\"", o->socket) < 0)
+                return sk_cli_fail(cli, -ENOMEM, "out of memory");
+        r = apply(cli, o, t, fresh || old_len == 0, addr);
         if (r < 0)
                 return -r;
         size_t n_edits = 0;
@@ -228,28 +247,37 @@ static int setup_containerd(sk_cli *cli, const setup *o) {
                         if (dfd < 0)
                                 return sk_cli_fail(cli, negative_errno(), "cannot create %s", dir);
                 }
+        }
+        if (r > 0 && !o->no_check) {
                 snprintf(tmp, sizeof(tmp), "%s/.%s.snapkeep-check-%d", dir, base, (int) getpid());
-                _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-                if (fd < 0 || sk_write_all(fd, text, new_len) < 0)
+                int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                if (fd < 0)
                         return sk_cli_fail(cli, negative_errno(), "cannot write %s", tmp);
+                int q = sk_write_all(fd, text, new_len);
+                close(fd);
                 _cleanup_free_ char *dump = NULL;
-                int rc = containerd_dump(o->containerd, tmp, &dump);
+                int rc = q < 0 ? q : containerd_dump(o->containerd, tmp, &dump);
                 unlink(tmp);
-                if (rc == -ENOENT)
-                        fprintf(stderr, "snapkeep setup: warning: %s not found: the edited config was not checked by "
-                                        "containerd\n", o->containerd);
-                else if (rc != 0) {
+                if (q < 0)
+                        return sk_cli_fail(cli, q, "cannot write %s", tmp);
+                if (rc == -ENOENT) {
+                        fprintf(stderr, "snapkeep setup: %s not found, so the edited config cannot be checked; "
+                                        "nothing was changed (--containerd BIN names it; --no-check writes "
+                                        "unchecked)\n", o->containerd);
+                        return SK_EXIT_ERROR;
+                }
+                if (rc != 0) {
                         fprintf(stderr, "snapkeep setup: containerd rejects the edited config (exit %d); nothing was "
                                         "changed. containerd said:\n", rc);
                         print_tail(dump ? dump : "", 8);
                         return SK_EXIT_ERROR;
-                } else if (!strstr(dump, "[proxy_plugins.snapkeep]") ||
-                           (o->cri && !strstr(dump, "snapshotter = \"snapkeep\""))) {
-                        fprintf(stderr, "snapkeep setup: containerd reads the edited config but does not list "
-                                        "snapkeep in it; nothing was changed\n");
+                }
+                if (!dump_has_ours(dump, o, addr)) {
+                        fprintf(stderr, "snapkeep setup: containerd reads the edited config but does not show "
+                                        "snapkeep's settings in it; nothing was changed\n");
                         return SK_EXIT_ERROR;
-                } else
-                        validated = true;
+                }
+                validated = true;
         }
 
         char backup[PATH_MAX] = "";
@@ -268,6 +296,10 @@ static int setup_containerd(sk_cli *cli, const setup *o) {
                 int q = sk_write_file_atomic(dfd, base, text, new_len, mode);
                 if (q < 0)
                         return sk_cli_fail(cli, q, "cannot write %s", path);
+                /* The new file is root's: give it the old one's owner back. */
+                if (!fresh && fchownat(dfd, base, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+                        fprintf(stderr, "snapkeep setup: warning: cannot give %s its owner back: %s\n", path,
+                                strerror(errno));
         }
 
         if (cli->json) {
@@ -330,7 +362,14 @@ int sk_cmd_setup(sk_cli *cli, int argc, char **argv) {
                 case OPT_SOCKET:
                         if (optarg[0] != '/')
                                 return sk_cli_usage_error(cli, "--socket must be an absolute path");
+                        for (const char *p = optarg; *p; p++)
+                                if ((unsigned char) *p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\')
+                                        return sk_cli_usage_error(cli, "--socket must not hold quotes, backslashes "
+                                                                       "or control characters");
                         o.socket = optarg;
+                        break;
+                case OPT_NO_CHECK:
+                        o.no_check = true;
                         break;
                 case OPT_DRY_RUN:
                         o.dry_run = true;

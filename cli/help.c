@@ -343,7 +343,7 @@ static const struct {
           "\n" GLOBAL_OPTIONS "\n" EXIT_CODES },
         { "setup",
           "Usage: snapkeep setup containerd [--config PATH] [--cri] [--socket PATH]\n"
-          "                                 [--dry-run] [--containerd BIN] [--json]\n"
+          "                                 [--dry-run] [--containerd BIN | --no-check] [--json]\n"
           "\n"
           "Add snapkeepd to containerd's config (version 2): the proxy_plugins entry\n"
           "  [proxy_plugins.snapkeep]\n"
@@ -363,7 +363,8 @@ static const struct {
           "  --socket PATH      snapkeepd's socket (default /run/snapkeep/snapkeep.sock)\n"
           "  --dry-run          print the edits and check them, write nothing\n"
           "  --containerd BIN   the containerd binary that checks the result\n"
-          "                     (default: containerd in PATH; if missing, a warning)\n"
+          "                     (default: containerd in PATH; missing: exit 2)\n"
+          "  --no-check         write without containerd's check (no containerd here)\n"
           "  --json             {config, changed, dry_run, created, validated, backup, edits}\n"
           "\n"
           "Exit status: 0 done or nothing to do; 1 usage; 2 the config cannot be read,\n"

@@ -13,9 +13,12 @@ typedef enum { ENTRY_TABLE, ENTRY_KEY } entry_kind;
 
 typedef struct entry {
         entry_kind kind;
-        char *path[SK_TOML_MAX_PATH]; /* table: its header's path; key: table path + the key's parts */
+        /* Table: its header's path. Key: its own (dotted) parts only; its
+         * full path is its table's then these, and is never copied (a long
+         * header over many keys would otherwise cost header x keys bytes). */
+        char *path[SK_TOML_MAX_PATH];
         size_t n;
-        size_t table_n;               /* key: how many leading parts are its table's */
+        size_t table;                 /* key: its table's header entry, SIZE_MAX for the root table */
         size_t line0, line1;          /* first and last line */
         size_t eq;                    /* key: column of '=' on line0 */
         char *value;                  /* key: the value's text, comment and outer blanks removed */
@@ -59,9 +62,11 @@ static bool is_bare(char c) {
         return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
-/* Append the UTF-8 encoding of code point cp to out[*o] (room checked by the caller: 4 bytes). */
+/* Append the UTF-8 encoding of code point cp to out[*o] (room checked by the
+ * caller: 4 bytes). NUL is refused: decoded into a C string it would cut a
+ * key short, and "snapkeep\u0000" would then read as "snapkeep". */
 static bool put_utf8(char *out, size_t *o, uint32_t cp) {
-        if (cp >= 0xd800 && cp <= 0xdfff)
+        if (cp == 0 || (cp >= 0xd800 && cp <= 0xdfff))
                 return false;
         if (cp < 0x80)
                 out[(*o)++] = (char) cp;
@@ -136,7 +141,7 @@ static char *read_string(const char **s, const char **why) {
                 }
                 /* Escapes only shrink: \uXXXX (6 bytes) gives at most 4. */
                 if (d != digits || !put_utf8(out, &o, cp)) {
-                        *why = "bad unicode escape in a string";
+                        *why = "bad unicode escape in a string (or a NUL)";
                         break;
                 }
         }
@@ -192,6 +197,7 @@ typedef struct vscan {
  * of the line, 0 if it goes on, -EINVAL (with why) if malformed. */
 static int scan_value(vscan *v, const char *s, const char **end, const char **why) {
         const char *c = s;
+        *end = s; /* valid on every return, errors included */
         for (; *c; c++) {
                 switch (v->st) {
                 case V_NORMAL:
@@ -310,13 +316,7 @@ static int index_lines(sk_toml *t, char *err, size_t err_size) {
                         continue;
                 }
                 e->kind = ENTRY_KEY;
-                if (table != SIZE_MAX) {
-                        const entry *h = &t->e[table];
-                        for (size_t j = 0; j < h->n; j++)
-                                if (!(e->path[e->n++] = strdup(h->path[j])))
-                                        return -ENOMEM;
-                }
-                e->table_n = e->n;
+                e->table = table;
                 const char *c = s;
                 r = read_path(&p, i, &c, '=', e->path, &e->n);
                 if (r < 0)
@@ -328,27 +328,37 @@ static int index_lines(sk_toml *t, char *err, size_t err_size) {
                 vscan vs = {};
                 size_t j = i;
                 r = scan_value(&vs, v0, &end, &why);
-                /* A value spanning lines: its text is kept whole, joined. */
-                char *text = trimmed(v0, end);
+                /* A value spanning lines: its text is kept whole, joined
+                 * (appended as it goes: linear in the value's size). */
+                char *text = NULL;
+                size_t text_len = 0;
+                FILE *f = open_memstream(&text, &text_len);
+                if (!f)
+                        return -ENOMEM;
+                _cleanup_free_ char *first = r < 0 ? strdup("") : trimmed(v0, end);
+                if (first)
+                        fputs(first, f);
                 while (r == 0) {
                         if (++j == t->n_lines) {
-                                free(text);
-                                return fail(&p, i, "a value that never ends");
+                                r = -ERANGE;
+                                break;
                         }
                         const char *l = t->lines[j];
                         r = scan_value(&vs, l, &end, &why);
-                        char *more = NULL;
-                        if (text && asprintf(&more, "%s\n%.*s", text, (int) (end - l), l) < 0)
-                                more = NULL;
-                        free(text);
-                        text = more;
+                        if (r < 0)
+                                break;
+                        fputc('\n', f);
+                        fwrite(l, 1, (size_t) (end - l), f);
                 }
-                if (r < 0) {
+                bool bad = !first || ferror(f);
+                if (fclose(f) != 0)
+                        bad = true;
+                if (r < 0 || bad) {
                         free(text);
-                        return fail(&p, j, "%s", why);
+                        if (r == -ERANGE)
+                                return fail(&p, i, "a value that never ends");
+                        return r < 0 ? fail(&p, j, "%s", why) : -ENOMEM;
                 }
-                if (!text)
-                        return -ENOMEM;
                 e->value = text;
                 e->line1 = j;
                 i = j;
@@ -421,11 +431,27 @@ void sk_toml_free(sk_toml *t) {
 
 /* --- queries -------------------------------------------------------------------- */
 
-static bool prefix_is(const entry *e, const char *const *path, size_t n) {
-        if (e->n < n)
+/* A key's table's part count (0: the root), and the i-th part of an
+ * entry's full path. */
+static size_t table_n(const sk_toml *t, const entry *e) {
+        return e->kind == ENTRY_KEY && e->table != SIZE_MAX ? t->e[e->table].n : 0;
+}
+
+static size_t full_n(const sk_toml *t, const entry *e) {
+        return table_n(t, e) + e->n;
+}
+
+static const char *part(const sk_toml *t, const entry *e, size_t i) {
+        size_t tn = table_n(t, e);
+        return i < tn ? t->e[e->table].path[i] : e->path[i - tn];
+}
+
+/* Whether the first m parts of e's full path are path's. */
+static bool prefix_is(const sk_toml *t, const entry *e, const char *const *path, size_t m) {
+        if (full_n(t, e) < m)
                 return false;
-        for (size_t i = 0; i < n; i++)
-                if (strcmp(e->path[i], path[i]) != 0)
+        for (size_t i = 0; i < m; i++)
+                if (strcmp(part(t, e, i), path[i]) != 0)
                         return false;
         return true;
 }
@@ -433,8 +459,8 @@ static bool prefix_is(const entry *e, const char *const *path, size_t n) {
 static entry *find_key(const sk_toml *t, const char *const *path, size_t n, const char *key) {
         for (size_t i = 0; i < t->n_e; i++) {
                 entry *e = &t->e[i];
-                if (e->kind == ENTRY_KEY && e->table_n == n && e->n == n + 1 && prefix_is(e, path, n) &&
-                    strcmp(e->path[n], key) == 0)
+                if (e->kind == ENTRY_KEY && table_n(t, e) == n && e->n == 1 && prefix_is(t, e, path, n) &&
+                    strcmp(e->path[0], key) == 0)
                         return e;
         }
         return NULL;
@@ -442,7 +468,7 @@ static entry *find_key(const sk_toml *t, const char *const *path, size_t n, cons
 
 static size_t find_table(const sk_toml *t, const char *const *path, size_t n) {
         for (size_t i = 0; i < t->n_e; i++)
-                if (t->e[i].kind == ENTRY_TABLE && t->e[i].n == n && prefix_is(&t->e[i], path, n))
+                if (t->e[i].kind == ENTRY_TABLE && t->e[i].n == n && prefix_is(t, &t->e[i], path, n))
                         return i;
         return SIZE_MAX;
 }
@@ -462,14 +488,12 @@ bool sk_toml_path_taken(const sk_toml *t, const char *const *path, size_t n) {
                 if (e->kind != ENTRY_KEY)
                         continue;
                 /* A value at path or above it: `proxy_plugins = {...}`. */
-                size_t m = e->n < n ? e->n : n;
-                bool common = true;
-                for (size_t j = 0; j < m && common; j++)
-                        common = strcmp(e->path[j], path[j]) == 0;
-                if (common && e->n <= n)
+                size_t fn = full_n(t, e), m = fn < n ? fn : n;
+                bool common = prefix_is(t, e, path, m);
+                if (common && fn <= n)
                         return true;
                 /* Dotted keys through path from a table above it. */
-                if (common && e->table_n < n && e->n > n)
+                if (common && table_n(t, e) < n && fn > n)
                         return true;
         }
         return false;

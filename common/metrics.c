@@ -283,6 +283,17 @@ static void put_escaped(FILE *o, const char *s, bool quote) {
         }
 }
 
+/* The shortest decimal that reads back as v ("0.1", not
+ * "0.10000000000000001"), so that a query on le="0.1" matches. */
+static const char *shortest(double v, char b[32]) {
+        for (int prec = 1; prec <= 17; prec++) {
+                snprintf(b, 32, "%.*g", prec, v);
+                if (strtod(b, NULL) == v)
+                        break;
+        }
+        return b;
+}
+
 /* A sample value: integers as such (counts), +Inf/-Inf/NaN spelt as the
  * format wants, anything else with full precision. */
 static void put_value(FILE *o, double v) {
@@ -290,10 +301,13 @@ static void put_value(FILE *o, double v) {
                 fputs("NaN", o);
         else if (isinf(v))
                 fputs(v > 0 ? "+Inf" : "-Inf", o);
-        else if (v == (double) (int64_t) v && fabs(v) < 9.007199254740992e15)
+        else if (fabs(v) < 9.007199254740992e15 && v == (double) (int64_t) v) /* range first: the cast of a
+                                                                                 * larger value is undefined */
                 fprintf(o, "%lld", (long long) v);
-        else
-                fprintf(o, "%.17g", v);
+        else {
+                char b[32];
+                fputs(shortest(v, b), o);
+        }
 }
 
 /* name{l1="v1",...,extra} value */
@@ -330,9 +344,9 @@ static void render_family(FILE *o, sk_metric *f) {
                 }
                 uint64_t cum = 0;
                 for (size_t b = 0; b < f->n_buckets; b++) {
-                        char le[64];
+                        char le[32];
                         cum += s->bucket[b];
-                        snprintf(le, sizeof(le), "%.17g", f->buckets[b]);
+                        shortest(f->buckets[b], le);
                         put_sample(o, f, s, "_bucket", le, (double) cum);
                 }
                 put_sample(o, f, s, "_bucket", "+Inf", (double) s->count);

@@ -241,7 +241,9 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
         char buf[512];
         vsnprintf(buf, sizeof(buf), fmt, ap);
         buf[strcspn(buf, "\n")] = '\0';
-        log_warning("metrics endpoint: %s", buf);
+        /* Debug only: a peer over its connection limit is reported here,
+         * and a hostile one must not be able to flood the log. */
+        log_debug("metrics endpoint: %s", buf);
 }
 
 int sk_metrics_server_start(const char *address, sk_metrics *m, sk_live_fn live, sk_ready_fn ready,
@@ -257,11 +259,13 @@ int sk_metrics_server_start(const char *address, sk_metrics *m, sk_live_fn live,
                 free(s);
                 return r;
         }
-        /* A scrape is small and quick: a few connections, each given 10 s. */
+        /* A scrape or a probe is small and quick. One client may hold a few
+         * connections only, so that one slow or hostile peer cannot take
+         * every slot and fail the kubelet's probes; idle ones go after 5 s. */
         s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, s,
-                                MHD_OPTION_LISTEN_SOCKET, s->fd, MHD_OPTION_CONNECTION_LIMIT, 16u,
-                                MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                                MHD_OPTION_END);
+                                MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, s->fd,
+                                MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 4u,
+                                MHD_OPTION_CONNECTION_TIMEOUT, 5u, MHD_OPTION_END);
         if (!s->d) {
                 *ret_error = fmt("cannot start the metrics endpoint on %s", address);
                 close(s->fd);
@@ -275,7 +279,6 @@ int sk_metrics_server_start(const char *address, sk_metrics *m, sk_live_fn live,
 void sk_metrics_server_stop(sk_metrics_server *s) {
         if (!s)
                 return;
-        MHD_stop_daemon(s->d);
-        close(s->fd); /* MHD does not close a socket it was given */
+        MHD_stop_daemon(s->d); /* closes the listening socket too, though we made it */
         free(s);
 }

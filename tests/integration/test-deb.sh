@@ -10,7 +10,8 @@
 #    suite (test-conformance.sh with SNAPKEEPD=/usr/bin/snapkeepd, no ASan
 #    pass) and runs a container through a real containerd;
 #  - `dpkg -r` while that daemon runs: the removal succeeds, the running
-#    daemon keeps serving and then stops cleanly; the config stays until
+#    daemon keeps serving and then stops cleanly, and a running container
+#    keeps its filesystem through the stop; the config stays until
 #    `dpkg -P`, which removes it; the snapshots' data is never touched.
 # The package is purged at the end whatever happens, so the machine is left
 # as it was found. Skipped if a snapkeep package is already installed.
@@ -82,8 +83,12 @@ sk_ctr a snapshots --snapshotter snapkeep ls >/dev/null 2>&1 && sk_ok "the runni
 [ "$(node_exec a keep 'cat /mark; echo after >> /mark; cat /mark' | tr '\n' ' ')" = "before before after " ] &&
   sk_ok "a running container's filesystem is untouched and writable after dpkg -r" ||
   sk_notok "the running container after dpkg -r: $(node_exec a keep 'cat /mark' 2>&1)"
-sk_ctr a tasks kill -s KILL keep >/dev/null 2>&1
 sk_snapkeepd_stop a && sk_ok "and it stops cleanly (exit 0)" || sk_notok "the daemon's stop after dpkg -r"
+# A stop never unmounts a running container's snapshot (containerd mounted it).
+[ "$(node_exec a keep 'echo stopped >> /mark; tail -1 /mark')" = stopped ] &&
+  sk_ok "with snapkeepd stopped, the running container still reads and writes its filesystem" ||
+  sk_notok "the running container after snapkeepd stopped: $(node_exec a keep 'cat /mark' 2>&1)"
+sk_ctr a tasks kill -s KILL keep >/dev/null 2>&1
 out=$(dpkg -P snapkeep 2>&1) && [ ! -e /etc/snapkeep/snapkeepd.conf ] && sk_ok "dpkg -P removes the config" ||
   sk_notok "dpkg -P" "$out $(ls /etc/snapkeep 2>&1)"
 [ "$(csum)" = "$before" ] && sk_ok "containerd's config is still untouched" || sk_notok "containerd's config changed"

@@ -124,6 +124,16 @@ refused version1 '[plugins.cri]\n  sandbox_image = "x"\n' "version 1"
 refused inline 'version = 2\n[proxy_plugins]\n  snapkeep = { type = "snapshot" }\n' "inline table"
 refused rejected 'version = 2\n[proxy_plugins.snapkeep]\n  type = "snapshot"\n[proxy_plugins.snapkeep]\n' \
   "containerd rejects"
+ln -s "$D/nowhere/config.toml" "$D/dangling.toml"
+out=$(setup --config "$D/dangling.toml" 2>&1); rc=$?
+[ $rc -ne 0 ] && [ -L "$D/dangling.toml" ] && [ ! -e "$D/nowhere" ] && grep -q "symbolic link to nothing" <<<"$out" &&
+  sk_ok "a dangling symlink is refused, not replaced by a file" || sk_notok "dangling symlink (exit $rc)" "$out"
+cp "$D/other.orig" "$D/nocheck.toml"
+out=$(setup --config "$D/nocheck.toml" --containerd "$SK_TMP/no-containerd" 2>&1); rc=$?
+[ $rc = 2 ] && cmp -s "$D/nocheck.toml" "$D/other.orig" && grep -q "cannot be checked" <<<"$out" &&
+  sk_ok "without containerd to check the result nothing is written (exit 2)" || sk_notok "no containerd (exit $rc)" "$out"
+out=$(setup --config "$D/nocheck.toml" --containerd "$SK_TMP/no-containerd" --no-check 2>&1) &&
+  boots "$D/nocheck.toml" nocheck && sk_ok "--no-check writes it unchecked (and it is right)" || sk_notok "--no-check" "$out"
 out=$(setup --config "$D/default.toml" --socket relative 2>&1); [ $? = 1 ] &&
   sk_ok "a relative --socket is a usage error" || sk_notok "--socket relative" "$out"
 sk_snapkeepd_stop a

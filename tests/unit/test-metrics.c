@@ -70,6 +70,27 @@ static void test_format(void **state) {
         sk_metrics_free(m);
 }
 
+/* Values beyond int64 (no undefined cast) and bucket bounds in their
+ * shortest form (le="0.1", which a query can name). */
+static void test_values(void **state) {
+        (void) state;
+        sk_metrics *m = NULL;
+        sk_metric *g = NULL, *h = NULL;
+        assert_int_equal(sk_metrics_new(&m), 0);
+        assert_int_equal(sk_metrics_add(m, "big", "h", SK_METRIC_GAUGE, NULL, NULL, 0, &g), 0);
+        assert_int_equal(sk_metrics_add(m, "lat_seconds", "h", SK_METRIC_HISTOGRAM, NULL, (const double[]) { 0.1, 0.25 },
+                                        2, &h), 0);
+        sk_metric_set(g, NULL, 1e20);
+        sk_metric_observe(h, NULL, 0.1);
+        char *text = render(m);
+        assert_non_null(strstr(text, "\nbig 1e+20\n"));
+        assert_non_null(strstr(text, "lat_seconds_bucket{le=\"0.1\"} 1\n"));
+        assert_non_null(strstr(text, "lat_seconds_bucket{le=\"0.25\"} 1\n"));
+        assert_non_null(strstr(text, "lat_seconds_sum 0.1\n"));
+        free(text);
+        sk_metrics_free(m);
+}
+
 static void test_names(void **state) {
         (void) state;
         sk_metrics *m = NULL;
@@ -182,5 +203,5 @@ static void test_threads(void **state) {
         sk_metrics_free(m);
 }
 
-SK_TEST_MAIN(cmocka_unit_test(test_format), cmocka_unit_test(test_names), cmocka_unit_test(test_cap),
+SK_TEST_MAIN(cmocka_unit_test(test_format), cmocka_unit_test(test_values), cmocka_unit_test(test_names), cmocka_unit_test(test_cap),
              cmocka_unit_test(test_collectors), cmocka_unit_test(test_threads))

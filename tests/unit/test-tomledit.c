@@ -165,6 +165,9 @@ static void test_errors(void **state) {
                 { "a = \"open\n", "line 1: unterminated string" },
                 { "a = [1,\n2\n", "line 1: a value that never ends" },
                 { "a = ]\n", "line 1: unbalanced" },
+                /* An error on a continuation line (the fuzzer's first find). */
+                { "a = [\n1]]\n", "line 2: unbalanced" },
+                { "e=\"\"\"\n\"\"\"=\"\"\"\n\"\"\"]\n", "line 3: unbalanced" },
                 { "= 3\n", "line 1: expected a key" },
                 { "a\n", "line 1: expected '='" },
                 { "a =\n", "line 1: a key without a value" },
@@ -172,6 +175,9 @@ static void test_errors(void **state) {
                 { "[x] y\n", "line 1: unexpected" },
                 { "\"a\\q\" = 1\n", "line 1: unknown escape" },
                 { "x = 1\n\"\\uD800\" = 1\n", "line 2: bad unicode" },
+                /* A decoded NUL would cut the key to "snapkeep". */
+                { "[proxy_plugins.\"snapkeep\\u0000\"]\n", "line 1: bad unicode escape in a string (or a NUL)" },
+                { "a = 1\n[x]\n\"k\\U00000000\" = 2\n", "line 3: bad unicode" },
         };
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 sk_toml *t = NULL;
@@ -197,5 +203,46 @@ static void test_errors(void **state) {
         free(text);
 }
 
+/* What large inputs cost grows with their size, not its square: a value of
+ * 200,000 lines (quadratic joining took 46 s), and 2,000 keys under a 1 MiB
+ * header (each key's copy of the header's path took 2 GB). */
+static void test_bounded_cost(void **state) {
+        (void) state;
+        size_t lines = 200000;
+        char *text = malloc(lines * 3 + 16);
+        assert_non_null(text);
+        char *o = text + sprintf(text, "a = [\n");
+        for (size_t i = 0; i < lines; i++)
+                o += sprintf(o, "1,\n");
+        strcpy(o, "]\n");
+        sk_toml *t = NULL;
+        char err[256] = "";
+        assert_int_equal(sk_toml_parse(text, strlen(text), &t, err, sizeof(err)), 0);
+        assert_int_equal(strlen(sk_toml_get(t, NULL, 0, "a")), 1 + lines * 3 + 2); /* "[", "\n1," each, "\n]" */
+        assert_int_equal(sk_toml_set(t, NULL, 0, "b", "1"), 1);
+        sk_toml_free(t);
+        free(text);
+
+        size_t hl = 1 << 20, keys = 2000;
+        text = malloc(hl + 8 + keys * 4 + 1);
+        assert_non_null(text);
+        o = text;
+        *o++ = '[';
+        *o++ = '"';
+        memset(o, 'A', hl);
+        o += hl;
+        o += sprintf(o, "\"]\n");
+        for (size_t i = 0; i < keys; i++)
+                o += sprintf(o, "a=1\n");
+        bool tracking = sk_test_track_allocs();
+        assert_int_equal(sk_toml_parse(text, (size_t) (o - text), &t, err, sizeof(err)), 0);
+        /* No allocation beyond a few times the header (the lines' copy), and
+         * no more memory than that in all: keys do not copy their table's path. */
+        if (tracking)
+                assert_true(sk_test_max_alloc() < 4 * hl);
+        sk_toml_free(t);
+        free(text);
+}
+
 SK_TEST_MAIN(cmocka_unit_test(test_reads_tricky), cmocka_unit_test(test_edits), cmocka_unit_test(test_insert_into_tables),
-             cmocka_unit_test(test_clashes), cmocka_unit_test(test_errors))
+             cmocka_unit_test(test_clashes), cmocka_unit_test(test_errors), cmocka_unit_test(test_bounded_cost))
