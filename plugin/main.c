@@ -174,8 +174,10 @@ static int probe_live(char *why, size_t n, void *userdata) {
         const probe_ctx *p = userdata;
         struct sockaddr_un a = { .sun_family = AF_UNIX };
         snprintf(a.sun_path, sizeof(a.sun_path), "%s", p->cfg->socket);
-        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || connect(fd, (struct sockaddr *) &a, sizeof(a)) < 0) {
+        /* Non-blocking: the HTTP thread must never wait here. A full listen
+         * backlog (EAGAIN) is a busy server, which is still alive. */
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0 || (connect(fd, (struct sockaddr *) &a, sizeof(a)) < 0 && errno != EAGAIN)) {
                 int r = negative_errno();
                 snprintf(why, n, "snapshots socket %s does not accept connections: %s", p->cfg->socket, strerror(-r));
                 return r;
