@@ -128,7 +128,6 @@ static bool dump_has_ours(const char *dump, const setup *o, const char *addr) {
 }
 
 static int apply(sk_cli *cli, const setup *o, sk_toml *t, bool fresh, const char *addr) {
-        const char *const *proxy = PROXY, *const *cri = CRI;
 
         const char *version = sk_toml_get(t, NULL, 0, "version");
         if (!version && fresh) {
@@ -149,12 +148,12 @@ static int apply(sk_cli *cli, const setup *o, sk_toml *t, bool fresh, const char
                 const char *key, *value;
                 bool cri;
         } sets[] = {
-                { proxy, 2, "type", "\"snapshot\"", false },
-                { proxy, 2, "address", addr, false },
-                { cri, 3, "snapshotter", "\"snapkeep\"", true },
+                { PROXY, 2, "type", "\"snapshot\"", false },
+                { PROXY, 2, "address", addr, false },
+                { CRI, 3, "snapshotter", "\"snapkeep\"", true },
                 /* The remote-snapshotter labels on pull, which snapkeepd's
                  * layer rehydration needs (CRI's default is true). */
-                { cri, 3, "disable_snapshot_annotations", "false", true },
+                { CRI, 3, "disable_snapshot_annotations", "false", true },
         };
         for (size_t i = 0; i < ARRAY_SIZE(sets); i++) {
                 if (sets[i].cri && !o->cri)

@@ -43,6 +43,7 @@ struct sk_capture {
 
         /* Metrics (NULL without a registry: recording is then a no-op). */
         sk_metric *m_read, *m_added, *m_stored, *m_backups, *m_restores, *m_restore_seconds, *m_repo_size;
+        bool repo_size_listed;      /* the size gauge was set from a listing (under repo_mutex) */
 };
 
 /* Record a finished restore (result "succeeded" or "failed"). */

@@ -122,8 +122,10 @@ void sk_cap_metric_restore(sk_capture *c, bool ok, double seconds) {
 
 void sk_cap_metric_repo_size(sk_capture *c) {
         sk_repo_stats st;
-        if (c->m_repo_size && c->repo && sk_repo_get_stats(c->repo, &st) >= 0)
+        if (c->m_repo_size && c->repo && sk_repo_get_stats(c->repo, &st) >= 0) {
                 sk_metric_set(c->m_repo_size, NULL, (double) st.pack_bytes);
+                c->repo_size_listed = true;
+        }
 }
 
 int sk_capture_new(sk_snapshotter *snap, const sk_capture_options *opts, sk_capture **ret) {
@@ -220,7 +222,11 @@ int sk_cap_open_repo(sk_capture *c, char **ret_error) {
                 return r;
         c->repo_error[0] = '\0';
         sk_cap_log(c, SK_CAPTURE_LOG_INFO, 0, "opened repository %s", c->url);
-        sk_cap_metric_repo_size(c);
+        /* A listing at the first open only: the handle is reopened after
+         * every failed backup, and on S3 a listing is many requests; after
+         * that, backups add to the gauge and prune and check list again. */
+        if (!c->repo_size_listed)
+                sk_cap_metric_repo_size(c);
         return 0;
 }
 
