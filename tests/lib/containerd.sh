@@ -37,7 +37,11 @@
 #   sk_snapkeepd_restart NAME  kill -9 then start again on the same root and socket
 #   sk_snapkeepd_pid NAME      print snapkeepd's pid
 #   sk_containerd_start NAME   write config (version 2, [proxy_plugins.snapkeep],
-#                              CRI disabled) and start containerd; waits for `ctr version`
+#                              CRI disabled) and start containerd; waits for `ctr version`.
+#                              SK_CONTAINERD_CRI=1 enables CRI (snapshotter
+#                              $SK_CRI_SNAPSHOTTER, default snapkeep; annotations on;
+#                              sandbox image $SK_CRI_SANDBOX_IMAGE; plain-HTTP mirror
+#                              for registry $SK_CRI_REGISTRY host:port)
 #   sk_containerd_stop NAME    SIGTERM containerd (and its shims), then SIGKILL
 #   sk_stack_stop NAME         stop containerd, then snapkeepd, umount leftovers
 #   sk_ctr NAME ARGS...        ctr with --address and --namespace of stack NAME
@@ -224,14 +228,17 @@ sk_containerd_start() {
   local cd=$dir/containerd
   mkdir -p "$cd/root" "$cd/state"
   _sk_register "$name"
-  # CRI and the snapshotters/plugins that probe the host are disabled so it
-  # starts in well under a second; overlayfs and native stay for comparisons.
+  # CRI (unless SK_CONTAINERD_CRI=1) and the snapshotters/plugins that probe
+  # the host are disabled so it starts in well under a second; overlayfs and
+  # native stay for comparisons.
+  local cri_off='"io.containerd.grpc.v1.cri",'
+  [ "${SK_CONTAINERD_CRI:-0}" = 1 ] && cri_off=
   cat >"$cd/config.toml" <<EOF
 version = 2
 root = "$cd/root"
 state = "$cd/state"
 disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
+  $cri_off
   "io.containerd.snapshotter.v1.btrfs",
   "io.containerd.snapshotter.v1.zfs",
   "io.containerd.snapshotter.v1.aufs",
@@ -259,11 +266,43 @@ disabled_plugins = [
     type = "snapshot"
     address = "$dir/sk.sock"
 EOF
+  [ "${SK_CONTAINERD_CRI:-0}" = 1 ] && _sk_cri_config "$cd" >>"$cd/config.toml"
   echo "=== $(date -u +%T.%N) start containerd" >>"$dir/containerd.log"
   containerd --config "$cd/config.toml" >>"$dir/containerd.log" 2>&1 &
   SK_PID_C[$name]=$!
   _sk_wait_ready "containerd ($name)" "not ready" "${SK_PID_C[$name]}" "$dir/containerd.log" 20 0.1 \
     _sk_ctr_answers "$dir/containerd.sock" || { [ $? = 2 ] && SK_PID_C[$name]=; return 1; }
+}
+
+# The CRI plugin as a Kubernetes node has it with snapkeep (`snapkeep setup
+# containerd --cri`): snapshot annotations on, the sandbox ("pause") image and
+# the registry mirror from the test, CNI dirs of its own (pods use the host
+# network), a stream server on a free port.
+_sk_cri_config() {
+  local cd=$1
+  mkdir -p "$cd/cni/bin" "$cd/cni/conf"
+  cat <<EOF
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "${SK_CRI_SANDBOX_IMAGE:-registry.k8s.io/pause:3.6}"
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  # CRI gives the sandbox oom_score_adj -998; lowering a score needs
+  # CAP_SYS_RESOURCE, which a test machine running in a container may lack.
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "${SK_CRI_SNAPSHOTTER:-snapkeep}"
+    disable_snapshot_annotations = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "$cd/cni/bin"
+    conf_dir = "$cd/cni/conf"
+EOF
+  if [ -n "${SK_CRI_REGISTRY:-}" ]; then
+    cat <<EOF
+  [plugins."io.containerd.grpc.v1.cri".registry.mirrors."$SK_CRI_REGISTRY"]
+    endpoint = ["http://$SK_CRI_REGISTRY"]
+EOF
+  fi
 }
 
 _sk_ctr_answers() { ctr --address "$1" version >/dev/null 2>&1; }

@@ -22,6 +22,8 @@
 #                               `ctr run -d --snapshotter snapkeep OPTS IMG CID sleep 100000`
 #   node_exec NAME CID CMD      run a shell command inside a running container
 #   ct_listing NAME CID         the in-container listing (below), to stdout
+#   ct_listing_groups           turn _CT_LIST_SCRIPT's output (stdin), run by
+#                               other means (CRI's ExecSync), into that listing
 #   node_mount_rootfs NAME SNAPSHOTTER KEY DIR
 #                               mount snapshot KEY read-only on the host at DIR
 #                               (its upper becomes the top lowerdir, so a running
@@ -149,8 +151,12 @@ _CT_LIST_SCRIPT='find / -xdev | sort | while IFS= read -r p; do
 done'
 
 ct_listing() {
-  local name=$1 cid=$2
-  node_exec "$name" "$cid" "$_CT_LIST_SCRIPT" | awk -F'|' -v OFS='|' '
+  node_exec "$1" "$2" "$_CT_LIST_SCRIPT" | ct_listing_groups
+}
+
+# ct_listing_groups: _CT_LIST_SCRIPT's raw lines (stdin) to the listing.
+ct_listing_groups() {
+  awk -F'|' -v OFS='|' '
     { line[NR]=$0; path[NR]=$1; ino[NR]=$8; nl[NR]=$9
       if ($9 > 1 && $2 != "directory" && !($8 in first)) first[$8]=$1 }
     END { for (i = 1; i <= NR; i++) {
