@@ -8,6 +8,7 @@
 #include "backup/manifest.h"
 #include "repo/repo.h"
 #include "cli/cli.h"
+#include "container/k8s.h"
 #include "container/record.h"
 #include "common/macro.h"
 
@@ -17,6 +18,9 @@ enum {
         OPT_HOST,
         OPT_RECURSIVE,
         OPT_LONG,
+        OPT_K8S_NAMESPACE,
+        OPT_POD,
+        OPT_K8S_CONTAINER,
 };
 
 static int resolve_fail(sk_cli *cli, int r, const char *id) {
@@ -30,6 +34,21 @@ static int resolve_fail(sk_cli *cli, int r, const char *id) {
 }
 
 /* --- backups ------------------------------------------------------------------- */
+
+static const char *tag_value(const sk_manifest *m, const char *prefix);
+
+/* "kubernetes": {"namespace","pod","container"} of a pod container's backup. */
+static void kubernetes_json(sk_json *j, const sk_manifest *m) {
+        const char *ns = tag_value(m, SK_TAG_K8S_NAMESPACE_PREFIX), *pod = tag_value(m, SK_TAG_K8S_POD_PREFIX);
+        if (!ns || !pod)
+                return;
+        sk_json_key(j, "kubernetes");
+        sk_json_begin_object(j);
+        sk_json_kv_str(j, "namespace", ns);
+        sk_json_kv_str(j, "pod", pod);
+        sk_json_kv_str(j, "container", tag_value(m, SK_TAG_K8S_CONTAINER_PREFIX));
+        sk_json_end_object(j);
+}
 
 static void manifest_json(sk_json *j, const sk_manifest *m) {
         sk_json_begin_object(j);
@@ -63,6 +82,7 @@ static void manifest_json(sk_json *j, const sk_manifest *m) {
         sk_json_end_array(j);
         sk_json_kv_str(j, "parent", m->has_parent ? m->parent_id : NULL);
         sk_json_kv_str(j, "program_version", m->program_version);
+        kubernetes_json(j, m);
         const sk_backup_summary *s = &m->summary;
         sk_json_key(j, "summary");
         sk_cli_summary_json(j, s);
@@ -98,6 +118,10 @@ static void put_sources(const sk_manifest *m) {
                         putchar('/');
                 }
                 sk_cli_put_name(stdout, name);
+                const char *kns = tag_value(m, SK_TAG_K8S_NAMESPACE_PREFIX), *pod = tag_value(m, SK_TAG_K8S_POD_PREFIX),
+                           *kc = tag_value(m, SK_TAG_K8S_CONTAINER_PREFIX);
+                if (kns && pod) /* checked Kubernetes names: printable as they are */
+                        printf(" (pod %s/%s%s%s)", kns, pod, kc ? " container " : "", kc ? kc : "");
                 return;
         }
         if (chain && has_tag(m, SK_TAG_LAYER)) {
@@ -117,9 +141,16 @@ int sk_cmd_backups(sk_cli *cli, int argc, char **argv) {
                 { "tag", required_argument, NULL, OPT_TAG },
                 { "host", required_argument, NULL, OPT_HOST },
                 { "long", no_argument, NULL, OPT_LONG },
+                { "k8s-namespace", required_argument, NULL, OPT_K8S_NAMESPACE },
+                { "pod", required_argument, NULL, OPT_POD },
+                { "k8s-container", required_argument, NULL, OPT_K8S_CONTAINER },
                 {}
         };
         const char *tag = NULL, *host = NULL;
+        /* Kubernetes filters: each a tag prefix and the value it must have. */
+        const char *k8s_prefix[3] = { SK_TAG_K8S_NAMESPACE_PREFIX, SK_TAG_K8S_POD_PREFIX,
+                                      SK_TAG_K8S_CONTAINER_PREFIX };
+        const char *k8s_want[3] = {};
         bool full = false;
         int c;
         cli->command = "backups";
@@ -128,6 +159,9 @@ int sk_cmd_backups(sk_cli *cli, int argc, char **argv) {
                 case 'h': return SK_EXIT_OK;
                 case OPT_TAG: tag = optarg; break;
                 case OPT_HOST: host = optarg; break;
+                case OPT_K8S_NAMESPACE: k8s_want[0] = optarg; break;
+                case OPT_POD: k8s_want[1] = optarg; break;
+                case OPT_K8S_CONTAINER: k8s_want[2] = optarg; break;
                 case 'l':
                 case OPT_LONG: full = true; break;
                 default: return SK_EXIT_USAGE;
@@ -151,6 +185,13 @@ int sk_cmd_backups(sk_cli *cli, int argc, char **argv) {
         for (size_t i = 0; i < n; i++) {
                 const sk_manifest *m = list[i];
                 if ((tag && !has_tag(m, tag)) || (host && strcmp(host, m->hostname ? m->hostname : "") != 0))
+                        continue;
+                bool k8s_ok = true;
+                for (size_t k = 0; k < 3; k++) {
+                        const char *v = k8s_want[k] ? tag_value(m, k8s_prefix[k]) : NULL;
+                        k8s_ok &= !k8s_want[k] || (v && strcmp(v, k8s_want[k]) == 0);
+                }
+                if (!k8s_ok)
                         continue;
                 shown++;
                 if (cli->json) {

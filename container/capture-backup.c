@@ -66,6 +66,25 @@ static size_t identity_tags(const sk_info *info, const char *chain_id, char ns[S
         return n;
 }
 
+/* The Kubernetes identity of active snapshot key's container, if it is a
+ * pod's (1). Not knowing it (containerd unreachable) does not stop the backup:
+ * it is then made without those tags, with a warning. */
+static int kubernetes_identity(sk_capture *c, const char *key, sk_k8s_identity *ret) {
+        size_t nl = 0;
+        const char *ns = sk_key_namespace(key, &nl);
+        if (!c->identify || !ns || nl >= 256)
+                return 0;
+        char nsb[256];
+        memcpy(nsb, ns, nl);
+        nsb[nl] = 0;
+        _cleanup_free_ char *err = NULL;
+        int r = c->identify(nsb, sk_key_name(key), ret, &err, c->identify_userdata);
+        if (r < 0)
+                sk_cap_log(c, SK_CAPTURE_LOG_WARNING, 0, "backup of %s: no Kubernetes tags: %s", key,
+                           err ? err : strerror(-r));
+        return r;
+}
+
 static int write_meta(sk_capture *c, uint64_t id, const sk_info *info, const char *chain_id, const sk_cap_chain *below,
                       char **below_backups, char **ret_path) {
         _cleanup_free_ char *dir = NULL, *buf = NULL;
@@ -172,9 +191,12 @@ static int backup_one(sk_capture *c, const sk_info *info, const char *chain_id, 
 
         const char *all_tags[16];
         size_t nt = 0;
-        char t_ns[SK_TAG_MAX + 1], t_name[SK_TAG_MAX + 1], t_chain[SK_TAG_MAX + 1];
+        char t_ns[SK_TAG_MAX + 1], t_name[SK_TAG_MAX + 1], t_chain[SK_TAG_MAX + 1], t_k8s[3][300];
         all_tags[nt++] = info->kind == SK_KIND_COMMITTED ? SK_TAG_LAYER : SK_TAG_CONTAINER;
         nt += identity_tags(info, chain_id, t_ns, t_name, t_chain, all_tags + nt);
+        _cleanup_(sk_k8s_identity_clear) sk_k8s_identity k8s = {};
+        if (info->kind != SK_KIND_COMMITTED && kubernetes_identity(c, info->name, &k8s) > 0)
+                nt += sk_k8s_identity_tags(&k8s, t_k8s, all_tags + nt);
         for (size_t i = 0; i < n_tags && nt < ARRAY_SIZE(all_tags); i++)
                 all_tags[nt++] = tags[i];
         const char *sources[2] = { fs, meta };

@@ -27,6 +27,8 @@ struct sk_capture {
         sk_store_options store;     /* storage settings, borrowed from the options */
         sk_capture_log_fn log;
         void *log_userdata;
+        sk_identify_fn identify;
+        void *identify_userdata;
 
         pthread_mutex_t repo_mutex; /* serialises every operation on repo */
         sk_repo *repo;

@@ -137,6 +137,8 @@ int sk_capture_new(sk_snapshotter *snap, const sk_capture_options *opts, sk_capt
         c->store = opts->store;
         c->log = opts->log;
         c->log_userdata = opts->log_userdata;
+        c->identify = opts->identify;
+        c->identify_userdata = opts->identify_userdata;
         pthread_mutex_init(&c->repo_mutex, NULL);
         if (opts->metrics && add_metrics(c, opts->metrics) < 0) {
                 sk_capture_free(c);

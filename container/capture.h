@@ -51,6 +51,7 @@
 #include "backup/lease.h"
 #include "backup/prune.h"
 #include "container/events.h"
+#include "container/k8s.h"
 #include "container/record.h" /* SK_TAG_CONTAINER, SK_TAG_LAYER */
 #include "snapshot/snapshotter.h"
 #include "store/backend.h"
@@ -77,6 +78,13 @@ enum {
  * from any thread that runs an operation, concurrently. */
 typedef void (*sk_capture_log_fn)(int level, const char *message, void *userdata);
 
+/* The Kubernetes identity of the container in containerd namespace ns whose
+ * snapshot is named `name` (the last part of its backend key). 1: *ret filled
+ * (the caller clears it); 0: not a pod's container, or unknown; -errno with
+ * *ret_error (owned) when it could not be learnt. */
+typedef int (*sk_identify_fn)(const char *ns, const char *name, sk_k8s_identity *ret, char **ret_error,
+                              void *userdata);
+
 typedef struct sk_capture_options {
         const char *repo_url;      /* NULL: no repository, every operation fails with -ENOMEDIUM */
         const char *password_file; /* one of these two, read at each open */
@@ -87,6 +95,8 @@ typedef struct sk_capture_options {
         sk_capture_log_fn log;     /* NULL: nothing is reported */
         sk_metrics *metrics;       /* NULL: none; else bytes, restores and repository size go there */
         void *log_userdata;
+        sk_identify_fn identify;   /* NULL: container backups carry no Kubernetes tags */
+        void *identify_userdata;
 } sk_capture_options;
 
 #define SK_CAPTURE_RESTORES_MAX 16

@@ -37,7 +37,7 @@
 #include "common/log.h"
 #include "container/capture.h"
 #include "plugin/autorepo.h"
-#include "plugin/tasks.h"
+#include "plugin/containerd.h"
 #include "plugin/config.h"
 #include "plugin/control_service.h"
 #include "plugin/metrics.h"
@@ -136,9 +136,6 @@ static int start_scheduler(const sk_config *cfg, sk_snapshotter *snap, sk_captur
         if (asprintf(&state_dir, "%s/automation", cfg->root) < 0)
                 return log_error_errno(-ENOMEM, "out of memory");
         (void) gethostname(host, sizeof(host) - 1);
-        r = sk_tasks_open(cfg->containerd_socket);
-        if (r < 0)
-                return log_error_errno(r, "cannot set up a client for containerd's socket %s", cfg->containerd_socket);
         char node_id[33];
         r = sk_node_id(cfg->root, node_id);
         if (r < 0)
@@ -243,6 +240,10 @@ static int run(const sk_config *cfg, const sigset_t *stop_signals) {
         if (r < 0)
                 return log_error_errno(r, "cannot open snapshotter root %s", cfg->root);
 
+        /* Pauses (automation) and Kubernetes identities (every backup). */
+        r = sk_containerd_open(cfg->containerd_socket);
+        if (r < 0)
+                return log_error_errno(r, "cannot set up a client for containerd's socket %s", cfg->containerd_socket);
         sk_capture_options copts = {
                 .repo_url = cfg->repo,
                 .password_file = cfg->password_file,
@@ -252,6 +253,7 @@ static int run(const sk_config *cfg, const sigset_t *stop_signals) {
                 .store = { .setting = daemon_store_setting, .userdata = (void *) cfg },
                 .log = capture_log,
                 .metrics = metrics,
+                .identify = sk_containerd_identify,
         };
         r = sk_capture_new(snap, &copts, &capture);
         if (r < 0)
@@ -398,7 +400,7 @@ int main(int argc, char *argv[]) {
 
         grpc_init();
         r = run(&cfg, &stop_signals);
-        sk_tasks_close(); /* after run(): the scheduler that used it is gone */
+        sk_containerd_close(); /* after run(): the scheduler and captures that used it are gone */
         if (r >= 0) {
                 atomic_store(&state_closed, true);
                 set_stop_stage("gRPC's library clean-up");

@@ -31,7 +31,7 @@ interval = 1h
 consistency = pause
 pause_timeout = 1s
 EOF
-node_start a --config "$SK_TMP/a.conf" --containerd-socket "$(sk_csock a)" || { sk_notok "node A starts"; sk_finish; }
+node_start a --config "$SK_TMP/a.conf" || { sk_notok "node A starts"; sk_finish; }
 sk_check "import the image" sk_ctr a images import --snapshotter snapkeep "$NODES_IMG_TAR" || sk_finish
 LOG=$(sk_dir a)/snapkeepd.log
 ADMIN=$(node_admin a)

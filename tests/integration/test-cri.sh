@@ -25,6 +25,7 @@ SK_SRC=${SK_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 nodes_setup
 reg_require
 cri_setup
+CRI_POD_NS=team-a
 
 reg_start || { sk_notok "registry starts"; sk_finish; }
 reg_push "$NODES_IMG_TAR" sk/ctbase:1 || { sk_notok "skopeo push of the test image"; sk_finish; }
@@ -84,6 +85,24 @@ out=$(skc a backup --container "$CID_A" --namespace k8s.io --json 2>&1) &&
   BID=$(jq -r .backup_id <<<"$out") && [ -n "$BID" ] && [ "$BID" != null ] &&
   sk_ok "A: snapkeep backup --container $CID_A --namespace k8s.io -> $BID" ||
   { sk_notok "A: backup of the pod container" "$out"; sk_finish; }
+
+# ---- Tags: the pod container's backup names its pod ---------------------------------
+bj=$("$SNAPKEEP" --no-progress backups --json 2>&1)
+k=$(jq -c --arg id "$BID" '.[] | select(.id == $id) | .kubernetes' <<<"$bj")
+[ "$k" = '{"namespace":"team-a","pod":"pod1","container":"c1"}' ] &&
+  sk_ok "tags: the backup carries pod namespace team-a, pod pod1, container c1" || sk_notok "tags" "$k"
+n=$("$SNAPKEEP" --no-progress backups --json --k8s-namespace team-a --pod pod1 --k8s-container c1 | jq length)
+n_layers=$(jq '[.[] | select(.tags | index("snapkeep:layer"))] | length' <<<"$bj")
+[ "$n" = 1 ] && [ "$n_layers" -ge 4 ] &&
+  sk_ok "tags: backups --json --k8s-namespace team-a --pod pod1 --k8s-container c1 gives exactly that backup (of $(jq length <<<"$bj"))" ||
+  sk_notok "tags: filter" "$n match, $n_layers layer backups"
+for f in "--pod pod2" "--k8s-namespace default" "--k8s-container c0"; do
+  # shellcheck disable=SC2086
+  n=$("$SNAPKEEP" --no-progress backups --json $f | jq length)
+  [ "$n" = 0 ] && sk_ok "tags: backups $f matches nothing" || sk_notok "tags: backups $f" "$n"
+done
+"$SNAPKEEP" --no-progress backups | grep -q "(pod team-a/pod1 container c1)" &&
+  sk_ok "tags: snapkeep backups names the pod in SOURCES" || sk_notok "tags: SOURCES" "$("$SNAPKEEP" --no-progress backups | tail -3)"
 
 # ---- B: a fresh node pulls the same image: no layer download ------------------------
 mark=$(reg_mark)

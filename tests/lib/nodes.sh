@@ -11,8 +11,9 @@
 #                               $NODES_PASS) and the test image $NODES_IMG_TAR
 #                               (ref $NODES_IMG, tests/lib/oci-image.sh's 4-layer
 #                               image)
-#   node_start NAME [ARGS...]   snapkeepd with --repo/--password-file/--admin-socket
-#                               (+ ARGS, e.g. --no-remote-layers) and containerd
+#   node_start NAME [ARGS...]   snapkeepd with --repo/--password-file/--admin-socket/
+#                               --containerd-socket (+ ARGS, e.g. --no-remote-layers)
+#                               and containerd
 #   node_snapkeepd_restart NAME kill -9 snapkeepd and start it with the same flags,
 #                               then wait until containerd reaches it again
 #   node_admin NAME             the node's admin socket
@@ -86,7 +87,7 @@ node_admin() { echo "$SK_TMP/$1/admin.sock"; }
 _node_snapkeepd_args() {
   local name=$1
   echo "--log-level debug --repo $NODES_REPO --password-file ${NODE_PASS_OVERRIDE[$name]:-$NODES_PASS}" \
-    "--admin-socket $(node_admin "$name") ${NODE_ARGS[$name]:-}"
+    "--admin-socket $(node_admin "$name") --containerd-socket $(sk_csock "$name") ${NODE_ARGS[$name]:-}"
 }
 declare -gA NODE_PASS_OVERRIDE=()
 

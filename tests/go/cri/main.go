@@ -15,11 +15,15 @@
 //	cri -address SOCK stopp PODID / rmp PODID
 //
 // The pod's config is rebuilt from POD and -ns in create (kubelet passes it
-// again there): uid "uid-POD", attempt 0, host network, log dir under -logdir.
+// again there): a uid derived from POD, attempt 0, host network, log dir
+// -logdir, labels app=POD and tier=test. Sandboxes and containers carry the
+// io.kubernetes.* labels kubelet puts on them.
 package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
@@ -59,12 +63,23 @@ func die(format string, a ...interface{}) {
 	os.Exit(1)
 }
 
+// podUID: a UUID-shaped uid derived from the pod's name, as stable as the
+// name (kubelet's are random UUIDs).
+func podUID(pod string) string {
+	h := sha256.Sum256([]byte(pod))
+	x := hex.EncodeToString(h[:16])
+	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:32]
+}
+
 func sandboxConfig(pod string) *api.PodSandboxConfig {
 	host := &api.NamespaceOption{Network: api.NamespaceMode_NODE, Pid: api.NamespaceMode_CONTAINER, Ipc: api.NamespaceMode_POD}
 	return &api.PodSandboxConfig{
-		Metadata:     &api.PodSandboxMetadata{Name: pod, Uid: "uid-" + pod, Namespace: *podNS},
+		Metadata:     &api.PodSandboxMetadata{Name: pod, Uid: podUID(pod), Namespace: *podNS},
 		LogDirectory: *logDir,
-		Labels:       map[string]string{"app": pod},
+		// kubelet's labels on a sandbox: the pod's own labels plus its identity.
+		Labels: map[string]string{"app": pod, "tier": "test",
+			"io.kubernetes.pod.name": pod, "io.kubernetes.pod.namespace": *podNS,
+			"io.kubernetes.pod.uid": podUID(pod)},
 		Linux: &api.LinuxPodSandboxConfig{
 			SecurityContext: &api.LinuxSandboxSecurityContext{NamespaceOptions: host},
 		},
@@ -140,7 +155,9 @@ func main() {
 			Image:    &api.ImageSpec{Image: pos[3]},
 			Command:  tail,
 			LogPath:  pos[2] + ".log",
-			Labels:   map[string]string{"app": pos[1]},
+			// kubelet's labels on a container: who it is (no pod labels).
+			Labels: map[string]string{"io.kubernetes.pod.name": pos[1], "io.kubernetes.pod.namespace": *podNS,
+				"io.kubernetes.pod.uid": podUID(pos[1]), "io.kubernetes.container.name": pos[2]},
 		}
 		r := &api.CreateContainerResponse{}
 		call(runtimeSvc+"CreateContainer", &api.CreateContainerRequest{

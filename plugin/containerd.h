@@ -1,0 +1,32 @@
+/* snapkeepd as a client of containerd, over containerd's own socket, with the
+ * namespace in the "containerd-namespace" header as every containerd client
+ * sends it:
+ *   - Tasks API: pause and resume a container's task (policy consistency =
+ *     pause);
+ *   - Containers API: who a container snapshot belongs to in Kubernetes (the
+ *     CRI labels io.kubernetes.* of the container whose snapshot it is, and
+ *     the pod's labels from its sandbox), for backup tags and policies.
+ * One channel, opened at start (nothing connects until the first call);
+ * calls are serialised (rare, and each bounded by a deadline). */
+#pragma once
+
+#include <stdbool.h>
+
+#include "container/k8s.h"
+
+/* Open the channel to containerd's socket (nothing connects yet). */
+int sk_containerd_open(const char *containerd_socket);
+void sk_containerd_close(void);
+
+/* sk_task_pause_fn of auto/scheduler.h: pause (or resume) the task of
+ * container id in namespace ns. -ENOENT: the container has no task (not
+ * running: nothing to pause); -ENOTCONN: containerd is not reachable; other
+ * -errno with *ret_error (owned) naming the cause. */
+int sk_tasks_pause(const char *ns, const char *id, bool pause, char **ret_error, void *userdata);
+
+/* sk_identify_fn of container/capture.h: the Kubernetes identity of the
+ * container in namespace ns whose snapshot key is `key` (CRI names a
+ * container's snapshot after the container). 1: *ret filled (release with
+ * sk_k8s_identity_clear); 0: no such container, or not a pod's; -ENOTCONN,
+ * -ETIMEDOUT, -EIO with *ret_error (owned). */
+int sk_containerd_identify(const char *ns, const char *key, sk_k8s_identity *ret, char **ret_error, void *userdata);
