@@ -35,6 +35,12 @@ static void policy_clear(sk_policy *p) {
                 free(p->label_keys[i]);
                 free(p->label_values[i]);
         }
+        for (size_t i = 0; i < p->n_k8s_namespaces; i++)
+                free(p->k8s_namespaces[i]);
+        for (size_t i = 0; i < p->n_pod_labels; i++) {
+                free(p->pod_label_keys[i]);
+                free(p->pod_label_values[i]);
+        }
 }
 
 void sk_automation_clear(sk_automation *a) {
@@ -138,6 +144,23 @@ static int add_namespace(const char *item, void *u) {
         return 0;
 }
 
+static int add_k8s_namespace(const char *item, void *u) {
+        item_ctx *x = u;
+        if (x->p->n_k8s_namespaces >= SK_POLICY_MATCH_MAX) {
+                *x->why = "at most 16 Kubernetes namespaces";
+                return -EINVAL;
+        }
+        if (!sk_k8s_name_valid(item)) {
+                *x->why = "a Kubernetes namespace is a DNS name (lowercase letters, digits, '-' and '.')";
+                return -EINVAL;
+        }
+        char *s = strdup(item);
+        if (!s)
+                return -ENOMEM;
+        x->p->k8s_namespaces[x->p->n_k8s_namespaces++] = s;
+        return 0;
+}
+
 static int add_kind(const char *item, void *u) {
         item_ctx *x = u;
         if (!strcmp(item, "containers") || !strcmp(item, "container"))
@@ -172,8 +195,10 @@ static int add_time(const char *item, void *u) {
         return r;
 }
 
-static int add_label(sk_policy *p, const char *value, const char **why) {
-        if (p->n_labels >= SK_POLICY_MATCH_MAX) {
+/* One "label = KEY[=VALUE]" line into keys/values (n of them); pod: the
+ * pair must be a Kubernetes label. */
+static int add_label(char **keys, char **values, size_t *n, bool pod, const char *value, const char **why) {
+        if (*n >= SK_POLICY_MATCH_MAX) {
                 *why = "at most 16 label lines";
                 return -EINVAL;
         }
@@ -189,8 +214,15 @@ static int add_label(sk_policy *p, const char *value, const char **why) {
                 free(v);
                 return -ENOMEM;
         }
-        p->label_keys[p->n_labels] = k;
-        p->label_values[p->n_labels++] = v;
+        if (pod && !sk_k8s_label_valid(k, v ? v : "")) {
+                free(k);
+                free(v);
+                *why = "must be a Kubernetes label, KEY=VALUE or KEY (a name of [A-Za-z0-9._-], "
+                       "optionally after a DNS prefix and '/'; a value of up to 63 of [A-Za-z0-9._-])";
+                return -EINVAL;
+        }
+        keys[*n] = k;
+        values[(*n)++] = v;
         return 0;
 }
 
@@ -347,7 +379,15 @@ static int set_policy(sk_policy *p, const char *key, const char *value, const ch
                 return r;
         }
         if (!strcmp(key, "label"))
-                return add_label(p, value, why);
+                return add_label(p->label_keys, p->label_values, &p->n_labels, false, value, why);
+        if (!strcmp(key, "pod_label"))
+                return add_label(p->pod_label_keys, p->pod_label_values, &p->n_pod_labels, true, value, why);
+        if (!strcmp(key, "k8s_namespaces")) {
+                r = each_item(value, add_k8s_namespace, &x);
+                if (r == -EINVAL && !*why)
+                        *why = "must list Kubernetes namespaces";
+                return r;
+        }
         if (!strcmp(key, "interval")) {
                 if (sk_parse_duration(value, SK_POLICY_INTERVAL_MAX, &p->interval) < 0) {
                         *why = "must be a duration such as 30s, 15m, 1h or 1d (at most 366d)";
@@ -554,9 +594,37 @@ static bool policy_covers(const sk_policy *p, const char *key, const sk_label *l
         return true;
 }
 
+static bool policy_uses_k8s(const sk_policy *p) {
+        return p->n_k8s_namespaces || p->n_pod_labels;
+}
+
+bool sk_automation_uses_k8s(const sk_automation *a) {
+        for (size_t i = 0; i < a->n_policies; i++)
+                if (policy_uses_k8s(&a->policies[i]))
+                        return true;
+        return false;
+}
+
+static bool policy_covers_pod(const sk_policy *p, const sk_k8s_identity *k8s) {
+        if (!policy_uses_k8s(p))
+                return true;
+        if (!k8s)
+                return false;
+        bool hit = p->n_k8s_namespaces == 0;
+        for (size_t i = 0; i < p->n_k8s_namespaces && !hit; i++)
+                hit = strcmp(p->k8s_namespaces[i], k8s->namespace_) == 0;
+        for (size_t i = 0; i < p->n_pod_labels && hit; i++) {
+                const char *v = sk_k8s_identity_pod_label(k8s, p->pod_label_keys[i]);
+                hit = v && (!p->pod_label_values[i] || strcmp(v, p->pod_label_values[i]) == 0);
+        }
+        return hit;
+}
+
 const sk_policy *sk_automation_match(const sk_automation *a, const char *key, sk_kind kind, const sk_label *labels,
-                                     size_t n_labels) {
+                                     size_t n_labels, const sk_k8s_identity *k8s) {
         unsigned want;
+        if (k8s && k8s->sandbox)
+                return NULL; /* a pod's sandbox ("pause") holds no state of its own */
         if (kind == SK_KIND_ACTIVE && !sk_key_is_unpack(key))
                 want = SK_SOURCE_CONTAINER;
         else if (kind == SK_KIND_COMMITTED)
@@ -571,7 +639,9 @@ const sk_policy *sk_automation_match(const sk_automation *a, const char *key, sk
                 return p && (p->kinds & want) ? p : NULL;
         }
         for (size_t i = 0; i < a->n_policies; i++)
-                if ((a->policies[i].kinds & want) && policy_covers(&a->policies[i], key, labels, n_labels))
+                if ((a->policies[i].kinds & want) && policy_covers(&a->policies[i], key, labels, n_labels) &&
+                    (want == SK_SOURCE_CONTAINER ? policy_covers_pod(&a->policies[i], k8s)
+                                                 : !policy_uses_k8s(&a->policies[i])))
                         return &a->policies[i];
         return NULL;
 }

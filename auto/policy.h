@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "auto/cron.h"
+#include "container/k8s.h"
 #include "snapshot/snapshotter.h"
 
 /* A snapshot chooses its policy, or opts out with "none". */
@@ -54,6 +55,13 @@ typedef struct sk_policy {
         char *label_keys[SK_POLICY_MATCH_MAX]; /* all must match */
         char *label_values[SK_POLICY_MATCH_MAX]; /* NULL: the key is present */
         size_t n_labels;
+        /* Kubernetes (container/k8s.h): a policy with any of these covers only
+         * pod containers whose identity is known and matches. */
+        char *k8s_namespaces[SK_POLICY_MATCH_MAX]; /* none: every pod namespace */
+        size_t n_k8s_namespaces;
+        char *pod_label_keys[SK_POLICY_MATCH_MAX]; /* all must match */
+        char *pod_label_values[SK_POLICY_MATCH_MAX]; /* NULL: the key is present */
+        size_t n_pod_labels;
         uint32_t interval;        /* seconds; 0: none */
         sk_cron crons[SK_POLICY_CRONS_MAX];
         size_t n_crons;
@@ -127,11 +135,16 @@ const sk_policy *sk_automation_find(const sk_automation *a, const char *name);
 int sk_automation_check_label(const sk_automation *a, const char *value, const char **ret_why);
 
 /* The policy that covers snapshot `key` (a backend key "ns/N/name") of
- * `kind` with these labels, or NULL (views, unpack keys, opted out, or no
- * policy matches). A SK_LABEL_POLICY label naming a policy picks it when
- * the policy covers the kind, whatever its namespaces and labels say. */
+ * `kind` with these labels, or NULL (views, unpack keys, opted out, a pod's
+ * sandbox, or no policy matches). k8s: the Kubernetes identity of the
+ * snapshot's container, NULL when it is not a pod's or not known; a policy
+ * with k8s_namespaces or pod_label lines never covers a snapshot without one.
+ * A SK_LABEL_POLICY label naming a policy picks it when the policy covers the
+ * kind, whatever its namespaces and labels say. */
 const sk_policy *sk_automation_match(const sk_automation *a, const char *key, sk_kind kind, const sk_label *labels,
-                                     size_t n_labels);
+                                     size_t n_labels, const sk_k8s_identity *k8s);
+/* Whether any policy matches on Kubernetes identities. */
+bool sk_automation_uses_k8s(const sk_automation *a);
 
 /* The retention as text ("keep_last=3 keep_daily=7", or "keep all"). */
 void sk_policy_retention_text(const sk_policy *p, char *buf, size_t size);

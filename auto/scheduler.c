@@ -14,8 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auto/k8s-cache.h"
 #include "auto/pause.h"
 #include "auto/state.h"
+#include "snapshot/key.h"
 #include "common/array.h"
 #include "backup/forget.h"
 #include "backup/lease.h"
@@ -62,6 +64,7 @@ struct sk_scheduler {
         size_t q_head, q_len, q_alloc;
         bool stop;
         sk_pause_ctx pause;
+        sk_k8s_cache *k8s;        /* pods' identities (under scan_mu) */
         char holder[SK_LEASE_HOLDER_MAX + 1]; /* this node in the maintenance lease */
         char **held;              /* the hold set ("policy:NAME", "source:KEY"), NULL-terminated */
         size_t n_held;
@@ -176,6 +179,7 @@ typedef struct found {
 } found;
 
 typedef struct scan_ctx {
+        sk_scheduler *s;
         const sk_automation *a;
         found *v;
         size_t n, n_alloc;
@@ -193,7 +197,14 @@ static int scan_one(const sk_info *info, void *userdata) {
         scan_ctx *x = userdata;
         if (has_label(info, SK_LABEL_RESTORING))
                 return 0;
-        const sk_policy *p = sk_automation_match(x->a, info->name, info->kind, info->labels, info->n_labels);
+        const sk_k8s_identity *k8s = NULL;
+        if (info->kind == SK_KIND_ACTIVE && !sk_key_is_unpack(info->name)) {
+                _cleanup_free_ char *err = NULL;
+                k8s = sk_k8s_cache_get(x->s->k8s, info->name, &err);
+                if (err)
+                        slog(x->s, SK_CAPTURE_LOG_DEBUG, "%s: Kubernetes identity not known now: %s", info->name, err);
+        }
+        const sk_policy *p = sk_automation_match(x->a, info->name, info->kind, info->labels, info->n_labels, k8s);
         if (!p)
                 return 0;
         if (info->kind == SK_KIND_COMMITTED && p->on_commit && !p->interval && !p->n_crons &&
@@ -234,8 +245,11 @@ static int scan(sk_scheduler *s) {
 }
 
 static int scan_locked(sk_scheduler *s) {
-        scan_ctx x = { .a = s->a };
+        scan_ctx x = { .s = s, .a = s->a };
+        sk_k8s_cache_begin(s->k8s);
         int r = sk_snapshotter_walk(s->snap, scan_one, &x);
+        if (r >= 0)
+                sk_k8s_cache_sweep(s->k8s); /* after a full walk only: a cut one saw too little */
         if (r < 0)
                 goto out;
         if (x.n > 1) /* qsort(NULL, 0, ...) is undefined */
@@ -725,6 +739,9 @@ int sk_scheduler_new(sk_snapshotter *snap, sk_capture *cap, const sk_scheduler_o
         r = sk_sched_db_open(o->state_dir, &s->db);
         if (r < 0)
                 goto fail;
+        r = sk_k8s_cache_new(o->identify, o->identify_userdata, &s->k8s);
+        if (r < 0)
+                goto fail;
         s->pause = (sk_pause_ctx) { .fn = o->pause_task, .userdata = o->pause_userdata, .db = s->db,
                                     .log = o->log, .log_userdata = o->log_userdata };
         /* Before any backup: tasks a killed daemon left paused run again. */
@@ -790,6 +807,7 @@ void sk_scheduler_free(sk_scheduler *s) {
                 free(s->held[i]);
         free(s->held);
         sk_sched_db_free(s->db);
+        sk_k8s_cache_free(s->k8s);
         pthread_cond_destroy(&s->work_cond);
         pthread_cond_destroy(&s->plan_cond);
         pthread_mutex_destroy(&s->scan_mu);

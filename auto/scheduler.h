@@ -60,6 +60,9 @@ typedef struct sk_scheduler_options {
         sk_metrics *metrics;             /* NULL: none; else per-policy runs, next run, maintenance */
         sk_task_pause_fn pause_task;     /* NULL: consistency = pause cannot be honoured */
         void *pause_userdata;
+        sk_identify_fn identify;         /* pods' identities (policies' k8s_namespaces, pod_label;
+                                          * sandboxes skipped); NULL: none known */
+        void *identify_userdata;
 } sk_scheduler_options;
 
 /* Start the planner and the workers. snap and cap are borrowed and must

@@ -142,7 +142,7 @@ static int start_scheduler(const sk_config *cfg, sk_snapshotter *snap, sk_captur
                 return r;
         sk_scheduler_options so = {
                 .automation = a, .state_dir = state_dir, .node = host, .node_id = node_id, .log = capture_log,
-                .pause_task = sk_tasks_pause, .metrics = metrics,
+                .pause_task = sk_tasks_pause, .metrics = metrics, .identify = sk_containerd_identify,
         };
         r = sk_scheduler_new(snap, capture, &so, ret);
         if (r < 0)

@@ -37,7 +37,19 @@ LAYERS=$(skopeo inspect --raw --tls-verify=false "docker://$IMG" | jq -r '.layer
 [ "$(wc -w <<<"$LAYERS")" = 4 ] || { sk_notok "test image has 4 layers" "$LAYERS"; sk_finish; }
 sk_ok "registry $REG serves the test image and the sandbox image (pushed with skopeo)"
 
-node_start a || { sk_notok "node A starts (containerd with CRI)"; sk_finish; }
+# A's automation: one policy for the containers of pods labelled app=pod1 in
+# Kubernetes namespace team-a (no other policy: nothing else is scheduled).
+cat >"$SK_TMP/a.conf" <<CONF
+[automation]
+scan_interval = 1s
+maintenance = false
+[policy pod1]
+k8s_namespaces = team-a
+pod_label = app=pod1
+interval = 3s
+keep_last = 2
+CONF
+node_start a --config "$SK_TMP/a.conf" || { sk_notok "node A starts (containerd with CRI)"; sk_finish; }
 node_start b || { sk_notok "node B starts (containerd with CRI)"; sk_finish; }
 v=$(cri a version 2>&1) && sk_ok "A: CRI runtime.v1 answers ($v)" || { sk_notok "A: CRI Version" "$v"; sk_finish; }
 
@@ -86,21 +98,49 @@ out=$(skc a backup --container "$CID_A" --namespace k8s.io --json 2>&1) &&
   sk_ok "A: snapkeep backup --container $CID_A --namespace k8s.io -> $BID" ||
   { sk_notok "A: backup of the pod container" "$out"; sk_finish; }
 
+# ---- Policies on Kubernetes identity: pod1's containers, not pod2's or sandboxes ---
+cri_pod a pod2 c2 "$IMG" sleep 100000 || sk_finish
+POD_A2=$POD CID_A2=$CID
+sched() { "$SNAPKEEP" --no-progress daemon schedule --json --admin-socket "$(node_admin a)"; }
+src_of() { sched | jq -r --arg id "$1" '.sources[] | select(.source | endswith("/" + $id))'; }
+done_of() { [ "$(src_of "$1" | jq -r .last_success)" -gt 0 ] 2>/dev/null; }
+if sk_retry 30 done_of "$CID_A" && sk_retry 30 done_of "$CID_A0"; then
+  sk_ok "policy pod1 (k8s_namespaces = team-a, pod_label = app=pod1) backed up c1 and c0 of pod1"
+else
+  sk_notok "policy pod1: pod1's containers not backed up" "$(sched 2>&1 | head -c 1500)"
+fi
+n_src=$(sched | jq '.sources | length')
+[ -z "$(src_of "$CID_A2")" ] && [ -z "$(src_of "$POD_A")" ] && [ -z "$(src_of "$POD_A2")" ] && [ "$n_src" = 2 ] &&
+  sk_ok "policy pod1: pod2's container (app=pod2) and the two sandboxes are not scheduled (2 sources in all)" ||
+  sk_notok "policy pod1 covers too much" "$(sched | jq -c '[.sources[].source]')"
+cri a stopp "$POD_A2" && cri a rmp "$POD_A2" || sk_notok "A: removal of pod2"
+
 # ---- Tags: the pod container's backup names its pod ---------------------------------
 bj=$("$SNAPKEEP" --no-progress backups --json 2>&1)
 k=$(jq -c --arg id "$BID" '.[] | select(.id == $id) | .kubernetes' <<<"$bj")
 [ "$k" = '{"namespace":"team-a","pod":"pod1","container":"c1"}' ] &&
   sk_ok "tags: the backup carries pod namespace team-a, pod pod1, container c1" || sk_notok "tags" "$k"
-n=$("$SNAPKEEP" --no-progress backups --json --k8s-namespace team-a --pod pod1 --k8s-container c1 | jq length)
-n_layers=$(jq '[.[] | select(.tags | index("snapkeep:layer"))] | length' <<<"$bj")
-[ "$n" = 1 ] && [ "$n_layers" -ge 4 ] &&
-  sk_ok "tags: backups --json --k8s-namespace team-a --pod pod1 --k8s-container c1 gives exactly that backup (of $(jq length <<<"$bj"))" ||
-  sk_notok "tags: filter" "$n match, $n_layers layer backups"
-for f in "--pod pod2" "--k8s-namespace default" "--k8s-container c0"; do
-  # shellcheck disable=SC2086
-  n=$("$SNAPKEEP" --no-progress backups --json $f | jq length)
-  [ "$n" = 0 ] && sk_ok "tags: backups $f matches nothing" || sk_notok "tags: backups $f" "$n"
+# Each filter against the same selection made from the full listing.
+for f in "--k8s-namespace team-a --pod pod1 --k8s-container c1" "--pod pod1 --k8s-container c0" \
+  "--k8s-namespace team-a" "--pod pod2" "--k8s-namespace default" "--k8s-container nosuch"; do
+  read -r -a fa <<<"$f"
+  sel='.'
+  for ((i = 0; i < ${#fa[@]}; i += 2)); do
+    case ${fa[i]} in
+      --k8s-namespace) sel+=" | select(.kubernetes.namespace == \"${fa[i + 1]}\")" ;;
+      --pod) sel+=" | select(.kubernetes.pod == \"${fa[i + 1]}\")" ;;
+      --k8s-container) sel+=" | select(.kubernetes.container == \"${fa[i + 1]}\")" ;;
+    esac
+  done
+  want=$(jq -c "[.[] | $sel | .id] | sort" <<<"$bj")
+  got=$("$SNAPKEEP" --no-progress backups --json "${fa[@]}" | jq -c '[.[].id] | sort')
+  [ "$got" = "$want" ] && sk_ok "tags: backups --json $f: $(jq length <<<"$got") backup(s), as the listing says" ||
+    sk_notok "tags: backups $f" "got $got want $want"
 done
+n=$(jq --arg id "$BID" '[.[] | select(.kubernetes.container == "c1") | .id] | index($id) != null' <<<"$bj")
+m=$(jq '[.[] | select(.kubernetes.container == "c0")] | length' <<<"$bj")
+[ "$n" = true ] && [ "$m" -ge 1 ] && sk_ok "tags: scheduled backups of c0 carry its pod too ($m)" ||
+  sk_notok "tags: c0's scheduled backups" "$n $m"
 "$SNAPKEEP" --no-progress backups | grep -q "(pod team-a/pod1 container c1)" &&
   sk_ok "tags: snapkeep backups names the pod in SOURCES" || sk_notok "tags: SOURCES" "$("$SNAPKEEP" --no-progress backups | tail -3)"
 

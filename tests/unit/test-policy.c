@@ -173,22 +173,68 @@ static void test_match(void **state) {
         sk_label chosen[] = { { "tier", "web" }, { SK_LABEL_POLICY, "rest" } };
         sk_label none[] = { { SK_LABEL_POLICY, "none" } };
         sk_label layerpol[] = { { SK_LABEL_POLICY, "layers" } };
-        assert_string_equal(sk_automation_match(&a, "prod/3/c1", SK_KIND_ACTIVE, web, 1)->name, "web");
-        assert_string_equal(sk_automation_match(&a, "prod/3/c1", SK_KIND_ACTIVE, other, 1)->name, "rest");
-        assert_string_equal(sk_automation_match(&a, "dev/3/c1", SK_KIND_ACTIVE, web, 1)->name, "rest");
-        assert_string_equal(sk_automation_match(&a, "prod/3/c1", SK_KIND_ACTIVE, chosen, 2)->name, "rest");
-        assert_null(sk_automation_match(&a, "prod/3/c1", SK_KIND_ACTIVE, none, 1));
+        assert_string_equal(sk_automation_match(&a, "prod/3/c1", SK_KIND_ACTIVE, web, 1, NULL)->name, "web");
+        assert_string_equal(sk_automation_match(&a, "prod/3/c1", SK_KIND_ACTIVE, other, 1, NULL)->name, "rest");
+        assert_string_equal(sk_automation_match(&a, "dev/3/c1", SK_KIND_ACTIVE, web, 1, NULL)->name, "rest");
+        assert_string_equal(sk_automation_match(&a, "prod/3/c1", SK_KIND_ACTIVE, chosen, 2, NULL)->name, "rest");
+        assert_null(sk_automation_match(&a, "prod/3/c1", SK_KIND_ACTIVE, none, 1, NULL));
         /* a policy chosen by label must cover the kind */
-        assert_null(sk_automation_match(&a, "prod/3/c1", SK_KIND_ACTIVE, layerpol, 1));
-        assert_null(sk_automation_match(&a, "prod/3/v", SK_KIND_VIEW, NULL, 0));
-        assert_null(sk_automation_match(&a, "prod/3/extract-1-x sha256:ab", SK_KIND_ACTIVE, NULL, 0));
-        assert_string_equal(sk_automation_match(&a, "prod/4/sha256:ab", SK_KIND_COMMITTED, NULL, 0)->name,
+        assert_null(sk_automation_match(&a, "prod/3/c1", SK_KIND_ACTIVE, layerpol, 1, NULL));
+        assert_null(sk_automation_match(&a, "prod/3/v", SK_KIND_VIEW, NULL, 0, NULL));
+        assert_null(sk_automation_match(&a, "prod/3/extract-1-x sha256:ab", SK_KIND_ACTIVE, NULL, 0, NULL));
+        assert_string_equal(sk_automation_match(&a, "prod/4/sha256:ab", SK_KIND_COMMITTED, NULL, 0, NULL)->name,
                             "layers");
 
         assert_int_equal(sk_automation_check_label(&a, "web", &why), 0);
         assert_int_equal(sk_automation_check_label(&a, "none", &why), 0);
         assert_int_equal(sk_automation_check_label(&a, "nosuch", &why), -EINVAL);
         assert_int_equal(sk_automation_check_label(&a, "", &why), -EINVAL);
+        sk_automation_clear(&a);
+}
+
+static void test_match_k8s(void **state) {
+        (void) state;
+        const char *why = NULL;
+        unsigned line;
+        sk_automation a;
+        sk_automation_init(&a);
+        assert_int_equal(set(&a, "policy web", "k8s_namespaces", "team-a, team-b"), 0);
+        assert_int_equal(set(&a, "policy web", "pod_label", "app=web"), 0);
+        assert_int_equal(set(&a, "policy web", "interval", "1h"), 0);
+        assert_int_equal(set(&a, "policy any-team-c", "k8s_namespaces", "team-c"), 0);
+        assert_int_equal(set(&a, "policy any-team-c", "kinds", "all"), 0);
+        assert_int_equal(set(&a, "policy any-team-c", "interval", "2h"), 0);
+        assert_int_equal(set(&a, "policy rest", "interval", "1d"), 0);
+        assert_int_equal(sk_automation_finish(&a, &why, &line), 0);
+        /* Values that are not Kubernetes names or labels are refused at start. */
+        sk_automation bad;
+        sk_automation_init(&bad);
+        assert_int_equal(set(&bad, "policy bad", "k8s_namespaces", "Team_A"), -EINVAL);
+        assert_int_equal(set(&bad, "policy bad", "pod_label", "app=a b"), -EINVAL);
+        assert_int_equal(set(&bad, "policy bad", "pod_label", "-app"), -EINVAL);
+        sk_automation_clear(&bad);
+        assert_true(sk_automation_uses_k8s(&a));
+
+        sk_k8s_identity web = {}, db = {}, c = {}, sandbox = {};
+        assert_int_equal(sk_k8s_identity_take(&web, SK_CRI_LABEL_POD_NAMESPACE, "team-b"), 1);
+        assert_int_equal(sk_k8s_identity_take(&web, SK_CRI_LABEL_POD_NAME, "p"), 1);
+        assert_int_equal(sk_k8s_identity_take(&web, SK_CRI_LABEL_CONTAINER_NAME, "c"), 1);
+        assert_int_equal(sk_k8s_identity_add_pod_label(&web, "app", "web"), 0);
+        db = web;
+        db.n_pod_labels = 0;
+        c = db;
+        strcpy(c.namespace_, "team-c");
+        sandbox = c;
+        sandbox.sandbox = true;
+        assert_string_equal(sk_automation_match(&a, "k8s.io/3/x", SK_KIND_ACTIVE, NULL, 0, &web)->name, "web");
+        assert_string_equal(sk_automation_match(&a, "k8s.io/3/x", SK_KIND_ACTIVE, NULL, 0, &db)->name, "rest");
+        assert_string_equal(sk_automation_match(&a, "k8s.io/3/x", SK_KIND_ACTIVE, NULL, 0, &c)->name, "any-team-c");
+        /* unknown identity: only policies without Kubernetes matchers */
+        assert_string_equal(sk_automation_match(&a, "k8s.io/3/x", SK_KIND_ACTIVE, NULL, 0, NULL)->name, "rest");
+        /* a sandbox is never backed up; a layer has no pod */
+        assert_null(sk_automation_match(&a, "k8s.io/3/x", SK_KIND_ACTIVE, NULL, 0, &sandbox));
+        assert_null(sk_automation_match(&a, "k8s.io/4/sha256:ab", SK_KIND_COMMITTED, NULL, 0, NULL));
+        sk_k8s_identity_clear(&web);
         sk_automation_clear(&a);
 }
 
@@ -206,4 +252,4 @@ static void test_duration(void **state) {
 }
 
 SK_TEST_MAIN(cmocka_unit_test(test_parse), cmocka_unit_test(test_errors), cmocka_unit_test(test_finish),
-             cmocka_unit_test(test_match), cmocka_unit_test(test_duration))
+             cmocka_unit_test(test_match), cmocka_unit_test(test_match_k8s), cmocka_unit_test(test_duration))

@@ -1,0 +1,107 @@
+#include "auto/k8s-cache.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/array.h"
+#include "snapshot/key.h"
+
+typedef struct entry {
+        char *key;
+        bool pod;             /* id holds a pod container's identity */
+        bool seen;
+        sk_k8s_identity id;
+} entry;
+
+struct sk_k8s_cache {
+        sk_identify_fn fn;
+        void *userdata;
+        entry *v;             /* sorted by key */
+        size_t n, n_alloc;
+};
+
+int sk_k8s_cache_new(sk_identify_fn fn, void *userdata, sk_k8s_cache **ret) {
+        sk_k8s_cache *c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->fn = fn;
+        c->userdata = userdata;
+        *ret = c;
+        return 0;
+}
+
+static void entry_clear(entry *e) {
+        free(e->key);
+        sk_k8s_identity_clear(&e->id);
+}
+
+void sk_k8s_cache_free(sk_k8s_cache *c) {
+        if (!c)
+                return;
+        for (size_t i = 0; i < c->n; i++)
+                entry_clear(&c->v[i]);
+        free(c->v);
+        free(c);
+}
+
+void sk_k8s_cache_begin(sk_k8s_cache *c) {
+        for (size_t i = 0; i < c->n; i++)
+                c->v[i].seen = false;
+}
+
+void sk_k8s_cache_sweep(sk_k8s_cache *c) {
+        size_t w = 0;
+        for (size_t i = 0; i < c->n; i++) {
+                if (c->v[i].seen)
+                        c->v[w++] = c->v[i];
+                else
+                        entry_clear(&c->v[i]);
+        }
+        c->n = w;
+}
+
+/* Binary search: the entry for key, or NULL with *at where it would go. */
+static entry *find(sk_k8s_cache *c, const char *key, size_t *at) {
+        size_t lo = 0, hi = c->n;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int d = strcmp(c->v[mid].key, key);
+                if (d == 0)
+                        return &c->v[mid];
+                if (d < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        *at = lo;
+        return NULL;
+}
+
+const sk_k8s_identity *sk_k8s_cache_get(sk_k8s_cache *c, const char *key, char **ret_error) {
+        size_t at = 0, nl = 0;
+        entry *e = find(c, key, &at);
+        if (e) {
+                e->seen = true;
+                return e->pod ? &e->id : NULL;
+        }
+        const char *ns = sk_key_namespace(key, &nl);
+        if (!c->fn || !ns || nl >= 256)
+                return NULL;
+        char nsb[256];
+        memcpy(nsb, ns, nl);
+        nsb[nl] = 0;
+        sk_k8s_identity id = {};
+        int r = c->fn(nsb, sk_key_name(key), &id, ret_error, c->userdata);
+        if (r < 0)
+                return NULL; /* not kept: asked again at the next scan */
+        entry n = { .key = strdup(key), .pod = r > 0, .seen = true, .id = id };
+        if (!n.key || SK_GROW(c->v, c->n_alloc, c->n + 1) < 0) {
+                entry_clear(&n);
+                return NULL;
+        }
+        memmove(c->v + at + 1, c->v + at, (c->n - at) * sizeof(*c->v));
+        c->v[at] = n;
+        c->n++;
+        return c->v[at].pod ? &c->v[at].id : NULL;
+}
