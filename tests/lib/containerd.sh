@@ -40,8 +40,8 @@
 #                              CRI disabled) and start containerd; waits for `ctr version`.
 #                              SK_CONTAINERD_CRI=1 enables CRI (snapshotter
 #                              $SK_CRI_SNAPSHOTTER, default snapkeep; annotations on;
-#                              sandbox image $SK_CRI_SANDBOX_IMAGE; plain-HTTP mirror
-#                              for registry $SK_CRI_REGISTRY host:port)
+#                              sandbox image $SK_CRI_SANDBOX_IMAGE; a plain-HTTP mirror
+#                              for each registry host:port in $SK_CRI_REGISTRY)
 #   sk_containerd_stop NAME    SIGTERM containerd (and its shims), then SIGKILL
 #   sk_stack_stop NAME         stop containerd, then snapkeepd, umount leftovers
 #   sk_ctr NAME ARGS...        ctr with --address and --namespace of stack NAME
@@ -297,12 +297,13 @@ _sk_cri_config() {
     bin_dir = "$cd/cni/bin"
     conf_dir = "$cd/cni/conf"
 EOF
-  if [ -n "${SK_CRI_REGISTRY:-}" ]; then
+  local r
+  for r in ${SK_CRI_REGISTRY:-}; do
     cat <<EOF
-  [plugins."io.containerd.grpc.v1.cri".registry.mirrors."$SK_CRI_REGISTRY"]
-    endpoint = ["http://$SK_CRI_REGISTRY"]
+  [plugins."io.containerd.grpc.v1.cri".registry.mirrors."$r"]
+    endpoint = ["http://$r"]
 EOF
-  fi
+  done
 }
 
 _sk_ctr_answers() { ctr --address "$1" version >/dev/null 2>&1; }
