@@ -23,7 +23,7 @@ export GOPATH=$gopath:/usr/share/gocode GOCACHE=$BUILD_DIR/go-cache
 command -v go >/dev/null || { echo "build.sh: go not found (apt-get install golang-go)" >&2; exit 1; }
 
 progs=("$@")
-[ ${#progs[@]} -gt 0 ] || progs=(conformance badinput restart load snapbench storepull cri cutproxy)
+[ ${#progs[@]} -gt 0 ] || progs=(conformance badinput restart load snapbench storepull cri cutproxy nerdcalls)
 
 # One builder at a time per build dir.
 exec 9>"$out/.lock"
