@@ -84,7 +84,7 @@ PUBLIC_repo := repo/repo.h repo/tree.h repo/manifest-codec.h repo/keyring.h repo
   repo/chunker.h repo/lock.h repo/trash.h repo/filehash.h
 PUBLIC_backup := backup/lease.h backup/engine.h backup/backup.h backup/restore.h backup/check.h backup/forget.h \
   backup/prune.h backup/manifest.h backup/browse.h backup/treewalk.h backup/report.h
-PUBLIC_container := container/capture.h container/record.h container/k8s.h container/selector.h container/oci-export.h container/overlay-merge.h
+PUBLIC_container := container/capture.h container/record.h container/k8s.h container/image-config.h container/selector.h container/oci-export.h container/overlay-merge.h
 PUBLIC_auto := auto/policy.h auto/cron.h auto/schedule.h auto/state.h auto/scheduler.h
 PUBLIC_rpc := rpc/client.h
 PUBLIC_plugin :=

@@ -38,6 +38,10 @@ enum {
         OPT_COMPRESS,
         OPT_KEEP_PRIVS,
         OPT_DROP_PRIVS,
+        OPT_AS_IMAGE,
+        OPT_NAMESPACE,
+        OPT_CONTAINERD_SOCKET,
+        OPT_SNAPSHOTTER,
 };
 
 /* ---- container metadata (object containers/<id>) -------------------------- */
@@ -154,7 +158,24 @@ static const char ct_restore_help[] =
         "  char devices 0:0, opaque directories carry trusted.overlay.opaque=y).\n"
         "  DIR must not exist or be empty; it is filled through a temporary\n"
         "  directory next to it and appears only when complete. No daemon needed.\n"
-        "  --layer                  restore only the writable layer (the diff)\n";
+        "  --layer                  restore only the writable layer (the diff)\n"
+        "\n"
+        "  --as-image REF           instead of a directory, make the backup an image\n"
+        "                           REF in containerd's store: its image layers and its\n"
+        "                           writable layer as a new top layer, rehydrated by\n"
+        "                           snapkeepd from the repository (nothing downloaded\n"
+        "                           or unpacked); a pod runs it by reference\n"
+        "                           (imagePullPolicy: Never). Needs snapkeepd on this\n"
+        "                           node with the same repository, and a backup that\n"
+        "                           recorded its container's image (snapkeep >= 0.2).\n"
+        "                           The new layer's blob is not stored: to move the\n"
+        "                           image elsewhere use `snapkeep export`. REF must not\n"
+        "                           exist; on any error nothing is left behind.\n"
+        "  --namespace NS           containerd namespace of the image (default k8s.io,\n"
+        "                           where Kubernetes' CRI looks)\n"
+        "  --containerd-socket P    containerd's socket (default "
+        SK_CLI_DEFAULT_CONTAINERD_SOCKET ")\n"
+        "  --snapshotter NAME       containerd's name for snapkeep (default snapkeep)\n";
 
 static int restore_layer_into(sk_cli *cli, sk_repo *repo, const char *id, const char *dir, bool no_owner,
                               int privileges, uint64_t *files, uint64_t *bytes) {
@@ -324,8 +345,15 @@ int sk_cmd_restore(sk_cli *cli, int argc, char **argv) {
                 { "keep-privileges", no_argument, NULL, OPT_KEEP_PRIVS },
                 { "drop-privileges", no_argument, NULL, OPT_DROP_PRIVS },
                 { "lock-wait", required_argument, NULL, OPT_LOCK_WAIT },
+                { "as-image", required_argument, NULL, OPT_AS_IMAGE },
+                { "namespace", required_argument, NULL, OPT_NAMESPACE },
+                { "containerd-socket", required_argument, NULL, OPT_CONTAINERD_SOCKET },
+                { "snapshotter", required_argument, NULL, OPT_SNAPSHOTTER },
                 {}
         };
+        sk_as_image_options ai = { .namespace_ = "k8s.io", .containerd_socket = SK_CLI_DEFAULT_CONTAINERD_SOCKET,
+                                   .snapshotter = "snapkeep" };
+        bool ai_opts = false;
         _cleanup_free_ char *help = NULL;
         if (asprintf(&help, "%s%s", sk_help_for("restore") ?: "", ct_restore_help) < 0)
                 help = NULL;
@@ -358,6 +386,10 @@ int sk_cmd_restore(sk_cli *cli, int argc, char **argv) {
                 }
                 case OPT_OVERWRITE: ro.overwrite = true; break;
                 case OPT_IO: io_arg = optarg; break;
+                case OPT_AS_IMAGE: ai.ref = optarg; break;
+                case OPT_NAMESPACE: ai.namespace_ = optarg, ai_opts = true; break;
+                case OPT_CONTAINERD_SOCKET: ai.containerd_socket = optarg, ai_opts = true; break;
+                case OPT_SNAPSHOTTER: ai.snapshotter = optarg, ai_opts = true; break;
                 case OPT_LOCK_WAIT:
                         if (sk_cli_parse_lock_wait(cli, optarg) != SK_EXIT_OK)
                                 return SK_EXIT_USAGE;
@@ -368,8 +400,26 @@ int sk_cmd_restore(sk_cli *cli, int argc, char **argv) {
         ro.lock_wait_seconds = cli->lock_wait;
         if (argc - optind != 1)
                 return sk_cli_usage_error(cli, "expects exactly one backup ID (or 'latest')");
+        if (ai.ref) {
+                if (ro.target || layer || n_incl || ro.overwrite || io_arg)
+                        return sk_cli_usage_error(cli, "--as-image makes an image in containerd: --target, --layer, "
+                                                       "--include, --overwrite and --io do not go with it");
+                sk_cli_setup(cli);
+                _cleanup_(sk_repo_freep) sk_repo *repo = NULL;
+                char id[SK_BACKUP_ID_HEX + 1];
+                bool is_ct = false;
+                int e = open_and_classify(cli, argv[optind], &repo, id, &is_ct);
+                if (e != SK_EXIT_OK)
+                        return e;
+                if (!is_ct)
+                        return sk_cli_usage_error(cli, "--as-image needs a container backup; %s is not one",
+                                                  argv[optind]);
+                return sk_ct_restore_as_image(cli, repo, id, &ai);
+        }
+        if (ai_opts)
+                return sk_cli_usage_error(cli, "--namespace, --containerd-socket and --snapshotter go with --as-image");
         if (!ro.target)
-                return sk_cli_usage_error(cli, "--target DIR is required");
+                return sk_cli_usage_error(cli, "--target DIR (or --as-image REF) is required");
         const char *arg = argv[optind];
         sk_cli_setup(cli);
         _cleanup_(sk_repo_freep) sk_repo *repo = NULL;

@@ -13,4 +13,14 @@
 #include "cli/cli.h"
 
 int sk_cmd_restore(sk_cli *cli, int argc, char **argv);
+
+/* restore ID --as-image REF (cmd-asimage.c). */
+#define SK_CLI_DEFAULT_CONTAINERD_SOCKET "/run/containerd/containerd.sock"
+typedef struct sk_as_image_options {
+        const char *ref;              /* NAME[:TAG], normalised like docker does */
+        const char *namespace_;       /* containerd namespace (default k8s.io) */
+        const char *containerd_socket;
+        const char *snapshotter;      /* containerd's name for snapkeep (default "snapkeep") */
+} sk_as_image_options;
+int sk_ct_restore_as_image(sk_cli *cli, sk_repo *repo, const char *id, const sk_as_image_options *o);
 int sk_cmd_export(sk_cli *cli, int argc, char **argv);

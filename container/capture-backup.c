@@ -17,6 +17,7 @@
 
 #include "backup/backup.h"
 #include "common/fsutil.h"
+#include "container/image-config.h"
 #include "container/meta.h"
 
 static void rfc3339_now(char *buf, size_t size) {
@@ -66,19 +67,64 @@ static size_t identity_tags(const sk_info *info, const char *chain_id, char ns[S
         return n;
 }
 
+/* The containerd namespace of backend key "ns/N/name" into nsb. */
+static int key_namespace(const char *key, char nsb[256]) {
+        size_t nl = 0;
+        const char *ns = sk_key_namespace(key, &nl);
+        if (!ns || nl >= 256)
+                return -EINVAL;
+        memcpy(nsb, ns, nl);
+        nsb[nl] = 0;
+        return 0;
+}
+
+/* Record the image of active snapshot key's container beside its metadata
+ * file: dir/SK_CONTAINER_IMAGE_MANIFEST and ..._CONFIG, as containerd has
+ * them, so that `snapkeep restore --as-image` can make an image of the
+ * backup. 1: written (their paths owned by the caller, also on failure);
+ * 0: no image (old files removed). Not knowing it does not stop the backup: a warning says so. */
+static int record_image(sk_capture *c, const char *key, const char *dir, char **ret_manifest_path,
+                        char **ret_config_path) {
+        char nsb[256];
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return 0;
+        (void) unlinkat(dfd, SK_CONTAINER_IMAGE_MANIFEST, 0);
+        (void) unlinkat(dfd, SK_CONTAINER_IMAGE_CONFIG, 0);
+        if (!c->image || key_namespace(key, nsb) < 0)
+                return 0;
+        _cleanup_free_ char *man = NULL, *cfg = NULL, *err = NULL;
+        size_t man_len = 0, cfg_len = 0;
+        int r = c->image(nsb, sk_key_name(key), &man, &man_len, &cfg, &cfg_len, &err, c->containerd_userdata);
+        if (r <= 0) {
+                if (r < 0)
+                        sk_cap_log(c, SK_CAPTURE_LOG_WARNING, 0,
+                                   "backup of %s: its image is not recorded (restore --as-image will not work): %s",
+                                   key, err ? err : strerror(-r));
+                return 0;
+        }
+        r = sk_write_file_atomic(dfd, SK_CONTAINER_IMAGE_MANIFEST, man, man_len, 0600);
+        if (r >= 0)
+                r = sk_write_file_atomic(dfd, SK_CONTAINER_IMAGE_CONFIG, cfg, cfg_len, 0600);
+        if (r >= 0 && (asprintf(ret_manifest_path, "%s/" SK_CONTAINER_IMAGE_MANIFEST, dir) < 0 ||
+                       asprintf(ret_config_path, "%s/" SK_CONTAINER_IMAGE_CONFIG, dir) < 0))
+                r = -ENOMEM;
+        if (r < 0) {
+                sk_cap_log(c, SK_CAPTURE_LOG_WARNING, -r, "backup of %s: cannot keep its image in %s", key, dir);
+                return 0;
+        }
+        return 1;
+}
+
 /* The Kubernetes identity of active snapshot key's container, if it is a
  * pod's (1). Not knowing it (containerd unreachable) does not stop the backup:
  * it is then made without those tags, with a warning. */
 static int kubernetes_identity(sk_capture *c, const char *key, sk_k8s_identity *ret) {
-        size_t nl = 0;
-        const char *ns = sk_key_namespace(key, &nl);
-        if (!c->identify || !ns || nl >= 256)
-                return 0;
         char nsb[256];
-        memcpy(nsb, ns, nl);
-        nsb[nl] = 0;
+        if (!c->identify || key_namespace(key, nsb) < 0)
+                return 0;
         _cleanup_free_ char *err = NULL;
-        int r = c->identify(nsb, sk_key_name(key), ret, &err, c->identify_userdata);
+        int r = c->identify(nsb, sk_key_name(key), ret, &err, c->containerd_userdata);
         if (r < 0)
                 sk_cap_log(c, SK_CAPTURE_LOG_WARNING, 0, "backup of %s: no Kubernetes tags: %s", key,
                            err ? err : strerror(-r));
@@ -199,11 +245,20 @@ static int backup_one(sk_capture *c, const sk_info *info, const char *chain_id, 
                 nt += sk_k8s_identity_tags(&k8s, t_k8s, all_tags + nt);
         for (size_t i = 0; i < n_tags && nt < ARRAY_SIZE(all_tags); i++)
                 all_tags[nt++] = tags[i];
-        const char *sources[2] = { fs, meta };
+        const char *sources[4] = { fs, meta };
+        size_t n_sources = 2;
+        _cleanup_free_ char *img_man = NULL, *img_cfg = NULL;
+        if (info->kind != SK_KIND_COMMITTED) {
+                _cleanup_free_ char *mdir = strndup(meta, strlen(meta) - strlen("/" SK_CONTAINER_META_FILE));
+                if (mdir && record_image(c, info->name, mdir, &img_man, &img_cfg) > 0) {
+                        sources[n_sources++] = img_man;
+                        sources[n_sources++] = img_cfg;
+                }
+        }
         sk_cap_op o = { .c = c, .snapshot = info->name };
         sk_backup_options bo = {
                 .sources = sources,
-                .n_sources = 2,
+                .n_sources = n_sources,
                 .tags = all_tags,
                 .n_tags = nt,
                 .lock_wait_seconds = SK_CAPTURE_LOCK_WAIT_SECONDS,

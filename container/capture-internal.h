@@ -28,7 +28,8 @@ struct sk_capture {
         sk_capture_log_fn log;
         void *log_userdata;
         sk_identify_fn identify;
-        void *identify_userdata;
+        sk_image_fn image;
+        void *containerd_userdata;
 
         pthread_mutex_t repo_mutex; /* serialises every operation on repo */
         sk_repo *repo;

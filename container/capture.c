@@ -138,7 +138,8 @@ int sk_capture_new(sk_snapshotter *snap, const sk_capture_options *opts, sk_capt
         c->log = opts->log;
         c->log_userdata = opts->log_userdata;
         c->identify = opts->identify;
-        c->identify_userdata = opts->identify_userdata;
+        c->image = opts->image;
+        c->containerd_userdata = opts->containerd_userdata;
         pthread_mutex_init(&c->repo_mutex, NULL);
         if (opts->metrics && add_metrics(c, opts->metrics) < 0) {
                 sk_capture_free(c);

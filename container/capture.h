@@ -85,6 +85,13 @@ typedef void (*sk_capture_log_fn)(int level, const char *message, void *userdata
 typedef int (*sk_identify_fn)(const char *ns, const char *name, sk_k8s_identity *ret, char **ret_error,
                               void *userdata);
 
+/* The image of the container whose snapshot is `name` in containerd
+ * namespace ns: its manifest and config exactly as containerd stores them
+ * (owned; checked against their digests). 1: found; 0: the snapshot has no
+ * container or the container no image; -errno with *ret_error (owned). */
+typedef int (*sk_image_fn)(const char *ns, const char *name, char **ret_manifest, size_t *ret_manifest_len,
+                           char **ret_config, size_t *ret_config_len, char **ret_error, void *userdata);
+
 typedef struct sk_capture_options {
         const char *repo_url;      /* NULL: no repository, every operation fails with -ENOMEDIUM */
         const char *password_file; /* one of these two, read at each open */
@@ -96,7 +103,8 @@ typedef struct sk_capture_options {
         sk_metrics *metrics;       /* NULL: none; else bytes, restores and repository size go there */
         void *log_userdata;
         sk_identify_fn identify;   /* NULL: container backups carry no Kubernetes tags */
-        void *identify_userdata;
+        sk_image_fn image;         /* NULL: container backups do not record their image */
+        void *containerd_userdata; /* for identify and image */
 } sk_capture_options;
 
 #define SK_CAPTURE_RESTORES_MAX 16

@@ -100,7 +100,7 @@ static const char *hl_get_or_add(hl_map *m, uint64_t dev, uint64_t ino, const ch
 /* ---- layer tar writing -------------------------------------------------- */
 
 static int blob_out(ectx *c, const void *buf, size_t len) {
-        int r = sk_write_all(c->fd, buf, len);
+        int r = c->fd >= 0 ? sk_write_all(c->fd, buf, len) : 0; /* no file: hashed only */
         if (r < 0)
                 return r;
         if (EVP_DigestUpdate(c->zc ? c->md_blob : c->md, buf, len) != 1)
@@ -420,6 +420,8 @@ static int export_layer(ectx *c, const sk_oci_layer_src *src, const char *tmpdir
                 return -ENOTDIR;
         }
 
+        if (!tmpdir)
+                goto hashed_only;
         out->tmp_path = sk_oci_tmp_name(tmpdir, "layer");
         if (!out->tmp_path) {
                 sk_node_clear(&root);
@@ -434,6 +436,7 @@ static int export_layer(ectx *c, const sk_oci_layer_src *src, const char *tmpdir
                 report(c, SK_PROBLEM_ERROR, r, tmpdir, NULL, "cannot create a temporary layer file");
                 return r;
         }
+hashed_only:
         c->md = EVP_MD_CTX_new();
         c->a = archive_write_new();
         c->written = 0;
@@ -508,7 +511,8 @@ out:
         c->a = NULL;
         EVP_MD_CTX_free(c->md);
         c->md = NULL;
-        close(c->fd);
+        if (c->fd >= 0)
+                close(c->fd);
         c->fd = -1;
         sk_node_clear(&root);
         c->backup_id = NULL;
@@ -523,5 +527,19 @@ int sk_oci_write_layers(sk_repo *repo, const sk_oci_export_options *o, const cha
                 r = export_layer(&c, &o->layers[i], tmpdir, &out[i]);
         *ret_entries = c.entries;
         *ret_bytes = c.bytes;
+        return r;
+}
+
+int sk_oci_layer_identity(sk_repo *repo, const sk_oci_layer_src *src, sk_problem_fn problem, void *userdata,
+                          char diff_id[65], uint64_t *ret_size) {
+        sk_oci_export_options o = { .layers = src, .n_layers = 1, .problem = problem, .userdata = userdata };
+        ectx c = { .repo = repo, .o = &o, .fd = -1, .prog.phase = SK_PHASE_RESTORE };
+        sk_oci_layer_out out = {};
+        int r = export_layer(&c, src, NULL, &out);
+        if (r >= 0) {
+                _Static_assert(sizeof(out.diff_id) == 65, "a SHA-256 in hex");
+                memcpy(diff_id, out.diff_id, sizeof(out.diff_id));
+                *ret_size = out.size;
+        }
         return r;
 }

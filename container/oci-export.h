@@ -78,3 +78,11 @@ int sk_oci_normalize_ref(const char *ref, char *buf, size_t size);
  * documents cannot hold), -ECANCELED when progress asked to stop. ret may be
  * NULL. */
 int sk_oci_export_run(sk_repo *repo, const sk_oci_export_options *opts, sk_oci_export_result *ret);
+
+/* The diff_id (SHA-256 of the uncompressed tar, lowercase hex) and length of
+ * the layer tar sk_oci_export_run would write for src, computed without
+ * writing it anywhere: `restore --as-image` needs the layer's identity, not
+ * its blob. Every chunk and content hash is verified as for an export;
+ * problems go to problem (may be NULL). */
+int sk_oci_layer_identity(sk_repo *repo, const sk_oci_layer_src *src, sk_problem_fn problem, void *userdata,
+                          char diff_id[65], uint64_t *ret_size);

@@ -23,29 +23,6 @@
 #include "common/macro.h"
 #include "container/oci-internal.h"
 
-#if defined(__x86_64__)
-#define OCI_ARCH "amd64"
-#elif defined(__aarch64__)
-#define OCI_ARCH "arm64"
-#elif defined(__i386__)
-#define OCI_ARCH "386"
-#elif defined(__arm__)
-#define OCI_ARCH "arm"
-#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define OCI_ARCH "ppc64le"
-#elif defined(__s390x__)
-#define OCI_ARCH "s390x"
-#elif defined(__riscv) && __riscv_xlen == 64
-#define OCI_ARCH "riscv64"
-#else
-#define OCI_ARCH "amd64"
-#endif
-
-#define MEDIA_LAYER "application/vnd.oci.image.layer.v1.tar"
-#define MEDIA_LAYER_ZSTD "application/vnd.oci.image.layer.v1.tar+zstd"
-#define MEDIA_CONFIG "application/vnd.oci.image.config.v1+json"
-#define MEDIA_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define MEDIA_INDEX "application/vnd.oci.image.index.v1+json"
 #define COPY_BUF (1024 * 1024)
 
 /* libarchive's error as -errno (its errno, else -EIO). */
@@ -56,7 +33,7 @@ static int ar_errno(struct archive *a) {
 
 /* ---- JSON documents ------------------------------------------------------ */
 
-static void sha_hex(const void *buf, size_t len, char out[SK_BLOB_ID_HEX + 1]) {
+void sk_oci_sha256_hex(const void *buf, size_t len, char out[SK_BLOB_ID_HEX + 1]) {
         uint8_t h[32];
         unsigned int hl = 0;
         if (EVP_Digest(buf, len, h, &hl, EVP_sha256(), NULL) != 1)
@@ -110,7 +87,7 @@ static int json_finish(const json_t *doc, char **ret, size_t *ret_len, char dige
         *ret = s;
         *ret_len = strlen(s);
         if (digest)
-                sha_hex(s, *ret_len, digest);
+                sk_oci_sha256_hex(s, *ret_len, digest);
         return 0;
 }
 

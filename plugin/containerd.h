@@ -5,7 +5,9 @@
  *     pause);
  *   - Containers API: who a container snapshot belongs to in Kubernetes (the
  *     CRI labels io.kubernetes.* of the container whose snapshot it is, and
- *     the pod's labels from its sandbox), for backup tags and policies.
+ *     the pod's labels from its sandbox), for backup tags and policies;
+ *   - Containers, Images and Content APIs: the container's image (manifest
+ *     and config), recorded with its backup for `restore --as-image`.
  * One channel, opened at start (nothing connects until the first call);
  * calls are serialised (rare, and each bounded by a deadline). */
 #pragma once
@@ -30,3 +32,10 @@ int sk_tasks_pause(const char *ns, const char *id, bool pause, char **ret_error,
  * sk_k8s_identity_clear); 0: no such container, or not a pod's; -ENOTCONN,
  * -ETIMEDOUT, -EIO with *ret_error (owned). */
 int sk_containerd_identify(const char *ns, const char *key, sk_k8s_identity *ret, char **ret_error, void *userdata);
+
+/* sk_image_fn of container/capture.h: the manifest (for this machine's
+ * platform when the image is an index) and config of the image of the
+ * container in namespace ns whose snapshot key is `key`, each checked
+ * against its digest and at most SK_IMAGE_BLOB_MAX bytes. */
+int sk_containerd_image(const char *ns, const char *key, char **ret_manifest, size_t *ret_manifest_len,
+                        char **ret_config, size_t *ret_config_len, char **ret_error, void *userdata);

@@ -254,6 +254,7 @@ static int run(const sk_config *cfg, const sigset_t *stop_signals) {
                 .log = capture_log,
                 .metrics = metrics,
                 .identify = sk_containerd_identify,
+                .image = sk_containerd_image,
         };
         r = sk_capture_new(snap, &copts, &capture);
         if (r < 0)

@@ -51,6 +51,7 @@ keep_last = 2
 CONF
 node_start a --config "$SK_TMP/a.conf" || { sk_notok "node A starts (containerd with CRI)"; sk_finish; }
 node_start b || { sk_notok "node B starts (containerd with CRI)"; sk_finish; }
+node_start c || { sk_notok "node C starts (containerd with CRI)"; sk_finish; }
 v=$(cri a version 2>&1) && sk_ok "A: CRI runtime.v1 answers ($v)" || { sk_notok "A: CRI Version" "$v"; sk_finish; }
 
 # ---- A: pull from the registry ----------------------------------------------------
@@ -91,6 +92,9 @@ CID_A0=$CID
 LIST_A=$SK_TMP/list-a
 cri_listing a "$CID_A0" >"$LIST_A"
 [ "$(wc -l <"$LIST_A")" -gt 40 ] && sk_ok "A: listing of c0 ($(wc -l <"$LIST_A") entries)" || sk_notok "A: listing of c0" "$(head -3 "$LIST_A")"
+
+LIST_C1=$SK_TMP/list-c1
+cri_listing a "$CID_A" >"$LIST_C1"
 
 # ---- A: back the pod container up (its layers go to the repository too) ------------
 out=$(skc a backup --container "$CID_A" --namespace k8s.io --json 2>&1) &&
@@ -166,6 +170,57 @@ if cmp -s "$LIST_A" "$LIST_B"; then
 else
   sk_notok "B: listings differ" "$(diff "$LIST_A" "$LIST_B" | head -5 | tr '\n' ' ')"
 fi
+
+# ---- C: the pod's state as an image, from the repository only ----------------------
+RIMG=$REG/sk/restored:1
+mark=$(reg_mark)
+out=$("$SNAPKEEP" --no-progress restore "$BID" --as-image "$RIMG" --containerd-socket "$(sk_csock c)" --json 2>&1) &&
+  [ "$(jq -r .image <<<"$out")" = "$RIMG" ] &&
+  sk_ok "C: restore $BID --as-image $RIMG: $(jq -c '{layers, seconds}' <<<"$out")" ||
+  { sk_notok "C: restore --as-image" "$out"; sk_finish; }
+sk_retry 15 cri c image-id "$RIMG" >/dev/null && sk_ok "C: CRI sees image $RIMG without a pull" ||
+  sk_notok "C: CRI does not see $RIMG"
+cri_pod c podr cr "$RIMG" sleep 100000 || sk_finish
+POD_C=$POD CID_C=$CID
+n=$(reg_blob_gets "$mark" $LAYERS)
+[ "$n" = 0 ] && sk_ok "C: registry log: 0 downloads of the image's layers (rehydrated from the repository)" ||
+  sk_notok "C: layer downloads" "$n"
+LIST_CR=$SK_TMP/list-cr
+cri_listing c "$CID_C" >"$LIST_CR"
+if [ -s "$LIST_CR" ] && cmp -s "$LIST_C1" "$LIST_CR"; then
+  sk_ok "C: a pod running the restored image sees c1's files as backed up on A ($(wc -l <"$LIST_CR") entries: path, type, mode, owner, size, sha256, link, hardlinks)"
+else
+  sk_notok "C: restored pod's listing differs" "$(diff "$LIST_C1" "$LIST_CR" | head -6 | tr '\n' ' ')"
+fi
+cri c exec "$CID_C" cat /written.txt | grep -q written && sk_ok "C: the container's own write (/written.txt) is there" ||
+  sk_notok "C: /written.txt missing"
+
+# Bad input: nothing is left behind.
+c_snaps() { sk_backend_ctr c ls | awk 'NR > 1' | wc -l; }
+before=$(c_snaps)
+out=$("$SNAPKEEP" --no-progress restore "$BID" --as-image "$RIMG" --containerd-socket "$(sk_csock c)" 2>&1) &&
+  sk_notok "C: --as-image onto an existing name succeeded" "$out" ||
+  { grep -q "already exists" <<<"$out" && sk_ok "C: --as-image onto an existing name: $(head -1 <<<"$out")" ||
+    sk_notok "C: existing name: message" "$out"; }
+out=$("$SNAPKEEP" --no-progress restore 0123456789abcdef --as-image "$REG/sk/nosuch:1" --containerd-socket "$(sk_csock c)" 2>&1) &&
+  sk_notok "C: --as-image of a wrong id succeeded" "$out" ||
+  { grep -qi "0123456789abcdef" <<<"$out" && sk_ok "C: --as-image of a wrong id: $(head -1 <<<"$out")" ||
+    sk_notok "C: wrong id: message" "$out"; }
+# A failure half-way (after the lease and a first snapshot): overlayfs cannot
+# rehydrate a layer, so the first Prepare makes an empty snapshot; it and the
+# lease must go.
+out=$("$SNAPKEEP" --no-progress restore "$BID" --as-image "$REG/sk/half:1" --snapshotter overlayfs \
+  --containerd-socket "$(sk_csock c)" 2>&1) && sk_notok "C: --as-image through overlayfs succeeded" "$out" ||
+  { grep -q "was not rehydrated" <<<"$out" && sk_ok "C: --as-image through a snapshotter that cannot rehydrate: $(head -c 160 <<<"$out")" ||
+    sk_notok "C: half-way failure: message" "$out"; }
+ov=$(ctr --address "$(sk_csock c)" --namespace k8s.io snapshots --snapshotter overlayfs ls | awk 'NR > 1' | wc -l)
+leases=$(ctr --address "$(sk_csock c)" --namespace k8s.io leases ls -q | grep -c snapkeep-as-image)
+[ "$ov" = 0 ] && [ "$leases" = 0 ] && sk_ok "C: the half-way failure left no snapshot and no lease" ||
+  sk_notok "C: half-way leftovers" "$ov overlayfs snapshots, $leases leases"
+[ "$(c_snaps)" = "$before" ] && ! cri c image-id "$REG/sk/nosuch:1" >/dev/null 2>&1 &&
+  sk_ok "C: the refused restores left no snapshot ($before before and after) and no image" ||
+  sk_notok "C: leftovers" "$(c_snaps) snapshots vs $before"
+cri c stopp "$POD_C" && cri c rmp "$POD_C" || sk_notok "C: pod removal"
 
 # ---- A: remove pods and images, containerd's GC removes the backend snapshots -------
 cri a stopp "$POD_A" && cri a rmp "$POD_A" && sk_ok "A: StopPodSandbox + RemovePodSandbox" || sk_notok "A: pod removal"
