@@ -134,7 +134,7 @@ static int read_recorded_image(asimage *x, sk_repo *repo, const char *id, char *
                 if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > SK_IMAGE_BLOB_MAX) {
                         e = sk_cli_fail(x->cli, fd < 0 && errno == ENOENT ? -ENOENT : -EBADMSG,
                                         "backup %s has no usable image record (%s): it was made without its "
-                                        "container's image (by snapkeep before 0.2, or of a snapshot with no "
+                                        "container's image (by an older snapkeepd, or of a snapshot with no "
                                         "container); `snapkeep export` makes an image archive of it instead",
                                         id, inc[i]);
                         break;

@@ -119,6 +119,19 @@ static int open_and_classify(sk_cli *cli, const char *arg, sk_repo **ret_repo, c
         return SK_EXIT_OK;
 }
 
+/* sk_cli_setup, then open_and_classify() of a backup that must be a
+ * container or layer backup. Returns an exit code. */
+static int open_ct_backup(sk_cli *cli, const char *arg, sk_repo **ret_repo, char id[SK_BACKUP_ID_HEX + 1]) {
+        sk_cli_setup(cli);
+        bool is_ct = false;
+        int e = open_and_classify(cli, arg, ret_repo, id, &is_ct);
+        if (e == SK_EXIT_OK && !is_ct)
+                e = sk_cli_fail(cli, -EINVAL,
+                                "backup %s is not a container backup (no tag " SK_TAG_CONTAINER " or " SK_TAG_LAYER ")",
+                                id);
+        return e;
+}
+
 /* Like open_and_classify(), but prints nothing when the repository or the
  * manifest cannot be read: then *ret_is_ct is false and *ret_repo NULL. */
 static int classify_quiet(sk_cli *cli, const char *arg, sk_repo **ret_repo, char ret_id[SK_BACKUP_ID_HEX + 1],
@@ -167,7 +180,8 @@ static const char ct_restore_help[] =
         "                           or unpacked); a pod runs it by reference\n"
         "                           (imagePullPolicy: Never). Needs snapkeepd on this\n"
         "                           node with the same repository, and a backup that\n"
-        "                           recorded its container's image (snapkeep >= 0.2).\n"
+        "                           recorded its container's image (all but older\n"
+        "                           snapkeepd's backups).\n"
         "                           The new layer's blob is not stored: to move the\n"
         "                           image elsewhere use `snapkeep export`. REF must not\n"
         "                           exist; on any error nothing is left behind.\n"
@@ -404,17 +418,10 @@ int sk_cmd_restore(sk_cli *cli, int argc, char **argv) {
                 if (ro.target || layer || n_incl || ro.overwrite || io_arg)
                         return sk_cli_usage_error(cli, "--as-image makes an image in containerd: --target, --layer, "
                                                        "--include, --overwrite and --io do not go with it");
-                sk_cli_setup(cli);
                 _cleanup_(sk_repo_freep) sk_repo *repo = NULL;
                 char id[SK_BACKUP_ID_HEX + 1];
-                bool is_ct = false;
-                int e = open_and_classify(cli, argv[optind], &repo, id, &is_ct);
-                if (e != SK_EXIT_OK)
-                        return e;
-                if (!is_ct)
-                        return sk_cli_usage_error(cli, "--as-image needs a container backup; %s is not one",
-                                                  argv[optind]);
-                return sk_ct_restore_as_image(cli, repo, id, &ai);
+                int e = open_ct_backup(cli, argv[optind], &repo, id);
+                return e != SK_EXIT_OK ? e : sk_ct_restore_as_image(cli, repo, id, &ai);
         }
         if (ai_opts)
                 return sk_cli_usage_error(cli, "--namespace, --containerd-socket and --snapshotter go with --as-image");
@@ -529,17 +536,11 @@ int sk_cmd_export(sk_cli *cli, int argc, char **argv) {
         char norm[512];
         if (sk_oci_normalize_ref(ref, norm, sizeof(norm)) < 0)
                 return sk_cli_usage_error(cli, "'%s' is not a valid image reference", ref);
-        sk_cli_setup(cli);
         _cleanup_(sk_repo_freep) sk_repo *repo = NULL;
         char id[SK_BACKUP_ID_HEX + 1];
-        bool is_ct = false;
-        int e = open_and_classify(cli, argv[optind], &repo, id, &is_ct);
+        int e = open_ct_backup(cli, argv[optind], &repo, id);
         if (e != SK_EXIT_OK)
                 return e;
-        if (!is_ct)
-                return sk_cli_fail(cli, -EINVAL,
-                                   "backup %s is not a container backup (no tag " SK_TAG_CONTAINER " or " SK_TAG_LAYER ")",
-                                   id);
         ct_meta m = { 0 };
         e = load_chain(cli, repo, id, &m);
         if (e != SK_EXIT_OK)
