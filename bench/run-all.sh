@@ -23,6 +23,7 @@ BENCHES=(
   io.sh          # issue 4: I/O data path: both engines vs restic, borg, the zstd and read bounds, warm and cold
   auto.sh        # issue 12: snapshot-op latency and a busy container during scheduled backups; the idle scheduler
   metrics.sh     # issue 13: snapshot-op latency with the metrics endpoint on (scraped) and off
+  cri.sh         # issue 14: CRI pull-and-run (registry vs repository vs overlayfs); restore --as-image vs export + import
 )
 
 filter=${B:-.}
