@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/array.h"
 #include "snapshot/key.h"
@@ -11,6 +12,7 @@ typedef struct entry {
         char *key;
         bool pod;             /* id holds a pod container's identity */
         bool seen;
+        int64_t recheck;      /* no container yet: ask again from then on (0: never) */
         sk_k8s_identity id;
 } entry;
 
@@ -78,24 +80,40 @@ static entry *find(sk_k8s_cache *c, const char *key, size_t *at) {
         return NULL;
 }
 
-const sk_k8s_identity *sk_k8s_cache_get(sk_k8s_cache *c, const char *key, char **ret_error) {
+const sk_k8s_identity *sk_k8s_cache_get(sk_k8s_cache *c, const char *key, bool ask, bool *ret_missing,
+                                        char **ret_error) {
         size_t at = 0, nl = 0;
+        int64_t now = (int64_t) time(NULL);
         entry *e = find(c, key, &at);
-        if (e) {
+        if (e && !(e->recheck && now >= e->recheck)) {
                 e->seen = true;
                 return e->pod ? &e->id : NULL;
         }
         const char *ns = sk_key_namespace(key, &nl);
         if (!c->fn || !ns || nl >= 256)
                 return NULL;
+        if (!ask) {
+                if (e)
+                        e->seen = true;
+                if (ret_missing)
+                        *ret_missing = true;
+                return NULL;
+        }
         char nsb[256];
         memcpy(nsb, ns, nl);
         nsb[nl] = 0;
         sk_k8s_identity id = {};
         int r = c->fn(nsb, sk_key_name(key), &id, ret_error, c->userdata);
-        if (r < 0)
+        if (r < 0 && r != -ENOENT)
                 return NULL; /* not kept: asked again at the next scan */
-        entry n = { .key = strdup(key), .pod = r > 0, .seen = true, .id = id };
+        entry n = { .pod = r > 0, .seen = true, .recheck = r == -ENOENT ? now + SK_K8S_CACHE_RECHECK : 0, .id = id };
+        if (e) { /* a recheck */
+                sk_k8s_identity_clear(&e->id);
+                n.key = e->key;
+                *e = n;
+                return e->pod ? &e->id : NULL;
+        }
+        n.key = strdup(key);
         if (!n.key || SK_GROW(c->v, c->n_alloc, c->n + 1) < 0) {
                 entry_clear(&n);
                 return NULL;

@@ -10,6 +10,8 @@
 #include "container/capture.h"
 #include "container/k8s.h"
 
+#include <stdbool.h>
+
 typedef struct sk_k8s_cache sk_k8s_cache;
 
 /* fn may be NULL: every lookup then answers "not known". */
@@ -23,6 +25,12 @@ void sk_k8s_cache_sweep(sk_k8s_cache *c);
 
 /* The identity of active snapshot `key` (backend key "ns/N/name"), or NULL
  * when its container is not a pod's or it cannot be known now. Valid until
- * the next call (a new entry may move the others). *ret_error (owned, may be
- * NULL) says why a lookup failed. */
-const sk_k8s_identity *sk_k8s_cache_get(sk_k8s_cache *c, const char *key, char **ret_error);
+ * the next call (a new entry may move the others). Without ask, containerd
+ * is not called: a key not known yet (or due for another look) sets
+ * *ret_missing instead, so that the caller can ask outside its own
+ * transaction. A snapshot with no container yet (containerd's client makes
+ * the snapshot first) is asked about again after SK_K8S_CACHE_RECHECK
+ * seconds. *ret_error (owned, may be NULL) says why a lookup failed. */
+#define SK_K8S_CACHE_RECHECK 30
+const sk_k8s_identity *sk_k8s_cache_get(sk_k8s_cache *c, const char *key, bool ask, bool *ret_missing,
+                                        char **ret_error);

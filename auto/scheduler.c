@@ -65,6 +65,7 @@ struct sk_scheduler {
         bool stop;
         sk_pause_ctx pause;
         sk_k8s_cache *k8s;        /* pods' identities (under scan_mu) */
+        bool uses_k8s;            /* a policy matches on pods */
         char holder[SK_LEASE_HOLDER_MAX + 1]; /* this node in the maintenance lease */
         char **held;              /* the hold set ("policy:NAME", "source:KEY"), NULL-terminated */
         size_t n_held;
@@ -184,7 +185,28 @@ typedef struct scan_ctx {
         found *v;
         size_t n, n_alloc;
         int error;
+        char **missing;           /* active snapshots whose pod identity is to be asked */
+        size_t n_missing, missing_alloc;
 } scan_ctx;
+
+static void scan_ctx_clear(scan_ctx *x) {
+        for (size_t i = 0; i < x->n; i++)
+                free(x->v[i].key);
+        free(x->v);
+        for (size_t i = 0; i < x->n_missing; i++)
+                free(x->missing[i]);
+        free(x->missing);
+        x->v = NULL, x->missing = NULL;
+        x->n = x->n_alloc = x->n_missing = x->missing_alloc = 0;
+}
+
+/* Whether to ask containerd who active snapshot key belongs to: when a
+ * policy matches on pods, or in CRI's namespace (to skip pod sandboxes). */
+static bool wants_identity(const sk_scheduler *s, const char *key) {
+        size_t nl = 0;
+        const char *ns = sk_key_namespace(key, &nl);
+        return s->uses_k8s || (ns && nl == 6 && memcmp(ns, "k8s.io", 6) == 0);
+}
 
 static bool has_label(const sk_info *info, const char *key) {
         for (size_t i = 0; i < info->n_labels; i++)
@@ -198,11 +220,18 @@ static int scan_one(const sk_info *info, void *userdata) {
         if (has_label(info, SK_LABEL_RESTORING))
                 return 0;
         const sk_k8s_identity *k8s = NULL;
-        if (info->kind == SK_KIND_ACTIVE && !sk_key_is_unpack(info->name)) {
-                _cleanup_free_ char *err = NULL;
-                k8s = sk_k8s_cache_get(x->s->k8s, info->name, &err);
-                if (err)
-                        slog(x->s, SK_CAPTURE_LOG_DEBUG, "%s: Kubernetes identity not known now: %s", info->name, err);
+        if (info->kind == SK_KIND_ACTIVE && !sk_key_is_unpack(info->name) && wants_identity(x->s, info->name)) {
+                /* Inside the walk's read transaction: the cache only. */
+                bool missing = false;
+                k8s = sk_k8s_cache_get(x->s->k8s, info->name, false, &missing, NULL);
+                if (missing) {
+                        char *k = strdup(info->name);
+                        if (!k || SK_GROW(x->missing, x->missing_alloc, x->n_missing + 1) < 0) {
+                                free(k);
+                                return -ENOMEM;
+                        }
+                        x->missing[x->n_missing++] = k;
+                }
         }
         const sk_policy *p = sk_automation_match(x->a, info->name, info->kind, info->labels, info->n_labels, k8s);
         if (!p)
@@ -246,8 +275,24 @@ static int scan(sk_scheduler *s) {
 
 static int scan_locked(sk_scheduler *s) {
         scan_ctx x = { .s = s, .a = s->a };
-        sk_k8s_cache_begin(s->k8s);
-        int r = sk_snapshotter_walk(s->snap, scan_one, &x);
+        int r;
+        for (int pass = 0;; pass++) {
+                sk_k8s_cache_begin(s->k8s);
+                r = sk_snapshotter_walk(s->snap, scan_one, &x);
+                if (r < 0 || x.n_missing == 0 || pass == 1)
+                        break;
+                /* New containers: ask containerd who they are outside the
+                 * walk's transaction (a slow containerd must not keep it
+                 * open), then walk again with the answers. */
+                for (size_t i = 0; i < x.n_missing; i++) {
+                        _cleanup_free_ char *err = NULL;
+                        (void) sk_k8s_cache_get(s->k8s, x.missing[i], true, NULL, &err);
+                        if (err)
+                                slog(s, SK_CAPTURE_LOG_DEBUG, "%s: Kubernetes identity not known now: %s",
+                                     x.missing[i], err);
+                }
+                scan_ctx_clear(&x);
+        }
         if (r >= 0)
                 sk_k8s_cache_sweep(s->k8s); /* after a full walk only: a cut one saw too little */
         if (r < 0)
@@ -313,9 +358,7 @@ static int scan_locked(sk_scheduler *s) {
         s->n = w;
         pthread_mutex_unlock(&s->mu);
 out:
-        for (size_t i = 0; i < x.n; i++)
-                free(x.v[i].key);
-        free(x.v);
+        scan_ctx_clear(&x);
         return r;
 }
 
@@ -739,6 +782,7 @@ int sk_scheduler_new(sk_snapshotter *snap, sk_capture *cap, const sk_scheduler_o
         r = sk_sched_db_open(o->state_dir, &s->db);
         if (r < 0)
                 goto fail;
+        s->uses_k8s = sk_automation_uses_k8s(s->a);
         r = sk_k8s_cache_new(o->identify, o->identify_userdata, &s->k8s);
         if (r < 0)
                 goto fail;

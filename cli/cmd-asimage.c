@@ -29,10 +29,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "backup/browse.h"
 #include "backup/restore.h"
 #include "cli/cli.h"
 #include "cli/ctimage.h"
@@ -112,6 +114,23 @@ static int read_recorded_image(asimage *x, sk_repo *repo, const char *id, char *
                 return sk_cli_fail(x->cli, -ENOMEM, "out of memory");
         }
         const char *inc[] = { SK_CONTAINER_IMAGE_MANIFEST, SK_CONTAINER_IMAGE_CONFIG };
+        /* Look before restoring: each must be a regular file of bounded size
+         * (a forged backup could name a huge file or a whole tree there). */
+        for (int i = 0; i < 2; i++) {
+                sk_node n = {};
+                int r = sk_backup_lookup(repo, id, inc[i], &n);
+                bool ok = r >= 0 && n.type == SK_NODE_FILE && n.size <= SK_IMAGE_BLOB_MAX;
+                if (r >= 0)
+                        sk_node_clear(&n);
+                if (!ok) {
+                        (void) sk_rm_rf(dir);
+                        return sk_cli_fail(x->cli, r == -ENOENT ? -ENOENT : r < 0 ? r : -EBADMSG,
+                                           "backup %s has no usable image record (%s): it was made without its "
+                                           "container's image (by an older snapkeepd, or of a snapshot with no "
+                                           "container); `snapkeep export` makes an image archive of it instead",
+                                           id, inc[i]);
+                }
+        }
         sk_restore_options ro = {
                 .target = target, .includes = inc, .n_includes = 2, .no_owner = true,
                 .lock_wait_seconds = x->cli->lock_wait, .problem = sk_cli_problem_cb, .userdata = x->cli,
@@ -158,7 +177,13 @@ static int read_recorded_image(asimage *x, sk_repo *repo, const char *id, char *
 
 static int lease_create(asimage *x) {
         Containerd__Services__Leases__V1__CreateRequest req = CONTAINERD__SERVICES__LEASES__V1__CREATE_REQUEST__INIT;
-        snprintf(x->lease, sizeof(x->lease), "snapkeep-as-image-%ld-%ld", (long) getpid(), (long) time(NULL));
+        /* Random: two runs must never share a lease (or snapshot keys). */
+        uint8_t rnd[8];
+        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t) sizeof(rnd))
+                return sk_cli_fail(x->cli, -errno, "cannot get random bytes for a lease id");
+        char id[sizeof(x->lease)];
+        snprintf(id, sizeof(id), "snapkeep-as-image-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3],
+                 rnd[4], rnd[5], rnd[6], rnd[7]);
         /* Expires by itself if this process dies before it deletes it. */
         char expire[32];
         time_t t = time(NULL) + 24 * 3600;
@@ -170,7 +195,7 @@ static int lease_create(asimage *x) {
         l.key = "containerd.io/gc.expire";
         l.value = expire;
         Containerd__Services__Leases__V1__CreateRequest__LabelsEntry *lp = &l;
-        req.id = x->lease;
+        req.id = id;
         req.labels = &lp;
         req.n_labels = 1;
         char *details = NULL;
@@ -179,6 +204,7 @@ static int lease_create(asimage *x) {
         if (s != GRPC_STATUS_OK)
                 return fail_call(x, s, details, "cannot create a containerd lease in namespace %s", x->o->namespace_);
         free(details);
+        memcpy(x->lease, id, sizeof(id)); /* ours to delete only once made */
         x->md[x->n_md++] = (sk_rpc_metadata) { "containerd-lease", x->lease };
         return SK_EXIT_OK;
 }
@@ -280,6 +306,21 @@ static int rehydrate_layer(asimage *x, char **chains, size_t i, const char *laye
         return fail_call(x, s, details, "layer %zu (%s, backup %s)", i + 1, chains[i], layer_backup);
 }
 
+typedef struct restored_ctx {
+        const char *id;
+        bool ok;
+} restored_ctx;
+
+static int take_restored(const ProtobufCMessage *msg, void *userdata) {
+        const Containerd__Services__Snapshots__V1__StatSnapshotResponse *resp = (const void *) msg;
+        restored_ctx *rc = userdata;
+        const Containerd__Services__Snapshots__V1__Info *info = resp->info;
+        for (size_t i = 0; info && i < info->n_labels; i++)
+                if (strcmp(info->labels[i]->key, SK_LABEL_RESTORED) == 0 && strcmp(info->labels[i]->value, rc->id) == 0)
+                        rc->ok = true;
+        return 0;
+}
+
 /* The writable layer of backup id, restored by snapkeepd onto parent and
  * committed as name. */
 static int restore_top(asimage *x, const char *id, const char *parent, const char *name) {
@@ -291,6 +332,24 @@ static int restore_top(asimage *x, const char *id, const char *parent, const cha
                 return fail_call(x, s, details, "restoring the writable layer of backup %s", id);
         free(details);
         details = NULL;
+        /* Only snapkeepd acts on the restore label (another snapshotter
+         * makes an empty snapshot): it marks what it restored. */
+        restored_ctx rc = { .id = id };
+        Containerd__Services__Snapshots__V1__StatSnapshotRequest sreq =
+                CONTAINERD__SERVICES__SNAPSHOTS__V1__STAT_SNAPSHOT_REQUEST__INIT;
+        sreq.snapshotter = (char *) x->o->snapshotter;
+        sreq.key = key;
+        s = call(x, SNAP("Stat"), &sreq.base, &containerd__services__snapshots__v1__stat_snapshot_response__descriptor,
+                 take_restored, &rc, CD_TIMEOUT_MS, &details);
+        if (s != GRPC_STATUS_OK)
+                return fail_call(x, s, details, "reading back the restored writable layer of backup %s", id);
+        free(details);
+        details = NULL;
+        if (!rc.ok)
+                return sk_cli_fail(x->cli, -ENOENT,
+                                   "snapshotter %s did not restore the writable layer of backup %s (the snapshot has "
+                                   "no " SK_LABEL_RESTORED " label): is it snapkeep?",
+                                   x->o->snapshotter, id);
         Containerd__Services__Snapshots__V1__CommitSnapshotRequest req =
                 CONTAINERD__SERVICES__SNAPSHOTS__V1__COMMIT_SNAPSHOT_REQUEST__INIT;
         req.snapshotter = (char *) x->o->snapshotter;

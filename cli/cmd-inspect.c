@@ -120,8 +120,11 @@ static void put_sources(const sk_manifest *m) {
                 sk_cli_put_name(stdout, name);
                 const char *kns = tag_value(m, SK_TAG_K8S_NAMESPACE_PREFIX), *pod = tag_value(m, SK_TAG_K8S_POD_PREFIX),
                            *kc = tag_value(m, SK_TAG_K8S_CONTAINER_PREFIX);
-                if (kns && pod) /* checked Kubernetes names: printable as they are */
-                        printf(" (pod %s/%s%s%s)", kns, pod, kc ? " container " : "", kc ? kc : "");
+                /* Printed only as the names snapkeepd writes: anyone with the
+                 * key could put terminal escapes in a tag. */
+                if (sk_k8s_name_valid(kns) && sk_k8s_name_valid(pod))
+                        printf(" (pod %s/%s%s%s)", kns, pod, sk_k8s_name_valid(kc) ? " container " : "",
+                               sk_k8s_name_valid(kc) ? kc : "");
                 return;
         }
         if (chain && has_tag(m, SK_TAG_LAYER)) {

@@ -78,34 +78,64 @@ static int key_namespace(const char *key, char nsb[256]) {
         return 0;
 }
 
-/* Record the image of active snapshot key's container beside its metadata
- * file: dir/SK_CONTAINER_IMAGE_MANIFEST and ..._CONFIG, as containerd has
- * them, so that `snapkeep restore --as-image` can make an image of the
- * backup. 1: written (their paths owned by the caller, also on failure);
- * 0: no image (old files removed). Not knowing it does not stop the backup: a warning says so. */
-static int record_image(sk_capture *c, const char *key, const char *dir, char **ret_manifest_path,
-                        char **ret_config_path) {
+/* What containerd says about an active snapshot's container: its
+ * Kubernetes identity (tags) and its image (kept with the backup so that
+ * `snapkeep restore --as-image` can make an image of it). Asked before the
+ * repository is locked: a slow containerd must not hold up other
+ * operations. Not knowing either does not stop the backup: a warning says
+ * so. */
+typedef struct ct_facts {
+        sk_k8s_identity k8s;
+        bool is_pod;
+        char *manifest, *config; /* NULL: no image known */
+        size_t manifest_len, config_len;
+} ct_facts;
+
+static void ct_facts_clear(ct_facts *f) {
+        sk_k8s_identity_clear(&f->k8s);
+        free(f->manifest);
+        free(f->config);
+        *f = (ct_facts) {};
+}
+
+static void ask_containerd(sk_capture *c, const char *key, ct_facts *f) {
         char nsb[256];
+        if (key_namespace(key, nsb) < 0)
+                return;
+        if (c->identify) {
+                _cleanup_free_ char *err = NULL;
+                int r = c->identify(nsb, sk_key_name(key), &f->k8s, &err, c->containerd_userdata);
+                f->is_pod = r > 0;
+                if (r < 0 && r != -ENOENT)
+                        sk_cap_log(c, SK_CAPTURE_LOG_WARNING, 0, "backup of %s: no Kubernetes tags: %s", key,
+                                   err ? err : strerror(-r));
+        }
+        if (c->image) {
+                _cleanup_free_ char *err = NULL;
+                int r = c->image(nsb, sk_key_name(key), &f->manifest, &f->manifest_len, &f->config, &f->config_len,
+                                 &err, c->containerd_userdata);
+                if (r < 0)
+                        sk_cap_log(c, SK_CAPTURE_LOG_WARNING, 0,
+                                   "backup of %s: its image is not recorded (restore --as-image will not work): %s",
+                                   key, err ? err : strerror(-r));
+        }
+}
+
+/* Write the image of f beside the metadata file in dir (old files removed
+ * first). 1: written, their paths in *ret_* (owned by the caller, also on
+ * failure); 0: none. */
+static int record_image(sk_capture *c, const char *key, const ct_facts *f, const char *dir, char **ret_manifest_path,
+                        char **ret_config_path) {
         _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return 0;
         (void) unlinkat(dfd, SK_CONTAINER_IMAGE_MANIFEST, 0);
         (void) unlinkat(dfd, SK_CONTAINER_IMAGE_CONFIG, 0);
-        if (!c->image || key_namespace(key, nsb) < 0)
+        if (!f->manifest || !f->config)
                 return 0;
-        _cleanup_free_ char *man = NULL, *cfg = NULL, *err = NULL;
-        size_t man_len = 0, cfg_len = 0;
-        int r = c->image(nsb, sk_key_name(key), &man, &man_len, &cfg, &cfg_len, &err, c->containerd_userdata);
-        if (r <= 0) {
-                if (r < 0)
-                        sk_cap_log(c, SK_CAPTURE_LOG_WARNING, 0,
-                                   "backup of %s: its image is not recorded (restore --as-image will not work): %s",
-                                   key, err ? err : strerror(-r));
-                return 0;
-        }
-        r = sk_write_file_atomic(dfd, SK_CONTAINER_IMAGE_MANIFEST, man, man_len, 0600);
+        int r = sk_write_file_atomic(dfd, SK_CONTAINER_IMAGE_MANIFEST, f->manifest, f->manifest_len, 0600);
         if (r >= 0)
-                r = sk_write_file_atomic(dfd, SK_CONTAINER_IMAGE_CONFIG, cfg, cfg_len, 0600);
+                r = sk_write_file_atomic(dfd, SK_CONTAINER_IMAGE_CONFIG, f->config, f->config_len, 0600);
         if (r >= 0 && (asprintf(ret_manifest_path, "%s/" SK_CONTAINER_IMAGE_MANIFEST, dir) < 0 ||
                        asprintf(ret_config_path, "%s/" SK_CONTAINER_IMAGE_CONFIG, dir) < 0))
                 r = -ENOMEM;
@@ -114,21 +144,6 @@ static int record_image(sk_capture *c, const char *key, const char *dir, char **
                 return 0;
         }
         return 1;
-}
-
-/* The Kubernetes identity of active snapshot key's container, if it is a
- * pod's (1). Not knowing it (containerd unreachable) does not stop the backup:
- * it is then made without those tags, with a warning. */
-static int kubernetes_identity(sk_capture *c, const char *key, sk_k8s_identity *ret) {
-        char nsb[256];
-        if (!c->identify || key_namespace(key, nsb) < 0)
-                return 0;
-        _cleanup_free_ char *err = NULL;
-        int r = c->identify(nsb, sk_key_name(key), ret, &err, c->containerd_userdata);
-        if (r < 0)
-                sk_cap_log(c, SK_CAPTURE_LOG_WARNING, 0, "backup of %s: no Kubernetes tags: %s", key,
-                           err ? err : strerror(-r));
-        return r;
 }
 
 static int write_meta(sk_capture *c, uint64_t id, const sk_info *info, const char *chain_id, const sk_cap_chain *below,
@@ -216,8 +231,8 @@ static int set_backup_labels(sk_capture *c, const char *key, const char *backup_
 /* Back up one snapshot whose ancestors are already captured (below_backups
  * holds their backup ids). Caller holds repo_mutex. */
 static int backup_one(sk_capture *c, const sk_info *info, const char *chain_id, const sk_cap_chain *below,
-                      char **below_backups, const char *const *tags, size_t n_tags, sk_capture_result *res,
-                      char **ret_error) {
+                      char **below_backups, const char *const *tags, size_t n_tags, const ct_facts *facts,
+                      sk_capture_result *res, char **ret_error) {
         uint64_t id;
         _cleanup_free_ char *dir = NULL, *meta = NULL, *fs = NULL;
         int r = sk_snapshotter_dir(c->snap, info->name, &id, &dir);
@@ -240,17 +255,16 @@ static int backup_one(sk_capture *c, const sk_info *info, const char *chain_id, 
         char t_ns[SK_TAG_MAX + 1], t_name[SK_TAG_MAX + 1], t_chain[SK_TAG_MAX + 1], t_k8s[3][300];
         all_tags[nt++] = info->kind == SK_KIND_COMMITTED ? SK_TAG_LAYER : SK_TAG_CONTAINER;
         nt += identity_tags(info, chain_id, t_ns, t_name, t_chain, all_tags + nt);
-        _cleanup_(sk_k8s_identity_clear) sk_k8s_identity k8s = {};
-        if (info->kind != SK_KIND_COMMITTED && kubernetes_identity(c, info->name, &k8s) > 0)
-                nt += sk_k8s_identity_tags(&k8s, t_k8s, all_tags + nt);
+        if (facts && facts->is_pod)
+                nt += sk_k8s_identity_tags(&facts->k8s, t_k8s, all_tags + nt);
         for (size_t i = 0; i < n_tags && nt < ARRAY_SIZE(all_tags); i++)
                 all_tags[nt++] = tags[i];
         const char *sources[4] = { fs, meta };
         size_t n_sources = 2;
         _cleanup_free_ char *img_man = NULL, *img_cfg = NULL;
-        if (info->kind != SK_KIND_COMMITTED) {
+        if (facts) {
                 _cleanup_free_ char *mdir = strndup(meta, strlen(meta) - strlen("/" SK_CONTAINER_META_FILE));
-                if (mdir && record_image(c, info->name, mdir, &img_man, &img_cfg) > 0) {
+                if (mdir && record_image(c, info->name, facts, mdir, &img_man, &img_cfg) > 0) {
                         sources[n_sources++] = img_man;
                         sources[n_sources++] = img_cfg;
                 }
@@ -332,7 +346,7 @@ static int capture_chain(sk_capture *c, const sk_cap_chain *ch, char **backups, 
                         }
                         sk_cap_chain sub = { .ids = ch->ids, .keys = ch->keys, .n = i };
                         sk_capture_result lr = {};
-                        r = backup_one(c, &info, ch->ids[i], &sub, backups, NULL, 0, &lr, ret_error);
+                        r = backup_one(c, &info, ch->ids[i], &sub, backups, NULL, 0, NULL, &lr, ret_error);
                         sk_info_clear(&info);
                         if (r < 0)
                                 return r;
@@ -374,6 +388,9 @@ int sk_capture_backup(sk_capture *c, const char *key, const char *const *tags, s
         if (chain_id)
                 snprintf(res.chain_id, sizeof(res.chain_id), "%s", chain_id);
 
+        _cleanup_(ct_facts_clear) ct_facts facts = {};
+        if (info.kind == SK_KIND_ACTIVE)
+                ask_containerd(c, key, &facts);
         pthread_mutex_lock(&c->repo_mutex);
         r = sk_cap_open_repo(c, ret_error);
         if (r < 0)
@@ -402,7 +419,8 @@ int sk_capture_backup(sk_capture *c, const char *key, const char *const *tags, s
                         goto out;
                 }
         }
-        r = backup_one(c, &info, chain_id, &below, backups, tags, n_tags, &res, ret_error);
+        r = backup_one(c, &info, chain_id, &below, backups, tags, n_tags, info.kind == SK_KIND_COMMITTED ? NULL : &facts,
+                       &res, ret_error);
         if (r >= 0 && chain_id)
                 res.layers_captured++;
 out:

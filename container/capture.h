@@ -60,6 +60,7 @@ typedef struct sk_capture sk_capture;
 
 #define SK_LABEL_RESTORE "containerd.io/snapshot/snapkeep.restore"
 #define SK_LABEL_RESTORING "containerd.io/snapshot/snapkeep.restoring"
+#define SK_LABEL_RESTORED "containerd.io/snapshot/snapkeep.restored" /* = the backup id, once restored */
 #define SK_LABEL_BACKUP "containerd.io/snapshot/snapkeep.backup"
 #define SK_LABEL_BACKUP_TIME "containerd.io/snapshot/snapkeep.backup-time"
 #define SK_LABEL_LAYER_BACKUP "containerd.io/snapshot/snapkeep.layer-backup"
@@ -80,8 +81,9 @@ typedef void (*sk_capture_log_fn)(int level, const char *message, void *userdata
 
 /* The Kubernetes identity of the container in containerd namespace ns whose
  * snapshot is named `name` (the last part of its backend key). 1: *ret filled
- * (the caller clears it); 0: not a pod's container, or unknown; -errno with
- * *ret_error (owned) when it could not be learnt. */
+ * (the caller clears it); 0: not a pod's container; -ENOENT: no container has
+ * that snapshot (yet); other -errno with *ret_error (owned) when it could not
+ * be learnt. */
 typedef int (*sk_identify_fn)(const char *ns, const char *name, sk_k8s_identity *ret, char **ret_error,
                               void *userdata);
 

@@ -221,7 +221,10 @@ int sk_oci_image_add_layer(const char *config, size_t config_len, const char *ma
         if (json_array_append_new(history, json_pack("{s:s, s:o}", "created", when, "created_by", by)) < 0)
                 return -ENOMEM;
 
-        const char *man_mt = json_string_value(json_object_get(man, "mediaType"));
+        const json_t *mt = json_object_get(man, "mediaType");
+        const char *man_mt = json_string_value(mt);
+        if (mt && !sk_oci_media_is_manifest(man_mt))
+                return -EBADMSG; /* an index, or anything else, is not what an image's target may be here */
         bool docker = man_mt && strcmp(man_mt, MEDIA_DOCKER_MANIFEST) == 0;
         sk_oci_new_image img = {};
         int r = dump(cfg, old_cfg.media_type, &img.config, &img.config_len, &img.config_desc);

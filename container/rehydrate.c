@@ -128,12 +128,16 @@ static sk_label *with_marker(const sk_label *labels, size_t n, size_t *ret_n) {
         return l;
 }
 
-static int drop_marker(sk_capture *c, const char *key) {
-        sk_label l = { (char *) SK_LABEL_RESTORING, (char *) "" };
-        const char *path = "labels." SK_LABEL_RESTORING;
-        sk_info in = { .name = (char *) key, .labels = &l, .n_labels = 1 };
+/* The restore is complete: the restoring marker goes, and the snapshot says
+ * which backup it holds (SK_LABEL_RESTORED, which clients cannot set: a
+ * client such as `restore --as-image` checks it to know snapkeepd, not some
+ * other snapshotter that ignores the restore label, made the snapshot). */
+static int drop_marker(sk_capture *c, const char *key, const char *id) {
+        sk_label l[2] = { { (char *) SK_LABEL_RESTORING, (char *) "" }, { (char *) SK_LABEL_RESTORED, (char *) id } };
+        const char *paths[2] = { "labels." SK_LABEL_RESTORING, "labels." SK_LABEL_RESTORED };
+        sk_info in = { .name = (char *) key, .labels = l, .n_labels = 2 };
         sk_info out = {};
-        int r = sk_snapshotter_update(c->snap, &in, &path, 1, &out);
+        int r = sk_snapshotter_update(c->snap, &in, paths, 2, &out);
         if (r >= 0)
                 sk_info_clear(&out);
         return r;
@@ -217,7 +221,7 @@ int sk_capture_prepare_restore(sk_capture *c, const char *key, const char *paren
         r = prepare_filled(c, repo, key, parent, labels, n_labels, id, &m, &created, &bytes, ret_error);
         if (r < 0)
                 goto out;
-        r = drop_marker(c, key);
+        r = drop_marker(c, key, id);
         if (r < 0) {
                 sk_cap_errorf(ret_error, "snapshot %s: cannot clear the restoring mark: %s", key, strerror(-r));
                 goto out;

@@ -17,28 +17,41 @@
 
 #define CONTAINERD_TIMEOUT_MS 10000
 
+/* Two channels, each one call at a time (an sk_rpc handle is not shared
+ * between threads): pauses and resumes never wait behind the reads of an
+ * identity or an image, which a backup makes while a task may be paused. */
+static pthread_mutex_t tk_mutex = PTHREAD_MUTEX_INITIALIZER;
+static sk_rpc *tk_rpc;
 static pthread_mutex_t cd_mutex = PTHREAD_MUTEX_INITIALIZER;
 static sk_rpc *cd_rpc;
-static char *cd_socket;
+static char *cd_socket; /* set once at open, read by both */
 
 int sk_containerd_open(const char *containerd_socket) {
+        pthread_mutex_lock(&tk_mutex);
         pthread_mutex_lock(&cd_mutex);
         int r = 0;
         if (!cd_rpc) {
                 cd_socket = strdup(containerd_socket);
                 r = cd_socket ? sk_rpc_open(containerd_socket, &cd_rpc) : -ENOMEM;
+                if (r >= 0)
+                        r = sk_rpc_open(containerd_socket, &tk_rpc);
         }
         pthread_mutex_unlock(&cd_mutex);
+        pthread_mutex_unlock(&tk_mutex);
         return r;
 }
 
 void sk_containerd_close(void) {
+        pthread_mutex_lock(&tk_mutex);
         pthread_mutex_lock(&cd_mutex);
+        sk_rpc_close(tk_rpc);
+        tk_rpc = NULL;
         sk_rpc_close(cd_rpc);
         cd_rpc = NULL;
         free(cd_socket);
         cd_socket = NULL;
         pthread_mutex_unlock(&cd_mutex);
+        pthread_mutex_unlock(&tk_mutex);
 }
 
 static int status_errno(grpc_status_code s) {
@@ -59,19 +72,19 @@ int sk_tasks_pause(const char *ns, const char *id, bool pause, char **ret_error,
         char *details = NULL;
         grpc_status_code s;
 
-        pthread_mutex_lock(&cd_mutex);
-        if (!cd_rpc) {
-                pthread_mutex_unlock(&cd_mutex);
+        pthread_mutex_lock(&tk_mutex);
+        if (!tk_rpc) {
+                pthread_mutex_unlock(&tk_mutex);
                 if (ret_error && asprintf(ret_error, "cannot %s task %s/%s: no containerd socket configured", what, ns,
                                           id) < 0)
                         *ret_error = NULL;
                 return -ENOTCONN;
         }
-        s = sk_rpc_call(cd_rpc, pause ? "/containerd.services.tasks.v1.Tasks/Pause"
+        s = sk_rpc_call(tk_rpc, pause ? "/containerd.services.tasks.v1.Tasks/Pause"
                                          : "/containerd.services.tasks.v1.Tasks/Resume",
                         &md, 1, CONTAINERD_TIMEOUT_MS, pause ? &preq.base : &rreq.base,
                         &google__protobuf__empty__descriptor, NULL, NULL, &details);
-        pthread_mutex_unlock(&cd_mutex);
+        pthread_mutex_unlock(&tk_mutex);
         if (s == GRPC_STATUS_OK) {
                 free(details);
                 return 0;
@@ -117,8 +130,9 @@ static int take_container(const ProtobufCMessage *msg, void *userdata) {
 static int take_sandbox(const ProtobufCMessage *msg, void *userdata) {
         const Containerd__Services__Containers__V1__ListContainersResponse *resp = (const void *) msg;
         identify_ctx *x = userdata;
-        /* One sandbox per pod uid; more would be a client's doing: the first. */
-        if (resp->n_containers == 0)
+        /* One sandbox per pod; more means some client made a look-alike:
+         * then the pod's labels are not known (none rather than its). */
+        if (resp->n_containers != 1)
                 return 0;
         const cd_container *c = resp->containers[0];
         for (size_t i = 0; i < c->n_labels && x->error >= 0; i++)
@@ -158,7 +172,9 @@ int sk_containerd_identify(const char *ns, const char *key, sk_k8s_identity *ret
                 pthread_mutex_unlock(&cd_mutex);
                 free(details);
                 sk_k8s_identity_clear(&id);
-                return 0;
+                /* No container (yet: containerd's client makes the snapshot
+                 * before the container) is not the same answer as "not a pod". */
+                return s == GRPC_STATUS_NOT_FOUND || !x.found ? -ENOENT : 0;
         }
         if (s != GRPC_STATUS_OK) {
                 pthread_mutex_unlock(&cd_mutex);
@@ -168,12 +184,16 @@ int sk_containerd_identify(const char *ns, const char *key, sk_k8s_identity *ret
         free(details);
         details = NULL;
         /* The pod's labels live on its sandbox: the CRI container of kind
-         * sandbox with the same pod uid (a UUID: checked by
-         * sk_k8s_identity_take, so it cannot break out of the quotes). */
+         * sandbox with the same pod uid, name and namespace (all checked by
+         * sk_k8s_identity_take as DNS names: none can break out of the
+         * quotes). */
         if (id.uid[0]) {
-                char f[512];
-                snprintf(f, sizeof(f), "labels.\"" SK_CRI_LABEL_POD_UID "\"==\"%s\",labels.\"" SK_CRI_LABEL_KIND
-                                       "\"==sandbox", id.uid);
+                char f[1200];
+                snprintf(f, sizeof(f),
+                         "labels.\"" SK_CRI_LABEL_POD_UID "\"==\"%s\",labels.\"" SK_CRI_LABEL_POD_NAME
+                         "\"==\"%s\",labels.\"" SK_CRI_LABEL_POD_NAMESPACE "\"==\"%s\",labels.\"" SK_CRI_LABEL_KIND
+                         "\"==sandbox",
+                         id.uid, id.pod, id.namespace_);
                 char *filters[1] = { f };
                 Containerd__Services__Containers__V1__ListContainersRequest lreq =
                         CONTAINERD__SERVICES__CONTAINERS__V1__LIST_CONTAINERS_REQUEST__INIT;

@@ -29,8 +29,10 @@ int sk_tasks_pause(const char *ns, const char *id, bool pause, char **ret_error,
 /* sk_identify_fn of container/capture.h: the Kubernetes identity of the
  * container in namespace ns whose snapshot key is `key` (CRI names a
  * container's snapshot after the container). 1: *ret filled (release with
- * sk_k8s_identity_clear); 0: no such container, or not a pod's; -ENOTCONN,
- * -ETIMEDOUT, -EIO with *ret_error (owned). */
+ * sk_k8s_identity_clear); 0: not a pod's container; -ENOENT: no container
+ * has that snapshot (yet); -ENOTCONN, -ETIMEDOUT, -EIO with *ret_error
+ * (owned). The pod's labels are taken only from the one sandbox with the
+ * pod's uid, name and namespace; with none or several, they are not known. */
 int sk_containerd_identify(const char *ns, const char *key, sk_k8s_identity *ret, char **ret_error, void *userdata);
 
 /* sk_image_fn of container/capture.h: the manifest (for this machine's

@@ -9,6 +9,7 @@
 
 static const char *const daemon_owned[] = {
         SK_LABEL_RESTORING,
+        SK_LABEL_RESTORED,
         SK_LABEL_BACKUP,
         SK_LABEL_BACKUP_TIME,
         SK_LABEL_LAYER_BACKUP,

@@ -146,6 +146,11 @@ static void test_add_layer(void **state _unused_) {
         assert_int_equal(sk_oci_image_add_layer(cfg, strlen(cfg), man, strlen(man), "sha256:x", 1, 0, "t", &img),
                          -EBADMSG);
         assert_int_equal(sk_oci_image_add_layer(cfg, strlen(cfg), "{}", 2, D3, 1, 0, "t", &img), -EBADMSG);
+        /* A "manifest" that says it is an index cannot become an image's target. */
+        const char *idx = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
+                          "\"config\":{\"mediaType\":\"x\",\"digest\":\"" D3 "\",\"size\":5},\"layers\":[{"
+                          "\"mediaType\":\"x\",\"digest\":\"" D2 "\",\"size\":7}]}";
+        assert_int_equal(sk_oci_image_add_layer(cfg, strlen(cfg), idx, strlen(idx), D3, 1, 0, "t", &img), -EBADMSG);
 }
 
 int main(void) {
