@@ -200,6 +200,18 @@ static void scan_ctx_clear(scan_ctx *x) {
         x->n = x->n_alloc = x->n_missing = x->missing_alloc = 0;
 }
 
+/* New containers asked about per scan (each a call to containerd): the
+ * rest wait for the next scan, so a scan, and a stop waiting for it, stays
+ * short however many containers start at once. */
+#define SCAN_ASK_MAX 32
+
+static bool stopping(sk_scheduler *s) {
+        pthread_mutex_lock(&s->mu);
+        bool stop = s->stop;
+        pthread_mutex_unlock(&s->mu);
+        return stop;
+}
+
 /* Whether to ask containerd who active snapshot key belongs to: when a
  * policy matches on pods, or in CRI's namespace (to skip pod sandboxes). */
 static bool wants_identity(const sk_scheduler *s, const char *key) {
@@ -284,7 +296,7 @@ static int scan_locked(sk_scheduler *s) {
                 /* New containers: ask containerd who they are outside the
                  * walk's transaction (a slow containerd must not keep it
                  * open), then walk again with the answers. */
-                for (size_t i = 0; i < x.n_missing; i++) {
+                for (size_t i = 0; i < x.n_missing && i < SCAN_ASK_MAX && !stopping(s); i++) {
                         _cleanup_free_ char *err = NULL;
                         (void) sk_k8s_cache_get(s->k8s, x.missing[i], true, NULL, &err);
                         if (err)
