@@ -35,6 +35,7 @@ PROXY=127.0.0.1:$(_reg_free_port)
 "$CUTPROXY" -listen "$PROXY" -backend "$REG" -digest "$BIG" -after $((4 << 20)) -kill "$REG_PID" \
   >>"$SK_TMP/cutproxy.log" 2>&1 &
 PROXY_PID=$!
+sk_track_pid "$PROXY_PID"
 sk_retry 10 curl -sf "http://$PROXY/v2/" >/dev/null || { sk_notok "cutproxy answers"; sk_finish; }
 export SK_CRI_REGISTRY="$REG $PROXY"
 node_start a || { sk_notok "node A starts (containerd with CRI)"; sk_finish; }

@@ -58,7 +58,8 @@
 #                              print snapkeepd root, snapkeepd socket, containerd
 #                              socket, stack dir
 #   sk_umount_under DIR        lazily umount every mount at or below DIR (deepest first)
-#   sk_cleanup                 stop every stack, umount, rm -rf $SK_TMP (the trap)
+#   sk_track_pid PID           have sk_cleanup stop PID too (a registry, a proxy)
+#   sk_cleanup                 stop tracked pids and every stack, umount, rm -rf $SK_TMP (the trap)
 #   sk_ok NAME / sk_notok NAME [DETAIL] / sk_check NAME CMD...
 #                              TAP-ish result lines; failures are counted in
 #                              $SK_FAILS; sk_finish exits 1 if any failed, else 0
@@ -72,6 +73,10 @@ SK_FAILS=${SK_FAILS:-0}
 SK_TMP=${SK_TMP:-}
 declare -gA SK_PID_D=() SK_PID_C=()
 SK_STACKS=()
+SK_TRACKED_PIDS=()
+# sk_track_pid PID: stop PID (SIGTERM, then SIGKILL) in sk_cleanup, like the
+# stacks (helpers the test starts itself: a registry, a proxy).
+sk_track_pid() { SK_TRACKED_PIDS+=("$1"); }
 
 sk_skip() { echo "SKIP: $*"; exit 77; }
 
@@ -375,6 +380,7 @@ sk_umount_under() {
 sk_cleanup() {
   local rc=$? s
   trap - EXIT
+  for s in "${SK_TRACKED_PIDS[@]}"; do _sk_stop_pid "$s" 5 >/dev/null 2>&1; done
   if [ -n "$SK_TMP" ] && [ -d "$SK_TMP" ]; then
     for s in "${SK_STACKS[@]}"; do sk_containerd_stop "$s"; done
     for s in "${SK_STACKS[@]}"; do sk_snapkeepd_stop "$s"; done

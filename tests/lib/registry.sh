@@ -61,6 +61,7 @@ http:
 CFG
   docker-registry serve "$dir/config.yml" >>"$REG_LOG" 2>&1 &
   REG_PID=$!
+  sk_track_pid "$REG_PID"
   local i
   for ((i = 0; i < 100; i++)); do
     curl -sf "http://$REG/v2/" >/dev/null && return 0
