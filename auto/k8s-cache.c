@@ -63,21 +63,15 @@ void sk_k8s_cache_sweep(sk_k8s_cache *c) {
         c->n = w;
 }
 
-/* Binary search: the entry for key, or NULL with *at where it would go. */
+static int key_cmp(const void *key, const void *element) {
+        return strcmp(key, ((const entry *) element)->key);
+}
+
+/* The entry for key, or NULL with *at where it would go. */
 static entry *find(sk_k8s_cache *c, const char *key, size_t *at) {
-        size_t lo = 0, hi = c->n;
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                int d = strcmp(c->v[mid].key, key);
-                if (d == 0)
-                        return &c->v[mid];
-                if (d < 0)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        *at = lo;
-        return NULL;
+        bool found;
+        *at = sk_lower_bound(c->v, c->n, sizeof(*c->v), key, key_cmp, &found);
+        return found ? &c->v[*at] : NULL;
 }
 
 const sk_k8s_identity *sk_k8s_cache_get(sk_k8s_cache *c, const char *key, bool ask, bool *ret_missing,
@@ -114,12 +108,9 @@ const sk_k8s_identity *sk_k8s_cache_get(sk_k8s_cache *c, const char *key, bool a
                 return e->pod ? &e->id : NULL;
         }
         n.key = strdup(key);
-        if (!n.key || SK_GROW(c->v, c->n_alloc, c->n + 1) < 0) {
+        if (!n.key || SK_INSERT_AT(c->v, c->n, c->n_alloc, at, n) < 0) {
                 entry_clear(&n);
                 return NULL;
         }
-        memmove(c->v + at + 1, c->v + at, (c->n - at) * sizeof(*c->v));
-        c->v[at] = n;
-        c->n++;
         return c->v[at].pod ? &c->v[at].id : NULL;
 }

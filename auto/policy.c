@@ -127,38 +127,35 @@ typedef struct item_ctx {
         const char **why;
 } item_ctx;
 
-static int add_namespace(const char *item, void *u) {
-        item_ctx *x = u;
-        if (x->p->n_namespaces >= SK_POLICY_MATCH_MAX) {
-                *x->why = "at most 16 namespaces";
+/* Append a copy of item to list (n entries, at most SK_POLICY_MATCH_MAX). */
+static int add_name(char **list, size_t *n, const char *item, bool valid, const char *too_many, const char *invalid,
+                    const char **why) {
+        if (*n >= SK_POLICY_MATCH_MAX) {
+                *why = too_many;
                 return -EINVAL;
         }
-        if (strlen(item) > VALUE_MAX || strchr(item, '/')) {
-                *x->why = "a namespace is a name without '/'";
+        if (!valid) {
+                *why = invalid;
                 return -EINVAL;
         }
         char *s = strdup(item);
         if (!s)
                 return -ENOMEM;
-        x->p->namespaces[x->p->n_namespaces++] = s;
+        list[(*n)++] = s;
         return 0;
+}
+
+static int add_namespace(const char *item, void *u) {
+        item_ctx *x = u;
+        return add_name(x->p->namespaces, &x->p->n_namespaces, item, strlen(item) <= VALUE_MAX && !strchr(item, '/'),
+                        "at most 16 namespaces", "a namespace is a name without '/'", x->why);
 }
 
 static int add_k8s_namespace(const char *item, void *u) {
         item_ctx *x = u;
-        if (x->p->n_k8s_namespaces >= SK_POLICY_MATCH_MAX) {
-                *x->why = "at most 16 Kubernetes namespaces";
-                return -EINVAL;
-        }
-        if (!sk_k8s_name_valid(item)) {
-                *x->why = "a Kubernetes namespace is a DNS name (lowercase letters, digits, '-' and '.')";
-                return -EINVAL;
-        }
-        char *s = strdup(item);
-        if (!s)
-                return -ENOMEM;
-        x->p->k8s_namespaces[x->p->n_k8s_namespaces++] = s;
-        return 0;
+        return add_name(x->p->k8s_namespaces, &x->p->n_k8s_namespaces, item, sk_k8s_name_valid(item),
+                        "at most 16 Kubernetes namespaces",
+                        "a Kubernetes namespace is a DNS name (lowercase letters, digits, '-' and '.')", x->why);
 }
 
 static int add_kind(const char *item, void *u) {
@@ -644,4 +641,18 @@ const sk_policy *sk_automation_match(const sk_automation *a, const char *key, sk
                                                  : !policy_uses_k8s(&a->policies[i])))
                         return &a->policies[i];
         return NULL;
+}
+
+const sk_policy *sk_automation_kind_missed(const sk_automation *a, const char *key, sk_kind kind,
+                                           const sk_label *labels, size_t n_labels) {
+        const char *chosen = label_value(labels, n_labels, SK_LABEL_POLICY);
+        if (!chosen || strcmp(chosen, "none") == 0)
+                return NULL;
+        const sk_policy *p = sk_automation_find(a, chosen);
+        /* An unpack's active snapshot becomes a layer when committed. */
+        unsigned want = kind == SK_KIND_COMMITTED || (kind == SK_KIND_ACTIVE && sk_key_is_unpack(key))
+                                ? SK_SOURCE_LAYER
+                        : kind == SK_KIND_ACTIVE ? SK_SOURCE_CONTAINER
+                                                 : 0;
+        return p && want && !(p->kinds & want) ? p : NULL;
 }

@@ -143,6 +143,13 @@ int sk_automation_check_label(const sk_automation *a, const char *value, const c
  * kind, whatever its namespaces and labels say. */
 const sk_policy *sk_automation_match(const sk_automation *a, const char *key, sk_kind kind, const sk_label *labels,
                                      size_t n_labels, const sk_k8s_identity *k8s);
+/* The policy a SK_LABEL_POLICY label among labels chooses when that policy
+ * does not back up snapshots of this kind (a layers-only policy on a
+ * container's writable layer, or the reverse), else NULL. The label is valid
+ * (the snapshot may change kind: a container's layer can be committed), but
+ * nothing is scheduled while it does not cover the kind: snapkeepd says so. */
+const sk_policy *sk_automation_kind_missed(const sk_automation *a, const char *key, sk_kind kind,
+                                           const sk_label *labels, size_t n_labels);
 /* Whether any policy matches on Kubernetes identities. */
 bool sk_automation_uses_k8s(const sk_automation *a);
 

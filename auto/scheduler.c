@@ -101,25 +101,17 @@ static void source_free(source *x) {
         }
 }
 
-/* Binary search in s->v; *ret_at is where key is or would go. */
+static int key_cmp(const void *key, const void *element) {
+        return strcmp(key, (*(source *const *) element)->key);
+}
+
+/* The source for key in s->v; *ret_at is where key is or would go. */
 static source *find(sk_scheduler *s, const char *key, size_t *ret_at) {
-        size_t lo = 0, hi = s->n;
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                int c = strcmp(s->v[mid]->key, key);
-                if (c == 0) {
-                        if (ret_at)
-                                *ret_at = mid;
-                        return s->v[mid];
-                }
-                if (c < 0)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
+        bool found;
+        size_t at = sk_lower_bound(s->v, s->n, sizeof(*s->v), key, key_cmp, &found);
         if (ret_at)
-                *ret_at = lo;
-        return NULL;
+                *ret_at = at;
+        return found ? s->v[at] : NULL;
 }
 
 /* Whether x is on hold: itself or its policy (snapkeep daemon pause). */
@@ -266,12 +258,7 @@ static int found_cmp(const void *a, const void *b) {
 
 /* Caller holds mu. Adds x at position at. */
 static int insert(sk_scheduler *s, source *x, size_t at) {
-        if (SK_GROW(s->v, s->n_alloc, s->n + 1) < 0)
-                return -ENOMEM;
-        memmove(s->v + at + 1, s->v + at, (s->n - at) * sizeof(*s->v));
-        s->v[at] = x;
-        s->n++;
-        return 0;
+        return SK_INSERT_AT(s->v, s->n, s->n_alloc, at, x);
 }
 
 /* Read the snapshot list and bring the sources in line with it. Called by

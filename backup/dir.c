@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backup/dir.h"
+#include "common/array.h"
 #include "backup/report.h"
 #include "common/macro.h"
 
@@ -113,19 +114,14 @@ int sk_dir_load(sk_repo *repo, const uint8_t id[SK_TREE_ID_BYTES], sk_dir **ret,
         return 0;
 }
 
+static int name_cmp(const void *name, const void *element) {
+        return strcmp(name, ((const sk_node *) element)->name);
+}
+
 const sk_node *sk_dir_find(const sk_dir *d, const char *name) {
-        size_t lo = 0, hi = d->n;
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                int c = strcmp(d->entries[mid].name, name);
-                if (c == 0)
-                        return &d->entries[mid];
-                if (c < 0)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        return NULL;
+        bool found;
+        size_t at = sk_lower_bound(d->entries, d->n, sizeof(*d->entries), name, name_cmp, &found);
+        return found ? &d->entries[at] : NULL;
 }
 
 int sk_path_normalize(const char *path, char **ret) {

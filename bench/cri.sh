@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Issue 14's benchmarks: the Kubernetes path, side by side in one run, each
-# measurement RUNS times (SK_BENCH_RUNS, default 3), the modes alternating,
-# median reported.
+# measurement RUNS times (SK_BENCH_RUNS, default 5), the modes alternating,
+# median reported. A fresh node has nothing in its page cache: as root, every
+# timed step starts after `sync` and `echo 3 > /proc/sys/vm/drop_caches`
+# (SK_BENCH_COLD=0 turns that off), so that one mode does not pay for the
+# write-back of the node removed before it and the next one does not read the
+# registry's blobs from memory.
 #
 #  1. CRI pull-and-run of a SK_BENCH_CRI_MB (default 400) MB, 4-layer image on a
 #     fresh node (new containerd and snapkeepd roots every run): PullImage,
@@ -18,14 +22,15 @@
 #     export` + `ctr images import` (which unpacks into snapkeep). Target: at
 #     least 3x faster.
 #
-# Environment: SNAPKEEPD, SNAPKEEP, SK_SRC, BUILD_DIR, SK_BENCH_RUNS, SK_BENCH_CRI_MB.
+# Environment: SNAPKEEPD, SNAPKEEP, SK_SRC, BUILD_DIR, SK_BENCH_RUNS, SK_BENCH_CRI_MB,
+# SK_BENCH_COLD.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 SK_SRC=${SK_SRC:-$(cd "$here/.." && pwd)}
 BUILD_DIR=${BUILD_DIR:-$SK_SRC/build}
 SNAPKEEPD=${SNAPKEEPD:-$BUILD_DIR/snapkeepd}
 SNAPKEEP=$(realpath -m "${SNAPKEEP:-$BUILD_DIR/snapkeep}")
-RUNS=${SK_BENCH_RUNS:-3}
+RUNS=${SK_BENCH_RUNS:-5}
 MB=${SK_BENCH_CRI_MB:-400}
 source "$SK_SRC/tests/lib/nodes.sh"
 source "$SK_SRC/tests/lib/registry.sh"
@@ -38,6 +43,16 @@ cri_setup
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
+cold=0
+if [ "$(id -u)" -eq 0 ] && [ "${SK_BENCH_COLD:-1}" = 1 ] && sync && echo 3 >/proc/sys/vm/drop_caches 2>/dev/null; then
+  cold=1
+fi
+settle() { # before a timed step: write back and drop the page cache (if cold)
+  sync
+  [ "$cold" = 1 ] && echo 3 >/proc/sys/vm/drop_caches
+  return 0
+}
+echo "figure: machine: $(nproc) cores, $(uname -r); page cache dropped before each timed step: $([ $cold = 1 ] && echo yes || echo no)"
 
 reg_start || { echo "registry did not start"; exit 1; }
 cri_push_pause || { echo "sandbox image push failed"; exit 1; }
@@ -81,6 +96,7 @@ for i in $(seq 1 "$RUNS"); do
     [ $mode = overlayfs ] && snap=overlayfs
     SK_CRI_SNAPSHOTTER=$snap node_start "$n" "${args[@]}" || { echo "node $n did not start"; exit 1; }
     mark=$(reg_mark)
+    settle
     t=$(pull_run "$n") || { echo "pull-and-run failed on $n"; exit 1; }
     d=$(reg_blob_gets "$mark" $LAYERS)
     echo "run $i $mode: $t s ($d of 4 layer blobs downloaded)"
@@ -102,6 +118,7 @@ declare -A A=()
 for i in $(seq 1 "$RUNS"); do
   n=asimage-$i
   node_start "$n" || exit 1
+  settle
   t0=$(now)
   "$SNAPKEEP" --no-progress -q restore "$BID" --as-image "$REG/sk/restored:$i" --containerd-socket "$(sk_csock "$n")" ||
     { echo "as-image failed"; exit 1; }
@@ -113,6 +130,7 @@ for i in $(seq 1 "$RUNS"); do
 
   n=import-$i
   node_start "$n" || exit 1
+  settle
   t0=$(now)
   "$SNAPKEEP" --no-progress -q export "$BID" --oci-archive "$SK_TMP/export.tar" --ref "$REG/sk/exported:$i" &&
     ctr --address "$(sk_csock "$n")" --namespace k8s.io images import --snapshotter snapkeep "$SK_TMP/export.tar" >/dev/null ||

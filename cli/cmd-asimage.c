@@ -101,6 +101,14 @@ static int fail_call(asimage *x, int s, char *details, const char *fmt, ...) {
 
 /* ---- the backup's side ------------------------------------------------------ */
 
+static int no_image_record(sk_cli *cli, int r, const char *id, const char *entry) {
+        return sk_cli_fail(cli, r,
+                           "backup %s has no usable image record (%s): it was made without its container's image (by "
+                           "an older snapkeepd, or of a snapshot with no container); `snapkeep export` makes an image "
+                           "archive of it instead",
+                           id, entry);
+}
+
 /* Read the image recorded with backup id into *man and *cfg (owned). */
 static int read_recorded_image(asimage *x, sk_repo *repo, const char *id, char **man, size_t *man_len, char **cfg,
                                size_t *cfg_len) {
@@ -124,11 +132,8 @@ static int read_recorded_image(asimage *x, sk_repo *repo, const char *id, char *
                         sk_node_clear(&n);
                 if (!ok) {
                         (void) sk_rm_rf(dir);
-                        return sk_cli_fail(x->cli, r == -ENOENT ? -ENOENT : r < 0 ? r : -EBADMSG,
-                                           "backup %s has no usable image record (%s): it was made without its "
-                                           "container's image (by an older snapkeepd, or of a snapshot with no "
-                                           "container); `snapkeep export` makes an image archive of it instead",
-                                           id, inc[i]);
+                        return no_image_record(x->cli, r == -ENOENT ? -ENOENT : r < 0 ? r : -EBADMSG, id,
+                                               inc[i]);
                 }
         }
         sk_restore_options ro = {
@@ -151,11 +156,8 @@ static int read_recorded_image(asimage *x, sk_repo *repo, const char *id, char *
                 _cleanup_close_ int fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
                 struct stat st;
                 if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > SK_IMAGE_BLOB_MAX) {
-                        e = sk_cli_fail(x->cli, fd < 0 && errno == ENOENT ? -ENOENT : -EBADMSG,
-                                        "backup %s has no usable image record (%s): it was made without its "
-                                        "container's image (by an older snapkeepd, or of a snapshot with no "
-                                        "container); `snapkeep export` makes an image archive of it instead",
-                                        id, inc[i]);
+                        e = no_image_record(x->cli, fd < 0 && errno == ENOENT ? -ENOENT : -EBADMSG, id,
+                                            inc[i]);
                         break;
                 }
                 char *buf = malloc((size_t) st.st_size + 1);

@@ -188,7 +188,7 @@ static const char ct_restore_help[] =
         "  --namespace NS           containerd namespace of the image (default k8s.io,\n"
         "                           where Kubernetes' CRI looks)\n"
         "  --containerd-socket P    containerd's socket (default "
-        SK_CLI_DEFAULT_CONTAINERD_SOCKET ")\n"
+        SK_DEFAULT_CONTAINERD_SOCKET ")\n"
         "  --snapshotter NAME       containerd's name for snapkeep (default snapkeep)\n";
 
 static int restore_layer_into(sk_cli *cli, sk_repo *repo, const char *id, const char *dir, bool no_owner,
@@ -365,7 +365,7 @@ int sk_cmd_restore(sk_cli *cli, int argc, char **argv) {
                 { "snapshotter", required_argument, NULL, OPT_SNAPSHOTTER },
                 {}
         };
-        sk_as_image_options ai = { .namespace_ = "k8s.io", .containerd_socket = SK_CLI_DEFAULT_CONTAINERD_SOCKET,
+        sk_as_image_options ai = { .namespace_ = "k8s.io", .containerd_socket = SK_DEFAULT_CONTAINERD_SOCKET,
                                    .snapshotter = "snapkeep" };
         bool ai_opts = false;
         _cleanup_free_ char *help = NULL;

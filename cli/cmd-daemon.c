@@ -34,6 +34,22 @@ enum {
 /* Every call goes to the admin socket without metadata or deadline. */
 #define rpc_call(r, method, req, desc, fn, ud, details) sk_rpc_call((r), (method), NULL, 0, 0, (req), (desc), (fn), (ud), (details))
 
+/* s as sk_cli_put_name shows it (control bytes and bad UTF-8 as \xNN), in
+ * a new string for a padded column; NULL when out of memory. */
+static char *escaped(const char *s) {
+        char *b = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&b, &n);
+        if (!f)
+                return NULL;
+        sk_cli_put_name(f, s ? s : "");
+        if (fclose(f) != 0) {
+                free(b);
+                return NULL;
+        }
+        return b;
+}
+
 static const char *admin_socket(const char *flag) {
         if (flag)
                 return flag;
@@ -476,8 +492,13 @@ static int print_schedule(const ProtobufCMessage *msg, void *userdata) {
                 char next[32], ok[32];
                 fmt_when(x->state[0] == 'r' || x->state[0] == 'p' ? 0 : x->next_run, next);
                 fmt_when(x->last_success, ok);
-                printf("%-40s %-12s %-8s %-19s  %-19s  %u%s%s\n", x->source, x->policy, x->state, next, ok,
-                       x->failures, x->last_error[0] ? " " : "", x->last_error);
+                /* Snapshot keys come from containerd's clients and errors may quote
+                 * them: control bytes are shown escaped, never sent to the terminal. */
+                _cleanup_free_ char *src = escaped(x->source), *err = escaped(x->last_error);
+                if (!src || !err)
+                        return -ENOMEM;
+                printf("%-40s %-12s %-8s %-19s  %-19s  %u%s%s\n", src, x->policy, x->state, next, ok, x->failures,
+                       err[0] ? " " : "", err);
         }
         return 0;
 }
@@ -508,8 +529,11 @@ static int print_event(const ProtobufCMessage *msg, void *userdata) {
                 fputc('\n', stdout);
         } else {
                 char b1[32];
-                printf("%" PRIu64 " %-13s %s %s%s %s\n", e->seq, e->kind, e->snapshot, e->backup_id[0] ? "backup " : "",
-                       e->backup_id, e->message);
+                _cleanup_free_ char *snap = escaped(e->snapshot), *text = escaped(e->message);
+                if (!snap || !text)
+                        return -ENOMEM;
+                printf("%" PRIu64 " %-13s %s %s%s %s\n", e->seq, e->kind, snap, e->backup_id[0] ? "backup " : "",
+                       e->backup_id, text);
                 if (e->bytes_done)
                         printf("    %" PRIu64 " files, %s\n", e->files_done,
                                sk_cli_format_size(e->bytes_done, b1, sizeof(b1)));

@@ -11,11 +11,11 @@
 #pragma once
 
 #include "cli/cli.h"
+#include "container/capture.h" /* SK_DEFAULT_CONTAINERD_SOCKET */
 
 int sk_cmd_restore(sk_cli *cli, int argc, char **argv);
 
 /* restore ID --as-image REF (cmd-asimage.c). */
-#define SK_CLI_DEFAULT_CONTAINERD_SOCKET "/run/containerd/containerd.sock"
 typedef struct sk_as_image_options {
         const char *ref;              /* NAME[:TAG], normalised like docker does */
         const char *namespace_;       /* containerd namespace (default k8s.io) */

@@ -1,5 +1,6 @@
 /* sk_grow (array.h): capacity doubling with the multiplication checked, so
- * that no caller computes cap * size by hand. */
+ * that no caller computes cap * size by hand; sk_lower_bound, the one binary
+ * search of sorted arrays. */
 #include "common/array.h"
 
 #include <stdint.h>
@@ -25,4 +26,20 @@ void *sk_grow(void *p, size_t *cap, size_t need, size_t size) {
                 return NULL;
         *cap = ncap;
         return t;
+}
+
+size_t sk_lower_bound(const void *base, size_t n, size_t size, const void *key,
+                      int (*cmp)(const void *key, const void *element), bool *ret_found) {
+        const char *b = base;
+        size_t lo = 0, hi = n;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (cmp(key, b + mid * size) > 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        if (ret_found)
+                *ret_found = lo < n && cmp(key, b + lo * size) == 0;
+        return lo;
 }

@@ -65,6 +65,8 @@ typedef struct sk_capture sk_capture;
 #define SK_LABEL_BACKUP_TIME "containerd.io/snapshot/snapkeep.backup-time"
 #define SK_LABEL_LAYER_BACKUP "containerd.io/snapshot/snapkeep.layer-backup"
 #define SK_LABEL_SNAPSHOT_REF "containerd.io/snapshot.ref"
+/* Where containerd listens unless told otherwise (snapkeepd and the CLI). */
+#define SK_DEFAULT_CONTAINERD_SOCKET "/run/containerd/containerd.sock"
 
 /* Levels of the lines given to sk_capture_options.log: the values of
  * common/log.h's levels, so that a daemon passes them on unchanged. */

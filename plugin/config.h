@@ -44,13 +44,13 @@
 #include <stdio.h>
 
 #include "auto/policy.h"
+#include "container/capture.h" /* SK_DEFAULT_CONTAINERD_SOCKET */
 
 #define SK_DEFAULT_ROOT "/var/lib/snapkeep"
 #define SK_DEFAULT_SOCKET "/run/snapkeep/snapkeep.sock"
 #define SK_DEFAULT_CONFIG "/etc/snapkeep/snapkeepd.conf"
 #define SK_DEFAULT_ADMIN_SOCKET "/run/snapkeep/admin.sock"
 #define SK_DEFAULT_REPO "/var/lib/snapkeep-repo"
-#define SK_DEFAULT_CONTAINERD_SOCKET "/run/containerd/containerd.sock"
 #define SK_WORKERS_MAX 64
 #define SK_RESTORES_MAX 16
 #define SK_RESTORES_DEFAULT 2

@@ -140,7 +140,7 @@ static int take_sandbox(const ProtobufCMessage *msg, void *userdata) {
         return 0;
 }
 
-static int identify_failed(grpc_status_code s, const char *what, const char *ns, const char *key, char *details,
+static int call_failed(grpc_status_code s, const char *what, const char *ns, const char *key, char *details,
                            char **ret_error) {
         if (ret_error && asprintf(ret_error, "cannot %s of %s/%s through containerd (%s): %s", what, ns, key,
                                   cd_socket ? cd_socket : "no socket", details && *details ? details : "no details") < 0)
@@ -179,7 +179,7 @@ int sk_containerd_identify(const char *ns, const char *key, sk_k8s_identity *ret
         if (s != GRPC_STATUS_OK) {
                 pthread_mutex_unlock(&cd_mutex);
                 sk_k8s_identity_clear(&id);
-                return identify_failed(s, "read container", ns, key, details, ret_error);
+                return call_failed(s, "read container", ns, key, details, ret_error);
         }
         free(details);
         details = NULL;
@@ -210,7 +210,7 @@ int sk_containerd_identify(const char *ns, const char *key, sk_k8s_identity *ret
                                 free(details);
                                 return x.error;
                         }
-                        return identify_failed(s, "read the pod sandbox", ns, key, details, ret_error);
+                        return call_failed(s, "read the pod sandbox", ns, key, details, ret_error);
                 }
                 free(details);
         }
@@ -278,7 +278,7 @@ static int read_blob(const sk_rpc_metadata *md, const sk_oci_desc *desc, char **
                                          take_chunk, &x, &details);
         if (s != GRPC_STATUS_OK) {
                 free(x.buf);
-                return identify_failed(s, "read image blob", md->value, desc->digest, details, ret_error);
+                return call_failed(s, "read image blob", md->value, desc->digest, details, ret_error);
         }
         free(details);
         if ((int64_t) x.len != desc->size || !sk_oci_digest_valid(desc->digest, x.buf, x.len)) {
@@ -322,7 +322,7 @@ int sk_containerd_image(const char *ns, const char *key, char **ret_manifest, si
                 goto out;
         }
         if (s != GRPC_STATUS_OK) {
-                r = identify_failed(s, "read container", ns, key, details, ret_error);
+                r = call_failed(s, "read container", ns, key, details, ret_error);
                 goto out;
         }
         free(details);
@@ -338,16 +338,17 @@ int sk_containerd_image(const char *ns, const char *key, char **ret_manifest, si
                 free(details);
                 goto out;
         }
-        if (s != GRPC_STATUS_OK || !b.have_desc) {
-                r = s != GRPC_STATUS_OK ? identify_failed(s, "read image", ns, image, details, ret_error) : -EBADMSG;
-                if (s == GRPC_STATUS_OK) {
-                        free(details);
-                        if (ret_error && asprintf(ret_error, "image %s has no valid target", image) < 0)
-                                *ret_error = NULL;
-                }
+        if (s != GRPC_STATUS_OK) {
+                r = call_failed(s, "read image", ns, image, details, ret_error);
                 goto out;
         }
         free(details);
+        if (!b.have_desc) {
+                r = -EBADMSG;
+                if (ret_error && asprintf(ret_error, "image %s has no valid target", image) < 0)
+                        *ret_error = NULL;
+                goto out;
+        }
         sk_oci_desc d = b.desc;
         r = read_blob(&md, &d, &man, &man_len, ret_error);
         if (r >= 0 && sk_oci_media_is_index(d.media_type)) {

@@ -98,6 +98,18 @@ static ssize_t refuse_daemon_labels(sk_call *call, const char *what, const char 
         return (ssize_t) n;
 }
 
+/* After a call that stored labels: a policy label that chooses a policy not
+ * covering the snapshot's kind is allowed, but it is said in the log, since
+ * that snapshot is then not backed up automatically. */
+static void warn_policy_kind(const char *key, sk_kind kind, const sk_label *l, size_t n) {
+        const sk_policy *p = automation_hook ? sk_automation_kind_missed(automation_hook, key, kind, l, n) : NULL;
+        if (p)
+                log_warning("snapshot %s: label %s chooses policy %s, which backs up only %s: this %s is not backed "
+                            "up automatically while it has this label",
+                            key, SK_LABEL_POLICY, p->name, p->kinds == SK_SOURCE_LAYER ? "layers" : "containers",
+                            p->kinds == SK_SOURCE_LAYER ? "container's writable layer" : "layer");
+}
+
 void sk_snapshots_service_set_automation(const sk_automation *automation, sk_scheduler *scheduler) {
         automation_hook = automation;
         scheduler_hook = scheduler;
@@ -326,9 +338,11 @@ static int on_prepare(sk_call *call, const ProtobufCMessage *msg, void *userdata
         if (restore && req->key && sk_restore_request_check(req->key, restore, restore_selectors, &why) < 0)
                 return sk_call_error(call, GRPC_STATUS_INVALID_ARGUMENT, "prepare %s: %s=%s: %s", req->key,
                                      SK_LABEL_RESTORE, restore, why);
-        if (capture_hook)
-                return prepare_with_capture(call, userdata, req, labels, (size_t) n);
-        return create_snapshot(call, userdata, false, req->key, req->parent, labels, (size_t) n);
+        int r = capture_hook ? prepare_with_capture(call, userdata, req, labels, (size_t) n)
+                             : create_snapshot(call, userdata, false, req->key, req->parent, labels, (size_t) n);
+        if (r >= 0)
+                warn_policy_kind(req->key, SK_KIND_ACTIVE, labels, (size_t) n);
+        return r;
 }
 
 static int on_view(sk_call *call, const ProtobufCMessage *msg, void *userdata) {
@@ -371,6 +385,7 @@ static int on_commit(sk_call *call, const ProtobufCMessage *msg, void *userdata)
         r = sk_snapshotter_commit(userdata, req->name, req->key, labels, (size_t) n);
         if (r < 0)
                 return fail(call, r, "commit %s as %s", req->key, req->name);
+        warn_policy_kind(req->name, SK_KIND_COMMITTED, labels, (size_t) n);
         if (scheduler_hook)
                 sk_scheduler_committed(scheduler_hook, req->name); /* only wakes the planner */
         return send_empty(call);
@@ -447,6 +462,7 @@ static int on_update(sk_call *call, const ProtobufCMessage *msg, void *userdata)
         r = sk_snapshotter_update_keep(userdata, &in, paths, n_paths, keep, n_keep, &updated);
         if (r < 0)
                 return fail(call, r, "update %s", in.name);
+        warn_policy_kind(in.name, updated.kind, updated.labels, updated.n_labels);
 
         PB(UpdateSnapshotResponse) resp = CONTAINERD__SERVICES__SNAPSHOTS__V1__UPDATE_SNAPSHOT_RESPONSE__INIT;
         resp.info = info_out(a, &updated);

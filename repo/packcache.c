@@ -116,16 +116,8 @@ static void sort_needs(sk_packcache *pc) {
 
 /* Index of the first need at or after (pack, offset). */
 static size_t need_lower_bound(const sk_packcache *pc, uint32_t pack, uint64_t offset) {
-        size_t lo = 0, hi = pc->n_needs;
         need key = { .pack = pack, .offset = offset };
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                if (need_cmp(&pc->needs[mid], &key) < 0)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        return lo;
+        return sk_lower_bound(pc->needs, pc->n_needs, sizeof(need), &key, need_cmp, NULL);
 }
 
 static need *find_need(sk_packcache *pc, uint32_t pack, uint64_t offset) {

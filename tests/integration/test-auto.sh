@@ -74,6 +74,11 @@ label = containerd.io/snapshot/app=minutely
 cron = * * * * *
 jitter = 0
 
+[policy layersonly]
+kinds = layers
+label = containerd.io/snapshot/app=layersonly
+on_commit = true
+
 [policy default]
 interval = 1h
 EOF
@@ -144,9 +149,34 @@ else
 fi
 kill -0 "$(sk_snapkeepd_pid a)" 2>/dev/null && sk_ok "snapkeepd stays up after a bad label" ||
   sk_notok "snapkeepd died on a bad label"
+# A policy that backs up only layers, chosen for a container's writable layer:
+# allowed (the layer could be committed), but the log says it is not backed up.
+if sk_ctr a snapshots --snapshotter snapkeep label c2 containerd.io/snapshot/snapkeep.policy=layersonly >/dev/null &&
+   grep -q "snapshot [^ ]*/c2: label containerd.io/snapshot/snapkeep.policy chooses policy layersonly, which backs up only layers" "$LOG"; then
+  sk_ok "a policy label choosing a layers-only policy for a container is logged as not backed up"
+else
+  sk_notok "policy label layersonly on c2: no warning in the log" "$(grep -i layersonly "$LOG" | tail -3)"
+fi
 sk_check "label c2 snapkeep.policy=none (opt out)" \
   sk_ctr a snapshots --snapshotter snapkeep label c2 containerd.io/snapshot/snapkeep.policy=none
 node_run_bg a c3 --snapshotter-label containerd.io/snapshot/app=minutely || sk_notok "start c3"
+
+# A snapshot key with terminal control bytes (any containerd client may pick
+# one): `daemon schedule` shows them escaped, never raw.
+EVIL=$'evil\e[2J\rkey'
+sk_ctr a snapshots --snapshotter snapkeep prepare "$EVIL" >/dev/null || sk_notok "prepare a snapshot with control bytes in its key"
+evil_listed() { sched 2>/dev/null | jq -e '.sources[] | select(.source | endswith("/evil\u001b[2J\rkey"))' >/dev/null; }
+if sk_retry 10 evil_listed; then
+  out=$("$SNAPKEEP" --no-progress daemon schedule --admin-socket "$ADMIN" 2>&1)
+  if grep -qF 'evil\x1b[2J\x0dkey' <<<"$out" && ! grep -q $'\e' <<<"$out" && ! grep -q $'\r' <<<"$out"; then
+    sk_ok "daemon schedule shows a key's control bytes escaped: $(grep -oF 'evil\x1b[2J\x0dkey' <<<"$out")"
+  else
+    sk_notok "daemon schedule prints control bytes raw" "$(grep -a evil <<<"$out" | od -c | head -5)"
+  fi
+else
+  sk_notok "the snapshot with control bytes in its key is not a source" "$(sched 2>&1 | head -c 800)"
+fi
+sk_ctr a snapshots --snapshotter snapkeep rm "$EVIL" >/dev/null 2>&1
 
 # ---- a stop of several intervals: caught up once ----------------------------------------
 sleep $((INTERVAL * 2))

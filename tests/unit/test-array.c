@@ -89,12 +89,45 @@ static void test_macro(void **state) {
         free(v);
 }
 
+static int int_cmp(const void *key, const void *element) {
+        int a = *(const int *) key, b = *(const int *) element;
+        return (a > b) - (a < b);
+}
+
+/* Insert random values at their lower bound: the array stays sorted, each
+ * value is found where it went, and absent values report their slot. */
+static void test_sorted(void **state) {
+        (void) state;
+        int *v = NULL;
+        size_t n = 0, cap = 0;
+        bool found = true;
+        assert_int_equal(sk_lower_bound(v, 0, sizeof(int), &(int) { 5 }, int_cmp, &found), 0);
+        assert_false(found);
+        srand(7);
+        for (int i = 0; i < 500; i++) {
+                int x = rand() % 300;
+                size_t at = sk_lower_bound(v, n, sizeof(int), &x, int_cmp, &found);
+                assert_true(at == n || v[at] >= x);
+                assert_true(at == 0 || v[at - 1] < x);
+                assert_true(found == (at < n && v[at] == x));
+                assert_int_equal(SK_INSERT_AT(v, n, cap, at, x), 0);
+                assert_int_equal(v[at], x);
+        }
+        assert_int_equal(n, 500);
+        for (size_t i = 1; i < n; i++)
+                assert_true(v[i - 1] <= v[i]);
+        int big = 1000;
+        assert_int_equal(sk_lower_bound(v, n, sizeof(int), &big, int_cmp, NULL), n);
+        free(v);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_first_and_doubling),
                 cmocka_unit_test(test_zero),
                 cmocka_unit_test(test_overflow),
                 cmocka_unit_test(test_macro),
+                cmocka_unit_test(test_sorted),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -185,6 +185,16 @@ static void test_match(void **state) {
         assert_string_equal(sk_automation_match(&a, "prod/4/sha256:ab", SK_KIND_COMMITTED, NULL, 0, NULL)->name,
                             "layers");
 
+        /* ... and a label choosing a policy of the other kind is reported */
+        assert_string_equal(sk_automation_kind_missed(&a, "prod/3/c1", SK_KIND_ACTIVE, layerpol, 1)->name, "layers");
+        assert_null(sk_automation_kind_missed(&a, "prod/3/extract-1-x sha256:ab", SK_KIND_ACTIVE, layerpol, 1));
+        assert_null(sk_automation_kind_missed(&a, "prod/4/sha256:ab", SK_KIND_COMMITTED, layerpol, 1));
+        sk_label restpol[] = { { SK_LABEL_POLICY, "rest" } };
+        assert_string_equal(sk_automation_kind_missed(&a, "prod/4/sha256:ab", SK_KIND_COMMITTED, restpol, 1)->name,
+                            "rest");
+        assert_null(sk_automation_kind_missed(&a, "prod/3/c1", SK_KIND_ACTIVE, restpol, 1));
+        assert_null(sk_automation_kind_missed(&a, "prod/3/c1", SK_KIND_ACTIVE, none, 1));
+        assert_null(sk_automation_kind_missed(&a, "prod/3/c1", SK_KIND_ACTIVE, web, 1));
         assert_int_equal(sk_automation_check_label(&a, "web", &why), 0);
         assert_int_equal(sk_automation_check_label(&a, "none", &why), 0);
         assert_int_equal(sk_automation_check_label(&a, "nosuch", &why), -EINVAL);
