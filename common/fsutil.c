@@ -1,4 +1,5 @@
 #include "common/fsutil.h"
+#include "common/foreground.h"
 #include "common/dirstack.h"
 
 #include <dirent.h>
@@ -95,10 +96,15 @@ int sk_fsync_path_dir(const char *path) {
  * waits behind two. Writeback started here is also submitted by this thread,
  * so it carries a backup's idle I/O class, where the flusher's would not. */
 #define WRITE_SLICE (1u << 20)
+/* A scheduled backup (idle I/O class) also holds each slice, and the final
+ * fsync, while snapshot operations run (common/foreground.h), at most this
+ * long each time: under a constant stream of them it still writes 2 MiB/s. */
+#define GIVE_WAY_MS 500
 static int write_all_paced(int fd, const void *buf, size_t len) {
         const char *p = buf;
         for (size_t off = 0; off < len; off += WRITE_SLICE) {
                 size_t n = len - off < WRITE_SLICE ? len - off : WRITE_SLICE;
+                (void) sk_foreground_give_way(GIVE_WAY_MS);
                 int r = sk_write_all(fd, p + off, n);
                 if (r < 0)
                         return r;
@@ -132,6 +138,7 @@ int sk_write_file_atomic(int dirfd, const char *name, const void *buf, size_t le
         r = write_all_paced(fd, buf, len);
         if (r < 0)
                 goto fail;
+        (void) sk_foreground_give_way(GIVE_WAY_MS);
         if (fchmod(fd, mode) < 0 || fsync(fd) < 0) {
                 r = negative_errno();
                 goto fail;

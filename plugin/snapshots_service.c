@@ -7,6 +7,7 @@
 
 #include "auto/policy.h"
 #include "auto/scheduler.h"
+#include "common/foreground.h"
 #include "common/log.h"
 #include "google/protobuf/empty.pb-c.h"
 #include "container/capture.h"
@@ -571,14 +572,29 @@ static int on_cleanup(sk_call *call, const ProtobufCMessage *msg _unused_, void 
         return send_empty(call);
 }
 
+/* The calls that commit durably while containerd waits: a scheduled backup's
+ * disk writes give way to them (common/foreground.h). */
+#define FOREGROUND(fn)                                                                              \
+        static int fn##_fg(sk_call *call, const ProtobufCMessage *msg, void *userdata) {            \
+                sk_foreground_enter();                                                              \
+                int r = fn(call, msg, userdata);                                                    \
+                sk_foreground_leave();                                                              \
+                return r;                                                                           \
+        }
+FOREGROUND(on_prepare)
+FOREGROUND(on_view)
+FOREGROUND(on_commit)
+FOREGROUND(on_remove)
+FOREGROUND(on_update)
+
 static const sk_method snapshots_methods[] = {
-        { "Prepare", on_prepare, false },
-        { "View", on_view, false },
+        { "Prepare", on_prepare_fg, false },
+        { "View", on_view_fg, false },
         { "Mounts", on_mounts, false },
-        { "Commit", on_commit, false },
-        { "Remove", on_remove, false },
+        { "Commit", on_commit_fg, false },
+        { "Remove", on_remove_fg, false },
         { "Stat", on_stat, false },
-        { "Update", on_update, false },
+        { "Update", on_update_fg, false },
         { "List", on_list, true },
         { "Usage", on_usage, false },
         { "Cleanup", on_cleanup, false },
