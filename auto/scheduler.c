@@ -37,6 +37,7 @@ typedef struct source {
         bool layer;
         uint32_t jitter;
         sk_sched_state st;
+        int64_t prev_start;       /* st.last_start before the running run began */
         bool running, queued, seen, forced;
         int maint;                /* 0, or MAINT_PRUNE / MAINT_CHECK: not a snapshot */
 } source;
@@ -480,6 +481,22 @@ static int record_outcome(sk_scheduler *s, source *x, int r, const char *err, co
         return q;
 }
 
+/* A run cancelled by snapkeepd's stop (sk_capture_cancel) is undone in the
+ * state: neither a failure nor a run, and its slot is due again, so the next
+ * start catches it up once. Stored, so a crash before the exit keeps it. */
+static void record_cancelled(sk_scheduler *s, source *x) {
+        pthread_mutex_lock(&s->mu);
+        x->st.last_start = x->prev_start;
+        if (x->st.runs)
+                x->st.runs--;
+        x->st.next_run = next_of(s, x);
+        int q = sk_sched_db_put(s->db, x->key, &x->st);
+        x->running = false;
+        pthread_mutex_unlock(&s->mu);
+        if (q < 0)
+                slog(s, SK_CAPTURE_LOG_ERROR, "scheduler: cannot record the stop of %s: %s", x->key, strerror(-q));
+}
+
 /* Maintenance: prune or a partial check, by the node that holds the lease. */
 static void run_maint(sk_scheduler *s, source *x, const char *key) {
         bool prune = x->maint == MAINT_PRUNE;
@@ -504,6 +521,11 @@ static void run_maint(sk_scheduler *s, source *x, const char *key) {
                 snprintf(done, sizeof(done), "%llu backups, %llu of %llu packs read, no errors",
                          (unsigned long long) cr.backups, (unsigned long long) cr.packs_read,
                          (unsigned long long) cr.packs);
+        }
+        if (r == -ECANCELED && stopping(s)) {
+                record_cancelled(s, x);
+                slog(s, SK_CAPTURE_LOG_INFO, "maintenance: %s cancelled: snapkeepd is stopping", what);
+                return;
         }
         sk_sched_state st;
         int q = record_outcome(s, x, r, err, NULL, note[0] ? note : NULL, &st);
@@ -546,6 +568,13 @@ static void run_one(sk_scheduler *s, source *x, const sk_policy *p, const char *
         if (r >= 0)
                 r = sk_capture_backup(s->cap, key, tags, ARRAY_SIZE(tags), &res, &err);
         bool late = guard && sk_pause_end(guard);
+        if (r == -ECANCELED && stopping(s)) {
+                record_cancelled(s, x);
+                slog(s, SK_CAPTURE_LOG_INFO,
+                     "scheduled backup of %s (policy %s) cancelled: snapkeepd is stopping; retried after it starts",
+                     key, p->name);
+                return;
+        }
         char retain_note[300] = "";
         if (guard)
                 snprintf(retain_note, sizeof(retain_note), "; task paused %s", late ? "until pause_timeout only"
@@ -619,6 +648,7 @@ static void *worker_main(void *arg) {
                 x->running = true;
                 /* Durable before the backup starts: a crash mid-run must not
                  * make the restarted daemon run this slot again. */
+                x->prev_start = x->st.last_start;
                 x->st.last_start = now_s();
                 x->st.runs++;
                 x->st.next_run = 0;
@@ -828,14 +858,18 @@ fail:
         return r;
 }
 
-void sk_scheduler_free(sk_scheduler *s) {
-        if (!s)
-                return;
+void sk_scheduler_stop(sk_scheduler *s) {
         pthread_mutex_lock(&s->mu);
         s->stop = true;
         pthread_cond_broadcast(&s->work_cond);
         pthread_cond_broadcast(&s->plan_cond);
         pthread_mutex_unlock(&s->mu);
+}
+
+void sk_scheduler_free(sk_scheduler *s) {
+        if (!s)
+                return;
+        sk_scheduler_stop(s);
         if (s->planner_started)
                 pthread_join(s->planner, NULL);
         for (unsigned i = 0; i < s->n_workers; i++)

@@ -43,6 +43,7 @@ struct sk_capture {
 
         sk_event_ring *events;
         atomic_uint_fast64_t backups_done, restores_done, layers_rehydrated;
+        atomic_bool cancelled; /* sk_capture_cancel: every progress point fails */
 
         /* Metrics (NULL without a registry: recording is then a no-op). */
         sk_metric *m_read, *m_added, *m_stored, *m_backups, *m_restores, *m_restore_seconds, *m_repo_size;

@@ -395,8 +395,14 @@ int sk_cap_record_load(sk_capture *c, sk_repo *repo, const char *id, sk_containe
 
 /* --- progress and problems of one operation ---------------------------------------- */
 
+void sk_capture_cancel(sk_capture *c) {
+        atomic_store(&c->cancelled, true);
+}
+
 int sk_cap_progress_cb(const sk_progress *p, void *userdata) {
         sk_cap_op *o = userdata;
+        if (atomic_load(&o->c->cancelled))
+                return -ECANCELED;
         double t = sk_cap_mono_s();
         if (t - o->last_progress >= 0.25) {
                 o->last_progress = t;

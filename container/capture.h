@@ -129,6 +129,13 @@ typedef struct sk_capture_result {
         double seconds;
 } sk_capture_result;
 
+/* Make every backup, restore and maintenance run in c, and any started
+ * later, end at its next progress point with -ECANCELED: snapkeepd's stop, so
+ * that it does not wait for a long scheduled backup. What they had written is
+ * left as a crash would leave it (a backup without its manifest is data that
+ * prune reclaims; a half-restored snapshot is removed at the next start). */
+void sk_capture_cancel(sk_capture *c);
+
 /* Back up the snapshot with backend key `key` (active: its upper dir plus
  * every layer below it not yet in the repository; committed: the layer,
  * unless the repository already holds its chain id, in which case its

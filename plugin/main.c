@@ -324,6 +324,12 @@ static int run(const sk_config *cfg, const sigset_t *stop_signals) {
         }
         log_info("received %s, stopping", strsignal(sig));
         (void) sd_notify(0, "STOPPING=1");
+        /* Running backups and restores end at their next progress point, so
+         * the stop does not wait out a long scheduled backup. */
+        if (sched)
+                sk_scheduler_stop(sched);
+        if (capture)
+                sk_capture_cancel(capture);
 
         pthread_t watchdog;
         r = -pthread_create(&watchdog, NULL, watchdog_main, NULL);

@@ -325,6 +325,35 @@ for i in 1 2 3; do
   sk_retry $((INTERVAL * 3 + 15)) wait_next && sk_ok "kill -9 round $i: the next scheduled run completed" ||
     sk_notok "kill -9 round $i: no successful run after the restart" "$(src_field c1 last_error)"
 done
+# ---- SIGTERM during a scheduled backup: cancelled, not waited for ---------------------------
+# 400 MB of new data keep the backup busy for seconds; the stop must not wait
+# for it (nor for the 4.5 s stop limit), and the next start retries the run.
+node_exec a c1 "dd if=/dev/urandom of=/big-term bs=1M count=400 2>/dev/null" || sk_notok "write /big-term in c1"
+"$SNAPKEEP" --no-progress -q daemon run-now fast --admin-socket "$ADMIN" >/dev/null 2>&1
+is_running() { [ "$(src_field c1 state)" = running ]; }
+if sk_retry 10 is_running; then
+  sleep 0.5
+  t0=$(date +%s%N)
+  sk_snapkeepd_stop a
+  ms=$((($(date +%s%N) - t0) / 1000000))
+  if [ "$ms" -lt 3000 ] && grep -q "scheduled backup of [^ ]*/c1 (policy fast) cancelled: snapkeepd is stopping" "$LOG" &&
+     ! grep -q "stopping took longer" "$LOG"; then
+    sk_ok "SIGTERM during a scheduled backup: cancelled, snapkeepd stopped in $ms ms"
+  else
+    sk_notok "SIGTERM during a scheduled backup: stop took $ms ms" "$(grep -i 'cancel\|stopping' "$LOG" | tail -4)"
+  fi
+  start_a || { sk_notok "restart after the cancelled run"; sk_finish; }
+  f=$(src_field c1 failures)
+  [ "$f" = 0 ] && sk_ok "the cancelled run is not counted as a failure" ||
+    sk_notok "the cancelled run counted as a failure ($f)" "$(src_field c1 last_error)"
+  t=$(date +%s)
+  wait_next() { [ "$(src_field c1 last_success)" -ge "$t" ] 2>/dev/null; }
+  sk_retry $((INTERVAL * 3 + 60)) wait_next && sk_ok "after the cancelled run, the next start's run completed" ||
+    sk_notok "no successful run after the cancelled one" "$(src_field c1 last_error)"
+else
+  sk_notok "the run-now of c1 with 400 MB was not seen running" "$(src_field c1 state)"
+fi
+
 out=$("$SNAPKEEP" --no-progress --repo "$REPO" --key-file "$KEY" check --read-data 2>&1) &&
   sk_ok "after the kills, check --read-data is clean" || sk_notok "check --read-data after kill -9" "$(tail -5 <<<"$out")"
 
