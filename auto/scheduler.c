@@ -452,6 +452,21 @@ static void lower_priority(sk_scheduler *s) {
         }
 }
 
+/* A scheduled run in the idle I/O class gives way to snapshot operations
+ * (common/foreground.h), except while that would hold up someone else: while
+ * a container's task is paused for the backup, and during maintenance, which
+ * holds the repository's exclusive lock that restores may be waiting for.
+ * Then the worker thread (and the threads the run starts, which inherit it)
+ * uses the lowest best-effort level instead, and the idle class after. */
+static void not_giving_way(const sk_scheduler *s, bool on) {
+        if (s->a->io_class != SK_IO_CLASS_IDLE)
+                return;
+        int prio = on ? (int) SK_IO_CLASS_BEST_EFFORT << 13 | 7 : (int) SK_IO_CLASS_IDLE << 13;
+        if (syscall(SYS_ioprio_set, 1, 0, prio) < 0)
+                slog(s, SK_CAPTURE_LOG_WARNING, "scheduler: cannot set the I/O class of a run: %s",
+                     strerror(errno));
+}
+
 /* Record a run's outcome (r, and err or backup_id; note: a message kept in
  * last_error although the run succeeded, e.g. "skipped: ..."), compute the
  * next run, store it, and wake the planner. *ret gets the new state. */
@@ -511,13 +526,17 @@ static void run_maint(sk_scheduler *s, source *x, const char *key) {
                 snprintf(note, sizeof(note), "skipped: %s holds the maintenance lease until %s", lease.holder, until);
         } else if (r > 0 && prune) {
                 sk_prune_result pr = {};
+                not_giving_way(s, true);
                 r = sk_capture_prune(s->cap, PRUNE_LOCK_WAIT, &pr, &err);
+                not_giving_way(s, false);
                 snprintf(done, sizeof(done), "%llu backups, %llu packs trashed, %llu deleted, %llu bytes freed",
                          (unsigned long long) pr.backups, (unsigned long long) pr.packs_trashed,
                          (unsigned long long) pr.packs_deleted, (unsigned long long) pr.bytes_freed);
         } else if (r > 0) {
                 sk_check_result cr = {};
+                not_giving_way(s, true);
                 r = sk_capture_check(s->cap, s->a->check_subset, &cr, &err);
+                not_giving_way(s, false);
                 snprintf(done, sizeof(done), "%llu backups, %llu of %llu packs read, no errors",
                          (unsigned long long) cr.backups, (unsigned long long) cr.packs_read,
                          (unsigned long long) cr.packs);
@@ -565,8 +584,12 @@ static void run_one(sk_scheduler *s, source *x, const sk_policy *p, const char *
                 if (r == -ENOENT) /* not running: nothing changes while it is read */
                         r = 0;
         }
+        if (guard)
+                not_giving_way(s, true);
         if (r >= 0)
                 r = sk_capture_backup(s->cap, key, tags, ARRAY_SIZE(tags), &res, &err);
+        if (guard)
+                not_giving_way(s, false);
         bool late = guard && sk_pause_end(guard);
         if (r == -ECANCELED && stopping(s)) {
                 record_cancelled(s, x);

@@ -69,11 +69,11 @@ typedef struct sk_scheduler_options {
  * outlive the scheduler. */
 int sk_scheduler_new(sk_snapshotter *snap, sk_capture *cap, const sk_scheduler_options *opts, sk_scheduler **ret);
 
-/* Stop: no new run starts; waits for running backups to finish. */
 /* Start no more runs, and let running ones (once the capture is cancelled,
  * sk_capture_cancel) end as stopped: not counted as failed, retried after the
- * next start. Returns at once; sk_scheduler_free waits for the threads. */
+ * next start. Returns at once. */
 void sk_scheduler_stop(sk_scheduler *s);
+/* Stop (as above), wait for the running runs to end, and free. */
 void sk_scheduler_free(sk_scheduler *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(sk_scheduler *, sk_scheduler_free);
 

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "backup/dir.h"
-#include "common/array.h"
 #include "backup/report.h"
+#include "common/array.h"
 #include "common/macro.h"
 
 sk_dir *sk_dir_free(sk_dir *d) {

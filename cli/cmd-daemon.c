@@ -95,7 +95,8 @@ static int show_progress_event(const ProtobufCMessage *msg, void *userdata) {
                 pt->since = e->seq;
         if (strcmp(e->kind, "progress") == 0 || strcmp(e->kind, "backup-start") == 0) {
                 char b1[32];
-                fprintf(stderr, "\r\033[K%.60s: %" PRIu64 " files, %s", e->snapshot, e->files_done,
+                _cleanup_free_ char *snap = escaped(e->snapshot);
+                fprintf(stderr, "\r\033[K%.60s: %" PRIu64 " files, %s", snap ? snap : "?", e->files_done,
                         sk_cli_format_size(e->bytes_done, b1, sizeof(b1)));
                 fflush(stderr);
         }
@@ -214,12 +215,15 @@ static int print_backup(const ProtobufCMessage *msg, void *userdata) {
         for (size_t i = 0; i < resp->n_results; i++) {
                 const PB(BackupResult) *r = resp->results[i];
                 char b1[32];
+                _cleanup_free_ char *snap = escaped(r->snapshot), *err = escaped(r->error);
+                if (!snap || !err)
+                        return -ENOMEM;
                 if (r->error[0]) {
-                        fprintf(stderr, "%s backup: %s: %s\n", cli->prog, r->snapshot, r->error);
+                        fprintf(stderr, "%s backup: %s: %s\n", cli->prog, snap, err);
                         continue;
                 }
                 if (!cli->quiet) {
-                        printf("%s (%s%s%s): backup %s\n", r->snapshot, r->kind, r->chain_id[0] ? " " : "", r->chain_id,
+                        printf("%s (%s%s%s): backup %s\n", snap, r->kind, r->chain_id[0] ? " " : "", r->chain_id,
                                r->backup_id);
                         printf("  layers: %" PRIu64 " captured, %" PRIu64 " already in the repository; read %s, "
                                "%" PRIu64 " new blobs, %.2f s%s\n",
@@ -412,7 +416,10 @@ static int print_backups(const ProtobufCMessage *msg, void *userdata) {
                 struct tm tm;
                 gmtime_r(&t, &tm);
                 strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-                printf("%-16.16s %-20s %-9s %6zu  %s%s%s\n", b->id, when, b->kind, b->n_layers, b->snapshot,
+                _cleanup_free_ char *snap = escaped(b->snapshot);
+                if (!snap)
+                        return -ENOMEM;
+                printf("%-16.16s %-20s %-9s %6zu  %s%s%s\n", b->id, when, b->kind, b->n_layers, snap,
                        b->chain_id[0] ? " " : "", b->chain_id);
         }
         return 0;

@@ -16,6 +16,9 @@
 
 static atomic_uint running;
 static _Atomic int64_t last_end_ns;
+/* This thread's own foreground calls: it never waits for itself (a restore
+ * in Prepare writing its lock, in a daemon run wholly in the idle class). */
+static _Thread_local unsigned depth;
 
 static int64_t mono_ns(void) {
         struct timespec ts;
@@ -24,12 +27,14 @@ static int64_t mono_ns(void) {
 }
 
 void sk_foreground_enter(void) {
+        depth++;
         atomic_fetch_add(&running, 1);
 }
 
 void sk_foreground_leave(void) {
         atomic_store(&last_end_ns, mono_ns());
         atomic_fetch_sub(&running, 1);
+        depth--;
 }
 
 static int idle_class(void) {
@@ -45,7 +50,7 @@ static int busy(int64_t now) {
 
 unsigned sk_foreground_give_way(unsigned max_ms) {
         int64_t start = mono_ns(), now = start;
-        if (!busy(now) || !idle_class())
+        if (depth || !busy(now) || !idle_class())
                 return 0;
         const int64_t limit = start + (int64_t) max_ms * 1000000;
         while (now < limit && busy(now)) {

@@ -23,5 +23,6 @@ void sk_foreground_leave(void);
 
 /* In a thread of the idle I/O class: wait while foreground operations run or
  * one ended less than SK_FOREGROUND_QUIET_MS ago, for at most max_ms.
- * Returns the milliseconds waited (0 at once in any other thread). */
+ * Returns the milliseconds waited (0 at once in any other thread, and in a
+ * thread that is itself inside a foreground operation). */
 unsigned sk_foreground_give_way(unsigned max_ms);

@@ -130,8 +130,9 @@ typedef struct sk_capture_result {
 } sk_capture_result;
 
 /* Make every backup, restore and maintenance run in c, and any started
- * later, end at its next progress point with -ECANCELED: snapkeepd's stop, so
- * that it does not wait for a long scheduled backup. What they had written is
+ * later, end at its next progress point with -ECANCELED: snapkeepd's stop,
+ * once its servers have stopped, so that it does not wait for a long
+ * scheduled backup. A wait for the repository's lock is not cancelled. What they had written is
  * left as a crash would leave it (a backup without its manifest is data that
  * prune reclaims; a half-restored snapshot is removed at the next start). */
 void sk_capture_cancel(sk_capture *c);

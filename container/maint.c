@@ -35,8 +35,16 @@ static int lease_op(sk_capture *c, maint_op *op, char **ret_error) {
         return r;
 }
 
+/* Progress of prune and check: only the stop's cancellation (sk_capture_cancel),
+ * no events. Prune is cancelled while it marks, before it deletes anything. */
+static int maint_progress(const sk_progress *p, void *userdata) {
+        (void) p;
+        sk_capture *c = userdata;
+        return atomic_load(&c->cancelled) ? -ECANCELED : 0;
+}
+
 static int prune_op(sk_capture *c, maint_op *op, char **ret_error) {
-        sk_prune_options o = { .lock_wait_seconds = op->lock_wait };
+        sk_prune_options o = { .lock_wait_seconds = op->lock_wait, .progress = maint_progress, .userdata = c };
         int r = sk_prune_run(c->repo, &o, op->ret);
         if (r >= 0)
                 sk_cap_metric_repo_size(c);
@@ -47,7 +55,7 @@ static int prune_op(sk_capture *c, maint_op *op, char **ret_error) {
 }
 
 static int check_op(sk_capture *c, maint_op *op, char **ret_error) {
-        sk_check_options o = { .read_data_subset_pct = op->subset };
+        sk_check_options o = { .read_data_subset_pct = op->subset, .progress = maint_progress, .userdata = c };
         sk_check_result *res = op->ret;
         int r = sk_check_run(c->repo, &o, res);
         if (r >= 0)

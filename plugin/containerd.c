@@ -141,7 +141,7 @@ static int take_sandbox(const ProtobufCMessage *msg, void *userdata) {
 }
 
 static int call_failed(grpc_status_code s, const char *what, const char *ns, const char *key, char *details,
-                           char **ret_error) {
+                       char **ret_error) {
         if (ret_error && asprintf(ret_error, "cannot %s of %s/%s through containerd (%s): %s", what, ns, key,
                                   cd_socket ? cd_socket : "no socket", details && *details ? details : "no details") < 0)
                 *ret_error = NULL;

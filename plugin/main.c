@@ -324,12 +324,8 @@ static int run(const sk_config *cfg, const sigset_t *stop_signals) {
         }
         log_info("received %s, stopping", strsignal(sig));
         (void) sd_notify(0, "STOPPING=1");
-        /* Running backups and restores end at their next progress point, so
-         * the stop does not wait out a long scheduled backup. */
         if (sched)
-                sk_scheduler_stop(sched);
-        if (capture)
-                sk_capture_cancel(capture);
+                sk_scheduler_stop(sched); /* no new scheduled runs */
 
         pthread_t watchdog;
         r = -pthread_create(&watchdog, NULL, watchdog_main, NULL);
@@ -357,6 +353,11 @@ static int run(const sk_config *cfg, const sigset_t *stop_signals) {
         sk_server_free(admin);
         unlink(cfg->socket);
         unlink(cfg->admin_socket);
+        /* The calls had their grace; what still runs (scheduled backups,
+         * maintenance) ends at its next progress point instead of holding the
+         * stop up to its limit. */
+        if (capture)
+                sk_capture_cancel(capture);
         set_stop_stage("waiting for running automatic backups, closing the snapshotter and repository");
         return 0;
 }

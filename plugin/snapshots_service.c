@@ -463,7 +463,14 @@ static int on_update(sk_call *call, const ProtobufCMessage *msg, void *userdata)
         r = sk_snapshotter_update_keep(userdata, &in, paths, n_paths, keep, n_keep, &updated);
         if (r < 0)
                 return fail(call, r, "update %s", in.name);
-        warn_policy_kind(in.name, updated.kind, updated.labels, updated.n_labels);
+        /* Only when this update may have set the policy label: a client
+         * updating other fields must not repeat the warning at will. */
+        bool policy_touched = n_paths == 0;
+        for (size_t i = 0; i < n_paths && !policy_touched; i++)
+                policy_touched = strcmp(paths[i], "labels") == 0 ||
+                                 (strncmp(paths[i], "labels.", 7) == 0 && strcmp(paths[i] + 7, SK_LABEL_POLICY) == 0);
+        if (policy_touched)
+                warn_policy_kind(in.name, updated.kind, updated.labels, updated.n_labels);
 
         PB(UpdateSnapshotResponse) resp = CONTAINERD__SERVICES__SNAPSHOTS__V1__UPDATE_SNAPSHOT_RESPONSE__INIT;
         resp.info = info_out(a, &updated);

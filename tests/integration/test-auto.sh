@@ -22,6 +22,11 @@
 #    after a restart) until `daemon resume POLICY`;
 #  - kill -9 at random points of scheduled backups: after each restart the
 #    next run completes, and `check --read-data` is clean at the end.
+#  - SIGTERM during a scheduled backup cancels it: snapkeepd stops at once,
+#    the run counts as neither a run nor a failure, and runs after the restart;
+#  - a times-of-day policy backs its container up once at each listed time;
+#  - `daemon schedule` shows control bytes of snapshot keys escaped, and a
+#    label choosing a layers-only policy for a container is logged.
 set -u
 SK_SRC=${SK_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 [ -n "${SNAPKEEPD_ASAN:-}" ] && [ -x "$SNAPKEEPD_ASAN" ] && SNAPKEEPD=$SNAPKEEPD_ASAN
@@ -356,6 +361,34 @@ fi
 
 out=$("$SNAPKEEP" --no-progress --repo "$REPO" --key-file "$KEY" check --read-data 2>&1) &&
   sk_ok "after the kills, check --read-data is clean" || sk_notok "check --read-data after kill -9" "$(tail -5 <<<"$out")"
+
+# ---- times of day: each listed time runs once, at its minute -----------------------------------
+# A policy with two times of day one and two minutes ahead (the daemon's local
+# time, as the shell's), added by a restart with a new config: the container
+# under it is backed up once at each, never at another minute and never twice.
+sec=$(date +%S)
+[ "${sec#0}" -ge 45 ] && sleep $((61 - ${sec#0})) # the first time at least 15 s ahead
+T1=$(date -d "+1 min" +%H:%M); T2=$(date -d "+2 min" +%H:%M)
+M1=$(date -d "+1 min" +%Y%m%d%H%M); M2=$(date -d "+2 min" +%Y%m%d%H%M)
+printf '\n[policy daily]\nlabel = containerd.io/snapshot/app=daily\ntimes = %s, %s\njitter = 0\n' "$T1" "$T2" \
+  >>"$SK_TMP/auto.conf"
+sk_snapkeepd_stop a
+start_a || { sk_notok "restart with the times-of-day policy"; sk_finish; }
+# (appended after [policy default], which would match first: c4 picks it by label)
+node_run_bg a c4 --snapshotter-label containerd.io/snapshot/snapkeep.policy=daily || sk_notok "start c4"
+daily_minutes() {
+  "$SNAPKEEP" --no-progress --repo "$REPO" --key-file "$KEY" backups --json --tag snapkeep:policy=daily 2>/dev/null |
+    jq -r '.[] | .time' | while read -r t; do date -d "$t" +%Y%m%d%H%M; done | sort
+}
+two_daily() { [ "$(daily_minutes | grep -c .)" -ge 2 ]; }
+if sk_retry 200 two_daily; then
+  sleep 3 # a third run, if there were one, would show now
+  got=$(daily_minutes | tr '\n' ' ')
+  [ "$got" = "$M1 $M2 " ] && sk_ok "times = $T1, $T2: one backup at each, in its minute ($got)" ||
+    sk_notok "times = $T1, $T2: backups in minutes [$got], expected [$M1 $M2]"
+else
+  sk_notok "times of day: fewer than 2 backups of c4 by $(date +%H:%M:%S)" "$(src_field c4 state) $(src_field c4 last_error) next $(src_field c4 next_run)"
+fi
 
 grep -q "runtime error\|AddressSanitizer" "$LOG" && sk_notok "sanitizer report in the log" "$(grep -m3 'runtime error\|Sanitizer' "$LOG")"
 sk_finish
