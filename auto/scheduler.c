@@ -1,5 +1,6 @@
 #include "auto/scheduler.h"
 #include "auto/sched-metrics.h"
+#include "auto/scheduler-internal.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -23,68 +24,12 @@
 #include "backup/lease.h"
 #include "repo/crypto.h"
 
-#define RETAIN_LOCK_WAIT 30 /* seconds a retention waits for another node's exclusive operation */
-#define POLICY_TAG_PREFIX "snapkeep:policy="
-#define SOURCE_TAG_PREFIX "snapkeep:source="
-#define SOURCE_TAG_SIZE (sizeof(SOURCE_TAG_PREFIX) + 64 + 1 + 32)
-#define LEASE_SETTLE_MS 1500 /* between writing the lease and reading it back */
-#define PRUNE_LOCK_WAIT 60   /* seconds a prune waits for running backups */
-#define MISSED_AFTER 60      /* seconds after its slot a run counts as missed (metrics) */
 
-typedef struct source {
-        char *key;
-        const sk_policy *policy;
-        bool layer;
-        uint32_t jitter;
-        sk_sched_state st;
-        int64_t prev_start;       /* st.last_start before the running run began */
-        bool running, queued, seen, forced;
-        int maint;                /* 0, or MAINT_PRUNE / MAINT_CHECK: not a snapshot */
-} source;
-
-enum { MAINT_PRUNE = 1, MAINT_CHECK = 2 };
-
-struct sk_scheduler {
-        sk_snapshotter *snap;
-        sk_capture *cap;
-        const sk_automation *a;
-        char *node;
-        char node_id[65];         /* this daemon's identity in source tags */
-        sk_sched_db *db;
-        sk_capture_log_fn log;
-        void *log_userdata;
-
-        pthread_mutex_t mu;
-        pthread_mutex_t scan_mu;  /* one scan at a time (planner, run-now): merges in order */
-        atomic_bool commit_seen;  /* a Commit happened: scan soon (set without mu) */
-        pthread_cond_t plan_cond; /* the planner: something changed */
-        pthread_cond_t work_cond; /* the workers: a source is queued */
-        source **v;               /* sorted by key */
-        size_t n, n_alloc;
-        char **queue;             /* keys, FIFO */
-        size_t q_head, q_len, q_alloc;
-        bool stop;
-        sk_pause_ctx pause;
-        sk_k8s_cache *k8s;        /* pods' identities (under scan_mu) */
-        bool uses_k8s;            /* a policy matches on pods */
-        char holder[SK_LEASE_HOLDER_MAX + 1]; /* this node in the maintenance lease */
-        char **held;              /* the hold set ("policy:NAME", "source:KEY"), NULL-terminated */
-        size_t n_held;
-        int paused_left;          /* tasks still to resume (containerd was not reachable) */
-        pthread_t planner;
-        pthread_t workers[16];
-        unsigned n_workers;
-        bool planner_started;
-        sk_sched_metrics m;
-};
-
-#define slog(s, level, ...) sk_auto_log((s)->log, (s)->log_userdata, (level), __VA_ARGS__)
-
-static int64_t now_s(void) {
+int64_t sk_sched_now(void) {
         return (int64_t) time(NULL);
 }
 
-static void fmt_time(int64_t t, char buf[32]) {
+void sk_sched_fmt_time(int64_t t, char buf[32]) {
         if (t <= 0 || t == INT64_MAX) {
                 snprintf(buf, 32, "%s", t <= 0 ? "never" : "none");
                 return;
@@ -107,7 +52,7 @@ static int key_cmp(const void *key, const void *element) {
 }
 
 /* The source for key in s->v; *ret_at is where key is or would go. */
-static source *find(sk_scheduler *s, const char *key, size_t *ret_at) {
+source *sk_sched_find(sk_scheduler *s, const char *key, size_t *ret_at) {
         bool found;
         size_t at = sk_lower_bound(s->v, s->n, sizeof(*s->v), key, key_cmp, &found);
         if (ret_at)
@@ -126,7 +71,7 @@ static bool is_held(const sk_scheduler *s, const source *x) {
         return false;
 }
 
-static int64_t next_of(sk_scheduler *s, const source *x) {
+int64_t sk_sched_next_of(sk_scheduler *s, const source *x) {
         if (x->layer && x->st.last_success > 0)
                 return INT64_MAX; /* immutable: captured once */
         if (x->forced)
@@ -136,7 +81,7 @@ static int64_t next_of(sk_scheduler *s, const source *x) {
         /* A last start in the future (the clock went back) would hold the
          * source until the clock catches up: count from now instead. */
         sk_sched_state st = x->st;
-        int64_t now = now_s();
+        int64_t now = sk_sched_now();
         if (st.last_start > now)
                 st.last_start = now;
         int64_t t = sk_sched_next(x->policy, &st, x->jitter, s->a->retry_min, s->a->retry_max);
@@ -152,7 +97,7 @@ static int64_t next_of(sk_scheduler *s, const source *x) {
  * whole interval. */
 static void load_state(sk_scheduler *s, const char *key, sk_sched_state *st) {
         if (sk_sched_db_get(s->db, key, st) < 0 || st->first_seen <= 0) {
-                *st = (sk_sched_state) { .first_seen = now_s() };
+                *st = (sk_sched_state) { .first_seen = sk_sched_now() };
                 return;
         }
         if (st->last_start > st->last_end) {
@@ -198,7 +143,7 @@ static void scan_ctx_clear(scan_ctx *x) {
  * short however many containers start at once. */
 #define SCAN_ASK_MAX 32
 
-static bool stopping(sk_scheduler *s) {
+bool sk_sched_stopping(sk_scheduler *s) {
         pthread_mutex_lock(&s->mu);
         bool stop = s->stop;
         pthread_mutex_unlock(&s->mu);
@@ -284,7 +229,7 @@ static int scan_locked(sk_scheduler *s) {
                 /* New containers: ask containerd who they are outside the
                  * walk's transaction (a slow containerd must not keep it
                  * open), then walk again with the answers. */
-                for (size_t i = 0; i < x.n_missing && i < SCAN_ASK_MAX && !stopping(s); i++) {
+                for (size_t i = 0; i < x.n_missing && i < SCAN_ASK_MAX && !sk_sched_stopping(s); i++) {
                         _cleanup_free_ char *err = NULL;
                         (void) sk_k8s_cache_get(s->k8s, x.missing[i], true, NULL, &err);
                         if (err)
@@ -299,21 +244,21 @@ static int scan_locked(sk_scheduler *s) {
                 goto out;
         if (x.n > 1) /* qsort(NULL, 0, ...) is undefined */
                 qsort(x.v, x.n, sizeof(*x.v), found_cmp);
-        int64_t now = now_s();
+        int64_t now = sk_sched_now();
 
         pthread_mutex_lock(&s->mu);
         for (size_t i = 0; i < s->n; i++)
                 s->v[i]->seen = false;
         for (size_t i = 0; i < x.n; i++) {
                 size_t at;
-                source *src = find(s, x.v[i].key, &at);
+                source *src = sk_sched_find(s, x.v[i].key, &at);
                 if (src) {
                         src->seen = true;
                         if (src->policy != x.v[i].policy) { /* relabelled: the new policy's next slot */
                                 src->policy = x.v[i].policy;
                                 snprintf(src->st.policy, sizeof(src->st.policy), "%s", src->policy->name);
                                 src->jitter = sk_sched_jitter(s->node, src->key, src->policy->jitter);
-                                src->st.next_run = next_of(s, src);
+                                src->st.next_run = sk_sched_next_of(s, src);
                                 (void) sk_sched_db_put(s->db, src->key, &src->st);
                         }
                         continue;
@@ -336,7 +281,7 @@ static int scan_locked(sk_scheduler *s) {
                                 src->st.first_seen = now, src->st.last_start = 0, src->st.failures = 0;
                         snprintf(src->st.policy, sizeof(src->st.policy), "%s", src->policy->name);
                 }
-                src->st.next_run = next_of(s, src);
+                src->st.next_run = sk_sched_next_of(s, src);
                 (void) sk_sched_db_put(s->db, src->key, &src->st);
                 r = insert(s, src, at);
                 if (r < 0) {
@@ -373,7 +318,7 @@ typedef struct stale_ctx {
 static int collect_stale(const char *key, const sk_sched_state *st, void *userdata) {
         (void) st;
         stale_ctx *x = userdata;
-        if (find(x->s, key, NULL))
+        if (sk_sched_find(x->s, key, NULL))
                 return 0;
         if (SK_GROW(x->keys, x->n_alloc, x->n + 1) < 0)
                 return -ENOMEM;
@@ -418,280 +363,12 @@ static int enqueue(sk_scheduler *s, source *x) {
  * snapshot of which node a scheduled backup is of, whatever the host is
  * called and however snapshot ids repeat across nodes. Retention selects on
  * it; a hash, so that a client choosing keys cannot aim at another's tag. */
-static void source_tag(const sk_scheduler *s, const char *key, char out[SOURCE_TAG_SIZE]) {
+void sk_sched_source_tag(const sk_scheduler *s, const char *key, char out[SOURCE_TAG_SIZE]) {
         uint8_t h[SK_SHA256_SIZE] = {};
         (void) sk_sha256(key, strlen(key), h);
         int n = snprintf(out, SOURCE_TAG_SIZE, SOURCE_TAG_PREFIX "%s:", s->node_id);
         for (size_t i = 0; i < 16 && (size_t) n + 2 < SOURCE_TAG_SIZE; i++, n += 2)
                 snprintf(out + n, 3, "%02x", h[i]);
-}
-
-/* --- workers --------------------------------------------------------------------- */
-
-static void lower_priority(sk_scheduler *s) {
-        pid_t tid = (pid_t) syscall(SYS_gettid);
-        /* Threads a backup starts (chunk pool, pack writers) inherit both. */
-        if (s->a->cpu_class == SK_CPU_CLASS_IDLE) {
-                /* SCHED_IDLE: any runnable normal thread (a container, containerd,
-                 * our own RPC workers) preempts a backup at once; nice 19 still
-                 * waits out a time slice, which showed in Commit latency. */
-                struct sched_param sp = { .sched_priority = 0 };
-                if (sched_setscheduler(tid, SCHED_IDLE, &sp) < 0)
-                        slog(s, SK_CAPTURE_LOG_WARNING, "scheduler: cannot give backups idle CPU priority: %s",
-                             strerror(errno));
-        } else if (s->a->nice > 0 && setpriority(PRIO_PROCESS, (id_t) tid, s->a->nice) < 0)
-                slog(s, SK_CAPTURE_LOG_WARNING, "scheduler: cannot lower the CPU priority of backups: %s",
-                     strerror(errno));
-        if (s->a->io_class != SK_IO_CLASS_NONE) {
-                /* ioprio_set(IOPRIO_WHO_PROCESS, tid, class << 13 | level):
-                 * glibc has no wrapper; level 7 is the lowest best-effort. */
-                int prio = (int) s->a->io_class << 13 | (s->a->io_class == SK_IO_CLASS_BEST_EFFORT ? 7 : 0);
-                if (syscall(SYS_ioprio_set, 1, (int) tid, prio) < 0)
-                        slog(s, SK_CAPTURE_LOG_WARNING, "scheduler: cannot set the I/O class of backups: %s",
-                             strerror(errno));
-        }
-}
-
-/* A scheduled run in the idle I/O class gives way to snapshot operations
- * (common/foreground.h), except while that would hold up someone else: while
- * a container's task is paused for the backup, and during maintenance, which
- * holds the repository's exclusive lock that restores may be waiting for.
- * Then the worker thread (and the threads the run starts, which inherit it)
- * uses the lowest best-effort level instead, and the idle class after. */
-static void not_giving_way(const sk_scheduler *s, bool on) {
-        if (s->a->io_class != SK_IO_CLASS_IDLE)
-                return;
-        int prio = on ? (int) SK_IO_CLASS_BEST_EFFORT << 13 | 7 : (int) SK_IO_CLASS_IDLE << 13;
-        if (syscall(SYS_ioprio_set, 1, 0, prio) < 0)
-                slog(s, SK_CAPTURE_LOG_WARNING, "scheduler: cannot set the I/O class of a run: %s",
-                     strerror(errno));
-}
-
-/* Record a run's outcome (r, and err or backup_id; note: a message kept in
- * last_error although the run succeeded, e.g. "skipped: ..."), compute the
- * next run, store it, and wake the planner. *ret gets the new state. */
-static int record_outcome(sk_scheduler *s, source *x, int r, const char *err, const char *backup_id,
-                          const char *note, sk_sched_state *ret) {
-        pthread_mutex_lock(&s->mu);
-        int64_t end = now_s();
-        x->st.last_end = end;
-        if (r >= 0) {
-                x->st.last_success = end;
-                x->st.failures = 0;
-                x->st.last_errno = 0;
-                snprintf(x->st.last_error, sizeof(x->st.last_error), "%s", note ? note : "");
-                if (backup_id && backup_id[0])
-                        snprintf(x->st.last_backup, sizeof(x->st.last_backup), "%s", backup_id);
-        } else {
-                x->st.failures++;
-                x->st.last_errno = r;
-                snprintf(x->st.last_error, sizeof(x->st.last_error), "%s", err ? err : strerror(-r));
-        }
-        x->st.next_run = next_of(s, x);
-        int q = sk_sched_db_put(s->db, x->key, &x->st);
-        *ret = x->st;
-        x->running = false;
-        pthread_cond_signal(&s->plan_cond);
-        pthread_mutex_unlock(&s->mu);
-        return q;
-}
-
-/* A run cancelled by snapkeepd's stop (sk_capture_cancel) is undone in the
- * state: neither a failure nor a run, and its slot is due again, so the next
- * start catches it up once. Stored, so a crash before the exit keeps it. */
-static void record_cancelled(sk_scheduler *s, source *x) {
-        pthread_mutex_lock(&s->mu);
-        x->st.last_start = x->prev_start;
-        if (x->st.runs)
-                x->st.runs--;
-        x->st.next_run = next_of(s, x);
-        int q = sk_sched_db_put(s->db, x->key, &x->st);
-        x->running = false;
-        pthread_mutex_unlock(&s->mu);
-        if (q < 0)
-                slog(s, SK_CAPTURE_LOG_ERROR, "scheduler: cannot record the stop of %s: %s", x->key, strerror(-q));
-}
-
-/* Maintenance: prune or a partial check, by the node that holds the lease. */
-static void run_maint(sk_scheduler *s, source *x, const char *key) {
-        bool prune = x->maint == MAINT_PRUNE;
-        const char *what = prune ? "prune" : "check";
-        _cleanup_free_ char *err = NULL;
-        char note[320] = "", done[256] = "";
-        sk_lease lease = {};
-        int r = sk_capture_lease(s->cap, s->holder, s->a->lease_ttl, LEASE_SETTLE_MS, &lease, &err);
-        if (r == 0) {
-                char until[32];
-                fmt_time(lease.expires, until);
-                snprintf(note, sizeof(note), "skipped: %s holds the maintenance lease until %s", lease.holder, until);
-        } else if (r > 0 && prune) {
-                sk_prune_result pr = {};
-                not_giving_way(s, true);
-                r = sk_capture_prune(s->cap, PRUNE_LOCK_WAIT, &pr, &err);
-                not_giving_way(s, false);
-                snprintf(done, sizeof(done), "%llu backups, %llu packs trashed, %llu deleted, %llu bytes freed",
-                         (unsigned long long) pr.backups, (unsigned long long) pr.packs_trashed,
-                         (unsigned long long) pr.packs_deleted, (unsigned long long) pr.bytes_freed);
-        } else if (r > 0) {
-                sk_check_result cr = {};
-                not_giving_way(s, true);
-                r = sk_capture_check(s->cap, s->a->check_subset, &cr, &err);
-                not_giving_way(s, false);
-                snprintf(done, sizeof(done), "%llu backups, %llu of %llu packs read, no errors",
-                         (unsigned long long) cr.backups, (unsigned long long) cr.packs_read,
-                         (unsigned long long) cr.packs);
-        }
-        if (r == -ECANCELED && stopping(s)) {
-                record_cancelled(s, x);
-                slog(s, SK_CAPTURE_LOG_INFO, "maintenance: %s cancelled: snapkeepd is stopping", what);
-                return;
-        }
-        sk_sched_state st;
-        int q = record_outcome(s, x, r, err, NULL, note[0] ? note : NULL, &st);
-        if (note[0])
-                sk_metric_add(s->m.skipped, (const char *[]) { x->policy->name }, 1);
-        else {
-                sk_sched_metrics_run(&s->m, x->policy->name, SK_SCHED_RUN_START);
-                sk_sched_metrics_run(&s->m, x->policy->name, r >= 0);
-        }
-        if (r >= 0 && !note[0])
-                sk_metric_set(prune ? s->m.last_prune : s->m.last_check, NULL, (double) now_s());
-        char next[32];
-        fmt_time(st.next_run, next);
-        if (r < 0)
-                slog(s, SK_CAPTURE_LOG_ERROR, "maintenance: %s failed (%u in a row): %s; retry %s", what, st.failures,
-                     st.last_error, next);
-        else if (note[0])
-                slog(s, SK_CAPTURE_LOG_INFO, "maintenance: %s %s; next %s", what, note, next);
-        else
-                slog(s, SK_CAPTURE_LOG_INFO, "maintenance: %s done as %s: %s; next %s", what, s->holder, done, next);
-        if (q < 0)
-                slog(s, SK_CAPTURE_LOG_ERROR, "scheduler: cannot record the run of %s: %s", key, strerror(-q));
-}
-
-static void run_one(sk_scheduler *s, source *x, const sk_policy *p, const char *key, bool layer) {
-        char tag[sizeof(POLICY_TAG_PREFIX) + SK_POLICY_NAME_MAX], src_tag[SOURCE_TAG_SIZE];
-        snprintf(tag, sizeof(tag), POLICY_TAG_PREFIX "%s", p->name);
-        source_tag(s, key, src_tag);
-        const char *tags[] = { tag, src_tag };
-        sk_capture_result res = {};
-        _cleanup_free_ char *err = NULL;
-
-        sk_pause_guard *guard = NULL;
-        int r = 0;
-        if (!layer && p->consistency == SK_CONSISTENCY_PAUSE) {
-                r = sk_pause_begin(&s->pause, key, p->pause_timeout, &guard, &err);
-                if (r == -ENOENT) /* not running: nothing changes while it is read */
-                        r = 0;
-        }
-        if (guard)
-                not_giving_way(s, true);
-        if (r >= 0)
-                r = sk_capture_backup(s->cap, key, tags, ARRAY_SIZE(tags), &res, &err);
-        if (guard)
-                not_giving_way(s, false);
-        bool late = guard && sk_pause_end(guard);
-        if (r == -ECANCELED && stopping(s)) {
-                record_cancelled(s, x);
-                slog(s, SK_CAPTURE_LOG_INFO,
-                     "scheduled backup of %s (policy %s) cancelled: snapkeepd is stopping; retried after it starts",
-                     key, p->name);
-                return;
-        }
-        char retain_note[300] = "";
-        if (guard)
-                snprintf(retain_note, sizeof(retain_note), "; task paused %s", late ? "until pause_timeout only"
-                                                                                    : "throughout");
-        if (r >= 0 && !layer && (p->keep_last | p->keep_hourly | p->keep_daily | p->keep_weekly |
-                                 p->keep_monthly | p->keep_yearly)) {
-                sk_forget_policy fp = {
-                        .keep_last = p->keep_last, .keep_hourly = p->keep_hourly, .keep_daily = p->keep_daily,
-                        .keep_weekly = p->keep_weekly, .keep_monthly = p->keep_monthly,
-                        .keep_yearly = p->keep_yearly,
-                };
-                sk_forget_result fr = {};
-                _cleanup_free_ char *rerr = NULL;
-                int q = sk_capture_retain(s->cap, res.backup_id, tags, ARRAY_SIZE(tags), &fp, RETAIN_LOCK_WAIT, &fr,
-                                          &rerr);
-                if (q < 0)
-                        /* The backup is safe; only old ones stay longer. Say so,
-                         * and try again after the next backup. */
-                        slog(s, SK_CAPTURE_LOG_WARNING, "scheduled backup of %s (policy %s): %s", key, p->name,
-                             rerr ? rerr : strerror(-q));
-                else {
-                        size_t l = strlen(retain_note);
-                        snprintf(retain_note + l, sizeof(retain_note) - l, "; retention kept %llu, forgot %llu",
-                                 (unsigned long long) fr.kept, (unsigned long long) fr.removed);
-                }
-        }
-
-        sk_sched_state st;
-        int q = record_outcome(s, x, r, err, r >= 0 ? res.backup_id : "", NULL, &st);
-        sk_sched_metrics_run(&s->m, p->name, r >= 0);
-        char next[32];
-        fmt_time(st.next_run, next);
-        if (r >= 0)
-                slog(s, SK_CAPTURE_LOG_INFO, "scheduled backup of %s (policy %s): backup %.12s in %.1f s%s; next %s",
-                     key, p->name, res.backup_id, res.seconds, retain_note, next);
-        else
-                slog(s, SK_CAPTURE_LOG_ERROR,
-                     "scheduled backup of %s (policy %s) failed (%u in a row): %s; retry %s", key, p->name,
-                     st.failures, st.last_error, next);
-        if (q < 0)
-                slog(s, SK_CAPTURE_LOG_ERROR, "scheduler: cannot record the run of %s: %s", key, strerror(-q));
-}
-
-static void *worker_main(void *arg) {
-        sk_scheduler *s = arg;
-        lower_priority(s);
-        pthread_mutex_lock(&s->mu);
-        while (!s->stop) {
-                if (s->q_len == 0) {
-                        pthread_cond_wait(&s->work_cond, &s->mu);
-                        continue;
-                }
-                char *key = s->queue[s->q_head++];
-                s->q_len--;
-                if (s->q_len == 0)
-                        s->q_head = 0;
-                source *x = find(s, key, NULL);
-                if (!x || x->running) {
-                        free(key);
-                        continue;
-                }
-                /* Late by more than a minute, and not asked for: a missed
-                 * slot, caught up now (once: next_of counts from now on). */
-                int64_t planned = x->st.next_run;
-                if (!x->forced && planned > 0 && planned != INT64_MAX && now_s() - planned > MISSED_AFTER)
-                        sk_metric_add(s->m.missed, (const char *[]) { x->policy->name }, 1);
-                if (!x->maint) /* maintenance counts in run_maint: a skip is no attempt */
-                        sk_sched_metrics_run(&s->m, x->policy->name, SK_SCHED_RUN_START);
-                x->queued = false;
-                x->forced = false;
-                x->running = true;
-                /* Durable before the backup starts: a crash mid-run must not
-                 * make the restarted daemon run this slot again. */
-                x->prev_start = x->st.last_start;
-                x->st.last_start = now_s();
-                x->st.runs++;
-                x->st.next_run = 0;
-                int q = sk_sched_db_put(s->db, x->key, &x->st);
-                const sk_policy *p = x->policy;
-                bool layer = x->layer;
-                pthread_mutex_unlock(&s->mu);
-                if (q < 0)
-                        slog(s, SK_CAPTURE_LOG_ERROR, "scheduler: cannot record the start of %s: %s", key,
-                             strerror(-q));
-                /* x stays valid: the scan never frees a running source. */
-                if (x->maint)
-                        run_maint(s, x, key);
-                else
-                        run_one(s, x, p, key, layer);
-                free(key);
-                pthread_mutex_lock(&s->mu);
-        }
-        pthread_mutex_unlock(&s->mu);
-        return NULL;
 }
 
 /* --- planner ---------------------------------------------------------------------- */
@@ -703,7 +380,7 @@ static void *planner_main(void *arg) {
 
         pthread_mutex_lock(&s->mu);
         while (!s->stop) {
-                int64_t now = now_s();
+                int64_t now = sk_sched_now();
                 if (atomic_exchange(&s->commit_seen, false) || now >= last_scan + (int64_t) s->a->scan_interval) {
                         pthread_mutex_unlock(&s->mu);
                         int r = scan(s);
@@ -715,7 +392,7 @@ static void *planner_main(void *arg) {
                                 drop_stale(s);
                                 first = false;
                         }
-                        last_scan = now = now_s();
+                        last_scan = now = sk_sched_now();
                 }
                 if (s->paused_left > 0) {
                         pthread_mutex_unlock(&s->mu);
@@ -728,7 +405,7 @@ static void *planner_main(void *arg) {
                         source *x = s->v[i];
                         if (x->running || x->queued)
                                 continue;
-                        int64_t next = next_of(s, x);
+                        int64_t next = sk_sched_next_of(s, x);
                         if (next <= now) {
                                 if (enqueue(s, x) < 0)
                                         slog(s, SK_CAPTURE_LOG_ERROR, "scheduler: out of memory");
@@ -739,7 +416,7 @@ static void *planner_main(void *arg) {
                  * hold the planner for as long as the step. */
                 struct timespec ts;
                 clock_gettime(CLOCK_MONOTONIC, &ts);
-                int64_t wait = wake - now_s();
+                int64_t wait = wake - sk_sched_now();
                 ts.tv_sec += (time_t) (wait < 1 ? 1 : wait > 3600 ? 3600 : wait);
                 pthread_cond_timedwait(&s->plan_cond, &s->mu, &ts);
         }
@@ -792,10 +469,10 @@ static int add_maint(sk_scheduler *s, const char *key, int which, const sk_polic
         x->maint = which;
         load_state(s, key, &x->st);
         snprintf(x->st.policy, sizeof(x->st.policy), "%s", p->name);
-        x->st.next_run = next_of(s, x);
+        x->st.next_run = sk_sched_next_of(s, x);
         (void) sk_sched_db_put(s->db, key, &x->st);
         size_t at;
-        if (find(s, key, &at)) {
+        if (sk_sched_find(s, key, &at)) {
                 source_free(x);
                 return 0;
         }
@@ -865,7 +542,7 @@ int sk_scheduler_new(sk_snapshotter *snap, sk_capture *cap, const sk_scheduler_o
                         goto fail;
         }
         for (unsigned i = 0; i < s->a->max_runs && i < 16; i++) {
-                r = -pthread_create(&s->workers[i], NULL, worker_main, s);
+                r = -pthread_create(&s->workers[i], NULL, sk_sched_worker_main, s);
                 if (r < 0)
                         goto fail;
                 s->n_workers++;
@@ -930,7 +607,7 @@ int sk_scheduler_list(sk_scheduler *s, sk_schedule_entry **ret, size_t *ret_n) {
                 l[n].layer = x->layer;
                 l[n].maint = x->maint != 0;
                 l[n].st = x->st;
-                l[n].st.next_run = x->running ? 0 : next_of(s, x);
+                l[n].st.next_run = x->running ? 0 : sk_sched_next_of(s, x);
                 l[n].state = x->running ? "running"
                              : x->queued ? "pending"
                              : is_held(s, x) ? "paused"
