@@ -18,6 +18,7 @@ void sk_automation_init(sk_automation *a) {
                 .max_runs = 1,
                 .nice = 10,
                 .io_class = SK_IO_CLASS_IDLE,
+                .busy_cpu_share = 25,
                 .retry_min = 60,
                 .retry_max = 3600,
                 .scan_interval = 10,
@@ -83,6 +84,19 @@ static int parse_uint(const char *s, unsigned max, unsigned *ret) {
         if (errno || *end != '\0' || n > max)
                 return -EINVAL;
         *ret = (unsigned) n;
+        return 0;
+}
+
+/* "N" or "N%", 1..100. */
+static int parse_percent(const char *s, unsigned *ret) {
+        char num[8];
+        size_t n = strcspn(s, "%");
+        if (n == 0 || n >= sizeof(num) || (s[n] && strcmp(s + n, "%") != 0))
+                return -EINVAL;
+        memcpy(num, s, n);
+        num[n] = '\0';
+        if (parse_uint(num, 100, ret) < 0 || *ret < 1)
+                return -EINVAL;
         return 0;
 }
 
@@ -287,20 +301,15 @@ static int set_automation(sk_automation *a, const char *key, const char *value, 
         } else if (!strcmp(key, "maintenance")) {
                 if (parse_bool(value, &a->maintenance) < 0)
                         goto bad_bool;
-        } else if (!strcmp(key, "check_read_data_subset")) {
-                char num[8];
-                size_t n = strcspn(value, "%");
-                if (n == 0 || n >= sizeof(num) || (value[n] && strcmp(value + n, "%") != 0)) {
+        } else if (!strcmp(key, "check_read_data_subset") || !strcmp(key, "busy_cpu_share")) {
+                if (parse_percent(value, &u) < 0) {
                         *why = "must be a percentage from 1 to 100";
                         return -EINVAL;
                 }
-                memcpy(num, value, n);
-                num[n] = '\0';
-                if (parse_uint(num, 100, &u) < 0 || u < 1) {
-                        *why = "must be a percentage from 1 to 100";
-                        return -EINVAL;
-                }
-                a->check_subset = u;
+                if (!strcmp(key, "busy_cpu_share"))
+                        a->busy_cpu_share = u;
+                else
+                        a->check_subset = u;
         } else if (!strcmp(key, "prune_interval") || !strcmp(key, "check_interval") || !strcmp(key, "lease_ttl")) {
                 uint32_t d;
                 if (sk_parse_duration(value, 366u * 86400, &d) < 0) {

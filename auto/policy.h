@@ -92,6 +92,7 @@ typedef struct sk_automation {
         sk_cpu_class cpu_class;   /* default idle */
         int nice;                 /* 0..19, default 10 (with cpu_class nice) */
         sk_io_class io_class;     /* default idle */
+        unsigned busy_cpu_share;  /* percent of one core backups use on a busy node, 1..100; default 25 (common/pace.h) */
         uint32_t retry_min;       /* seconds before the first retry of a failed run; default 60 */
         uint32_t retry_max;       /* the backoff's ceiling; default 3600 */
         uint32_t scan_interval;   /* how often the snapshot list is read, seconds; default 10 */

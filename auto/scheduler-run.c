@@ -14,11 +14,15 @@
 #include "auto/scheduler-internal.h"
 #include "backup/forget.h"
 #include "common/macro.h"
+#include "common/pace.h"
 
 /* --- workers --------------------------------------------------------------------- */
 
 static void lower_priority(sk_scheduler *s) {
         pid_t tid = (pid_t) syscall(SYS_gettid);
+        /* On a busy node these threads also keep to a share of one core
+         * (common/pace.h; process-wide, the same for every worker). */
+        sk_pace_set_busy_share(s->a->busy_cpu_share);
         /* Threads a backup starts (chunk pool, pack writers) inherit both. */
         if (s->a->cpu_class == SK_CPU_CLASS_IDLE) {
                 /* SCHED_IDLE: any runnable normal thread (a container, containerd,

@@ -14,6 +14,7 @@
 #include "backup/report.h"
 #include "backup/fsmeta.h"
 #include "common/macro.h"
+#include "common/pace.h"
 #include "io/ioreader.h"
 
 
@@ -62,6 +63,9 @@ int sk_backup_tick(bctx *c, bool force) {
 }
 
 static int emit_chunk(bctx *c, const uint8_t *data, size_t len) {
+        /* A scheduled backup on a busy node (common/pace.h): per chunk the
+         * walker has read, chunked and is about to hash. */
+        (void) sk_pace_background();
         sk_blob_id id;
         int r = sk_repo_blob_id(c->repo, data, len, &id);
         if (r < 0)

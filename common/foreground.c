@@ -37,7 +37,7 @@ void sk_foreground_leave(void) {
         depth--;
 }
 
-static int idle_class(void) {
+bool sk_thread_io_idle(void) {
         /* glibc has no wrapper; the calling thread's own priority (who = 0). */
         long p = syscall(SYS_ioprio_get, IOPRIO_WHO_PROCESS, 0);
         return p >= 0 && (p >> IOPRIO_CLASS_SHIFT) == IOPRIO_CLASS_IDLE;
@@ -50,7 +50,7 @@ static int busy(int64_t now) {
 
 unsigned sk_foreground_give_way(unsigned max_ms) {
         int64_t start = mono_ns(), now = start;
-        if (depth || !busy(now) || !idle_class())
+        if (depth || !busy(now) || !sk_thread_io_idle())
                 return 0;
         const int64_t limit = start + (int64_t) max_ms * 1000000;
         while (now < limit && busy(now)) {

@@ -15,6 +15,8 @@
  * Process-wide and lock-free; nothing here prints or fails. */
 #pragma once
 
+#include <stdbool.h>
+
 #define SK_FOREGROUND_QUIET_MS 20
 
 /* Around one foreground operation (nests; any thread). */
@@ -26,3 +28,6 @@ void sk_foreground_leave(void);
  * Returns the milliseconds waited (0 at once in any other thread, and in a
  * thread that is itself inside a foreground operation). */
 unsigned sk_foreground_give_way(unsigned max_ms);
+
+/* Whether the calling thread is in the idle I/O class. */
+bool sk_thread_io_idle(void);

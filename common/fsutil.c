@@ -1,5 +1,6 @@
 #include "common/fsutil.h"
 #include "common/foreground.h"
+#include "common/pace.h"
 #include "common/dirstack.h"
 
 #include <dirent.h>
@@ -104,6 +105,7 @@ static int write_all_paced(int fd, const void *buf, size_t len) {
         const char *p = buf;
         for (size_t off = 0; off < len; off += WRITE_SLICE) {
                 size_t n = len - off < WRITE_SLICE ? len - off : WRITE_SLICE;
+                (void) sk_pace_background();
                 (void) sk_foreground_give_way(GIVE_WAY_MS);
                 int r = sk_write_all(fd, p + off, n);
                 if (r < 0)

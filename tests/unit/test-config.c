@@ -494,14 +494,15 @@ static void test_automation(void **state) {
         sk_config_clear(&c);
 
         char *path = write_conf(f, "auto.conf",
-                                "[snapkeepd]\nrepo = /r\n[automation]\nmax_runs = 2\n"
+                                "[snapkeepd]\nrepo = /r\n[automation]\nmax_runs = 2\nbusy_cpu_share = 40%\n"
                                 "[policy web]\nlabel = tier=web\ninterval = 10m\nkeep_last = 2\n"
                                 "[policy nightly]\ntimes = 01:00\n");
         assert_int_equal(parse(&c, &action, &error, "-c", path, NULL), 0);
         assert_false(c.automation.builtin);
         assert_int_equal(c.automation.n_policies, 2);
         assert_int_equal(c.automation.max_runs, 2);
-        assert_int_equal(c.automation.policies[1].line, 9);
+        assert_int_equal(c.automation.busy_cpu_share, 40);
+        assert_int_equal(c.automation.policies[1].line, 10);
         sk_config_clear(&c);
         free(path);
 
@@ -509,6 +510,8 @@ static void test_automation(void **state) {
         expect_file_error(f, "[policy web]\ninterval = 1h\ncron = 0 25 * * *\n", 3, "hour");
         expect_file_error(f, "[snapkeepd]\n\n[policy quiet]\nkeep_last = 1\n", 3, "no schedule");
         expect_file_error(f, "[automation]\nnice = 40\n", 2, "nice = 40");
+        expect_file_error(f, "[automation]\nbusy_cpu_share = 0\n", 2, "busy_cpu_share = 0");
+        expect_file_error(f, "[automation]\nbusy_cpu_share = 101%\n", 2, "percentage");
         expect_file_error(f, "[policy none]\ninterval = 1h\n", 2, "policy name");
         expect_file_error(f, "[policy a]\ninterval = 1h\n[policy b]\ninterval = 1d\n[policy a]\nkeep_last = 1\n", 5,
                           "second [policy] section");
