@@ -37,6 +37,10 @@ void sk_foreground_leave(void) {
         depth--;
 }
 
+bool sk_foreground_here(void) {
+        return depth > 0;
+}
+
 bool sk_thread_io_idle(void) {
         /* glibc has no wrapper; the calling thread's own priority (who = 0). */
         long p = syscall(SYS_ioprio_get, IOPRIO_WHO_PROCESS, 0);

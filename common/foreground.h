@@ -29,5 +29,8 @@ void sk_foreground_leave(void);
  * thread that is itself inside a foreground operation). */
 unsigned sk_foreground_give_way(unsigned max_ms);
 
-/* Whether the calling thread is in the idle I/O class. */
+/* Whether the calling thread is in the idle I/O class, and whether it is
+ * inside a foreground operation of its own (never held back, even in a
+ * daemon run wholly in the idle classes). */
 bool sk_thread_io_idle(void);
+bool sk_foreground_here(void);

@@ -103,7 +103,7 @@ static void sample(int64_t now) {
 
 unsigned sk_pace_background(void) {
         unsigned share = atomic_load(&busy_share);
-        if (share >= 100 || sched_getscheduler(0) != SCHED_IDLE || !sk_thread_io_idle())
+        if (share >= 100 || sk_foreground_here() || sched_getscheduler(0) != SCHED_IDLE || !sk_thread_io_idle())
                 return 0;
         int64_t cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID), now = clock_ns(CLOCK_MONOTONIC);
         int64_t used = thread_cpu_at ? cpu - thread_cpu_at : 0;
