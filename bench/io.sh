@@ -30,9 +30,13 @@
 #
 # Environment: SNAPKEEP, SK_BENCH_DATA, SK_BENCH_WORK (scratch, default
 # /var/tmp), SK_BENCH_RUNS, SK_BENCH_COLD=0 skips the cold-cache part,
+# SK_BENCH_MATRIX=0 skips the restore matrix (lib/restore-matrix.sh: both
+# data sets into the machine's own filesystem and a fresh one, medians),
+# SK_BENCH_WARM=0 skips the warm part (with the cold one: the matrix alone),
 # SK_BENCH_TOOLS (default "sk-uring sk-threads restic borg").
 set -u
 . "$(dirname "$0")/lib/dataset.sh"
+. "$(dirname "$0")/lib/restore-matrix.sh"
 TOOLS=${SK_BENCH_TOOLS:-sk-uring sk-threads restic borg}
 RUNS=${SK_BENCH_RUNS:-3}
 
@@ -104,30 +108,32 @@ declare -A ok_tool
 bench_init_tools $TOOLS
 
 # --- warm cache -----------------------------------------------------------------
-cache warm "$DATA"
-timed bound-read-warm sh -c "tar -cf - -C $DATA . | cat >/dev/null" || failed=1
-cache warm "$DATA"
-timed bound-zstd-warm sh -c "tar -cf - -C $DATA . | zstd -3 -T0 -q >/dev/null" || failed=1
-for step in first incr restore; do
+if [ "${SK_BENCH_WARM:-1}" = 1 ]; then
+  cache warm "$DATA"
+  timed bound-read-warm sh -c "tar -cf - -C $DATA . | cat >/dev/null" || failed=1
+  cache warm "$DATA"
+  timed bound-zstd-warm sh -c "tar -cf - -C $DATA . | zstd -3 -T0 -q >/dev/null" || failed=1
+  for step in first incr restore; do
+    for tool in $TOOLS; do
+      [ -n "${ok_tool[$tool]:-}" ] || continue
+      if [ $step = restore ]; then cache warm "$W/$tool-repo"; fresh_fs "$W/$tool-restore"; else cache warm "$DATA"; fi
+      # A tool whose step failed gets no ratios: a failed run must not "meet" a target.
+      run_step "$tool" "$step" "$tool-$step-warm" || { failed=1; unset "ok_tool[$tool]"; }
+    done
+  done
   for tool in $TOOLS; do
     [ -n "${ok_tool[$tool]:-}" ] || continue
-    if [ $step = restore ]; then cache warm "$W/$tool-repo"; fresh_fs "$W/$tool-restore"; else cache warm "$DATA"; fi
-    # A tool whose step failed gets no ratios: a failed run must not "meet" a target.
-    run_step "$tool" "$step" "$tool-$step-warm" || { failed=1; unset "ok_tool[$tool]"; }
+    out=$W/$tool-restore
+    case $tool in sk-*) restored=$out/$(basename "$DATA") ;; *) restored=$out$DATA ;; esac
+    rb=$(file_bytes "$restored")
+    rf=$(find "$restored" -type f 2>/dev/null | wc -l)
+    if [ "$rf" = "$data_files" ] && [ "$rb" = "$data_file_bytes" ]; then echo "figure: $tool restore verified ($rf files, $rb bytes)"
+    else echo "figure: $tool restore INCOMPLETE ($rf files, $rb bytes)"; failed=1; fi
+    R[$tool,size]=$(du -sb --apparent-size "$W/$tool-repo" | cut -f1)
+    echo "figure: $tool repository size: ${R[$tool,size]} bytes"
+    fresh_fs_release "$out"
   done
-done
-for tool in $TOOLS; do
-  [ -n "${ok_tool[$tool]:-}" ] || continue
-  out=$W/$tool-restore
-  case $tool in sk-*) restored=$out/$(basename "$DATA") ;; *) restored=$out$DATA ;; esac
-  rb=$(file_bytes "$restored")
-  rf=$(find "$restored" -type f 2>/dev/null | wc -l)
-  if [ "$rf" = "$data_files" ] && [ "$rb" = "$data_file_bytes" ]; then echo "figure: $tool restore verified ($rf files, $rb bytes)"
-  else echo "figure: $tool restore INCOMPLETE ($rf files, $rb bytes)"; failed=1; fi
-  R[$tool,size]=$(du -sb --apparent-size "$W/$tool-repo" | cut -f1)
-  echo "figure: $tool repository size: ${R[$tool,size]} bytes"
-  fresh_fs_release "$out"
-done
+fi
 
 # --- cold cache -----------------------------------------------------------------
 if [ $can_drop = 1 ]; then
@@ -180,7 +186,7 @@ ge() { awk -v r="$1" -v t="$2" 'BEGIN { print (r != "n/a" && r >= t) ? "meets" :
 le() { awk -v r="$1" -v t="$2" 'BEGIN { print (r != "n/a" && r <= t) ? "meets" : "MISSES" }'; }
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else print a[int((NR + 1) / 2)] }'; }
 for sk in sk-uring sk-threads; do
-  [ -n "${ok_tool[$sk]:-}" ] || continue
+  [ -n "${ok_tool[$sk]:-}" ] && [ "${SK_BENCH_WARM:-1}" = 1 ] || continue
   if [ -n "${ok_tool[restic]:-}" ]; then
     r=$(ratio "${R[restic-first-warm]:-0}" "${R[$sk-first-warm]:-0}")
     echo "result: $sk first backup throughput / restic = $r (target >= 2.5: $(ge "$r" 2.5))"
@@ -215,5 +221,10 @@ if [ -n "${R[sk-uring-small-cold-1]:-}" ] && [ -n "${R[sk-threads-small-cold-1]:
   r=$(ratio "$mt" "$mu")
   echo "result: cold many-small-files throughput uring / threads = $r (target >= 1.2: $(ge "$r" 1.2))"
 fi
+# --- restore matrix (issue 15): two data sets x own/fresh filesystem, median of RUNS --
+if [ "${SK_BENCH_MATRIX:-1}" = 1 ]; then
+  restore_matrix
+fi
+
 echo "figure: load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 exit $failed

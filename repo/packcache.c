@@ -21,6 +21,7 @@ typedef struct span {
         uint64_t offset;
         size_t len;
         uint8_t *buf;
+        size_t cap;             /* of buf */
         unsigned readers;       /* copying out of buf without the lock */
         uint64_t served;
         uint64_t last_use;
@@ -56,7 +57,21 @@ struct sk_packcache {
         size_t n_needs, cap_needs;
         bool needs_sorted;
         size_t kept_bytes;      /* sum of needs' kept copies */
+        /* The buffer of the span retired last, for the next load to fill
+         * (a load retires its victim right before fetching: no extra memory). */
+        uint8_t *spare;
+        size_t spare_cap;
 };
+
+static void keep_spare(sk_packcache *pc, uint8_t *buf, size_t cap) {
+        if (!pc->spare || pc->spare_cap < cap) {
+                free(pc->spare);
+                pc->spare = buf;
+                pc->spare_cap = cap;
+        } else {
+                free(buf);
+        }
+}
 
 int sk_packcache_new(unsigned entries, size_t span_max, sk_packcache_fetch_fn fetch, void *userdata,
                      sk_packcache **ret) {
@@ -181,6 +196,7 @@ void sk_packcache_free(sk_packcache *pc) {
         for (unsigned i = 0; i < pc->n; i++)
                 free(pc->spans[i].buf);
         free(pc->spans);
+        free(pc->spare);
         forget_plan(pc);
         pthread_cond_destroy(&pc->loaded);
         pthread_mutex_destroy(&pc->mu);
@@ -236,7 +252,8 @@ static void retire(sk_packcache *pc, span *s) {
                 pc->ra = pc->ra / 4 > RA_MIN ? pc->ra / 4 : RA_MIN;
         else if (s->served * 2 >= s->len)
                 pc->ra = pc->ra * 2 < pc->span_max ? pc->ra * 2 : pc->span_max;
-        free(s->buf);
+        if (s->buf)
+                keep_spare(pc, s->buf, s->cap);
         *s = (span) { 0 };
 }
 
@@ -295,20 +312,23 @@ static int load(sk_packcache *pc, span *v, uint32_t pack, uint64_t offset, size_
                 offset = 0;
         }
         *v = (span) { .used = true, .loading = true, .pack = pack, .offset = offset, .len = want };
+        void *buf = pc->spare;
+        size_t cap = pc->spare_cap, got = 0;
+        pc->spare = NULL;
+        pc->spare_cap = 0;
         pthread_mutex_unlock(&pc->mu);
-
-        void *buf = NULL;
-        size_t got = 0;
-        int r = pc->fetch(pc->userdata, pack, offset, want, &buf, &got);
+        int r = pc->fetch(pc->userdata, pack, offset, want, &buf, &cap, &got);
 
         pthread_mutex_lock(&pc->mu);
         if (r < 0) {
+                free(buf);
                 *v = (span) { 0 };
                 pthread_cond_broadcast(&pc->loaded);
                 return r;
         }
         v->loading = false;
         v->buf = buf;
+        v->cap = cap;
         v->len = got;
         v->eof = got < want;
         v->last_use = ++pc->tick;
@@ -436,6 +456,9 @@ void sk_packcache_drop(sk_packcache *pc) {
                         *s = (span) { 0 };
                 }
         }
+        free(pc->spare);
+        pc->spare = NULL;
+        pc->spare_cap = 0;
         pthread_mutex_unlock(&pc->mu);
 }
 

@@ -31,10 +31,15 @@
 
 typedef struct sk_packcache sk_packcache;
 
-/* Read len bytes at offset of pack into a new malloc'd buffer. The result
- * may be shorter than len at the end of the pack. >= 0 or -errno. */
-typedef int (*sk_packcache_fetch_fn)(void *userdata, uint32_t pack, uint64_t offset, size_t len, void **ret_buf,
-                                     size_t *ret_len);
+/* Read len bytes at offset of pack into *io_buf, *ret_len of them (fewer
+ * than len only at the end of the pack). On entry *io_buf is NULL or the
+ * buffer of a span just retired, of *io_cap bytes: the fetch fills it when
+ * it can (its pages are already mapped: a fresh 20 MiB buffer per span cost
+ * a restore 5,000 page faults per GiB), or frees it and returns a new
+ * malloc'd one; *io_cap is the capacity of what it returns. On error *io_buf
+ * is NULL or a buffer the cache frees. >= 0 or -errno. */
+typedef int (*sk_packcache_fetch_fn)(void *userdata, uint32_t pack, uint64_t offset, size_t len, void **io_buf,
+                                     size_t *io_cap, size_t *ret_len);
 
 typedef struct sk_packcache_stats {
         uint64_t spans_loaded;          /* fetches of spans (requests to the backend) */

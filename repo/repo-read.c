@@ -111,8 +111,8 @@ int sk_repo_get_blob(sk_repo *repo, sk_blob_type type, const sk_blob_id *id, voi
 }
 
 /* The read-ahead cache's fetch: pack numbers are the index's. */
-static int read_ahead_fetch(void *userdata, uint32_t pack, uint64_t offset, size_t len, void **ret_buf,
-                            size_t *ret_len) {
+static int read_ahead_fetch(void *userdata, uint32_t pack, uint64_t offset, size_t len, void **io_buf,
+                            size_t *io_cap, size_t *ret_len) {
         sk_repo *repo = userdata;
         char path[80];
         pthread_mutex_lock(&repo->lock);
@@ -122,7 +122,18 @@ static int read_ahead_fetch(void *userdata, uint32_t pack, uint64_t offset, size
         pthread_mutex_unlock(&repo->lock);
         if (!pn)
                 return -EIO;
-        return sk_backend_get(repo->b, path, offset, len, ret_buf, ret_len);
+        if (*io_buf && *io_cap >= len) {
+                int r = sk_backend_get_into(repo->b, path, offset, len, *io_buf, ret_len);
+                if (r != -EOPNOTSUPP)
+                        return r;
+        }
+        free(*io_buf);
+        *io_buf = NULL;
+        *io_cap = 0;
+        int r = sk_backend_get(repo->b, path, offset, len, io_buf, ret_len);
+        if (r >= 0)
+                *io_cap = *ret_len; /* at least: the backend's own allocation */
+        return r;
 }
 
 int sk_repo_read_ahead_begin(sk_repo *repo) {

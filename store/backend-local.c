@@ -101,9 +101,10 @@ static int local_put(sk_backend *b, const char *name, const void *buf, size_t le
         return sk_write_file_atomic(dfd, base, buf, len, 0600);
 }
 
-/* max: refuse (-EFBIG) a file larger than that, by its size, unread. */
-static int local_read(sk_backend *b, const char *name, uint64_t offset, size_t len, uint64_t max, void **ret_buf,
-                      size_t *ret_len) {
+/* max: refuse (-EFBIG) a file larger than that, by its size, unread. into:
+ * the caller's buffer of len bytes (no NUL), else a new one in *ret_buf. */
+static int local_read(sk_backend *b, const char *name, uint64_t offset, size_t len, uint64_t max, void *into,
+                      void **ret_buf, size_t *ret_len) {
         local_backend *lb = (local_backend *) b;
         struct stat st;
         if (!name_valid(name))
@@ -121,6 +122,13 @@ static int local_read(sk_backend *b, const char *name, uint64_t offset, size_t l
         size_t n = 0;
         if (offset < size)
                 n = (size_t) MIN((uint64_t) len, size - offset);
+        if (into) {
+                ssize_t k = sk_pread_all(fd, into, n, (off_t) offset);
+                if (k < 0)
+                        return (int) k;
+                *ret_len = (size_t) k;
+                return 0;
+        }
         _cleanup_free_ char *buf = malloc(n + 1);
         if (!buf)
                 return -ENOMEM;
@@ -134,11 +142,15 @@ static int local_read(sk_backend *b, const char *name, uint64_t offset, size_t l
 }
 
 static int local_get(sk_backend *b, const char *name, uint64_t offset, size_t len, void **ret_buf, size_t *ret_len) {
-        return local_read(b, name, offset, len, UINT64_MAX, ret_buf, ret_len);
+        return local_read(b, name, offset, len, UINT64_MAX, NULL, ret_buf, ret_len);
+}
+
+static int local_get_into(sk_backend *b, const char *name, uint64_t offset, size_t len, void *buf, size_t *ret_len) {
+        return local_read(b, name, offset, len, UINT64_MAX, buf, NULL, ret_len);
 }
 
 static int local_get_whole(sk_backend *b, const char *name, size_t max, void **ret_buf, size_t *ret_len) {
-        return local_read(b, name, 0, max, max, ret_buf, ret_len);
+        return local_read(b, name, 0, max, max, NULL, ret_buf, ret_len);
 }
 
 static int local_head(sk_backend *b, const char *name, uint64_t *ret_size) {
@@ -289,6 +301,7 @@ static void local_free(sk_backend *b) {
 static const sk_backend_ops local_ops = {
         .put = local_put,
         .get = local_get,
+        .get_into = local_get_into,
         .get_whole = local_get_whole,
         .head = local_head,
         .list = local_list,

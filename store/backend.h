@@ -60,6 +60,9 @@ typedef struct sk_backend_ops {
          * whole object if it has at most max bytes, else -EFBIG, for a
          * backend that knows the size before reading (sk_backend_get_whole). */
         int (*get_whole)(sk_backend *b, const char *name, size_t max, void **ret_buf, size_t *ret_len);
+        /* Optional (may be NULL): get of len bytes (< SIZE_MAX) into the
+         * caller's buf of at least len bytes, no NUL added. */
+        int (*get_into)(sk_backend *b, const char *name, uint64_t offset, size_t len, void *buf, size_t *ret_len);
 } sk_backend_ops;
 
 struct sk_backend {
@@ -137,6 +140,10 @@ void sk_backend_free(sk_backend *b);
 /* Thin dispatchers, so callers write sk_backend_put(b, ...). */
 int sk_backend_put(sk_backend *b, const char *name, const void *buf, size_t len);
 int sk_backend_get(sk_backend *b, const char *name, uint64_t offset, size_t len, void **ret_buf, size_t *ret_len);
+/* get into buf (at least len bytes, len < SIZE_MAX): a reader that reuses
+ * its buffers spares the page faults of a new one. -EOPNOTSUPP when the
+ * backend cannot (then use sk_backend_get). */
+int sk_backend_get_into(sk_backend *b, const char *name, uint64_t offset, size_t len, void *buf, size_t *ret_len);
 int sk_backend_head(sk_backend *b, const char *name, uint64_t *ret_size);
 /* Read a whole object of at most max bytes (max < SIZE_MAX). A larger one is
  * -EFBIG without reading or allocating more than max + 1 bytes: repository

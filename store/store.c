@@ -78,6 +78,13 @@ int sk_backend_put(sk_backend *b, const char *name, const void *buf, size_t len)
 int sk_backend_get(sk_backend *b, const char *name, uint64_t offset, size_t len, void **ret_buf, size_t *ret_len) {
         return b->ops->get(b, name, offset, len, ret_buf, ret_len);
 }
+int sk_backend_get_into(sk_backend *b, const char *name, uint64_t offset, size_t len, void *buf, size_t *ret_len) {
+        if (len >= SIZE_MAX)
+                return -EINVAL;
+        if (!b->ops->get_into)
+                return -EOPNOTSUPP;
+        return b->ops->get_into(b, name, offset, len, buf, ret_len);
+}
 int sk_backend_get_whole(sk_backend *b, const char *name, size_t max, void **ret_buf, size_t *ret_len) {
         void *buf = NULL;
         size_t len = 0;

@@ -29,10 +29,12 @@ typedef struct store {
         size_t len[NPACKS];
         pthread_mutex_t mu;
         unsigned fetches;
+        unsigned reused;        /* fetches into a retired span's buffer */
         int fail_next;          /* -errno for the next fetch, then 0 */
 } store;
 
-static int fetch(void *userdata, uint32_t pack, uint64_t offset, size_t len, void **ret_buf, size_t *ret_len) {
+static int fetch(void *userdata, uint32_t pack, uint64_t offset, size_t len, void **io_buf, size_t *io_cap,
+                 size_t *ret_len) {
         store *s = userdata;
         pthread_mutex_lock(&s->mu);
         s->fetches++;
@@ -46,11 +48,21 @@ static int fetch(void *userdata, uint32_t pack, uint64_t offset, size_t len, voi
         size_t n = offset < s->len[pack] ? s->len[pack] - offset : 0;
         if (n > len)
                 n = len;
-        uint8_t *b = malloc(n + 1);
-        if (!b)
-                return -ENOMEM;
+        uint8_t *b = *io_buf;
+        if (b && *io_cap >= len) {
+                pthread_mutex_lock(&s->mu);
+                s->reused++; /* a retired span's buffer, filled again */
+                pthread_mutex_unlock(&s->mu);
+        } else {
+                free(b);
+                *io_buf = NULL;
+                b = malloc(len + 1);
+                if (!b)
+                        return -ENOMEM;
+                *io_buf = b;
+                *io_cap = len;
+        }
         memcpy(b, s->pack[pack] + offset, n);
-        *ret_buf = b;
         *ret_len = n;
         return 0;
 }
@@ -93,6 +105,9 @@ static void test_sequential_one_fetch_per_span(void **state) {
                         read_ok(pc, s, p, off, REC);
         /* 2 packs x 4 MiB in 1 MiB spans */
         assert_int_equal(s->fetches, 2 * PACK_LEN / SPAN);
+        /* 4 entries: the first 4 spans get new buffers, the next 4 fill the
+         * buffers of the spans they replace (no new pages to fault in) */
+        assert_int_equal(s->reused, 2 * PACK_LEN / SPAN - 4);
         sk_packcache_stats st;
         sk_packcache_get_stats(pc, &st);
         assert_int_equal(st.spans_loaded, 8);
@@ -214,10 +229,11 @@ static void run_readers(sk_packcache *pc, store *s, uint32_t packs, size_t span_
         pthread_barrier_destroy(&start);
 }
 
-static int slow_fetch(void *userdata, uint32_t pack, uint64_t offset, size_t len, void **ret_buf, size_t *ret_len) {
+static int slow_fetch(void *userdata, uint32_t pack, uint64_t offset, size_t len, void **io_buf, size_t *io_cap,
+                      size_t *ret_len) {
         struct timespec t = { 0, 200 * 1000000L };
         nanosleep(&t, NULL);
-        return fetch(userdata, pack, offset, len, ret_buf, ret_len);
+        return fetch(userdata, pack, offset, len, io_buf, io_cap, ret_len);
 }
 
 /* Four readers start together on the same span while its fetch is slow:
