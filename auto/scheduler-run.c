@@ -50,8 +50,11 @@ static void lower_priority(sk_scheduler *s) {
  * a container's task is paused for the backup, and during maintenance, which
  * holds the repository's exclusive lock that restores may be waiting for.
  * Then the worker thread (and the threads the run starts, which inherit it)
- * uses the lowest best-effort level instead, and the idle class after. */
+ * uses the lowest best-effort level instead, and the idle class after; and
+ * no scheduled work is paced for CPU meanwhile (common/pace.h: with
+ * max_runs > 1 another worker's paced backup may hold what this one needs). */
 static void not_giving_way(const sk_scheduler *s, bool on) {
+        sk_pace_hold(on);
         if (s->a->io_class != SK_IO_CLASS_IDLE)
                 return;
         int prio = on ? (int) SK_IO_CLASS_BEST_EFFORT << 13 | 7 : (int) SK_IO_CLASS_IDLE << 13;
@@ -107,6 +110,7 @@ static void record_cancelled(sk_scheduler *s, source *x) {
 
 /* Maintenance: prune or a partial check, by the node that holds the lease. */
 static void run_maint(sk_scheduler *s, source *x, const char *key) {
+        sk_pace_thread_restart(); /* what this worker did before is not this run's */
         bool prune = x->maint == MAINT_PRUNE;
         const char *what = prune ? "prune" : "check";
         _cleanup_free_ char *err = NULL;
@@ -163,6 +167,7 @@ static void run_maint(sk_scheduler *s, source *x, const char *key) {
 }
 
 static void run_one(sk_scheduler *s, source *x, const sk_policy *p, const char *key, bool layer) {
+        sk_pace_thread_restart(); /* what this worker did before is not this run's */
         char tag[sizeof(POLICY_TAG_PREFIX) + SK_POLICY_NAME_MAX], src_tag[SOURCE_TAG_SIZE];
         snprintf(tag, sizeof(tag), POLICY_TAG_PREFIX "%s", p->name);
         sk_sched_source_tag(s, key, src_tag);

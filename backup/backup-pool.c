@@ -24,7 +24,8 @@ static void *worker_main(void *arg) {
                 pthread_cond_signal(&p->not_full);
                 pthread_mutex_unlock(&p->mu);
 
-                (void) sk_pace_background(); /* common/pace.h: per chunk compressed and sealed */
+                if (!p->err)
+                        (void) sk_pace_background(); /* common/pace.h: per chunk compressed and sealed */
                 bool was_new = false;
                 int r = p->err ? 0 : sk_repo_put_blob_with_id(p->repo, SK_BLOB_DATA, &j.id, j.buf, j.len, &was_new);
                 char *detail = r < 0 ? sk_engine_detail(p->repo, "storing a data chunk") : NULL;

@@ -1,7 +1,7 @@
 /* CPU pacing of background work (pace.h). The node's load comes from
  * /proc/stat's first line, less this process's own CPU time, sampled at most
  * every SK_PACE_SAMPLE_MS by whichever paced thread comes first; the bucket
- * is shared by all paced threads, so their sum stays within the share. */
+ * is shared by all paced threads, so their sum stays near the share. */
 #include "common/pace.h"
 
 #include <errno.h>
@@ -16,6 +16,7 @@
 #include "common/foreground.h"
 
 static atomic_uint busy_share = 100;
+static atomic_uint holds;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
@@ -23,7 +24,9 @@ static struct {
         bool busy;
         sk_cpu_bucket bucket;
 } st;
-/* This thread's CPU time at its last pacing point (0: none yet). */
+/* This thread's CPU time at its last pacing point: 0 in a new thread (its
+ * CPU time counts from its start), RESTART after sk_pace_thread_restart. */
+#define RESTART (-1)
 static _Thread_local int64_t thread_cpu_at;
 
 static int64_t clock_ns(clockid_t c) {
@@ -57,7 +60,18 @@ bool sk_pace_node_busy(unsigned ncpu, int64_t others_ns, int64_t wall_ns) {
         if (ncpu == 0 || wall_ns <= 0)
                 return false;
         double others = (double) (others_ns > 0 ? others_ns : 0) / (double) wall_ns;
-        return (double) ncpu - others < SK_PACE_FREE_CORES;
+        return others >= SK_PACE_MIN_OTHERS && (double) ncpu - others < SK_PACE_FREE_CORES;
+}
+
+void sk_pace_thread_restart(void) {
+        thread_cpu_at = RESTART;
+}
+
+void sk_pace_hold(bool on) {
+        if (on)
+                atomic_fetch_add(&holds, 1);
+        else
+                atomic_fetch_sub(&holds, 1);
 }
 
 /* All CPUs' busy time from /proc/stat (user nice system idle iowait irq
@@ -88,10 +102,14 @@ static void sample(int64_t now) {
                 return;
         int64_t node, self = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
         if (node_busy_ns(&node) < 0) {
-                st.busy = false; /* no /proc: never pace */
+                st.busy = false; /* no /proc: never pace (and retry only at the next sample) */
+                st.at_ns = now;
+                st.node_ns = 0;
                 return;
         }
-        if (st.at_ns) {
+        /* A sample long ago (no paced work since) says nothing about now:
+         * this one is a new baseline, and the busy flag stands until the next. */
+        if (st.at_ns && st.node_ns && now - st.at_ns <= 4 * (int64_t) SK_PACE_SAMPLE_MS * 1000000) {
                 long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
                 st.busy = sk_pace_node_busy(ncpu > 0 ? (unsigned) ncpu : 1, (node - st.node_ns) - (self - st.self_ns),
                                             now - st.at_ns);
@@ -103,13 +121,19 @@ static void sample(int64_t now) {
 
 unsigned sk_pace_background(void) {
         unsigned share = atomic_load(&busy_share);
-        if (share >= 100 || sk_foreground_here() || sched_getscheduler(0) != SCHED_IDLE || !sk_thread_io_idle())
+        int policy = sched_getscheduler(0);
+        if (share >= 100 || atomic_load(&holds) > 0 || sk_foreground_here() || policy < 0 ||
+            (policy & ~SCHED_RESET_ON_FORK) != SCHED_IDLE || !sk_thread_io_idle()) {
+                /* What this thread does meanwhile is not paced work. */
+                thread_cpu_at = RESTART;
                 return 0;
-        int64_t cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID), now = clock_ns(CLOCK_MONOTONIC);
-        int64_t used = thread_cpu_at ? cpu - thread_cpu_at : 0;
+        }
+        int64_t cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+        int64_t used = thread_cpu_at == RESTART ? 0 : cpu - thread_cpu_at;
         thread_cpu_at = cpu;
 
         pthread_mutex_lock(&mu);
+        int64_t now = clock_ns(CLOCK_MONOTONIC); /* under mu: the bucket's time never goes back */
         sample(now);
         int64_t wait = st.busy ? sk_cpu_bucket_charge(&st.bucket, now, used, share) : 0;
         if (!st.busy)

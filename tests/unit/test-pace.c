@@ -53,6 +53,8 @@ static void test_node_busy(void **state) {
         assert_false(sk_pace_node_busy(2, 200 * MS, 1000 * MS));      /* a quiet node */
         assert_true(sk_pace_node_busy(16, 15000 * MS, 1000 * MS));
         assert_false(sk_pace_node_busy(16, 14000 * MS, 1000 * MS));   /* two idle cores */
+        assert_false(sk_pace_node_busy(1, 100 * MS, 1000 * MS));      /* one core, nothing else running */
+        assert_true(sk_pace_node_busy(1, 600 * MS, 1000 * MS));
         assert_false(sk_pace_node_busy(2, 1000 * MS, 0));
         assert_false(sk_pace_node_busy(2, -5 * MS, 1000 * MS));
 }
@@ -69,11 +71,17 @@ typedef struct run {
         int err;
 } run;
 
+/* The classes auto/scheduler-run.c gives a scheduled backup. */
+static int idle_classes(void) {
+        struct sched_param sp = { .sched_priority = 0 };
+        if (sched_setscheduler(0, SCHED_IDLE, &sp) < 0 || syscall(SYS_ioprio_set, 1, 0, 3 << 13) < 0)
+                return -1;
+        return 0;
+}
+
 static void *paced_worker(void *arg) {
         run *r = arg;
-        struct sched_param sp = { .sched_priority = 0 };
-        /* the classes auto/scheduler-run.c gives a scheduled backup */
-        if (sched_setscheduler(0, SCHED_IDLE, &sp) < 0 || syscall(SYS_ioprio_set, 1, 0, 3 << 13) < 0) {
+        if (idle_classes() < 0) {
                 r->err = -1;
                 return NULL;
         }
@@ -97,13 +105,29 @@ static void *paced_worker(void *arg) {
         }
 }
 
-static void test_paced_on_busy_node(void **state) {
-        (void) state;
-        /* Make the node busy: all cores but one spin in other processes, so
-         * one core is left, which an unpaced SCHED_IDLE thread would fill. */
+/* In the idle classes, while a hold is on: 800 ms of pacing points, never a sleep. */
+static void *held_worker(void *arg) {
+        run *r = arg;
+        if (idle_classes() < 0) {
+                r->err = -1;
+                return NULL;
+        }
+        int64_t start = clock_ns(CLOCK_MONOTONIC);
+        while (clock_ns(CLOCK_MONOTONIC) - start < 800 * MS) {
+                int64_t c = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+                while (clock_ns(CLOCK_THREAD_CPUTIME_ID) - c < 2 * MS &&
+                       clock_ns(CLOCK_MONOTONIC) - start < 800 * MS)
+                        ;
+                r->slept_ms += sk_pace_background();
+        }
+        return NULL;
+}
+
+/* Make the node busy: all cores but one spin in other processes, so one
+ * core is left, which an unpaced SCHED_IDLE thread would fill. */
+static long others_spin(pid_t kids[64]) {
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        pid_t kids[64];
-        long n = ncpu - 1 < 64 ? ncpu - 1 : 64;
+        long n = ncpu - 1 < 1 ? 1 : ncpu - 1 < 64 ? ncpu - 1 : 64;
         for (long i = 0; i < n; i++) {
                 kids[i] = fork();
                 assert_true(kids[i] >= 0);
@@ -113,15 +137,26 @@ static void test_paced_on_busy_node(void **state) {
                                 ;
                 }
         }
+        return n;
+}
+
+static void others_stop(pid_t kids[64], long n) {
+        for (long i = 0; i < n; i++) {
+                kill(kids[i], SIGKILL);
+                waitpid(kids[i], NULL, 0);
+        }
+}
+
+static void test_paced_on_busy_node(void **state) {
+        (void) state;
+        pid_t kids[64];
+        long n = others_spin(kids);
         sk_pace_set_busy_share(20);
         run r = {};
         pthread_t t;
         assert_int_equal(pthread_create(&t, NULL, paced_worker, &r), 0);
         assert_int_equal(pthread_join(t, NULL), 0);
-        for (long i = 0; i < n; i++) {
-                kill(kids[i], SIGKILL);
-                waitpid(kids[i], NULL, 0);
-        }
+        others_stop(kids, n);
         sk_pace_set_busy_share(100);
         assert_int_equal(r.err, 0);
         print_message("paced thread: %.0f%% of a core over 1.5 s, slept %u ms\n", r.cpu_share * 100, r.slept_ms);
@@ -131,10 +166,24 @@ static void test_paced_on_busy_node(void **state) {
 
 static void test_unpaced_thread(void **state) {
         (void) state;
-        /* a thread of normal scheduling is never paced */
+        /* a thread of normal scheduling is never paced, nor anything while
+         * a hold is on (a paused container, maintenance) */
         sk_pace_set_busy_share(1);
         for (int i = 0; i < 5; i++)
                 assert_int_equal(sk_pace_background(), 0);
+        pid_t kids[64];
+        long n = others_spin(kids); /* a busy node, where the thread would be paced */
+        sk_pace_hold(true);
+        sk_pace_hold(true);
+        sk_pace_hold(false);
+        run r = {};
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, held_worker, &r), 0);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        sk_pace_hold(false);
+        others_stop(kids, n);
+        assert_int_equal(r.err, 0);
+        assert_int_equal(r.slept_ms, 0);
         sk_pace_set_busy_share(100);
 }
 
