@@ -14,8 +14,8 @@
 #                  backdates the lock object (a clock jump) and prunes with
 #                  --grace 0, the worst case: deletion at once.
 #   restore        a restore of one 300 MiB file, slowed to outlive the stale
-#                  time (stopped 0.8 s of every second: shorter than the
-#                  freshness limit), keeps its lock alive by the timer: a
+#                  time (stopped 0.98 s of every second until the prune
+#                  ran: shorter than the freshness limit), keeps its lock alive by the timer: a
 #                  prune meanwhile refuses (exit 5) and the restore succeeds.
 # After each: every backup that said "saved" restores identically, and
 # check --read-data is clean.
@@ -121,10 +121,18 @@ stalled_writers_cases() {
   rm -rf "$T/one-out"
   start=$SECONDS
   "$SNAPKEEP" --no-progress restore "$id" -q --target "$T/one-out" 2>"$T/one-restore.err" & rpid=$!
-  # slow it down: stopped 0.9 s of every second (< the 3 s freshness limit),
-  # so that even on a quiet machine it outlives the 6 s stale time
+  # Slow it down until the prune has run: stopped 0.98 s of every second
+  # (well under the 3 s freshness limit; the lock's timer thread needs only a
+  # few ms to refresh), so that it outlives the 6 s stale time. At 2% the
+  # first 7 s give it about 0.14 s of running time: a full-speed restore of
+  # this file takes several times that (0.1 s slices were too many once the
+  # restore got faster). Then it runs freely to the end.
   while kill -0 "$rpid" 2>/dev/null; do
-    kill -STOP "$rpid" 2>/dev/null; sleep 0.9; kill -CONT "$rpid" 2>/dev/null; sleep 0.1
+    if [ $prc -lt 0 ]; then
+      kill -STOP "$rpid" 2>/dev/null; sleep 0.98; kill -CONT "$rpid" 2>/dev/null; sleep 0.02
+    else
+      sleep 0.1
+    fi
     if [ $prc -lt 0 ] && [ $((SECONDS - start)) -ge 7 ] && kill -0 "$rpid" 2>/dev/null; then
       sk prune --grace 0 >"$T/one-prune.out" 2>&1; prc=$?
     fi
