@@ -172,6 +172,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 # UNIT_DIR_<module> overrides that, for a test that needs a room above its module's.
 UNIT_DIR_backend-local := repo
 UNIT_DIR_index-model := repo
+UNIT_DIR_index-bench := repo
 unit_dir = $(or $(UNIT_DIR_$(1)),$(patsubst %/,%,$(firstword $(dir $(wildcard $(addsuffix /$(1).c,$(LIBDIRS)))))),$(filter $(1),$(LIBDIRS)),plugin)
 
 define unit_rule

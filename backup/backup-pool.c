@@ -123,6 +123,16 @@ int sk_chunk_pool_drain(sk_chunk_pool *p) {
         return r;
 }
 
+void sk_chunk_pool_cancel(sk_chunk_pool *p) {
+        if (!p->q)
+                return;
+        pthread_mutex_lock(&p->mu);
+        if (!p->err)
+                p->err = -ECANCELED;
+        pthread_cond_broadcast(&p->not_full);
+        pthread_mutex_unlock(&p->mu);
+}
+
 void sk_chunk_pool_stop(sk_chunk_pool *p) {
         if (!p->q)
                 return;

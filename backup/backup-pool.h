@@ -50,3 +50,7 @@ int sk_chunk_pool_submit(sk_chunk_pool *p, const sk_blob_id *id, const void *dat
 int sk_chunk_pool_drain(sk_chunk_pool *p);
 /* Stop and join the threads, free everything (a pool never started is fine). */
 void sk_chunk_pool_stop(sk_chunk_pool *p);
+/* A failed backup: the chunks still queued are dropped, not stored (none is
+ * in the index yet, so nothing refers to them), so that the stop does not
+ * wait for their compression and writes (a cancelled scheduled backup). */
+void sk_chunk_pool_cancel(sk_chunk_pool *p);

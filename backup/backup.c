@@ -500,6 +500,8 @@ out:
         if (r < 0 && c.pool.err_detail)
                 sk_engine_problem(o->problem, o->userdata, SK_PROBLEM_ERROR, c.pool.err, NULL, NULL, NULL, NULL,
                                   c.pool.err_detail);
+        if (r < 0)
+                sk_chunk_pool_cancel(&c.pool);
         sk_chunk_pool_stop(&c.pool);
         if (r < 0 && c.lock)
                 (void) sk_repo_flush(repo); /* keep what was stored: the next backup dedups against it */

@@ -24,6 +24,7 @@ BENCHES=(
   auto.sh        # issue 12: snapshot-op latency and a busy container during scheduled backups; the idle scheduler
   metrics.sh     # issue 13: snapshot-op latency with the metrics endpoint on (scraped) and off
   cri.sh         # issue 14: CRI pull-and-run (registry vs repository vs overlayfs); restore --as-image vs export + import
+  index.sh       # issue 15: blob index memory, open time and lookup rate at 1, 4 and 16 million blobs vs the previous table
 )
 
 filter=${B:-.}

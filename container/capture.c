@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "backup/manifest.h"
+#include "common/pace.h"
 #include "repo/keyring.h"
 
 /* --- small helpers ---------------------------------------------------------- */
@@ -396,7 +397,12 @@ int sk_cap_record_load(sk_capture *c, sk_repo *repo, const char *id, sk_containe
 /* --- progress and problems of one operation ---------------------------------------- */
 
 void sk_capture_cancel(sk_capture *c) {
-        atomic_store(&c->cancelled, true);
+        /* What drains after the cancel (queued chunks, the last pack) is not
+         * paced for CPU any more: the stop must not wait on a busy node's
+         * pacing (common/pace.h). The hold is never released: only
+         * snapkeepd's stop cancels. */
+        if (!atomic_exchange(&c->cancelled, true))
+                sk_pace_hold(true);
 }
 
 int sk_cap_progress_cb(const sk_progress *p, void *userdata) {

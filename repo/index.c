@@ -1,24 +1,63 @@
-/* Blob index: in-memory table and index file codec; see index.h and
- * docs/FORMAT.md sections 1 and 6. */
+/* Blob index: in-memory table, sorted runs and the index file codec; see
+ * index.h, index-run.h and docs/FORMAT.md sections 1 and 6. */
 #include "repo/index.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/le.h"
 #include "common/macro.h"
 #include "common/array.h"
+#include "repo/index-run.h"
+
+/* An entry of the table of recent inserts. seq is the index's clock when it
+ * was written: the entry is dead once its pack was removed later. */
+typedef struct mem_entry {
+        sk_index_entry e;
+        uint64_t seq;
+} mem_entry;
+
+#define MAX_RUNS 8
+#define DEFAULT_FREEZE_AT (256u * 1024)
+#define DEFAULT_SMALL_COMMIT 4096
+#define MEM_MIN_CAP 1024
+/* Smaller runs stay in memory: spilling costs writes to disk, and the memory
+ * of a small index does not matter. */
+#define DEFAULT_SPILL_MIN (32u << 20)
 
 struct sk_index {
-        sk_index_entry *slots;  /* pack == SK_INDEX_NO_PACK marks an empty slot */
+        /* recent inserts: open addressing, pack == SK_INDEX_NO_PACK empty */
+        mem_entry *slots;
         size_t cap;             /* power of two */
-        size_t count;
+        size_t used;            /* occupied slots, dead ones included */
+        /* runs[0] is the oldest; a newer run hides an older one's key */
+        sk_index_run *runs[MAX_RUNS + 1];
+        uint64_t run_seq[MAX_RUNS + 1];
+        size_t nruns;
+        size_t count;           /* live entries */
+        bool any_removed;       /* sk_index_remove_pack was called */
+        uint64_t clock;
+        /* per pack number */
         uint8_t (*packs)[32];
+        uint64_t *removed_at;   /* clock of the last sk_index_remove_pack, 0 never */
+        uint32_t *live;         /* live entries */
         uint32_t npacks;
         size_t packs_cap;
         uint32_t *pack_slots;   /* open addressing over pack numbers, UINT32_MAX empty */
         size_t pack_slots_cap;
+        /* the same for numbers not in the name table (the repository's
+         * placeholders for packs being written): open addressing by number */
+        struct other_pack { uint32_t n, live; uint64_t removed_at; } *others;
+        size_t others_cap, nothers;
+        /* bulk loading */
+        sk_recbuf stage;
+        bool staging;
+        int spill_fd;           /* directory for run files, -1: memory */
+        sk_spill spill;         /* spill_fd and the size from which to use it */
+        size_t freeze_at, small_commit;
 };
 
 static uint64_t key8(const uint8_t *b) {
@@ -27,12 +66,12 @@ static uint64_t key8(const uint8_t *b) {
         return k;
 }
 
-static int alloc_slots(sk_index_entry **ret, size_t cap) {
-        sk_index_entry *s = malloc(cap * sizeof(*s));
+static int alloc_slots(mem_entry **ret, size_t cap) {
+        mem_entry *s = malloc(cap * sizeof(*s));
         if (!s)
                 return -ENOMEM;
         for (size_t i = 0; i < cap; i++)
-                s[i].pack = SK_INDEX_NO_PACK;
+                s[i].e.pack = SK_INDEX_NO_PACK;
         *ret = s;
         return 0;
 }
@@ -41,7 +80,13 @@ int sk_index_new(sk_index **ret) {
         sk_index *idx = calloc(1, sizeof(*idx));
         if (!idx)
                 return -ENOMEM;
-        idx->cap = 1024;
+        idx->cap = MEM_MIN_CAP;
+        idx->clock = 1;
+        idx->spill_fd = -1;
+        idx->spill = (sk_spill) { .dirfd = -1, .min_bytes = DEFAULT_SPILL_MIN };
+        idx->stage = (sk_recbuf) { .fd = -1, .dirfd = -1 };
+        idx->freeze_at = DEFAULT_FREEZE_AT;
+        idx->small_commit = DEFAULT_SMALL_COMMIT;
         if (alloc_slots(&idx->slots, idx->cap) < 0) {
                 free(idx);
                 return -ENOMEM;
@@ -50,65 +95,355 @@ int sk_index_new(sk_index **ret) {
         return 0;
 }
 
+int sk_index_set_spill_dir(sk_index *idx, int dirfd) {
+        int fd = -1;
+        if (dirfd >= 0 && (fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3)) < 0)
+                return -errno;
+        if (idx->spill_fd >= 0)
+                close(idx->spill_fd);
+        idx->spill_fd = fd;
+        idx->spill.dirfd = fd;
+        return 0;
+}
+
+void sk_index_tune(sk_index *idx, size_t freeze_at, size_t small_commit, size_t spill_min_bytes) {
+        idx->freeze_at = MAX(freeze_at, (size_t) 1);
+        idx->small_commit = small_commit;
+        idx->spill.min_bytes = spill_min_bytes;
+}
+
 void sk_index_free(sk_index *idx) {
         if (!idx)
                 return;
         free(idx->slots);
+        for (size_t i = 0; i < idx->nruns; i++)
+                sk_index_run_free(idx->runs[i]);
+        sk_recbuf_done(&idx->stage);
+        if (idx->spill_fd >= 0)
+                close(idx->spill_fd);
         free(idx->packs);
+        free(idx->removed_at);
+        free(idx->live);
         free(idx->pack_slots);
+        free(idx->others);
         free(idx);
 }
+
+/* --- the table of recent inserts --- */
 
 /* Keyed by (id, type): a data blob and a tree blob may share an id (a file
  * whose bytes equal a tree's encoding) and are different blobs. Both hash to
  * the same home slot; linear probing keeps them apart. */
-static sk_index_entry *find_slot(sk_index_entry *slots, size_t cap, const sk_blob_id *id, uint8_t type) {
-        size_t mask = cap - 1, i = (size_t) key8(id->b) & mask;
+static mem_entry *find_slot(mem_entry *slots, size_t cap, const uint8_t *id, uint8_t type) {
+        size_t mask = cap - 1, i = (size_t) key8(id) & mask;
         for (;;) {
-                sk_index_entry *e = &slots[i];
-                if (e->pack == SK_INDEX_NO_PACK || (e->type == type && memcmp(e->id.b, id->b, SK_BLOB_ID_SIZE) == 0))
-                        return e;
+                mem_entry *s = &slots[i];
+                if (s->e.pack == SK_INDEX_NO_PACK ||
+                    (s->e.type == type && memcmp(s->e.id.b, id, SK_BLOB_ID_SIZE) == 0))
+                        return s;
                 i = (i + 1) & mask;
         }
 }
 
-static int grow(sk_index *idx) {
+static int mem_reset(sk_index *idx, size_t cap) {
+        mem_entry *ns;
+        if (alloc_slots(&ns, cap) < 0)
+                return -ENOMEM;
+        free(idx->slots);
+        idx->slots = ns;
+        idx->cap = cap;
+        idx->used = 0;
+        return 0;
+}
+
+static int mem_grow(sk_index *idx) {
         size_t ncap = idx->cap * 2;
-        sk_index_entry *ns;
+        mem_entry *ns;
         if (alloc_slots(&ns, ncap) < 0)
                 return -ENOMEM;
         for (size_t i = 0; i < idx->cap; i++)
-                if (idx->slots[i].pack != SK_INDEX_NO_PACK)
-                        *find_slot(ns, ncap, &idx->slots[i].id, idx->slots[i].type) = idx->slots[i];
+                if (idx->slots[i].e.pack != SK_INDEX_NO_PACK)
+                        *find_slot(ns, ncap, idx->slots[i].e.id.b, idx->slots[i].e.type) = idx->slots[i];
         free(idx->slots);
         idx->slots = ns;
         idx->cap = ncap;
         return 0;
 }
 
+/* --- per-pack state: when a pack was removed, how many live entries --- */
+
+static struct other_pack *other_slot(struct other_pack *v, size_t cap, uint32_t n) {
+        size_t mask = cap - 1, i = (size_t) (n * 0x9e3779b1u) & mask;
+        while (v[i].n != SK_INDEX_NO_PACK && v[i].n != n)
+                i = (i + 1) & mask;
+        return &v[i];
+}
+
+static struct other_pack *other_find(const sk_index *idx, uint32_t n) {
+        if (!idx->others_cap)
+                return NULL;
+        struct other_pack *o = other_slot(idx->others, idx->others_cap, n);
+        return o->n == n ? o : NULL;
+}
+
+static struct other_pack *other_get(sk_index *idx, uint32_t n) {
+        struct other_pack *o = other_find(idx, n);
+        if (o)
+                return o;
+        if ((idx->nothers + 1) * 2 > idx->others_cap) {
+                size_t ncap = idx->others_cap ? idx->others_cap * 2 : 64;
+                struct other_pack *nv = malloc(ncap * sizeof(*nv));
+                if (!nv)
+                        return NULL;
+                for (size_t i = 0; i < ncap; i++)
+                        nv[i].n = SK_INDEX_NO_PACK;
+                for (size_t i = 0; i < idx->others_cap; i++)
+                        if (idx->others[i].n != SK_INDEX_NO_PACK)
+                                *other_slot(nv, ncap, idx->others[i].n) = idx->others[i];
+                free(idx->others);
+                idx->others = nv;
+                idx->others_cap = ncap;
+        }
+        o = other_slot(idx->others, idx->others_cap, n);
+        *o = (struct other_pack) { .n = n };
+        idx->nothers++;
+        return o;
+}
+
+static uint64_t removed_at(const sk_index *idx, uint32_t n) {
+        if (!idx->any_removed)
+                return 0;       /* the common case: no cache miss on the pack's state */
+        if (n < idx->npacks)
+                return idx->removed_at[n];
+        const struct other_pack *o = other_find(idx, n);
+        return o ? o->removed_at : 0;
+}
+
+/* The live counter of pack n (NULL only if a new one cannot be allocated). */
+static uint32_t *live_of(sk_index *idx, uint32_t n) {
+        if (n < idx->npacks)
+                return &idx->live[n];
+        struct other_pack *o = other_get(idx, n);
+        return o ? &o->live : NULL;
+}
+
+static bool mem_dead(const sk_index *idx, const mem_entry *m) {
+        return m->seq < removed_at(idx, m->e.pack);
+}
+
+static bool run_dead(const sk_index *idx, size_t i, const sk_run_rec *r) {
+        return r->tomb || idx->run_seq[i] < removed_at(idx, r->pack);
+}
+
+static void rec_to_entry(const sk_run_rec *r, sk_index_entry *e) {
+        memcpy(e->id.b, r->id, SK_BLOB_ID_SIZE);
+        e->pack = r->pack;
+        e->offset = r->offset;
+        e->stored_len = r->stored_len;
+        e->raw_len = r->raw_len;
+        e->type = r->type;
+        e->flags = r->flags;
+}
+
+static sk_run_rec entry_to_rec(const sk_index_entry *e) {
+        sk_run_rec r = {
+                .type = e->type, .flags = e->flags, .pack = e->pack, .offset = e->offset,
+                .stored_len = e->stored_len, .raw_len = e->raw_len,
+        };
+        memcpy(r.id, e->id.b, SK_BLOB_ID_SIZE);
+        return r;
+}
+
+/* The newest version of (id, type): 1 and *ret, *live if there is one. The
+ * newest decides: a dead one hides older ones (it was replaced, then its
+ * pack removed, and the answer is "absent"). */
+static int find_newest(const sk_index *idx, const uint8_t *id, uint8_t type, sk_index_entry *ret, bool *live) {
+        const mem_entry *m = find_slot(idx->slots, idx->cap, id, type);
+        if (m->e.pack != SK_INDEX_NO_PACK) {
+                if (ret)
+                        *ret = m->e;
+                *live = !mem_dead(idx, m);
+                return 1;
+        }
+        for (size_t i = idx->nruns; i-- > 0;) {
+                const sk_run_rec *r = sk_index_run_find(idx->runs[i], id, type);
+                if (r) {
+                        if (ret)
+                                rec_to_entry(r, ret);
+                        *live = !run_dead(idx, i, r);
+                        return 1;
+                }
+        }
+        return 0;
+}
+
+/* --- runs --- */
+
+/* Merge every run into one: of each key the newest version, if live. The
+ * oldest run takes part, so nothing older can reappear once a dead version
+ * or a tombstone is dropped. */
+static int merge_runs(sk_index *idx) {
+        size_t k = idx->nruns, head[MAX_RUNS + 1] = { 0 };
+        sk_recbuf out;
+        int r = sk_recbuf_init(&out, &idx->spill);
+        if (r < 0)
+                return r;
+        for (;;) {
+                const sk_run_rec *best = NULL;
+                size_t bi = 0;
+                /* newest first: among equal keys the newest stays chosen */
+                for (size_t i = k; i-- > 0;) {
+                        if (head[i] >= sk_index_run_count(idx->runs[i]))
+                                continue;
+                        const sk_run_rec *c = sk_index_run_at(idx->runs[i], head[i]);
+                        if (!best || sk_run_rec_cmp_key(c, best->id, best->type) < 0) {
+                                best = c;
+                                bi = i;
+                        }
+                }
+                if (!best)
+                        break;
+                sk_run_rec keep = *best;
+                bool alive = !run_dead(idx, bi, best);
+                for (size_t i = 0; i < k; i++)
+                        if (head[i] < sk_index_run_count(idx->runs[i]) &&
+                            sk_run_rec_cmp_key(sk_index_run_at(idx->runs[i], head[i]), keep.id, keep.type) == 0)
+                                head[i]++;
+                if (!alive)
+                        continue;
+                keep.tomb = 0;
+                keep.seq = 0;
+                if ((r = sk_recbuf_push(&out, &keep)) < 0) {
+                        sk_recbuf_done(&out);
+                        return r;
+                }
+        }
+        sk_index_run *run;
+        if ((r = sk_index_run_from_sorted(&out, &run)) < 0)
+                return r;
+        sk_index_run_release(run);
+        for (size_t i = 0; i < k; i++)
+                sk_index_run_free(idx->runs[i]);
+        idx->runs[0] = run;
+        idx->run_seq[0] = idx->clock++;
+        idx->nruns = 1;
+        return 0;
+}
+
+/* Few runs keep lookups short; merging when the newer runs add up to a
+ * quarter of the oldest keeps the rewriting linear in what was added. */
+static int maybe_merge(sk_index *idx) {
+        if (idx->nruns < 2)
+                return 0;
+        size_t oldest = sk_index_run_count(idx->runs[0]), newer = 0;
+        for (size_t i = 1; i < idx->nruns; i++)
+                newer += sk_index_run_count(idx->runs[i]);
+        if (idx->nruns < MAX_RUNS && newer * 4 < oldest)
+                return 0;
+        return merge_runs(idx);
+}
+
+static int push_run(sk_index *idx, sk_index_run *run) {
+        if (sk_index_run_count(run) == 0) {
+                sk_index_run_free(run);
+                return 0;
+        }
+        sk_index_run_release(run);
+        idx->runs[idx->nruns] = run;
+        idx->run_seq[idx->nruns] = idx->clock++;
+        idx->nruns++;
+        return maybe_merge(idx);
+}
+
+/* Turn the table of recent inserts into a run. A dead entry becomes a
+ * tombstone where an older run has its key, else it is dropped. */
+static int freeze(sk_index *idx) {
+        if (idx->nruns >= MAX_RUNS) {
+                int r = merge_runs(idx);
+                if (r < 0)
+                        return r;
+        }
+        sk_recbuf b;
+        int r = sk_recbuf_init(&b, &idx->spill);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < idx->cap && r >= 0; i++) {
+                const mem_entry *m = &idx->slots[i];
+                if (m->e.pack == SK_INDEX_NO_PACK)
+                        continue;
+                sk_run_rec rec = entry_to_rec(&m->e);
+                if (mem_dead(idx, m)) {
+                        bool older = false;
+                        for (size_t j = 0; j < idx->nruns && !older; j++)
+                                older = sk_index_run_find(idx->runs[j], m->e.id.b, m->e.type) != NULL;
+                        if (!older)
+                                continue;
+                        rec.tomb = 1;
+                }
+                r = sk_recbuf_push(&b, &rec);
+        }
+        if (r < 0) {
+                sk_recbuf_done(&b);
+                return r;
+        }
+        sk_index_run *run;
+        if ((r = sk_index_run_build(&b, &idx->spill, &run)) < 0)
+                return r;
+        /* the run holds everything now: empty the table before push_run may merge */
+        if ((r = mem_reset(idx, MEM_MIN_CAP)) < 0) {
+                sk_index_run_free(run);
+                return r;
+        }
+        return push_run(idx, run);
+}
+
+/* A failed freeze (no memory, a full spill disk) loses nothing: the table
+ * keeps the entries, and the next attempt waits until it has doubled. */
+static void maybe_freeze(sk_index *idx) {
+        if (idx->used < idx->freeze_at)
+                return;
+        if (freeze(idx) < 0)
+                idx->freeze_at *= 2;
+}
+
+/* --- the public table --- */
+
 int sk_index_insert(sk_index *idx, const sk_index_entry *e, bool replace) {
         if (e->pack == SK_INDEX_NO_PACK)
                 return -EINVAL;
-        /* keep load <= 0.7 */
-        if ((idx->count + 1) * 10 > idx->cap * 7 && grow(idx) < 0)
+        sk_index_entry old;
+        bool live = false;
+        int f = find_newest(idx, e->id.b, e->type, &old, &live);
+        if (f && live && !replace)
+                return 0;
+        uint32_t *lv = live_of(idx, e->pack);
+        if (!lv || ((idx->used + 1) * 10 > idx->cap * 7 && mem_grow(idx) < 0))
                 return -ENOMEM;
-        sk_index_entry *s = find_slot(idx->slots, idx->cap, &e->id, e->type);
-        if (s->pack != SK_INDEX_NO_PACK) {
-                if (replace)
-                        *s = *e;
+        mem_entry *s = find_slot(idx->slots, idx->cap, e->id.b, e->type);
+        if (s->e.pack == SK_INDEX_NO_PACK)
+                idx->used++;
+        *s = (mem_entry) { .e = *e, .seq = idx->clock++ };
+        (*lv)++;
+        if (f && live) {
+                /* exists: old's pack was counted when it went in, so its
+                 * counter exists and live_of allocates nothing */
+                uint32_t *ol = live_of(idx, old.pack);
+                if (ol)
+                        (*ol)--;
                 return 0;
         }
-        *s = *e;
         idx->count++;
+        maybe_freeze(idx);
         return 1;
 }
 
 int sk_index_lookup(const sk_index *idx, const sk_blob_id *id, sk_blob_type type, sk_index_entry *ret) {
-        const sk_index_entry *s = find_slot(idx->slots, idx->cap, id, (uint8_t) type);
-        if (s->pack == SK_INDEX_NO_PACK)
+        sk_index_entry e;
+        bool live;
+        if (!find_newest(idx, id->b, (uint8_t) type, &e, &live) || !live)
                 return 0;
         if (ret)
-                *ret = *s;
+                *ret = e;
         return 1;
 }
 
@@ -116,34 +451,144 @@ size_t sk_index_count(const sk_index *idx) {
         return idx->count;
 }
 
+/* O(1): the entries stay where they are, and the clock says they are dead. */
 int sk_index_remove_pack(sk_index *idx, uint32_t n) {
-        sk_index_entry *ns;
-        if (alloc_slots(&ns, idx->cap) < 0)
-                return -ENOMEM;
-        size_t count = 0;
-        for (size_t i = 0; i < idx->cap; i++) {
-                const sk_index_entry *e = &idx->slots[i];
-                if (e->pack == SK_INDEX_NO_PACK || e->pack == n)
-                        continue;
-                *find_slot(ns, idx->cap, &e->id, e->type) = *e;
-                count++;
+        idx->any_removed = true;
+        if (n >= idx->npacks) {
+                struct other_pack *o = other_find(idx, n);
+                if (!o)
+                        return 0;       /* never had an entry */
+                o->removed_at = idx->clock++;
+                idx->count -= o->live;
+                o->live = 0;
+                return 0;
         }
-        free(idx->slots);
-        idx->slots = ns;
-        idx->count = count;
+        idx->removed_at[n] = idx->clock++;
+        idx->count -= idx->live[n];
+        idx->live[n] = 0;
         return 0;
 }
 
 int sk_index_foreach(const sk_index *idx, sk_index_fn cb, void *userdata) {
         for (size_t i = 0; i < idx->cap; i++) {
-                if (idx->slots[i].pack == SK_INDEX_NO_PACK)
+                const mem_entry *m = &idx->slots[i];
+                if (m->e.pack == SK_INDEX_NO_PACK || mem_dead(idx, m))
                         continue;
-                int r = cb(&idx->slots[i], userdata);
+                int r = cb(&m->e, userdata);
                 if (r < 0)
                         return r;
         }
+        for (size_t i = idx->nruns; i-- > 0;) {
+                const sk_index_run *run = idx->runs[i];
+                for (size_t j = 0; j < sk_index_run_count(run); j++) {
+                        const sk_run_rec *rec = sk_index_run_at(run, j);
+                        if (run_dead(idx, i, rec))
+                                continue;
+                        /* hidden by a newer version? */
+                        bool hidden = find_slot(idx->slots, idx->cap, rec->id, rec->type)->e.pack != SK_INDEX_NO_PACK;
+                        for (size_t k = i + 1; k < idx->nruns && !hidden; k++)
+                                hidden = sk_index_run_find(idx->runs[k], rec->id, rec->type) != NULL;
+                        if (hidden)
+                                continue;
+                        sk_index_entry e;
+                        rec_to_entry(rec, &e);
+                        int r = cb(&e, userdata);
+                        if (r < 0)
+                                return r;
+                }
+        }
         return 0;
 }
+
+/* --- bulk loading --- */
+
+int sk_index_stage(sk_index *idx, const sk_index_entry *e) {
+        if (e->pack == SK_INDEX_NO_PACK)
+                return -EINVAL;
+        if (!idx->staging) {
+                int r = sk_recbuf_init(&idx->stage, &idx->spill);
+                if (r < 0)
+                        return r;
+                idx->staging = true;
+        }
+        if (idx->stage.n >= UINT32_MAX)
+                return -E2BIG;
+        sk_run_rec rec = entry_to_rec(e);
+        rec.seq = (uint32_t) idx->stage.n;
+        return sk_recbuf_push(&idx->stage, &rec);
+}
+
+void sk_index_stage_discard(sk_index *idx) {
+        sk_recbuf_done(&idx->stage);
+        idx->staging = false;
+}
+
+/* Equal to sk_index_insert(e, false) of every staged entry in order: the
+ * first of a key wins, and one already live in the index wins over all. */
+int sk_index_stage_commit(sk_index *idx) {
+        if (!idx->staging)
+                return 0;
+        sk_recbuf b = idx->stage;
+        idx->stage = (sk_recbuf) { .fd = -1, .dirfd = -1 };
+        idx->staging = false;
+        int r = 0;
+        /* A dead version in the table would hide the new run: empty the table
+         * first. A small commit, or one whose freeze failed, goes through the
+         * table instead. */
+        /* Into an empty index (a repository's open) always: so every open
+         * takes the path large repositories take. */
+        bool direct = b.n >= idx->small_commit || (idx->nruns == 0 && idx->used == 0);
+        if (direct && idx->used > 0 && freeze(idx) < 0)
+                direct = false;
+        if (!direct) {
+                for (size_t i = 0; i < b.n && r >= 0; i++) {
+                        sk_index_entry e;
+                        rec_to_entry(&b.v[i], &e);
+                        r = sk_index_insert(idx, &e, false);
+                }
+                sk_recbuf_done(&b);
+                return r < 0 ? r : 0;
+        }
+        size_t w = 0;
+        for (size_t i = 0; i < b.n; i++) {
+                bool live;
+                if (find_newest(idx, b.v[i].id, b.v[i].type, NULL, &live) && live)
+                        continue;
+                b.v[w++] = b.v[i];
+        }
+        b.n = w;
+        sk_index_run *run;
+        if ((r = sk_index_run_build(&b, &idx->spill, &run)) < 0)
+                return r;
+        /* every counter first, so that a failure changes nothing */
+        for (size_t i = 0; i < sk_index_run_count(run); i++)
+                if (!live_of(idx, sk_index_run_at(run, i)->pack)) {
+                        sk_index_run_free(run);
+                        return -ENOMEM;
+                }
+        for (size_t i = 0; i < sk_index_run_count(run); i++)
+                (*live_of(idx, sk_index_run_at(run, i)->pack))++;
+        idx->count += sk_index_run_count(run);
+        /* The new run's entries count from now; a failed merge leaves it
+         * as a run of its own, which is still correct. */
+        (void) push_run(idx, run);
+        return 0;
+}
+
+void sk_index_memory(const sk_index *idx, size_t *heap, size_t *spilled_records) {
+        size_t h = sizeof(*idx) + idx->cap * sizeof(mem_entry) +
+                   idx->packs_cap * (32 + sizeof(uint64_t) + sizeof(uint32_t)) + idx->pack_slots_cap * sizeof(uint32_t);
+        size_t s = 0;
+        for (size_t i = 0; i < idx->nruns; i++) {
+                h += sk_index_run_heap_bytes(idx->runs[i]);
+                if (sk_index_run_spilled(idx->runs[i]))
+                        s += sk_index_run_count(idx->runs[i]);
+        }
+        *heap = h;
+        *spilled_records = s;
+}
+
+/* --- pack names --- */
 
 static uint32_t *find_pack_slot(const sk_index *idx, const uint8_t name[32]) {
         size_t mask = idx->pack_slots_cap - 1, i = (size_t) key8(name) & mask;
@@ -156,8 +601,21 @@ static uint32_t *find_pack_slot(const sk_index *idx, const uint8_t name[32]) {
 }
 
 static int grow_packs(sk_index *idx) {
+        size_t old_cap = idx->packs_cap;
         if (SK_GROW(idx->packs, idx->packs_cap, (size_t) idx->npacks + 1) < 0)
                 return -ENOMEM;
+        if (idx->packs_cap != old_cap) {
+                uint64_t *ra = realloc(idx->removed_at, idx->packs_cap * sizeof(uint64_t));
+                if (ra)
+                        idx->removed_at = ra;
+                uint32_t *lv = realloc(idx->live, idx->packs_cap * sizeof(uint32_t));
+                if (lv)
+                        idx->live = lv;
+                if (!ra || !lv) {
+                        idx->packs_cap = old_cap;  /* the larger packs array is harmless */
+                        return -ENOMEM;
+                }
+        }
         if ((idx->npacks + 1) * 2 > idx->pack_slots_cap) {
                 size_t ncap = idx->pack_slots_cap ? idx->pack_slots_cap * 2 : 128;
                 uint32_t *ns = malloc(ncap * sizeof(uint32_t));
@@ -187,6 +645,8 @@ int sk_index_pack_add(sk_index *idx, const uint8_t name[32], uint32_t *ret) {
                 return -ENOMEM;
         uint32_t n = idx->npacks++;
         memcpy(idx->packs[n], name, 32);
+        idx->removed_at[n] = 0;
+        idx->live[n] = 0;
         *find_pack_slot(idx, name) = n;
         *ret = n;
         return 1;

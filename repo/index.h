@@ -1,11 +1,23 @@
-/* Blob index: the in-memory table ((blob id, type) -> pack, offset, lengths)
- * and the index file codec (docs/FORMAT.md section 6).
+/* Blob index: (blob id, type) -> pack, offset, lengths, and the index file
+ * codec (docs/FORMAT.md section 6).
  *
- * DESIGN: an open-addressing hash table with linear probing, keyed by (blob
- * id, type) and placed by the first 8 bytes of the id (ids are HMAC outputs,
- * so those bytes are already uniformly distributed; no further hashing). Entries are 48 bytes and
- * refer to packs by a 32-bit number into a pack-name table, so a million blobs
- * cost ~64 MiB at most. Not thread-safe: the repository serialises access. */
+ * DESIGN: a log-structured index. Recent inserts go to a small open-addressing
+ * table (placed by the first 8 bytes of the id: ids are HMAC outputs, already
+ * uniform). When it holds DEFAULT_FREEZE_AT entries it is sorted into an
+ * immutable run (index-run.h): records in a spill file's mapping when the index
+ * has a spill directory, with a radix directory and a Bloom filter of about
+ * 2 bytes per entry in memory. Runs are merged into one when the newer ones
+ * add up to a quarter of the oldest, or there are 8. Loading a repository's
+ * index files stages every entry and sorts them once (sk_index_stage): no
+ * table is ever built for the whole repository. So memory per blob is a few
+ * bytes of heap, plus page cache the kernel can drop, instead of a 48-byte
+ * slot at a load of at most 0.7 (about 96 bytes per blob at 16 million).
+ *
+ * The newest version of a key decides: a replace writes a newer version, and
+ * removing a pack is O(1): the index's clock marks the pack's entries dead,
+ * so a dead newest version answers "absent" without uncovering an older one
+ * (tests/unit/test-index-model.c holds every answer to a plain table's).
+ * Not thread-safe: the repository serialises access. */
 #pragma once
 
 #include <stdbool.h>
@@ -31,6 +43,25 @@ typedef struct sk_index_entry {
 int sk_index_new(sk_index **ret);
 void sk_index_free(sk_index *idx);
 
+/* Keep runs' records in an unlinked file in this directory (O_TMPFILE; the
+ * descriptor is duplicated). -1, or a directory that refuses O_TMPFILE:
+ * anonymous memory. */
+int sk_index_set_spill_dir(sk_index *idx, int dirfd);
+/* Tests and benchmarks: freeze the table at freeze_at entries; a staged batch
+ * smaller than small_commit goes through the table; record buffers smaller
+ * than spill_min_bytes stay in memory (defaults: 256 Ki, 4096, 32 MiB). */
+void sk_index_tune(sk_index *idx, size_t freeze_at, size_t small_commit, size_t spill_min_bytes);
+/* Heap bytes the index holds, and how many records are in spill files. */
+void sk_index_memory(const sk_index *idx, size_t *heap, size_t *spilled_records);
+
+/* Bulk loading: stage entries (their packs added already), then commit. The
+ * commit equals sk_index_insert(e, false) of each staged entry in order (the
+ * first of a key wins; one live in the index already wins over all), but
+ * sorts a large batch into a run at once. discard drops what is staged. */
+int sk_index_stage(sk_index *idx, const sk_index_entry *e);
+int sk_index_stage_commit(sk_index *idx);
+void sk_index_stage_discard(sk_index *idx);
+
 /* Number for a pack name (32 binary bytes), added if new. */
 int sk_index_pack_add(sk_index *idx, const uint8_t name[32], uint32_t *ret);
 /* Borrowed name of pack number n (valid until the index is freed), or NULL. */
@@ -49,10 +80,11 @@ int sk_index_lookup(const sk_index *idx, const sk_blob_id *id, sk_blob_type type
 
 size_t sk_index_count(const sk_index *idx);
 
-/* Remove every entry of pack n (rebuilds the table). */
+/* Remove every entry of pack n (O(1); see DESIGN). */
 int sk_index_remove_pack(sk_index *idx, uint32_t n);
 
-/* Call cb for every entry (order: table order). Negative cb return stops. */
+/* Call cb for every live entry (in no particular order; e is valid during the
+ * call only). Negative cb return stops. */
 typedef int (*sk_index_fn)(const sk_index_entry *e, void *userdata);
 int sk_index_foreach(const sk_index *idx, sk_index_fn cb, void *userdata);
 

@@ -99,6 +99,7 @@ struct sk_repo {
         pthread_mutex_t lock;
         pthread_cond_t cond;
         sk_index *idx;
+        int index_dir_fd;       /* where index runs spill (sk_repo_index_new); -1: memory */
         /* Packs being filled (also on the pending list), one per blob type:
          * trees go into packs of their own, as restic does, so a walk of a
          * backup's trees (restore, ls, diff, check) reads a few dense packs
@@ -173,6 +174,8 @@ int sk_repo_put_blob_internal(sk_repo *repo, sk_blob_type type, const void *data
 int sk_repo_get_blob_internal(sk_repo *repo, sk_blob_type type, const sk_blob_id *id, bool legacy, void **ret_buf,
                               size_t *ret_len);
 void sk_repo_drop_read_ahead(sk_repo *repo);
+/* A new, empty index that spills where the repository's does. */
+int sk_repo_index_new(sk_repo *repo, sk_index **ret);
 
 /* --- repo-scan.c --- */
 

@@ -84,7 +84,7 @@ static int replace_index(sk_repo *repo, group_entry *v, size_t n) {
         r = write_index_groups(repo, v, n, &written);
         if (r < 0)
                 goto out;
-        r = sk_index_new(&nidx);
+        r = sk_repo_index_new(repo, &nidx);
         for (size_t i = 0; i < n && r >= 0; i++) {
                 sk_index_entry e = {
                         .id = v[i].rec.id, .offset = v[i].rec.offset, .stored_len = v[i].rec.stored_len,
@@ -92,8 +92,10 @@ static int replace_index(sk_repo *repo, group_entry *v, size_t n) {
                 };
                 r = sk_index_pack_add(nidx, v[i].pack, &e.pack);
                 if (r >= 0)
-                        r = sk_index_insert(nidx, &e, false);
+                        r = sk_index_stage(nidx, &e);
         }
+        if (r >= 0)
+                r = sk_index_stage_commit(nidx);
         if (r < 0)
                 goto out;
         r = 0;

@@ -7,12 +7,14 @@
 #include "repo/repo-internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "store/backend.h"
 #include "repo/keyring.h"
@@ -79,12 +81,40 @@ static int repo_alloc(sk_repo **ret) {
         pthread_mutex_init(&repo->key_lock, NULL);
         pthread_mutex_init(&repo->cctx_lock, NULL);
         pthread_cond_init(&repo->cond, NULL);
+        repo->index_dir_fd = -1;
         int r = sk_index_new(&repo->idx);
         if (r < 0) {
                 free(repo);
                 return r;
         }
         *ret = repo;
+        return 0;
+}
+
+/* Where the index's sorted runs spill (index-run.h): SNAPKEEP_INDEX_DIR
+ * ("memory": nowhere), else TMPDIR, else /var/tmp. A directory that cannot be
+ * opened leaves the runs in memory: the spill only saves memory. */
+static void set_index_dir(sk_repo *repo, const sk_store_options *store) {
+        const char *d = sk_store_setting(store, "SNAPKEEP_INDEX_DIR");
+        if (d && strcmp(d, "memory") == 0)
+                return;
+        if (!d)
+                d = sk_store_setting(store, "TMPDIR");
+        if (!d || d[0] != '/')
+                d = "/var/tmp";
+        repo->index_dir_fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (repo->index_dir_fd >= 0)
+                (void) sk_index_set_spill_dir(repo->idx, repo->index_dir_fd);
+}
+
+int sk_repo_index_new(sk_repo *repo, sk_index **ret) {
+        sk_index *idx;
+        int r = sk_index_new(&idx);
+        if (r < 0)
+                return r;
+        if (repo->index_dir_fd >= 0)
+                (void) sk_index_set_spill_dir(idx, repo->index_dir_fd);
+        *ret = idx;
         return 0;
 }
 
@@ -118,6 +148,8 @@ void sk_repo_free(sk_repo *repo) {
         for (unsigned i = 0; i < ARRAY_SIZE(repo->read_ahead); i++)
                 sk_packcache_free(repo->read_ahead[i]);
         sk_index_free(repo->idx);
+        if (repo->index_dir_fd >= 0)
+                close(repo->index_dir_fd);
         sk_hmac_free(repo->id_hmac);
         sk_backend_free(repo->b);
         free(repo->slot);
@@ -179,6 +211,7 @@ int sk_repo_init(const char *url, const sk_repo_init_opts *opts, const sk_secret
         repo->zstd_level = o.zstd_level;
         repo->scrypt_log2n = o.scrypt_log2n;
 
+        set_index_dir(repo, o.store);
         r = sk_backend_open(url, 1, o.store, sk_repo_store_layout(), &repo->b);
         if (r < 0)
                 return sk_repo_fail(r, "%s: cannot open storage: %s", url, strerror(-r));
@@ -237,6 +270,21 @@ bool sk_repo_is_hex64(const char *s) {
         return true;
 }
 
+/* Entries of the index files read are staged (load_index_file) and go in
+ * at once, sorted (index.h): nothing builds a table of the whole repository. */
+static int commit_staged(sk_repo *repo, int r) {
+        pthread_mutex_lock(&repo->lock);
+        if (r >= 0) {
+                int q = sk_index_stage_commit(repo->idx);
+                if (q < 0)
+                        r = sk_repo_fail(q, "loading the index: %s", strerror(-q));
+        } else {
+                sk_index_stage_discard(repo->idx);
+        }
+        pthread_mutex_unlock(&repo->lock);
+        return r;
+}
+
 static int load_index(sk_repo *repo) {
         strv names;
         int r = sk_repo_list_index_names(repo, &names);
@@ -258,7 +306,7 @@ static int load_index(sk_repo *repo) {
                 }
         }
         sk_repo_strv_done(&names);
-        return r;
+        return commit_staged(repo, r);
 }
 
 static int cmp_str(const void *a, const void *b) {
@@ -298,7 +346,7 @@ int sk_repo_reload_index(sk_repo *repo) {
                         return sk_repo_fail(-EBUSY, "the index was rewritten while this handle has unflushed blobs");
                 }
                 sk_index *nidx = NULL;
-                r = sk_index_new(&nidx);
+                r = sk_repo_index_new(repo, &nidx);
                 if (r < 0) {
                         sk_repo_strv_done(&names);
                         return r;
@@ -332,7 +380,7 @@ int sk_repo_reload_index(sk_repo *repo) {
                 }
         }
         sk_repo_strv_done(&names);
-        return r;
+        return commit_staged(repo, r);
 }
 
 int sk_repo_open(const char *url, const sk_secret *secret, sk_repo **ret) {
@@ -351,6 +399,7 @@ int sk_repo_open_store(const char *url, const sk_store_options *store, const sk_
         r = repo_alloc(&repo);
         if (r < 0)
                 return r;
+        set_index_dir(repo, store);
         r = sk_backend_open(url, 0, store, sk_repo_store_layout(), &repo->b);
         if (r == -EPROTONOSUPPORT)
                 return sk_repo_fail(r, "%s: unsupported repository URL scheme", url);
@@ -495,7 +544,7 @@ static int load_index_file(sk_repo *repo, const char *name) {
         for (size_t i = 0; i < c.n && r >= 0; i++) {
                 r = sk_index_pack_add(repo->idx, c.packs[i], &c.v[i].pack);
                 if (r >= 0)
-                        r = sk_index_insert(repo->idx, &c.v[i], false);
+                        r = sk_index_stage(repo->idx, &c.v[i]);
         }
         pthread_mutex_unlock(&repo->lock);
         free(c.v);

@@ -3,8 +3,17 @@
  * lookups (present, absent, the other type), removals of a pack, and reopens
  * (every entry written to index files and read back into a new index, as a
  * repository's open does). Any index design behind repo/index.h must pass it
- * unchanged; the seed is printed, and SK_MODEL_SEED replays one. */
+ * unchanged; the seed is printed, and SK_MODEL_SEED replays one.
+ *
+ * The same workload runs three times: as the repository uses the index by
+ * default; with the table of recent inserts frozen into sorted runs every 64
+ * entries (so runs, tombstones and merges are everywhere), reopens that stage
+ * and commit in bulk with stale duplicates staged after the real entries
+ * (they must lose), and bulk batches among the operations, runs in a spill
+ * directory; and the same in anonymous memory. */
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -129,6 +138,34 @@ static int by_offset(const void *a, const void *b) {
         return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
+/* How the index is driven. */
+typedef struct mode {
+        const char *name;
+        size_t freeze_at, small_commit;
+        bool stage;             /* reopens and bulk batches through sk_index_stage */
+        bool spill;
+} mode;
+
+static const mode *cur_mode;
+static int spill_dir = -1;
+static char spill_path[] = "/var/tmp/sk-index-model.XXXXXX";
+
+static sk_index *new_index(void) {
+        sk_index *idx;
+        assert_int_equal(sk_index_new(&idx), 0);
+        if (cur_mode->freeze_at)
+                sk_index_tune(idx, cur_mode->freeze_at, cur_mode->small_commit, 0);
+        if (cur_mode->spill) {
+                if (spill_dir < 0) {
+                        assert_non_null(mkdtemp(spill_path));
+                        spill_dir = open(spill_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                        assert_true(spill_dir >= 0);
+                }
+                assert_int_equal(sk_index_set_spill_dir(idx, spill_dir), 0);
+        }
+        return idx;
+}
+
 typedef struct reload {
         sk_index *idx;
 } reload;
@@ -141,7 +178,7 @@ static int reload_one(const uint8_t pack[32], const sk_pack_record *r, void *ud)
                 return q;
         sk_index_entry e = { .id = r->id, .pack = n, .offset = r->offset, .stored_len = r->stored_len,
                              .raw_len = r->raw_len, .type = r->type, .flags = r->flags };
-        q = sk_index_insert(l->idx, &e, false);
+        q = cur_mode->stage ? sk_index_stage(l->idx, &e) : sk_index_insert(l->idx, &e, false);
         return q < 0 ? q : 0;
 }
 
@@ -149,8 +186,7 @@ static int reload_one(const uint8_t pack[32], const sk_pack_record *r, void *ud)
  * does) and read them into a new index. */
 static sk_index *reopen(sk_index *old, const model *m) {
         sk_index_free(old);
-        sk_index *idx;
-        assert_int_equal(sk_index_new(&idx), 0);
+        sk_index *idx = new_index();
         sk_pack_keys keys = { .resolve = sk_test_resolve };
         uint8_t salt[32] = { 9 }, nonce[12] = { 1 };
         for (unsigned first = 0; first < PACKS; first += 7) {
@@ -187,11 +223,45 @@ static sk_index *reopen(sk_index *old, const model *m) {
                 for (size_t k = 0; k < ns; k++)
                         free(recs[k]);
         }
+        if (cur_mode->stage) {
+                /* stale copies staged after the real ones: the first staged wins */
+                for (uint32_t i = 0; i < IDS; i += 5)
+                        for (unsigned t = 1; t <= 2; t++) {
+                                if (!m->e[i][t - 1].present)
+                                        continue;
+                                sk_index_entry e = { .id = ids[i], .pack = pack_number(idx, (i + 3) % PACKS),
+                                                     .offset = 7, .stored_len = 9, .raw_len = 9, .type = (uint8_t) t };
+                                assert_int_equal(sk_index_stage(idx, &e), 0);
+                        }
+                assert_int_equal(sk_index_stage_commit(idx), 0);
+        }
         return idx;
 }
 
-static void test_model(void **state) {
-        (void) state;
+/* A bulk batch: staged entries, committed at once, mean what inserting each
+ * without replace means. */
+static void bulk_batch(sk_index *idx, model *m) {
+        unsigned k = 1 + next_rand() % 40;
+        for (unsigned j = 0; j < k; j++) {
+                uint32_t i = next_rand() % IDS;
+                unsigned t = 1 + next_rand() % 2, p = next_rand() % PACKS;
+                model_entry *x = &m->e[i][t - 1];
+                sk_index_entry e = { .id = ids[i], .pack = pack_number(idx, p), .offset = m->next_offset[p],
+                                     .stored_len = 1 + next_rand() % 4000, .type = (uint8_t) t };
+                e.raw_len = e.stored_len;
+                assert_int_equal(sk_index_stage(idx, &e), 0);
+                if (!x->present) {
+                        *x = (model_entry) { true, p, e.offset, e.stored_len, e.raw_len, 0 };
+                        m->count++;
+                        m->next_offset[p] += SK_RECORD_OVERHEAD + e.stored_len;
+                }
+        }
+        assert_int_equal(sk_index_stage_commit(idx), 0);
+}
+
+static void run_model(void **state) {
+        cur_mode = *state;
+        print_message("mode: %s\n", cur_mode->name);
         const char *seed_env = getenv("SK_MODEL_SEED");
         uint64_t seed = seed_env ? strtoull(seed_env, NULL, 0) : 0x5eed15ULL;
         print_message("seed %#llx (SK_MODEL_SEED replays it)\n", (unsigned long long) seed);
@@ -202,9 +272,8 @@ static void test_model(void **state) {
         assert_non_null(m);
         for (unsigned p = 0; p < PACKS; p++)
                 m->next_offset[p] = SK_PACK_HEADER_SIZE;
-        sk_index *idx;
-        assert_int_equal(sk_index_new(&idx), 0);
-        unsigned inserts = 0, dups = 0, replaces = 0, lookups = 0, removes = 0, reopens = 0;
+        sk_index *idx = new_index();
+        unsigned inserts = 0, dups = 0, replaces = 0, lookups = 0, removes = 0, reopens = 0, bulks = 0;
 
         for (unsigned op = 0; op < OPS; op++) {
                 uint32_t k = next_rand() % 1000, i = next_rand() % IDS;
@@ -229,6 +298,11 @@ static void test_model(void **state) {
                                 dups++;
                         }
                 } else if (k < 980) {
+                        if (cur_mode->stage && k >= 972) {
+                                bulk_batch(idx, m);
+                                bulks++;
+                                continue;
+                        }
                         check_lookup(idx, m, i, t);
                         lookups++;
                 } else if (k < 997) {
@@ -250,12 +324,29 @@ static void test_model(void **state) {
         check_all(idx, m);
         idx = reopen(idx, m);
         check_all(idx, m);
-        print_message("%u inserts, %u duplicates kept, %u replaces, %u lookups, %u pack removals, %u reopens; "
-                      "%zu entries at the end\n",
-                      inserts, dups, replaces, lookups, removes, reopens, m->count);
+        print_message("%u inserts, %u duplicates kept, %u replaces, %u lookups, %u pack removals, %u reopens, "
+                      "%u bulk batches; %zu entries at the end\n",
+                      inserts, dups, replaces, lookups, removes, reopens, bulks, m->count);
         assert_true(inserts > 1000 && dups > 100 && replaces > 100 && removes > 10 && reopens > 10);
+        assert_true(!cur_mode->stage || bulks > 100);
+        size_t heap, spilled;
+        sk_index_memory(idx, &heap, &spilled);
+        print_message("index: %zu bytes of heap, %zu records spilled\n", heap, spilled);
+        /* the runs really are in the spill file when there is one */
+        assert_true(cur_mode->spill ? spilled > 0 : spilled == 0);
         sk_index_free(idx);
         free(m);
+        if (spill_dir >= 0) {
+                close(spill_dir);
+                spill_dir = -1;
+                assert_int_equal(rmdir(spill_path), 0);  /* the run files were never linked */
+        }
 }
 
-SK_TEST_MAIN(cmocka_unit_test(test_model))
+static const mode as_used = { "as the repository uses it" };
+static const mode runs_spilled = { "runs every 64 entries, bulk loads, spilled", 64, 0, true, true };
+static const mode runs_memory = { "runs every 64 entries, bulk loads, in memory", 64, 0, true, false };
+
+SK_TEST_MAIN(cmocka_unit_test_prestate(run_model, (void *) &as_used),
+             cmocka_unit_test_prestate(run_model, (void *) &runs_spilled),
+             cmocka_unit_test_prestate(run_model, (void *) &runs_memory))

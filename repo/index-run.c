@@ -1,0 +1,341 @@
+/* Sorted index runs; see index-run.h. */
+#include "repo/index-run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "common/macro.h"
+
+/* A directory bucket: the records whose ids start with its dir_bits bits
+ * (about 8; they end where the next bucket starts) and a 64-bit Bloom filter
+ * of their ids, so that one cache line answers most absent lookups and
+ * locates present ones. */
+typedef struct bucket {
+        uint32_t start;
+        uint32_t unused;
+        uint64_t bloom;
+} bucket;
+
+struct sk_index_run {
+        sk_recbuf recs;
+        bucket *dir;            /* 2^dir_bits + 1 buckets */
+        unsigned dir_bits;
+};
+
+#define INITIAL_CAP 1024
+#define BLOOM_PROBES 4
+#define DIR_MAX_BITS 24
+#define INSERTION_SORT_MAX 16
+
+/* --- record buffers --------------------------------------------------------- */
+
+static int map_anon(sk_recbuf *b, size_t cap) {
+        void *p = mmap(NULL, cap * sizeof(sk_run_rec), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+                return -errno;
+        b->v = p;
+        b->cap = cap;
+        return 0;
+}
+
+int sk_recbuf_init(sk_recbuf *b, const sk_spill *spill) {
+        *b = (sk_recbuf) { .fd = -1, .dirfd = spill ? spill->dirfd : -1, .spill_min = spill ? spill->min_bytes : 0 };
+        return map_anon(b, INITIAL_CAP);
+}
+
+void sk_recbuf_done(sk_recbuf *b) {
+        if (b->v)
+                munmap(b->v, b->cap * sizeof(sk_run_rec));
+        if (b->fd >= 0)
+                close(b->fd);
+        *b = (sk_recbuf) { .fd = -1, .dirfd = -1 };
+}
+
+/* Move the records to a new spill file of nlen bytes. Any failure (no
+ * O_TMPFILE support, no space, no permission) leaves them in memory, and
+ * later growth does not try again: the spill only saves memory. */
+static void move_to_file(sk_recbuf *b, size_t nlen) {
+        int fd = openat(b->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        b->dirfd = -1;
+        if (fd < 0)
+                return;
+        /* allocated now, so that a full disk is an error here, not a SIGBUS on a store */
+        void *p = posix_fallocate(fd, 0, (off_t) nlen) == 0
+                          ? mmap(NULL, nlen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+                          : MAP_FAILED;
+        if (p == MAP_FAILED) {
+                close(fd);
+                return;
+        }
+        memcpy(p, b->v, b->n * sizeof(sk_run_rec));
+        munmap(b->v, b->cap * sizeof(sk_run_rec));
+        b->v = p;
+        b->cap = nlen / sizeof(sk_run_rec);
+        b->fd = fd;
+        b->file = true;
+}
+
+static int recbuf_reserve(sk_recbuf *b, size_t want) {
+        if (want <= b->cap)
+                return 0;
+        size_t ncap = b->cap * 2;
+        while (ncap < want)
+                ncap *= 2;
+        if (ncap > SIZE_MAX / sizeof(sk_run_rec))
+                return -ENOMEM;
+        size_t olen = b->cap * sizeof(sk_run_rec), nlen = ncap * sizeof(sk_run_rec);
+        if (!b->file && b->dirfd >= 0 && nlen >= b->spill_min) {
+                move_to_file(b, nlen);
+                if (b->file)
+                        return 0;
+        }
+        if (b->file) {
+                int r = posix_fallocate(b->fd, 0, (off_t) nlen);
+                if (r != 0)
+                        return -r;
+        }
+        void *p = mremap(b->v, olen, nlen, MREMAP_MAYMOVE);
+        if (p == MAP_FAILED)
+                return -errno;
+        b->v = p;
+        b->cap = ncap;
+        return 0;
+}
+
+int sk_recbuf_push(sk_recbuf *b, const sk_run_rec *r) {
+        int q = recbuf_reserve(b, b->n + 1);
+        if (q < 0)
+                return q;
+        b->v[b->n++] = *r;
+        return 0;
+}
+
+/* Give back what lies past n (the sort's dedup shrinks a buffer). */
+static void recbuf_trim(sk_recbuf *b) {
+        size_t cap = MAX(b->n, (size_t) 1);
+        size_t page = (size_t) sysconf(_SC_PAGESIZE);
+        size_t keep = (cap * sizeof(sk_run_rec) + page - 1) / page * page;
+        size_t have = b->cap * sizeof(sk_run_rec);
+        if (keep >= have)
+                return;
+        if (madvise((uint8_t *) b->v + keep, have - keep, MADV_DONTNEED) == 0 && b->fd >= 0)
+                (void) fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t) keep,
+                                 (off_t) (have - keep));
+}
+
+/* A run never grows: its mapping keeps the file, and the descriptor goes
+ * (a process with many runs over its life must not hold a descriptor each). */
+static void recbuf_seal(sk_recbuf *b) {
+        if (b->fd >= 0) {
+                close(b->fd);
+                b->fd = -1;
+        }
+}
+
+/* --- sorting ------------------------------------------------------------------ */
+
+static int cmp_full(const void *x, const void *y) {
+        const sk_run_rec *a = x, *b = y;
+        int c = sk_run_rec_cmp_key(a, b->id, b->type);
+        if (c)
+                return c;
+        return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static unsigned bits_for(size_t n, unsigned per_bucket_log2) {
+        unsigned b = 0;
+        while (b < DIR_MAX_BITS && ((size_t) 1 << (b + per_bucket_log2)) < n)
+                b++;
+        return b;
+}
+
+static inline uint32_t prefix(const uint8_t *id, unsigned bits) {
+        if (!bits)
+                return 0;
+        uint32_t p = (uint32_t) id[0] << 24 | (uint32_t) id[1] << 16 | (uint32_t) id[2] << 8 | id[3];
+        return p >> (32 - bits);
+}
+
+/* Counting sort by the first bits of the id (stable), then each bucket by
+ * the whole key; the comparison includes seq, so the order is total. */
+static int sort_records(sk_recbuf *in, const sk_spill *spill, sk_recbuf *out) {
+        size_t n = in->n;
+        unsigned bits = bits_for(n, 2);
+        size_t nb = (size_t) 1 << bits;
+        _cleanup_free_ size_t *pos = calloc(nb + 1, sizeof(size_t));
+        if (!pos)
+                return -ENOMEM;
+        int r = sk_recbuf_init(out, spill);
+        if (r < 0)
+                return r;
+        if ((r = recbuf_reserve(out, n)) < 0)
+                return r;
+        for (size_t i = 0; i < n; i++)
+                pos[prefix(in->v[i].id, bits) + 1]++;
+        for (size_t k = 0; k < nb; k++)
+                pos[k + 1] += pos[k];
+        for (size_t i = 0; i < n; i++)
+                out->v[pos[prefix(in->v[i].id, bits)]++] = in->v[i];
+        out->n = n;
+        /* pos[k] is now the end of bucket k */
+        size_t start = 0;
+        for (size_t k = 0; k < nb; k++) {
+                size_t end = pos[k], len = end - start;
+                sk_run_rec *v = out->v + start;
+                if (len > INSERTION_SORT_MAX) {
+                        qsort(v, len, sizeof(*v), cmp_full);
+                } else {
+                        for (size_t i = 1; i < len; i++) {
+                                sk_run_rec t = v[i];
+                                size_t j = i;
+                                for (; j > 0 && cmp_full(&v[j - 1], &t) > 0; j--)
+                                        v[j] = v[j - 1];
+                                v[j] = t;
+                        }
+                }
+                start = end;
+        }
+        return 0;
+}
+
+/* --- building ------------------------------------------------------------------ */
+
+static inline uint64_t be64_at(const uint8_t *p) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        return __builtin_bswap64(v);
+}
+
+/* Four 6-bit positions from bytes 8..15 of the id (the directory uses the
+ * first bytes; ids are uniform, so no further hashing is needed). */
+static inline uint64_t bloom_mask(const uint8_t *id) {
+        uint64_t h = be64_at(id + 8), m = 0;
+        for (unsigned i = 0; i < BLOOM_PROBES; i++, h >>= 6)
+                m |= 1ULL << (h & 63);
+        return m;
+}
+
+static int index_run(sk_index_run *run) {
+        size_t n = run->recs.n;
+        run->dir_bits = bits_for(n, 3);
+        size_t nb = (size_t) 1 << run->dir_bits;
+        run->dir = calloc(nb + 1, sizeof(bucket));
+        if (!run->dir)
+                return -ENOMEM;
+        size_t i = 0;
+        for (size_t k = 0; k <= nb; k++) {
+                run->dir[k].start = (uint32_t) i;
+                for (; i < n && prefix(run->recs.v[i].id, run->dir_bits) == k; i++)
+                        run->dir[k].bloom |= bloom_mask(run->recs.v[i].id);
+        }
+        return 0;
+}
+
+void sk_index_run_release(const sk_index_run *run) {
+        if (!run->recs.file)
+                return;
+        size_t len = run->recs.cap * sizeof(sk_run_rec);
+        (void) madvise(run->recs.v, len, MADV_DONTNEED);
+        (void) madvise(run->recs.v, len, MADV_RANDOM);
+}
+
+int sk_index_run_from_sorted(sk_recbuf *b, sk_index_run **ret) {
+        sk_index_run *run = calloc(1, sizeof(*run));
+        if (!run) {
+                sk_recbuf_done(b);
+                return -ENOMEM;
+        }
+        run->recs = *b;
+        *b = (sk_recbuf) { .fd = -1, .dirfd = -1 };
+        if (run->recs.n >= UINT32_MAX) {
+                sk_index_run_free(run);
+                return -E2BIG;
+        }
+        recbuf_trim(&run->recs);
+        recbuf_seal(&run->recs);
+        int r = index_run(run);
+        if (r < 0) {
+                sk_index_run_free(run);
+                return r;
+        }
+        *ret = run;
+        return 0;
+}
+
+int sk_index_run_build(sk_recbuf *b, const sk_spill *spill, sk_index_run **ret) {
+        sk_recbuf sorted;
+        int r = sort_records(b, spill, &sorted);
+        sk_recbuf_done(b);
+        if (r < 0) {
+                sk_recbuf_done(&sorted);
+                return r;
+        }
+        /* keep the first (lowest seq) record of each key */
+        size_t w = 0;
+        for (size_t i = 0; i < sorted.n; i++) {
+                if (w > 0 && sk_run_rec_cmp_key(&sorted.v[w - 1], sorted.v[i].id, sorted.v[i].type) == 0)
+                        continue;
+                sorted.v[w++] = sorted.v[i];
+        }
+        sorted.n = w;
+        return sk_index_run_from_sorted(&sorted, ret);
+}
+
+void sk_index_run_free(sk_index_run *run) {
+        if (!run)
+                return;
+        sk_recbuf_done(&run->recs);
+        free(run->dir);
+        free(run);
+}
+
+/* --- reading ------------------------------------------------------------------ */
+
+size_t sk_index_run_count(const sk_index_run *run) {
+        return run->recs.n;
+}
+
+const sk_run_rec *sk_index_run_at(const sk_index_run *run, size_t i) {
+        return &run->recs.v[i];
+}
+
+const sk_run_rec *sk_index_run_find(const sk_index_run *run, const uint8_t id[SK_BLOB_ID_SIZE], uint8_t type) {
+        uint32_t k = prefix(id, run->dir_bits);
+        const bucket *b = &run->dir[k];
+        uint64_t m = bloom_mask(id);
+        if ((b->bloom & m) != m)
+                return NULL;
+        size_t lo = b->start, hi = b[1].start;
+        if (lo == hi)
+                return NULL;
+        /* Ids are uniform within the bucket too: start where the next 16 bits
+         * of the id say, and walk (one or two records, typically). */
+        uint64_t frac = (be64_at(id) << run->dir_bits) >> 48;
+        size_t i = lo + (size_t) ((frac * (hi - lo)) >> 16);
+        int c = sk_run_rec_cmp_key(&run->recs.v[i], id, type);
+        if (c < 0) {
+                while (++i < hi && (c = sk_run_rec_cmp_key(&run->recs.v[i], id, type)) < 0)
+                        ;
+        } else {
+                while (c > 0 && i > lo && (c = sk_run_rec_cmp_key(&run->recs.v[i - 1], id, type)) >= 0)
+                        i--;
+        }
+        if (i < hi && sk_run_rec_cmp_key(&run->recs.v[i], id, type) == 0)
+                return &run->recs.v[i];
+        return NULL;
+}
+
+size_t sk_index_run_heap_bytes(const sk_index_run *run) {
+        size_t b = (((size_t) 1 << run->dir_bits) + 1) * sizeof(bucket);
+        if (!run->recs.file)
+                b += run->recs.n * sizeof(sk_run_rec);
+        return b;
+}
+
+bool sk_index_run_spilled(const sk_index_run *run) {
+        return run->recs.file;
+}
