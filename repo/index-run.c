@@ -30,6 +30,7 @@ struct sk_index_run {
 #define BLOOM_PROBES 4
 #define DIR_MAX_BITS 24
 #define INSERTION_SORT_MAX 16
+#define WALK_MAX 32     /* a bucket holds about 8 records; more: binary search */
 
 /* --- record buffers --------------------------------------------------------- */
 
@@ -106,11 +107,27 @@ static int recbuf_reserve(sk_recbuf *b, size_t want) {
         return 0;
 }
 
+/* A spilled buffer's records from..to are done with for now: unmap their
+ * whole pages from this process (the page cache keeps them), so that a long
+ * sequential pass holds a window, not the whole buffer, in its RSS. */
+static void recbuf_release(const sk_recbuf *b, size_t from, size_t to) {
+        if (!b->file)
+                return;
+        size_t page = (size_t) sysconf(_SC_PAGESIZE);
+        uintptr_t s = ((uintptr_t) (b->v + from) + page - 1) / page * page, e = (uintptr_t) (b->v + to) / page * page;
+        if (e > s)
+                (void) madvise((void *) s, e - s, MADV_DONTNEED);
+}
+
+#define RELEASE_EVERY ((16u << 20) / sizeof(sk_run_rec))
+
 int sk_recbuf_push(sk_recbuf *b, const sk_run_rec *r) {
         int q = recbuf_reserve(b, b->n + 1);
         if (q < 0)
                 return q;
         b->v[b->n++] = *r;
+        if (b->n % RELEASE_EVERY == 0)
+                recbuf_release(b, b->n - RELEASE_EVERY, b->n);
         return 0;
 }
 
@@ -163,6 +180,7 @@ static inline uint32_t prefix(const uint8_t *id, unsigned bits) {
 /* Counting sort by the first bits of the id (stable), then each bucket by
  * the whole key; the comparison includes seq, so the order is total. */
 static int sort_records(sk_recbuf *in, const sk_spill *spill, sk_recbuf *out) {
+        *out = (sk_recbuf) { .fd = -1, .dirfd = -1 };   /* freeable whatever fails */
         size_t n = in->n;
         unsigned bits = bits_for(n, 2);
         size_t nb = (size_t) 1 << bits;
@@ -174,12 +192,18 @@ static int sort_records(sk_recbuf *in, const sk_spill *spill, sk_recbuf *out) {
                 return r;
         if ((r = recbuf_reserve(out, n)) < 0)
                 return r;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
                 pos[prefix(in->v[i].id, bits) + 1]++;
+                if ((i + 1) % RELEASE_EVERY == 0)
+                        recbuf_release(in, i + 1 - RELEASE_EVERY, i + 1);
+        }
         for (size_t k = 0; k < nb; k++)
                 pos[k + 1] += pos[k];
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
                 out->v[pos[prefix(in->v[i].id, bits)]++] = in->v[i];
+                if ((i + 1) % RELEASE_EVERY == 0)
+                        recbuf_release(in, i + 1 - RELEASE_EVERY, i + 1);
+        }
         out->n = n;
         /* pos[k] is now the end of bucket k */
         size_t start = 0;
@@ -312,20 +336,32 @@ const sk_run_rec *sk_index_run_find(const sk_index_run *run, const uint8_t id[SK
         size_t lo = b->start, hi = b[1].start;
         if (lo == hi)
                 return NULL;
-        /* Ids are uniform within the bucket too: start where the next 16 bits
-         * of the id say, and walk (one or two records, typically). */
-        uint64_t frac = (be64_at(id) << run->dir_bits) >> 48;
-        size_t i = lo + (size_t) ((frac * (hi - lo)) >> 16);
-        int c = sk_run_rec_cmp_key(&run->recs.v[i], id, type);
-        if (c < 0) {
-                while (++i < hi && (c = sk_run_rec_cmp_key(&run->recs.v[i], id, type)) < 0)
-                        ;
-        } else {
-                while (c > 0 && i > lo && (c = sk_run_rec_cmp_key(&run->recs.v[i - 1], id, type)) >= 0)
-                        i--;
+        if (hi - lo <= WALK_MAX) {
+                /* Ids are uniform within the bucket too: start where the
+                 * next 16 bits of the id say, and walk (one or two records,
+                 * typically; at most WALK_MAX). */
+                uint64_t frac = (be64_at(id) << run->dir_bits) >> 48;
+                size_t i = lo + (size_t) ((frac * (hi - lo)) >> 16);
+                int c = sk_run_rec_cmp_key(&run->recs.v[i], id, type);
+                if (c < 0) {
+                        while (++i < hi && (c = sk_run_rec_cmp_key(&run->recs.v[i], id, type)) < 0)
+                                ;
+                } else {
+                        while (c > 0 && i > lo && (c = sk_run_rec_cmp_key(&run->recs.v[i - 1], id, type)) >= 0)
+                                i--;
+                }
+                return i < hi && c == 0 ? &run->recs.v[i] : NULL;
         }
-        if (i < hi && sk_run_rec_cmp_key(&run->recs.v[i], id, type) == 0)
-                return &run->recs.v[i];
+        /* A crowded bucket (crafted ids share their first bytes): binary search. */
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (sk_run_rec_cmp_key(&run->recs.v[mid], id, type) < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        if (lo < b[1].start && sk_run_rec_cmp_key(&run->recs.v[lo], id, type) == 0)
+                return &run->recs.v[lo];
         return NULL;
 }
 

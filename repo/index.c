@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/le.h"
@@ -39,6 +41,7 @@ struct sk_index {
         size_t nruns;
         size_t count;           /* live entries */
         bool any_removed;       /* sk_index_remove_pack was called */
+        uint64_t seed;          /* key_hash */
         uint64_t clock;
         /* per pack number */
         uint8_t (*packs)[32];
@@ -60,10 +63,19 @@ struct sk_index {
         size_t freeze_at, small_commit;
 };
 
-static uint64_t key8(const uint8_t *b) {
-        uint64_t k;
-        memcpy(&k, b, 8);
-        return k;
+/* The slot of a 32-byte id or pack name in the hash tables: all of its
+ * bytes, mixed with a random seed per index. Ids and pack names come from
+ * repository files that any key holder can write; placing by their first
+ * bytes let crafted ones share one probe cluster (quadratic inserts). */
+static uint64_t key_hash(const sk_index *idx, const uint8_t *b) {
+        uint64_t h = idx->seed;
+        for (unsigned i = 0; i < 32; i += 8) {
+                uint64_t w;
+                memcpy(&w, b + i, 8);
+                h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+                h ^= h >> 29;
+        }
+        return h * 0xbf58476d1ce4e5b9ULL ^ (h >> 32);
 }
 
 static int alloc_slots(mem_entry **ret, size_t cap) {
@@ -82,6 +94,8 @@ int sk_index_new(sk_index **ret) {
                 return -ENOMEM;
         idx->cap = MEM_MIN_CAP;
         idx->clock = 1;
+        if (getrandom(&idx->seed, sizeof(idx->seed), GRND_NONBLOCK) != sizeof(idx->seed))
+                idx->seed = (uint64_t) (uintptr_t) idx * 0x9e3779b97f4a7c15ULL ^ (uint64_t) time(NULL);
         idx->spill_fd = -1;
         idx->spill = (sk_spill) { .dirfd = -1, .min_bytes = DEFAULT_SPILL_MIN };
         idx->stage = (sk_recbuf) { .fd = -1, .dirfd = -1 };
@@ -134,8 +148,8 @@ void sk_index_free(sk_index *idx) {
 /* Keyed by (id, type): a data blob and a tree blob may share an id (a file
  * whose bytes equal a tree's encoding) and are different blobs. Both hash to
  * the same home slot; linear probing keeps them apart. */
-static mem_entry *find_slot(mem_entry *slots, size_t cap, const uint8_t *id, uint8_t type) {
-        size_t mask = cap - 1, i = (size_t) key8(id) & mask;
+static mem_entry *find_slot(const sk_index *idx, mem_entry *slots, size_t cap, const uint8_t *id, uint8_t type) {
+        size_t mask = cap - 1, i = (size_t) key_hash(idx, id) & mask;
         for (;;) {
                 mem_entry *s = &slots[i];
                 if (s->e.pack == SK_INDEX_NO_PACK ||
@@ -163,7 +177,7 @@ static int mem_grow(sk_index *idx) {
                 return -ENOMEM;
         for (size_t i = 0; i < idx->cap; i++)
                 if (idx->slots[i].e.pack != SK_INDEX_NO_PACK)
-                        *find_slot(ns, ncap, idx->slots[i].e.id.b, idx->slots[i].e.type) = idx->slots[i];
+                        *find_slot(idx, ns, ncap, idx->slots[i].e.id.b, idx->slots[i].e.type) = idx->slots[i];
         free(idx->slots);
         idx->slots = ns;
         idx->cap = ncap;
@@ -258,7 +272,7 @@ static sk_run_rec entry_to_rec(const sk_index_entry *e) {
  * newest decides: a dead one hides older ones (it was replaced, then its
  * pack removed, and the answer is "absent"). */
 static int find_newest(const sk_index *idx, const uint8_t *id, uint8_t type, sk_index_entry *ret, bool *live) {
-        const mem_entry *m = find_slot(idx->slots, idx->cap, id, type);
+        const mem_entry *m = find_slot(idx, idx->slots, idx->cap, id, type);
         if (m->e.pack != SK_INDEX_NO_PACK) {
                 if (ret)
                         *ret = m->e;
@@ -343,6 +357,7 @@ static int maybe_merge(sk_index *idx) {
         return merge_runs(idx);
 }
 
+/* The caller made room (nruns < MAX_RUNS: make_room). */
 static int push_run(sk_index *idx, sk_index_run *run) {
         if (sk_index_run_count(run) == 0) {
                 sk_index_run_free(run);
@@ -355,17 +370,19 @@ static int push_run(sk_index *idx, sk_index_run *run) {
         return maybe_merge(idx);
 }
 
+/* Room for one more run: with MAX_RUNS runs, merge them first. */
+static int make_room(sk_index *idx) {
+        return idx->nruns < MAX_RUNS ? 0 : merge_runs(idx);
+}
+
 /* Turn the table of recent inserts into a run. A dead entry becomes a
  * tombstone where an older run has its key, else it is dropped. */
 static int freeze(sk_index *idx) {
-        if (idx->nruns >= MAX_RUNS) {
-                int r = merge_runs(idx);
-                if (r < 0)
-                        return r;
-        }
-        sk_recbuf b;
-        int r = sk_recbuf_init(&b, &idx->spill);
+        int r = make_room(idx);
         if (r < 0)
+                return r;
+        sk_recbuf b;
+        if ((r = sk_recbuf_init(&b, &idx->spill)) < 0)
                 return r;
         for (size_t i = 0; i < idx->cap && r >= 0; i++) {
                 const mem_entry *m = &idx->slots[i];
@@ -394,7 +411,9 @@ static int freeze(sk_index *idx) {
                 sk_index_run_free(run);
                 return r;
         }
-        return push_run(idx, run);
+        /* a failed merge after the push leaves more runs, still correct */
+        (void) push_run(idx, run);
+        return 0;
 }
 
 /* A failed freeze (no memory, a full spill disk) loses nothing: the table
@@ -419,7 +438,7 @@ int sk_index_insert(sk_index *idx, const sk_index_entry *e, bool replace) {
         uint32_t *lv = live_of(idx, e->pack);
         if (!lv || ((idx->used + 1) * 10 > idx->cap * 7 && mem_grow(idx) < 0))
                 return -ENOMEM;
-        mem_entry *s = find_slot(idx->slots, idx->cap, e->id.b, e->type);
+        mem_entry *s = find_slot(idx, idx->slots, idx->cap, e->id.b, e->type);
         if (s->e.pack == SK_INDEX_NO_PACK)
                 idx->used++;
         *s = (mem_entry) { .e = *e, .seq = idx->clock++ };
@@ -430,6 +449,7 @@ int sk_index_insert(sk_index *idx, const sk_index_entry *e, bool replace) {
                 uint32_t *ol = live_of(idx, old.pack);
                 if (ol)
                         (*ol)--;
+                maybe_freeze(idx);      /* a repack replaces many keys of runs */
                 return 0;
         }
         idx->count++;
@@ -485,7 +505,7 @@ int sk_index_foreach(const sk_index *idx, sk_index_fn cb, void *userdata) {
                         if (run_dead(idx, i, rec))
                                 continue;
                         /* hidden by a newer version? */
-                        bool hidden = find_slot(idx->slots, idx->cap, rec->id, rec->type)->e.pack != SK_INDEX_NO_PACK;
+                        bool hidden = find_slot(idx, idx->slots, idx->cap, rec->id, rec->type)->e.pack != SK_INDEX_NO_PACK;
                         for (size_t k = i + 1; k < idx->nruns && !hidden; k++)
                                 hidden = sk_index_run_find(idx->runs[k], rec->id, rec->type) != NULL;
                         if (hidden)
@@ -540,6 +560,8 @@ int sk_index_stage_commit(sk_index *idx) {
         bool direct = b.n >= idx->small_commit || (idx->nruns == 0 && idx->used == 0);
         if (direct && idx->used > 0 && freeze(idx) < 0)
                 direct = false;
+        if (direct && make_room(idx) < 0)
+                direct = false;
         if (!direct) {
                 for (size_t i = 0; i < b.n && r >= 0; i++) {
                         sk_index_entry e;
@@ -569,10 +591,19 @@ int sk_index_stage_commit(sk_index *idx) {
         for (size_t i = 0; i < sk_index_run_count(run); i++)
                 (*live_of(idx, sk_index_run_at(run, i)->pack))++;
         idx->count += sk_index_run_count(run);
-        /* The new run's entries count from now; a failed merge leaves it
-         * as a run of its own, which is still correct. */
+        /* The new run's entries count from now; a failed merge after the
+         * push leaves it as a run of its own, which is still correct. */
         (void) push_run(idx, run);
         return 0;
+}
+
+size_t sk_index_stage_mark(const sk_index *idx) {
+        return idx->staging ? idx->stage.n : 0;
+}
+
+void sk_index_stage_rollback(sk_index *idx, size_t mark) {
+        if (idx->staging && mark < idx->stage.n)
+                idx->stage.n = mark;
 }
 
 void sk_index_memory(const sk_index *idx, size_t *heap, size_t *spilled_records) {
@@ -591,7 +622,7 @@ void sk_index_memory(const sk_index *idx, size_t *heap, size_t *spilled_records)
 /* --- pack names --- */
 
 static uint32_t *find_pack_slot(const sk_index *idx, const uint8_t name[32]) {
-        size_t mask = idx->pack_slots_cap - 1, i = (size_t) key8(name) & mask;
+        size_t mask = idx->pack_slots_cap - 1, i = (size_t) key_hash(idx, name) & mask;
         for (;;) {
                 uint32_t *s = &idx->pack_slots[i];
                 if (*s == UINT32_MAX || memcmp(idx->packs[*s], name, 32) == 0)

@@ -2,8 +2,8 @@
  * codec (docs/FORMAT.md section 6).
  *
  * DESIGN: a log-structured index. Recent inserts go to a small open-addressing
- * table (placed by the first 8 bytes of the id: ids are HMAC outputs, already
- * uniform). When it holds DEFAULT_FREEZE_AT entries it is sorted into an
+ * table (placed by a seeded hash of the whole id: crafted ids must not share
+ * a probe cluster). When it holds DEFAULT_FREEZE_AT entries it is sorted into an
  * immutable run (index-run.h): records in a spill file's mapping when the index
  * has a spill directory, with a radix directory and a Bloom filter of about
  * 2 bytes per entry in memory. Runs are merged into one when the newer ones
@@ -61,6 +61,10 @@ void sk_index_memory(const sk_index *idx, size_t *heap, size_t *spilled_records)
 int sk_index_stage(sk_index *idx, const sk_index_entry *e);
 int sk_index_stage_commit(sk_index *idx);
 void sk_index_stage_discard(sk_index *idx);
+/* How much is staged, and back to that: what one file staged before it
+ * failed half-way is taken back. */
+size_t sk_index_stage_mark(const sk_index *idx);
+void sk_index_stage_rollback(sk_index *idx, size_t mark);
 
 /* Number for a pack name (32 binary bytes), added if new. */
 int sk_index_pack_add(sk_index *idx, const uint8_t name[32], uint32_t *ret);

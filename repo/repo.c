@@ -98,10 +98,11 @@ static void set_index_dir(sk_repo *repo, const sk_store_options *store) {
         const char *d = sk_store_setting(store, "SNAPKEEP_INDEX_DIR");
         if (d && strcmp(d, "memory") == 0)
                 return;
-        if (!d)
+        if (!d) {
                 d = sk_store_setting(store, "TMPDIR");
-        if (!d || d[0] != '/')
-                d = "/var/tmp";
+                if (!d || d[0] != '/')
+                        d = "/var/tmp";
+        }
         repo->index_dir_fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (repo->index_dir_fd >= 0)
                 (void) sk_index_set_spill_dir(repo->idx, repo->index_dir_fd);
@@ -249,7 +250,7 @@ int sk_repo_init(const char *url, const sk_repo_init_opts *opts, const sk_secret
         return 0;
 }
 
-static int load_index_file(sk_repo *repo, const char *name);
+static int load_index_file(sk_repo *repo, const char *name, bool *fatal);
 
 static int collect_index_name(const char *name, uint64_t size, void *userdata) {
         (void) size;
@@ -285,6 +286,41 @@ static int commit_staged(sk_repo *repo, int r) {
         return r;
 }
 
+/* Load the index files named (skipping those loaded or known bad already
+ * when skip_known). A file that fails verification is remembered as bad and
+ * skipped; running out of memory or spill space fails the load. The files
+ * count as loaded only once their entries are committed: a failed commit
+ * leaves them to the next reload. */
+static int load_files(sk_repo *repo, const strv *names, bool skip_known) {
+        strv ok = { 0 };
+        int r = 0;
+        if (skip_known)
+                sk_repo_strv_sort(&repo->bad_index);
+        for (size_t i = 0; i < names->n && r >= 0; i++) {
+                const char *n = names->v[i];
+                if (!sk_repo_is_hex64(n) ||
+                    (skip_known && (sk_repo_strv_has(&repo->loaded, n) || sk_repo_strv_has(&repo->bad_index, n))))
+                        continue;
+                bool fatal = false;
+                int q = load_index_file(repo, n, &fatal);
+                if (q < 0 && fatal)
+                        r = q;
+                else if (q < 0)
+                        r = sk_repo_strv_add(&repo->bad_index, n);
+                else
+                        r = sk_repo_strv_add(&ok, n);
+        }
+        r = commit_staged(repo, r);
+        pthread_mutex_lock(&repo->lock);
+        for (size_t i = 0; i < ok.n && r >= 0; i++) {
+                r = sk_repo_strv_add(&repo->loaded, ok.v[i]);
+                repo->index_files += r >= 0;
+        }
+        pthread_mutex_unlock(&repo->lock);
+        sk_repo_strv_done(&ok);
+        return r;
+}
+
 static int load_index(sk_repo *repo) {
         strv names;
         int r = sk_repo_list_index_names(repo, &names);
@@ -292,21 +328,9 @@ static int load_index(sk_repo *repo) {
                 sk_repo_strv_done(&names);
                 return sk_repo_fail(r, "listing index: %s", strerror(-r));
         }
-        for (size_t i = 0; i < names.n && r >= 0; i++) {
-                if (!sk_repo_is_hex64(names.v[i]))
-                        continue;
-                int q = load_index_file(repo, names.v[i]);
-                if (q == -ENOMEM)
-                        r = q;
-                else if (q < 0)
-                        r = sk_repo_strv_add(&repo->bad_index, names.v[i]);
-                else {
-                        r = sk_repo_strv_add(&repo->loaded, names.v[i]);
-                        repo->index_files++;
-                }
-        }
+        r = load_files(repo, &names, false);
         sk_repo_strv_done(&names);
-        return commit_staged(repo, r);
+        return r;
 }
 
 static int cmp_str(const void *a, const void *b) {
@@ -362,25 +386,9 @@ int sk_repo_reload_index(sk_repo *repo) {
                 sk_repo_strv_done(&names);
                 return load_index(repo);
         }
-        sk_repo_strv_sort(&repo->bad_index);
-        for (size_t i = 0; i < names.n && r >= 0; i++) {
-                const char *n = names.v[i];
-                if (!sk_repo_is_hex64(n) || sk_repo_strv_has(&repo->loaded, n) || sk_repo_strv_has(&repo->bad_index, n))
-                        continue;
-                int q = load_index_file(repo, n);
-                if (q == -ENOMEM)
-                        r = q;
-                else if (q < 0)
-                        r = sk_repo_strv_add(&repo->bad_index, n);
-                else {
-                        pthread_mutex_lock(&repo->lock);
-                        r = sk_repo_strv_add(&repo->loaded, n);
-                        repo->index_files++;
-                        pthread_mutex_unlock(&repo->lock);
-                }
-        }
+        r = load_files(repo, &names, true);
         sk_repo_strv_done(&names);
-        return commit_staged(repo, r);
+        return r;
 }
 
 int sk_repo_open(const char *url, const sk_secret *secret, sk_repo **ret) {
@@ -517,7 +525,7 @@ static int load_entry(const uint8_t pack[32], const sk_pack_record *r, void *use
 }
 
 /* Decode fully first, then insert: a file that fails half-way adds nothing. */
-static int load_index_file(sk_repo *repo, const char *name) {
+static int load_index_file(sk_repo *repo, const char *name, bool *fatal) {
         char path[96];
         _cleanup_free_ void *buf = NULL;
         size_t len;
@@ -538,16 +546,27 @@ static int load_index_file(sk_repo *repo, const char *name) {
         if (r < 0) {
                 free(c.v);
                 free(c.packs);
+                *fatal = r == -ENOMEM;
                 return sk_repo_fail(r, "index file %s: %s", name, r == -EPROTO ? "unknown version" : "fails verification");
         }
+        /* A failure from here on is the index's (memory, the spill
+         * directory's space), not the file's: fatal, and the file's staged
+         * entries are taken back. */
         pthread_mutex_lock(&repo->lock);
+        size_t mark = sk_index_stage_mark(repo->idx);
         for (size_t i = 0; i < c.n && r >= 0; i++) {
                 r = sk_index_pack_add(repo->idx, c.packs[i], &c.v[i].pack);
                 if (r >= 0)
                         r = sk_index_stage(repo->idx, &c.v[i]);
         }
+        if (r < 0)
+                sk_index_stage_rollback(repo->idx, mark);
         pthread_mutex_unlock(&repo->lock);
         free(c.v);
         free(c.packs);
-        return r < 0 ? r : 0;
+        if (r < 0) {
+                *fatal = true;
+                return sk_repo_fail(r, "loading index file %s: %s", name, strerror(-r));
+        }
+        return 0;
 }
