@@ -38,12 +38,15 @@ int main(int argc, char **argv) {
          * leaving it at 128 KiB: an arena then gave its free top back to the
          * kernel after nearly every chunk and faulted it in again for the
          * next (a restore of 1.2 GB: 377,000 page faults, and 6.6 s of system
-         * time against restic's 2.3 s). With 16 MiB the arenas keep what the
-         * next chunks and their decrypted copies need: 99,000 faults (8 MiB
-         * left 109,000-115,000; 64 MiB no fewer than 16), the restore 35%
-         * faster, +8 MB peak RSS (docs/PERFORMANCE.md). */
+         * time against restic's 2.3 s). 8 MiB (four times the largest
+         * arena allocation, since larger ones are mapped) keeps what the next
+         * chunks and their decrypted copies need now that read-ahead spans
+         * reuse their buffers: a 1.2 GB restore took 44,000-51,000 faults
+         * and 89-99 MiB peak RSS, against 62,000 and 108-109 MiB with 16 MiB
+         * and full-pack spans, in the same time (4 MiB: 100,000 faults and
+         * 5-15% slower; docs/PERFORMANCE.md). */
         mallopt(M_MMAP_THRESHOLD, 2 << 20);
-        mallopt(M_TRIM_THRESHOLD, 16 << 20);
+        mallopt(M_TRIM_THRESHOLD, 8 << 20);
         mallopt(M_ARENA_MAX, 2);
 
         sk_cli_init(&cli, "snapkeep");

@@ -139,7 +139,13 @@ static int read_ahead_fetch(void *userdata, uint32_t pack, uint64_t offset, size
 int sk_repo_read_ahead_begin(sk_repo *repo) {
         int r = 0;
         pthread_mutex_lock(&repo->lock);
-        size_t span = (size_t) repo->cfg.pack_size + repo->cfg.pack_size / 4;
+        /* A request per pack from a remote store (a pack closes after the
+         * blob that fills it, so up to a quarter more); from a local one,
+         * half a pack: a pread costs the same either way, and the spans are
+         * most of a restore's memory. */
+        bool local = repo->b->scheme && strcmp(repo->b->scheme, "file") == 0;
+        size_t span = local ? (size_t) repo->cfg.pack_size / 2 + repo->cfg.pack_size / 8
+                            : (size_t) repo->cfg.pack_size + repo->cfg.pack_size / 4;
         span = MAX(span, (size_t) 1 << 20);
         span = MIN(span, (size_t) 32 << 20);
         /* data: the packs the workers are in plus the next; trees: one

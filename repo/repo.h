@@ -195,10 +195,12 @@ int sk_repo_get_blob(sk_repo *repo, sk_blob_type type, const sk_blob_id *id, voi
 
 /* Read-ahead for sk_repo_get_blob (packcache.h). Between begin and end,
  * blob reads go through a cache of up to SK_REPO_READ_AHEAD_SPANS spans of
- * recently read data packs (and 2 of tree packs), each at most a pack long (the repository's pack size
- * plus a quarter, since a pack closes after the blob that fills it; within
- * 1..32 MiB), so that reading blobs in pack order (a restore) costs about one
- * backend request per pack rather than one per blob. Reads stay verified
+ * recently read data packs (and 2 of tree packs), each at most a pack long
+ * from a remote store (the repository's pack size plus a quarter, since a
+ * pack closes after the blob that fills it) and half that from a local one
+ * (memory; a pread costs the same), within 1..32 MiB, so that reading blobs
+ * in pack order (a restore) costs one or two backend requests per pack
+ * rather than one per blob. Reads stay verified
  * exactly as without it. Nests and is thread-safe (a count of users); the
  * last end frees the cached spans. begin fails only with -ENOMEM. */
 #define SK_REPO_READ_AHEAD_SPANS 4
