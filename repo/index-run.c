@@ -107,16 +107,22 @@ static int recbuf_reserve(sk_recbuf *b, size_t want) {
         return 0;
 }
 
-/* A spilled buffer's records from..to are done with for now: unmap their
- * whole pages from this process (the page cache keeps them), so that a long
+/* MADV_DONTNEED on the whole pages between from and to: anonymous pages
+ * are discarded, a spill file's are unmapped from this process only (the
+ * page cache keeps them). Returns the first page dropped (to if none). */
+static uintptr_t drop_pages(const void *from, const void *to) {
+        uintptr_t page = (uintptr_t) sysconf(_SC_PAGESIZE);
+        uintptr_t s = ((uintptr_t) from + page - 1) / page * page, e = (uintptr_t) to / page * page;
+        if (e <= s || madvise((void *) s, e - s, MADV_DONTNEED) < 0)
+                return (uintptr_t) to;
+        return s;
+}
+
+/* A spilled buffer's records from..to are done with for now, so that a long
  * sequential pass holds a window, not the whole buffer, in its RSS. */
 static void recbuf_release(const sk_recbuf *b, size_t from, size_t to) {
-        if (!b->file)
-                return;
-        size_t page = (size_t) sysconf(_SC_PAGESIZE);
-        uintptr_t s = ((uintptr_t) (b->v + from) + page - 1) / page * page, e = (uintptr_t) (b->v + to) / page * page;
-        if (e > s)
-                (void) madvise((void *) s, e - s, MADV_DONTNEED);
+        if (b->file)
+                (void) drop_pages(b->v + from, b->v + to);
 }
 
 #define RELEASE_EVERY ((16u << 20) / sizeof(sk_run_rec))
@@ -131,17 +137,13 @@ int sk_recbuf_push(sk_recbuf *b, const sk_run_rec *r) {
         return 0;
 }
 
-/* Give back what lies past n (the sort's dedup shrinks a buffer). */
+/* Give back what lies past n (the sort's dedup shrinks a buffer): memory,
+ * and a spill file's blocks. */
 static void recbuf_trim(sk_recbuf *b) {
-        size_t cap = MAX(b->n, (size_t) 1);
-        size_t page = (size_t) sysconf(_SC_PAGESIZE);
-        size_t keep = (cap * sizeof(sk_run_rec) + page - 1) / page * page;
-        size_t have = b->cap * sizeof(sk_run_rec);
-        if (keep >= have)
-                return;
-        if (madvise((uint8_t *) b->v + keep, have - keep, MADV_DONTNEED) == 0 && b->fd >= 0)
-                (void) fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t) keep,
-                                 (off_t) (have - keep));
+        uintptr_t end = (uintptr_t) (b->v + b->cap), s = drop_pages(b->v + MAX(b->n, (size_t) 1), b->v + b->cap);
+        if (s < end && b->fd >= 0)
+                (void) fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t) (s - (uintptr_t) b->v),
+                                 (off_t) (end - s));
 }
 
 /* A run never grows: its mapping keeps the file, and the descriptor goes
@@ -262,9 +264,8 @@ static int index_run(sk_index_run *run) {
 void sk_index_run_release(const sk_index_run *run) {
         if (!run->recs.file)
                 return;
-        size_t len = run->recs.cap * sizeof(sk_run_rec);
-        (void) madvise(run->recs.v, len, MADV_DONTNEED);
-        (void) madvise(run->recs.v, len, MADV_RANDOM);
+        (void) drop_pages(run->recs.v, run->recs.v + run->recs.cap);
+        (void) madvise(run->recs.v, run->recs.cap * sizeof(sk_run_rec), MADV_RANDOM);
 }
 
 int sk_index_run_from_sorted(sk_recbuf *b, sk_index_run **ret) {

@@ -6,13 +6,12 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/le.h"
 #include "common/macro.h"
 #include "common/array.h"
+#include "repo/crypto.h"
 #include "repo/index-run.h"
 
 /* An entry of the table of recent inserts. seq is the index's clock when it
@@ -36,8 +35,8 @@ struct sk_index {
         size_t cap;             /* power of two */
         size_t used;            /* occupied slots, dead ones included */
         /* runs[0] is the oldest; a newer run hides an older one's key */
-        sk_index_run *runs[MAX_RUNS + 1];
-        uint64_t run_seq[MAX_RUNS + 1];
+        sk_index_run *runs[MAX_RUNS];
+        uint64_t run_seq[MAX_RUNS];
         size_t nruns;
         size_t count;           /* live entries */
         bool any_removed;       /* sk_index_remove_pack was called */
@@ -55,11 +54,8 @@ struct sk_index {
          * placeholders for packs being written): open addressing by number */
         struct other_pack { uint32_t n, live; uint64_t removed_at; } *others;
         size_t others_cap, nothers;
-        /* bulk loading */
-        sk_recbuf stage;
-        bool staging;
-        int spill_fd;           /* directory for run files, -1: memory */
-        sk_spill spill;         /* spill_fd and the size from which to use it */
+        sk_recbuf stage;        /* bulk loading; stage.v NULL: nothing staged */
+        sk_spill spill;         /* directory for run files (ours, duplicated), -1: memory */
         size_t freeze_at, small_commit;
 };
 
@@ -94,16 +90,16 @@ int sk_index_new(sk_index **ret) {
                 return -ENOMEM;
         idx->cap = MEM_MIN_CAP;
         idx->clock = 1;
-        if (getrandom(&idx->seed, sizeof(idx->seed), GRND_NONBLOCK) != sizeof(idx->seed))
-                idx->seed = (uint64_t) (uintptr_t) idx * 0x9e3779b97f4a7c15ULL ^ (uint64_t) time(NULL);
-        idx->spill_fd = -1;
         idx->spill = (sk_spill) { .dirfd = -1, .min_bytes = DEFAULT_SPILL_MIN };
         idx->stage = (sk_recbuf) { .fd = -1, .dirfd = -1 };
         idx->freeze_at = DEFAULT_FREEZE_AT;
         idx->small_commit = DEFAULT_SMALL_COMMIT;
-        if (alloc_slots(&idx->slots, idx->cap) < 0) {
+        int r = sk_random_bytes(&idx->seed, sizeof(idx->seed));
+        if (r >= 0)
+                r = alloc_slots(&idx->slots, idx->cap);
+        if (r < 0) {
                 free(idx);
-                return -ENOMEM;
+                return r;
         }
         *ret = idx;
         return 0;
@@ -113,9 +109,8 @@ int sk_index_set_spill_dir(sk_index *idx, int dirfd) {
         int fd = -1;
         if (dirfd >= 0 && (fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3)) < 0)
                 return -errno;
-        if (idx->spill_fd >= 0)
-                close(idx->spill_fd);
-        idx->spill_fd = fd;
+        if (idx->spill.dirfd >= 0)
+                close(idx->spill.dirfd);
         idx->spill.dirfd = fd;
         return 0;
 }
@@ -133,8 +128,8 @@ void sk_index_free(sk_index *idx) {
         for (size_t i = 0; i < idx->nruns; i++)
                 sk_index_run_free(idx->runs[i]);
         sk_recbuf_done(&idx->stage);
-        if (idx->spill_fd >= 0)
-                close(idx->spill_fd);
+        if (idx->spill.dirfd >= 0)
+                close(idx->spill.dirfd);
         free(idx->packs);
         free(idx->removed_at);
         free(idx->live);
@@ -297,7 +292,7 @@ static int find_newest(const sk_index *idx, const uint8_t *id, uint8_t type, sk_
  * oldest run takes part, so nothing older can reappear once a dead version
  * or a tombstone is dropped. */
 static int merge_runs(sk_index *idx) {
-        size_t k = idx->nruns, head[MAX_RUNS + 1] = { 0 };
+        size_t k = idx->nruns, head[MAX_RUNS] = { 0 };
         sk_recbuf out;
         int r = sk_recbuf_init(&out, &idx->spill);
         if (r < 0)
@@ -357,17 +352,18 @@ static int maybe_merge(sk_index *idx) {
         return merge_runs(idx);
 }
 
-/* The caller made room (nruns < MAX_RUNS: make_room). */
-static int push_run(sk_index *idx, sk_index_run *run) {
+/* The caller made room (nruns < MAX_RUNS: make_room). A failed merge after
+ * the push leaves more runs, which is still correct. */
+static void push_run(sk_index *idx, sk_index_run *run) {
         if (sk_index_run_count(run) == 0) {
                 sk_index_run_free(run);
-                return 0;
+                return;
         }
         sk_index_run_release(run);
         idx->runs[idx->nruns] = run;
         idx->run_seq[idx->nruns] = idx->clock++;
         idx->nruns++;
-        return maybe_merge(idx);
+        (void) maybe_merge(idx);
 }
 
 /* Room for one more run: with MAX_RUNS runs, merge them first. */
@@ -411,8 +407,7 @@ static int freeze(sk_index *idx) {
                 sk_index_run_free(run);
                 return r;
         }
-        /* a failed merge after the push leaves more runs, still correct */
-        (void) push_run(idx, run);
+        push_run(idx, run);
         return 0;
 }
 
@@ -525,11 +520,14 @@ int sk_index_foreach(const sk_index *idx, sk_index_fn cb, void *userdata) {
 int sk_index_stage(sk_index *idx, const sk_index_entry *e) {
         if (e->pack == SK_INDEX_NO_PACK)
                 return -EINVAL;
-        if (!idx->staging) {
+        /* the pack's live counter exists from now, so the commit cannot fail
+         * half-way through counting */
+        if (!live_of(idx, e->pack))
+                return -ENOMEM;
+        if (!idx->stage.v) {
                 int r = sk_recbuf_init(&idx->stage, &idx->spill);
                 if (r < 0)
                         return r;
-                idx->staging = true;
         }
         if (idx->stage.n >= UINT32_MAX)
                 return -E2BIG;
@@ -540,24 +538,23 @@ int sk_index_stage(sk_index *idx, const sk_index_entry *e) {
 
 void sk_index_stage_discard(sk_index *idx) {
         sk_recbuf_done(&idx->stage);
-        idx->staging = false;
 }
 
 /* Equal to sk_index_insert(e, false) of every staged entry in order: the
  * first of a key wins, and one already live in the index wins over all. */
 int sk_index_stage_commit(sk_index *idx) {
-        if (!idx->staging)
+        if (!idx->stage.v)
                 return 0;
         sk_recbuf b = idx->stage;
         idx->stage = (sk_recbuf) { .fd = -1, .dirfd = -1 };
-        idx->staging = false;
         int r = 0;
-        /* A dead version in the table would hide the new run: empty the table
-         * first. A small commit, or one whose freeze failed, goes through the
-         * table instead. */
-        /* Into an empty index (a repository's open) always: so every open
-         * takes the path large repositories take. */
-        bool direct = b.n >= idx->small_commit || (idx->nruns == 0 && idx->used == 0);
+        /* A large batch becomes a run, and into an empty index (a
+         * repository's open) any batch does, so every open takes the path
+         * large repositories take. A dead version in the table would hide the
+         * new run: the table is emptied first. A small batch, or one whose
+         * freeze or merge failed, goes through the table instead. */
+        bool empty = idx->nruns == 0 && idx->used == 0;
+        bool direct = b.n >= idx->small_commit || empty;
         if (direct && idx->used > 0 && freeze(idx) < 0)
                 direct = false;
         if (direct && make_room(idx) < 0)
@@ -571,38 +568,33 @@ int sk_index_stage_commit(sk_index *idx) {
                 sk_recbuf_done(&b);
                 return r < 0 ? r : 0;
         }
-        size_t w = 0;
-        for (size_t i = 0; i < b.n; i++) {
-                bool live;
-                if (find_newest(idx, b.v[i].id, b.v[i].type, NULL, &live) && live)
-                        continue;
-                b.v[w++] = b.v[i];
+        if (!empty) {
+                /* what is live in the index already wins over the batch */
+                size_t w = 0;
+                for (size_t i = 0; i < b.n; i++) {
+                        bool live;
+                        if (find_newest(idx, b.v[i].id, b.v[i].type, NULL, &live) && live)
+                                continue;
+                        b.v[w++] = b.v[i];
+                }
+                b.n = w;
         }
-        b.n = w;
         sk_index_run *run;
         if ((r = sk_index_run_build(&b, &idx->spill, &run)) < 0)
                 return r;
-        /* every counter first, so that a failure changes nothing */
         for (size_t i = 0; i < sk_index_run_count(run); i++)
-                if (!live_of(idx, sk_index_run_at(run, i)->pack)) {
-                        sk_index_run_free(run);
-                        return -ENOMEM;
-                }
-        for (size_t i = 0; i < sk_index_run_count(run); i++)
-                (*live_of(idx, sk_index_run_at(run, i)->pack))++;
+                (*live_of(idx, sk_index_run_at(run, i)->pack))++;     /* made by sk_index_stage */
         idx->count += sk_index_run_count(run);
-        /* The new run's entries count from now; a failed merge after the
-         * push leaves it as a run of its own, which is still correct. */
-        (void) push_run(idx, run);
+        push_run(idx, run);
         return 0;
 }
 
 size_t sk_index_stage_mark(const sk_index *idx) {
-        return idx->staging ? idx->stage.n : 0;
+        return idx->stage.n;
 }
 
 void sk_index_stage_rollback(sk_index *idx, size_t mark) {
-        if (idx->staging && mark < idx->stage.n)
+        if (mark < idx->stage.n)
                 idx->stage.n = mark;
 }
 
