@@ -81,6 +81,9 @@ static int emit_chunk(bctx *c, const uint8_t *data, size_t len) {
         memcpy(c->chunks[c->n_chunks].id, id.b, SK_TREE_ID_BYTES);
         c->chunks[c->n_chunks].len = (uint32_t) len;
         c->n_chunks++;
+        r = sk_filehash_chunk(c->fh, id.b, (uint32_t) len);
+        if (r < 0)
+                return r;
         r = sk_repo_has_blob(c->repo, SK_BLOB_DATA, &id);
         if (r < 0)
                 return r;
@@ -102,6 +105,12 @@ static ssize_t io_pread(bctx *c, int fd, void *buf, size_t len, uint64_t off) {
         if (r != 1 || cq.user_data != IO_TAG_SMALL || cq.op != SK_IO_OP_READ)
                 return -EPROTO;
         return (ssize_t) cq.res;
+}
+
+int sk_backup_hash_rule(const sk_repo *repo) {
+        sk_repo_config cfg;
+        (void) sk_repo_get_config(repo, &cfg);
+        return cfg.version >= 2 ? SK_FILEHASH_RULE_CHUNKS : SK_FILEHASH_RULE_DATA;
 }
 
 /* Hash and chunk n new bytes at c->buf + *fill (the chunker's unconsumed
@@ -215,7 +224,7 @@ static int read_content(bctx *c, int fd, const uint8_t *pre, const struct stat *
         size_t n_ext = 0, cap_ext = 0;
         uint64_t size = (uint64_t) st->st_size, off = 0;
         bool dense = pre || (uint64_t) st->st_blocks * 512 >= size;
-        int r = sk_filehash_reset(c->fh);
+        int r = sk_filehash_reset(c->fh, sk_backup_hash_rule(c->repo));
         if (r < 0)
                 return r;
         c->n_chunks = 0;
@@ -269,6 +278,7 @@ static int read_content(bctx *c, int fd, const uint8_t *pre, const struct stat *
         r = sk_filehash_final(c->fh, size, n->content_hash);
         if (r < 0)
                 goto out;
+        n->hash_rule = (uint8_t) sk_backup_hash_rule(c->repo);
         n->size = size;
         n->n_extents = n_ext;
         n->extents = TAKE_PTR(ext);

@@ -415,7 +415,7 @@ int sk_backup_run(sk_repo *repo, const sk_backup_options *o, sk_backup_result *r
 
         r = sk_repo_chunker_init(repo, &c.chunker);
         if (r >= 0)
-                r = sk_filehash_new(&c.fh);
+                r = sk_filehash_new(sk_backup_hash_rule(repo), &c.fh);
         if (r < 0)
                 goto out;
         c.buf_cap = (size_t) c.chunker.max + READ_SIZE;

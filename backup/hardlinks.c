@@ -43,6 +43,7 @@ void sk_hl_free(sk_hl_map *m) {
 int sk_node_copy_content(sk_node *dst, const sk_node *src) {
         dst->size = src->size;
         memcpy(dst->content_hash, src->content_hash, sizeof(dst->content_hash));
+        dst->hash_rule = src->hash_rule;
         if (!src->n_extents)
                 return 0;
         dst->extents = malloc(src->n_extents * sizeof(sk_extent));

@@ -159,7 +159,7 @@ static void run_job(sk_rpool *p, sk_io *io, sk_rjob *j) {
                 }
                 r = 0;
         }
-        r = sk_filehash_new(&fh);
+        r = sk_filehash_new(n->hash_rule ?: SK_FILEHASH_RULE_DATA, &fh);
         if (r < 0)
                 goto fail;
         for (size_t e = 0; e < n->n_extents; e++) {
@@ -195,8 +195,11 @@ static void run_job(sk_rpool *p, sk_io *io, sk_rjob *j) {
                                 k++;
                                 goto fail;
                         }
-                        /* The hash reads the buffer while the write is in flight: both only read it. */
+                        /* The hash reads the buffer while the write is in flight: both only read it.
+                         * Rule 2 hashes the id instead, which the read checked against these bytes. */
                         r = sk_filehash_update(fh, f->buf, f->len);
+                        if (r >= 0)
+                                r = sk_filehash_chunk(fh, f->id.b, (uint32_t) f->len);
                         if (r < 0) {
                                 fetch_release(f);
                                 k++;

@@ -18,6 +18,7 @@ enum {
         OPT_COMPRESSION,
         OPT_PACK_SIZE,
         OPT_SCRYPT,
+        OPT_FORMAT_VERSION,
         OPT_NEW_PASSWORD_FILE,
         OPT_NEW_KEY_FILE,
         OPT_LOCK_WAIT,
@@ -39,6 +40,7 @@ static int repo_init(sk_cli *cli, int argc, char **argv) {
                 { "compression", required_argument, NULL, OPT_COMPRESSION },
                 { "pack-size", required_argument, NULL, OPT_PACK_SIZE },
                 { "scrypt-log2n", required_argument, NULL, OPT_SCRYPT },
+                { "format-version", required_argument, NULL, OPT_FORMAT_VERSION },
                 {}
         };
         sk_repo_init_opts io = { .store = &cli->store };
@@ -74,6 +76,12 @@ static int repo_init(sk_cli *cli, int argc, char **argv) {
                         if (sk_cli_parse_u64(optarg, &v) < 0 || v < 10 || v > 20)
                                 return sk_cli_usage_error(cli, "--scrypt-log2n wants 10..20, not %s", optarg);
                         io.scrypt_log2n = (uint8_t) v;
+                        break;
+                case OPT_FORMAT_VERSION:
+                        if (sk_cli_parse_u64(optarg, &v) < 0 || v < 1 || v > SK_REPO_FORMAT_VERSION)
+                                return sk_cli_usage_error(cli, "--format-version wants 1..%d, not %s",
+                                                          SK_REPO_FORMAT_VERSION, optarg);
+                        io.format_version = (uint16_t) v;
                         break;
                 default: return SK_EXIT_USAGE;
                 }

@@ -102,6 +102,11 @@ static const struct {
           "      --pack-size SIZE     target pack file size (default 16M)\n"
           "      --scrypt-log2n N     scrypt cost of the first key slot, 10..20\n"
           "                           (default 15; lower only for tests)\n"
+          "      --format-version N   repository format, 1 or 2 (default 2). Version 2\n"
+          "                           hashes each byte once (a file's content hash is\n"
+          "                           derived from its chunk ids); choose 1 only for a\n"
+          "                           repository that older snapkeep binaries (format\n"
+          "                           1 only) must read\n"
           "SIZE takes a K, M or G suffix (powers of 1024).\n"
           "\n" GLOBAL_OPTIONS "\n" EXIT_CODES },
         { "backup",
@@ -181,8 +186,9 @@ static const struct {
           "  -l, --long               show mode, uid, gid, size (or device numbers),\n"
           "                           mtime and symlink targets\n"
           "With --json: an array of objects with path, name, type, mode, uid, gid,\n"
-          "size, mtime, atime, target, rdev_major/rdev_minor, content_hash, nlink\n"
-          "and xattrs (name, value_base64).\n"
+          "size, mtime, atime, target, rdev_major/rdev_minor, content_hash,\n"
+          "content_hash_rule (1: over the data, 2: over the chunk ids), nlink and\n"
+          "xattrs (name, value_base64).\n"
           "\n" GLOBAL_OPTIONS "\n" EXIT_CODES },
         { "restore",
           "Usage: snapkeep restore [OPTIONS] ID --target DIR\n"

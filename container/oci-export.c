@@ -221,7 +221,7 @@ static int write_zeros(ectx *c, uint64_t len) {
  * content hash over exactly the bytes written. */
 static int write_content(ectx *c, const sk_node *n) {
         _cleanup_(sk_filehash_freep) sk_filehash *fh = NULL;
-        int r = sk_filehash_new(&fh);
+        int r = sk_filehash_new(n->hash_rule ?: SK_FILEHASH_RULE_DATA, &fh);
         if (r < 0)
                 return r;
         uint64_t pos = 0;
@@ -259,6 +259,8 @@ static int write_content(ectx *c, const sk_node *n) {
                                 goto out;
                         }
                         r = sk_filehash_update(fh, buf, len);
+                        if (r >= 0)
+                                r = sk_filehash_chunk(fh, cr->id, (uint32_t) len);
                         if (r < 0) {
                                 free(buf);
                                 goto out;

@@ -691,19 +691,29 @@ int sk_index_pack_find(const sk_index *idx, const uint8_t name[32], uint32_t *re
 
 /* --- common header and envelope --- */
 
-void sk_file_header_encode(const char magic[8], uint8_t out[SK_FILE_HEADER_SIZE]) {
+void sk_file_header_encode_version(const char magic[8], uint16_t version, uint8_t out[SK_FILE_HEADER_SIZE]) {
         memset(out, 0, SK_FILE_HEADER_SIZE);
         memcpy(out, magic, 8);
-        sk_put_le16(out + 8, 1);
+        sk_put_le16(out + 8, version);
 }
 
-int sk_file_header_parse(const void *buf, size_t len, const char magic[8]) {
+void sk_file_header_encode(const char magic[8], uint8_t out[SK_FILE_HEADER_SIZE]) {
+        sk_file_header_encode_version(magic, 1, out);
+}
+
+int sk_file_header_parse_version(const void *buf, size_t len, const char magic[8], uint16_t max_version) {
         const uint8_t *p = buf;
         if (len < SK_FILE_HEADER_SIZE || memcmp(p, magic, 8) != 0)
                 return -EBADMSG;
-        if (sk_get_le16(p + 8) != 1 || sk_get_le32(p + 12) != 0)
+        uint16_t v = sk_get_le16(p + 8);
+        if (v < 1 || v > max_version || sk_get_le32(p + 12) != 0)
                 return -EPROTO;
-        return 0;
+        return v;
+}
+
+int sk_file_header_parse(const void *buf, size_t len, const char magic[8]) {
+        int r = sk_file_header_parse_version(buf, len, magic, 1);
+        return r < 0 ? r : 0;
 }
 
 int sk_seal_envelope(const uint8_t key[SK_KEY_SIZE], const uint8_t salt[SK_SALT_SIZE],

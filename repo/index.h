@@ -126,10 +126,14 @@ int sk_index_file_decode(const sk_pack_keys *keys, const void *buf, size_t len, 
  * section 1): salt | nonce | ciphertext | tag. */
 #define SK_SEAL_OVERHEAD (SK_SALT_SIZE + SK_NONCE_SIZE + SK_TAG_SIZE)
 #define SK_FILE_HEADER_SIZE 24
-/* Write the common 24-byte file header. */
+/* Write the common 24-byte file header (version 1). */
 void sk_file_header_encode(const char magic[8], uint8_t out[SK_FILE_HEADER_SIZE]);
-/* Check magic (-EBADMSG), version and required features (-EPROTO). */
+/* The same with another version (only config has one: FORMAT.md section 4). */
+void sk_file_header_encode_version(const char magic[8], uint16_t version, uint8_t out[SK_FILE_HEADER_SIZE]);
+/* Check magic (-EBADMSG), version 1 and required features (-EPROTO). */
 int sk_file_header_parse(const void *buf, size_t len, const char magic[8]);
+/* The same accepting versions 1..max_version; returns the version. */
+int sk_file_header_parse_version(const void *buf, size_t len, const char magic[8], uint16_t max_version);
 /* Seal len bytes of plaintext into out (len + SK_SEAL_OVERHEAD bytes). */
 int sk_seal_envelope(const uint8_t key[SK_KEY_SIZE], const uint8_t salt[SK_SALT_SIZE],
                      const uint8_t nonce[SK_NONCE_SIZE], const void *aad, size_t aadlen, const void *in,

@@ -198,12 +198,17 @@ int sk_repo_init(const char *url, const sk_repo_init_opts *opts, const sk_secret
                 o.pack_size = SK_REPO_DEFAULT_PACK_SIZE;
         if (o.scrypt_log2n && (o.scrypt_log2n < SK_SCRYPT_LOG2N_MIN || o.scrypt_log2n > SK_SCRYPT_LOG2N_MAX))
                 return sk_repo_fail(-EINVAL, "scrypt cost out of range");
+        if (!o.format_version)
+                o.format_version = SK_REPO_FORMAT_VERSION;
+        if (o.format_version > SK_REPO_FORMAT_VERSION)
+                return sk_repo_fail(-EINVAL, "repository format version %u is not one this snapkeep writes (1..%d)",
+                                    o.format_version, SK_REPO_FORMAT_VERSION);
 
         r = repo_alloc(&repo);
         if (r < 0)
                 return r;
         repo->cfg = (sk_repo_config) {
-                .version = 1,
+                .version = o.format_version,
                 .chunk_min = o.chunk_min, .chunk_avg = o.chunk_avg, .chunk_max = o.chunk_max,
                 .zstd_level = o.zstd_level, .pack_size = o.pack_size, .created = (uint64_t) time(NULL),
         };
@@ -235,7 +240,7 @@ int sk_repo_init(const char *url, const sk_repo_init_opts *opts, const sk_secret
 
         uint8_t file[SK_FILE_HEADER_SIZE + 16 + SK_SEAL_OVERHEAD + CONFIG_BODY_SIZE];
         uint8_t body[CONFIG_BODY_SIZE], nonce[SK_NONCE_SIZE];
-        sk_file_header_encode(config_magic, file);
+        sk_file_header_encode_version(config_magic, (uint16_t) repo->cfg.version, file);
         memcpy(file + SK_FILE_HEADER_SIZE, repo->repo_id, 16);
         config_body_encode(&repo->cfg, body);
         sk_repo_next_nonce(repo, nonce);
@@ -418,7 +423,8 @@ int sk_repo_open_store(const char *url, const sk_store_options *store, const sk_
                 return sk_repo_fail(-EBADMSG, "%s: config is larger than its bound (%u bytes): damaged", url, CONFIG_MAX);
         if (r < 0)
                 return sk_repo_fail(r, "%s: %s", url, r == -ENOENT ? "no repository there (no config)" : strerror(-r));
-        r = sk_file_header_parse(buf, len, config_magic);
+        r = sk_file_header_parse_version(buf, len, config_magic, SK_REPO_FORMAT_VERSION);
+        int version = r;
         if (r == -EPROTO)
                 return sk_repo_fail(r, "%s: config: repository format version or features not supported by this snapkeep", url);
         if (r < 0 || len < SK_FILE_HEADER_SIZE + 16 + SK_SEAL_OVERHEAD + CONFIG_BODY_SIZE)
@@ -446,7 +452,7 @@ int sk_repo_open_store(const char *url, const sk_store_options *store, const sk_
         if (r < 0 || blen < CONFIG_BODY_SIZE)
                 return sk_repo_fail(r < 0 && r != -EBADMSG ? r : -EBADMSG, "%s: config fails verification", url);
         repo->cfg = (sk_repo_config) {
-                .version = 1,
+                .version = (uint32_t) version,
                 .chunk_min = sk_get_le32(body), .chunk_avg = sk_get_le32(body + 4),
                 .chunk_max = sk_get_le32(body + 8), .zstd_level = (int32_t) sk_get_le32(body + 12),
                 .pack_size = sk_get_le32(body + 16), .created = sk_get_le64(body + 24),

@@ -69,6 +69,10 @@ typedef struct sk_repo sk_repo;
 #define SK_REPO_DEFAULT_CHUNK_MAX (8u * 1024 * 1024)
 #define SK_REPO_DEFAULT_ZSTD_LEVEL 3
 #define SK_REPO_DEFAULT_PACK_SIZE (16u * 1024 * 1024)
+/* The newest repository format version, the one new repositories get
+ * (FORMAT.md section 4). Version 2 hashes file content once: each file's
+ * content hash is derived from its chunk ids (repo/filehash.h rule 2). */
+#define SK_REPO_FORMAT_VERSION 2
 
 /* Repository creation parameters. Zero fields mean "default". Constraints:
  * 256 <= chunk_min < chunk_avg < chunk_max <= SK_BLOB_MAX_SIZE (all three
@@ -82,6 +86,10 @@ typedef struct sk_repo_init_opts {
         int zstd_level;
         uint32_t pack_size;
         uint8_t scrypt_log2n;
+        /* Repository format version (FORMAT.md section 4): 0 = the newest,
+         * SK_REPO_FORMAT_VERSION; 1 writes what snapkeep before version 2 did
+         * (older binaries can read it; every byte is hashed twice). */
+        uint16_t format_version;
         const sk_store_options *store;  /* settings of the storage (S3, cache); NULL = defaults */
 } sk_repo_init_opts;
 
@@ -118,7 +126,7 @@ const char *sk_repo_last_error(const sk_repo *repo);
 /* --- configuration -------------------------------------------------------- */
 
 typedef struct sk_repo_config {
-        uint32_t version;               /* repository format version (1) */
+        uint32_t version;               /* repository format version (1 or 2) */
         char repo_id[33];               /* 32 lowercase hex digits */
         uint32_t chunk_min, chunk_avg, chunk_max;
         int zstd_level;                 /* repository default */

@@ -13,10 +13,15 @@
 #include "repo/bytebuf.h"
 
 #include "repo/crypto.h"
+#include "repo/filehash.h"
 #include "common/macro.h"
 
 #define TREE_MAGIC "SKTR"
+/* Tree blob versions: a leaf holding a file whose content hash follows rule 2
+ * (repo/filehash.h) is version 2, every other tree version 1, so a reader
+ * knows each file's rule from the blob it came in (FORMAT-tree.md). */
 #define TREE_VERSION 1
+#define TREE_VERSION_CHUNK_HASH 2
 #define KIND_LEAF 0
 #define KIND_SPLIT 1
 #define TREE_HEADER_SIZE 12
@@ -101,12 +106,17 @@ static bool ts_eq(const struct timespec *a, const struct timespec *b) {
         return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
 }
 
+static int node_hash_rule(const sk_node *n) {
+        return n->hash_rule == SK_FILEHASH_RULE_CHUNKS ? SK_FILEHASH_RULE_CHUNKS : SK_FILEHASH_RULE_DATA;
+}
+
 static bool content_equal(const sk_node *a, const sk_node *b) {
         if (a->type != b->type || a->size != b->size)
                 return false;
         switch (a->type) {
         case SK_NODE_FILE:
-                return memcmp(a->content_hash, b->content_hash, SK_CONTENT_HASH_BYTES) == 0;
+                return node_hash_rule(a) == node_hash_rule(b) &&
+                       memcmp(a->content_hash, b->content_hash, SK_CONTENT_HASH_BYTES) == 0;
         case SK_NODE_SYMLINK:
                 return strcmp(a->target ?: "", b->target ?: "") == 0;
         case SK_NODE_CHR:
@@ -471,7 +481,7 @@ int sk_tree_decode(const void *buf, size_t len, sk_tree **ret_tree) {
         uint16_t version = r_u16(&r);
         if (r.bad)
                 return -EBADMSG;
-        if (version != TREE_VERSION)
+        if (version != TREE_VERSION && version != TREE_VERSION_CHUNK_HASH)
                 return -EPROTONOSUPPORT;
         uint8_t kind = r_u8(&r), flags = r_u8(&r);
         uint32_t count = r_u32(&r);
@@ -522,6 +532,22 @@ int sk_tree_decode(const void *buf, size_t len, sk_tree **ret_tree) {
                         rr = -EBADMSG;
                         goto fail;
                 }
+                /* Canonical: version 2 exactly when a file follows rule 2. */
+                bool files = false;
+                for (uint32_t i = 0; i < count; i++)
+                        if (t->entries[i].type == SK_NODE_FILE) {
+                                t->entries[i].hash_rule = version == TREE_VERSION_CHUNK_HASH ?
+                                        SK_FILEHASH_RULE_CHUNKS : SK_FILEHASH_RULE_DATA;
+                                files = true;
+                        }
+                if (version == TREE_VERSION_CHUNK_HASH && !files) {
+                        rr = -EBADMSG;
+                        goto fail;
+                }
+        }
+        if (kind == KIND_SPLIT && version != TREE_VERSION) {
+                rr = -EBADMSG;
+                goto fail;
         }
         *ret_tree = t;
         return 0;
@@ -588,9 +614,25 @@ static int node_cmp(const void *a, const void *b) {
         return name_cmp(((const sk_node *) a)->name, ((const sk_node *) b)->name);
 }
 
-static void w_tree_header(wbuf *w, uint8_t kind, uint32_t count) {
+/* The version of a leaf holding entries[0..n): -EINVAL if its files follow
+ * both rules (a tree blob has one). */
+static int leaf_version(const sk_node *entries, size_t n) {
+        bool rule1 = false, rule2 = false;
+        for (size_t i = 0; i < n; i++)
+                if (entries[i].type == SK_NODE_FILE) {
+                        if (node_hash_rule(&entries[i]) == SK_FILEHASH_RULE_CHUNKS)
+                                rule2 = true;
+                        else
+                                rule1 = true;
+                }
+        if (rule1 && rule2)
+                return -EINVAL;
+        return rule2 ? TREE_VERSION_CHUNK_HASH : TREE_VERSION;
+}
+
+static void w_tree_header(wbuf *w, uint16_t version, uint8_t kind, uint32_t count) {
         w_bytes(w, TREE_MAGIC, 4);
-        w_u16(w, TREE_VERSION);
+        w_u16(w, version);
         w_u8(w, kind);
         w_u8(w, 0);
         w_u32(w, count);
@@ -600,7 +642,10 @@ int sk_tree_encode_leaf(const sk_node *entries, size_t n, void **ret_buf, size_t
         wbuf w = {};
         if (n > UINT32_MAX)
                 return -EFBIG;
-        w_tree_header(&w, KIND_LEAF, (uint32_t) n);
+        int version = leaf_version(entries, n);
+        if (version < 0)
+                return version;
+        w_tree_header(&w, (uint16_t) version, KIND_LEAF, (uint32_t) n);
         for (size_t i = 0; i < n; i++) {
                 if (i > 0 && name_cmp(entries[i - 1].name, entries[i].name) >= 0) {
                         free(w.p);
@@ -652,7 +697,10 @@ int sk_tree_builder_finish(sk_tree_builder *b, sk_tree_store_fn store, void *use
                 goto out;
         }
         uint64_t total = 0;
-        w_tree_header(&w, KIND_LEAF, (uint32_t) b->n);
+        r = leaf_version(b->entries, b->n);
+        if (r < 0)
+                goto out;
+        w_tree_header(&w, (uint16_t) r, KIND_LEAF, (uint32_t) b->n);
         for (size_t i = 0; i < b->n; i++) {
                 size_t before = w.len;
                 r = encode_entry(&w, &b->entries[i]);
@@ -691,7 +739,8 @@ int sk_tree_builder_finish(sk_tree_builder *b, sk_tree_store_fn store, void *use
                         parts = np;
                 }
                 wbuf pw = {};
-                w_tree_header(&pw, KIND_LEAF, (uint32_t) (i + 1 - first));
+                w_tree_header(&pw, (uint16_t) leaf_version(b->entries + first, i + 1 - first), KIND_LEAF,
+                              (uint32_t) (i + 1 - first));
                 w_bytes(&pw, w.p + part_off, rec_off - part_off);
                 if (pw.oom) {
                         free(pw.p);
@@ -714,7 +763,7 @@ int sk_tree_builder_finish(sk_tree_builder *b, sk_tree_store_fn store, void *use
                 goto out;
         }
         wbuf sw = {};
-        w_tree_header(&sw, KIND_SPLIT, (uint32_t) n_parts);
+        w_tree_header(&sw, TREE_VERSION, KIND_SPLIT, (uint32_t) n_parts);
         w_bytes(&sw, parts, n_parts * SK_TREE_ID_BYTES);
         if (sw.oom)
                 r = -ENOMEM;

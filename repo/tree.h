@@ -88,6 +88,8 @@ typedef struct sk_node {
         sk_xattr *xattrs;       /* sorted by name bytes, names unique */
         size_t n_xattrs;
         uint8_t content_hash[SK_CONTENT_HASH_BYTES];    /* FILE: see FORMAT-tree.md */
+        uint8_t hash_rule;      /* FILE: content_hash's rule (SK_FILEHASH_RULE_*; 0 means 1);
+                                 * decode sets it from the tree blob's version */
         sk_extent *extents;     /* FILE */
         size_t n_extents;
         sk_chunk_ref *chunks;   /* FILE */

@@ -34,6 +34,9 @@
  *                       (nlink 2, the other member absent): a restore that
  *                       kept each group's first path as a string would
  *                       hold N^2 x 128 bytes
+ *   hash-mismatch RULE  fs/ holds "good" and "bad", two-chunk files whose content
+ *                       hashes follow RULE (1: over the data, 2: over the chunk
+ *                       ids; FORMAT-tree.md), "bad"'s with one byte flipped
  *   deep-wide N         fs/z/z/.../z (N levels), each level a split directory
  *                       of the same 4,000 files (same inodes, long names) and
  *                       "z": every level names the same part blobs, so a few
@@ -100,6 +103,56 @@ static void content_hash(const void *buf, size_t len, uint64_t size, uint8_t out
         EVP_DigestUpdate(md, tail, 8);
         EVP_DigestFinal_ex(md, out, &hl);
         EVP_MD_CTX_free(md);
+}
+
+/* Rule 2 of FORMAT-tree.md for a dense file of two chunks, written here
+ * from the specification rather than with repo/filehash.c. */
+static void content_hash2(const sk_node *n, uint8_t out[32]) {
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        uint8_t b[36];
+        unsigned int hl = 0;
+        EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+        EVP_DigestUpdate(md, "SKFHASH2", 8);
+        for (size_t i = 0; i < n->n_chunks; i++) {
+                memcpy(b, n->chunks[i].id, 32);
+                for (int k = 0; k < 4; k++)
+                        b[32 + k] = (uint8_t) (n->chunks[i].len >> (8 * k));
+                EVP_DigestUpdate(md, b, 36);
+        }
+        le64(b, 0);
+        le64(b + 8, n->size);
+        EVP_DigestUpdate(md, b, 16);
+        le64(b, n->size);
+        EVP_DigestUpdate(md, b, 8);
+        EVP_DigestFinal_ex(md, out, &hl);
+        EVP_MD_CTX_free(md);
+}
+
+/* A dense file of two chunks (a, b), its content hash by rule. */
+static sk_node two_chunk_file(const char *name, const char *a, const char *b, int rule) {
+        sk_node n = node(name, SK_NODE_FILE, 0644);
+        size_t la = strlen(a), lb = strlen(b);
+        n.size = la + lb;
+        n.extents = calloc(1, sizeof(sk_extent));
+        n.chunks = calloc(2, sizeof(sk_chunk_ref));
+        n.n_extents = 1;
+        n.n_chunks = 2;
+        n.extents[0] = (sk_extent) { .offset = 0, .length = n.size, .first_chunk = 0, .n_chunks = 2 };
+        put(SK_BLOB_DATA, a, la, n.chunks[0].id);
+        put(SK_BLOB_DATA, b, lb, n.chunks[1].id);
+        n.chunks[0].len = (uint32_t) la;
+        n.chunks[1].len = (uint32_t) lb;
+        n.hash_rule = (uint8_t) rule;
+        if (rule == 2) {
+                content_hash2(&n, n.content_hash);
+        } else {
+                char *all = malloc(n.size);
+                memcpy(all, a, la);
+                memcpy(all + la, b, lb);
+                content_hash(all, n.size, n.size, n.content_hash);
+                free(all);
+        }
+        return n;
 }
 
 /* A regular file holding buf, as one chunk of blob type t. */
@@ -345,6 +398,15 @@ static size_t scenario(const char *what, const char *arg, const char *arg2, sk_n
                         cur = dir_of(name, e, 2);
                 }
                 out[n++] = named_fs(cur);
+        } else if (!strcmp(what, "hash-mismatch")) {
+                int rule = arg ? atoi(arg) : 0;
+                if (rule != 1 && rule != 2)
+                        die(-EINVAL, "hash-mismatch: RULE is 1 or 2");
+                sk_node e[2];
+                e[0] = two_chunk_file("bad", "first chunk of bad\n", "second chunk of bad\n", rule);
+                e[0].content_hash[7] ^= 1;
+                e[1] = two_chunk_file("good", "first chunk of good\n", "second chunk of good\n", rule);
+                out[n++] = dir_of("fs", e, 2);
         } else if (!strcmp(what, "deep-wide")) {
                 long levels = levels_of(arg, "deep-wide N");
                 sk_node cur = wide_level(NULL);

@@ -119,10 +119,17 @@ static void test_init_open_errors(void **state) {
         void *buf;
         size_t len;
         assert_int_equal(sk_read_file(dfd, "config", 1 << 20, &buf, &len), 0);
-        ((uint8_t *) buf)[8] = 2;
+        uint8_t version = ((uint8_t *) buf)[8];
+        assert_int_equal(version, SK_REPO_FORMAT_VERSION); /* new repositories get the newest */
+        ((uint8_t *) buf)[8] = SK_REPO_FORMAT_VERSION + 1;
         assert_int_equal(sk_write_file_atomic(dfd, "config", buf, len, 0600), 0);
         assert_int_equal(sk_repo_open(f->url, f->secret, &r2), -EPROTO);
+        /* another known version: the header is sealed as associated data, so
+         * a repository cannot be passed off as another version without the key */
         ((uint8_t *) buf)[8] = 1;
+        assert_int_equal(sk_write_file_atomic(dfd, "config", buf, len, 0600), 0);
+        assert_int_equal(sk_repo_open(f->url, f->secret, &r2), -EBADMSG);
+        ((uint8_t *) buf)[8] = version;
         ((uint8_t *) buf)[50] ^= 1; /* inside the sealed body */
         assert_int_equal(sk_write_file_atomic(dfd, "config", buf, len, 0600), 0);
         assert_int_equal(sk_repo_open(f->url, f->secret, &r2), -EBADMSG);

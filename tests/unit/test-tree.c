@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <openssl/sha.h>
 
+#include "repo/filehash.h"
 #include "repo/tree.h"
 #include "repo/manifest-codec.h"
 #include "tests/lib/testutil.h"
@@ -291,7 +292,7 @@ static void test_reject(void **state) {
         assert_int_equal(sk_tree_decode(longer, len + 1, &t), -EBADMSG);
         free(longer);
         /* Unknown version. */
-        buf[4] = 2;
+        buf[4] = 3;
         assert_int_equal(sk_tree_decode(buf, len, &t), -EPROTONOSUPPORT);
         buf[4] = 1;
         /* Bad magic, bad kind, nonzero flags. */
@@ -334,6 +335,61 @@ static void test_reject(void **state) {
 
 /* A dir entry whose xattr count says 65535 but whose record has 32 bytes
  * left: rejected before allocating 65535 xattrs (1.5 MiB). */
+/* Tree versions (FORMAT-tree.md): a leaf whose files follow content hash
+ * rule 2 is version 2, and its decoded files say so; a leaf of rule-1 files
+ * is version 1; no leaf mixes them, and a version-2 blob without a file or a
+ * version-2 split is not canonical. */
+static void test_hash_rule_versions(void **state) {
+        (void) state;
+        sk_node v[8];
+        size_t n = make_nodes(v);
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        sk_tree *t = NULL;
+
+        assert_int_equal(sk_tree_encode_leaf(v, n, (void **) &buf, &len), 0);
+        assert_int_equal(buf[4], 1);
+        assert_int_equal(sk_tree_decode(buf, len, &t), 0);
+        assert_int_equal(sk_tree_entry(t, 0)->hash_rule, SK_FILEHASH_RULE_DATA);
+        sk_tree_free(t);
+        /* the same bytes as version 2: every file is read as rule 2 */
+        buf[4] = 2;
+        assert_int_equal(sk_tree_decode(buf, len, &t), 0);
+        assert_int_equal(sk_tree_entry(t, 0)->hash_rule, SK_FILEHASH_RULE_CHUNKS);
+        assert_int_equal(sk_tree_entry(t, 7)->hash_rule, SK_FILEHASH_RULE_CHUNKS);
+        assert_int_equal(sk_tree_entry(t, 1)->hash_rule, 0); /* not a file */
+        /* equal hashes under different rules are different content */
+        assert_false(sk_node_meta_equal(sk_tree_entry(t, 0), &v[0]));
+        sk_tree_free(t);
+        free(buf);
+
+        /* mixed rules: refused */
+        v[0].hash_rule = SK_FILEHASH_RULE_CHUNKS;
+        assert_int_equal(sk_tree_encode_leaf(v, n, (void **) &buf, &len), -EINVAL);
+        v[7].hash_rule = SK_FILEHASH_RULE_CHUNKS;
+        assert_int_equal(sk_tree_encode_leaf(v, n, (void **) &buf, &len), 0);
+        assert_int_equal(buf[4], 2);
+        assert_int_equal(sk_tree_decode(buf, len, &t), 0);
+        assert_true(sk_node_meta_equal(sk_tree_entry(t, 0), &v[0]));
+        sk_tree_free(t);
+        free(buf);
+
+        /* no file: version 1 whatever the rule, and version 2 is rejected */
+        assert_int_equal(sk_tree_encode_leaf(v + 1, 6, (void **) &buf, &len), 0);
+        assert_int_equal(buf[4], 1);
+        buf[4] = 2;
+        assert_int_equal(sk_tree_decode(buf, len, &t), -EBADMSG);
+        free(buf);
+        uint8_t split[12 + 64] = { 'S', 'K', 'T', 'R', 2, 0, 1, 0, 2, 0, 0, 0 };
+        memset(split + 12, 0x42, 64);
+        assert_int_equal(sk_tree_decode(split, sizeof(split), &t), -EBADMSG);
+        split[4] = 1;
+        assert_int_equal(sk_tree_decode(split, sizeof(split), &t), 0);
+        sk_tree_free(t);
+        for (size_t i = 0; i < n; i++)
+                sk_node_clear(&v[i]);
+}
+
 static void test_xattr_count_bound(void **state) {
         (void) state;
         sk_node n = { .type = SK_NODE_DIR, .mode = 0755, .name = (char *) "d" };
@@ -420,5 +476,6 @@ static void test_manifest(void **state) {
 }
 
 SK_TEST_MAIN(cmocka_unit_test(test_roundtrip), cmocka_unit_test(test_determinism),
-             cmocka_unit_test(test_split), cmocka_unit_test(test_reject), cmocka_unit_test(test_manifest),
+             cmocka_unit_test(test_split), cmocka_unit_test(test_reject), cmocka_unit_test(test_hash_rule_versions),
+             cmocka_unit_test(test_manifest),
              cmocka_unit_test(test_xattr_count_bound))
