@@ -305,6 +305,12 @@ bool sk_backup_unchanged(bctx *c, const sk_node *p, const struct stat *st) {
         if (p->size != (uint64_t) st->st_size || !ts_eq(&p->mtime, &st->st_mtim) || !ts_eq(&p->ctime, &st->st_ctim) ||
             p->dev != (uint64_t) st->st_dev || p->ino != (uint64_t) st->st_ino)
                 return false;
+        /* A parent whose hash follows the other rule (written by another
+         * writer, or crafted) is read again: a directory holds one rule, and
+         * the repository's version decides which. */
+        int rule = p->hash_rule == SK_FILEHASH_RULE_CHUNKS ? SK_FILEHASH_RULE_CHUNKS : SK_FILEHASH_RULE_DATA;
+        if (rule != sk_backup_hash_rule(c->repo))
+                return false;
         /* Reuse only chunks the index still has (a damaged repo must not propagate). */
         for (size_t i = 0; i < p->n_chunks; i++) {
                 sk_blob_id id;

@@ -44,6 +44,7 @@
 typedef struct hl_rec {
         sk_pathnode *dir;       /* where the first member is; NULL once known bad */
         char *name;             /* the first member's name in dir */
+        uint8_t digest[SK_NODE_DIGEST_BYTES];   /* the first member's content (sk_node_content_digest) */
 } hl_rec;
 
 typedef struct rctx {
@@ -141,9 +142,12 @@ static void hl_forget(hl_rec *h) {
         free(TAKE_PTR(h->name));
 }
 
-/* Remember dir/name as h's first member. */
-static int hl_remember(hl_rec *h, sk_pathnode *dir, const char *name) {
-        h->name = strdup(name);
+/* Remember n, in dir, as h's first member. */
+static int hl_remember(hl_rec *h, sk_pathnode *dir, const sk_node *n) {
+        int r = sk_node_content_digest(n, h->digest);
+        if (r < 0)
+                return r;
+        h->name = strdup(n->name);
         if (!h->name)
                 return -ENOMEM;
         h->dir = sk_pathnode_ref(dir);
@@ -365,14 +369,31 @@ static int restore_hardlink(rctx *c, int dirfd, sk_pathnode *dir, const sk_node 
                 h = hl_lookup(c, n->dev, n->ino, true);
                 if (!h)
                         return -ENOMEM;
-                return h->dir ? 0 : hl_remember(h, dir, n->name); /* caller restores the content */
+                return h->dir ? 0 : hl_remember(h, dir, n); /* caller restores the content */
         }
         /* The first member may still be in flight, or may have failed. */
         int r = drain(c);
         if (r < 0)
                 return r;
         if (!h->dir)
-                return hl_remember(h, dir, n->name);
+                return hl_remember(h, dir, n);
+        /* Members are stored in full: one whose content differs from the
+         * first's (a damaged or crafted tree) is restored on its own, and
+         * checked like any file, rather than linked to other content. */
+        uint8_t digest[SK_NODE_DIGEST_BYTES];
+        r = sk_node_content_digest(n, digest);
+        if (r < 0)
+                return r;
+        if (memcmp(digest, h->digest, sizeof(digest)) != 0) {
+                _cleanup_free_ char *first = sk_pathnode_join(h->dir, h->name);
+                char *d = NULL;
+                if (asprintf(&d, "hardlinked to %s in the backup, but stored with other content: restored as a "
+                                 "separate file", first ?: "its first member") < 0)
+                        d = NULL;
+                report(c, SK_PROBLEM_WARNING, -EBADMSG, c->path.p, NULL, d);
+                free(d);
+                return 0;
+        }
         int pfd = sk_pathnode_open(c->rootfd, h->dir);
         if (pfd >= 0) {
                 /* pfd is O_PATH: linkat() takes it as a directory. */

@@ -30,11 +30,16 @@
 #include "common/macro.h"
 
 
-/* Hardlink groups of one layer: (dev, ino) -> tar path of the first member
- * (an owned char *); the table is made on first use. */
+/* Hardlink groups of one layer: (dev, ino) -> the first member's tar path
+ * (owned) and content digest; the table is made on first use. */
 typedef struct hl_map {
         sk_inomap *m;
 } hl_map;
+
+typedef struct hl_first {
+        char *path;
+        uint8_t digest[SK_NODE_DIGEST_BYTES];
+} hl_first;
 
 typedef struct ectx {
         sk_repo *repo;
@@ -72,28 +77,40 @@ static int progress(ectx *c) {
 
 static void hl_done(hl_map *m) {
         size_t it = 0;
-        for (char **p; (p = sk_inomap_next(m->m, &it));)
-                free(*p);
+        for (hl_first *p; (p = sk_inomap_next(m->m, &it));)
+                free(p->path);
         m->m = sk_inomap_free(m->m);
 }
 
-/* Returns the first member's path (borrowed) or NULL after recording path as
- * the first member. -ENOMEM through *ret_err. */
-static const char *hl_get_or_add(hl_map *m, uint64_t dev, uint64_t ino, const char *path, int *ret_err) {
+/* Returns the first member's path (borrowed) or NULL after recording n, at
+ * path, as the first member. A member whose content differs from the
+ * first's (members are stored in full) gets NULL and *ret_differs: it is
+ * written in full rather than as a link to other content. -ENOMEM through
+ * *ret_err. */
+static const char *hl_get_or_add(hl_map *m, const sk_node *n, const char *path, bool *ret_differs, int *ret_err) {
         *ret_err = 0;
-        if (!m->m && (*ret_err = sk_inomap_new(sizeof(char *), 0, &m->m)) < 0)
+        *ret_differs = false;
+        uint8_t digest[SK_NODE_DIGEST_BYTES];
+        if ((*ret_err = sk_node_content_digest(n, digest)) < 0)
                 return NULL;
-        char **first = NULL;
-        int r = sk_inomap_get(m->m, dev, ino, (void **) &first);
+        if (!m->m && (*ret_err = sk_inomap_new(sizeof(hl_first), 0, &m->m)) < 0)
+                return NULL;
+        hl_first *first = NULL;
+        int r = sk_inomap_get(m->m, n->dev, n->ino, (void **) &first);
         if (r < 0) {
                 *ret_err = r;
                 return NULL;
         }
-        if (*first)
-                return *first;
+        if (first->path) {
+                if (memcmp(first->digest, digest, sizeof(digest)) == 0)
+                        return first->path;
+                *ret_differs = true;
+                return NULL;
+        }
         /* New, or left empty by a failed strdup: path becomes the first member. */
-        if (!(*first = strdup(path)))
+        if (!(first->path = strdup(path)))
                 *ret_err = -ENOMEM;
+        memcpy(first->digest, digest, sizeof(digest));
         return NULL;
 }
 
@@ -332,9 +349,14 @@ static int write_node(ectx *c, const sk_node *n) {
                 archive_entry_set_filetype(e, AE_IFREG);
                 const char *first = NULL;
                 if (n->nlink > 1) {
-                        first = hl_get_or_add(&c->hl, n->dev, n->ino, c->path, &r);
+                        bool differs;
+                        first = hl_get_or_add(&c->hl, n, c->path, &differs, &r);
                         if (r < 0)
                                 goto out;
+                        if (differs)
+                                report(c, SK_PROBLEM_WARNING, -EBADMSG, c->path, NULL,
+                                       "hardlinked in the backup, but stored with other content than the first "
+                                       "member: written as a separate file");
                 }
                 if (first) {
                         archive_entry_set_hardlink(e, first);

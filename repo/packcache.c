@@ -41,6 +41,18 @@ typedef struct need {
 
 #define KEPT_MAX (64u * 1024 * 1024)
 
+/* Prefetches waiting for a loader thread (sk_packcache_start_loaders). A
+ * restore hints every chunk of a file as it queues it; what is queued is
+ * deduplicated by pack, and hints beyond this many are dropped (the reader
+ * then loads the span itself, as without loaders). */
+#define PF_QUEUE 16
+
+typedef struct pf_req {
+        uint32_t pack;
+        uint64_t offset;
+        size_t len;
+} pf_req;
+
 struct sk_packcache {
         pthread_mutex_t mu;
         pthread_cond_t loaded;
@@ -61,6 +73,18 @@ struct sk_packcache {
          * (a load retires its victim right before fetching: no extra memory). */
         uint8_t *spare;
         size_t spare_cap;
+        /* Loader threads: prefetches are queued for them instead of run by
+         * the caller, so that several spans are fetched at once while the
+         * readers work (on S3 each is a round trip of its own). */
+        pthread_t *loaders;
+        unsigned n_loaders;
+        bool stopping;
+        pthread_cond_t work;    /* a request was queued, or an entry may have become usable */
+        pf_req queue[PF_QUEUE];
+        unsigned q_head, q_len;
+        /* Counts drops: a load that was in flight across a drop may hold a
+         * pack the caller has since renumbered, so it is not kept. */
+        uint64_t generation;
 };
 
 static void keep_spare(sk_packcache *pc, uint8_t *buf, size_t cap) {
@@ -87,6 +111,7 @@ int sk_packcache_new(unsigned entries, size_t span_max, sk_packcache_fetch_fn fe
         }
         pthread_mutex_init(&pc->mu, NULL);
         pthread_cond_init(&pc->loaded, NULL);
+        pthread_cond_init(&pc->work, NULL);
         pc->n = entries;
         pc->span_max = span_max;
         pc->ra = span_max;
@@ -193,12 +218,20 @@ static void need_served(sk_packcache *pc, need *n) {
 void sk_packcache_free(sk_packcache *pc) {
         if (!pc)
                 return;
+        pthread_mutex_lock(&pc->mu);
+        pc->stopping = true;
+        pthread_cond_broadcast(&pc->work);
+        pthread_mutex_unlock(&pc->mu);
+        for (unsigned i = 0; i < pc->n_loaders; i++)
+                pthread_join(pc->loaders[i], NULL);
+        free(pc->loaders);
         for (unsigned i = 0; i < pc->n; i++)
                 free(pc->spans[i].buf);
         free(pc->spans);
         free(pc->spare);
         forget_plan(pc);
         pthread_cond_destroy(&pc->loaded);
+        pthread_cond_destroy(&pc->work);
         pthread_mutex_destroy(&pc->mu);
         free(pc);
 }
@@ -316,10 +349,13 @@ static int load(sk_packcache *pc, span *v, uint32_t pack, uint64_t offset, size_
         size_t cap = pc->spare_cap, got = 0;
         pc->spare = NULL;
         pc->spare_cap = 0;
+        uint64_t generation = pc->generation;
         pthread_mutex_unlock(&pc->mu);
         int r = pc->fetch(pc->userdata, pack, offset, want, &buf, &cap, &got);
 
         pthread_mutex_lock(&pc->mu);
+        if (r >= 0 && generation != pc->generation)
+                r = -ESTALE;
         if (r < 0) {
                 free(buf);
                 *v = (span) { 0 };
@@ -385,6 +421,9 @@ int sk_packcache_read(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t l
                                 n = n ? find_need(pc, pack, offset) : NULL;
                                 if (n)
                                         need_served(pc, n);
+                                /* the span may now be consumed: a waiting loader can use it */
+                                if (pc->q_len > 0)
+                                        pthread_cond_signal(&pc->work);
                         }
                         pthread_mutex_unlock(&pc->mu);
                         if (!out)
@@ -401,6 +440,11 @@ int sk_packcache_read(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t l
                         return 0;
                 }
                 int r = load(pc, v, pack, offset, len);
+                if (r == -ESTALE) { /* dropped meanwhile: the caller reads directly, by name */
+                        pc->st.declined++;
+                        pthread_mutex_unlock(&pc->mu);
+                        return 0;
+                }
                 if (r < 0) {
                         pthread_mutex_unlock(&pc->mu);
                         return r;
@@ -424,16 +468,40 @@ int sk_packcache_plan(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t l
         return r;
 }
 
-int sk_packcache_prefetch(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t len) {
+/* Whether [offset, offset + len) of pack is cached, being loaded, kept, or
+ * known to lie past the pack's end: nothing to prefetch. Lock held. */
+static bool have_or_past_end(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t len) {
         bool truncated;
+        if (pc->n_needs > 0) {
+                sort_needs(pc);
+                need *n = find_need(pc, pack, offset);
+                if (n && n->kept)
+                        return true;
+        }
+        return find(pc, pack, offset, len, &truncated) || truncated;
+}
+
+static bool queued(const sk_packcache *pc, uint32_t pack) {
+        for (unsigned i = 0; i < pc->q_len; i++)
+                if (pc->queue[(pc->q_head + i) % PF_QUEUE].pack == pack)
+                        return true;
+        return false;
+}
+
+int sk_packcache_prefetch(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t len) {
         int r = 0;
         pthread_mutex_lock(&pc->mu);
-        if (pc->n_needs > 0)
-                sort_needs(pc);
-        need *n = pc->n_needs > 0 ? find_need(pc, pack, offset) : NULL;
-        if (n && n->kept)
+        if (have_or_past_end(pc, pack, offset, len))
                 ;
-        else if (!find(pc, pack, offset, len, &truncated) && !truncated) {
+        else if (pc->n_loaders > 0) {
+                /* A span covers a whole pack when loaders are used (remote
+                 * stores: sk_repo_read_ahead_begin), so one request per pack. */
+                if (!queued(pc, pack) && pc->q_len < PF_QUEUE) {
+                        pc->queue[(pc->q_head + pc->q_len++) % PF_QUEUE] = (pf_req) { pack, offset, len };
+                        pthread_cond_signal(&pc->work);
+                        r = 1;
+                }
+        } else {
                 span *v = pick_victim(pc, true);
                 if (v) {
                         r = load(pc, v, pack, offset, len);
@@ -445,9 +513,72 @@ int sk_packcache_prefetch(sk_packcache *pc, uint32_t pack, uint64_t offset, size
         return r;
 }
 
+/* A loader: takes queued prefetches in order and loads each into a free or
+ * consumed entry, waiting for one to become so (a reader finishing a span
+ * signals); a request whose bytes arrived meanwhile is dropped. A failed
+ * fetch is dropped too: the reader that needs the bytes fetches them itself
+ * and reports the error with its context. */
+static void *loader_main(void *arg) {
+        sk_packcache *pc = arg;
+        pthread_mutex_lock(&pc->mu);
+        while (!pc->stopping) {
+                if (pc->q_len == 0) {
+                        pthread_cond_wait(&pc->work, &pc->mu);
+                        continue;
+                }
+                pf_req q = pc->queue[pc->q_head];
+                if (have_or_past_end(pc, q.pack, q.offset, q.len)) {
+                        pc->q_head = (pc->q_head + 1) % PF_QUEUE;
+                        pc->q_len--;
+                        continue;
+                }
+                span *v = pick_victim(pc, true);
+                if (!v) {
+                        pthread_cond_wait(&pc->work, &pc->mu);
+                        continue;
+                }
+                pc->q_head = (pc->q_head + 1) % PF_QUEUE;
+                pc->q_len--;
+                (void) load(pc, v, q.pack, q.offset, q.len);
+        }
+        pthread_mutex_unlock(&pc->mu);
+        return NULL;
+}
+
+int sk_packcache_start_loaders(sk_packcache *pc, unsigned n) {
+        if (n == 0 || n > pc->n)
+                return -EINVAL;
+        pthread_mutex_lock(&pc->mu);
+        bool started = pc->n_loaders > 0;
+        pthread_mutex_unlock(&pc->mu);
+        if (started)
+                return 0;
+        pthread_t *t = calloc(n, sizeof(*t));
+        if (!t)
+                return -ENOMEM;
+        unsigned k = 0;
+        int r = 0;
+        for (; k < n; k++) {
+                r = -pthread_create(&t[k], NULL, loader_main, pc);
+                if (r < 0)
+                        break;
+        }
+        if (k == 0) {
+                free(t);
+                return r;
+        }
+        pthread_mutex_lock(&pc->mu);
+        pc->loaders = t;
+        pc->n_loaders = k;      /* fewer than asked if a thread could not start: fewer at once, same results */
+        pthread_mutex_unlock(&pc->mu);
+        return 0;
+}
+
 void sk_packcache_drop(sk_packcache *pc) {
         pthread_mutex_lock(&pc->mu);
         forget_plan(pc);
+        pc->generation++;
+        pc->q_len = 0;
         pc->ra = pc->span_max;
         for (unsigned i = 0; i < pc->n; i++) {
                 span *s = &pc->spans[i];

@@ -80,8 +80,20 @@ int sk_packcache_plan(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t l
  * are already cached or being loaded or no entry was free, or -errno. */
 int sk_packcache_prefetch(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t len);
 
-/* Free every cached span no reader is using, and forget the plan and the
- * adapted read-ahead size (the figures are kept). */
+/* Run prefetches in n loader threads (1 .. entries) from now on: a
+ * prefetch is queued (one per pack, at most 16 waiting; returns 1 if
+ * queued) and returns at once, and the loaders fetch several spans at the
+ * same time, each into a free entry or one whose span has mostly been read
+ * (waiting for one), never pushing out data a reader still needs. For a
+ * remote store, where every fetch is a round trip; spans should then cover
+ * whole packs, since the queue keeps one request per pack. Calling it again
+ * changes nothing. The threads end in sk_packcache_free. */
+int sk_packcache_start_loaders(sk_packcache *pc, unsigned n);
+
+/* Free every cached span no reader is using, and forget the plan, the
+ * queued prefetches and the adapted read-ahead size (the figures are kept).
+ * A load in flight meanwhile is not kept (its pack number may name another
+ * pack now): its reader is declined and reads directly. */
 void sk_packcache_drop(sk_packcache *pc);
 
 void sk_packcache_get_stats(sk_packcache *pc, sk_packcache_stats *ret);

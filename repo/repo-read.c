@@ -154,6 +154,13 @@ int sk_repo_read_ahead_begin(sk_repo *repo) {
         for (unsigned i = 0; i < ARRAY_SIZE(repo->read_ahead) && r >= 0; i++)
                 if (!repo->read_ahead[i])
                         r = sk_packcache_new(spans[i], span, read_ahead_fetch, repo, &repo->read_ahead[i]);
+        /* From a remote store, the data spans a restore hints are fetched by
+         * loader threads, several at once, while the workers write: one
+         * fetch at a time left the workers waiting for each pack's round
+         * trip. A local read is a pread from the page cache or the disk's
+         * own queue, where the walker's synchronous prefetch does as well. */
+        if (r >= 0 && !local)
+                r = sk_packcache_start_loaders(repo->read_ahead[0], SK_REPO_READ_AHEAD_LOADERS);
         if (r >= 0)
                 atomic_fetch_add(&repo->read_ahead_users, 1);
         pthread_mutex_unlock(&repo->lock);

@@ -208,10 +208,14 @@ int sk_repo_get_blob(sk_repo *repo, sk_blob_type type, const sk_blob_id *id, voi
  * pack closes after the blob that fills it) and half that from a local one
  * (memory; a pread costs the same), within 1..32 MiB, so that reading blobs
  * in pack order (a restore) costs one or two backend requests per pack
- * rather than one per blob. Reads stay verified
+ * rather than one per blob. From a remote store, SK_REPO_READ_AHEAD_LOADERS
+ * threads fetch hinted data spans at the same time (started by the first
+ * begin, ended by sk_repo_free). Reads stay verified
  * exactly as without it. Nests and is thread-safe (a count of users); the
- * last end frees the cached spans. begin fails only with -ENOMEM. */
+ * last end frees the cached spans. begin fails only with -ENOMEM (or a
+ * thread that cannot start). */
 #define SK_REPO_READ_AHEAD_SPANS 4
+#define SK_REPO_READ_AHEAD_LOADERS 2
 int sk_repo_read_ahead_begin(sk_repo *repo);
 void sk_repo_read_ahead_end(sk_repo *repo);
 /* Between begin and end: blob id will be read (sk_packcache_plan). A

@@ -14,6 +14,7 @@
 
 #include "repo/crypto.h"
 #include "repo/filehash.h"
+#include "common/le.h"
 #include "common/macro.h"
 
 #define TREE_MAGIC "SKTR"
@@ -108,6 +109,30 @@ static bool ts_eq(const struct timespec *a, const struct timespec *b) {
 
 static int node_hash_rule(const sk_node *n) {
         return n->hash_rule == SK_FILEHASH_RULE_CHUNKS ? SK_FILEHASH_RULE_CHUNKS : SK_FILEHASH_RULE_DATA;
+}
+
+int sk_node_content_digest(const sk_node *n, uint8_t out[SK_NODE_DIGEST_BYTES]) {
+        size_t tl = n->type == SK_NODE_SYMLINK && n->target ? strlen(n->target) : 0;
+        _cleanup_free_ uint8_t *b = malloc(2 + 8 + 8 + SK_CONTENT_HASH_BYTES + tl);
+        if (!b)
+                return -ENOMEM;
+        size_t k = 0;
+        b[k++] = (uint8_t) n->type;
+        b[k++] = n->type == SK_NODE_FILE ? (uint8_t) node_hash_rule(n) : 0;
+        sk_put_le64(b + k, n->size);
+        k += 8;
+        sk_put_le32(b + k, n->rdev_major);
+        sk_put_le32(b + k + 4, n->rdev_minor);
+        k += 8;
+        if (n->type == SK_NODE_FILE) {
+                memcpy(b + k, n->content_hash, SK_CONTENT_HASH_BYTES);
+                k += SK_CONTENT_HASH_BYTES;
+        }
+        if (tl) {
+                memcpy(b + k, n->target, tl);
+                k += tl;
+        }
+        return sk_sha256(b, k, out);
 }
 
 static bool content_equal(const sk_node *a, const sk_node *b) {

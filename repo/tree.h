@@ -107,6 +107,13 @@ int sk_node_copy_xattrs(const sk_node *src, sk_node *dst);
 /* True if the restorable state differs (type, mode, owner, mtime, size,
  * content, target, rdev, xattrs). ctime, atime, dev, ino, nlink ignored. */
 bool sk_node_meta_equal(const sk_node *a, const sk_node *b);
+/* A digest of what a hardlink's members must share: type, size and, by
+ * type, the content hash and its rule, the symlink target or the device
+ * numbers. A restore links a member to its group's first only when the two
+ * are equal, so a tree cannot make a link stand for content other than its
+ * own (every member of a group is stored in full). 0 or -ENOMEM. */
+#define SK_NODE_DIGEST_BYTES 32
+int sk_node_content_digest(const sk_node *n, uint8_t out[SK_NODE_DIGEST_BYTES]);
 /* The one-letter type used by ls: '-', 'd', 'l', 'c', 'b', 'p', 's'. */
 char sk_node_type_char(sk_node_type t);
 

@@ -9,15 +9,19 @@
 #   round-trip; `repo init --format-version 1` still makes a version-1 one;
 # - the end-to-end check still fails a file whose content hash does not match,
 #   under either rule (tests/tools/skhostile hash-mismatch), and leaves nothing
-#   of it behind.
+#   of it behind;
+# - a parent backup whose files claim the other rule (tests/tools/skrelabel:
+#   another writer's, or crafted) is not reused: the next backup reads those
+#   files again, succeeds, and writes the repository's own rule only.
 set -u
 SK_SRC=${SK_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$SK_SRC/tests/lib/repo.sh"
 . "$SK_SRC/tests/lib/formattree.sh"
 SKHOSTILE=${SKHOSTILE:-$BUILD_DIR/tools/skhostile}
+SKRELABEL=${SKRELABEL:-$BUILD_DIR/tools/skrelabel}
 unset SK_TEST_REPO_URL # the fixture is a directory
 sk_repo_setup
-sk_need_built "$SKHOSTILE"
+sk_need_built "$SKHOSTILE" "$SKRELABEL"
 
 # The version in the config's file header (bytes 8-9, little-endian).
 config_version() { od -An -tu2 -j8 -N2 "$1/config" | tr -d ' '; }
@@ -73,6 +77,22 @@ id3=$(jq -r .id "$T/b3.json")
 restores_same "$id3" "v2 incremental backup"
 expect_rc 0 "v2: check --read-data" sk check -q --read-data
 
+# A parent whose files claim rule 1 (as if another writer made it): the
+# next backup, with one file changed, reads the rest again instead of mixing
+# the rules in a directory (which used to fail every later backup).
+rid=$("$SKRELABEL" "$SNAPKEEP_REPO" "$T/pass" "$id3" 1) || notok "skrelabel 1"
+printf 'again\n' >>"$T/src/sub/new.bin"
+sk backup --json "$T/src" >"$T/b4.json"; rc=$?
+[ $rc = 0 ] && [ "$(jq -r .parent "$T/b4.json")" = "$rid" ] && ok "v2: a backup over a parent of the other rule succeeds" ||
+  { notok "v2: backup over a relabelled parent (exit $rc)"; head -c 600 "$T/b4.json"; }
+id4=$(jq -r .id "$T/b4.json")
+# skrelabel relabels the files of src/ itself: those 4 are read again; the 3
+# unchanged files further down (sub/hard1, deep/er/*) still claim rule 2.
+[ "$(jq .summary.files_unmodified "$T/b4.json")" = 3 ] && ok "v2: the relabelled parent's files are read again, the others reused" ||
+  notok "v2: reused $(jq .summary.files_unmodified "$T/b4.json") files, want the 3 not relabelled"
+[ "$(rules_of "$id4")" = 2 ] && ok "v2: and hash by rule 2" || notok "v2: rules $(rules_of "$id4")"
+restores_same "$id4" "v2 backup over a relabelled parent"
+
 # ---- the end-to-end check under both rules --------------------------------
 for rule in 1 2; do
   hid=$("$SKHOSTILE" "$SNAPKEEP_REPO" "$T/pass" hash-mismatch $rule) || { notok "skhostile hash-mismatch $rule"; continue; }
@@ -90,9 +110,15 @@ done
 export SNAPKEEP_REPO=$T/v1new
 expect_rc 0 "repo init --format-version 1" sk_init --format-version 1
 [ "$(config_version "$T/v1new")" = 1 ] && ok "--format-version 1 makes a version-1 repository" || notok "version $(config_version "$T/v1new")"
-id4=$(sk backup --json "$T/src" | jq -r .id)
-[ "$(rules_of "$id4")" = 1 ] && ok "--format-version 1: files hash by rule 1" || notok "--format-version 1: rules $(rules_of "$id4")"
-restores_same "$id4" "--format-version 1 backup"
+id5=$(sk backup --json "$T/src" | jq -r .id)
+[ "$(rules_of "$id5")" = 1 ] && ok "--format-version 1: files hash by rule 1" || notok "--format-version 1: rules $(rules_of "$id5")"
+restores_same "$id5" "--format-version 1 backup"
+# and the other way: a parent claiming rule 2 does not bring rule 2 into it
+rid=$("$SKRELABEL" "$SNAPKEEP_REPO" "$T/pass" "$id5" 2) || notok "skrelabel 2"
+id6=$(sk backup --json "$T/src" | jq -r .id)
+[ "$(rules_of "$id6")" = 1 ] && [ "$(config_version "$T/v1new")" = 1 ] &&
+  ok "--format-version 1: a parent claiming rule 2 leaves the repository at rule 1" || notok "--format-version 1 after a rule-2 parent: rules $(rules_of "$id6")"
+restores_same "$id6" "--format-version 1 backup over a relabelled parent"
 export SNAPKEEP_REPO=$T/v3
 sk_init --format-version 3 2>"$T/v3.err"; rc=$?
 [ $rc = 1 ] && grep -q -- "--format-version wants 1..2" "$T/v3.err" && [ ! -e "$T/v3/config" ] &&

@@ -139,11 +139,24 @@ id=$(hostile hardlink "$OUT/passwd") || notok "skhostile hardlink"
 tgt
 sk restore "$id" --target "$t" --include fs >"$S/log" 2>&1; rc=$?
 if [ $rc -eq 0 ] && [ "$(cat "$t/fs/h")" = "first member, outside fs" ] && [ ! -e "$t/aaa" ] &&
-   [ -L "$t/fs/l" ] && [ "$(stat -c %i "$t/fs/l")" = "$(stat -c %i "$t/fs/m")" ]; then
-  ok "hardlink groups stay inside the target (first member left out: content restored; symlink+file group: linked to the symlink)"
+   [ -L "$t/fs/l" ] && [ -f "$t/fs/m" ] && [ ! -L "$t/fs/m" ] && [ "$(cat "$t/fs/m")" = pwned ] &&
+   [ "$(stat -c %i "$t/fs/l")" != "$(stat -c %i "$t/fs/m")" ]; then
+  ok "hardlink groups stay inside the target (first member left out: content restored; a symlink+file group: each restored as stored, not linked)"
 else notok "hardlink groups (exit $rc)"; ls -l "$t/fs" 2>&1; cat "$S/log"; fi
+grep -q "stored with other content" "$S/log" && ok "the member unlike its group's first is reported" || notok "differing hardlink member not reported"
 [ "$(cat "$OUT/passwd")" = sentinel ] && ok "the hardlinked symlink's target was not written" || notok "wrote through a hardlinked symlink"
 outside_same "hardlinks"
+
+# A group whose members are stored with different contents: each member is
+# restored with its own (checked) content, never as a link to the other's.
+id=$(hostile hardlink-differ) || notok "skhostile hardlink-differ"
+tgt
+sk restore "$id" --target "$t" >"$S/log" 2>&1; rc=$?
+if [ "$(cat "$t/fs/a")" = AAAA ] && [ "$(cat "$t/fs/b")" = BBBB ] && [ "$(stat -c %i "$t/fs/a")" != "$(stat -c %i "$t/fs/b")" ] &&
+   grep -q "stored with other content" "$S/log"; then
+  ok "hardlink members with different stored contents are restored apart, with a warning (exit $rc)"
+else notok "hardlink members with different contents (exit $rc)"; ls -li "$t/fs" 2>&1; cat "$S/log"; fi
+outside_same "hardlink-differ"
 
 # ---- oversized sizes and counts -----------------------------------------------------
 id=$(hostile oversized) || notok "skhostile oversized"

@@ -34,6 +34,8 @@
  *                       (nlink 2, the other member absent): a restore that
  *                       kept each group's first path as a string would
  *                       hold N^2 x 128 bytes
+ *   hardlink-differ     fs/a and fs/b are one hardlink group (same dev, ino)
+ *                       stored with different contents
  *   hash-mismatch RULE  fs/ holds "good" and "bad", two-chunk files whose content
  *                       hashes follow RULE (1: over the data, 2: over the chunk
  *                       ids; FORMAT-tree.md), "bad"'s with one byte flipped
@@ -342,6 +344,16 @@ static size_t scenario(const char *what, const char *arg, const char *arg2, sk_n
                 e[2].dev = 8;
                 e[2].ino = 8;
                 out[n++] = dir_of("fs", e, 3);
+        } else if (!strcmp(what, "hardlink-differ")) {
+                sk_node e[2];
+                e[0] = file("a", 0644, "AAAA\n");
+                e[1] = file("b", 0644, "BBBB\n");
+                for (int i = 0; i < 2; i++) {
+                        e[i].nlink = 2;
+                        e[i].dev = 9;
+                        e[i].ino = 9;
+                }
+                out[n++] = dir_of("fs", e, 2);
         } else if (!strcmp(what, "oversized")) {
                 sk_node e[3];
                 e[0] = node("big", SK_NODE_FILE, 0644);

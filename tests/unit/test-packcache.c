@@ -345,6 +345,78 @@ static void test_prefetch_uses_only_free_or_consumed_entries(void **state) {
         sk_packcache_free(pc);
 }
 
+/* A fetch that waits (up to 2 s) until another fetch is in flight too, and
+ * records how many ran at once: loaders must fetch side by side. */
+static pthread_mutex_t par_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t par_cv = PTHREAD_COND_INITIALIZER;
+static unsigned par_now, par_max;
+static bool par_wait;
+
+static int paired_fetch(void *userdata, uint32_t pack, uint64_t offset, size_t len, void **io_buf, size_t *io_cap,
+                        size_t *ret_len) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 2;
+        pthread_mutex_lock(&par_mu);
+        par_now++;
+        par_max = par_now > par_max ? par_now : par_max;
+        pthread_cond_broadcast(&par_cv);
+        while (par_wait && par_now < 2 && pthread_cond_timedwait(&par_cv, &par_mu, &until) == 0)
+                ;
+        pthread_mutex_unlock(&par_mu);
+        int r = fetch(userdata, pack, offset, len, io_buf, io_cap, ret_len);
+        pthread_mutex_lock(&par_mu);
+        par_now--;
+        pthread_mutex_unlock(&par_mu);
+        return r;
+}
+
+/* With loader threads, prefetches are queued (one per pack) and two packs
+ * are fetched at the same time; a loader waits for an entry to be read
+ * before it replaces it, and readers find the spans the loaders fetched. */
+static void test_loaders_fetch_packs_side_by_side(void **state) {
+        store *s = *state;
+        sk_packcache *pc = NULL;
+        par_now = par_max = 0;
+        par_wait = true;
+        assert_int_equal(sk_packcache_new(2, 2 * PACK_LEN, paired_fetch, s, &pc), 0);
+        assert_int_equal(sk_packcache_start_loaders(pc, 3), -EINVAL); /* more loaders than entries */
+        assert_int_equal(sk_packcache_start_loaders(pc, 2), 0);
+        assert_int_equal(sk_packcache_start_loaders(pc, 2), 0); /* again: nothing changes */
+        for (uint32_t p = 0; p < 3; p++)
+                for (uint64_t off = 0; off < 4 * REC; off += REC)
+                        assert_int_equal(sk_packcache_plan(pc, p, off, REC), 0);
+        assert_int_equal(sk_packcache_prefetch(pc, 0, 0, REC), 1);
+        assert_int_equal(sk_packcache_prefetch(pc, 0, REC, REC), 0); /* the pack is queued or loading */
+        assert_int_equal(sk_packcache_prefetch(pc, 1, 0, REC), 1);
+        assert_int_equal(sk_packcache_prefetch(pc, 2, 0, REC), 1); /* waits for an entry */
+        for (uint32_t p = 0; p < 3; p++) {
+                if (p == 2) { /* pack 2's load started when pack 0 had been read: alone */
+                        pthread_mutex_lock(&par_mu);
+                        par_wait = false;
+                        pthread_cond_broadcast(&par_cv);
+                        pthread_mutex_unlock(&par_mu);
+                }
+                for (uint64_t off = 0; off < 4 * REC; off += REC)
+                        read_ok(pc, s, p, off, REC);
+        }
+        assert_int_equal(s->fetches, 3);
+        assert_int_equal(par_max, 2);
+
+        /* a failed prefetch is dropped: the reader fetches and gets the bytes */
+        sk_packcache_drop(pc);
+        s->fail_next = -EIO;
+        assert_int_equal(sk_packcache_prefetch(pc, 4, 0, REC), 1);
+        for (int i = 0; i < 200 && s->fetches < 4; i++)
+                nanosleep(&(struct timespec) { 0, 10 * 1000 * 1000 }, NULL);
+        assert_int_equal(s->fetches, 4);
+        read_ok(pc, s, 4, 0, REC);
+        /* freed with requests queued and loaders waiting: no hang, no leak */
+        for (uint32_t p = 5; p < NPACKS; p++)
+                (void) sk_packcache_prefetch(pc, p, 0, REC);
+        sk_packcache_free(pc);
+}
+
 static void test_bad_arguments(void **state) {
         store *s = *state;
         sk_packcache *pc = NULL;
@@ -363,5 +435,6 @@ SK_TEST_MAIN(SK_FIXTURE_TEST(test_sequential_one_fetch_per_span),
              SK_FIXTURE_TEST(test_concurrent_readers_under_eviction),
              SK_FIXTURE_TEST(test_plan_loads_up_to_the_last_planned_record),
              SK_FIXTURE_TEST(test_plan_reads_each_pack_once),
+             SK_FIXTURE_TEST(test_loaders_fetch_packs_side_by_side),
              SK_FIXTURE_TEST(test_prefetch_uses_only_free_or_consumed_entries),
              SK_FIXTURE_TEST(test_bad_arguments))
