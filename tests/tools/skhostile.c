@@ -62,6 +62,10 @@
 
 static sk_repo *repo;
 static uint64_t next_ino = 1000;
+/* The content hash rule the repository's own writer uses (its format
+ * version): scenario files follow it, so that they can share a directory
+ * with the entries of a backup taken by snapkeep (--id). */
+static int repo_rule = 1;
 
 static void die(int r, const char *what) {
         fprintf(stderr, "skhostile: %s: %s (%s)\n", what, strerror(r < 0 ? -r : r), repo ? sk_repo_last_error(repo) : "");
@@ -107,8 +111,9 @@ static void content_hash(const void *buf, size_t len, uint64_t size, uint8_t out
         EVP_MD_CTX_free(md);
 }
 
-/* Rule 2 of FORMAT-tree.md for a dense file of two chunks, written here
- * from the specification rather than with repo/filehash.c. */
+/* Rule 2 of FORMAT-tree.md for a dense file (one extent, or none when it is
+ * all hole or empty), written here from the specification rather than with
+ * repo/filehash.c. */
 static void content_hash2(const sk_node *n, uint8_t out[32]) {
         EVP_MD_CTX *md = EVP_MD_CTX_new();
         uint8_t b[36];
@@ -121,13 +126,26 @@ static void content_hash2(const sk_node *n, uint8_t out[32]) {
                         b[32 + k] = (uint8_t) (n->chunks[i].len >> (8 * k));
                 EVP_DigestUpdate(md, b, 36);
         }
-        le64(b, 0);
-        le64(b + 8, n->size);
-        EVP_DigestUpdate(md, b, 16);
+        if (n->n_extents) { /* dense: one extent [0, size) */
+                le64(b, 0);
+                le64(b + 8, n->size);
+                EVP_DigestUpdate(md, b, 16);
+        }
         le64(b, n->size);
         EVP_DigestUpdate(md, b, 8);
         EVP_DigestFinal_ex(md, out, &hl);
         EVP_MD_CTX_free(md);
+}
+
+/* n's content hash by the repository's rule; buf is its data (len bytes at
+ * offset 0, or none). */
+static void hash_by_repo_rule(sk_node *n, const void *buf, size_t len) {
+        if (repo_rule == 2) {
+                n->hash_rule = 2;
+                content_hash2(n, n->content_hash);
+        } else {
+                content_hash(buf, len, n->size, n->content_hash);
+        }
 }
 
 /* A dense file of two chunks (a, b), its content hash by rule. */
@@ -169,7 +187,7 @@ static sk_node file_of(const char *name, uint32_t mode, const void *buf, size_t 
                 put(t, buf, len, n.chunks[0].id);
                 n.chunks[0].len = (uint32_t) len;
         }
-        content_hash(buf, len, len, n.content_hash);
+        hash_by_repo_rule(&n, buf, len);
         return n;
 }
 
@@ -255,7 +273,7 @@ static sk_node wide_level(sk_node *sub) {
                 snprintf(name, sizeof(name), "f%05d-%0240d", i, 0);
                 sk_node f = node(name, SK_NODE_FILE, 0644);
                 f.ino = 500000 + (uint64_t) i; /* the same at every level: parts are shared */
-                content_hash("", 0, 0, f.content_hash);
+                hash_by_repo_rule(&f, "", 0);
                 if (sk_tree_builder_add(b, &f) < 0)
                         die(-ENOMEM, "tree builder add");
         }
@@ -358,7 +376,7 @@ static size_t scenario(const char *what, const char *arg, const char *arg2, sk_n
                 sk_node e[3];
                 e[0] = node("big", SK_NODE_FILE, 0644);
                 e[0].size = 1ull << 62; /* all hole: legal, no extents */
-                content_hash(NULL, 0, e[0].size, e[0].content_hash);
+                hash_by_repo_rule(&e[0], NULL, 0);
                 e[1] = file("xattr", 0644, "x\n");
                 void *v = calloc(1, 65536);
                 add_xattr(&e[1], "user.big", v, 65536);
@@ -473,6 +491,9 @@ int main(int argc, char **argv) {
         sk_secret_free(s);
         if (r < 0)
                 die(r, "open repository");
+        sk_repo_config cfg;
+        if (sk_repo_get_config(repo, &cfg) >= 0 && cfg.version >= 2)
+                repo_rule = 2;
 
         sk_node root[64];
         size_t n = scenario(what, arg, arg2, root);
