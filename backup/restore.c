@@ -323,6 +323,7 @@ static int plan_tree(rctx *c, const uint8_t tree[SK_TREE_ID_BYTES]) {
         return r;
 }
 
+/* Returns 1 if n was created, 0 if not (the problem is reported). */
 static int restore_special(rctx *c, int dirfd, const sk_node *n) {
         if (skip_device(c, n)) {
                 report(c, SK_PROBLEM_WARNING, -EPERM, c->path.p, NULL,
@@ -357,7 +358,18 @@ static int restore_special(rctx *c, int dirfd, const sk_node *n) {
         }
         c->res->files++;
         c->prog.files_done++;
-        return 0;
+        return 1;
+}
+
+/* n, in dir, was remembered as its hardlink group's first member but was
+ * not created: the next member becomes the first, so that no member is
+ * linked to whatever else holds that path (a file already in the target). */
+static void hl_not_created(rctx *c, sk_pathnode *dir, const sk_node *n) {
+        if (n->nlink <= 1)
+                return;
+        hl_rec *h = hl_lookup(c, n->dev, n->ino, false);
+        if (h && h->dir == dir && strcmp(h->name, n->name) == 0)
+                hl_forget(h);
 }
 
 /* n (in dir, open as dirfd) is a member of a hardlink group: link it to
@@ -741,8 +753,12 @@ static int restore_walk(rctx *c, const uint8_t root[SK_TREE_ID_BYTES], bool all)
                         bool done = false;
                         if (n->nlink > 1 && !skip_device(c, n))
                                 r = restore_hardlink(c, dirfd, dir, n, &done);
-                        if (r >= 0 && !done)
+                        if (r >= 0 && !done) {
                                 r = restore_special(c, dirfd, n);
+                                if (r == 0)
+                                        hl_not_created(c, dir, n);
+                                r = r < 0 ? r : 0;
+                        }
                         break;
                 }
                 }

@@ -360,6 +360,8 @@ static int load(sk_packcache *pc, span *v, uint32_t pack, uint64_t offset, size_
                 free(buf);
                 *v = (span) { 0 };
                 pthread_cond_broadcast(&pc->loaded);
+                if (pc->q_len > 0) /* the entry is free again: a waiting loader may use it */
+                        pthread_cond_signal(&pc->work);
                 return r;
         }
         v->loading = false;
@@ -564,8 +566,10 @@ int sk_packcache_start_loaders(sk_packcache *pc, unsigned n) {
                         break;
         }
         if (k == 0) {
+                /* No thread (a pids limit, say): prefetches stay synchronous,
+                 * slower but the same results. */
                 free(t);
-                return r;
+                return 0;
         }
         pthread_mutex_lock(&pc->mu);
         pc->loaders = t;

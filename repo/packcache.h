@@ -87,7 +87,9 @@ int sk_packcache_prefetch(sk_packcache *pc, uint32_t pack, uint64_t offset, size
  * (waiting for one), never pushing out data a reader still needs. For a
  * remote store, where every fetch is a round trip; spans should then cover
  * whole packs, since the queue keeps one request per pack. Calling it again
- * changes nothing. The threads end in sk_packcache_free. */
+ * changes nothing; if no thread can be started, prefetches stay synchronous
+ * (still 0: loaders only make reads faster). The threads end in
+ * sk_packcache_free. */
 int sk_packcache_start_loaders(sk_packcache *pc, unsigned n);
 
 /* Free every cached span no reader is using, and forget the plan, the

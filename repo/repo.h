@@ -212,8 +212,7 @@ int sk_repo_get_blob(sk_repo *repo, sk_blob_type type, const sk_blob_id *id, voi
  * threads fetch hinted data spans at the same time (started by the first
  * begin, ended by sk_repo_free). Reads stay verified
  * exactly as without it. Nests and is thread-safe (a count of users); the
- * last end frees the cached spans. begin fails only with -ENOMEM (or a
- * thread that cannot start). */
+ * last end frees the cached spans. begin fails only with -ENOMEM. */
 #define SK_REPO_READ_AHEAD_SPANS 4
 #define SK_REPO_READ_AHEAD_LOADERS 2
 int sk_repo_read_ahead_begin(sk_repo *repo);
@@ -224,8 +223,9 @@ void sk_repo_read_ahead_end(sk_repo *repo);
  * >= 0 or -ENOMEM. */
 int sk_repo_read_ahead_plan(sk_repo *repo, sk_blob_type type, const sk_blob_id *id);
 /* Between begin and end: blob id will be read soon. If its pack span is not
- * cached and an entry is free, load it now in the calling thread (see
- * sk_packcache_prefetch), so that the readers do not stall on it. A hint
+ * cached, load it ahead (sk_packcache_prefetch): from a local store now, in
+ * the calling thread, if an entry is free; from a remote one, queued for the
+ * loader threads, which return at once. So the readers do not stall on it. A hint
  * never fails: errors are left for the read itself to report. */
 void sk_repo_read_ahead_hint(sk_repo *repo, sk_blob_type type, const sk_blob_id *id);
 

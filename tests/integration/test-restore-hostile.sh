@@ -158,6 +158,17 @@ if [ "$(cat "$t/fs/a")" = AAAA ] && [ "$(cat "$t/fs/b")" = BBBB ] && [ "$(stat -
 else notok "hardlink members with different contents (exit $rc)"; ls -li "$t/fs" 2>&1; cat "$S/log"; fi
 outside_same "hardlink-differ"
 
+# A group of FIFOs whose first member cannot be created (a file of the
+# target is in its place, and there is no --overwrite): the next member is
+# created anew, not linked to the target's file.
+mkdir -p "$S/fifos/d"; mkfifo "$S/fifos/d/a"; ln "$S/fifos/d/a" "$S/fifos/d/b"
+fid=$(sk backup --json "$S/fifos" | jq -r .id)
+tgt; mkdir -p "$t/fifos/d"; echo SECRET >"$t/fifos/d/a"
+sk restore "$fid" --target "$t" >"$S/log" 2>&1; rc=$?
+if [ -p "$t/fifos/d/b" ] && [ "$(cat "$t/fifos/d/a")" = SECRET ] && [ "$(stat -c %i "$t/fifos/d/a")" != "$(stat -c %i "$t/fifos/d/b")" ]; then
+  ok "a hardlink group whose first member is in the way is not linked to the file there (exit $rc)"
+else notok "hardlink group with its first member in the way (exit $rc)"; ls -li "$t/fifos/d"; cat "$S/log"; fi
+
 # ---- oversized sizes and counts -----------------------------------------------------
 id=$(hostile oversized) || notok "skhostile oversized"
 tgt

@@ -349,7 +349,7 @@ static void test_prefetch_uses_only_free_or_consumed_entries(void **state) {
  * records how many ran at once: loaders must fetch side by side. */
 static pthread_mutex_t par_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t par_cv = PTHREAD_COND_INITIALIZER;
-static unsigned par_now, par_max;
+static unsigned par_now, par_max, par_started;
 static bool par_wait;
 
 static int paired_fetch(void *userdata, uint32_t pack, uint64_t offset, size_t len, void **io_buf, size_t *io_cap,
@@ -359,9 +359,12 @@ static int paired_fetch(void *userdata, uint32_t pack, uint64_t offset, size_t l
         until.tv_sec += 2;
         pthread_mutex_lock(&par_mu);
         par_now++;
+        par_started++;
         par_max = par_now > par_max ? par_now : par_max;
         pthread_cond_broadcast(&par_cv);
-        while (par_wait && par_now < 2 && pthread_cond_timedwait(&par_cv, &par_mu, &until) == 0)
+        /* wait for a second fetch to start (not to be in flight: it may
+         * have started and ended already, having waited for this one) */
+        while (par_wait && par_started < 2 && pthread_cond_timedwait(&par_cv, &par_mu, &until) == 0)
                 ;
         pthread_mutex_unlock(&par_mu);
         int r = fetch(userdata, pack, offset, len, io_buf, io_cap, ret_len);
@@ -377,7 +380,7 @@ static int paired_fetch(void *userdata, uint32_t pack, uint64_t offset, size_t l
 static void test_loaders_fetch_packs_side_by_side(void **state) {
         store *s = *state;
         sk_packcache *pc = NULL;
-        par_now = par_max = 0;
+        par_now = par_max = par_started = 0;
         par_wait = true;
         assert_int_equal(sk_packcache_new(2, 2 * PACK_LEN, paired_fetch, s, &pc), 0);
         assert_int_equal(sk_packcache_start_loaders(pc, 3), -EINVAL); /* more loaders than entries */
@@ -407,9 +410,14 @@ static void test_loaders_fetch_packs_side_by_side(void **state) {
         sk_packcache_drop(pc);
         s->fail_next = -EIO;
         assert_int_equal(sk_packcache_prefetch(pc, 4, 0, REC), 1);
-        for (int i = 0; i < 200 && s->fetches < 4; i++)
+        unsigned fetches = 0;
+        for (int i = 0; i < 500 && fetches < 4; i++) {
                 nanosleep(&(struct timespec) { 0, 10 * 1000 * 1000 }, NULL);
-        assert_int_equal(s->fetches, 4);
+                pthread_mutex_lock(&s->mu);
+                fetches = s->fetches;
+                pthread_mutex_unlock(&s->mu);
+        }
+        assert_int_equal(fetches, 4);
         read_ok(pc, s, 4, 0, REC);
         /* freed with requests queued and loaders waiting: no hang, no leak */
         for (uint32_t p = 5; p < NPACKS; p++)
