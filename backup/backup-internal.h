@@ -86,6 +86,8 @@ typedef struct bctx {
         sk_lock *lock;
         sk_chunker chunker;
         sk_filehash *fh;        /* the content hash of the file being read */
+        int hash_rule;          /* the rule fh follows: the repository's format version decides,
+                                 * so a version-1 repository keeps getting version-1 trees */
         uint8_t *buf;
         size_t buf_cap;
         sk_io *io;              /* the walker's file reads */
@@ -120,10 +122,6 @@ int sk_backup_tick(bctx *c, bool force);
 /* Errors the walker reports per entry and survives (the source's problem,
  * not the repository's). */
 bool sk_backup_is_entry_error(int r);
-/* The content hash rule a backup into repo writes (repo/filehash.h): the
- * repository's format version decides, so a version-1 repository keeps
- * getting version-1 trees. */
-int sk_backup_hash_rule(const sk_repo *repo);
 /* p, the parent backup's entry, can stand for the file stat'ed as st. */
 bool sk_backup_unchanged(bctx *c, const sk_node *p, const struct stat *st);
 /* 0: *ret filled; 1: entry skipped (problem reported); < 0: fatal. pf: the

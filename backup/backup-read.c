@@ -107,12 +107,6 @@ static ssize_t io_pread(bctx *c, int fd, void *buf, size_t len, uint64_t off) {
         return (ssize_t) cq.res;
 }
 
-int sk_backup_hash_rule(const sk_repo *repo) {
-        sk_repo_config cfg;
-        (void) sk_repo_get_config(repo, &cfg);
-        return cfg.version >= 2 ? SK_FILEHASH_RULE_CHUNKS : SK_FILEHASH_RULE_DATA;
-}
-
 /* Hash and chunk n new bytes at c->buf + *fill (the chunker's unconsumed
  * data starts at *start). Cut chunks go to the pool. */
 static int feed(bctx *c, size_t *start, size_t *fill, size_t n) {
@@ -224,7 +218,7 @@ static int read_content(bctx *c, int fd, const uint8_t *pre, const struct stat *
         size_t n_ext = 0, cap_ext = 0;
         uint64_t size = (uint64_t) st->st_size, off = 0;
         bool dense = pre || (uint64_t) st->st_blocks * 512 >= size;
-        int r = sk_filehash_reset(c->fh, sk_backup_hash_rule(c->repo));
+        int r = sk_filehash_reset(c->fh, c->hash_rule);
         if (r < 0)
                 return r;
         c->n_chunks = 0;
@@ -278,7 +272,7 @@ static int read_content(bctx *c, int fd, const uint8_t *pre, const struct stat *
         r = sk_filehash_final(c->fh, size, n->content_hash);
         if (r < 0)
                 goto out;
-        n->hash_rule = (uint8_t) sk_backup_hash_rule(c->repo);
+        n->hash_rule = (uint8_t) c->hash_rule;
         n->size = size;
         n->n_extents = n_ext;
         n->extents = TAKE_PTR(ext);
@@ -308,8 +302,7 @@ bool sk_backup_unchanged(bctx *c, const sk_node *p, const struct stat *st) {
         /* A parent whose hash follows the other rule (written by another
          * writer, or crafted) is read again: a directory holds one rule, and
          * the repository's version decides which. */
-        int rule = p->hash_rule == SK_FILEHASH_RULE_CHUNKS ? SK_FILEHASH_RULE_CHUNKS : SK_FILEHASH_RULE_DATA;
-        if (rule != sk_backup_hash_rule(c->repo))
+        if (sk_node_hash_rule(p) != c->hash_rule)
                 return false;
         /* Reuse only chunks the index still has (a damaged repo must not propagate). */
         for (size_t i = 0; i < p->n_chunks; i++) {

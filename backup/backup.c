@@ -413,9 +413,13 @@ int sk_backup_run(sk_repo *repo, const sk_backup_options *o, sk_backup_result *r
                         proot = NULL;
         }
 
-        r = sk_repo_chunker_init(repo, &c.chunker);
+        sk_repo_config cfg;
+        r = sk_repo_get_config(repo, &cfg);
+        c.hash_rule = cfg.version >= 2 ? SK_FILEHASH_RULE_CHUNKS : SK_FILEHASH_RULE_DATA;
         if (r >= 0)
-                r = sk_filehash_new(sk_backup_hash_rule(repo), &c.fh);
+                r = sk_repo_chunker_init(repo, &c.chunker);
+        if (r >= 0)
+                r = sk_filehash_new(c.hash_rule, &c.fh);
         if (r < 0)
                 goto out;
         c.buf_cap = (size_t) c.chunker.max + READ_SIZE;

@@ -159,7 +159,7 @@ static void run_job(sk_rpool *p, sk_io *io, sk_rjob *j) {
                 }
                 r = 0;
         }
-        r = sk_filehash_new(n->hash_rule ?: SK_FILEHASH_RULE_DATA, &fh);
+        r = sk_filehash_new(sk_node_hash_rule(n), &fh);
         if (r < 0)
                 goto fail;
         for (size_t e = 0; e < n->n_extents; e++) {

@@ -154,6 +154,17 @@ static int hl_remember(hl_rec *h, sk_pathnode *dir, const sk_node *n) {
         return 0;
 }
 
+/* n, in dir, was remembered as its hardlink group's first member but was
+ * not created: the next member becomes the first, so that no member is
+ * linked to whatever else holds that path (a file already in the target). */
+static void hl_not_created(rctx *c, sk_pathnode *dir, const sk_node *n) {
+        if (n->nlink <= 1)
+                return;
+        hl_rec *h = hl_lookup(c, n->dev, n->ino, false);
+        if (h && h->dir == dir && strcmp(h->name, n->name) == 0)
+                hl_forget(h);
+}
+
 /* Handle finished jobs (main thread only). */
 static void reap(rctx *c, sk_rjob *list) {
         while (list) {
@@ -162,11 +173,7 @@ static void reap(rctx *c, sk_rjob *list) {
                 if (j->err) {
                         report_at(c, SK_PROBLEM_ERROR, j->err, j->dir, j->node->name, j->blob[0] ? j->blob : NULL,
                                   j->detail);
-                        if (j->node->nlink > 1) {
-                                hl_rec *h = hl_lookup(c, j->node->dev, j->node->ino, false);
-                                if (h && h->dir == j->dir && strcmp(h->name, j->node->name) == 0)
-                                        hl_forget(h);
-                        }
+                        hl_not_created(c, j->dir, j->node);
                 } else {
                         c->res->files++;
                         c->res->bytes += j->bytes;
@@ -359,17 +366,6 @@ static int restore_special(rctx *c, int dirfd, const sk_node *n) {
         c->res->files++;
         c->prog.files_done++;
         return 1;
-}
-
-/* n, in dir, was remembered as its hardlink group's first member but was
- * not created: the next member becomes the first, so that no member is
- * linked to whatever else holds that path (a file already in the target). */
-static void hl_not_created(rctx *c, sk_pathnode *dir, const sk_node *n) {
-        if (n->nlink <= 1)
-                return;
-        hl_rec *h = hl_lookup(c, n->dev, n->ino, false);
-        if (h && h->dir == dir && strcmp(h->name, n->name) == 0)
-                hl_forget(h);
 }
 
 /* n (in dir, open as dirfd) is a member of a hardlink group: link it to

@@ -279,7 +279,7 @@ static void node_json(sk_json *j, const char *path, const sk_node *n) {
                 sk_hex(n->content_hash, SK_CONTENT_HASH_BYTES, hex);
                 sk_json_kv_str(j, "content_hash", hex);
                 /* which rule content_hash follows (FORMAT-tree.md): 2 = from chunk ids */
-                sk_json_kv_u64(j, "content_hash_rule", n->hash_rule ?: 1);
+                sk_json_kv_u64(j, "content_hash_rule", (uint64_t) sk_node_hash_rule(n));
                 sk_json_kv_u64(j, "chunks", n->n_chunks);
                 sk_json_kv_u64(j, "extents", n->n_extents);
         }

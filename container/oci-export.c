@@ -238,7 +238,7 @@ static int write_zeros(ectx *c, uint64_t len) {
  * content hash over exactly the bytes written. */
 static int write_content(ectx *c, const sk_node *n) {
         _cleanup_(sk_filehash_freep) sk_filehash *fh = NULL;
-        int r = sk_filehash_new(n->hash_rule ?: SK_FILEHASH_RULE_DATA, &fh);
+        int r = sk_filehash_new(sk_node_hash_rule(n), &fh);
         if (r < 0)
                 return r;
         uint64_t pos = 0;

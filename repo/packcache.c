@@ -483,6 +483,14 @@ static bool have_or_past_end(sk_packcache *pc, uint32_t pack, uint64_t offset, s
         return find(pc, pack, offset, len, &truncated) || truncated;
 }
 
+/* The oldest queued prefetch, taken off the queue. Lock held, queue not empty. */
+static pf_req dequeue(sk_packcache *pc) {
+        pf_req q = pc->queue[pc->q_head];
+        pc->q_head = (pc->q_head + 1) % PF_QUEUE;
+        pc->q_len--;
+        return q;
+}
+
 static bool queued(const sk_packcache *pc, uint32_t pack) {
         for (unsigned i = 0; i < pc->q_len; i++)
                 if (pc->queue[(pc->q_head + i) % PF_QUEUE].pack == pack)
@@ -530,8 +538,7 @@ static void *loader_main(void *arg) {
                 }
                 pf_req q = pc->queue[pc->q_head];
                 if (have_or_past_end(pc, q.pack, q.offset, q.len)) {
-                        pc->q_head = (pc->q_head + 1) % PF_QUEUE;
-                        pc->q_len--;
+                        (void) dequeue(pc);
                         continue;
                 }
                 span *v = pick_victim(pc, true);
@@ -539,8 +546,7 @@ static void *loader_main(void *arg) {
                         pthread_cond_wait(&pc->work, &pc->mu);
                         continue;
                 }
-                pc->q_head = (pc->q_head + 1) % PF_QUEUE;
-                pc->q_len--;
+                (void) dequeue(pc);
                 (void) load(pc, v, q.pack, q.offset, q.len);
         }
         pthread_mutex_unlock(&pc->mu);

@@ -107,7 +107,7 @@ static bool ts_eq(const struct timespec *a, const struct timespec *b) {
         return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
 }
 
-static int node_hash_rule(const sk_node *n) {
+int sk_node_hash_rule(const sk_node *n) {
         return n->hash_rule == SK_FILEHASH_RULE_CHUNKS ? SK_FILEHASH_RULE_CHUNKS : SK_FILEHASH_RULE_DATA;
 }
 
@@ -118,7 +118,7 @@ int sk_node_content_digest(const sk_node *n, uint8_t out[SK_NODE_DIGEST_BYTES]) 
                 return -ENOMEM;
         size_t k = 0;
         b[k++] = (uint8_t) n->type;
-        b[k++] = n->type == SK_NODE_FILE ? (uint8_t) node_hash_rule(n) : 0;
+        b[k++] = n->type == SK_NODE_FILE ? (uint8_t) sk_node_hash_rule(n) : 0;
         sk_put_le64(b + k, n->size);
         k += 8;
         sk_put_le32(b + k, n->rdev_major);
@@ -140,7 +140,7 @@ static bool content_equal(const sk_node *a, const sk_node *b) {
                 return false;
         switch (a->type) {
         case SK_NODE_FILE:
-                return node_hash_rule(a) == node_hash_rule(b) &&
+                return sk_node_hash_rule(a) == sk_node_hash_rule(b) &&
                        memcmp(a->content_hash, b->content_hash, SK_CONTENT_HASH_BYTES) == 0;
         case SK_NODE_SYMLINK:
                 return strcmp(a->target ?: "", b->target ?: "") == 0;
@@ -645,7 +645,7 @@ static int leaf_version(const sk_node *entries, size_t n) {
         bool rule1 = false, rule2 = false;
         for (size_t i = 0; i < n; i++)
                 if (entries[i].type == SK_NODE_FILE) {
-                        if (node_hash_rule(&entries[i]) == SK_FILEHASH_RULE_CHUNKS)
+                        if (sk_node_hash_rule(&entries[i]) == SK_FILEHASH_RULE_CHUNKS)
                                 rule2 = true;
                         else
                                 rule1 = true;
@@ -764,6 +764,7 @@ int sk_tree_builder_finish(sk_tree_builder *b, sk_tree_store_fn store, void *use
                         parts = np;
                 }
                 wbuf pw = {};
+                /* the whole directory's rules were checked above: no part mixes them */
                 w_tree_header(&pw, (uint16_t) leaf_version(b->entries + first, i + 1 - first), KIND_LEAF,
                               (uint32_t) (i + 1 - first));
                 w_bytes(&pw, w.p + part_off, rec_off - part_off);

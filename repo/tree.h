@@ -107,6 +107,9 @@ int sk_node_copy_xattrs(const sk_node *src, sk_node *dst);
 /* True if the restorable state differs (type, mode, owner, mtime, size,
  * content, target, rdev, xattrs). ctime, atime, dev, ino, nlink ignored. */
 bool sk_node_meta_equal(const sk_node *a, const sk_node *b);
+/* The rule n's content_hash follows (repo/filehash.h): hash_rule, with 0
+ * (a node made by hand) counting as rule 1. */
+int sk_node_hash_rule(const sk_node *n);
 /* A digest of what a hardlink's members must share: type, size and, by
  * type, the content hash and its rule, the symlink target or the device
  * numbers. A restore links a member to its group's first only when the two

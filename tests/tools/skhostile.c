@@ -55,10 +55,7 @@
 #include <openssl/evp.h>
 
 #include "backup/manifest.h"
-#include "repo/keyring.h"
-#include "repo/repo.h"
-#include "repo/tree.h"
-#include "tests/lib/toolenv.h"
+#include "tests/lib/toolrepo.h"
 
 static sk_repo *repo;
 static uint64_t next_ino = 1000;
@@ -483,12 +480,7 @@ int main(int argc, char **argv) {
         const char *what = argv[i], *arg = i + 1 < argc ? argv[i + 1] : NULL;
         const char *arg2 = i + 2 < argc ? argv[i + 2] : NULL;
 
-        sk_secret *s = NULL;
-        int r = sk_secret_from_file(SK_SECRET_PASSPHRASE, argv[2], &s);
-        if (r < 0)
-                die(r, "password file");
-        r = sk_repo_open_store(argv[1], &sk_tool_store, s, &repo);
-        sk_secret_free(s);
+        int r = sk_tool_open(argv[1], argv[2], &repo);
         if (r < 0)
                 die(r, "open repository");
         sk_repo_config cfg;
@@ -503,17 +495,10 @@ int main(int argc, char **argv) {
                 r = sk_backup_load(repo, id, &m);
                 if (r < 0)
                         die(r, "load backup");
-                sk_blob_id bid;
-                memcpy(bid.b, m->root, SK_TREE_ID_BYTES);
-                void *buf;
-                size_t len;
-                r = sk_repo_get_blob(repo, SK_BLOB_TREE, &bid, &buf, &len);
                 sk_tree *t = NULL;
-                if (r >= 0)
-                        r = sk_tree_decode(buf, len, &t);
-                if (r < 0 || sk_tree_is_split(t))
-                        die(r < 0 ? r : -EINVAL, "read root tree");
-                free(buf);
+                r = sk_tool_load_leaf(repo, m->root, &t);
+                if (r < 0)
+                        die(r, "read root tree");
                 size_t keep = n;
                 for (size_t k = 0; k < sk_tree_n_entries(t); k++) {
                         const sk_node *e = sk_tree_entry(t, k);
@@ -549,13 +534,9 @@ int main(int argc, char **argv) {
         r = sk_repo_flush(repo);
         if (r < 0)
                 die(r, "flush");
-        r = sk_manifest_encode(m, &buf, &len);
+        r = sk_backup_store(repo, m);
         if (r < 0)
-                die(r, "encode manifest");
-        r = sk_repo_put_object(repo, "backups", m->id, buf, len);
-        if (r < 0)
-                die(r, "put manifest");
-        free(buf);
+                die(r, "store manifest");
         printf("%s\n", m->id);
         sk_manifest_free(m);
         sk_repo_free(repo);

@@ -9,24 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "repo/keyring.h"
-#include "repo/repo.h"
-#include "tests/lib/toolenv.h"
+#include "tests/lib/toolrepo.h"
 
 int main(int argc, char **argv) {
         if (argc != 5) {
                 fprintf(stderr, "usage: skputobj URL PASSWORD_FILE DIR NAME < data\n");
                 return 1;
         }
-        sk_secret *s = NULL;
-        int r = sk_secret_from_file(SK_SECRET_PASSPHRASE, argv[2], &s);
-        if (r < 0) {
-                fprintf(stderr, "skputobj: password file: %s\n", strerror(-r));
-                return 1;
-        }
         sk_repo *repo = NULL;
-        r = sk_repo_open_store(argv[1], &sk_tool_store, s, &repo);
-        sk_secret_free(s);
+        int r = sk_tool_open(argv[1], argv[2], &repo);
         if (r < 0) {
                 fprintf(stderr, "skputobj: open %s: %s\n", argv[1], strerror(-r));
                 return 1;

@@ -16,10 +16,7 @@
 
 #include "backup/manifest.h"
 #include "repo/crypto.h"
-#include "repo/keyring.h"
-#include "repo/repo.h"
-#include "repo/tree.h"
-#include "tests/lib/toolenv.h"
+#include "tests/lib/toolrepo.h"
 
 static sk_repo *repo;
 
@@ -29,19 +26,10 @@ static void die(int r, const char *what) {
 }
 
 static sk_tree *load(const uint8_t id[SK_TREE_ID_BYTES]) {
-        sk_blob_id b;
-        void *buf = NULL;
-        size_t len = 0;
         sk_tree *t = NULL;
-        memcpy(b.b, id, SK_TREE_ID_BYTES);
-        int r = sk_repo_get_blob(repo, SK_BLOB_TREE, &b, &buf, &len);
-        if (r >= 0)
-                r = sk_tree_decode(buf, len, &t);
-        free(buf);
+        int r = sk_tool_load_leaf(repo, id, &t);
         if (r < 0)
-                die(r, "load tree");
-        if (sk_tree_is_split(t))
-                die(-EINVAL, "split trees are not handled");
+                die(r, "load tree (split trees are not handled)");
         return t;
 }
 
@@ -90,12 +78,7 @@ int main(int argc, char **argv) {
                 return 2;
         }
         new_rule = atoi(argv[4]);
-        sk_secret *s = NULL;
-        int r = sk_secret_from_file(SK_SECRET_PASSPHRASE, argv[2], &s);
-        if (r < 0)
-                die(r, "password file");
-        r = sk_repo_open_store(argv[1], &sk_tool_store, s, &repo);
-        sk_secret_free(s);
+        int r = sk_tool_open(argv[1], argv[2], &repo);
         if (r < 0)
                 die(r, "open repository");
         sk_manifest *m = NULL;
@@ -114,16 +97,10 @@ int main(int argc, char **argv) {
         r = sk_repo_flush(repo);
         if (r < 0)
                 die(r, "flush");
-        void *buf = NULL;
-        size_t len = 0;
-        r = sk_manifest_encode(m, &buf, &len);
-        if (r < 0)
-                die(r, "encode manifest");
-        r = sk_repo_put_object(repo, "backups", m->id, buf, len);
+        r = sk_backup_store(repo, m);
         if (r < 0)
                 die(r, "store manifest");
         printf("%s\n", m->id);
-        free(buf);
         sk_manifest_free(m);
         sk_repo_free(repo);
         return 0;
