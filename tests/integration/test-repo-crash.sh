@@ -15,9 +15,9 @@ mkdir -p "$T/src/many"
 for i in $(seq 1 200); do printf 'small %d\n' "$i" > "$T/src/many/f$i"; done
 expect_rc 0 "repo init (1 MiB packs, so a kill leaves several)" sk_init --pack-size 1M
 RANDOM=$$
-# Calibrate: how long does a backup of one round's new data take here? Kill
-# points are then drawn from 5%..90% of that, so they land inside the run
-# whatever the machine's speed.
+# Calibrate: how long does a backup of one round's new data take here? Each
+# kill comes after the run's first new pack plus 0%..60% of that, so it lands
+# inside the run whatever the machine's speed.
 for i in 1 2 3; do sk_rand "$T/src/r0-$i" $((24 * MiB)) "crash-0-$i-$$"; done
 start=$(date +%s%N)
 expect_rc 0 "calibration backup" sk backup -q "$T/src"
@@ -27,9 +27,17 @@ killed=0
 for round in 1 2 3 4 5; do
   # New data every round, so every backup has real work to be killed in.
   for i in 1 2 3; do sk_rand "$T/src/r$round-$i" $((24 * MiB)) "crash-$round-$i-$$"; done
+  n0=$(sk_obj_ls data/ | wc -l)
   sk backup -q "$T/src" >/dev/null 2>"$T/kill.err" &
   pid=$!
-  delay=$(awk -v r=$RANDOM -v f=$full_ms 'BEGIN { printf "%.3f", f * (0.05 + (r % 86) / 100) / 1000 }')
+  # First wait for the run's first new pack: a calibration slowed by a busy
+  # machine made every later kill land after the manifest was written.
+  for _ in $(seq 1 1000); do
+    kill -0 $pid 2>/dev/null || break
+    [ "$(sk_obj_ls data/ | wc -l)" -gt "$n0" ] && break
+    sleep 0.01
+  done
+  delay=$(awk -v r=$RANDOM -v f=$full_ms 'BEGIN { printf "%.3f", f * (r % 60) / 100 / 1000 }')
   sleep "$delay"
   if kill -0 $pid 2>/dev/null; then
     kill -9 $pid; wait $pid 2>/dev/null
