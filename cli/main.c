@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "repo/crypto.h"
 #include "repo/repo.h"
 #include "cli/cli.h"
 #include "cli/daemon-client.h"
@@ -48,6 +49,10 @@ int main(int argc, char **argv) {
         mallopt(M_MMAP_THRESHOLD, 2 << 20);
         mallopt(M_TRIM_THRESHOLD, 8 << 20);
         mallopt(M_ARENA_MAX, 2);
+        /* Before anything allocates through OpenSSL: scrypt's working memory
+         * in huge pages (repo/crypto.h), about 90 ms of every command that
+         * opens a repository with a passphrase. */
+        (void) sk_crypto_use_huge_pages();
 
         sk_cli_init(&cli, "snapkeep");
         sk_cli_install_signals();

@@ -268,45 +268,53 @@ void sk_strv_free(char **v, size_t n) {
         free(v);
 }
 
+/* Append a copy of name to the listing *v of *n names (room kept for a NULL). */
+static int names_add(char ***v, size_t *n, size_t *cap, const char *name) {
+        if (*n + 1 >= *cap) {
+                size_t ncap = *cap ? *cap * 2 : 32;
+                char **nv = realloc(*v, ncap * sizeof(char *));
+                if (!nv)
+                        return -ENOMEM;
+                *v = nv;
+                *cap = ncap;
+        }
+        if (!((*v)[*n] = strdup(name)))
+                return -ENOMEM;
+        (*n)++;
+        return 0;
+}
+
+#define DENTS_BUF (32u << 10)
+
 int sk_dir_names(int dirfd, bool sorted, char ***ret, size_t *ret_n) {
-        int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        /* getdents64 on a new open of ".", not readdir: fdopendir's fstat and
+         * two fcntl calls were half of the system calls per directory of a
+         * no-change backup. */
+        _cleanup_close_ int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return negative_errno();
-        DIR *d = fdopendir(fd);
-        if (!d) {
-                int r = negative_errno();
-                close(fd);
-                return r;
-        }
+        _cleanup_free_ char *buf = malloc(DENTS_BUF);
+        if (!buf)
+                return -ENOMEM;
         char **v = NULL;
         size_t n = 0, cap = 0;
         int r = 0;
         for (;;) {
-                errno = 0;
-                struct dirent *de = readdir(d);
-                if (!de) {
-                        if (errno)
-                                r = -errno;
+                ssize_t k = getdents64(fd, buf, DENTS_BUF);
+                if (k <= 0) {
+                        if (k < 0)
+                                r = negative_errno();
                         break;
                 }
-                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                        continue;
-                if (n + 1 >= cap) { /* room for the name and the NULL after it */
-                        cap = cap ? cap * 2 : 32;
-                        char **nv = realloc(v, cap * sizeof(char *));
-                        if (!nv) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        v = nv;
+                for (size_t off = 0; off < (size_t) k && r == 0;) {
+                        const struct dirent64 *de = (const struct dirent64 *) (buf + off);
+                        off += de->d_reclen;
+                        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+                                r = names_add(&v, &n, &cap, de->d_name);
                 }
-                if (!(v[n] = strdup(de->d_name))) {
-                        r = -ENOMEM;
+                if (r < 0)
                         break;
-                }
-                n++;
         }
-        closedir(d);
         if (r < 0) {
                 sk_strv_free(v, n);
                 return r;

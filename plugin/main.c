@@ -43,6 +43,7 @@
 #include "plugin/metrics.h"
 #include "plugin/server.h"
 #include "plugin/snapshots_service.h"
+#include "repo/crypto.h"
 #include "snapshot/snapshotter.h"
 
 #ifndef SK_VERSION
@@ -369,6 +370,7 @@ int main(int argc, char *argv[]) {
         sigset_t stop_signals;
         int r;
 
+        (void) sk_crypto_use_huge_pages();     /* first: see repo/crypto.h */
         sk_log_set_ident("snapkeepd");
         r = sk_config_from_args(argc, argv, &cfg, &action, &error);
         if (r < 0) {

@@ -4,7 +4,8 @@
  * HKDF, scrypt, randomness) goes through here so that OpenSSL's error
  * convention is turned into -errno in one place: a failure inside OpenSSL is
  * -EIO (its error queue is cleared), an authentication failure is -EBADMSG,
- * allocation failure -ENOMEM. Nothing here prints or keeps global state. */
+ * allocation failure -ENOMEM. Nothing here prints or keeps global state, except
+ * sk_crypto_use_huge_pages, which a program's main asks for. */
 #pragma once
 
 #include <stdbool.h>
@@ -15,6 +16,13 @@
 #define SK_NONCE_SIZE 12
 #define SK_TAG_SIZE 16
 #define SK_SHA256_SIZE 32
+
+/* Route OpenSSL's allocations through allocators that put blocks of 4 MiB
+ * and more (scrypt's working memory) in transparent huge pages, which halves
+ * a passphrase's key derivation. Process-wide: a program calls it first
+ * thing in main, before anything uses OpenSSL; false (nothing changed) if
+ * OpenSSL has already allocated. */
+bool sk_crypto_use_huge_pages(void);
 
 /* RAND_bytes. */
 int sk_random_bytes(void *buf, size_t len);

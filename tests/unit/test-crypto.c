@@ -1,6 +1,8 @@
 /* Crypto wrappers: known-answer vectors typed from the specs (FIPS 180-2
  * "abc", RFC 4231, the GCM specification's test cases 13-16, RFC 5869,
- * RFC 7914) and tamper detection. */
+ * RFC 7914) and tamper detection; OpenSSL's allocations in huge pages
+ * (sk_crypto_use_huge_pages, installed first thing in main as the programs
+ * do). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +12,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
 
 #include "repo/crypto.h"
 #include "tests/lib/testutil.h"
@@ -189,6 +193,92 @@ static void test_scrypt_rfc7914(void **state) {
         assert_int_equal(sk_scrypt("p", 1, "s", 1, 10, 0, 1, out, 32), -EINVAL);
 }
 
+static bool huge_pages_installed;
+
+/* The "THPeligible" flag of the mapping holding p (-1: not found). */
+static int thp_eligible(const void *p) {
+        FILE *f = fopen("/proc/self/smaps", "re");
+        assert_non_null(f);
+        char line[512];
+        bool in = false;
+        int r = -1;
+        while (fgets(line, sizeof(line), f)) {
+                unsigned long lo, hi;
+                if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+                        in = (uintptr_t) p >= lo && (uintptr_t) p < hi;
+                        continue;
+                }
+                int v;
+                if (in && sscanf(line, "THPeligible: %d", &v) == 1) {
+                        r = v;
+                        break;
+                }
+        }
+        fclose(f);
+        return r;
+}
+
+static bool thp_never(void) {
+        char buf[128] = "";
+        FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "re");
+        if (f) {
+                if (!fgets(buf, sizeof(buf), f))
+                        buf[0] = 0;
+                fclose(f);
+        }
+        return !f || strstr(buf, "[never]");
+}
+
+static void fill(uint8_t *p, size_t n, uint8_t seed) {
+        for (size_t i = 0; i < n; i++)
+                p[i] = (uint8_t) (i * 31 + seed);
+}
+
+static bool filled(const uint8_t *p, size_t n, uint8_t seed) {
+        for (size_t i = 0; i < n; i++)
+                if (p[i] != (uint8_t) (i * 31 + seed))
+                        return false;
+        return true;
+}
+
+static void test_huge_page_allocator(void **state) {
+        (void) state;
+        assert_true(huge_pages_installed);
+        /* RFC 7914's third vector: 16 MiB of working memory, the large path */
+        uint8_t out[64];
+        assert_int_equal(sk_scrypt("pleaseletmein", 13, "SodiumChloride", 14, 14, 8, 1, out, sizeof(out)), 0);
+        assert_hex(out, 64,
+                   "7023bdcb3afd7348461c06cd81fd38ebfda8fbba904f8e3ea9b543f6545da1f2d5432955613f0fcf62d49705242a9af9e6"
+                   "1e85dc0d651e40dfcf017b45575887");
+
+        /* a large block: a huge-page-aligned mapping, advised */
+        const size_t big = 8u << 20;
+        uint8_t *p = OPENSSL_malloc(big);
+        assert_non_null(p);
+        assert_int_equal((uintptr_t) p % (2u << 20), 16);
+        fill(p, big, 1);
+        if (thp_never())
+                fprintf(stderr, "transparent huge pages are off here: the advice is not checked\n");
+        else
+                assert_int_equal(thp_eligible(p), 1);
+        /* realloc keeps the contents, growing and shrinking, across kinds */
+        p = OPENSSL_realloc(p, big + 4096);
+        assert_non_null(p);
+        assert_true(filled(p, big, 1));
+        p = OPENSSL_realloc(p, 100);
+        assert_non_null(p);
+        assert_true(filled(p, 100, 1));
+        fill(p, 100, 2);
+        p = OPENSSL_realloc(p, 5u << 20);
+        assert_non_null(p);
+        assert_true(filled(p, 100, 2));
+        OPENSSL_free(p);
+        OPENSSL_free(NULL);
+        p = OPENSSL_realloc(NULL, 10);
+        assert_non_null(p);
+        OPENSSL_clear_free(p, 10);
+}
+
 static void test_misc(void **state) {
         (void) state;
         uint8_t a[4] = { 1, 2, 3, 4 }, b[4] = { 1, 2, 3, 4 }, z[4] = { 0 };
@@ -207,7 +297,14 @@ static void test_misc(void **state) {
         assert_hex(ks, 16, "dc95c078a2408989ad48a21492842087");
 }
 
-SK_TEST_MAIN(cmocka_unit_test(test_sha256_abc), cmocka_unit_test(test_hmac_rfc4231),
-             cmocka_unit_test(test_gcm_vectors), cmocka_unit_test(test_gcm_tamper),
-             cmocka_unit_test(test_gcm_inplace), cmocka_unit_test(test_hkdf_rfc5869),
-             cmocka_unit_test(test_scrypt_rfc7914), cmocka_unit_test(test_misc))
+int main(void) {
+        huge_pages_installed = sk_crypto_use_huge_pages();      /* first, as the programs do */
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_sha256_abc),     cmocka_unit_test(test_hmac_rfc4231),
+                cmocka_unit_test(test_gcm_vectors),    cmocka_unit_test(test_gcm_tamper),
+                cmocka_unit_test(test_gcm_inplace),    cmocka_unit_test(test_hkdf_rfc5869),
+                cmocka_unit_test(test_scrypt_rfc7914), cmocka_unit_test(test_huge_page_allocator),
+                cmocka_unit_test(test_misc),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

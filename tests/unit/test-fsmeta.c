@@ -234,6 +234,40 @@ static void test_long_names(void **state) {
         close(cur);
 }
 
+/* sk_dir_names (common/fsutil.h), read with getdents64: a listing longer
+ * than one 32 KiB read, sorted, without "." and "..", the same when listed
+ * twice through one descriptor, and an empty directory. */
+static void test_dir_names(void **state) {
+        env *e = *state;
+        enum { N = 1500 };
+        char name[256];
+        for (int i = 0; i < N; i++) {
+                snprintf(name, sizeof(name), "%04d-%0200d", (i * 7919) % N, i);
+                int fd = openat(e->a, name, O_WRONLY | O_CREAT | O_EXCL, 0600);
+                assert_true(fd >= 0);
+                close(fd);
+        }
+        for (int pass = 0; pass < 2; pass++) {
+                char **v;
+                size_t n;
+                assert_int_equal(sk_dir_names(e->a, true, &v, &n), 0);
+                assert_int_equal(n, N);
+                assert_null(v[n]);
+                for (size_t i = 0; i < n; i++) {
+                        assert_int_equal(strlen(v[i]), 205);
+                        assert_int_equal(atoi(v[i]), (int) i);  /* each prefix once, in order */
+                }
+                sk_strv_free(v, n);
+        }
+        char **v;
+        size_t n;
+        assert_int_equal(sk_dir_names(e->b, false, &v, &n), 0);
+        assert_int_equal(n, 0);
+        assert_null(v[0]);
+        sk_strv_free(v, n);
+        assert_int_equal(sk_dir_names(-1, false, &v, &n), -EBADF);
+}
+
 /* Size of b/name's security.capability, or -1. */
 static ssize_t getxattr_at(env *e, const char *name) {
         char *p = NULL;
@@ -304,4 +338,4 @@ static void test_no_owner_drops_setid(void **state) {
 SK_TEST_MAIN(SK_FIXTURE_TEST(test_file), SK_FIXTURE_TEST(test_dir_symlink_fifo),
              SK_FIXTURE_TEST(test_devices_and_overlay), SK_FIXTURE_TEST(test_capability_after_chown),
              SK_FIXTURE_TEST(test_long_names), SK_FIXTURE_TEST(test_special_swapped_for_symlink),
-             SK_FIXTURE_TEST(test_no_owner_drops_setid))
+             SK_FIXTURE_TEST(test_no_owner_drops_setid), SK_FIXTURE_TEST(test_dir_names))
