@@ -115,7 +115,7 @@ static int push_dir(bctx *c, wstack *s, int fd, const struct stat *st, sk_node *
         int r = sk_tree_builder_new(&f->b);
         if (r < 0)
                 goto fail;
-        r = sk_dir_names(fd, true, &f->names, &f->n_names);
+        r = sk_dir_names_fresh(fd, true, &f->names, &f->n_names);  /* fd: just opened (backup_entry) */
         if (r < 0) {
                 if (!sk_backup_is_entry_error(r))
                         goto fail;

@@ -35,6 +35,10 @@ int sk_rm_rf_at(int dirfd, const char *name);
  * whole directory before returning (renames during a readdir may or may not
  * show up again: list first, then change). */
 int sk_dir_names(int dirfd, bool sorted, char ***ret, size_t *ret_n);
+/* The same, read through fd itself, which the caller has just opened and
+ * uses for nothing but *at() calls (its position is consumed; a backup's
+ * walker saves the second open and its close per directory). */
+int sk_dir_names_fresh(int fd, bool sorted, char ***ret, size_t *ret_n);
 /* Free n owned strings and their array (a listing; NULL is fine). */
 void sk_strv_free(char **v, size_t n);
 int sk_rm_rf(const char *path);

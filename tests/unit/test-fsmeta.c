@@ -234,9 +234,10 @@ static void test_long_names(void **state) {
         close(cur);
 }
 
-/* sk_dir_names (common/fsutil.h), read with getdents64: a listing longer
- * than one 32 KiB read, sorted, without "." and "..", the same when listed
- * twice through one descriptor, and an empty directory. */
+/* sk_dir_names and sk_dir_names_fresh (common/fsutil.h), read with
+ * getdents64: a listing longer than one 32 KiB read, sorted, without "." and
+ * "..", the same when listed twice through one descriptor, and an empty
+ * directory. */
 static void test_dir_names(void **state) {
         env *e = *state;
         enum { N = 1500 };
@@ -259,8 +260,18 @@ static void test_dir_names(void **state) {
                 }
                 sk_strv_free(v, n);
         }
+        /* through a fresh descriptor itself: the same names, and its position consumed */
+        int fd = openat(e->a, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(fd >= 0);
         char **v;
         size_t n;
+        assert_int_equal(sk_dir_names_fresh(fd, false, &v, &n), 0);
+        assert_int_equal(n, N);
+        sk_strv_free(v, n);
+        assert_int_equal(sk_dir_names_fresh(fd, false, &v, &n), 0);
+        assert_int_equal(n, 0);
+        sk_strv_free(v, n);
+        close(fd);
         assert_int_equal(sk_dir_names(e->b, false, &v, &n), 0);
         assert_int_equal(n, 0);
         assert_null(v[0]);
