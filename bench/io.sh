@@ -9,7 +9,8 @@
 # Steps, in step-major order (every tool's step before the next step, so a
 # change in background load hits all tools alike):
 #   warm cache (the data set is read once before each step):
-#     read bound, zstd bound, first backup, no-change incremental, full restore
+#     read bound, zstd bound, first backup, no-change incremental (SK_BENCH_RUNS
+#     times per tool, the tool order rotated each round, medians), full restore
 #   cold cache (echo 3 > /proc/sys/vm/drop_caches before each; needs root,
 #   skipped otherwise): read bound, zstd bound, snapkeep first backup on both
 #   engines (fresh repositories), no-change incremental on both engines and
@@ -114,6 +115,29 @@ if [ "${SK_BENCH_WARM:-1}" = 1 ]; then
   cache warm "$DATA"
   timed bound-zstd-warm sh -c "tar -cf - -C $DATA . | zstd -3 -T0 -q >/dev/null" || failed=1
   for step in first incr restore; do
+    if [ $step = incr ]; then
+      # RUNS no-change incrementals per tool, the order rotated each round, medians: the tool that runs
+      # right after another's first backup (hundreds of MB just written) pays for it, and one run
+      # decided the ratio before
+      tools=($TOOLS)
+      for run in $(seq 1 "$RUNS"); do
+        order=("${tools[@]:$(( (run - 1) % ${#tools[@]} ))}" "${tools[@]:0:$(( (run - 1) % ${#tools[@]} ))}")
+        for tool in "${order[@]}"; do
+          [ -n "${ok_tool[$tool]:-}" ] || continue
+          cache warm "$DATA"
+          run_step "$tool" incr "$tool-incr-warm-$run" || { failed=1; unset "ok_tool[$tool]"; }
+        done
+      done
+      for tool in $TOOLS; do
+        [ -n "${ok_tool[$tool]:-}" ] || continue
+        for k in "" ",cpu" ",rss"; do
+          R[$tool-incr-warm$k]=$(for run in $(seq 1 "$RUNS"); do echo "${R[$tool-incr-warm-$run$k]}"; done |
+            sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+        done
+        echo "figure: $tool-incr-warm: median ${R[$tool-incr-warm]}s, CPU ${R[$tool-incr-warm,cpu]}s ($RUNS runs)"
+      done
+      continue
+    fi
     for tool in $TOOLS; do
       [ -n "${ok_tool[$tool]:-}" ] || continue
       if [ $step = restore ]; then cache warm "$W/$tool-repo"; fresh_fs "$W/$tool-restore"; else cache warm "$DATA"; fi
