@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -34,18 +36,26 @@ static int ssl_error(void) {
  * is one OPENSSL_malloc per key derivation, which every command pays once.
  * Mapped in 4 KiB pages it took 8,192 page faults, about half of a 165 ms
  * derivation here; in transparent huge pages (2 MiB, advised: most systems
- * give them only where asked), 16, and the derivation took 72-80 ms. Every
- * block carries a 16-byte header (its mapping's length, 0 for a malloc'd
- * block), so that free and realloc know which it is. */
-#define ALLOC_HDR 16
+ * give them only where asked), 16, and the derivation took 72-80 ms.
+ *
+ * Blocks under ALLOC_BIG are plain malloc blocks, unchanged, so that a
+ * library that frees OpenSSL's memory with free() (wrongly, but harmlessly
+ * with OpenSSL's own allocator) still works. The few large ones are mappings,
+ * found by address in a small table; when it is full, a large block is a
+ * malloc block too. */
 #define ALLOC_BIG ((size_t) 4 << 20)
 #define HUGE_PAGE ((size_t) 2 << 20)
+#define BIG_MAX 8
 
-static void *huge_alloc(size_t n) {
-        if (n > SIZE_MAX - ALLOC_HDR - 2 * HUGE_PAGE)
+static pthread_mutex_t big_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct big_block { void *p; size_t len; } big[BIG_MAX];
+static _Atomic unsigned n_big;  /* 0: no lookup needed on free */
+
+static void *huge_map(size_t n, size_t *ret_len) {
+        if (n > SIZE_MAX - 2 * HUGE_PAGE)
                 return NULL;
         /* whole 4 KiB pages: a tail short of a huge page stays in small ones */
-        size_t len = (n + ALLOC_HDR + 4095) / 4096 * 4096, map = len + HUGE_PAGE;
+        size_t len = (n + 4095) / 4096 * 4096, map = len + HUGE_PAGE;
         uint8_t *m = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (m == MAP_FAILED)
                 return NULL;
@@ -56,53 +66,74 @@ static void *huge_alloc(size_t n) {
         if (m + map > p + len)
                 munmap(p + len, (size_t) (m + map - (p + len)));
         (void) madvise(p, len, MADV_HUGEPAGE); /* a hint: 4 KiB pages if refused */
-        *(size_t *) p = len;
-        return p + ALLOC_HDR;
+        *ret_len = len;
+        return p;
+}
+
+/* The table's slot holding p (p NULL: a free slot), or NULL. Called with
+ * big_mu held. */
+static struct big_block *big_find(const void *p) {
+        for (unsigned i = 0; i < BIG_MAX; i++)
+                if (big[i].p == p)
+                        return &big[i];
+        return NULL;
 }
 
 static void *ossl_malloc(size_t n, const char *file, int line) {
         (void) file;
         (void) line;
-        if (n >= ALLOC_BIG)
-                return huge_alloc(n);
-        if (n > SIZE_MAX - ALLOC_HDR)
-                return NULL;
-        uint8_t *p = malloc(n + ALLOC_HDR);
-        if (!p)
-                return NULL;
-        *(size_t *) p = 0;
-        return p + ALLOC_HDR;
+        if (n < ALLOC_BIG)
+                return malloc(n);
+        pthread_mutex_lock(&big_mu);
+        struct big_block *slot = big_find(NULL);
+        void *p = NULL;
+        size_t len = 0;
+        if (slot && (p = huge_map(n, &len))) {
+                *slot = (struct big_block) { p, len };
+                n_big++;
+        }
+        pthread_mutex_unlock(&big_mu);
+        return p ? p : malloc(n);
 }
 
-static void ossl_free(void *q, const char *file, int line) {
+/* The length of p's mapping, 0 if p is a malloc block; with take, p leaves
+ * the table. */
+static size_t big_len(void *p, bool take) {
+        if (!p || n_big == 0)
+                return 0;
+        pthread_mutex_lock(&big_mu);
+        struct big_block *slot = big_find(p);
+        size_t len = slot ? slot->len : 0;
+        if (slot && take) {
+                *slot = (struct big_block) { 0 };
+                n_big--;
+        }
+        pthread_mutex_unlock(&big_mu);
+        return len;
+}
+
+static void ossl_free(void *p, const char *file, int line) {
         (void) file;
         (void) line;
-        if (!q)
-                return;
-        uint8_t *p = (uint8_t *) q - ALLOC_HDR;
-        size_t len = *(size_t *) p;
+        size_t len = big_len(p, true);
         if (len)
                 munmap(p, len);
         else
                 free(p);
 }
 
-static void *ossl_realloc(void *q, size_t n, const char *file, int line) {
-        if (!q)
-                return ossl_malloc(n, file, line);
-        uint8_t *p = (uint8_t *) q - ALLOC_HDR;
-        size_t len = *(size_t *) p;
-        if (!len && n < ALLOC_BIG) {
-                uint8_t *np = realloc(p, n + ALLOC_HDR);
-                return np ? np + ALLOC_HDR : NULL;
-        }
-        size_t old = len ? len - ALLOC_HDR : malloc_usable_size(p) - ALLOC_HDR;
-        void *nq = ossl_malloc(n, file, line);
-        if (!nq)
-                return NULL;
-        memcpy(nq, q, MIN(old, n));
-        ossl_free(q, file, line);
-        return nq;
+static void *ossl_realloc(void *p, size_t n, const char *file, int line) {
+        size_t len = big_len(p, false);
+        if (!len && n < ALLOC_BIG)
+                return realloc(p, n);
+        size_t old = len ? len : (p ? malloc_usable_size(p) : 0);
+        void *np = ossl_malloc(n, file, line);
+        if (!np)
+                return NULL;    /* p is still the caller's */
+        if (p)
+                memcpy(np, p, MIN(old, n));
+        ossl_free(p, file, line);
+        return np;
 }
 
 bool sk_crypto_use_huge_pages(void) {
