@@ -298,6 +298,8 @@ static int list_fd(int fd, bool sorted, char ***ret, size_t *ret_n) {
         int r = 0;
         for (;;) {
                 ssize_t k = getdents64(fd, buf, DENTS_BUF);
+                if (k < 0 && errno == EINTR)
+                        continue;       /* the position has not moved */
                 if (k <= 0) {
                         if (k < 0)
                                 r = negative_errno();

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -40,9 +41,10 @@ static int ssl_error(void) {
  *
  * Blocks under ALLOC_BIG are plain malloc blocks, unchanged, so that a
  * library that frees OpenSSL's memory with free() (wrongly, but harmlessly
- * with OpenSSL's own allocator) still works. The few large ones are mappings,
- * found by address in a small table; when it is full, a large block is a
- * malloc block too. */
+ * with OpenSSL's own allocator) still works; a large block freed that way
+ * would not, and none of the libraries in our processes does it. The few
+ * large ones are mappings, found by address in a small table; when it is
+ * full, a large block is a malloc block too. */
 #define ALLOC_BIG ((size_t) 4 << 20)
 #define HUGE_PAGE ((size_t) 2 << 20)
 #define BIG_MAX 8
@@ -82,6 +84,8 @@ static struct big_block *big_find(const void *p) {
 static void *ossl_malloc(size_t n, const char *file, int line) {
         (void) file;
         (void) line;
+        if (n == 0)
+                return NULL;    /* as OpenSSL's own allocator */
         if (n < ALLOC_BIG)
                 return malloc(n);
         pthread_mutex_lock(&big_mu);
@@ -123,6 +127,10 @@ static void ossl_free(void *p, const char *file, int line) {
 }
 
 static void *ossl_realloc(void *p, size_t n, const char *file, int line) {
+        if (n == 0) {
+                ossl_free(p, file, line);
+                return NULL;
+        }
         size_t len = big_len(p, false);
         if (!len && n < ALLOC_BIG)
                 return realloc(p, n);
@@ -137,6 +145,9 @@ static void *ossl_realloc(void *p, size_t n, const char *file, int line) {
 }
 
 bool sk_crypto_use_huge_pages(void) {
+        /* the mapping arithmetic assumes 4 KiB pages and 2 MiB huge ones (x86-64) */
+        if (sysconf(_SC_PAGESIZE) != 4096)
+                return false;
         return CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free) == 1;
 }
 

@@ -20,8 +20,10 @@
 /* Route OpenSSL's allocations through allocators that put blocks of 4 MiB
  * and more (scrypt's working memory) in transparent huge pages, which halves
  * a passphrase's key derivation. Process-wide: a program calls it first
- * thing in main, before anything uses OpenSSL; false (nothing changed) if
- * OpenSSL has already allocated. */
+ * thing in main, before anything uses OpenSSL, and nothing may install other
+ * functions later (OpenSSL would let it, and would then hand our mappings to
+ * another free). false (nothing changed) if OpenSSL has already allocated or
+ * the pages are not 4 KiB. */
 bool sk_crypto_use_huge_pages(void);
 
 /* RAND_bytes. */

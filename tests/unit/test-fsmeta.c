@@ -236,7 +236,8 @@ static void test_long_names(void **state) {
 
 /* sk_dir_names and sk_dir_names_fresh (common/fsutil.h), read with
  * getdents64: a listing longer than one 32 KiB read, sorted, without "." and
- * "..", the same when listed twice through one descriptor, and an empty
+ * "..", the same when one directory descriptor is listed twice (each listing
+ * reopens "."), the fresh variant consuming its descriptor, and an empty
  * directory. */
 static void test_dir_names(void **state) {
         env *e = *state;
