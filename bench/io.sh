@@ -104,6 +104,11 @@ run_step() { # TOOL STEP KEY [REPO-SUFFIX]
   return $rc
 }
 
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else print a[int((NR + 1) / 2)] }'; }
+# rotated RUN TOOL...: the tools in round RUN's order (each round starts one further on), so that no
+# tool always runs right after the same other one
+rotated() { local k=$(( ($1 - 1) % ($# - 1) )); shift; local t=("$@"); echo "${t[@]:k}" "${t[@]:0:k}"; }
+
 failed=0
 declare -A ok_tool
 bench_init_tools $TOOLS
@@ -119,10 +124,9 @@ if [ "${SK_BENCH_WARM:-1}" = 1 ]; then
       # RUNS no-change incrementals per tool, the order rotated each round, medians: the tool that runs
       # right after another's first backup (hundreds of MB just written) pays for it, and one run
       # decided the ratio before
-      tools=($TOOLS)
       for run in $(seq 1 "$RUNS"); do
-        order=("${tools[@]:$(( (run - 1) % ${#tools[@]} ))}" "${tools[@]:0:$(( (run - 1) % ${#tools[@]} ))}")
-        for tool in "${order[@]}"; do
+        # shellcheck disable=SC2086 # tool names have no spaces
+        for tool in $(rotated "$run" $TOOLS); do
           [ -n "${ok_tool[$tool]:-}" ] || continue
           cache warm "$DATA"
           run_step "$tool" incr "$tool-incr-warm-$run" || { failed=1; unset "ok_tool[$tool]"; }
@@ -131,8 +135,7 @@ if [ "${SK_BENCH_WARM:-1}" = 1 ]; then
       for tool in $TOOLS; do
         [ -n "${ok_tool[$tool]:-}" ] || continue
         for k in "" ",cpu" ",rss"; do
-          R[$tool-incr-warm$k]=$(for run in $(seq 1 "$RUNS"); do echo "${R[$tool-incr-warm-$run$k]}"; done |
-            sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+          R[$tool-incr-warm$k]=$(for run in $(seq 1 "$RUNS"); do echo "${R[$tool-incr-warm-$run$k]}"; done | median)
         done
         echo "figure: $tool-incr-warm: median ${R[$tool-incr-warm]}s, CPU ${R[$tool-incr-warm,cpu]}s ($RUNS runs)"
       done
@@ -208,7 +211,6 @@ echo
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 ge() { awk -v r="$1" -v t="$2" 'BEGIN { print (r != "n/a" && r >= t) ? "meets" : "MISSES" }'; }
 le() { awk -v r="$1" -v t="$2" 'BEGIN { print (r != "n/a" && r <= t) ? "meets" : "MISSES" }'; }
-median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else print a[int((NR + 1) / 2)] }'; }
 for sk in sk-uring sk-threads; do
   [ -n "${ok_tool[$sk]:-}" ] && [ "${SK_BENCH_WARM:-1}" = 1 ] || continue
   if [ -n "${ok_tool[restic]:-}" ]; then

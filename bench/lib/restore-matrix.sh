@@ -1,5 +1,5 @@
 # The restore matrix of bench/io.sh (issue 15), sourced after its helpers
-# (timed, run_step's tools, ratio/ge/median, fresh_fs): full restores of two
+# (timed, run_step's tools, ratio/ge/median/rotated, fresh_fs): full restores of two
 # data sets into two kinds of target, every tool side by side, RUNS runs in
 # alternating tool order, medians reported.
 #
@@ -54,7 +54,7 @@ restore_matrix() {
     R[m-$set,bytes]=$want_bytes
     for run in $(seq 1 "$RUNS"); do
       # rotate the order, so that no tool always restores right after another's output was deleted
-      order=("${tools[@]:$(( (run - 1) % ${#tools[@]} ))}" "${tools[@]:0:$(( (run - 1) % ${#tools[@]} ))}")
+      read -ra order <<<"$(rotated "$run" "${tools[@]}")"
       for target in own fresh; do
         for t in "${order[@]}"; do
           out=$W/m-$t-restore
