@@ -47,6 +47,9 @@ typedef struct need {
  * then loads the span itself, as without loaders). */
 #define PF_QUEUE 16
 
+/* Packs whose first read was declined recently (sk_packcache_tune). */
+#define SEEN 64
+
 typedef struct pf_req {
         uint32_t pack;
         uint64_t offset;
@@ -63,6 +66,13 @@ struct sk_packcache {
         sk_packcache_fetch_fn fetch;
         void *userdata;
         sk_packcache_stats st;
+        /* Reads without a plan (sk_packcache_tune): the read-ahead's
+         * ceiling, and whether a pack's first read away from its start is
+         * left to the caller. */
+        size_t ra_max;
+        bool exact_first;
+        uint32_t seen[SEEN];    /* pack + 1; 0 = empty */
+        unsigned seen_next;
         /* The plan: every record a reader said it will read, sorted by
          * (pack, offset) before use. */
         need *needs;
@@ -115,6 +125,7 @@ int sk_packcache_new(unsigned entries, size_t span_max, sk_packcache_fetch_fn fe
         pc->n = entries;
         pc->span_max = span_max;
         pc->ra = span_max;
+        pc->ra_max = span_max;
         pc->fetch = fetch;
         pc->userdata = userdata;
         *ret = pc;
@@ -284,7 +295,7 @@ static void retire(sk_packcache *pc, span *s) {
         else if (s->served * 4 < s->len)
                 pc->ra = pc->ra / 4 > RA_MIN ? pc->ra / 4 : RA_MIN;
         else if (s->served * 2 >= s->len)
-                pc->ra = pc->ra * 2 < pc->span_max ? pc->ra * 2 : pc->span_max;
+                pc->ra = pc->ra * 2 < pc->ra_max ? pc->ra * 2 : pc->ra_max;
         if (s->buf)
                 keep_spare(pc, s->buf, s->cap);
         *s = (span) { 0 };
@@ -376,6 +387,19 @@ static int load(sk_packcache *pc, span *v, uint32_t pack, uint64_t offset, size_
         return 0;
 }
 
+/* Whether a miss without a plan should be read exactly by the caller
+ * (sk_packcache_tune): the first one of a pack, unless the record is near
+ * the pack's start. Remembers the pack either way. Lock held. */
+static bool exact_read(sk_packcache *pc, uint32_t pack, uint64_t offset) {
+        if (!pc->exact_first || pc->n_needs > 0)
+                return false;
+        for (unsigned i = 0; i < SEEN; i++)
+                if (pc->seen[i] == pack + 1u)
+                        return false;
+        pc->seen[pc->seen_next++ % SEEN] = pack + 1u;
+        return offset >= RA_MIN;
+}
+
 int sk_packcache_read(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t len, void **ret) {
         bool loaded_once = false;
         pthread_mutex_lock(&pc->mu);
@@ -434,8 +458,9 @@ int sk_packcache_read(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t l
                         return 1;
                 }
                 /* The pack ends early (truncated), or our own load did not
-                 * reach the record: the caller's direct read names it. */
-                span *v = truncated || loaded_once ? NULL : pick_victim(pc, false);
+                 * reach the record, or it is a pack's first read away from
+                 * its start: the caller's direct read names it. */
+                span *v = truncated || loaded_once || exact_read(pc, pack, offset) ? NULL : pick_victim(pc, false);
                 if (!v) {
                         pc->st.declined++;
                         pthread_mutex_unlock(&pc->mu);
@@ -589,7 +614,8 @@ void sk_packcache_drop(sk_packcache *pc) {
         forget_plan(pc);
         pc->generation++;
         pc->q_len = 0;
-        pc->ra = pc->span_max;
+        pc->ra = pc->ra_max;
+        memset(pc->seen, 0, sizeof(pc->seen));      /* pack numbers may name other packs now */
         for (unsigned i = 0; i < pc->n; i++) {
                 span *s = &pc->spans[i];
                 if (s->used && !s->loading && s->readers == 0) {
@@ -600,6 +626,14 @@ void sk_packcache_drop(sk_packcache *pc) {
         free(pc->spare);
         pc->spare = NULL;
         pc->spare_cap = 0;
+        pthread_mutex_unlock(&pc->mu);
+}
+
+void sk_packcache_tune(sk_packcache *pc, size_t ra_max, bool exact_first) {
+        pthread_mutex_lock(&pc->mu);
+        pc->ra_max = MIN(MAX(ra_max, (size_t) RA_MIN), pc->span_max);
+        pc->ra = MIN(pc->ra, pc->ra_max);
+        pc->exact_first = exact_first;
         pthread_mutex_unlock(&pc->mu);
 }
 

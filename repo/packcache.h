@@ -24,6 +24,7 @@
  * Thread-safe. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -97,5 +98,16 @@ int sk_packcache_start_loaders(sk_packcache *pc, unsigned n);
  * A load in flight meanwhile is not kept (its pack number may name another
  * pack now): its reader is declined and reads directly. */
 void sk_packcache_drop(sk_packcache *pc);
+
+/* For reads without a plan (the single-blob reads of ls, diff, a backup's
+ * parent trees): read ahead at most ra_max bytes (clamped to 64 KiB ..
+ * span_max; the adaptive size starts there), and with exact_first leave a
+ * pack's first read to the caller unless its record lies within the pack's
+ * first 64 KiB, so that one blob read from the middle of a pack (a file
+ * restored alone) costs no extra transfer; a second read of the same pack
+ * (the last 64 packs are remembered), or one near its start (a restore or
+ * a walk begins there), loads a span. The defaults: ra_max = span_max and
+ * no exact first reads. */
+void sk_packcache_tune(sk_packcache *pc, size_t ra_max, bool exact_first);
 
 void sk_packcache_get_stats(sk_packcache *pc, sk_packcache_stats *ret);

@@ -22,6 +22,8 @@ void sk_repo_drop_read_ahead(sk_repo *repo) {
 
 /* --- reading --- */
 
+static bool reads_ahead(sk_repo *repo);
+
 static const char *type_name(sk_blob_type type) {
         return type == SK_BLOB_TREE ? "tree" : "data";
 }
@@ -66,12 +68,13 @@ int sk_repo_get_blob_internal(sk_repo *repo, sk_blob_type type, const sk_blob_id
                 const uint8_t *pn = sk_index_pack_name(repo->idx, e.pack);
                 if (pn)
                         sk_repo_pack_path(pn, path);
+                bool cached = reads_ahead(repo);
                 pthread_mutex_unlock(&repo->lock);
                 if (!pn)
                         return sk_repo_fail(-EIO, "index entry without pack");
                 size_t got = 0;
                 r = 0;
-                if (atomic_load(&repo->read_ahead_users) > 0) {
+                if (cached) {
                         r = sk_packcache_read(repo->read_ahead[cur_slot(e.type)], e.pack, e.offset, rlen, &rec);
                         if (r > 0)
                                 got = rlen;
@@ -136,9 +139,11 @@ static int read_ahead_fetch(void *userdata, uint32_t pack, uint64_t offset, size
         return r;
 }
 
-int sk_repo_read_ahead_begin(sk_repo *repo) {
-        int r = 0;
-        pthread_mutex_lock(&repo->lock);
+/* Make the read-ahead caches if they are not there yet. Called with
+ * repo->lock held. */
+static int make_read_ahead(sk_repo *repo) {
+        if (repo->read_ahead[0] && repo->read_ahead[1])
+                return 0;
         /* A request per pack from a remote store (a pack closes after the
          * blob that fills it, so up to a quarter more); from a local one,
          * half a pack: a pread costs the same either way, and the spans are
@@ -151,14 +156,41 @@ int sk_repo_read_ahead_begin(sk_repo *repo) {
         /* data: the packs the workers are in plus the next; trees: one
          * walker, and tree packs are few */
         const unsigned spans[2] = { SK_REPO_READ_AHEAD_SPANS, 2 };
-        for (unsigned i = 0; i < ARRAY_SIZE(repo->read_ahead) && r >= 0; i++)
-                if (!repo->read_ahead[i])
-                        r = sk_packcache_new(spans[i], span, read_ahead_fetch, repo, &repo->read_ahead[i]);
+        for (unsigned i = 0; i < ARRAY_SIZE(repo->read_ahead); i++) {
+                if (repo->read_ahead[i])
+                        continue;
+                int r = sk_packcache_new(spans[i], span, read_ahead_fetch, repo, &repo->read_ahead[i]);
+                if (r < 0)
+                        return r;
+                /* A store where every read is a round trip also reads ahead
+                 * outside a restore (its reads without a plan), as far as it
+                 * says, but not for the first read of a pack away from its
+                 * start (one file's blobs from the middle of a pack). */
+                if (repo->b->read_ahead > 0)
+                        sk_packcache_tune(repo->read_ahead[i], repo->b->read_ahead, true);
+        }
+        return 0;
+}
+
+/* Whether get_blob reads through the caches: during a restore, and always
+ * from a store that asks for read-ahead (sk_backend.read_ahead), whose
+ * caches are then made by the first read. Called with repo->lock held. */
+static bool reads_ahead(sk_repo *repo) {
+        if (atomic_load(&repo->read_ahead_users) > 0)
+                return true;
+        /* without caches (no memory), reads are direct: slower, not wrong */
+        return repo->b->read_ahead > 0 && make_read_ahead(repo) >= 0;
+}
+
+int sk_repo_read_ahead_begin(sk_repo *repo) {
+        pthread_mutex_lock(&repo->lock);
+        int r = make_read_ahead(repo);
         /* From a remote store, the data spans a restore hints are fetched by
          * loader threads, several at once, while the workers write: one
          * fetch at a time left the workers waiting for each pack's round
          * trip. A local read is a pread from the page cache or the disk's
          * own queue, where the walker's synchronous prefetch does as well. */
+        bool local = repo->b->scheme && strcmp(repo->b->scheme, "file") == 0;
         if (r >= 0 && !local)
                 r = sk_packcache_start_loaders(repo->read_ahead[0], SK_REPO_READ_AHEAD_LOADERS);
         if (r >= 0)

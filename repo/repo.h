@@ -212,7 +212,12 @@ int sk_repo_get_blob(sk_repo *repo, sk_blob_type type, const sk_blob_id *id, voi
  * threads fetch hinted data spans at the same time (started by the first
  * begin, ended by sk_repo_free). Reads stay verified
  * exactly as without it. Nests and is thread-safe (a count of users); the
- * last end frees the cached spans. begin fails only with -ENOMEM. */
+ * last end frees the cached spans and forgets the plan. begin fails only
+ * with -ENOMEM. A store that asks for read-ahead (sk_backend.read_ahead: S3)
+ * gets the same caches outside begin and end as well, for reads without a
+ * plan (ls, diff, a backup's parent trees): up to that many bytes ahead,
+ * but a pack's first read away from its start stays exact
+ * (sk_packcache_tune); there is no other read-ahead cache. */
 #define SK_REPO_READ_AHEAD_SPANS 4
 #define SK_REPO_READ_AHEAD_LOADERS 2
 int sk_repo_read_ahead_begin(sk_repo *repo);

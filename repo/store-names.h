@@ -35,7 +35,6 @@ static inline const sk_store_layout *sk_repo_store_layout(void) {
         static const sk_store_layout layout = {
                 .dirs = dirs,
                 .immutable = immutable,
-                .readahead = SK_REPO_DATA,
                 .id_object = SK_REPO_CONFIG,
                 .id_magic = SK_REPO_CONFIG_MAGIC,
                 .id_offset = SK_FILE_HEADER_SIZE,

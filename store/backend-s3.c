@@ -2,10 +2,10 @@
  *
  * DESIGN: each sk_backend operation is one or a few requests through
  * sk_s3_request (s3-http.c), which signs, retries and bounds them; this file
- * decides which requests: a single PUT or a multipart upload, ranged GETs
- * with read-ahead windows for the objects the layout names, paged listings.
- * No handle is held while a list callback runs, because the callbacks (lock
- * scans) make requests of their own.
+ * decides which requests: a single PUT or a multipart upload, ranged GETs,
+ * paged listings. No handle is held while a list callback runs, because the
+ * callbacks (lock scans) make requests of their own. Reading ahead is the
+ * repository's (its span cache, told base.read_ahead): one cache, not two.
  *
  * Semantics against backend.h: S3 PUT is atomic (readers see the old or the
  * whole new object) and durable when acknowledged. DELETE of a missing key
@@ -14,7 +14,6 @@
 #include "store/s3-internal.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,32 +29,10 @@
 #define LIST_PAGE_KEYS 10000
 #define MAX_PARTS 10000
 
-#define RA_SLOTS 4             /* at most 4 x 24 MiB of windows */
-#define RA_SEEN 64
-
-typedef struct ra_slot {
-        char *name;             /* pack name, NULL if free */
-        uint64_t start;         /* window's offset in the pack */
-        size_t asked;           /* window size requested */
-        size_t len;             /* bytes in buf (less than asked at the pack's end) */
-        void *buf;
-        bool loading;           /* a thread is fetching it; wait on ra_cv */
-        uint64_t stamp;         /* LRU */
-} ra_slot;
-
 typedef struct s3_backend {
         sk_backend base;
         sk_s3_http http;
         char *prefix;           /* "" or "some/prefix/" */
-
-        size_t ra_window;               /* 0 = no read-ahead */
-        const char *ra_prefix;          /* the layout's readahead prefix, NULL = none */
-        pthread_mutex_t ra_mu;
-        pthread_cond_t ra_cv;
-        ra_slot ra[RA_SLOTS];
-        uint64_t ra_clock;
-        uint32_t ra_seen[RA_SEEN];      /* hashes of recently read packs */
-        size_t ra_seen_next;
 } s3_backend;
 
 static char *object_key(s3_backend *b, const char *name) {
@@ -266,129 +243,13 @@ static int get_range(s3_backend *b, const char *key, uint64_t offset, size_t len
         return 0;
 }
 
-/* Read-ahead for the objects under the layout's readahead prefix: the
- * repository's packs. A restore reads the blobs of a pack one after the
- * other, each with its own ranged GET: for small files one request per file.
- * A read of a pack's first blob, or any second read of the same pack, makes
- * the backend fetch the aligned window of SNAPKEEP_S3_READAHEAD bytes around
- * it (default 16 MiB, the default pack size: normally the whole pack) and
- * serve the following reads from memory; other first reads stay exact, so a
- * single-blob read from the middle of a pack costs no extra transfer. At
- * most RA_SLOTS windows are kept (LRU); a thread that needs a window another
- * thread is loading waits for it instead of fetching it again. */
-static bool ra_covers(const ra_slot *s, const char *name, uint64_t offset, size_t len) {
-        if (!s->name || s->loading || strcmp(s->name, name) != 0 || offset < s->start || offset - s->start > s->len)
-                return false;
-        /* a window shorter than asked for ends at the end of the pack */
-        return len <= s->len - (offset - s->start) || s->len < s->asked;
-}
-
-static bool ra_loading(const ra_slot *s, const char *name, uint64_t offset) {
-        return s->name && s->loading && strcmp(s->name, name) == 0 && offset >= s->start &&
-               offset - s->start < s->asked;
-}
-
-/* Was name read before? Records it either way. */
-static bool ra_seen(s3_backend *b, const char *name) {
-        uint32_t h = 2166136261u;
-        for (const char *c = name; *c; c++)
-                h = (h ^ (uint8_t) *c) * 16777619u;
-        h |= 1;
-        for (size_t i = 0; i < RA_SEEN; i++)
-                if (b->ra_seen[i] == h)
-                        return true;
-        b->ra_seen[b->ra_seen_next++ % RA_SEEN] = h;
-        return false;
-}
-
-static int copy_out(const uint8_t *src, size_t n, void **ret_buf, size_t *ret_len) {
-        char *o = malloc(n + 1);
-        if (!o)
-                return -ENOMEM;
-        memcpy(o, src, n);
-        o[n] = 0;
-        *ret_buf = o;
-        *ret_len = n;
-        return 0;
-}
-
-static int ra_serve(const ra_slot *s, uint64_t offset, size_t len, void **ret_buf, size_t *ret_len) {
-        size_t at = (size_t) (offset - s->start);
-        return copy_out((const uint8_t *) s->buf + at, MIN(len, s->len - at), ret_buf, ret_len);
-}
-
 static int s3_get(sk_backend *base, const char *name, uint64_t offset, size_t len, void **ret_buf, size_t *ret_len) {
         s3_backend *b = (s3_backend *) base;
         _cleanup_free_ char *key = object_key(b, name);
         if (!key)
                 return -ENOMEM;
         sk_store_clear_detail();
-        if (b->ra_window == 0 || !b->ra_prefix || strncmp(name, b->ra_prefix, strlen(b->ra_prefix)) != 0 ||
-            len == 0 || len >= b->ra_window / 2)
-                return get_range(b, key, offset, len, ret_buf, ret_len);
-
-        ra_slot *s = NULL;
-        int r;
-        pthread_mutex_lock(&b->ra_mu);
-        for (;;) {
-                bool wait = false;
-                for (size_t i = 0; i < RA_SLOTS; i++) {
-                        if (ra_covers(&b->ra[i], name, offset, len)) {
-                                b->ra[i].stamp = ++b->ra_clock;
-                                r = ra_serve(&b->ra[i], offset, len, ret_buf, ret_len);
-                                pthread_mutex_unlock(&b->ra_mu);
-                                return r;
-                        }
-                        wait = wait || ra_loading(&b->ra[i], name, offset);
-                }
-                if (!wait)
-                        break;
-                pthread_cond_wait(&b->ra_cv, &b->ra_mu);
-        }
-        /* Windows are aligned, so threads reading the same pack in any order
-         * share one. A read of a pack's first blob (a restore starts there)
-         * fetches a window at once; any other first read stays exact. */
-        uint64_t wstart = offset - offset % b->ra_window;
-        /* Ask for half a window more: a pack of the default size ends a
-         * little past it (its last blob), and a blob crossing the aligned
-         * boundary extends the window. The store returns only what exists. */
-        size_t wlen = (size_t) MAX((uint64_t) b->ra_window + b->ra_window / 2, offset + len - wstart);
-        bool first_blob = offset < 64 * 1024;
-        if (ra_seen(b, name) || first_blob) {
-                for (size_t i = 0; i < RA_SLOTS; i++)
-                        if (!b->ra[i].loading && (!s || b->ra[i].stamp < s->stamp))
-                                s = &b->ra[i];
-        }
-        if (s) {
-                free(s->name);
-                free(s->buf);
-                *s = (ra_slot) { .name = strdup(name), .start = wstart, .asked = wlen, .loading = true };
-                if (!s->name) {
-                        s->loading = false;
-                        s = NULL;
-                }
-        }
-        pthread_mutex_unlock(&b->ra_mu);
-        if (!s)
-                return get_range(b, key, offset, len, ret_buf, ret_len);
-
-        void *buf = NULL;
-        size_t got = 0;
-        r = get_range(b, key, wstart, wlen, &buf, &got);
-        pthread_mutex_lock(&b->ra_mu);
-        s->loading = false;
-        if (r >= 0) {
-                s->buf = buf;
-                s->len = got;
-                s->stamp = ++b->ra_clock;
-                r = ra_serve(s, offset, len, ret_buf, ret_len);
-        } else {
-                free(s->name);
-                *s = (ra_slot) { 0 };
-        }
-        pthread_cond_broadcast(&b->ra_cv);
-        pthread_mutex_unlock(&b->ra_mu);
-        return r;
+        return get_range(b, key, offset, len, ret_buf, ret_len);
 }
 
 typedef struct list_entry {
@@ -515,12 +376,6 @@ static void s3_free(sk_backend *base) {
         if (!b)
                 return;
         sk_s3_http_done(&b->http);
-        for (size_t i = 0; i < RA_SLOTS; i++) {
-                free(b->ra[i].name);
-                free(b->ra[i].buf);
-        }
-        pthread_mutex_destroy(&b->ra_mu);
-        pthread_cond_destroy(&b->ra_cv);
         free(b->prefix);
         free(b);
 }
@@ -541,8 +396,7 @@ int sk_backend_s3_stats(sk_backend *base, sk_s3_stats *ret) {
         return 0;
 }
 
-int sk_backend_s3_open_config(const char *url, const sk_s3_config *cfg, int create, const sk_store_layout *layout,
-                              sk_backend **ret) {
+int sk_backend_s3_open_config(const char *url, const sk_s3_config *cfg, int create, sk_backend **ret) {
         _cleanup_free_ char *bucket = NULL, *prefix = NULL;
         sk_store_clear_detail();
         int r = sk_s3_parse_url(url, &bucket, &prefix);
@@ -556,10 +410,9 @@ int sk_backend_s3_open_config(const char *url, const sk_s3_config *cfg, int crea
                 return -ENOMEM;
         b->base.ops = &s3_ops;
         b->base.scheme = "s3";
-        pthread_mutex_init(&b->ra_mu, NULL);
-        pthread_cond_init(&b->ra_cv, NULL);
-        b->ra_window = (size_t) cfg->readahead;
-        b->ra_prefix = layout ? layout->readahead : NULL;
+        /* every GET is a round trip: reads outside a plan should fetch a
+         * window (the repository's cache does, packcache.h) */
+        b->base.read_ahead = (size_t) cfg->readahead;
         b->prefix = TAKE_PTR(prefix);
         r = sk_s3_http_init(&b->http, TAKE_PTR(bucket), cfg);
         if (r < 0) {
@@ -595,7 +448,7 @@ int sk_backend_s3_open(const char *url, int create, const sk_store_options *opts
         if (r < 0)
                 return r;
         sk_backend *b;
-        r = sk_backend_s3_open_config(url, &cfg, create, layout, &b);
+        r = sk_backend_s3_open_config(url, &cfg, create, &b);
         sk_s3_config_done(&cfg);
         if (r < 0)
                 return r;

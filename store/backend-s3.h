@@ -13,8 +13,9 @@
  *                            (default 120)
  *   SNAPKEEP_S3_MULTIPART_THRESHOLD / SNAPKEEP_S3_PART_SIZE  bytes (defaults
  *                            64 MiB / 16 MiB; parts >= 5 MiB)
- *   SNAPKEEP_S3_READAHEAD    read-ahead window (16 MiB; 0 = off) for the objects
- *                            the layout names (the repository's packs)
+ *   SNAPKEEP_S3_READAHEAD    how far a read outside a planned restore reads
+ *                            ahead (16 MiB; 0 = off): the backend's
+ *                            read_ahead, which the repository's cache applies
  *   SNAPKEEP_CACHE_DIR       metadata cache root ("off" disables; s3-cache.h)
  *   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN), else the
  *   credentials file AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials,
@@ -57,11 +58,8 @@ void sk_s3_config_done(sk_s3_config *c);
  * ListObjectsV2 request checks the bucket and the credentials first: missing
  * bucket -> -ENOENT ("bucket X does not exist"), bad credentials -> -EACCES
  * naming the S3 code; buckets are never created implicitly, so a typo cannot
- * scatter repositories. Objects under layout's readahead prefix are read
- * ahead (layout may be NULL: nothing is; borrowed, backend.h). *ret owned:
- * sk_backend_free(). */
-int sk_backend_s3_open_config(const char *url, const sk_s3_config *cfg, int create, const sk_store_layout *layout,
-                              sk_backend **ret);
+ * scatter repositories. *ret owned: sk_backend_free(). */
+int sk_backend_s3_open_config(const char *url, const sk_s3_config *cfg, int create, sk_backend **ret);
 
 /* sk_backend_open() for s3:// URLs: sk_s3_config_load + open_config,
  * wrapped in the metadata cache (s3-cache.h) unless SNAPKEEP_CACHE_DIR=off

@@ -68,6 +68,13 @@ typedef struct sk_backend_ops {
 struct sk_backend {
         const sk_backend_ops *ops;
         const char *scheme;     /* "file" or "s3" */
+        /* How far its user should read ahead of a ranged read that is not
+         * part of a planned sequence (bytes; 0: none). The store only says
+         * what a request costs it: on an object store every GET is a round
+         * trip, so reading a window in one pays; a local read is a pread,
+         * where it does not. The repository keeps the one cache of what was
+         * read ahead (repo/packcache.h). */
+        size_t read_ahead;
 };
 
 /* Settings for a store, by name ("SNAPKEEP_S3_ENDPOINT", "AWS_PROFILE",
@@ -89,7 +96,7 @@ const char *sk_store_setting(const sk_store_options *o, const char *name);
  * about its names, so that no backend knows a layout of its own. Lists are
  * NULL-terminated; prefixes end in '/'. Borrowed for the backend's whole
  * life: pass a static constant. A NULL layout means none: nothing is
- * created, cached or read ahead. */
+ * created or cached. */
 typedef struct sk_store_layout {
         /* Directories a local store creates when created (a store on an
          * object store needs none: "directories" there are implicit). */
@@ -98,9 +105,6 @@ typedef struct sk_store_layout {
          * metadata cache may keep a copy of the objects directly below them
          * and drop those a listing of the prefix no longer shows. */
         const char *const *immutable;
-        /* Prefix of the objects read in ranges one after another (packs), for
-         * which a remote store fetches windows ahead; NULL for none. */
-        const char *readahead;
         /* The object that identifies the store's content: when it starts with
          * the id_magic string, its id_len bytes (at most 32) at id_offset name
          * the cache's directory. NULL id_object: no cache directory is ever

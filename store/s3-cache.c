@@ -314,6 +314,7 @@ int sk_backend_cache_wrap(sk_backend *inner, const char *dir, const sk_store_lay
         }
         c->base.ops = &cache_ops;
         c->base.scheme = inner->scheme;
+        c->base.read_ahead = inner->read_ahead;
         c->inner = inner;
         c->layout = layout ? layout : &none;
         pthread_mutex_init(&c->mu, NULL);

@@ -57,6 +57,25 @@ for ra in 3M 0; do
     && ok "restore with read-ahead window $ra identical" || { notok "restore with read-ahead $ra"; head -5 "$T/cmp"; }
 done
 
+# --- reads outside a restore -----------------------------------------------------
+# ls reads every tree blob one at a time, without a plan: through the
+# repository's one read-ahead cache (the backend has no windows of its own),
+# a handful of pack GETs; with SNAPKEEP_S3_READAHEAD=0, one GET per tree.
+SNAPKEEP_REPO=$(s3_repo_url lsra)
+expect_rc 0 "ls read-ahead: init" sk_init
+rm -rf "$T/many"; mkdir -p "$T/many"
+for i in $(seq 1 200); do mkdir -p "$T/many/d$i/sub"; echo "$i" >"$T/many/d$i/sub/f"; done
+expect_rc 0 "ls read-ahead: backup of 401 directories" sk backup -q "$T/many"
+pack_gets() { grep -c '"GET /[^ ]*/data/' "$CEPH_RGW_LOG" 2>/dev/null || true; }
+g0=$(pack_gets); SNAPKEEP_S3_READAHEAD=0 sk ls -R latest >"$T/ls-exact" 2>"$T/ls.err"; g1=$(pack_gets)
+sk ls -R latest >"$T/ls-ra" 2>>"$T/ls.err"; g2=$(pack_gets)
+exact=$((g1 - g0)) ahead=$((g2 - g1))
+if [ "$(grep -c '/sub/f$' "$T/ls-ra")" -eq 200 ] && cmp -s "$T/ls-exact" "$T/ls-ra"; then ok "ls read-ahead: both listings name all 200 files and agree"
+else notok "ls read-ahead: listings differ or are short ($(wc -l <"$T/ls-ra") lines)"; head -3 "$T/ls.err"; fi
+[ "$exact" -ge 200 ] && [ "$ahead" -ge 1 ] && [ "$ahead" -le 4 ] \
+  && ok "ls read-ahead: $ahead pack GETs with read-ahead, $exact without" \
+  || notok "ls read-ahead: $ahead pack GETs with read-ahead (want 1-4), $exact without (want >= 200)"
+
 # --- corruption ---------------------------------------------------------------
 # Damage is done behind the nodes' backs, so read as a node without a metadata
 # cache would (check never uses the cache; that is tested at the end).

@@ -155,17 +155,17 @@ static void test_bad_urls(void **state) {
         setenv("AWS_SECRET_ACCESS_KEY", "SK", 1);
         setenv("SNAPKEEP_S3_ENDPOINT", "http://127.0.0.1:9", 1);
         assert_int_equal(sk_s3_config_load(&sk_tool_store, &c), 0);
-        assert_int_equal(sk_backend_s3_open_config("s3://ab/x", &c, 0, NULL, &b), -EINVAL);   /* bucket too short */
+        assert_int_equal(sk_backend_s3_open_config("s3://ab/x", &c, 0, &b), -EINVAL);   /* bucket too short */
         assert_non_null(strstr(sk_store_last_detail(), "not a valid bucket name"));
-        assert_int_equal(sk_backend_s3_open_config("s3://bucket/a/../b", &c, 0, NULL, &b), -EINVAL);
-        assert_int_equal(sk_backend_s3_open_config("file:///x", &c, 0, NULL, &b), -EINVAL);
+        assert_int_equal(sk_backend_s3_open_config("s3://bucket/a/../b", &c, 0, &b), -EINVAL);
+        assert_int_equal(sk_backend_s3_open_config("file:///x", &c, 0, &b), -EINVAL);
         free(c.endpoint);
         c.endpoint = strdup("ftp://host");
-        assert_int_equal(sk_backend_s3_open_config("s3://bucket/x", &c, 0, NULL, &b), -EINVAL);
+        assert_int_equal(sk_backend_s3_open_config("s3://bucket/x", &c, 0, &b), -EINVAL);
         assert_non_null(strstr(sk_store_last_detail(), "endpoint"));
         free(c.endpoint);
         c.endpoint = strdup("http://host:1/path");
-        assert_int_equal(sk_backend_s3_open_config("s3://bucket/x", &c, 0, NULL, &b), -EINVAL);
+        assert_int_equal(sk_backend_s3_open_config("s3://bucket/x", &c, 0, &b), -EINVAL);
         assert_null(b);
         sk_s3_config_done(&c);
 }
@@ -288,7 +288,7 @@ static int open_at(server *sv, sk_backend **ret) {
                 .access_key = strdup("AK"), .secret_key = strdup("SK"),
         };
         assert_true(asprintf(&c.endpoint, "http://127.0.0.1:%d", sv->port) > 0);
-        int r = sk_backend_s3_open_config("s3://bucket/p", &c, 0, NULL, ret);
+        int r = sk_backend_s3_open_config("s3://bucket/p", &c, 0, ret);
         sk_s3_config_done(&c);
         return r;
 }

@@ -30,6 +30,8 @@ typedef struct store {
         pthread_mutex_t mu;
         unsigned fetches;
         unsigned reused;        /* fetches into a retired span's buffer */
+        uint64_t last_offset;   /* of the last fetch */
+        size_t last_len;
         int fail_next;          /* -errno for the next fetch, then 0 */
 } store;
 
@@ -38,6 +40,8 @@ static int fetch(void *userdata, uint32_t pack, uint64_t offset, size_t len, voi
         store *s = userdata;
         pthread_mutex_lock(&s->mu);
         s->fetches++;
+        s->last_offset = offset;
+        s->last_len = len;
         int fail = s->fail_next;
         s->fail_next = 0;
         pthread_mutex_unlock(&s->mu);
@@ -425,6 +429,67 @@ static void test_loaders_fetch_packs_side_by_side(void **state) {
         sk_packcache_free(pc);
 }
 
+/* Tuned as for a remote store's reads without a plan: a pack's first read
+ * away from its start is left to the caller (a single blob costs no window),
+ * its second read loads a span, a first read near the start loads one from
+ * the pack's start; spans are at most ra_max long. A plan, or a drop (pack
+ * numbers renamed), changes that. This is what an S3 "ls" of one directory
+ * and a backup's parent trees rely on (the backend has no windows of its
+ * own any more). */
+static void test_tuned_exact_first_reads(void **state) {
+        store *s = *state;
+        sk_packcache *pc = NULL;
+        const size_t ra = 256u * 1024;
+        assert_int_equal(sk_packcache_new(4, SPAN, fetch, s, &pc), 0);
+        sk_packcache_tune(pc, ra, true);
+        void *buf = NULL;
+        /* first read of pack 1 in its middle: declined, nothing fetched */
+        assert_int_equal(sk_packcache_read(pc, 1, 2 * SPAN, REC, &buf), 0);
+        assert_null(buf);
+        assert_int_equal(s->fetches, 0);
+        /* second read of pack 1: one span of ra bytes from the record */
+        read_ok(pc, s, 1, 2 * SPAN + REC, REC);
+        assert_int_equal(s->fetches, 1);
+        assert_int_equal(s->last_offset, 2 * SPAN + REC);
+        assert_int_equal(s->last_len, ra);
+        read_ok(pc, s, 1, 2 * SPAN + 2 * REC, REC);
+        assert_int_equal(s->fetches, 1);
+        /* a first read near a pack's start: a span from offset 0 at once */
+        read_ok(pc, s, 2, 8192, REC);
+        assert_int_equal(s->fetches, 2);
+        assert_int_equal(s->last_offset, 0);
+        assert_int_equal(s->last_len, ra);
+        /* sequential reads never grow the read-ahead past ra_max */
+        for (uint64_t off = 0; off + REC <= SPAN; off += REC)
+                read_ok(pc, s, 2, off, REC);
+        assert_int_equal(s->last_len, ra);
+        assert_int_equal(s->fetches, 2 + (SPAN - ra) / ra);
+        /* a drop forgets which packs were read (their numbers may change) */
+        sk_packcache_drop(pc);
+        unsigned before = s->fetches;
+        assert_int_equal(sk_packcache_read(pc, 1, 3 * SPAN, REC, &buf), 0);
+        assert_int_equal(s->fetches, before);
+        /* with a plan, a first read loads what is planned */
+        assert_int_equal(sk_packcache_plan(pc, 3, 2 * SPAN, REC), 0);
+        assert_int_equal(sk_packcache_plan(pc, 3, 2 * SPAN + 4 * REC, REC), 0);
+        read_ok(pc, s, 3, 2 * SPAN, REC);
+        assert_int_equal(s->fetches, before + 1);
+        assert_int_equal(s->last_len, 5 * REC);
+        sk_packcache_stats st;
+        sk_packcache_get_stats(pc, &st);
+        assert_int_equal(st.declined, 2);
+        sk_packcache_free(pc);
+
+        /* untuned (a local store, the default): a first read away from the
+         * start loads a span of span_max at once */
+        assert_int_equal(sk_packcache_new(4, SPAN, fetch, s, &pc), 0);
+        before = s->fetches;
+        read_ok(pc, s, 5, 2 * SPAN, REC);
+        assert_int_equal(s->fetches, before + 1);
+        assert_int_equal(s->last_len, SPAN);
+        sk_packcache_free(pc);
+}
+
 static void test_bad_arguments(void **state) {
         store *s = *state;
         sk_packcache *pc = NULL;
@@ -445,4 +510,5 @@ SK_TEST_MAIN(SK_FIXTURE_TEST(test_sequential_one_fetch_per_span),
              SK_FIXTURE_TEST(test_plan_reads_each_pack_once),
              SK_FIXTURE_TEST(test_loaders_fetch_packs_side_by_side),
              SK_FIXTURE_TEST(test_prefetch_uses_only_free_or_consumed_entries),
+             SK_FIXTURE_TEST(test_tuned_exact_first_reads),
              SK_FIXTURE_TEST(test_bad_arguments))
