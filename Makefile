@@ -173,6 +173,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 UNIT_DIR_backend-local := repo
 UNIT_DIR_index-model := repo
 UNIT_DIR_index-bench := repo
+UNIT_DIR_repo-readahead := repo
 unit_dir = $(or $(UNIT_DIR_$(1)),$(patsubst %/,%,$(firstword $(dir $(wildcard $(addsuffix /$(1).c,$(LIBDIRS)))))),$(filter $(1),$(LIBDIRS)),plugin)
 
 define unit_rule

@@ -285,6 +285,7 @@ static int backup_one(sk_capture *c, const sk_info *info, const char *chain_id, 
         sk_event_ring_post(c->events, "backup-start", info->name, NULL, 0, 0, 0, "%s",
                            chain_id ? chain_id : "writable layer");
         r = sk_backup_run(c->repo, &bo, &br);
+        sk_repo_trim(c->repo);  /* the parent's trees read ahead: not kept between backups */
         if (r < 0) {
                 sk_cap_errorf(ret_error, "backup of %s failed: %s%s%s", info->name, strerror(-r),
                               *sk_repo_last_error(c->repo) ? ": " : "", sk_repo_last_error(c->repo));

@@ -66,6 +66,8 @@ int sk_repo_pool_begin(sk_repo_pool *p, sk_repo **ret, char **ret_error) {
 }
 
 void sk_repo_pool_end(sk_repo_pool *p, sk_repo *repo) {
+        if (repo)
+                sk_repo_trim(repo);     /* an idle handle keeps no read-ahead spans */
         pthread_mutex_lock(&p->lock);
         p->busy--;
         if (repo && p->n_idle < p->max) {

@@ -23,6 +23,7 @@ typedef struct span {
         uint8_t *buf;
         size_t cap;             /* of buf */
         unsigned readers;       /* copying out of buf without the lock */
+        uint64_t generation;    /* of the cache when it was loaded: another one is stale */
         uint64_t served;
         uint64_t last_use;
 } span;
@@ -254,7 +255,9 @@ static span *find(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t len, 
         *ret_short = false;
         for (unsigned i = 0; i < pc->n; i++) {
                 span *s = &pc->spans[i];
-                if (!s->used || s->pack != pack || offset < s->offset)
+                /* a span from before a drop that a reader was still using
+                 * holds a pack under its old number: never found again */
+                if (!s->used || s->generation != pc->generation || s->pack != pack || offset < s->offset)
                         continue;
                 if (offset + len <= s->offset + s->len)
                         return s;
@@ -288,9 +291,10 @@ static bool consumed(sk_packcache *pc, const span *s) {
  * span nobody read was a prefetch that came too early, which says nothing
  * about how the reads are laid out. */
 static void retire(sk_packcache *pc, span *s) {
-        if (pc->n_needs > 0)
+        bool stale = s->generation != pc->generation;
+        if (pc->n_needs > 0 && !stale)
                 keep_needed(pc, s);
-        if (s->served == 0 || pc->n_needs > 0)
+        if (s->served == 0 || pc->n_needs > 0 || stale)
                 ;
         else if (s->served * 4 < s->len)
                 pc->ra = pc->ra / 4 > RA_MIN ? pc->ra / 4 : RA_MIN;
@@ -313,6 +317,8 @@ static span *pick_victim(sk_packcache *pc, bool consumed_only) {
                         return s;
                 if (s->loading || s->readers > 0)
                         continue;
+                if (s->generation != pc->generation)
+                        return s;       /* stale: as good as free */
                 bool c = consumed(pc, s);
                 if (consumed_only && !c)
                         continue;
@@ -354,8 +360,16 @@ static int load(sk_packcache *pc, span *v, uint32_t pack, uint64_t offset, size_
                  * well (trees are written children first and read parents
                  * first). */
                 offset = 0;
+        } else if (pc->exact_first) {
+                /* Tuned (sk_packcache_tune): the aligned window around the
+                 * record, so that reads going backwards through a pack (a
+                 * tree walk) share windows too, as readers in any order do. */
+                uint64_t wstart = offset - offset % want;
+                want = (size_t) MAX((uint64_t) want, offset + len - wstart);
+                offset = wstart;
         }
-        *v = (span) { .used = true, .loading = true, .pack = pack, .offset = offset, .len = want };
+        *v = (span) { .used = true, .loading = true, .pack = pack, .offset = offset, .len = want,
+                      .generation = pc->generation };
         void *buf = pc->spare;
         size_t cap = pc->spare_cap, got = 0;
         pc->spare = NULL;
@@ -365,7 +379,7 @@ static int load(sk_packcache *pc, span *v, uint32_t pack, uint64_t offset, size_
         int r = pc->fetch(pc->userdata, pack, offset, want, &buf, &cap, &got);
 
         pthread_mutex_lock(&pc->mu);
-        if (r >= 0 && generation != pc->generation)
+        if (generation != pc->generation)       /* renumbered meanwhile: neither bytes nor error are the caller's */
                 r = -ESTALE;
         if (r < 0) {
                 free(buf);
@@ -400,11 +414,23 @@ static bool exact_read(sk_packcache *pc, uint32_t pack, uint64_t offset) {
         return offset >= RA_MIN;
 }
 
+uint64_t sk_packcache_generation(sk_packcache *pc) {
+        pthread_mutex_lock(&pc->mu);
+        uint64_t g = pc->generation;
+        pthread_mutex_unlock(&pc->mu);
+        return g;
+}
+
 int sk_packcache_read(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t len, void **ret) {
+        return sk_packcache_read_as_of(pc, sk_packcache_generation(pc), pack, offset, len, ret);
+}
+
+int sk_packcache_read_as_of(sk_packcache *pc, uint64_t generation, uint32_t pack, uint64_t offset, size_t len,
+                            void **ret) {
         bool loaded_once = false;
         pthread_mutex_lock(&pc->mu);
         need *n = NULL;
-        if (pc->n_needs > 0) {
+        if (pc->n_needs > 0 && pc->generation == generation) {
                 sort_needs(pc);
                 n = find_need(pc, pack, offset);
                 if (n && n->len != len)
@@ -424,6 +450,13 @@ int sk_packcache_read(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t l
                 return 1;
         }
         for (;;) {
+                /* The caller's pack number is from before a drop (its
+                 * index was replaced since): it may name another pack now. */
+                if (pc->generation != generation) {
+                        pc->st.declined++;
+                        pthread_mutex_unlock(&pc->mu);
+                        return 0;
+                }
                 bool truncated;
                 span *s = find(pc, pack, offset, len, &truncated);
                 if (s && s->loading) {
@@ -632,7 +665,7 @@ void sk_packcache_drop(sk_packcache *pc) {
 void sk_packcache_tune(sk_packcache *pc, size_t ra_max, bool exact_first) {
         pthread_mutex_lock(&pc->mu);
         pc->ra_max = MIN(MAX(ra_max, (size_t) RA_MIN), pc->span_max);
-        pc->ra = MIN(pc->ra, pc->ra_max);
+        pc->ra = pc->ra_max;
         pc->exact_first = exact_first;
         pthread_mutex_unlock(&pc->mu);
 }

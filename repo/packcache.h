@@ -61,6 +61,15 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(sk_packcache *, sk_packcache_free);
  * offset + len: the caller reads directly, and reports truncation itself), or
  * the fetch's -errno. */
 int sk_packcache_read(sk_packcache *pc, uint32_t pack, uint64_t offset, size_t len, void **ret);
+/* The same for a caller whose pack number was valid at generation (read
+ * with sk_packcache_generation at the time it looked the number up): after
+ * a drop since (the caller's numbering was replaced: the number may name
+ * another pack now), the read is declined, never served from a span loaded
+ * under the new numbering. */
+int sk_packcache_read_as_of(sk_packcache *pc, uint64_t generation, uint32_t pack, uint64_t offset, size_t len,
+                            void **ret);
+/* Counts sk_packcache_drop calls. */
+uint64_t sk_packcache_generation(sk_packcache *pc);
 
 /* Say that [offset, offset + len) of pack will be read, once per call (a
  * restore plans every blob it needs before it starts). Once anything is
@@ -101,13 +110,15 @@ void sk_packcache_drop(sk_packcache *pc);
 
 /* For reads without a plan (the single-blob reads of ls, diff, a backup's
  * parent trees): read ahead at most ra_max bytes (clamped to 64 KiB ..
- * span_max; the adaptive size starts there), and with exact_first leave a
+ * span_max; the adaptive size starts there again), and with exact_first leave a
  * pack's first read to the caller unless its record lies within the pack's
  * first 64 KiB, so that one blob read from the middle of a pack (a file
  * restored alone) costs no extra transfer; a second read of the same pack
  * (the last 64 packs are remembered), or one near its start (a restore or
- * a walk begins there), loads a span. The defaults: ra_max = span_max and
- * no exact first reads. */
+ * a walk begins there), loads a span: the window of the read-ahead size
+ * aligned around the record (so that a walk going backwards through a pack
+ * shares windows as well). The defaults: ra_max = span_max and no exact
+ * first reads; spans then run forward from the record. */
 void sk_packcache_tune(sk_packcache *pc, size_t ra_max, bool exact_first);
 
 void sk_packcache_get_stats(sk_packcache *pc, sk_packcache_stats *ret);

@@ -116,7 +116,7 @@ struct sk_repo {
         uint64_t index_files;
         strv loaded;            /* index files reflected in idx (read or written) */
         strv bad_index;
-        sk_packcache *read_ahead[2];    /* by blob type (cur_slot); made by the first begin */
+        sk_packcache *read_ahead[2];    /* by blob type (cur_slot); made by the first begin or read ahead */
         _Atomic unsigned read_ahead_users;
         sk_lock *guard;                 /* the lock writes are made under (sk_repo_lock); repo->lock */
         unsigned lock_stale_seconds;    /* 0 = SK_LOCK_STALE_SECONDS */

@@ -68,14 +68,18 @@ int sk_repo_get_blob_internal(sk_repo *repo, sk_blob_type type, const sk_blob_id
                 const uint8_t *pn = sk_index_pack_name(repo->idx, e.pack);
                 if (pn)
                         sk_repo_pack_path(pn, path);
-                bool cached = reads_ahead(repo);
+                /* The cache knows packs by number: the generation says
+                 * which numbering e.pack is from (an index replaced later
+                 * drops the caches, and renumbers). */
+                sk_packcache *pc = reads_ahead(repo) ? repo->read_ahead[cur_slot(e.type)] : NULL;
+                uint64_t generation = pc ? sk_packcache_generation(pc) : 0;
                 pthread_mutex_unlock(&repo->lock);
                 if (!pn)
                         return sk_repo_fail(-EIO, "index entry without pack");
                 size_t got = 0;
                 r = 0;
-                if (cached) {
-                        r = sk_packcache_read(repo->read_ahead[cur_slot(e.type)], e.pack, e.offset, rlen, &rec);
+                if (pc) {
+                        r = sk_packcache_read_as_of(pc, generation, e.pack, e.offset, rlen, &rec);
                         if (r > 0)
                                 got = rlen;
                 }
@@ -139,6 +143,13 @@ static int read_ahead_fetch(void *userdata, uint32_t pack, uint64_t offset, size
         return r;
 }
 
+/* How far a read without a plan reads ahead on a store that asks for it:
+ * a pack closes after the blob that fills it, so a quarter more than the
+ * store says, for a window of the pack size to hold a whole pack. */
+static size_t unplanned_read_ahead(const sk_repo *repo) {
+        return repo->b->read_ahead + repo->b->read_ahead / 4;
+}
+
 /* Make the read-ahead caches if they are not there yet. Called with
  * repo->lock held. */
 static int make_read_ahead(sk_repo *repo) {
@@ -167,7 +178,7 @@ static int make_read_ahead(sk_repo *repo) {
                  * says, but not for the first read of a pack away from its
                  * start (one file's blobs from the middle of a pack). */
                 if (repo->b->read_ahead > 0)
-                        sk_packcache_tune(repo->read_ahead[i], repo->b->read_ahead, true);
+                        sk_packcache_tune(repo->read_ahead[i], unplanned_read_ahead(repo), true);
         }
         return 0;
 }
@@ -193,6 +204,10 @@ int sk_repo_read_ahead_begin(sk_repo *repo) {
         bool local = repo->b->scheme && strcmp(repo->b->scheme, "file") == 0;
         if (r >= 0 && !local)
                 r = sk_packcache_start_loaders(repo->read_ahead[0], SK_REPO_READ_AHEAD_LOADERS);
+        /* A restore reads every tree: no exact first reads of tree packs
+         * (one more request per tree pack), and spans up to span_max. */
+        if (r >= 0 && repo->b->read_ahead > 0 && atomic_load(&repo->read_ahead_users) == 0)
+                sk_packcache_tune(repo->read_ahead[1], SIZE_MAX, false);
         if (r >= 0)
                 atomic_fetch_add(&repo->read_ahead_users, 1);
         pthread_mutex_unlock(&repo->lock);
@@ -226,7 +241,17 @@ void sk_repo_read_ahead_hint(sk_repo *repo, sk_blob_type type, const sk_blob_id 
 
 void sk_repo_read_ahead_end(sk_repo *repo) {
         pthread_mutex_lock(&repo->lock);
-        if (atomic_fetch_sub(&repo->read_ahead_users, 1) == 1)
+        if (atomic_fetch_sub(&repo->read_ahead_users, 1) == 1) {
+                sk_repo_drop_read_ahead(repo);
+                if (repo->b->read_ahead > 0)
+                        sk_packcache_tune(repo->read_ahead[1], unplanned_read_ahead(repo), true);
+        }
+        pthread_mutex_unlock(&repo->lock);
+}
+
+void sk_repo_trim(sk_repo *repo) {
+        pthread_mutex_lock(&repo->lock);
+        if (atomic_load(&repo->read_ahead_users) == 0)
                 sk_repo_drop_read_ahead(repo);
         pthread_mutex_unlock(&repo->lock);
 }

@@ -222,6 +222,10 @@ int sk_repo_get_blob(sk_repo *repo, sk_blob_type type, const sk_blob_id *id, voi
 #define SK_REPO_READ_AHEAD_LOADERS 2
 int sk_repo_read_ahead_begin(sk_repo *repo);
 void sk_repo_read_ahead_end(sk_repo *repo);
+/* Free the read-ahead spans kept from reads outside a restore (a handle
+ * going idle: a pool's, or one a daemon keeps between backups). Nothing
+ * else changes; during a restore it does nothing. */
+void sk_repo_trim(sk_repo *repo);
 /* Between begin and end: blob id will be read (sk_packcache_plan). A
  * reader that plans every blob before reading any makes each miss load the
  * rest of the pack's planned blobs in one request. Unknown ids are ignored.

@@ -431,9 +431,11 @@ static void test_loaders_fetch_packs_side_by_side(void **state) {
 
 /* Tuned as for a remote store's reads without a plan: a pack's first read
  * away from its start is left to the caller (a single blob costs no window),
- * its second read loads a span, a first read near the start loads one from
- * the pack's start; spans are at most ra_max long. A plan, or a drop (pack
- * numbers renamed), changes that. This is what an S3 "ls" of one directory
+ * its second read loads the aligned window around it, a first read near the
+ * start loads one from the pack's start; spans are at most ra_max long, and
+ * a walk backwards through a pack shares windows. A plan, or a drop (pack
+ * numbers renamed), changes that; a reader whose pack number predates a
+ * drop is declined. This is what an S3 "ls" of one directory
  * and a backup's parent trees rely on (the backend has no windows of its
  * own any more). */
 static void test_tuned_exact_first_reads(void **state) {
@@ -447,10 +449,10 @@ static void test_tuned_exact_first_reads(void **state) {
         assert_int_equal(sk_packcache_read(pc, 1, 2 * SPAN, REC, &buf), 0);
         assert_null(buf);
         assert_int_equal(s->fetches, 0);
-        /* second read of pack 1: one span of ra bytes from the record */
+        /* second read of pack 1: the window of ra bytes aligned around it */
         read_ok(pc, s, 1, 2 * SPAN + REC, REC);
         assert_int_equal(s->fetches, 1);
-        assert_int_equal(s->last_offset, 2 * SPAN + REC);
+        assert_int_equal(s->last_offset, 2 * SPAN);
         assert_int_equal(s->last_len, ra);
         read_ok(pc, s, 1, 2 * SPAN + 2 * REC, REC);
         assert_int_equal(s->fetches, 1);
@@ -464,11 +466,29 @@ static void test_tuned_exact_first_reads(void **state) {
                 read_ok(pc, s, 2, off, REC);
         assert_int_equal(s->last_len, ra);
         assert_int_equal(s->fetches, 2 + (SPAN - ra) / ra);
-        /* a drop forgets which packs were read (their numbers may change) */
-        sk_packcache_drop(pc);
+        /* a walk backwards through a pack (parents before children) shares
+         * the aligned windows: one fetch per window after the first read */
         unsigned before = s->fetches;
+        assert_int_equal(sk_packcache_read(pc, 4, 2 * SPAN - REC, REC, &buf), 0);
+        for (uint64_t off = 2 * SPAN - 2 * REC; off >= SPAN; off -= REC)
+                read_ok(pc, s, 4, off, REC);
+        assert_int_equal(s->fetches, before + SPAN / ra);
+        /* a drop forgets which packs were read (their numbers may change),
+         * and a reader whose pack number is from before it is declined even
+         * where a span of that number is cached now */
+        uint64_t gen = sk_packcache_generation(pc);
+        sk_packcache_drop(pc);
+        before = s->fetches;
         assert_int_equal(sk_packcache_read(pc, 1, 3 * SPAN, REC, &buf), 0);
         assert_int_equal(s->fetches, before);
+        read_ok(pc, s, 2, 8192, REC);
+        assert_int_equal(s->last_len, ra);     /* the read-ahead starts at ra_max again */
+        assert_int_equal(sk_packcache_read_as_of(pc, gen, 2, 8192, REC, &buf), 0);
+        assert_null(buf);
+        assert_int_equal(sk_packcache_read_as_of(pc, sk_packcache_generation(pc), 2, 8192, REC, &buf), 1);
+        free(buf);
+        buf = NULL;
+        before = s->fetches;
         /* with a plan, a first read loads what is planned */
         assert_int_equal(sk_packcache_plan(pc, 3, 2 * SPAN, REC), 0);
         assert_int_equal(sk_packcache_plan(pc, 3, 2 * SPAN + 4 * REC, REC), 0);
@@ -477,7 +497,7 @@ static void test_tuned_exact_first_reads(void **state) {
         assert_int_equal(s->last_len, 5 * REC);
         sk_packcache_stats st;
         sk_packcache_get_stats(pc, &st);
-        assert_int_equal(st.declined, 2);
+        assert_int_equal(st.declined, 4);
         sk_packcache_free(pc);
 
         /* untuned (a local store, the default): a first read away from the
