@@ -12,6 +12,7 @@
 #include "common/macro.h"
 #include "common/array.h"
 #include "repo/crypto.h"
+#include "repo/index-merge.h"
 #include "repo/index-run.h"
 
 /* An entry of the table of recent inserts. seq is the index's clock when it
@@ -28,6 +29,14 @@ typedef struct mem_entry {
 /* Smaller runs stay in memory: spilling costs writes to disk, and the memory
  * of a small index does not matter. */
 #define DEFAULT_SPILL_MIN (32u << 20)
+/* Merges of fewer records run in the caller's thread: they take
+ * milliseconds, not worth a thread; larger ones (seconds at 16 million) in
+ * the background (index-merge.h). One frozen table's worth is large. */
+#define DEFAULT_BACKGROUND_MIN (256u * 1024)
+/* Newer runs merged into one (without the oldest) once there are this many,
+ * so that runs stay few while the newer ones are too small for a full
+ * merge to pay (it rewrites the oldest). */
+#define PARTIAL_AT 3
 
 struct sk_index {
         /* recent inserts: open addressing, pack == SK_INDEX_NO_PACK empty */
@@ -57,6 +66,15 @@ struct sk_index {
         sk_recbuf stage;        /* bulk loading; stage.v NULL: nothing staged */
         sk_spill spill;         /* directory for run files (ours, duplicated), -1: memory */
         size_t freeze_at, small_commit;
+        /* The merge in flight, of runs[0 .. its inputs), stamped with
+         * merging_seq; installed by the next insert, push or wait once done. */
+        sk_run_merge *merging;
+        uint64_t merging_seq;
+        size_t merging_first;   /* its first input: 0 full, 1 partial */
+        bool merging_background;
+        size_t background_min;  /* records from which a merge runs in the background */
+        unsigned merges, background_merges;
+        unsigned merge_delay_ms;        /* tests */
 };
 
 /* The slot of a 32-byte id or pack name in the hash tables: all of its
@@ -94,6 +112,7 @@ int sk_index_new(sk_index **ret) {
         idx->stage = (sk_recbuf) { .fd = -1, .dirfd = -1 };
         idx->freeze_at = DEFAULT_FREEZE_AT;
         idx->small_commit = DEFAULT_SMALL_COMMIT;
+        idx->background_min = DEFAULT_BACKGROUND_MIN;
         int r = sk_random_bytes(&idx->seed, sizeof(idx->seed));
         if (r >= 0)
                 r = alloc_slots(&idx->slots, idx->cap);
@@ -105,7 +124,10 @@ int sk_index_new(sk_index **ret) {
         return 0;
 }
 
+static int merge_settle(sk_index *idx, bool wait);
+
 int sk_index_set_spill_dir(sk_index *idx, int dirfd) {
+        (void) merge_settle(idx, true);         /* a merge writes into the old directory */
         int fd = -1;
         if (dirfd >= 0 && (fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3)) < 0)
                 return -errno;
@@ -121,9 +143,15 @@ void sk_index_tune(sk_index *idx, size_t freeze_at, size_t small_commit, size_t 
         idx->spill.min_bytes = spill_min_bytes;
 }
 
+void sk_index_tune_merges(sk_index *idx, size_t background_min, unsigned delay_ms) {
+        idx->background_min = background_min;
+        idx->merge_delay_ms = delay_ms;
+}
+
 void sk_index_free(sk_index *idx) {
         if (!idx)
                 return;
+        sk_run_merge_cancel(idx->merging);      /* it reads the runs freed below */
         free(idx->slots);
         for (size_t i = 0; i < idx->nruns; i++)
                 sk_index_run_free(idx->runs[i]);
@@ -288,68 +316,124 @@ static int find_newest(const sk_index *idx, const uint8_t *id, uint8_t type, sk_
 
 /* --- runs --- */
 
-/* Merge every run into one: of each key the newest version, if live. The
- * oldest run takes part, so nothing older can reappear once a dead version
- * or a tombstone is dropped. */
-static int merge_runs(sk_index *idx) {
-        size_t k = idx->nruns, head[MAX_RUNS] = { 0 };
-        sk_recbuf out;
-        int r = sk_recbuf_init(&out, &idx->spill);
-        if (r < 0)
-                return r;
-        for (;;) {
-                const sk_run_rec *best = NULL;
-                size_t bi = 0;
-                /* newest first: among equal keys the newest stays chosen */
-                for (size_t i = k; i-- > 0;) {
-                        if (head[i] >= sk_index_run_count(idx->runs[i]))
-                                continue;
-                        const sk_run_rec *c = sk_index_run_at(idx->runs[i], head[i]);
-                        if (!best || sk_run_rec_cmp_key(c, best->id, best->type) < 0) {
-                                best = c;
-                                bi = i;
-                        }
-                }
-                if (!best)
-                        break;
-                sk_run_rec keep = *best;
-                bool alive = !run_dead(idx, bi, best);
-                for (size_t i = 0; i < k; i++)
-                        if (head[i] < sk_index_run_count(idx->runs[i]) &&
-                            sk_run_rec_cmp_key(sk_index_run_at(idx->runs[i], head[i]), keep.id, keep.type) == 0)
-                                head[i]++;
-                if (!alive)
-                        continue;
-                keep.tomb = 0;
-                keep.seq = 0;
-                if ((r = sk_recbuf_push(&out, &keep)) < 0) {
-                        sk_recbuf_done(&out);
-                        return r;
-                }
+static int cmp_pack_number(const void *a, const void *b) {
+        uint64_t x = (*(const uint64_t (*)[2]) a)[0], y = (*(const uint64_t (*)[2]) b)[0];
+        return x < y ? -1 : x > y;
+}
+
+/* When each pack was last removed, for a merge to read while the index goes
+ * on changing (index-merge.h). Nothing to copy when nothing was removed. */
+static int removed_snapshot(const sk_index *idx, sk_merge_removed *ret) {
+        sk_merge_removed r = { 0 };
+        if (!idx->any_removed) {
+                *ret = r;
+                return 0;
         }
-        sk_index_run *run;
-        if ((r = sk_index_run_from_sorted(&out, &run)) < 0)
-                return r;
-        sk_index_run_release(run);
-        for (size_t i = 0; i < k; i++)
-                sk_index_run_free(idx->runs[i]);
-        idx->runs[0] = run;
-        idx->run_seq[0] = idx->clock++;
-        idx->nruns = 1;
+        if (idx->npacks > 0 && !(r.packs = malloc(idx->npacks * sizeof(*r.packs))))
+                return -ENOMEM;
+        if (idx->npacks > 0)
+                memcpy(r.packs, idx->removed_at, idx->npacks * sizeof(*r.packs));
+        r.npacks = idx->npacks;
+        if (idx->nothers > 0 && !(r.others = malloc(idx->nothers * sizeof(*r.others)))) {
+                free(r.packs);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < idx->others_cap; i++)
+                if (idx->others[i].removed_at > 0) {
+                        r.others[r.nothers][0] = idx->others[i].n;
+                        r.others[r.nothers][1] = idx->others[i].removed_at;
+                        r.nothers++;
+                }
+        if (r.nothers > 1)
+                qsort(r.others, r.nothers, sizeof(*r.others), cmp_pack_number);
+        *ret = r;
         return 0;
 }
 
-/* Few runs keep lookups short; merging when the newer runs add up to a
- * quarter of the oldest keeps the rewriting linear in what was added. */
+/* The merged run takes the place of its inputs, runs[a .. a + k); the runs
+ * pushed while it ran stay above it. An empty result just drops them. */
+static void merge_install(sk_index *idx, size_t a, size_t k, sk_index_run *run) {
+        for (size_t i = a; i < a + k; i++)
+                sk_index_run_free(idx->runs[i]);
+        size_t at = a;
+        if (sk_index_run_count(run) > 0) {
+                idx->runs[at] = run;
+                idx->run_seq[at] = idx->merging_seq;
+                at++;
+        } else {
+                sk_index_run_free(run);
+        }
+        size_t rest = idx->nruns - a - k;
+        memmove(idx->runs + at, idx->runs + a + k, rest * sizeof(*idx->runs));
+        memmove(idx->run_seq + at, idx->run_seq + a + k, rest * sizeof(*idx->run_seq));
+        idx->nruns = at + rest;
+}
+
+/* Install the merge in flight if it is done (or, with wait, once it is). A
+ * failed merge (a full spill disk, no memory) leaves the runs as they were,
+ * which is still correct: a later push tries again. */
+static int merge_settle(sk_index *idx, bool wait) {
+        if (!idx->merging || (!wait && !sk_run_merge_ready(idx->merging)))
+                return 0;
+        size_t k = sk_run_merge_inputs(idx->merging);
+        sk_index_run *run = NULL;
+        int r = sk_run_merge_finish(idx->merging, &run);
+        idx->merging = NULL;
+        if (r < 0)
+                return r;
+        merge_install(idx, idx->merging_first, k, run);
+        idx->merges++;
+        idx->background_merges += idx->merging_background;
+        return 0;
+}
+
+/* Merge runs[first ..] into one: of each key the newest version, if live.
+ * From the oldest (first 0), nothing older can reappear once a dead
+ * version or a tombstone is dropped; from the next (1), dead newest
+ * versions stay as tombstones. In the background when it is large (and a
+ * thread starts), else now. One merge at a time. */
+static int merge_runs(sk_index *idx, size_t first, bool may_background) {
+        if (idx->merging)
+                return -EBUSY;
+        size_t total = 0;
+        for (size_t i = first; i < idx->nruns; i++)
+                total += sk_index_run_count(idx->runs[i]);
+        bool background = may_background && total >= idx->background_min;
+        for (;;) {
+                sk_merge_removed removed;
+                int r = removed_snapshot(idx, &removed);
+                if (r < 0)
+                        return r;
+                r = sk_run_merge_start(idx->runs + first, idx->run_seq + first, idx->nruns - first, first == 0,
+                                       removed, &idx->spill, background, idx->merge_delay_ms, &idx->merging);
+                if (r < 0 && background) {
+                        background = false;     /* no thread: merge now, slower but the same */
+                        continue;
+                }
+                if (r < 0)
+                        return r;
+                idx->merging_seq = idx->clock++;
+                idx->merging_first = first;
+                idx->merging_background = background;
+                return background ? 0 : merge_settle(idx, true);
+        }
+}
+
+/* Few runs keep lookups short; merging all when the newer runs add up to
+ * a quarter of the oldest keeps the rewriting linear in what was added, and
+ * merging the newer ones among themselves keeps them few meanwhile (a
+ * merge in the background has time to finish before the runs run out). */
 static int maybe_merge(sk_index *idx) {
-        if (idx->nruns < 2)
+        if (idx->nruns < 2 || idx->merging)
                 return 0;
         size_t oldest = sk_index_run_count(idx->runs[0]), newer = 0;
         for (size_t i = 1; i < idx->nruns; i++)
                 newer += sk_index_run_count(idx->runs[i]);
-        if (idx->nruns < MAX_RUNS && newer * 4 < oldest)
-                return 0;
-        return merge_runs(idx);
+        if (idx->nruns == MAX_RUNS || newer * 4 >= oldest)
+                return merge_runs(idx, 0, true);
+        if (idx->nruns - 1 >= PARTIAL_AT)
+                return merge_runs(idx, 1, true);
+        return 0;
 }
 
 /* The caller made room (nruns < MAX_RUNS: make_room). A failed merge after
@@ -363,12 +447,26 @@ static void push_run(sk_index *idx, sk_index_run *run) {
         idx->runs[idx->nruns] = run;
         idx->run_seq[idx->nruns] = idx->clock++;
         idx->nruns++;
+        (void) merge_settle(idx, false);
         (void) maybe_merge(idx);
 }
 
-/* Room for one more run: with MAX_RUNS runs, merge them first. */
+/* Room for one more run: with MAX_RUNS runs, the merge in flight is waited
+ * for (inserts outran it), or all are merged now. */
 static int make_room(sk_index *idx) {
-        return idx->nruns < MAX_RUNS ? 0 : merge_runs(idx);
+        if (idx->nruns < MAX_RUNS)
+                return 0;
+        (void) merge_settle(idx, true);
+        return idx->nruns < MAX_RUNS ? 0 : merge_runs(idx, 0, false);
+}
+
+int sk_index_merge_wait(sk_index *idx) {
+        return merge_settle(idx, true);
+}
+
+void sk_index_get_stats(const sk_index *idx, sk_index_stats *ret) {
+        *ret = (sk_index_stats) { .runs = idx->nruns, .merging = idx->merging != NULL, .merges = idx->merges,
+                                  .background_merges = idx->background_merges };
 }
 
 /* Turn the table of recent inserts into a run. A dead entry becomes a
@@ -425,6 +523,7 @@ static void maybe_freeze(sk_index *idx) {
 int sk_index_insert(sk_index *idx, const sk_index_entry *e, bool replace) {
         if (e->pack == SK_INDEX_NO_PACK)
                 return -EINVAL;
+        (void) merge_settle(idx, false);        /* a finished merge frees its inputs */
         sk_index_entry old;
         bool live = false;
         int f = find_newest(idx, e->id.b, e->type, &old, &live);

@@ -7,7 +7,11 @@
  * immutable run (index-run.h): records in a spill file's mapping when the index
  * has a spill directory, with a radix directory and a Bloom filter of about
  * 2 bytes per entry in memory. Runs are merged into one when the newer ones
- * add up to a quarter of the oldest, or there are 8. Loading a repository's
+ * add up to a quarter of the oldest, or there are 8, and the newer ones
+ * among themselves when there are 3; a merge of 256 Ki records or more
+ * runs in a thread of its own (index-merge.h), so that the caller (who
+ * holds the repository's lock) is not held for seconds, and is installed by
+ * a later call. Loading a repository's
  * index files stages every entry and sorts them once (sk_index_stage): no
  * table is ever built for the whole repository. So memory per blob is a few
  * bytes of heap, plus page cache the kernel can drop, instead of a 48-byte
@@ -17,7 +21,8 @@
  * removing a pack is O(1): the index's clock marks the pack's entries dead,
  * so a dead newest version answers "absent" without uncovering an older one
  * (tests/unit/test-index-model.c holds every answer to a plain table's).
- * Not thread-safe: the repository serialises access. */
+ * Not thread-safe: the repository serialises access. A merge thread reads
+ * only immutable runs and its own copies. */
 #pragma once
 
 #include <stdbool.h>
@@ -51,6 +56,20 @@ int sk_index_set_spill_dir(sk_index *idx, int dirfd);
  * smaller than small_commit goes through the table; record buffers smaller
  * than spill_min_bytes stay in memory (defaults: 256 Ki, 4096, 32 MiB). */
 void sk_index_tune(sk_index *idx, size_t freeze_at, size_t small_commit, size_t spill_min_bytes);
+/* Tests and benchmarks: merges of at least background_min records (default
+ * 256 Ki) run in the background; delay_ms holds each background result back
+ * that long (default 0). */
+void sk_index_tune_merges(sk_index *idx, size_t background_min, unsigned delay_ms);
+/* Wait for a merge in flight and install it. >= 0, or the merge's -errno
+ * (the runs are then left as they were: still correct). */
+int sk_index_merge_wait(sk_index *idx);
+typedef struct sk_index_stats {
+        size_t runs;                    /* sorted runs now */
+        bool merging;                   /* a background merge is in flight */
+        unsigned merges;                /* merges installed */
+        unsigned background_merges;     /* of those, run in a thread of their own */
+} sk_index_stats;
+void sk_index_get_stats(const sk_index *idx, sk_index_stats *ret);
 /* Heap bytes the index holds, and how many records are in spill files. */
 void sk_index_memory(const sk_index *idx, size_t *heap, size_t *spilled_records);
 

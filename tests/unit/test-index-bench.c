@@ -3,7 +3,8 @@
  * on a synthetic repository of N blobs (bench/index.sh; issue 15).
  *
  *   test-index-bench                         the unit test
- *   test-index-bench N [SPILL_DIR|memory]    the benchmark: one JSON line
+ *   test-index-bench N [SPILL_DIR|memory [foreground]]
+ *                                            the benchmark: one JSON line
  *
  * "Open" loads N entries as a repository's open does once the index files are
  * decoded (decoding is the same for both): 32 blobs per pack, every entry's
@@ -11,7 +12,12 @@
  * -DSK_INDEX_BENCH_TABLE against the previous index (bench/index.sh compiles
  * it from git), entries are inserted one by one as that index's open did;
  * otherwise they are staged and committed. Then 2 million lookups of present
- * ids and 2 million of absent ids, in random order. Prints one JSON line.
+ * ids and 2 million of absent ids, in random order, and 2 Mi new blobs
+ * inserted one by one as a backup adds them (enough to make the runs merge
+ * at every size): the longest single insert is what holds a repository's
+ * lock longest. A third argument "foreground" runs every merge in the
+ * caller's thread, as before merges moved to the background. Prints one
+ * JSON line.
  * Ids are a keyed hash of the entry's number, as HMAC ids are uniform. */
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +39,7 @@
 
 #define PER_PACK 32
 #define LOOKUPS (2u << 20)
+#define ADDS (2u << 20)
 
 static uint64_t mix(uint64_t x) {
         x += 0x9e3779b97f4a7c15ULL;
@@ -160,6 +167,8 @@ int main(int argc, char **argv) {
         }
         if (dfd >= 0 && sk_index_set_spill_dir(idx, dfd) < 0)
                 return 2;
+        if (argc > 3 && strcmp(argv[3], "foreground") == 0)
+                sk_index_tune_merges(idx, SIZE_MAX, 0);
 #endif
         double t0 = now();
         for (uint64_t i = 0; i < n; i++)
@@ -197,13 +206,35 @@ int main(int argc, char **argv) {
                 return 4;
         }
         long anon2 = status_kb("RssAnon"), file2 = status_kb("RssFile");
+
+        double longest = 0, t_merge = 0;
+        t1 = now();
+        for (uint64_t i = 0; i < ADDS; i++) {
+                double a = now();
+                add_blob(idx, 5 * n + i, false);        /* past the absent ids above */
+                double d = now() - a;
+                longest = d > longest ? d : longest;
+        }
+        double t_add = now() - t1;
+#ifndef SK_INDEX_BENCH_TABLE
+        t1 = now();
+        if (sk_index_merge_wait(idx) < 0)
+                return 5;
+        t_merge = now() - t1;
+#endif
+        if (sk_index_count(idx) != n + ADDS) {
+                fprintf(stderr, "count after adding %zu, want %llu\n", sk_index_count(idx),
+                        (unsigned long long) (n + ADDS));
+                return 4;
+        }
         printf("{\"blobs\":%llu,\"open_s\":%.3f,\"anon_bytes_per_blob\":%.1f,\"file_bytes_per_blob\":%.1f,"
                "\"anon_after_lookups_per_blob\":%.1f,\"file_after_lookups_per_blob\":%.1f,"
-               "\"peak_rss_mib\":%.0f,\"present_lookups_per_s\":%.0f,\"absent_lookups_per_s\":%.0f}\n",
+               "\"peak_rss_mib\":%.0f,\"present_lookups_per_s\":%.0f,\"absent_lookups_per_s\":%.0f,"
+               "\"add_s\":%.3f,\"add_longest_insert_ms\":%.1f,\"merge_wait_s\":%.3f}\n",
                (unsigned long long) n, t_open, (double) (anon1 - anon0) * 1024 / (double) n,
                (double) (file1 - file0) * 1024 / (double) n, (double) (anon2 - anon0) * 1024 / (double) n,
                (double) (file2 - file0) * 1024 / (double) n, (double) hwm / 1024, LOOKUPS / t_present,
-               LOOKUPS / t_absent);
+               LOOKUPS / t_absent, t_add, longest * 1000, t_merge);
         sk_index_free(idx);
         return 0;
 }

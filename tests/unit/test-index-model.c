@@ -10,7 +10,10 @@
  * entries (so runs, tombstones and merges are everywhere), reopens that stage
  * and commit in bulk with stale duplicates staged after the real entries
  * (they must lose), and bulk batches among the operations, runs in a spill
- * directory; and the same in anonymous memory. */
+ * directory; the same in anonymous memory; and the same again with every
+ * merge in a thread of its own, its result held back 2 ms, so that inserts,
+ * replaces, removals and freezes happen while merges run and the results
+ * are installed in between. */
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -144,6 +147,7 @@ typedef struct mode {
         size_t freeze_at, small_commit;
         bool stage;             /* reopens and bulk batches through sk_index_stage */
         bool spill;
+        bool background;        /* every merge in a thread, held back 2 ms */
 } mode;
 
 static const mode *cur_mode;
@@ -155,6 +159,8 @@ static sk_index *new_index(void) {
         assert_int_equal(sk_index_new(&idx), 0);
         if (cur_mode->freeze_at)
                 sk_index_tune(idx, cur_mode->freeze_at, cur_mode->small_commit, 0);
+        if (cur_mode->background)
+                sk_index_tune_merges(idx, 0, 2);
         if (cur_mode->spill) {
                 if (spill_dir < 0) {
                         assert_non_null(mkdtemp(spill_path));
@@ -184,7 +190,12 @@ static int reload_one(const uint8_t pack[32], const sk_pack_record *r, void *ud)
 
 /* Write the model's entries as index files (a few packs per file, as a flush
  * does) and read them into a new index. */
+static unsigned background_merges;
+
 static sk_index *reopen(sk_index *old, const model *m) {
+        sk_index_stats st;
+        sk_index_get_stats(old, &st);
+        background_merges += st.background_merges;
         sk_index_free(old);
         sk_index *idx = new_index();
         sk_pack_keys keys = { .resolve = sk_test_resolve };
@@ -329,6 +340,13 @@ static void run_model(void **state) {
                       inserts, dups, replaces, lookups, removes, reopens, bulks, m->count);
         assert_true(inserts > 1000 && dups > 100 && replaces > 100 && removes > 10 && reopens > 10);
         assert_true(!cur_mode->stage || bulks > 100);
+        sk_index_stats st;
+        sk_index_get_stats(idx, &st);
+        background_merges += st.background_merges;
+        print_message("%u merges in the background\n", background_merges);
+        /* the default moves only merges of a million records to a thread */
+        assert_true(cur_mode->background ? background_merges > 20 : background_merges == 0);
+        background_merges = 0;
         size_t heap, spilled;
         sk_index_memory(idx, &heap, &spilled);
         print_message("index: %zu bytes of heap, %zu records spilled\n", heap, spilled);
@@ -340,13 +358,17 @@ static void run_model(void **state) {
                 close(spill_dir);
                 spill_dir = -1;
                 assert_int_equal(rmdir(spill_path), 0);  /* the run files were never linked */
+                memcpy(spill_path + strlen(spill_path) - 6, "XXXXXX", 6);     /* the next mode's mkdtemp */
         }
 }
 
 static const mode as_used = { "as the repository uses it" };
 static const mode runs_spilled = { "runs every 64 entries, bulk loads, spilled", 64, 0, true, true };
 static const mode runs_memory = { "runs every 64 entries, bulk loads, in memory", 64, 0, true, false };
+static const mode runs_background = { "runs every 64 entries, bulk loads, spilled, merges in the background", 64, 0,
+                                      true, true, true };
 
 SK_TEST_MAIN(cmocka_unit_test_prestate(run_model, (void *) &as_used),
              cmocka_unit_test_prestate(run_model, (void *) &runs_spilled),
-             cmocka_unit_test_prestate(run_model, (void *) &runs_memory))
+             cmocka_unit_test_prestate(run_model, (void *) &runs_memory),
+             cmocka_unit_test_prestate(run_model, (void *) &runs_background))

@@ -224,5 +224,133 @@ static void test_file_entry_bound(void **state) {
         assert_true((uint64_t) SK_INDEX_FILE_MAX_ENTRIES * (SK_PACK_ENTRY_SIZE + 40) + 100 < SK_INDEX_FILE_MAX);
 }
 
-SK_TEST_MAIN(cmocka_unit_test(test_table), cmocka_unit_test(test_file_codec),
+static int count_cb(const sk_index_entry *e, void *ud) {
+        (void) e;
+        (*(size_t *) ud)++;
+        return 0;
+}
+
+static void insert_range(sk_index *idx, uint32_t from, uint32_t to, uint32_t pack, bool replace) {
+        for (uint32_t i = from; i < to; i++) {
+                sk_index_entry e = { .pack = pack, .offset = i, .stored_len = 1, .raw_len = 1, .type = SK_BLOB_DATA };
+                make_id(&e.id, i);
+                assert_true(sk_index_insert(idx, &e, replace) >= 0);
+        }
+}
+
+/* 1: found in pack (or 0: absent). */
+static void expect(const sk_index *idx, uint32_t i, int found, uint32_t pack) {
+        sk_blob_id id;
+        sk_index_entry got;
+        make_id(&id, i);
+        assert_int_equal(sk_index_lookup(idx, &id, SK_BLOB_DATA, &got), found);
+        if (found)
+                assert_int_equal(got.pack, pack);
+}
+
+/* A merge in the background (held back 300 ms) while the index goes on
+ * changing: a pack removed after the merge started must stay removed when
+ * the merged run is installed (the run is stamped with the clock of the
+ * start, not of the install), a key replaced meanwhile keeps its new
+ * version, and a run frozen meanwhile stays above the merged one. */
+static void test_background_merge(void **state) {
+        (void) state;
+        sk_index *idx;
+        assert_int_equal(sk_index_new(&idx), 0);
+        sk_index_tune(idx, 100, 0, 0);
+        sk_index_tune_merges(idx, 0, 300);
+        uint32_t p[3];
+        for (int i = 0; i < 3; i++) {
+                uint8_t name[32];
+                memset(name, 0x40 + i, 32);
+                assert_int_equal(sk_index_pack_add(idx, name, &p[i]), 1);
+        }
+        insert_range(idx, 0, 100, p[0], false);        /* frozen: run 1 */
+        insert_range(idx, 100, 200, p[1], false);      /* run 2: as large as run 1, so they merge */
+        sk_index_stats st;
+        sk_index_get_stats(idx, &st);
+        assert_true(st.merging);
+        assert_int_equal(st.runs, 2);
+        assert_int_equal(st.merges, 0);
+
+        assert_int_equal(sk_index_remove_pack(idx, p[0]), 0);
+        insert_range(idx, 150, 160, p[2], true);       /* replaced while merging */
+        insert_range(idx, 200, 290, p[2], false);      /* with the replaces: run 3, above the merge */
+        sk_index_get_stats(idx, &st);
+        assert_true(st.merging);
+        assert_int_equal(st.runs, 3);
+        expect(idx, 5, 0, 0);
+
+        assert_int_equal(sk_index_merge_wait(idx), 0);
+        sk_index_get_stats(idx, &st);
+        assert_false(st.merging);
+        assert_int_equal(st.runs, 2);
+        assert_int_equal(st.merges, 1);
+        assert_int_equal(st.background_merges, 1);
+        for (uint32_t i = 0; i < 100; i++)
+                expect(idx, i, 0, 0);
+        for (uint32_t i = 100; i < 200; i++)
+                expect(idx, i, 1, i >= 150 && i < 160 ? p[2] : p[1]);
+        for (uint32_t i = 200; i < 290; i++)
+                expect(idx, i, 1, p[2]);
+        size_t n = 0;
+        assert_int_equal(sk_index_foreach(idx, count_cb, &n), 0);
+        assert_int_equal(n, 190);
+        assert_int_equal(sk_index_count(idx), 190);
+
+        /* freed with a merge in flight: cancelled, nothing leaks (ASan) */
+        insert_range(idx, 300, 700, p[1], false);
+        sk_index_get_stats(idx, &st);
+        assert_true(st.merging);
+        sk_index_free(idx);
+}
+
+/* Newer runs merged among themselves (not the oldest): a key whose newest
+ * version is dead (its pack removed after it replaced an older version)
+ * must stay absent, so the partial merge keeps a tombstone for it, or the
+ * oldest run's version would come back. */
+static void test_partial_merge_keeps_tombstones(void **state) {
+        (void) state;
+        sk_index *idx;
+        assert_int_equal(sk_index_new(&idx), 0);
+        sk_index_tune(idx, 100, 0, 0);
+        sk_index_tune_merges(idx, SIZE_MAX, 0);        /* in this thread: deterministic */
+        uint32_t p[3];
+        for (int i = 0; i < 3; i++) {
+                uint8_t name[32];
+                memset(name, 0x60 + i, 32);
+                assert_int_equal(sk_index_pack_add(idx, name, &p[i]), 1);
+        }
+        for (uint32_t i = 0; i < 5000; i++) {
+                sk_index_entry e = { .pack = p[0], .offset = i, .stored_len = 1, .raw_len = 1, .type = SK_BLOB_DATA };
+                make_id(&e.id, i);
+                assert_int_equal(sk_index_stage(idx, &e), 0);
+        }
+        assert_int_equal(sk_index_stage_commit(idx), 0);       /* the oldest run */
+        insert_range(idx, 0, 50, p[1], true);          /* replaces ... */
+        insert_range(idx, 1000000, 1000050, p[1], false);
+        assert_int_equal(sk_index_remove_pack(idx, p[1]), 0); /* ... whose pack goes */
+        insert_range(idx, 2000, 2100, p[2], true);     /* run 3 (the table froze at 100) */
+        sk_index_stats st;
+        sk_index_get_stats(idx, &st);
+        assert_int_equal(st.runs, 3);
+        insert_range(idx, 3000000, 3000100, p[2], false); /* run 4: three newer runs, far below a quarter */
+        sk_index_get_stats(idx, &st);
+        assert_int_equal(st.merges, 1);
+        assert_int_equal(st.runs, 2);                  /* the oldest, and the newer ones merged */
+        for (uint32_t i = 0; i < 50; i++)
+                expect(idx, i, 0, 0);                  /* not the oldest run's version */
+        for (uint32_t i = 50; i < 5000; i++)
+                expect(idx, i, 1, i >= 2000 && i < 2100 ? p[2] : p[0]);
+        expect(idx, 1000000, 0, 0);
+        expect(idx, 3000000, 1, p[2]);
+        size_t n = 0;
+        assert_int_equal(sk_index_foreach(idx, count_cb, &n), 0);
+        assert_int_equal(n, 4950 + 100);
+        assert_int_equal(sk_index_count(idx), n);
+        sk_index_free(idx);
+}
+
+SK_TEST_MAIN(cmocka_unit_test(test_table), cmocka_unit_test(test_file_codec), cmocka_unit_test(test_background_merge),
+             cmocka_unit_test(test_partial_merge_keeps_tombstones),
              cmocka_unit_test(test_implausible_entries), cmocka_unit_test(test_file_entry_bound))
