@@ -12,8 +12,8 @@
 # Server: a throw-away single-node Ceph cluster (tests/lib/ceph.sh) under the
 # scratch directory, radosgw (beast) on a free port; stopped at the end.
 #
-# Per backend: first backup and full restore (wall time -> MiB/s of the data
-# set), bytes stored, and HTTP requests counted from radosgw's request log
+# Per backend: first backup, a no-change incremental (S3 only) and full
+# restore (wall time -> MiB/s of the data set), bytes stored, and HTTP requests counted from radosgw's request log
 # (the same count for both tools), per GiB stored. Every tool starts each
 # step with the same warm page cache of the data set. Restores run
 # SK_BENCH_RUNS times (default 3), the tools in rotating order, and the
@@ -82,6 +82,16 @@ for name in snapkeep-s3 snapkeep-local restic-s3; do
     restic-s3) timed $name backup restic -r "$RESTIC_REPO" backup --compression auto "$DATA" || failed=1 ;;
   esac
 done
+# A no-change incremental reads the parent's trees from the store (through
+# the repository's read-ahead cache on S3) and stores nothing new: time and
+# requests, for information.
+for name in snapkeep-s3 restic-s3; do
+  warm "$DATA"
+  case $name in
+    snapkeep-s3) timed $name incremental "$SNAPKEEP" --repo "$S3SK" --no-progress backup -q "$DATA" || failed=1 ;;
+    restic-s3) timed $name incremental restic -r "$RESTIC_REPO" backup --compression auto "$DATA" || failed=1 ;;
+  esac
+done
 RUNS=${SK_BENCH_RUNS:-3}
 restorers=(snapkeep-s3 snapkeep-local restic-s3)
 [ -n "${SNAPKEEP_OLD:-}" ] && restorers+=(snapkeep-s3-old)
@@ -137,6 +147,8 @@ for step in backup restore; do
 done
 [ -n "${SNAPKEEP_OLD:-}" ] &&
   echo "result: restore throughput snapkeep-s3/snapkeep-s3-old = $(ratio "${R[snapkeep-s3,restore,mibs]:-0}" "${R[snapkeep-s3-old,restore,mibs]:-0}") (the change against $SNAPKEEP_OLD)"
+echo "result: no-change incremental snapkeep-s3/restic-s3 time = $(ratio "${R[snapkeep-s3,incremental]:-0}" "${R[restic-s3,incremental]:-0}")," \
+  "requests ${R[snapkeep-s3,incremental,req]:-?} vs ${R[restic-s3,incremental,req]:-?} (for information)"
 r=$(ratio "${R[snapkeep-s3,rpg]:-0}" "${R[restic-s3,rpg]:-0}")
 echo "result: requests per GiB stored (backup+restore) snapkeep-s3 ${R[snapkeep-s3,rpg]} vs restic-s3 ${R[restic-s3,rpg]}: ratio $r (target <= 1.00: $(le "$r" 1.00))"
 echo "result: backup requests per GiB stored snapkeep-s3 ${R[snapkeep-s3,bpg]} vs restic-s3 ${R[restic-s3,bpg]} (for information)"
