@@ -11,7 +11,8 @@
 
 #include "common/macro.h"
 
-/* The largest index holds MAX_RUNS runs (index.c); a merge takes them all. */
+/* An index holds at most MAX_RUNS runs (index.c); a merge takes all or the
+ * newest of them. */
 #define MERGE_MAX_INPUTS 16
 
 struct sk_run_merge {
@@ -118,7 +119,8 @@ static void hold_back(sk_run_merge *m) {
 static void *merge_main(void *arg) {
         sk_run_merge *m = arg;
         m->result = merge(m);
-        hold_back(m);
+        if (m->threaded)
+                hold_back(m);
         atomic_store(&m->done, true);
         return NULL;
 }
@@ -145,13 +147,13 @@ int sk_run_merge_start(sk_index_run *const *runs, const uint64_t *run_seq, size_
         atomic_init(&m->cancel, false);
         atomic_init(&m->done, false);
         if (background) {
+                m->threaded = true;     /* before the thread reads it */
                 int r = -pthread_create(&m->thread, NULL, merge_main, m);
                 if (r < 0) {
                         removed_free(&m->removed);
                         free(m);
                         return r;
                 }
-                m->threaded = true;
         } else {
                 merge_main(m);
         }

@@ -66,12 +66,14 @@ struct sk_index {
         sk_recbuf stage;        /* bulk loading; stage.v NULL: nothing staged */
         sk_spill spill;         /* directory for run files (ours, duplicated), -1: memory */
         size_t freeze_at, small_commit;
-        /* The merge in flight, of runs[0 .. its inputs), stamped with
-         * merging_seq; installed by the next insert, push or wait once done. */
+        /* The merge in flight, of runs[merging_first .. + its inputs),
+         * stamped with merging_seq; installed by the next insert, push, poll
+         * or wait once done (until then "merging", finished or not). */
         sk_run_merge *merging;
         uint64_t merging_seq;
         size_t merging_first;   /* its first input: 0 full, 1 partial */
         bool merging_background;
+        bool merge_failed;      /* the last one failed: wait for 8 runs before the next */
         size_t background_min;  /* records from which a merge runs in the background */
         unsigned merges, background_merges;
         unsigned merge_delay_ms;        /* tests */
@@ -233,7 +235,7 @@ static struct other_pack *other_get(sk_index *idx, uint32_t n) {
                 if (!nv)
                         return NULL;
                 for (size_t i = 0; i < ncap; i++)
-                        nv[i].n = SK_INDEX_NO_PACK;
+                        nv[i] = (struct other_pack) { .n = SK_INDEX_NO_PACK };
                 for (size_t i = 0; i < idx->others_cap; i++)
                         if (idx->others[i].n != SK_INDEX_NO_PACK)
                                 *other_slot(nv, ncap, idx->others[i].n) = idx->others[i];
@@ -339,7 +341,7 @@ static int removed_snapshot(const sk_index *idx, sk_merge_removed *ret) {
                 return -ENOMEM;
         }
         for (size_t i = 0; i < idx->others_cap; i++)
-                if (idx->others[i].removed_at > 0) {
+                if (idx->others[i].n != SK_INDEX_NO_PACK && idx->others[i].removed_at > 0) {
                         r.others[r.nothers][0] = idx->others[i].n;
                         r.others[r.nothers][1] = idx->others[i].removed_at;
                         r.nothers++;
@@ -379,6 +381,7 @@ static int merge_settle(sk_index *idx, bool wait) {
         sk_index_run *run = NULL;
         int r = sk_run_merge_finish(idx->merging, &run);
         idx->merging = NULL;
+        idx->merge_failed = r < 0;
         if (r < 0)
                 return r;
         merge_install(idx, idx->merging_first, k, run);
@@ -421,19 +424,29 @@ static int merge_runs(sk_index *idx, size_t first, bool may_background) {
 
 /* Few runs keep lookups short; merging all when the newer runs add up to
  * a quarter of the oldest keeps the rewriting linear in what was added, and
- * merging the newer ones among themselves keeps them few meanwhile (a
- * merge in the background has time to finish before the runs run out). */
+ * merging the newest ones among themselves keeps them few meanwhile (a
+ * merge in the background has time to finish before the runs run out). A
+ * partial merge takes the newest runs down to the first one larger than
+ * all above it together, so that runs of a size merge with their like and
+ * no large run is rewritten for every small one (size tiers: each entry is
+ * rewritten about once per tripling). After a failed merge (a full spill
+ * disk), the next waits until the runs run out. */
 static int maybe_merge(sk_index *idx) {
-        if (idx->nruns < 2 || idx->merging)
+        if (idx->nruns < 2 || idx->merging || (idx->merge_failed && idx->nruns < MAX_RUNS))
                 return 0;
         size_t oldest = sk_index_run_count(idx->runs[0]), newer = 0;
         for (size_t i = 1; i < idx->nruns; i++)
                 newer += sk_index_run_count(idx->runs[i]);
         if (idx->nruns == MAX_RUNS || newer * 4 >= oldest)
                 return merge_runs(idx, 0, true);
-        if (idx->nruns - 1 >= PARTIAL_AT)
-                return merge_runs(idx, 1, true);
-        return 0;
+        size_t k = 0, above = 0;
+        for (size_t i = idx->nruns; i-- > 1; k++) {
+                size_t c = sk_index_run_count(idx->runs[i]);
+                if (k > 0 && c > above)
+                        break;
+                above += c;
+        }
+        return k >= PARTIAL_AT ? merge_runs(idx, idx->nruns - k, true) : 0;
 }
 
 /* The caller made room (nruns < MAX_RUNS: make_room). A failed merge after
@@ -462,6 +475,10 @@ static int make_room(sk_index *idx) {
 
 int sk_index_merge_wait(sk_index *idx) {
         return merge_settle(idx, true);
+}
+
+int sk_index_merge_poll(sk_index *idx) {
+        return merge_settle(idx, false);
 }
 
 void sk_index_get_stats(const sk_index *idx, sk_index_stats *ret) {

@@ -7,8 +7,8 @@
  * immutable run (index-run.h): records in a spill file's mapping when the index
  * has a spill directory, with a radix directory and a Bloom filter of about
  * 2 bytes per entry in memory. Runs are merged into one when the newer ones
- * add up to a quarter of the oldest, or there are 8, and the newer ones
- * among themselves when there are 3; a merge of 256 Ki records or more
+ * add up to a quarter of the oldest, or there are 8, and the newest ones
+ * among themselves when 3 are of a size (size tiers); a merge of 256 Ki records or more
  * runs in a thread of its own (index-merge.h), so that the caller (who
  * holds the repository's lock) is not held for seconds, and is installed by
  * a later call. Loading a repository's
@@ -63,9 +63,13 @@ void sk_index_tune_merges(sk_index *idx, size_t background_min, unsigned delay_m
 /* Wait for a merge in flight and install it. >= 0, or the merge's -errno
  * (the runs are then left as they were: still correct). */
 int sk_index_merge_wait(sk_index *idx);
+/* Install a merge that has finished, without waiting (a finished merge
+ * holds its inputs and its result until installed: a caller that goes idle
+ * polls). The same returns. */
+int sk_index_merge_poll(sk_index *idx);
 typedef struct sk_index_stats {
         size_t runs;                    /* sorted runs now */
-        bool merging;                   /* a background merge is in flight */
+        bool merging;                   /* a background merge is not installed yet (finished or not) */
         unsigned merges;                /* merges installed */
         unsigned background_merges;     /* of those, run in a thread of their own */
 } sk_index_stats;

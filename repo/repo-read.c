@@ -253,5 +253,7 @@ void sk_repo_trim(sk_repo *repo) {
         pthread_mutex_lock(&repo->lock);
         if (atomic_load(&repo->read_ahead_users) == 0)
                 sk_repo_drop_read_ahead(repo);
+        /* a finished index merge holds its inputs and result until installed */
+        (void) sk_index_merge_poll(repo->idx);
         pthread_mutex_unlock(&repo->lock);
 }

@@ -223,8 +223,9 @@ int sk_repo_get_blob(sk_repo *repo, sk_blob_type type, const sk_blob_id *id, voi
 int sk_repo_read_ahead_begin(sk_repo *repo);
 void sk_repo_read_ahead_end(sk_repo *repo);
 /* Free the read-ahead spans kept from reads outside a restore (a handle
- * going idle: a pool's, or one a daemon keeps between backups). Nothing
- * else changes; during a restore it does nothing. */
+ * going idle: a pool's, or one a daemon keeps between backups; during a
+ * restore they stay), and install an index merge that has finished, so
+ * that an idle handle does not hold both its inputs and its result. */
 void sk_repo_trim(sk_repo *repo);
 /* Between begin and end: blob id will be read (sk_packcache_plan). A
  * reader that plans every blob before reading any makes each miss load the

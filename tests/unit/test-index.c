@@ -12,6 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <signal.h>
+#include <sys/resource.h>
+#include <time.h>
+
 #include <cmocka.h>
 
 #include "repo/index.h"
@@ -309,12 +313,12 @@ static void test_background_merge(void **state) {
  * version is dead (its pack removed after it replaced an older version)
  * must stay absent, so the partial merge keeps a tombstone for it, or the
  * oldest run's version would come back. */
-static void test_partial_merge_keeps_tombstones(void **state) {
-        (void) state;
+static void partial_merge_keeps_tombstones(bool background) {
         sk_index *idx;
         assert_int_equal(sk_index_new(&idx), 0);
         sk_index_tune(idx, 100, 0, 0);
-        sk_index_tune_merges(idx, SIZE_MAX, 0);        /* in this thread: deterministic */
+        /* in this thread, or in the background held back until waited for */
+        sk_index_tune_merges(idx, background ? 0 : SIZE_MAX, background ? 200 : 0);
         uint32_t p[3];
         for (int i = 0; i < 3; i++) {
                 uint8_t name[32];
@@ -335,6 +339,11 @@ static void test_partial_merge_keeps_tombstones(void **state) {
         sk_index_get_stats(idx, &st);
         assert_int_equal(st.runs, 3);
         insert_range(idx, 3000000, 3000100, p[2], false); /* run 4: three newer runs, far below a quarter */
+        if (background) {
+                sk_index_get_stats(idx, &st);
+                assert_true(st.merging);
+                assert_int_equal(sk_index_merge_wait(idx), 0);
+        }
         sk_index_get_stats(idx, &st);
         assert_int_equal(st.merges, 1);
         assert_int_equal(st.runs, 2);                  /* the oldest, and the newer ones merged */
@@ -351,6 +360,155 @@ static void test_partial_merge_keeps_tombstones(void **state) {
         sk_index_free(idx);
 }
 
-SK_TEST_MAIN(cmocka_unit_test(test_table), cmocka_unit_test(test_file_codec), cmocka_unit_test(test_background_merge),
+static void test_partial_merge_keeps_tombstones(void **state) {
+        (void) state;
+        partial_merge_keeps_tombstones(false);
+        partial_merge_keeps_tombstones(true);
+}
+
+/* Size tiers: runs merge with runs of their size. After three runs of 100
+ * became one of 300, the next three of 100 merge among themselves (the 300
+ * is not rewritten for them), and the two of 300 with the next... */
+static void test_partial_merges_by_size(void **state) {
+        (void) state;
+        sk_index *idx;
+        assert_int_equal(sk_index_new(&idx), 0);
+        sk_index_tune(idx, 100, 0, 0);
+        sk_index_tune_merges(idx, SIZE_MAX, 0);
+        uint8_t name[32];
+        memset(name, 0x70, 32);
+        uint32_t p;
+        assert_int_equal(sk_index_pack_add(idx, name, &p), 1);
+        for (uint32_t i = 0; i < 100000; i++) {
+                sk_index_entry e = { .pack = p, .offset = i, .stored_len = 1, .raw_len = 1, .type = SK_BLOB_DATA };
+                make_id(&e.id, i);
+                assert_int_equal(sk_index_stage(idx, &e), 0);
+        }
+        assert_int_equal(sk_index_stage_commit(idx), 0);
+        sk_index_stats st;
+        insert_range(idx, 200000, 200300, p, false);   /* 3 runs of 100: merged into 300 */
+        sk_index_get_stats(idx, &st);
+        assert_int_equal(st.runs, 2);
+        assert_int_equal(st.merges, 1);
+        insert_range(idx, 200300, 200500, p, false);   /* 300, 100, 100: no merge */
+        sk_index_get_stats(idx, &st);
+        assert_int_equal(st.runs, 4);
+        assert_int_equal(st.merges, 1);
+        insert_range(idx, 200500, 200600, p, false);   /* 300 + three of 100: all four (300 <= 300) */
+        sk_index_get_stats(idx, &st);
+        assert_int_equal(st.runs, 2);
+        assert_int_equal(st.merges, 2);
+        for (uint32_t i = 200000; i < 200600; i += 7)
+                expect(idx, i, 1, p);
+        assert_int_equal(sk_index_count(idx), 100600);
+        sk_index_free(idx);
+}
+
+/* Packs numbered outside the name table (the repository's placeholders for
+ * packs being written) and a removal of one, then a merge: the merge's copy
+ * of the removals must read only the placeholder table's used slots (it
+ * wrote past its copy's end when free slots held leftovers). */
+static void test_merge_after_placeholder_removal(void **state) {
+        (void) state;
+        /* leave dirty memory for the placeholder table's malloc to reuse */
+        for (int k = 0; k < 8; k++) {
+                void *junk[8];
+                for (int j = 0; j < 8; j++) {
+                        junk[j] = malloc((size_t) 1024 << (k % 3));
+                        assert_non_null(junk[j]);
+                        memset(junk[j], 0x7f, (size_t) 1024 << (k % 3));
+                }
+                for (int j = 0; j < 8; j++)
+                        free(junk[j]);
+        }
+        sk_index *idx;
+        assert_int_equal(sk_index_new(&idx), 0);
+        sk_index_tune(idx, 100, 0, 0);
+        sk_index_tune_merges(idx, SIZE_MAX, 0);
+        const uint32_t tag = 0x80000001u;
+        insert_range(idx, 0, 50, tag, false);
+        insert_range(idx, 50, 100, tag + 1, false);    /* run 1 */
+        assert_int_equal(sk_index_remove_pack(idx, tag), 0);
+        insert_range(idx, 100, 200, tag + 2, false);   /* run 2: merged with run 1 */
+        sk_index_stats st;
+        sk_index_get_stats(idx, &st);
+        assert_int_equal(st.merges, 1);
+        for (uint32_t i = 0; i < 50; i++)
+                expect(idx, i, 0, 0);
+        for (uint32_t i = 50; i < 100; i++)
+                expect(idx, i, 1, tag + 1);
+        assert_int_equal(sk_index_count(idx), 150);
+        sk_index_free(idx);
+}
+
+/* Freeing an index whose merge is held back 5 s cancels it at once. */
+static void test_free_cancels_a_merge(void **state) {
+        (void) state;
+        sk_index *idx;
+        assert_int_equal(sk_index_new(&idx), 0);
+        sk_index_tune(idx, 100, 0, 0);
+        sk_index_tune_merges(idx, 0, 5000);
+        insert_range(idx, 0, 200, 1, false);
+        sk_index_stats st;
+        sk_index_get_stats(idx, &st);
+        assert_true(st.merging);
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        sk_index_free(idx);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        double ms = (double) (b.tv_sec - a.tv_sec) * 1e3 + (double) (b.tv_nsec - a.tv_nsec) / 1e6;
+        assert_true(ms < 1000);
+}
+
+/* Merges that fail (the spill file may not grow: RLIMIT_FSIZE) leave the
+ * runs as they were, and every answer right, in the caller's thread and in
+ * the background. */
+static void test_failed_merges_lose_nothing(void **state) {
+        (void) state;
+        char path[] = "/var/tmp/sk-index-fail.XXXXXX";
+        assert_non_null(mkdtemp(path));
+        int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(dfd >= 0);
+        void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+        struct rlimit old, lim;
+        assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+        lim = old;
+        lim.rlim_cur = 200 * 1024;
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+        for (int bg = 0; bg < 2; bg++) {
+                sk_index *idx;
+                assert_int_equal(sk_index_new(&idx), 0);
+                sk_index_tune(idx, 1500, 0, 0);        /* runs of 1500 stay in memory; merges spill */
+                sk_index_tune_merges(idx, bg ? 0 : SIZE_MAX, 0);
+                assert_int_equal(sk_index_set_spill_dir(idx, dfd), 0);
+                uint32_t p[2];
+                for (int i = 0; i < 2; i++) {
+                        uint8_t name[32];
+                        memset(name, 0x30 + i, 32);
+                        assert_int_equal(sk_index_pack_add(idx, name, &p[i]), 1);
+                }
+                uint32_t n = 1500 * 12;
+                insert_range(idx, 0, n, p[0], false);
+                insert_range(idx, 0, 300, p[1], true);
+                assert_int_equal(sk_index_remove_pack(idx, p[1]), 0);
+                insert_range(idx, n, n + 1500 * 3, p[0], false);
+                (void) sk_index_merge_wait(idx);
+                for (uint32_t i = 0; i < n + 4500; i++)
+                        expect(idx, i, i < 300 ? 0 : 1, p[0]);
+                size_t c = 0;
+                assert_int_equal(sk_index_foreach(idx, count_cb, &c), 0);
+                assert_int_equal(c, n + 4500 - 300);
+                assert_int_equal(sk_index_count(idx), c);
+                sk_index_free(idx);
+        }
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+        signal(SIGXFSZ, old_handler);
+        close(dfd);
+        assert_int_equal(rmdir(path), 0);
+}
+
+SK_TEST_MAIN(cmocka_unit_test(test_partial_merges_by_size), cmocka_unit_test(test_merge_after_placeholder_removal),
+             cmocka_unit_test(test_free_cancels_a_merge), cmocka_unit_test(test_failed_merges_lose_nothing),
+             cmocka_unit_test(test_table), cmocka_unit_test(test_file_codec), cmocka_unit_test(test_background_merge),
              cmocka_unit_test(test_partial_merge_keeps_tombstones),
              cmocka_unit_test(test_implausible_entries), cmocka_unit_test(test_file_entry_bound))
