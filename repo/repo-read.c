@@ -204,10 +204,12 @@ int sk_repo_read_ahead_begin(sk_repo *repo) {
         bool local = repo->b->scheme && strcmp(repo->b->scheme, "file") == 0;
         if (r >= 0 && !local)
                 r = sk_packcache_start_loaders(repo->read_ahead[0], SK_REPO_READ_AHEAD_LOADERS);
-        /* A restore reads every tree: no exact first reads of tree packs
-         * (one more request per tree pack), and spans up to span_max. */
+        /* A restore reads every tree, and every blob of what it restores
+         * (a partial restore has no plan): no exact first reads (one more
+         * request per pack), and spans up to span_max, as a local store's. */
         if (r >= 0 && repo->b->read_ahead > 0 && atomic_load(&repo->read_ahead_users) == 0)
-                sk_packcache_tune(repo->read_ahead[1], SIZE_MAX, false);
+                for (unsigned i = 0; i < ARRAY_SIZE(repo->read_ahead); i++)
+                        sk_packcache_tune(repo->read_ahead[i], SIZE_MAX, false);
         if (r >= 0)
                 atomic_fetch_add(&repo->read_ahead_users, 1);
         pthread_mutex_unlock(&repo->lock);
@@ -244,7 +246,8 @@ void sk_repo_read_ahead_end(sk_repo *repo) {
         if (atomic_fetch_sub(&repo->read_ahead_users, 1) == 1) {
                 sk_repo_drop_read_ahead(repo);
                 if (repo->b->read_ahead > 0)
-                        sk_packcache_tune(repo->read_ahead[1], unplanned_read_ahead(repo), true);
+                        for (unsigned i = 0; i < ARRAY_SIZE(repo->read_ahead); i++)
+                                sk_packcache_tune(repo->read_ahead[i], unplanned_read_ahead(repo), true);
         }
         pthread_mutex_unlock(&repo->lock);
 }

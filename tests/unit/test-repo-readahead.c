@@ -4,6 +4,8 @@
  *  - blobs read outside a restore, in reverse order (as a tree walk reads
  *    parents first), come back intact through a few spans, where a local
  *    store (read_ahead 0) makes no cache at all;
+ *  - during a restore (begin .. end) no first read is left exact (a partial
+ *    restore reads without a plan), and after it the rule is back;
  *  - sk_repo_trim frees the spans and the next read loads again;
  *  - readers racing index rewrites that renumber the packs (one pack
  *    dropped from the index and added back in turn) never get another
@@ -96,6 +98,29 @@ static void test_reads_through_one_cache(void **state) {
         /* a span per pack (about 20), plus each pack's first read, exact */
         assert_true(st.spans_loaded >= 10 && st.spans_loaded <= 40);
         assert_true(st.declined <= 40);
+
+        /* between restore begin and end (a partial restore reads without a
+         * plan), no first read is left exact: every miss loads a span */
+        sk_repo_trim(f->repo);
+        sk_packcache_get_stats(f->repo->read_ahead[0], &st);
+        uint64_t declined = st.declined;
+        assert_int_equal(sk_repo_read_ahead_begin(f->repo), 0);
+        for (uint32_t i = NB; i-- > 0;)
+                assert_int_equal(read_blob(f->repo, i), 0);
+        sk_repo_read_ahead_end(f->repo);
+        sk_packcache_get_stats(f->repo->read_ahead[0], &st);
+        assert_int_equal(st.declined, declined);
+        /* and after the end, the rule is back: a pack's first read away
+         * from its start is exact again */
+        sk_repo_trim(f->repo);
+        uint32_t far = 0;
+        sk_index_entry e = { 0 };
+        while (far < NB && (sk_index_lookup(f->repo->idx, &ids[far], SK_BLOB_DATA, &e) != 1 || e.offset < 65536))
+                far++;
+        assert_true(far < NB);
+        assert_int_equal(read_blob(f->repo, far), 0);
+        sk_packcache_get_stats(f->repo->read_ahead[0], &st);
+        assert_int_equal(st.declined, declined + 1);
 
         /* trim: the spans go, and reading again loads again */
         sk_repo_trim(f->repo);
