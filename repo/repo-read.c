@@ -143,6 +143,11 @@ static int read_ahead_fetch(void *userdata, uint32_t pack, uint64_t offset, size
         return r;
 }
 
+/* A local store: a read is a pread, not a round trip. */
+static bool store_is_local(const sk_repo *repo) {
+        return repo->b->scheme && strcmp(repo->b->scheme, "file") == 0;
+}
+
 /* How far a read without a plan reads ahead on a store that asks for it:
  * a pack closes after the blob that fills it, so a quarter more than the
  * store says, for a window of the pack size to hold a whole pack. */
@@ -159,8 +164,7 @@ static int make_read_ahead(sk_repo *repo) {
          * blob that fills it, so up to a quarter more); from a local one,
          * half a pack: a pread costs the same either way, and the spans are
          * most of a restore's memory. */
-        bool local = repo->b->scheme && strcmp(repo->b->scheme, "file") == 0;
-        size_t span = local ? (size_t) repo->cfg.pack_size / 2 + repo->cfg.pack_size / 8
+        size_t span = store_is_local(repo) ? (size_t) repo->cfg.pack_size / 2 + repo->cfg.pack_size / 8
                             : (size_t) repo->cfg.pack_size + repo->cfg.pack_size / 4;
         span = MAX(span, (size_t) 1 << 20);
         span = MIN(span, (size_t) 32 << 20);
@@ -201,8 +205,7 @@ int sk_repo_read_ahead_begin(sk_repo *repo) {
          * fetch at a time left the workers waiting for each pack's round
          * trip. A local read is a pread from the page cache or the disk's
          * own queue, where the walker's synchronous prefetch does as well. */
-        bool local = repo->b->scheme && strcmp(repo->b->scheme, "file") == 0;
-        if (r >= 0 && !local)
+        if (r >= 0 && !store_is_local(repo))
                 r = sk_packcache_start_loaders(repo->read_ahead[0], SK_REPO_READ_AHEAD_LOADERS);
         /* A restore reads every tree, and every blob of what it restores
          * (a partial restore has no plan): no exact first reads (one more

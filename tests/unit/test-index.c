@@ -242,6 +242,35 @@ static void insert_range(sk_index *idx, uint32_t from, uint32_t to, uint32_t pac
         }
 }
 
+/* An index freezing its table at freeze_at entries, merging in the
+ * background from background_min records, held back delay_ms. */
+static sk_index *merge_index(size_t freeze_at, size_t background_min, unsigned delay_ms) {
+        sk_index *idx;
+        assert_int_equal(sk_index_new(&idx), 0);
+        sk_index_tune(idx, freeze_at, 0, 0);
+        sk_index_tune_merges(idx, background_min, delay_ms);
+        return idx;
+}
+
+/* n packs named by the bytes first, first + 1, ... into p[]. */
+static void add_packs(sk_index *idx, uint8_t first, uint32_t *p, int n) {
+        for (int i = 0; i < n; i++) {
+                uint8_t name[32];
+                memset(name, first + i, 32);
+                assert_int_equal(sk_index_pack_add(idx, name, &p[i]), 1);
+        }
+}
+
+/* Entries from .. to of pack, staged and committed: one run. */
+static void stage_range(sk_index *idx, uint32_t from, uint32_t to, uint32_t pack) {
+        for (uint32_t i = from; i < to; i++) {
+                sk_index_entry e = { .pack = pack, .offset = i, .stored_len = 1, .raw_len = 1, .type = SK_BLOB_DATA };
+                make_id(&e.id, i);
+                assert_int_equal(sk_index_stage(idx, &e), 0);
+        }
+        assert_int_equal(sk_index_stage_commit(idx), 0);
+}
+
 /* 1: found in pack (or 0: absent). */
 static void expect(const sk_index *idx, uint32_t i, int found, uint32_t pack) {
         sk_blob_id id;
@@ -259,16 +288,9 @@ static void expect(const sk_index *idx, uint32_t i, int found, uint32_t pack) {
  * version, and a run frozen meanwhile stays above the merged one. */
 static void test_background_merge(void **state) {
         (void) state;
-        sk_index *idx;
-        assert_int_equal(sk_index_new(&idx), 0);
-        sk_index_tune(idx, 100, 0, 0);
-        sk_index_tune_merges(idx, 0, 300);
+        sk_index *idx = merge_index(100, 0, 300);
         uint32_t p[3];
-        for (int i = 0; i < 3; i++) {
-                uint8_t name[32];
-                memset(name, 0x40 + i, 32);
-                assert_int_equal(sk_index_pack_add(idx, name, &p[i]), 1);
-        }
+        add_packs(idx, 0x40, p, 3);
         insert_range(idx, 0, 100, p[0], false);        /* frozen: run 1 */
         insert_range(idx, 100, 200, p[1], false);      /* run 2: as large as run 1, so they merge */
         sk_index_stats st;
@@ -314,23 +336,11 @@ static void test_background_merge(void **state) {
  * must stay absent, so the partial merge keeps a tombstone for it, or the
  * oldest run's version would come back. */
 static void partial_merge_keeps_tombstones(bool background) {
-        sk_index *idx;
-        assert_int_equal(sk_index_new(&idx), 0);
-        sk_index_tune(idx, 100, 0, 0);
         /* in this thread, or in the background held back until waited for */
-        sk_index_tune_merges(idx, background ? 0 : SIZE_MAX, background ? 200 : 0);
+        sk_index *idx = merge_index(100, background ? 0 : SIZE_MAX, background ? 200 : 0);
         uint32_t p[3];
-        for (int i = 0; i < 3; i++) {
-                uint8_t name[32];
-                memset(name, 0x60 + i, 32);
-                assert_int_equal(sk_index_pack_add(idx, name, &p[i]), 1);
-        }
-        for (uint32_t i = 0; i < 5000; i++) {
-                sk_index_entry e = { .pack = p[0], .offset = i, .stored_len = 1, .raw_len = 1, .type = SK_BLOB_DATA };
-                make_id(&e.id, i);
-                assert_int_equal(sk_index_stage(idx, &e), 0);
-        }
-        assert_int_equal(sk_index_stage_commit(idx), 0);       /* the oldest run */
+        add_packs(idx, 0x60, p, 3);
+        stage_range(idx, 0, 5000, p[0]);              /* the oldest run */
         insert_range(idx, 0, 50, p[1], true);          /* replaces ... */
         insert_range(idx, 1000000, 1000050, p[1], false);
         assert_int_equal(sk_index_remove_pack(idx, p[1]), 0); /* ... whose pack goes */
@@ -371,20 +381,10 @@ static void test_partial_merge_keeps_tombstones(void **state) {
  * is not rewritten for them), and the two of 300 with the next... */
 static void test_partial_merges_by_size(void **state) {
         (void) state;
-        sk_index *idx;
-        assert_int_equal(sk_index_new(&idx), 0);
-        sk_index_tune(idx, 100, 0, 0);
-        sk_index_tune_merges(idx, SIZE_MAX, 0);
-        uint8_t name[32];
-        memset(name, 0x70, 32);
+        sk_index *idx = merge_index(100, SIZE_MAX, 0);
         uint32_t p;
-        assert_int_equal(sk_index_pack_add(idx, name, &p), 1);
-        for (uint32_t i = 0; i < 100000; i++) {
-                sk_index_entry e = { .pack = p, .offset = i, .stored_len = 1, .raw_len = 1, .type = SK_BLOB_DATA };
-                make_id(&e.id, i);
-                assert_int_equal(sk_index_stage(idx, &e), 0);
-        }
-        assert_int_equal(sk_index_stage_commit(idx), 0);
+        add_packs(idx, 0x70, &p, 1);
+        stage_range(idx, 0, 100000, p);
         sk_index_stats st;
         insert_range(idx, 200000, 200300, p, false);   /* 3 runs of 100: merged into 300 */
         sk_index_get_stats(idx, &st);
@@ -421,10 +421,7 @@ static void test_merge_after_placeholder_removal(void **state) {
                 for (int j = 0; j < 8; j++)
                         free(junk[j]);
         }
-        sk_index *idx;
-        assert_int_equal(sk_index_new(&idx), 0);
-        sk_index_tune(idx, 100, 0, 0);
-        sk_index_tune_merges(idx, SIZE_MAX, 0);
+        sk_index *idx = merge_index(100, SIZE_MAX, 0);
         const uint32_t tag = 0x80000001u;
         insert_range(idx, 0, 50, tag, false);
         insert_range(idx, 50, 100, tag + 1, false);    /* run 1 */
@@ -444,10 +441,7 @@ static void test_merge_after_placeholder_removal(void **state) {
 /* Freeing an index whose merge is held back 5 s cancels it at once. */
 static void test_free_cancels_a_merge(void **state) {
         (void) state;
-        sk_index *idx;
-        assert_int_equal(sk_index_new(&idx), 0);
-        sk_index_tune(idx, 100, 0, 0);
-        sk_index_tune_merges(idx, 0, 5000);
+        sk_index *idx = merge_index(100, 0, 5000);
         insert_range(idx, 0, 200, 1, false);
         sk_index_stats st;
         sk_index_get_stats(idx, &st);
@@ -476,17 +470,11 @@ static void test_failed_merges_lose_nothing(void **state) {
         lim.rlim_cur = 200 * 1024;
         assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
         for (int bg = 0; bg < 2; bg++) {
-                sk_index *idx;
-                assert_int_equal(sk_index_new(&idx), 0);
-                sk_index_tune(idx, 1500, 0, 0);        /* runs of 1500 stay in memory; merges spill */
-                sk_index_tune_merges(idx, bg ? 0 : SIZE_MAX, 0);
+                /* runs of 1500 stay in memory; merges spill */
+                sk_index *idx = merge_index(1500, bg ? 0 : SIZE_MAX, 0);
                 assert_int_equal(sk_index_set_spill_dir(idx, dfd), 0);
                 uint32_t p[2];
-                for (int i = 0; i < 2; i++) {
-                        uint8_t name[32];
-                        memset(name, 0x30 + i, 32);
-                        assert_int_equal(sk_index_pack_add(idx, name, &p[i]), 1);
-                }
+                add_packs(idx, 0x30, p, 2);
                 uint32_t n = 1500 * 12;
                 insert_range(idx, 0, n, p[0], false);
                 insert_range(idx, 0, 300, p[1], true);
