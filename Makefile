@@ -76,7 +76,7 @@ DEPS_cli := cli rpc proto container snapshot backup repo store io common
 # Each room's public headers: the only ones another room may include (and only
 # a room whose DEPS list this one). Every other header is private to its room,
 # as is any *-internal.h. tests/unit, tests/fuzz and tests/lib may include any.
-PUBLIC_common := common/macro.h common/le.h common/fsutil.h common/dirstack.h common/utf8.h common/log.h common/inomap.h common/array.h common/metrics.h common/foreground.h common/pace.h
+PUBLIC_common := common/hugemap.h common/macro.h common/le.h common/fsutil.h common/dirstack.h common/utf8.h common/log.h common/inomap.h common/array.h common/metrics.h common/foreground.h common/pace.h
 PUBLIC_snapshot := snapshot/snapshotter.h snapshot/filter.h snapshot/key.h
 PUBLIC_io := io/ioengine.h io/ioreader.h
 PUBLIC_store := store/backend.h store/backend-s3.h

@@ -9,7 +9,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <openssl/core_names.h>
@@ -20,6 +19,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include "common/hugemap.h"
 #include "common/macro.h"
 
 static int ssl_error(void) {
@@ -46,31 +46,11 @@ static int ssl_error(void) {
  * large ones are mappings, found by address in a small table; when it is
  * full, a large block is a malloc block too. */
 #define ALLOC_BIG ((size_t) 4 << 20)
-#define HUGE_PAGE ((size_t) 2 << 20)
 #define BIG_MAX 8
 
 static pthread_mutex_t big_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct big_block { void *p; size_t len; } big[BIG_MAX];
 static _Atomic unsigned n_big;  /* 0: no lookup needed on free */
-
-static void *huge_map(size_t n, size_t *ret_len) {
-        if (n > SIZE_MAX - 2 * HUGE_PAGE)
-                return NULL;
-        /* whole 4 KiB pages: a tail short of a huge page stays in small ones */
-        size_t len = (n + 4095) / 4096 * 4096, map = len + HUGE_PAGE;
-        uint8_t *m = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED)
-                return NULL;
-        /* keep the huge-page-aligned part: a huge page must be aligned */
-        uint8_t *p = (uint8_t *) (((uintptr_t) m + HUGE_PAGE - 1) & ~(uintptr_t) (HUGE_PAGE - 1));
-        if (p > m)
-                munmap(m, (size_t) (p - m));
-        if (m + map > p + len)
-                munmap(p + len, (size_t) (m + map - (p + len)));
-        (void) madvise(p, len, MADV_HUGEPAGE); /* a hint: 4 KiB pages if refused */
-        *ret_len = len;
-        return p;
-}
 
 /* The table's slot holding p (p NULL: a free slot), or NULL. Called with
  * big_mu held. */
@@ -92,7 +72,7 @@ static void *ossl_malloc(size_t n, const char *file, int line) {
         struct big_block *slot = big_find(NULL);
         void *p = NULL;
         size_t len = 0;
-        if (slot && (p = huge_map(n, &len))) {
+        if (slot && (p = sk_huge_map(n, &len))) {
                 *slot = (struct big_block) { p, len };
                 n_big++;
         }
@@ -121,7 +101,7 @@ static void ossl_free(void *p, const char *file, int line) {
         (void) line;
         size_t len = big_len(p, true);
         if (len)
-                munmap(p, len);
+                sk_huge_unmap(p, len);
         else
                 free(p);
 }

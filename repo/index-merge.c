@@ -26,6 +26,7 @@ struct sk_run_merge {
         bool threaded;
         pthread_t thread;
         atomic_bool cancel;
+        atomic_bool release;    /* finish is waiting: hold back no longer */
         atomic_bool done;
         int result;
         sk_index_run *out;
@@ -110,9 +111,9 @@ static int merge(sk_run_merge *m) {
 }
 
 /* Tests: hold the result back, so that the index goes on changing while
- * the merge is "running". */
+ * the merge is "running": delay_ms, or until someone waits for it. */
 static void hold_back(sk_run_merge *m) {
-        for (unsigned i = 0; i < m->delay_ms && !atomic_load(&m->cancel); i++)
+        for (unsigned i = 0; i < m->delay_ms && !atomic_load(&m->cancel) && !atomic_load(&m->release); i++)
                 nanosleep(&(struct timespec) { .tv_nsec = 1000000 }, NULL);
 }
 
@@ -145,6 +146,7 @@ int sk_run_merge_start(sk_index_run *const *runs, const uint64_t *run_seq, size_
         m->spill = *spill;
         m->delay_ms = delay_ms;
         atomic_init(&m->cancel, false);
+        atomic_init(&m->release, false);
         atomic_init(&m->done, false);
         if (background) {
                 m->threaded = true;     /* before the thread reads it */
@@ -177,6 +179,7 @@ static void merge_free(sk_run_merge *m) {
 }
 
 int sk_run_merge_finish(sk_run_merge *m, sk_index_run **ret) {
+        atomic_store(&m->release, true);
         if (m->threaded)
                 pthread_join(m->thread, NULL);
         m->threaded = false;

@@ -45,7 +45,8 @@ typedef struct sk_merge_removed {
  * is copied, and its directory must stay open until the merge is finished
  * or cancelled. With background, the work runs in a new thread (a thread
  * that cannot start: -errno, nothing taken over but removed); delay_ms
- * (tests) holds the result back that long. Without, it is done when this
+ * (tests) holds the result back that long, or until sk_run_merge_finish
+ * waits for it (UINT_MAX: only then). Without, it is done when this
  * returns. */
 int sk_run_merge_start(sk_index_run *const *runs, const uint64_t *run_seq, size_t n, bool full,
                        sk_merge_removed removed, const sk_spill *spill, bool background, unsigned delay_ms,

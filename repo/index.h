@@ -25,6 +25,7 @@
  * only immutable runs and its own copies. */
 #pragma once
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -58,7 +59,10 @@ int sk_index_set_spill_dir(sk_index *idx, int dirfd);
 void sk_index_tune(sk_index *idx, size_t freeze_at, size_t small_commit, size_t spill_min_bytes);
 /* Tests and benchmarks: merges of at least background_min records (default
  * 256 Ki) run in the background; delay_ms holds each background result back
- * that long (default 0). */
+ * that long (default 0), or until the index waits for it (SK_INDEX_HOLD_MERGES:
+ * only then; so that a test changes the index while a merge is in flight, on a
+ * runner of any speed). */
+#define SK_INDEX_HOLD_MERGES UINT_MAX
 void sk_index_tune_merges(sk_index *idx, size_t background_min, unsigned delay_ms);
 /* Wait for a merge in flight and install it. >= 0, or the merge's -errno
  * (the runs are then left as they were: still correct). */

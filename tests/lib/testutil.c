@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -128,4 +130,40 @@ int sk_test_chain(const char *dir, int depth, int create) {
                 fd = c;
         }
         return fd < 0 ? -errno : fd;
+}
+
+int sk_test_thp_eligible(const void *p) {
+        FILE *f = fopen("/proc/self/smaps", "re");
+        assert_non_null(f);
+        char line[512];
+        bool in = false;
+        int r = -1;
+        while (fgets(line, sizeof(line), f)) {
+                unsigned long lo, hi;
+                /* a mapping's first line: "lo-hi perms ..." ("FilePmdMapped:" parses as hex too) */
+                if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+                        in = (uintptr_t) p >= lo && (uintptr_t) p < hi;
+                        continue;
+                }
+                int v;
+                if (in && sscanf(line, "THPeligible: %d", &v) == 1) {
+                        r = v;
+                        break;
+                }
+        }
+        fclose(f);
+        return r;
+}
+
+bool sk_test_thp_never(void) {
+        if (prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1)
+                return true;
+        char buf[128] = "";
+        FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "re");
+        if (f) {
+                if (!fgets(buf, sizeof(buf), f))
+                        buf[0] = 0;
+                fclose(f);
+        }
+        return !f || strstr(buf, "[never]");
 }

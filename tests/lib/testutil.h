@@ -59,3 +59,11 @@ int sk_test_count_fds(void);
  * create, holding at most two descriptors (such paths exceed PATH_MAX).
  * Returns an fd of the deepest directory (the caller closes it) or -errno. */
 int sk_test_chain(const char *dir, int depth, int create);
+
+/* The "THPeligible" flag of this process's mapping holding p, from
+ * /proc/self/smaps (-1: no mapping holds it). */
+int sk_test_thp_eligible(const void *p);
+
+/* Whether this process can have no transparent huge pages (off system-wide,
+ * or for the process): a test of the advice then has nothing to check. */
+bool sk_test_thp_never(void);

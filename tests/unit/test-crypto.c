@@ -14,7 +14,6 @@
 #include <cmocka.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
-#include <sys/prctl.h>
 
 #include "repo/crypto.h"
 #include "tests/lib/testutil.h"
@@ -196,43 +195,6 @@ static void test_scrypt_rfc7914(void **state) {
 
 static bool huge_pages_installed;
 
-/* The "THPeligible" flag of the mapping holding p (-1: not found). */
-static int thp_eligible(const void *p) {
-        FILE *f = fopen("/proc/self/smaps", "re");
-        assert_non_null(f);
-        char line[512];
-        bool in = false;
-        int r = -1;
-        while (fgets(line, sizeof(line), f)) {
-                unsigned long lo, hi;
-                if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
-                        in = (uintptr_t) p >= lo && (uintptr_t) p < hi;
-                        continue;
-                }
-                int v;
-                if (in && sscanf(line, "THPeligible: %d", &v) == 1) {
-                        r = v;
-                        break;
-                }
-        }
-        fclose(f);
-        return r;
-}
-
-/* No huge pages to check for: off system-wide, or for this process. */
-static bool thp_never(void) {
-        if (prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1)
-                return true;
-        char buf[128] = "";
-        FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "re");
-        if (f) {
-                if (!fgets(buf, sizeof(buf), f))
-                        buf[0] = 0;
-                fclose(f);
-        }
-        return !f || strstr(buf, "[never]");
-}
-
 static void fill(uint8_t *p, size_t n, uint8_t seed) {
         for (size_t i = 0; i < n; i++)
                 p[i] = (uint8_t) (i * 31 + seed);
@@ -262,10 +224,10 @@ static void test_huge_page_allocator(void **state) {
         assert_non_null(p);
         assert_int_equal((uintptr_t) p % (2u << 20), 0);
         fill(p, big, 1);
-        if (thp_never())
+        if (sk_test_thp_never())
                 fprintf(stderr, "transparent huge pages are off here: the advice is not checked\n");
         else
-                assert_int_equal(thp_eligible(p), 1);
+                assert_int_equal(sk_test_thp_eligible(p), 1);
         /* realloc keeps the contents, growing and shrinking, across kinds */
         p = OPENSSL_realloc(p, big + 4096);
         assert_non_null(p);

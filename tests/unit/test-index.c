@@ -281,14 +281,14 @@ static void expect(const sk_index *idx, uint32_t i, int found, uint32_t pack) {
                 assert_int_equal(got.pack, pack);
 }
 
-/* A merge in the background (held back 300 ms) while the index goes on
+/* A merge in the background (held back until waited for) while the index goes on
  * changing: a pack removed after the merge started must stay removed when
  * the merged run is installed (the run is stamped with the clock of the
  * start, not of the install), a key replaced meanwhile keeps its new
  * version, and a run frozen meanwhile stays above the merged one. */
 static void test_background_merge(void **state) {
         (void) state;
-        sk_index *idx = merge_index(100, 0, 300);
+        sk_index *idx = merge_index(100, 0, SK_INDEX_HOLD_MERGES);
         uint32_t p[3];
         add_packs(idx, 0x40, p, 3);
         insert_range(idx, 0, 100, p[0], false);        /* frozen: run 1 */
@@ -331,13 +331,35 @@ static void test_background_merge(void **state) {
         sk_index_free(idx);
 }
 
+/* A run of over a million records: its directory (2 MiB and more) is a
+ * huge-page mapping (index-run.c), found, merged and freed like a small one. */
+static void test_large_run(void **state) {
+        (void) state;
+        sk_index *idx = merge_index(100, SIZE_MAX, 0);
+        uint32_t p[2];
+        add_packs(idx, 0x70, p, 2);
+        const uint32_t n = 1100000;
+        stage_range(idx, 0, n, p[0]);
+        for (uint32_t i = 0; i < n; i += 997)
+                expect(idx, i, 1, p[0]);
+        expect(idx, n - 1, 1, p[0]);
+        expect(idx, n, 0, 0);
+        insert_range(idx, n - 300, n + 300, p[1], true); /* runs above it, then a full merge */
+        assert_int_equal(sk_index_merge_wait(idx), 0);
+        for (uint32_t i = n - 400; i < n + 300; i++)
+                expect(idx, i, 1, i >= n - 300 ? p[1] : p[0]);
+        expect(idx, 0, 1, p[0]);
+        assert_int_equal(sk_index_count(idx), n + 300);
+        sk_index_free(idx);
+}
+
 /* Newer runs merged among themselves (not the oldest): a key whose newest
  * version is dead (its pack removed after it replaced an older version)
  * must stay absent, so the partial merge keeps a tombstone for it, or the
  * oldest run's version would come back. */
 static void partial_merge_keeps_tombstones(bool background) {
         /* in this thread, or in the background held back until waited for */
-        sk_index *idx = merge_index(100, background ? 0 : SIZE_MAX, background ? 200 : 0);
+        sk_index *idx = merge_index(100, background ? 0 : SIZE_MAX, background ? SK_INDEX_HOLD_MERGES : 0);
         uint32_t p[3];
         add_packs(idx, 0x60, p, 3);
         stage_range(idx, 0, 5000, p[0]);              /* the oldest run */
@@ -498,5 +520,6 @@ static void test_failed_merges_lose_nothing(void **state) {
 SK_TEST_MAIN(cmocka_unit_test(test_partial_merges_by_size), cmocka_unit_test(test_merge_after_placeholder_removal),
              cmocka_unit_test(test_free_cancels_a_merge), cmocka_unit_test(test_failed_merges_lose_nothing),
              cmocka_unit_test(test_table), cmocka_unit_test(test_file_codec), cmocka_unit_test(test_background_merge),
+             cmocka_unit_test(test_large_run),
              cmocka_unit_test(test_partial_merge_keeps_tombstones),
              cmocka_unit_test(test_implausible_entries), cmocka_unit_test(test_file_entry_bound))
