@@ -23,6 +23,12 @@
 # S3 throughput, restore >= 1.5x restic's and close to snapkeep's local
 # restore of the same data, and requests per GiB stored <= restic's.
 #
+# The bound: the store runs on the same cores as the tools. Each step reports
+# the tool's CPU time and the store's (radosgw, ceph-osd and ceph-mon, from
+# /proc/PID/stat), and "store-get" downloads every pack of snapkeep's
+# repository with curl (8 transfers at a time, to /dev/null): what serving
+# the bytes costs the machine before any tool does anything with them.
+#
 # Environment: SNAPKEEP, SNAPKEEP_OLD (a second snapkeep binary that also
 # restores the S3 backup, as "snapkeep-s3-old": the cost or gain of a change
 # in the same run; it must read the repository's format), SK_BENCH_DATA,
@@ -50,16 +56,30 @@ S3SK=s3://$CEPH_BUCKET/snapkeep
 RESTIC_REPO=s3:$SNAPKEEP_S3_ENDPOINT/$CEPH_BUCKET/restic
 
 warm() { tar cf - "$@" 2>/dev/null | cat >/dev/null; }
+# CPU seconds (user + system) the store's processes have used so far
+store_cpu() {
+  local f pid tck
+  tck=$(getconf CLK_TCK)
+  for f in "$CEPH_DIR"/run/*.pid; do
+    pid=$(cat "$f" 2>/dev/null) || continue
+    [ -r "/proc/$pid/stat" ] || continue
+    # fields 14 and 15 after the command name, which may hold spaces: cut at the last ')'
+    sed 's/.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }'
+  done | awk -v t="$tck" '{ s += $1 } END { printf "%.2f", s / t }'
+}
 declare -A R
 timed() { # NAME STEP CMD...
-  local name=$1 step=$2 n0 t0 t1 rc; shift 2
-  n0=$(ceph_rgw_requests); t0=$(date +%s.%N)
-  "$@" >"$W/$name-$step.log" 2>&1; rc=$?
+  local name=$1 step=$2 n0 t0 t1 c0 rc; shift 2
+  n0=$(ceph_rgw_requests); c0=$(store_cpu); t0=$(date +%s.%N)
+  /usr/bin/time -f '%U %S' -o "$W/cpu" "$@" >"$W/$name-$step.log" 2>&1; rc=$?
   t1=$(date +%s.%N)
+  # the last line (a failed command's has "Command exited with non-zero status N" above it)
+  R[$name,$step,cpu]=$(awk 'END { printf "%.2f", $1 + $2 }' "$W/cpu" 2>/dev/null)
+  R[$name,$step,scpu]=$(awk -v a="$c0" -v b="$(store_cpu)" 'BEGIN { printf "%.2f", b - a }')
   R[$name,$step]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
   R[$name,$step,req]=$(( $(ceph_rgw_requests) - n0 ))
   R[$name,$step,mibs]=$(awk -v s="${R[$name,$step]}" -v b="$data_bytes" 'BEGIN { printf "%.1f", b / 1048576 / s }')
-  echo "figure: $name $step: ${R[$name,$step]}s (${R[$name,$step,mibs]} MiB/s), ${R[$name,$step,req]} requests${rc:+, exit $rc}" | sed 's/, exit 0$//'
+  echo "figure: $name $step: ${R[$name,$step]}s (${R[$name,$step,mibs]} MiB/s), ${R[$name,$step,req]} requests, CPU ${R[$name,$step,cpu]}s + the store's ${R[$name,$step,scpu]}s${rc:+, exit $rc}" | sed 's/, exit 0$//'
   [ $rc -eq 0 ] || { tail -5 "$W/$name-$step.log"; return 1; }
 }
 verify() { # NAME DIR
@@ -92,16 +112,24 @@ for name in snapkeep-s3 restic-s3; do
     restic-s3) timed $name incremental restic -r "$RESTIC_REPO" backup --compression auto "$DATA" || failed=1 ;;
   esac
 done
+# The store's bound: every pack of snapkeep's repository, downloaded and thrown away.
+"$SKOBJ" "$S3SK" ls data/ | while read -r name _; do
+  printf 'url = "%s/%s/snapkeep/%s"\noutput = "/dev/null"\n' "$SNAPKEEP_S3_ENDPOINT" "$CEPH_BUCKET" "$name"
+done >"$W/packs.curl"
+echo "figure: store-get: $(grep -c '^url' "$W/packs.curl") packs of snapkeep's repository"
+store_get=(curl -sS --fail --parallel --parallel-max 8 --aws-sigv4 "aws:amz:us-east-1:s3"
+  --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -K "$W/packs.curl")
 RUNS=${SK_BENCH_RUNS:-3}
-restorers=(snapkeep-s3 snapkeep-local restic-s3)
+restorers=(snapkeep-s3 snapkeep-local restic-s3 store-get)
 [ -n "${SNAPKEEP_OLD:-}" ] && restorers+=(snapkeep-s3-old)
-declare -A T
+declare -A T TC TS
 for ((run = 0; run < RUNS; run++)); do
   # rotate the order, so that no tool always follows the same one
   order=("${restorers[@]:run % ${#restorers[@]}}" "${restorers[@]:0:run % ${#restorers[@]}}")
   for name in "${order[@]}"; do
     out=$W/out-$name; fresh_fs "$out"
     case $name in
+      store-get) timed $name restore "${store_get[@]}" || failed=1 ;;
       snapkeep-s3) timed $name restore "$SNAPKEEP" --repo "$S3SK" --no-progress restore -q latest --target "$out" || failed=1
         verify $name "$out/$(basename "$DATA")" ;;
       snapkeep-s3-old) timed $name restore "$SNAPKEEP_OLD" --repo "$S3SK" --no-progress restore -q latest --target "$out" || failed=1
@@ -112,13 +140,19 @@ for ((run = 0; run < RUNS; run++)); do
         verify $name "$out$DATA" ;;
     esac
     T[$name]+="${R[$name,restore]} "
+    TC[$name]+="${R[$name,restore,cpu]} "
+    TS[$name]+="${R[$name,restore,scpu]} "
     fresh_fs_release "$out"
   done
 done
+med() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 for name in "${restorers[@]}"; do
-  R[$name,restore]=$(printf '%s\n' ${T[$name]} | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+  # shellcheck disable=SC2086 # lists of numbers
+  R[$name,restore]=$(med ${T[$name]})
+  # shellcheck disable=SC2086
+  R[$name,restore,cpu]=$(med ${TC[$name]}) R[$name,restore,scpu]=$(med ${TS[$name]})
   R[$name,restore,mibs]=$(awk -v s="${R[$name,restore]}" -v b="$data_bytes" 'BEGIN { printf "%.1f", b / 1048576 / s }')
-  echo "figure: $name restore: median ${R[$name,restore]}s of ${T[$name]}(${R[$name,restore,mibs]} MiB/s)"
+  echo "figure: $name restore: median ${R[$name,restore]}s of ${T[$name]}(${R[$name,restore,mibs]} MiB/s), CPU ${R[$name,restore,cpu]}s + the store's ${R[$name,restore,scpu]}s (medians)"
 done
 
 R[snapkeep-s3,stored]=$("$SKOBJ" "$S3SK" du "")
@@ -131,7 +165,7 @@ for name in snapkeep-s3 restic-s3; do
 done
 echo
 printf '%-15s %11s %11s %13s %10s %10s %14s\n' backend "backup MiB/s" "restore MiB/s" "stored MiB" "backup req" "restore req" "req/GiB stored"
-for name in snapkeep-s3 snapkeep-local restic-s3 ${SNAPKEEP_OLD:+snapkeep-s3-old}; do
+for name in snapkeep-s3 snapkeep-local restic-s3 ${SNAPKEEP_OLD:+snapkeep-s3-old} store-get; do
   printf '%-15s %11s %11s %13s %10s %10s %14s\n' "$name" "${R[$name,backup,mibs]:-?}" "${R[$name,restore,mibs]:-?}" \
     "$(( ${R[$name,stored]:-0} / 1048576 ))" "${R[$name,backup,req]:--}" "${R[$name,restore,req]:--}" "${R[$name,rpg]:--}"
 done
@@ -149,6 +183,16 @@ done
   echo "result: restore throughput snapkeep-s3/snapkeep-s3-old = $(ratio "${R[snapkeep-s3,restore,mibs]:-0}" "${R[snapkeep-s3-old,restore,mibs]:-0}") (the change against $SNAPKEEP_OLD)"
 echo "result: no-change incremental snapkeep-s3/restic-s3 time = $(ratio "${R[snapkeep-s3,incremental]:-0}" "${R[restic-s3,incremental]:-0}")," \
   "requests ${R[snapkeep-s3,incremental,req]:-?} vs ${R[restic-s3,incremental,req]:-?} (for information)"
+# On a machine whose cores the store shares, a step cannot take less wall time than all the CPU it
+# costs (the tool's and the store's) spread over every core.
+cores=$(nproc)
+for name in snapkeep-s3 restic-s3 store-get; do
+  for step in backup restore; do
+    [ -n "${R[$name,$step,cpu]:-}" ] || continue
+    echo "result: $name $step: ${R[$name,$step]}s; CPU ${R[$name,$step,cpu]}s + the store's ${R[$name,$step,scpu]}s over $cores cores" \
+      "= at least $(awk -v a="${R[$name,$step,cpu]}" -v b="${R[$name,$step,scpu]}" -v c="$cores" 'BEGIN { printf "%.2f", (a + b) / c }')s (for information)"
+  done
+done
 r=$(ratio "${R[snapkeep-s3,rpg]:-0}" "${R[restic-s3,rpg]:-0}")
 echo "result: requests per GiB stored (backup+restore) snapkeep-s3 ${R[snapkeep-s3,rpg]} vs restic-s3 ${R[restic-s3,rpg]}: ratio $r (target <= 1.00: $(le "$r" 1.00))"
 echo "result: backup requests per GiB stored snapkeep-s3 ${R[snapkeep-s3,bpg]} vs restic-s3 ${R[restic-s3,bpg]} (for information)"

@@ -189,13 +189,39 @@ static int empty_buf(void **ret_buf, size_t *ret_len) {
         return 0;
 }
 
-static int get_range(s3_backend *b, const char *key, uint64_t offset, size_t len, void **ret_buf, size_t *ret_len) {
+/* Hand the bytes over: into the caller's buffer (get_into), or as a buffer
+ * of their own with a NUL after them. data points into resp's body. */
+static int deliver(sk_s3_resp *resp, const char *data, size_t n, void *into, void **ret_buf, size_t *ret_len) {
+        if (into) {
+                if (n)
+                        memcpy(into, data, n);
+                sk_s3_resp_done(resp);
+                *ret_len = n;
+                return 0;
+        }
+        if (!resp->body) {
+                sk_s3_resp_done(resp);
+                return empty_buf(ret_buf, ret_len);
+        }
+        if (n && data != resp->body)
+                memmove(resp->body, data, n);
+        resp->body[n] = 0;
+        *ret_buf = TAKE_PTR(resp->body);
+        *ret_len = n;
+        sk_s3_resp_done(resp);
+        return 0;
+}
+
+/* len bytes from offset (len SIZE_MAX: to the end), into the caller's buffer
+ * of len bytes (into; len < SIZE_MAX), or a new one (*ret_buf). */
+static int get_range(s3_backend *b, const char *key, uint64_t offset, size_t len, void *into, void **ret_buf,
+                     size_t *ret_len) {
         char range[96];
         uint64_t size;
         int r;
         if (len == 0) {
                 r = head_key(b, key, &size);
-                return r < 0 ? r : empty_buf(ret_buf, ret_len);
+                return r < 0 ? r : deliver(&(sk_s3_resp) { 0 }, NULL, 0, into, ret_buf, ret_len);
         }
         sk_s3_req rq = { .method = "GET", .key = key };
         if (offset > 0 || len != SIZE_MAX) {
@@ -208,6 +234,10 @@ static int get_range(s3_backend *b, const char *key, uint64_t offset, size_t len
         }
         /* a whole-object read is bounded by the largest object (a pack) */
         sk_s3_resp resp = { .limit = (len >= SK_S3_GET_MAX ? SK_S3_GET_MAX : len) + (1 << 16) };
+        if (into && rq.range) {
+                resp.into = into;
+                resp.into_cap = len;
+        }
         r = sk_s3_request(&b->http, &rq, &resp);
         if (r < 0) {
                 sk_s3_resp_done(&resp);
@@ -217,30 +247,27 @@ static int get_range(s3_backend *b, const char *key, uint64_t offset, size_t len
                 /* range starts at or beyond the end: what exists there is nothing */
                 sk_s3_resp_done(&resp);
                 r = head_key(b, key, &size);
-                return r < 0 ? r : empty_buf(ret_buf, ret_len);
+                return r < 0 ? r : deliver(&resp, NULL, 0, into, ret_buf, ret_len);
         }
         if (resp.status / 100 != 2) {
                 r = sk_s3_fail(&b->http, &rq, &resp);
                 sk_s3_resp_done(&resp);
                 return r;
         }
+        if (resp.into && resp.partial) {
+                /* already in the caller's buffer */
+                *ret_len = MIN(resp.len, len);
+                sk_s3_resp_done(&resp);
+                return 0;
+        }
+        const char *data = resp.body;
+        size_t n = resp.len;
         if (rq.range && resp.status == 200 && offset > 0) {
                 /* server ignored Range: cut the window out ourselves */
-                size_t n = offset >= resp.len ? 0 : MIN(resp.len - (size_t) offset, len);
-                if (n)
-                        memmove(resp.body, resp.body + offset, n);
-                resp.len = n;
+                data = offset >= n ? NULL : resp.body + offset;
+                n = offset >= n ? 0 : n - (size_t) offset;
         }
-        if (resp.len > len)
-                resp.len = len;
-        if (!resp.body) {
-                sk_s3_resp_done(&resp);
-                return empty_buf(ret_buf, ret_len);
-        }
-        resp.body[resp.len] = 0;
-        *ret_buf = resp.body;
-        *ret_len = resp.len;
-        return 0;
+        return deliver(&resp, data, MIN(n, len), into, ret_buf, ret_len);
 }
 
 static int s3_get(sk_backend *base, const char *name, uint64_t offset, size_t len, void **ret_buf, size_t *ret_len) {
@@ -249,7 +276,18 @@ static int s3_get(sk_backend *base, const char *name, uint64_t offset, size_t le
         if (!key)
                 return -ENOMEM;
         sk_store_clear_detail();
-        return get_range(b, key, offset, len, ret_buf, ret_len);
+        return get_range(b, key, offset, len, NULL, ret_buf, ret_len);
+}
+
+/* Packs' spans (repo/packcache.c): filled into the buffer of the span they
+ * replace, as a local store's pread does. */
+static int s3_get_into(sk_backend *base, const char *name, uint64_t offset, size_t len, void *buf, size_t *ret_len) {
+        s3_backend *b = (s3_backend *) base;
+        _cleanup_free_ char *key = object_key(b, name);
+        if (!key)
+                return -ENOMEM;
+        sk_store_clear_detail();
+        return get_range(b, key, offset, len, buf, NULL, ret_len);
 }
 
 typedef struct list_entry {
@@ -381,7 +419,7 @@ static void s3_free(sk_backend *base) {
 }
 
 static const sk_backend_ops s3_ops = {
-        .put = s3_put, .get = s3_get, .head = s3_head, .list = s3_list, .del = s3_del, .free = s3_free,
+        .put = s3_put, .get = s3_get, .get_into = s3_get_into, .head = s3_head, .list = s3_list, .del = s3_del, .free = s3_free,
 };
 
 int sk_backend_s3_stats(sk_backend *base, sk_s3_stats *ret) {

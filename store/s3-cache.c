@@ -194,6 +194,16 @@ static int cache_get(sk_backend *base, const char *name, uint64_t offset, size_t
         return 0;
 }
 
+/* Only what the cache never keeps (packs) is read into the caller's buffer;
+ * the rest the caller reads with get. */
+static int cache_get_into(sk_backend *base, const char *name, uint64_t offset, size_t len, void *buf,
+                          size_t *ret_len) {
+        cache_backend *c = (cache_backend *) base;
+        if (cached_name(c, name) || is_id_object(c, name))
+                return -EOPNOTSUPP;
+        return sk_backend_get_into(c->inner, name, offset, len, buf, ret_len);
+}
+
 /* head goes to the store: existence is what callers ask, and another node
  * may have deleted the object. */
 static int cache_head(sk_backend *base, const char *name, uint64_t *ret_size) {
@@ -300,7 +310,7 @@ static void cache_free(sk_backend *base) {
 }
 
 static const sk_backend_ops cache_ops = {
-        .put = cache_put, .get = cache_get, .head = cache_head, .list = cache_list, .del = cache_del,
+        .put = cache_put, .get = cache_get, .get_into = cache_get_into, .head = cache_head, .list = cache_list, .del = cache_del,
         .free = cache_free,
 };
 

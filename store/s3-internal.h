@@ -96,6 +96,13 @@ typedef struct sk_s3_resp {
         char code[128];                 /* <Code> of an error body */
         char message[256];
         sk_s3_conn *conn;               /* set while a request runs */
+        /* Set by the caller: the body of a 206 (a range) goes into this buffer
+         * of into_cap bytes instead of body, and len counts it; more than
+         * into_cap is too_large. Any other status's body (an error's XML, a
+         * server that ignored the Range) still goes to body. */
+        char *into;
+        size_t into_cap;
+        bool partial;                   /* the response is a 206 */
 } sk_s3_resp;
 
 /* Run rq with retries. On return 0 the response has a 2xx/3xx/4xx status

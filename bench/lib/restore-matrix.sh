@@ -15,6 +15,12 @@
 # Every restore's output is checked complete (file count and bytes) in the
 # first run. Targets (issue 15): own >= 1.5x restic's throughput and faster
 # than borg; fresh >= 1.5x restic's.
+#
+# Beside the tools, "bound" restores each set with tar -x of an uncompressed
+# tar that is in the page cache: the cost of creating the files and writing
+# their bytes into the target, which every restore pays, with no reading of a
+# repository, decompression, decryption or checking (SK_BENCH_MATRIX_BOUND=0
+# leaves it out).
 
 matrix_restore_cmd() { # TOOL SET OUT: the command line (borg extracts into the current directory)
   local tool=$1 repo=$W/m-$1-$2
@@ -22,6 +28,7 @@ matrix_restore_cmd() { # TOOL SET OUT: the command line (borg extracts into the 
     sk-*) echo "$SNAPKEEP --repo $repo --no-progress restore -q --io=${tool#sk-} latest --target $3" ;;
     restic) echo "restic -r $repo restore latest --target $3" ;;
     borg) echo "borg extract $repo::first" ;;
+    bound) echo "tar -xf $repo/data.tar" ;;
   esac
 }
 
@@ -31,18 +38,23 @@ matrix_backup() { # TOOL SET PATH...
     sk-*) "$SNAPKEEP" --repo "$repo" repo init -q && "$SNAPKEEP" --repo "$repo" --no-progress backup -q "$@" ;;
     restic) restic -q -r "$repo" init --repository-version 2 && restic -q -r "$repo" backup --compression auto "$@" ;;
     borg) borg init -e repokey "$repo" && borg create --compression zstd,3 "$repo::first" "$@" ;;
+    bound) # the paths share their parent (the data set's directory)
+      local names=() p
+      for p; do names+=("$(basename "$p")"); done
+      mkdir -p "$repo" && tar -cf "$repo/data.tar" -C "$(dirname "$1")" "${names[@]}" ;;
   esac >"$W/m-backup.log" 2>&1
 }
 
 # The restored copy of the set's first source directory under OUT.
 matrix_restored() { # TOOL OUT SRC
-  case $1 in sk-*) echo "$2/$(basename "$3")" ;; *) echo "$2$3" ;; esac
+  case $1 in sk-*|bound) echo "$2/$(basename "$3")" ;; *) echo "$2$3" ;; esac
 }
 
 restore_matrix() {
   local tools=() t set target run out key order
   local -A paths=([large]="$DATA/usr_lib_x86_64-linux-gnu" [small]="${SMALL[*]}")
   for t in $TOOLS; do [ -n "${ok_tool[$t]:-}" ] && tools+=("$t"); done
+  [ "${SK_BENCH_MATRIX_BOUND:-1}" = 1 ] && tools+=(bound)
   for set in large small; do
     # shellcheck disable=SC2086 # paths without spaces
     for t in "${tools[@]}"; do matrix_backup "$t" "$set" ${paths[$set]} || { echo "matrix: $t backup of $set failed"; tail -5 "$W/m-backup.log"; failed=1; }; done
@@ -107,6 +119,10 @@ restore_matrix() {
         if [ -n "${ok_tool[borg]:-}" ]; then
           r=$(ratio "${R[m-borg-$set-$target]:-0}" "${R[m-$t-$set-$target]:-0}")
           echo "result: $t restore, $set files, $target filesystem: throughput / borg = $r ($([ $target = own ] && echo "target > 1.0: $(ge "$r" 1.0001)" || echo "for information"))"
+        fi
+        if [ -n "${R[m-bound-$set-$target]:-}" ]; then
+          r=$(ratio "${R[m-bound-$set-$target]}" "${R[m-$t-$set-$target]:-0}")
+          echo "result: $t restore, $set files, $target filesystem: throughput / the write bound (tar -x) = $r (for information)"
         fi
       done
     done
