@@ -2,12 +2,19 @@
 #include <errno.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define HUGE_PAGE ((size_t) 2 << 20)
 
 void *sk_huge_map(size_t n, size_t *ret_len) {
         if (n == 0 || n > SIZE_MAX - 2 * HUGE_PAGE) {
                 errno = n == 0 ? EINVAL : ENOMEM;
+                return NULL;
+        }
+        /* the arithmetic below is for 4 KiB pages and 2 MiB huge ones
+         * (x86-64); elsewhere the caller uses plain memory */
+        if (sysconf(_SC_PAGESIZE) != 4096) {
+                errno = ENOTSUP;
                 return NULL;
         }
         size_t len = (n + 4095) / 4096 * 4096, map = len + HUGE_PAGE;

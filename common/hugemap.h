@@ -14,7 +14,7 @@
  * a huge page stays in small ones), aligned to 2 MiB and advised for huge
  * pages; *ret_len is the length to give sk_huge_unmap. The advice is a
  * hint: a system that refuses it gives 4 KiB pages. NULL and errno on
- * failure. */
+ * failure (ENOTSUP where pages are not 4 KiB: use plain memory there). */
 void *sk_huge_map(size_t n, size_t *ret_len);
 
 /* Unmap a block from sk_huge_map (NULL: nothing). */

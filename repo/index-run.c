@@ -258,10 +258,12 @@ static size_t dir_bytes(const sk_index_run *run) {
  * Smaller ones fit the TLB's reach anyway. Zeroed either way. */
 static int dir_alloc(sk_index_run *run) {
         size_t len = dir_bytes(run);
-        if (len < DIR_HUGE_MIN)
-                run->dir = calloc(1, len);
-        else
+        if (len >= DIR_HUGE_MIN)
                 run->dir = sk_huge_map(len, &run->dir_maplen);
+        if (!run->dir) {
+                run->dir_maplen = 0;
+                run->dir = calloc(1, len);      /* small, or no huge pages here */
+        }
         return run->dir ? 0 : -ENOMEM;
 }
 

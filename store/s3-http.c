@@ -158,14 +158,24 @@ void sk_s3_resp_done(sk_s3_resp *r) {
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata) {
         sk_s3_resp *r = userdata;
         size_t n = size * nmemb;
+        if (r->into && !r->body_seen) {
+                /* the status of the response whose body this is, from curl
+                 * (a header line is the server's to choose) */
+                long code = 0;
+                r->body_seen = true;
+                r->partial = r->conn && curl_easy_getinfo(r->conn->h, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK &&
+                             code == 206;
+        }
         if (r->into && r->partial) {
                 /* the caller's buffer, filled again for every span: no fresh
-                 * pages to fault in, no growing */
-                if (n > r->into_cap - r->len) {
+                 * pages to fault in, no growing. Bytes past it are dropped,
+                 * up to the slack a get allows (limit), then refused. */
+                if (n > r->limit - r->len) {
                         r->too_large = true;
                         return 0;
                 }
-                memcpy(r->into + r->len, data, n);
+                if (r->len < r->into_cap)
+                        memcpy(r->into + r->len, data, MIN(n, r->into_cap - r->len));
                 r->len += n;
                 return n;
         }
@@ -210,10 +220,6 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *userdata) {
                 /* a new response (after 100-continue or a redirect): forget the old headers */
                 r->have_length = false;
                 r->etag[0] = 0;
-                long code = 0;
-                r->partial = sscanf(line, "HTTP/%*s %ld", &code) == 1 && code == 206;
-                if (r->into)
-                        r->len = 0;     /* an earlier response's body is not this one's */
         } else if (strncasecmp(line, "content-length:", 15) == 0) {
                 unsigned long long v;
                 if (sscanf(line + 15, " %llu", &v) == 1) {
@@ -521,7 +527,9 @@ int sk_s3_request(sk_s3_http *b, const sk_s3_req *rq, sk_s3_resp *resp) {
                 resp->status = 0;
                 resp->have_length = false;
                 resp->too_large = false;
-                resp->partial = false;
+                resp->partial = resp->body_seen = false;
+                if (resp->body)
+                        resp->body[0] = 0;      /* not a failed attempt's error text */
                 resp->etag[0] = resp->code[0] = resp->message[0] = 0;
                 resp->conn = h;
                 r = perform_once(b, h, rq, url, uri, host, query, payload_hash, resp, &cc, curl_err);
@@ -534,8 +542,7 @@ int sk_s3_request(sk_s3_http *b, const sk_s3_req *rq, sk_s3_resp *resp) {
                         if (!retryable_curl(cc)) {
                                 if (cc == CURLE_WRITE_ERROR && resp->too_large) {
                                         sk_store_set_detail("%s %s/%s: response larger than the %zu bytes this read allows", rq->method,
-                                                  b->display, show_key(rq),
-                                                  resp->into && resp->partial ? resp->into_cap : resp->limit);
+                                                  b->display, show_key(rq), resp->limit);
                                         return -EFBIG;
                                 }
                                 sk_store_set_detail("%s %s/%s: %s", rq->method, b->display, show_key(rq),

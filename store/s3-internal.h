@@ -97,11 +97,13 @@ typedef struct sk_s3_resp {
         char message[256];
         sk_s3_conn *conn;               /* set while a request runs */
         /* Set by the caller: the body of a 206 (a range) goes into this buffer
-         * of into_cap bytes instead of body, and len counts it; more than
-         * into_cap is too_large. Any other status's body (an error's XML, a
-         * server that ignored the Range) still goes to body. */
+         * of into_cap bytes instead of body, and len counts it (bytes past
+         * into_cap are dropped; past limit, too_large). Any other status's
+         * body (an error's XML, a server that ignored the Range) still goes
+         * to body. */
         char *into;
         size_t into_cap;
+        bool body_seen;                 /* the body has begun: partial is decided */
         bool partial;                   /* the response is a 206 */
 } sk_s3_resp;
 

@@ -209,8 +209,9 @@ static void send_obj(int fd, size_t from, size_t n) {
 }
 
 /* "range": honours Range (206, or 416 past the end); "range-ignored": the
- * whole object with 200; "range-overlong": a 206 with 100 bytes more than
- * asked; "missing": 404. HEAD gets the object's size. */
+ * whole object with 200; "range-overlong" and "range-flood": a 206 with 100
+ * or 100,000 bytes more than asked; "missing": 404. HEAD gets the object's
+ * size. */
 static void respond_range(server *sv, int c, const char *req) {
         char head[256];
         size_t a = 0, z = OBJ_SIZE - 1;
@@ -236,6 +237,8 @@ static void respond_range(server *sv, int c, const char *req) {
                 size_t n = (z >= OBJ_SIZE ? OBJ_SIZE - 1 : z) - a + 1;
                 if (strcmp(sv->mode, "range-overlong") == 0)
                         n = MIN(n + 100, OBJ_SIZE - a);
+                else if (strcmp(sv->mode, "range-flood") == 0)
+                        n = MIN(n + 100000, OBJ_SIZE - a);
                 snprintf(head, sizeof(head), "HTTP/1.1 206 Partial Content\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", n);
                 send_str(c, head);
                 send_obj(c, a, n);
@@ -398,12 +401,12 @@ static void test_body_bound(void **state) {
 /* Reads into the caller's buffer (the packs' spans): a 206 lands there with
  * no buffer of the client's own (before, every span was a new allocation of
  * its size, faulted in page by page); a server that ignores Range, a short
- * tail, a range past the end and a missing object read as with get; a
- * server sending more than the range asked is refused without writing past
- * the buffer (ASan). */
+ * tail, a range past the end, a missing object and a few bytes more than
+ * asked read as with get; a flood past get's 64 KiB of slack is refused;
+ * nothing is written past the buffer (ASan). */
 static void test_get_into(void **state) {
         (void) state;
-        static const char *modes[] = { "range", "range-ignored", "range-overlong", "missing" };
+        static const char *modes[] = { "range", "range-ignored", "range-overlong", "range-flood", "missing" };
         for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
                 /* a server that ignores Range sends the whole object: a read
                  * is bounded by what it asked for (plus 64 KiB), so ask for
@@ -421,7 +424,7 @@ static void test_get_into(void **state) {
                 size_t max_alloc = sk_test_max_alloc();
                 print_message("%s: get_into: %d (%s), %zu bytes, largest allocation %zu\n", modes[m], r,
                               sk_store_last_detail(), n, max_alloc);
-                if (strcmp(modes[m], "range-overlong") == 0) {
+                if (strcmp(modes[m], "range-flood") == 0) {
                         assert_int_equal(r, -EFBIG);
                 } else if (strcmp(modes[m], "missing") == 0) {
                         assert_int_equal(r, -ENOENT);
