@@ -112,20 +112,6 @@ static int wait_writes(sk_io *io, sk_rfetch *win, sk_rfetch *until, int *werr) {
         return 0;
 }
 
-/* fallocate through the engine, waited for. */
-static int io_fallocate(sk_io *io, int fd, uint64_t len) {
-        sk_io_completion cq;
-        int r = sk_io_fallocate(io, UINT64_MAX, fd, 0, 0, len);
-        if (r < 0)
-                return r;
-        r = sk_io_reap(io, &cq, 1, 1);
-        if (r < 0)
-                return r;
-        if (r != 1 || cq.op != SK_IO_OP_FALLOCATE)
-                return -EPROTO;
-        return (int) cq.res;
-}
-
 static void run_job(sk_rpool *p, sk_io *io, sk_rjob *j) {
         const sk_node *n = j->node;
         sk_filehash *fh = NULL;
@@ -141,7 +127,11 @@ static void run_job(sk_rpool *p, sk_io *io, sk_rjob *j) {
                         j->detail = NULL;
                 return;
         }
-        if (n->size > 0 && ftruncate(fd, (off_t) n->size) < 0) {
+        bool dense = n->size > 0 && n->n_extents == 1 && n->extents[0].offset == 0 && n->extents[0].length == n->size;
+        /* A sparse file gets its size now: its holes are never written. A
+         * dense one gets it from its fallocate, or else from its data, which
+         * reaches its end. */
+        if (n->size > 0 && !dense && ftruncate(fd, (off_t) n->size) < 0) {
                 r = negative_errno();
                 if (asprintf(&j->detail, "ftruncate: %s", strerror(-r)) < 0)
                         j->detail = NULL;
@@ -149,9 +139,12 @@ static void run_job(sk_rpool *p, sk_io *io, sk_rjob *j) {
         }
         /* A dense file gets its blocks up front: fewer extents, and a full
          * disk shows here, before any data is written. Sparse files are
-         * not fallocated: that would fill their holes. */
-        if (n->size > 0 && n->n_extents == 1 && n->extents[0].offset == 0 && n->extents[0].length == n->size) {
-                r = io_fallocate(io, fd, n->size);
+         * not fallocated: that would fill their holes. This thread makes the
+         * call itself: through the engine it went to a thread of the
+         * engine's (io_uring runs every fallocate in a worker), one more
+         * hand-off for every file. */
+        if (dense) {
+                r = fallocate(fd, 0, 0, (off_t) n->size) < 0 ? negative_errno() : 0;
                 if (r < 0 && r != -EOPNOTSUPP && r != -ENOSYS) {
                         if (asprintf(&j->detail, "fallocate: %s", strerror(-r)) < 0)
                                 j->detail = NULL;

@@ -855,7 +855,7 @@ int sk_restore_run(sk_repo *repo, const char *id, const sk_restore_options *o, s
         for (unsigned i = 0; i < RESTORE_WORKERS; i++) {
                 sk_rworker_slot *slot = &c.pool.slots[i];
                 slot->p = &c.pool;
-                /* Queue depth: every chunk of a window in a write, plus a fallocate. */
+                /* Queue depth: every chunk of a window in a write, and spare. */
                 io_err = sk_io_new(&(sk_io_options) { .backend = o->io_backend, .queue_depth = FETCH_WINDOW + 2,
                                                       .threads = 1 },
                                    &slot->io);
