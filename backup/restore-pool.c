@@ -48,7 +48,11 @@ static void pend_unlink(sk_rpool *p, sk_rfetch *f) {
         f->prev = f->next = NULL;
 }
 
-static void fetch_submit(sk_rpool *p, sk_rfetch *f, const uint8_t id[SK_TREE_ID_BYTES]) {
+/* Queue a fetch for whichever worker gets to it first. wake: tell an idle
+ * worker; not for the fetch the caller is about to wait for, which it then
+ * makes itself (a file of one chunk, most small files, then costs no
+ * hand-off to another thread and back). */
+static void fetch_submit(sk_rpool *p, sk_rfetch *f, const uint8_t id[SK_TREE_ID_BYTES], bool wake) {
         memset(f, 0, sizeof(*f));
         memcpy(f->id.b, id, SK_TREE_ID_BYTES);
         pthread_mutex_lock(&p->mu);
@@ -59,7 +63,8 @@ static void fetch_submit(sk_rpool *p, sk_rfetch *f, const uint8_t id[SK_TREE_ID_
         else
                 p->pend_head = f;
         p->pend_tail = f;
-        pthread_cond_signal(&p->cv_work);
+        if (wake)
+                pthread_cond_signal(&p->cv_work);
         pthread_mutex_unlock(&p->mu);
 }
 
@@ -169,7 +174,7 @@ static void run_job(sk_rpool *p, sk_io *io, sk_rjob *j) {
                                         r = werr;
                                 if (r < 0)
                                         goto write_fail;
-                                fetch_submit(p, s, n->chunks[next].id);
+                                fetch_submit(p, s, n->chunks[next].id, next != k);
                         }
                         sk_rfetch *f = &win[k % FETCH_WINDOW];
                         fetch_wait(p, f);
@@ -292,7 +297,9 @@ void *sk_rpool_worker(void *arg) {
                                 p->done_head = j;
                         p->done_tail = j;
                         p->in_flight--;
-                        pthread_cond_broadcast(&p->cv_done);
+                        /* the walking thread waits for one of these two (restore.c) */
+                        if (p->queued <= RESTORE_QUEUE / 2 || p->in_flight == 0)
+                                pthread_cond_broadcast(&p->cv_done);
                         continue;
                 }
                 if (p->stop)

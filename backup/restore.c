@@ -238,8 +238,12 @@ static int submit(rctx *c, int dirfd, sk_pathnode *dir, const sk_node *node) {
         j->overwrite = c->o->overwrite;
         j->dir = sk_pathnode_ref(dir);
         pthread_mutex_lock(&p->mu);
-        while (p->queued >= RESTORE_QUEUE)
-                pthread_cond_wait(&p->cv_done, &p->mu);
+        /* A full queue: wait until the workers have taken half of it, not
+         * for every job (a wake-up each, for a thread that queues one job
+         * and sleeps again). The workers wake this thread only then. */
+        if (p->queued >= RESTORE_QUEUE)
+                while (p->queued > RESTORE_QUEUE / 2)
+                        pthread_cond_wait(&p->cv_done, &p->mu);
         if (p->queue_tail)
                 p->queue_tail->next = j;
         else
