@@ -63,12 +63,12 @@ static void fetch_submit(sk_rpool *p, sk_rfetch *f, const uint8_t id[SK_TREE_ID_
         else
                 p->pend_head = f;
         p->pend_tail = f;
+        f->owners = !wake;
         if (wake)
                 pthread_cond_signal(&p->cv_work);
         pthread_mutex_unlock(&p->mu);
 }
 
-/* Wait for f (fetching it ourselves if nobody has started). */
 /* Take pending f off the list and fetch it; called and returns with p->mu held. */
 static void fetch_pending(sk_rpool *p, sk_rfetch *f) {
         pend_unlink(p, f);
@@ -79,6 +79,18 @@ static void fetch_pending(sk_rpool *p, sk_rfetch *f) {
         f->state = FETCH_DONE;
 }
 
+/* The first pending fetch another worker may take: not one its owner is
+ * about to make itself (other workers would take that one first, the list
+ * being in order, and leave the owner waiting for it). Called with p->mu
+ * held; the list holds at most FETCH_WINDOW per worker. */
+static sk_rfetch *helper_fetch(sk_rpool *p) {
+        for (sk_rfetch *f = p->pend_head; f; f = f->next)
+                if (!f->owners)
+                        return f;
+        return NULL;
+}
+
+/* Wait for f (fetching it ourselves if nobody has started). */
 static void fetch_wait(sk_rpool *p, sk_rfetch *f) {
         pthread_mutex_lock(&p->mu);
         if (f->state == FETCH_PENDING)
@@ -149,7 +161,10 @@ static void run_job(sk_rpool *p, sk_io *io, sk_rjob *j) {
          * engine's (io_uring runs every fallocate in a worker), one more
          * hand-off for every file. */
         if (dense) {
-                r = fallocate(fd, 0, 0, (off_t) n->size) < 0 ? negative_errno() : 0;
+                /* interrupted (a signal, tmpfs): again, as the engines did */
+                do
+                        r = fallocate(fd, 0, 0, (off_t) n->size) < 0 ? negative_errno() : 0;
+                while (r == -EINTR);
                 if (r < 0 && r != -EOPNOTSUPP && r != -ENOSYS) {
                         if (asprintf(&j->detail, "fallocate: %s", strerror(-r)) < 0)
                                 j->detail = NULL;
@@ -237,9 +252,12 @@ static void run_job(sk_rpool *p, sk_io *io, sk_rjob *j) {
                 goto fail;
         sk_filehash_free(fh);
         j->meta_err = sk_fsmeta_apply(j->dirfd, n->name, fd, n, j->flags, &j->meta_what);
-        if (close(fd) < 0 && !j->meta_err) {
-                /* A failed close can mean lost data (NFS, quota): treat as a data error. */
+        if (close(fd) < 0) {
+                /* A failed close can mean lost data (NFS, quota): a data
+                 * error, whatever happened to the metadata (a restore without
+                 * root cannot set owners, and that must not hide it). */
                 j->err = negative_errno();
+                j->meta_err = 0;
                 unlinkat(j->dirfd, n->name, 0);
                 if (asprintf(&j->detail, "close: %s", strerror(-j->err)) < 0)
                         j->detail = NULL;
@@ -276,8 +294,9 @@ void *sk_rpool_worker(void *arg) {
         pthread_mutex_lock(&p->mu);
         for (;;) {
                 /* Fetches first: they finish files already started (bounded memory). */
-                if (p->pend_head) {
-                        fetch_pending(p, p->pend_head);
+                sk_rfetch *f = helper_fetch(p);
+                if (f) {
+                        fetch_pending(p, f);
                         pthread_cond_broadcast(&p->cv_fetch);
                         continue;
                 }

@@ -1,6 +1,10 @@
 /* no-uring: run a command with io_uring made unavailable.
  *
- * Usage: no-uring COMMAND [ARG...]
+ * Usage: no-uring [--no-fallocate] COMMAND [ARG...]
+ *
+ * --no-fallocate also makes fallocate(2) fail with EOPNOTSUPP, what a
+ * filesystem without it answers (the restore then relies on the data to
+ * give a file its size).
  *
  * Installs a seccomp filter that makes io_uring_setup(2), io_uring_enter(2)
  * and io_uring_register(2) fail with EPERM (what a container runtime's
@@ -34,13 +38,20 @@
 #define __NR_io_uring_register 427
 #endif
 
-#define DENY(nr)                                                          \
+#define DENY(nr, err)                                                     \
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1),                   \
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA))
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((err) & SECCOMP_RET_DATA))
 
 int main(int argc, char **argv) {
-        if (argc < 2) {
-                fprintf(stderr, "usage: %s COMMAND [ARG...]\n", argv[0]);
+        int arg = 1;
+        /* without the option, fallocate's rule names a number no call has */
+        long fallocate_nr = -1;
+        if (argc > 1 && strcmp(argv[1], "--no-fallocate") == 0) {
+                fallocate_nr = __NR_fallocate;
+                arg++;
+        }
+        if (argc <= arg) {
+                fprintf(stderr, "usage: %s [--no-fallocate] COMMAND [ARG...]\n", argv[0]);
                 return 127;
         }
         struct sock_filter filter[] = {
@@ -49,9 +60,10 @@ int main(int argc, char **argv) {
                 BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SK_AUDIT_ARCH, 1, 0),
                 BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
                 BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-                DENY(__NR_io_uring_setup),
-                DENY(__NR_io_uring_enter),
-                DENY(__NR_io_uring_register),
+                DENY(__NR_io_uring_setup, EPERM),
+                DENY(__NR_io_uring_enter, EPERM),
+                DENY(__NR_io_uring_register, EPERM),
+                DENY((__u32) fallocate_nr, EOPNOTSUPP),
                 BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
         };
         struct sock_fprog prog = { .len = (unsigned short) (sizeof(filter) / sizeof(filter[0])), .filter = filter };
@@ -65,7 +77,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "no-uring: installing the seccomp filter: %s\n", strerror(errno));
                 return 127;
         }
-        execvp(argv[1], argv + 1);
-        fprintf(stderr, "no-uring: %s: %s\n", argv[1], strerror(errno));
+        execvp(argv[arg], argv + arg);
+        fprintf(stderr, "no-uring: %s: %s\n", argv[arg], strerror(errno));
         return 127;
 }
