@@ -63,7 +63,7 @@ static void fetch_submit(sk_rpool *p, sk_rfetch *f, const uint8_t id[SK_TREE_ID_
         else
                 p->pend_head = f;
         p->pend_tail = f;
-        f->owners = !wake;
+        f->owner_only = !wake;
         if (wake)
                 pthread_cond_signal(&p->cv_work);
         pthread_mutex_unlock(&p->mu);
@@ -85,7 +85,7 @@ static void fetch_pending(sk_rpool *p, sk_rfetch *f) {
  * held; the list holds at most FETCH_WINDOW per worker. */
 static sk_rfetch *helper_fetch(sk_rpool *p) {
         for (sk_rfetch *f = p->pend_head; f; f = f->next)
-                if (!f->owners)
+                if (!f->owner_only)
                         return f;
         return NULL;
 }

@@ -47,7 +47,7 @@ typedef struct sk_rfetch {
         int err;
         char *detail;
         bool writing;           /* buf is in flight in a write: keep it until reaped */
-        bool owners;            /* pending for its file's own worker only (it waits for it next) */
+        bool owner_only;        /* pending for its file's own worker only (it waits for it next) */
         struct sk_rfetch *prev, *next;     /* in the pool's pending list */
 } sk_rfetch;
 

@@ -37,6 +37,7 @@
 set -u
 . "$(dirname "$0")/lib/dataset.sh"
 . "$SK_SRC/tests/lib/ceph.sh"
+. "$(dirname "$0")/lib/stats.sh"
 
 bench_need_snapkeep
 command -v restic >/dev/null || { echo "SKIP: restic missing"; exit 77; }
@@ -145,12 +146,11 @@ for ((run = 0; run < RUNS; run++)); do
     fresh_fs_release "$out"
   done
 done
-med() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 for name in "${restorers[@]}"; do
   # shellcheck disable=SC2086 # lists of numbers
-  R[$name,restore]=$(med ${T[$name]})
+  R[$name,restore]=$(printf '%s\n' ${T[$name]} | median)
   # shellcheck disable=SC2086
-  R[$name,restore,cpu]=$(med ${TC[$name]}) R[$name,restore,scpu]=$(med ${TS[$name]})
+  R[$name,restore,cpu]=$(printf '%s\n' ${TC[$name]} | median) R[$name,restore,scpu]=$(printf '%s\n' ${TS[$name]} | median)
   R[$name,restore,mibs]=$(awk -v s="${R[$name,restore]}" -v b="$data_bytes" 'BEGIN { printf "%.1f", b / 1048576 / s }')
   echo "figure: $name restore: median ${R[$name,restore]}s of ${T[$name]}(${R[$name,restore,mibs]} MiB/s), CPU ${R[$name,restore,cpu]}s + the store's ${R[$name,restore,scpu]}s (medians)"
 done

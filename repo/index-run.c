@@ -253,9 +253,10 @@ static size_t dir_bytes(const sk_index_run *run) {
 }
 
 /* Every lookup reads one bucket at random: a directory of 2 MiB or more
- * (a run of a million records or more) is asked for huge pages, which took
- * present lookups at 16 million blobs from 1.35 to 1.5 M/s (PERFORMANCE.md).
- * Smaller ones fit the TLB's reach anyway. Zeroed either way. */
+ * (a run of a million records or more) is asked for huge pages, so that
+ * the bucket's cache miss comes without a page walk (a few per cent on
+ * lookups at 16 million blobs: PERFORMANCE.md). Smaller ones fit the TLB's
+ * reach anyway. Zeroed either way. */
 static int dir_alloc(sk_index_run *run) {
         size_t len = dir_bytes(run);
         if (len >= DIR_HUGE_MIN)

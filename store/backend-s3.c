@@ -270,24 +270,25 @@ static int get_range(s3_backend *b, const char *key, uint64_t offset, size_t len
         return deliver(&resp, data, MIN(n, len), into, ret_buf, ret_len);
 }
 
-static int s3_get(sk_backend *base, const char *name, uint64_t offset, size_t len, void **ret_buf, size_t *ret_len) {
+/* name's bytes from offset: into the caller's buffer (into) or a new one. */
+static int get_object(sk_backend *base, const char *name, uint64_t offset, size_t len, void *into, void **ret_buf,
+                      size_t *ret_len) {
         s3_backend *b = (s3_backend *) base;
         _cleanup_free_ char *key = object_key(b, name);
         if (!key)
                 return -ENOMEM;
         sk_store_clear_detail();
-        return get_range(b, key, offset, len, NULL, ret_buf, ret_len);
+        return get_range(b, key, offset, len, into, ret_buf, ret_len);
+}
+
+static int s3_get(sk_backend *base, const char *name, uint64_t offset, size_t len, void **ret_buf, size_t *ret_len) {
+        return get_object(base, name, offset, len, NULL, ret_buf, ret_len);
 }
 
 /* Packs' spans (repo/packcache.c): filled into the buffer of the span they
  * replace, as a local store's pread does. */
 static int s3_get_into(sk_backend *base, const char *name, uint64_t offset, size_t len, void *buf, size_t *ret_len) {
-        s3_backend *b = (s3_backend *) base;
-        _cleanup_free_ char *key = object_key(b, name);
-        if (!key)
-                return -ENOMEM;
-        sk_store_clear_detail();
-        return get_range(b, key, offset, len, buf, NULL, ret_len);
+        return get_object(base, name, offset, len, buf, NULL, ret_len);
 }
 
 typedef struct list_entry {

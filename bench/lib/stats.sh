@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# bench/lib/stats.sh: the arithmetic the latency benches share. Source it.
+# bench/lib/stats.sh: the arithmetic the latency benches and s3.sh share. Source it.
 #   ratio A B        A / B, three decimals
 #   median           of the numbers on stdin, one per line (mean of the two middle ones)
 #   verdict R T      MET if R <= T, else MISSED
